@@ -1,0 +1,106 @@
+"""The adapter contracts.
+
+A CRM adapter is everything the engine knows about a CRM: batch upsert by a
+stable external id, read by keys, read changes since a time, describe an
+object. The engine never names a CRM; if it needs to, this contract is
+missing something. Every CRM adapter passes ``tests/conformance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from connector.records import Change, Lead, WriteResult
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    name: str
+    type: str
+    label: str = ""
+    length: int | None = None
+    required: bool = False
+    """Must be given on create (not nillable and not defaulted)."""
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    name: str
+    fields: Mapping[str, FieldSchema] = field(default_factory=dict)
+
+    def field(self, name: str) -> FieldSchema | None:
+        """Case-insensitive lookup, as CRMs treat field names."""
+        if name in self.fields:
+            return self.fields[name]
+        lowered = name.lower()
+        return next((f for n, f in self.fields.items() if n.lower() == lowered), None)
+
+
+@runtime_checkable
+class CrmAdapter(Protocol):
+    """One CRM, reached through its real client library."""
+
+    name: ClassVar[str]
+
+    def check(self) -> list[str]:
+        """Problems reaching the CRM (empty when it answers and we may log in)."""
+        ...
+
+    def describe(self, object_name: str) -> ObjectSchema: ...
+
+    def upsert(self, object_name: str, external_id_field: str,
+               records: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
+        """Create or update each (external id, payload); one result per record, in order.
+
+        Record-level refusals come back as results with ``ok=False`` and the
+        CRM's errors; only a failure of the whole call raises.
+        """
+        ...
+
+    def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
+                     fields: Sequence[str]) -> list[dict[str, Any]]: ...
+
+    def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
+                     since: datetime | None) -> Iterator[Change]:
+        """Records carrying a ``key_field`` value, modified at or after ``since``, oldest first.
+
+        Inclusive on purpose: the engine's cursor drops what it already saw at
+        the boundary, so a record written in the same millisecond is not lost.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StageUpdate:
+    """A sales verdict, mapped to a marketing stage, on its way back."""
+
+    marketing_id: str
+    stage: str
+    crm_status: str
+    at: datetime
+
+
+@runtime_checkable
+class MarketingAdapter(Protocol):
+    """The marketing-automation side: where leads come from and verdicts go to."""
+
+    name: ClassVar[str]
+
+    def read_changes(self, since: datetime | None, *, page_size: int = 500) -> Iterator[Lead]:
+        """Leads whose profile or activities changed at or after ``since``, oldest first."""
+        ...
+
+    def write_stages(self, updates: Sequence[StageUpdate]) -> int: ...
+
+    def close(self) -> None: ...

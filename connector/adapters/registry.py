@@ -1,0 +1,48 @@
+"""Adapter registry: each adapter module ends with a ``register_*`` call.
+
+An opener takes the whole Config and returns a context manager, so an
+adapter can bring up what it needs for the length of a run (a session, an
+in-process sandbox) and tear it down, without the engine knowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from connector.errors import ConfigError
+
+if TYPE_CHECKING:
+    from connector.adapters.base import CrmAdapter, MarketingAdapter
+    from connector.config import Config
+
+CrmOpener = Callable[["Config"], AbstractContextManager["CrmAdapter"]]
+MarketingOpener = Callable[["Config"], AbstractContextManager["MarketingAdapter"]]
+
+CRM_ADAPTERS: dict[str, CrmOpener] = {}
+MARKETING_ADAPTERS: dict[str, MarketingOpener] = {}
+
+
+def register_crm(name: str, opener: CrmOpener) -> None:
+    CRM_ADAPTERS[name] = opener
+
+
+def register_marketing(name: str, opener: MarketingOpener) -> None:
+    MARKETING_ADAPTERS[name] = opener
+
+
+def open_crm(config: Config) -> AbstractContextManager[CrmAdapter]:
+    return _pick(CRM_ADAPTERS, config.crm.adapter, "crm.adapter")(config)
+
+
+def open_marketing(config: Config) -> AbstractContextManager[MarketingAdapter]:
+    return _pick(MARKETING_ADAPTERS, config.marketing.adapter, "marketing.adapter")(config)
+
+
+def _pick(table: dict[str, Callable], name: str, key: str) -> Callable:
+    try:
+        return table[name]
+    except KeyError:
+        raise ConfigError(f"{key}: no adapter named {name!r} (known: {', '.join(sorted(table))})"
+                          ) from None

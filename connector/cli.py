@@ -1,0 +1,216 @@
+"""The `leadsync` command. Commands only parse, call and print."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector import config as configuration
+from connector.errors import ConfigError, LeadsyncError
+from connector.logs import configure
+
+app = typer.Typer(
+    help="leadsync hands qualified leads from marketing to the CRM and sales' verdicts back.\n\n"
+         "Start with `leadsync sync --once`: on the shipped config.toml it runs against the "
+         "embedded marketing store and a local Salesforce sandbox.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="config.toml to use [default: $LEADSYNC_CONFIG, else ./config.toml]",
+    show_default=False)]
+LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log JSON lines instead of text.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")]
+
+
+def _setup(log_json: bool = False, verbose: bool = False) -> None:
+    configure(json=log_json, level="debug" if verbose else "info")
+
+
+def _load(path: Path | None) -> configuration.Config:
+    try:
+        return configuration.load(path)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def init(config: ConfigOpt = None,
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+    """Write a commented config.toml to start from."""
+    target = configuration.config_path(config)
+    if target.exists() and not force:
+        err.print(f"{target} exists; use --force to overwrite it")
+        raise typer.Exit(1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(configuration.TEMPLATE, target)
+    out.print(f"wrote {target}; edit the [crm.*] section to go live, then `leadsync check`")
+
+
+@app.command()
+def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
+          verbose: VerboseOpt = False) -> None:
+    """Validate config.toml and reach every system it names."""
+    _setup(log_json, verbose)
+    from connector.checks import run_checks
+
+    cfg = _load(config)
+    problems = run_checks(cfg)
+    for system, problem in problems:
+        err.print(f"[red]✗ {system}[/red]: {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"✓ {cfg.source}: configuration valid, state store, marketing store and "
+              f"{cfg.crm.adapter} reachable, mapped fields exist")
+
+
+@app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="A .csv or .jsonl file of leads.",
+                                                 exists=True, dir_okay=False)],
+            config: ConfigOpt = None, log_json: LogJsonOpt = False) -> None:
+    """Load leads and their activities into the embedded marketing store."""
+    _setup(log_json)
+    from connector.adapters.marketing_store import EmbeddedMarketingStore
+
+    cfg = _load(config)
+    store = EmbeddedMarketingStore(cfg.resolve_url(cfg.marketing.url))
+    try:
+        report = store.import_file(file)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    out.print(f"{report.source}: {report.rows} rows → {report.created} new leads, "
+              f"{report.updated} updated, {report.unchanged} unchanged, "
+              f"{report.activities} activities, {len(report.rejected)} refused")
+    for rejection in report.rejected:
+        out.print(f"  refused {rejection}", highlight=False)
+
+
+@app.command()
+def sync(config: ConfigOpt = None,
+         once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+         dry_run: Annotated[bool, typer.Option(
+             "--dry-run", help="Show what would be written; write nothing.")] = False,
+         log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Run the sync cycle once (--once) or on the configured schedule."""
+    _setup(log_json, verbose)
+    from connector.pipeline import run_once
+    from connector.scheduler import run_forever
+
+    cfg = _load(config)
+    if not once and not dry_run:
+        run_forever(cfg)
+        return
+    try:
+        summary = run_once(cfg, dry_run=dry_run)
+    except LeadsyncError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    if dry_run:
+        for plan in summary.planned:
+            out.print_json(data=plan)
+    c = summary.counts
+    verb = "would be " if dry_run else ""
+    out.print(f"run {summary.run_id}{' (dry run)' if dry_run else ''}: {c['read']} leads read, "
+              f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
+              f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
+              f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    for lead, reason in summary.refused:
+        out.print(f"  refused {lead}: {reason}", highlight=False)
+    for warning in summary.warnings[:20]:
+        out.print(f"  warning {warning}", highlight=False)
+    if len(summary.warnings) > 20:
+        out.print(f"  … and {len(summary.warnings) - 20} more warnings")
+    if summary.status != "ok":
+        err.print(f"[red]run {summary.status}: {summary.error}[/red]", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config: ConfigOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+           limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
+    """Last runs with their counts, and the dead letters waiting for a fix."""
+    from connector.state import StateStore
+
+    cfg = _load(config)
+    store = StateStore(cfg.resolve_url(cfg.state.url))
+    try:
+        runs = [_run_dict(run) for run in store.runs(limit)]
+        letters = [_letter_dict(letter) for letter in store.dead_letters()]
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps({"runs": runs, "dead_letters": letters}, indent=2))
+        return
+    table = Table("run", "started", "status", "read", "qualified", "created", "updated",
+                  "refused", "fed back", title="last runs")
+    for run in runs:
+        table.add_row(str(run["id"]), run["started_at"][:19] + ("  dry" if run["dry_run"] else ""),
+                      run["status"], *(str(run[k]) for k in
+                                       ("read", "qualified", "created", "updated", "refused",
+                                        "fed_back")))
+    out.print(table)
+    out.print(f"{len(letters)} dead letters waiting")
+    for letter in letters:
+        out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
+                  f"{letter['error_code']}: {letter['message']} {letter['fields']} "
+                  f"(attempts {letter['attempts']})", highlight=False)
+
+
+def _run_dict(run: Any) -> dict[str, Any]:
+    return {"id": run.id, "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "status": run.status, "dry_run": run.dry_run, "error": run.error, **run.counts()}
+
+
+def _letter_dict(letter: Any) -> dict[str, Any]:
+    return {"id": letter.id, "marketing_id": letter.marketing_id, "crm": letter.crm,
+            "crm_object": letter.crm_object, "error_code": letter.error_code,
+            "message": letter.message, "fields": letter.errors(), "attempts": letter.attempts,
+            "created_at": letter.created_at.isoformat()}
+
+
+@app.command()
+def sandbox(
+    salesforce_port: Annotated[int, typer.Option(help="Port of the Salesforce sandbox.")] = 8451,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    username: Annotated[str, typer.Option(help="Login user.")] = "admin@leadsync.sandbox",
+    password: Annotated[str, typer.Option(help="Login password.")] = "sandbox",
+    security_token: Annotated[str, typer.Option(help="Security token.")] = "",
+    state: Annotated[Path | None, typer.Option(
+        help="JSON file the org is loaded from and saved to on exit.")] = None,
+    seed: Annotated[Path | None, typer.Option(help="JSON fixture to seed an empty org.")] = None,
+) -> None:
+    """Serve the local CRM sandbox(es) until Ctrl-C, for trying things by hand."""
+    _setup()
+    from connector.sandbox.salesforce import SalesforceSandbox
+
+    server = SalesforceSandbox(username=username, password=password,
+                               security_token=security_token, state_path=state, seed=seed)
+    address = server.start(host, salesforce_port)
+    out.print(f"Salesforce sandbox on http://{address} (login {username}); Ctrl-C stops it")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    app()

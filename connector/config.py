@@ -1,0 +1,264 @@
+"""config.toml + environment secrets → typed models.
+
+This is the only module that reads TOML. Every problem is reported with the
+key path and the line of config.toml it sits on, all at once, and unknown
+keys are errors: a misspelt key silently ignored is a mapping silently wrong.
+Secrets are never values in the file, only names of environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connector.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+CONFIG_ENV = "LEADSYNC_CONFIG"
+TEMPLATE = Path(__file__).with_name("config_template.toml")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateConfig(Model):
+    url: str = "sqlite:///state/leadsync.db"
+
+
+class ScheduleConfig(Model):
+    every_minutes: Annotated[float, Field(gt=0)] = 15
+
+
+class MarketingConfig(Model):
+    adapter: Literal["embedded"] = "embedded"
+    url: str = "sqlite:///state/marketing.db"
+    seed: str | None = None
+    """CSV/JSONL imported on the first run, while the store is still empty."""
+    default_region: Annotated[str, Field(min_length=2, max_length=2)] = "US"
+    """Region assumed for phone numbers written without a country code."""
+
+
+class SandboxConfig(Model):
+    embedded: bool = True
+    """Start the sandbox in-process on ``route_to`` for the length of a run."""
+    state: str = "state/sandbox-salesforce.json"
+    seed: str | None = None
+
+
+class SalesforceConfig(Model):
+    username: str
+    password_env: str = "SF_PASSWORD"
+    security_token_env: str = "SF_SECURITY_TOKEN"
+    domain: str = "login"
+    api_version: Annotated[str, Field(pattern=r"^\d+\.\d$")] = "59.0"
+    route_to: str | None = None
+    """host:port that every HTTPS call is sent to (the sandbox). Remove to go live."""
+    timeout_s: Annotated[float, Field(gt=0)] = 30
+    sandbox: SandboxConfig | None = None
+
+    @field_validator("route_to")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", value):
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8451")
+        return value
+
+
+class CrmConfig(Model):
+    adapter: Literal["salesforce"] = "salesforce"
+    salesforce: SalesforceConfig | None = None
+
+
+class ScoringConfig(Model):
+    threshold: Annotated[float, Field(ge=0)] = 40
+    required_fields: list[str] = ["email", "company"]
+    activity_points: dict[str, float] = {"form_fill": 25, "email_click": 5, "page_visit": 2}
+    page_points: dict[str, float] = {}
+    """Extra points when an activity's detail contains the key (e.g. "/pricing")."""
+    profile_points: dict[str, float] = {}
+    """Points for a filled profile field (e.g. title = 5)."""
+
+
+class StatusMapping(Model):
+    crm_field: str = "Status"
+    to_marketing: dict[str, str] = {}
+
+
+class MappingConfig(Model):
+    object: str = "Lead"
+    external_id_field: str = "Leadsync_Id__c"
+    fields: dict[str, str]
+    """marketing field (or ``score``) = CRM field."""
+    on_create: dict[str, str | int | float | bool] = {}
+    """Constant CRM values set only when leadsync creates the record."""
+    status: StatusMapping = StatusMapping()
+
+    @field_validator("fields")
+    @classmethod
+    def _no_double_target(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for source, target in value.items():
+            if target in seen:
+                raise ValueError(f"{seen[target]!r} and {source!r} both write {target!r}")
+            seen[target] = source
+        return value
+
+
+class Config(Model):
+    state: StateConfig = StateConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    marketing: MarketingConfig = MarketingConfig()
+    crm: CrmConfig
+    scoring: ScoringConfig = ScoringConfig()
+    mapping: MappingConfig
+    base_dir: Path = Path(".")
+    source: Path | None = None
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the file, taken relative to the file's own folder."""
+        path = Path(value)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def resolve_url(self, url: str) -> str:
+        """A database URL; relative SQLite paths are relative to config.toml's folder."""
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            rest = url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str(self.resolve_path(rest))
+        return url
+
+    @property
+    def crm_settings(self) -> BaseModel:
+        """The settings block of the configured CRM adapter."""
+        return getattr(self.crm, self.crm.adapter)
+
+
+def secret(env_name: str, *, fallback: str | None = None, what: str = "secret") -> SecretStr:
+    """Read a secret from the environment; say where we looked when it is missing."""
+    value = os.environ.get(env_name)
+    if value is None:
+        if fallback is not None:
+            return SecretStr(fallback)
+        raise ConfigError(f"{what}: environment variable {env_name} is not set "
+                          f"(config.toml names it; secrets are never read from the file)")
+    return SecretStr(value)
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load and validate config.toml; raise ConfigError listing every problem."""
+    path = config_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found (looked at --config, then ${CONFIG_ENV}, then ./{DEFAULT_CONFIG});"
+            " run `leadsync init` to write a commented one") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
+    for forbidden in ("base_dir", "source"):
+        raw.pop(forbidden, None)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = key_lines(text)
+        raise ConfigError([_describe(err, lines) for err in exc.errors()], str(path)) from None
+    base = path.resolve().parent
+    problems = _cross_checks(config)
+    if problems:
+        lines = key_lines(text)
+        raise ConfigError([f"{key} (line {lines.get(tuple(key.split('.')), '?')}): {msg}"
+                           for key, msg in problems], str(path))
+    return config.model_copy(update={"base_dir": base, "source": path})
+
+
+def _cross_checks(config: Config) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if config.crm_settings is None:
+        problems.append((f"crm.{config.crm.adapter}",
+                         f"crm.adapter is {config.crm.adapter!r} but [crm.{config.crm.adapter}] "
+                         "is missing"))
+    for kind in config.scoring.activity_points:
+        if kind not in {"page_visit", "form_fill", "email_click"}:
+            problems.append((f"scoring.activity_points.{kind}",
+                             "unknown activity kind; use page_visit, form_fill or email_click"))
+    return problems
+
+
+def _describe(err: Any, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    key = ".".join(loc) or "(top level)"
+    line = _line_for(loc, lines)
+    where = f" (line {line})" if line else ""
+    if err["type"] == "extra_forbidden":
+        return f"{key}{where}: unknown key; check the spelling against `leadsync init`'s template"
+    if err["type"] == "missing":
+        return f"{key}{where}: required key is missing"
+    value = err.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+    return f"{key}{where}: {err['msg']}{shown}"
+
+
+def _line_for(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    """The line of the key, or of the closest enclosing table that exists."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_PART = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)"""
+_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+
+
+def _split_key(dotted: str) -> tuple[str, ...]:
+    parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_\-]+)', dotted)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map every key path of a TOML document to the line it is defined on.
+
+    tomllib keeps no positions, so this walks the lines: table headers set the
+    prefix, ``key =`` lines add a key. Multi-line strings and arrays are rare
+    in config.toml and only cost precision, never a wrong line for a key.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    prefix: tuple[str, ...] = ()
+    in_multiline = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+                in_multiline = False
+            continue
+        table = _TABLE.match(line)
+        if table:
+            prefix = _split_key(table.group(1))
+            for end in range(1, len(prefix) + 1):
+                found.setdefault(prefix[:end], number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = prefix + _split_key(key.group(1))
+            found.setdefault(path, number)
+            if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+                in_multiline = True
+    return found

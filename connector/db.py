@@ -1,0 +1,59 @@
+"""Database plumbing shared by the state store and the embedded marketing store.
+
+SQLite by default, PostgreSQL by URL. Timestamps are stored as naive UTC and
+handed back timezone-aware, because SQLite keeps no zone and a cursor that
+compares naive with aware datetimes is a cursor that loses records.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import create_engine
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: leadsync stores only aware UTC times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; creates the folder of a SQLite file if needed."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("postgresql") and parsed.drivername == "postgresql":
+        # psycopg 3 is what we install; SQLAlchemy's bare "postgresql" means psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername.startswith("sqlite"):
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password hidden, for logs and error messages."""
+    return make_url(url).render_as_string(hide_password=True)

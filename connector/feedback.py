@@ -1,0 +1,45 @@
+"""Step 9 of a cycle: sales' verdicts mapped to marketing stages.
+
+A status read back that equals the one last seen for the record is an echo
+(of our own write, or a change to another field) and is dropped; only real
+status changes travel back to marketing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from connector.adapters.base import StageUpdate
+from connector.config import StatusMapping
+from connector.records import Change
+from connector.state import Link
+
+
+@dataclass
+class Decided:
+    updates: list[tuple[StageUpdate, str]] = field(default_factory=list)
+    """(update, external id) per real status change."""
+    unmapped: list[str] = field(default_factory=list)
+
+
+def stage_updates(changes: Sequence[Change], links: dict[str, Link],
+                  mapping: StatusMapping) -> Decided:
+    decided = Decided()
+    latest: dict[str, Change] = {}
+    for change in changes:  # oldest first: the last one per record wins
+        if change.key and change.key in links:
+            latest[change.key] = change
+    for key, change in latest.items():
+        link = links[key]
+        status = change.fields.get(mapping.crm_field)
+        if status is None or status == link.crm_status:
+            continue
+        stage = mapping.to_marketing.get(str(status))
+        if stage is None:
+            decided.unmapped.append(f"lead {link.marketing_id}: CRM status {status!r} has no "
+                                    f"entry in mapping.status.to_marketing; not fed back")
+            continue
+        decided.updates.append((StageUpdate(link.marketing_id, stage, str(status),
+                                            change.modified_at), key))
+    return decided

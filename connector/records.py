@@ -1,0 +1,139 @@
+"""The nouns that travel through a sync cycle.
+
+Adapters produce and consume these; the engine never sees a client
+library's own types. Plain dataclasses: cheap to build in bulk and easy to
+compare in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from connector.errors import RecordError
+
+T = TypeVar("T")
+
+
+class ActivityKind(StrEnum):
+    PAGE_VISIT = "page_visit"
+    FORM_FILL = "form_fill"
+    EMAIL_CLICK = "email_click"
+
+
+@dataclass(frozen=True)
+class Activity:
+    kind: ActivityKind
+    occurred_at: datetime
+    detail: str = ""
+
+
+@dataclass
+class Lead:
+    """A marketing lead as the marketing store holds it.
+
+    ``fields`` keeps every profile attribute by its marketing name (email,
+    first_name, company, ...), so mappings can name custom fields the same
+    way as standard ones.
+    """
+
+    id: str
+    fields: dict[str, Any]
+    updated_at: datetime
+    stage: str | None = None
+    activities: list[Activity] = field(default_factory=list)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == "id":
+            return self.id
+        if name == "stage":
+            return self.stage
+        return self.fields.get(name, default)
+
+
+@dataclass(frozen=True)
+class Decision(Generic[T]):
+    """A pure function's answer and the reason a person can read."""
+
+    value: T
+    reason: str
+
+
+@dataclass
+class WriteResult:
+    """What the CRM said about one record of a batch write."""
+
+    key: str  # the external id the record was written under
+    ok: bool
+    crm_id: str | None = None
+    created: bool = False
+    errors: list[RecordError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record as a CRM change feed returns it."""
+
+    crm_id: str
+    key: str | None  # our external id, if the record carries one
+    fields: dict[str, Any]
+    modified_at: datetime
+
+
+@dataclass
+class Page(Generic[T]):
+    """A slice of a change feed and the cursor to store once it is processed."""
+
+    items: list[T]
+    cursor: Cursor | None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """High-water mark of a change feed.
+
+    ``value`` is the largest modification time seen; ``boundary`` holds the
+    hashes of the records seen *at* that time, so an inclusive re-read (>=)
+    drops them instead of processing them twice, and a record committed later
+    with the same timestamp is still picked up.
+    """
+
+    value: datetime
+    boundary: frozenset[str] = frozenset()
+
+    def to_json(self) -> str:
+        return json.dumps({"value": self.value.isoformat(), "boundary": sorted(self.boundary)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Cursor:
+        raw = json.loads(text)
+        return cls(datetime.fromisoformat(raw["value"]), frozenset(raw.get("boundary", ())))
+
+    def advance(self, when: datetime, ident: str) -> Cursor:
+        """The cursor after also having seen ``ident`` modified at ``when``."""
+        if when > self.value:
+            return Cursor(when, frozenset({ident}))
+        if when == self.value:
+            return Cursor(self.value, self.boundary | {ident})
+        return self
+
+    def seen(self, when: datetime, ident: str) -> bool:
+        return when < self.value or (when == self.value and ident in self.boundary)
+
+
+def start_cursor(when: datetime, ident: str) -> Cursor:
+    return Cursor(when, frozenset({ident}))
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """Stable hash of a payload, for "nothing changed, write nothing"."""
+    blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

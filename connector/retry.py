@@ -1,0 +1,54 @@
+"""The one retry policy: transient failures are retried with jittered backoff.
+
+Adapters translate their client's exceptions into ``TransientError`` or
+``FatalError`` (one table per adapter); this module only decides how often
+and how long. Tests pass ``wait=wait_none()``: no sleeps in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from connector.errors import TransientError
+
+T = TypeVar("T")
+log = structlog.get_logger("leadsync.retry")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_s: float = 0.5
+    max_wait_s: float = 30.0
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("retrying", attempt=state.attempt_number, error=str(exc))
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def call_with_retry(fn: Callable[[], T], policy: RetryPolicy = DEFAULT_POLICY,
+                    *, wait: wait_base | None = None) -> T:
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait or wait_random_exponential(multiplier=policy.initial_s, max=policy.max_wait_s),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    return retrying(fn)

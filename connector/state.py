@@ -1,0 +1,286 @@
+"""Runtime state: sync runs, cursors, the link table, record events, dead letters.
+
+One store, SQLModel tables, SQLite by default and PostgreSQL by URL. Nothing
+here holds a secret: payloads are lead data, errors are the CRM's words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Text as SAText
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from connector.db import UTCDateTime, make_engine
+from connector.errors import RecordError
+from connector.records import Cursor, utcnow
+
+
+class StateModel(SQLModel, registry=registry()):
+    """Base of the state tables; their own metadata, apart from the marketing store's."""
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+
+
+RUN_COUNTS = ("read", "qualified", "created", "updated", "unchanged", "refused", "fed_back")
+
+
+class SyncRun(StateModel, table=True):
+    __tablename__ = "sync_run"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = _when(nullable=False)
+    finished_at: datetime | None = _when(nullable=True)
+    status: str = "running"  # running | ok | failed | stopped
+    dry_run: bool = False
+    read: int = 0
+    qualified: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    fed_back: int = 0
+    error: str | None = Field(default=None, sa_column=Column(SAText, nullable=True))
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in RUN_COUNTS}
+
+
+class CursorRow(StateModel, table=True):
+    __tablename__ = "cursor"
+    stream: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(SAText, nullable=False))
+    updated_at: datetime = _when(nullable=False)
+
+
+class Link(StateModel, table=True):
+    """A marketing lead and the CRM record it was handed to."""
+
+    __tablename__ = "link"
+    __table_args__ = (UniqueConstraint("crm", "crm_object", "marketing_id"),
+                      Index("ix_link_crm_id", "crm", "crm_id"))
+    id: int | None = Field(default=None, primary_key=True)
+    marketing_id: str
+    crm: str
+    crm_object: str
+    crm_id: str
+    external_id: str
+    payload_hash: str | None = None
+    """Hash of the last payload written, so an unchanged lead is not written again."""
+    crm_status: str | None = None
+    """The CRM status last seen or written, so a read-back of it is an echo."""
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+
+
+class RecordEvent(StateModel, table=True):
+    __tablename__ = "record_event"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(index=True)
+    marketing_id: str | None = Field(default=None, index=True)
+    kind: str  # created | updated | refused | fed_back | not_qualified | rejected_input
+    detail: str = Field(default="", sa_column=Column(SAText, nullable=False))
+    at: datetime = _when(nullable=False)
+
+
+class DeadLetter(StateModel, table=True):
+    """A record the CRM refused, kept with the CRM's reason until it goes through."""
+
+    __tablename__ = "dead_letter"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(index=True)
+    marketing_id: str = Field(index=True)
+    crm: str
+    crm_object: str
+    error_code: str
+    message: str = Field(sa_column=Column(SAText, nullable=False))
+    fields: str = "[]"
+    payload: str = Field(default="{}", sa_column=Column(SAText, nullable=False))
+    attempts: int = 1
+    created_at: datetime = _when(nullable=False)
+    resolved_at: datetime | None = _when(nullable=True)
+
+    def errors(self) -> list[str]:
+        return json.loads(self.fields)
+
+
+@dataclass(frozen=True)
+class Event:
+    marketing_id: str | None
+    kind: str
+    detail: str = ""
+
+
+class StateStore:
+    """The state database behind one connector instance."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        StateModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def drop_all(self) -> None:
+        """For tests: remove every state table."""
+        StateModel.metadata.drop_all(self.engine)
+
+    # runs -----------------------------------------------------------------
+    def start_run(self, *, dry_run: bool = False) -> int:
+        with Session(self.engine) as session:
+            run = SyncRun(started_at=utcnow(), dry_run=dry_run)
+            session.add(run)
+            session.commit()
+            assert run.id is not None
+            return run.id
+
+    def finish_run(self, run_id: int, counts: dict[str, int], *, status: str,
+                   error: str | None = None) -> SyncRun:
+        with Session(self.engine) as session:
+            run = session.get(SyncRun, run_id)
+            if run is None:
+                raise LookupError(f"no sync run {run_id}")
+            for name in RUN_COUNTS:
+                setattr(run, name, counts.get(name, 0))
+            run.status = status
+            run.error = error
+            run.finished_at = utcnow()
+            session.add(run)
+            session.commit()
+            session.refresh(run)
+            return run
+
+    def runs(self, limit: int = 10) -> list[SyncRun]:
+        with Session(self.engine) as session:
+            query = select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)
+            return list(session.exec(query))
+
+    # cursors --------------------------------------------------------------
+    def cursor(self, stream: str) -> Cursor | None:
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, stream)
+            return Cursor.from_json(row.value) if row else None
+
+    def set_cursor(self, stream: str, cursor: Cursor) -> None:
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, stream) or CursorRow(stream=stream, value="",
+                                                              updated_at=utcnow())
+            row.value = cursor.to_json()
+            row.updated_at = utcnow()
+            session.add(row)
+            session.commit()
+
+    # links ----------------------------------------------------------------
+    def links(self, crm: str, crm_object: str, marketing_ids: Iterable[str]) -> dict[str, Link]:
+        ids = list(dict.fromkeys(marketing_ids))
+        found: dict[str, Link] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                query = select(Link).where(Link.crm == crm, Link.crm_object == crm_object,
+                                           col(Link.marketing_id).in_(chunk))
+                found.update({link.marketing_id: link for link in session.exec(query)})
+        return found
+
+    def links_by_external_id(self, crm: str, crm_object: str,
+                             external_ids: Iterable[str]) -> dict[str, Link]:
+        ids = list(dict.fromkeys(external_ids))
+        found: dict[str, Link] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                query = select(Link).where(Link.crm == crm, Link.crm_object == crm_object,
+                                           col(Link.external_id).in_(chunk))
+                found.update({link.external_id: link for link in session.exec(query)})
+        return found
+
+    def save_links(self, links: Sequence[Link]) -> None:
+        if not links:
+            return
+        now = utcnow()
+        with Session(self.engine) as session:
+            for link in links:
+                link.updated_at = now
+                if link.created_at is None:
+                    link.created_at = now
+                session.merge(link)
+            session.commit()
+
+    # events and dead letters -------------------------------------------------
+    def record_events(self, run_id: int, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        now = utcnow()
+        with Session(self.engine) as session:
+            session.add_all(RecordEvent(run_id=run_id, marketing_id=e.marketing_id, kind=e.kind,
+                                        detail=e.detail, at=now) for e in events)
+            session.commit()
+
+    def events(self, run_id: int, kind: str | None = None) -> list[RecordEvent]:
+        with Session(self.engine) as session:
+            query = select(RecordEvent).where(RecordEvent.run_id == run_id)
+            if kind:
+                query = query.where(RecordEvent.kind == kind)
+            return list(session.exec(query.order_by(col(RecordEvent.id))))
+
+    def add_dead_letter(self, run_id: int, *, marketing_id: str, crm: str, crm_object: str,
+                        errors: list[RecordError], payload: dict[str, Any]) -> None:
+        """Keep a refused record; a repeat refusal of the same record bumps its attempts."""
+        first = errors[0] if errors else RecordError("UNKNOWN", "no reason given")
+        message = "; ".join(e.message for e in errors) or first.message
+        fields = sorted({f for e in errors for f in e.fields})
+        with Session(self.engine) as session:
+            query = select(DeadLetter).where(DeadLetter.marketing_id == marketing_id,
+                                             DeadLetter.crm == crm,
+                                             DeadLetter.crm_object == crm_object,
+                                             col(DeadLetter.resolved_at).is_(None))
+            letter = session.exec(query).first()
+            if letter is None:
+                letter = DeadLetter(run_id=run_id, marketing_id=marketing_id, crm=crm,
+                                    crm_object=crm_object, error_code=first.code,
+                                    message=message, created_at=utcnow())
+            else:
+                letter.attempts += 1
+                letter.run_id = run_id
+                letter.error_code = first.code
+                letter.message = message
+            letter.fields = json.dumps(fields)
+            letter.payload = json.dumps(payload, default=str, sort_keys=True)
+            session.add(letter)
+            session.commit()
+
+    def resolve_dead_letters(self, crm: str, crm_object: str, marketing_ids: Iterable[str]) -> int:
+        """Mark dead letters resolved once their record went through."""
+        ids = list(marketing_ids)
+        if not ids:
+            return 0
+        resolved = 0
+        now = utcnow()
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                query = select(DeadLetter).where(DeadLetter.crm == crm,
+                                                 DeadLetter.crm_object == crm_object,
+                                                 col(DeadLetter.marketing_id).in_(
+                                                     ids[start:start + 500]),
+                                                 col(DeadLetter.resolved_at).is_(None))
+                for letter in session.exec(query):
+                    letter.resolved_at = now
+                    session.add(letter)
+                    resolved += 1
+            session.commit()
+        return resolved
+
+    def dead_letters(self, *, include_resolved: bool = False, limit: int = 100) -> list[DeadLetter]:
+        with Session(self.engine) as session:
+            query = select(DeadLetter)
+            if not include_resolved:
+                query = query.where(col(DeadLetter.resolved_at).is_(None))
+            return list(session.exec(query.order_by(col(DeadLetter.id).desc()).limit(limit)))

@@ -1,0 +1,147 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the Salesforce sandbox, configs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from connector import config as configuration
+
+PG_URL = os.environ.get("LEADSYNC_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_pg_problem: list[str | None] = []
+
+
+def pg_problem() -> str | None:
+    """Why PostgreSQL cannot be used (None when it can); asked once per session."""
+    if not _pg_problem:
+        try:
+            engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+            engine.dispose()
+            _pg_problem.append(None)
+        except Exception as exc:  # any driver error means "not here"
+            _pg_problem.append(f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    return _pg_problem[0]
+
+
+def require_postgres() -> None:
+    problem = pg_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable under CI: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every state test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def salesforce_sandbox(tmp_path: Path) -> Iterator:
+    from connector.sandbox.salesforce import SalesforceSandbox
+
+    with SalesforceSandbox(state_path=tmp_path / "sf-org.json") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sf_client(salesforce_sandbox):  # noqa: ANN001, ANN201
+    """The real simple-salesforce client, logged in to the sandbox over HTTP."""
+    from simple_salesforce import Salesforce
+
+    from connector.transport import make_session
+
+    return Salesforce(username="admin@leadsync.sandbox", password="sandbox", security_token="",
+                      session=make_session(salesforce_sandbox.address))
+
+
+LEAD_COLUMNS = ["email", "first_name", "last_name", "company", "title", "phone", "country",
+                "state", "city", "postal_code", "industry", "employees", "annual_revenue",
+                "website", "lead_source", "created_at", "updated_at", "activities"]
+
+ENGAGED = ("form_fill|2026-11-02T10:00:00Z|Contact sales;"
+           "page_visit|2026-11-02T09:55:00Z|/pricing;"
+           "email_click|2026-11-03T08:00:00Z|Webinar invite")
+
+
+def lead_row(n: int, **overrides: str) -> dict[str, str]:
+    """One CSV row for lead number ``n``: engaged (qualifies) unless told otherwise."""
+    row = {"email": f"person{n}@acme{n % 7}.example", "first_name": f"Pat{n}",
+           "last_name": f"Lee{n}", "company": f"Acme {n % 7} Inc.", "title": "VP Sales",
+           "phone": f"+1 415 555 01{n % 100:02d}", "country": "United States", "state": "CA",
+           "city": "San Francisco", "postal_code": "94105", "industry": "Technology",
+           "employees": "250", "annual_revenue": "1000000", "website": "https://acme.example",
+           "lead_source": "Web", "created_at": "2026-11-01T09:00:00Z",
+           "updated_at": "2026-11-03T09:00:00Z", "activities": ENGAGED}
+    row.update(overrides)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LEAD_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def config_text(tmp_path: Path, *, state_url: str, marketing_url: str, route_to: str,
+                embedded: bool = False, seed: str | None = None) -> str:
+    """The shipped template, pointed at this test's databases and sandbox."""
+    text_ = configuration.TEMPLATE.read_text(encoding="utf-8")
+    replacements = {
+        'url = "sqlite:///state/leadsync.db"': f'url = "{state_url}"',
+        'url = "sqlite:///state/marketing.db"': f'url = "{marketing_url}"',
+        'seed = "examples/leads.csv"': f'seed = "{seed}"' if seed else "",
+        'route_to = "127.0.0.1:8451"': f'route_to = "{route_to}"',
+        "embedded = true": f"embedded = {'true' if embedded else 'false'}",
+        'state = "state/sandbox-salesforce.json"': f'state = "{tmp_path}/embedded-org.json"',
+    }
+    for old, new in replacements.items():
+        assert old in text_, old
+        text_ = text_.replace(old, new)
+    return text_
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, salesforce_sandbox):  # noqa: ANN001, ANN201
+    """Build a Config for this test: its own state and marketing databases, the sandbox."""
+
+    def build(state_url: str | None = None, marketing_url: str | None = None,
+              **kwargs: object) -> configuration.Config:
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(
+            tmp_path, state_url=state_url or f"sqlite:///{tmp_path}/state.db",
+            marketing_url=marketing_url or f"sqlite:///{tmp_path}/marketing.db",
+            route_to=salesforce_sandbox.address, **kwargs), encoding="utf-8")
+        return configuration.load(path)
+
+    return build

@@ -1,0 +1,81 @@
+"""The state store on SQLite and PostgreSQL: runs, cursors, links, dead letters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from connector.errors import RecordError
+from connector.records import Cursor
+from connector.state import Event, Link, StateStore
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def test_run_lifecycle_and_counts(db_url: str) -> None:
+    store = StateStore(db_url)
+    run = store.start_run()
+    store.finish_run(run, {"read": 5, "qualified": 3, "created": 2, "refused": 1}, status="ok")
+    second = store.start_run(dry_run=True)
+    store.finish_run(second, {}, status="failed", error="Salesforce 503")
+    runs = store.runs()
+    assert [r.id for r in runs] == [second, run]
+    assert runs[1].counts() == {"read": 5, "qualified": 3, "created": 2, "updated": 0,
+                                "unchanged": 0, "refused": 1, "fed_back": 0}
+    assert runs[0].dry_run and runs[0].error == "Salesforce 503"
+    assert runs[1].started_at.tzinfo is not None
+    store.close()
+
+
+def test_cursor_round_trip_keeps_zone_and_boundary(db_url: str) -> None:
+    store = StateStore(db_url)
+    assert store.cursor("marketing:leads") is None
+    cursor = Cursor(T0 + timedelta(microseconds=1500), frozenset({"7", "9"}))
+    store.set_cursor("marketing:leads", cursor)
+    store.set_cursor("marketing:leads", cursor.advance(T0 + timedelta(microseconds=1500), "10"))
+    again = StateStore(db_url).cursor("marketing:leads")
+    assert again == Cursor(cursor.value, frozenset({"7", "9", "10"}))
+    store.close()
+
+
+def test_links_by_marketing_and_external_id(db_url: str) -> None:
+    store = StateStore(db_url)
+    store.save_links([Link(marketing_id=str(i), crm="salesforce", crm_object="Lead",
+                           crm_id=f"00Q{i}", external_id=str(i), created_at=T0, updated_at=T0)
+                      for i in range(1200)])
+    found = store.links("salesforce", "Lead", [str(i) for i in range(0, 1200, 2)])
+    assert len(found) == 600 and found["4"].crm_id == "00Q4"
+    link = found["4"]
+    link.crm_status = "Working - Contacted"
+    store.save_links([link])
+    by_key = store.links_by_external_id("salesforce", "Lead", ["4", "nope"])
+    assert list(by_key) == ["4"] and by_key["4"].crm_status == "Working - Contacted"
+    assert store.links("hubspot", "Lead", ["4"]) == {}
+    store.close()
+
+
+def test_dead_letter_kept_with_reason_then_resolved(db_url: str) -> None:
+    store = StateStore(db_url)
+    run = store.start_run()
+    error = RecordError("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]",
+                        ["LastName"])
+    for _ in range(2):
+        store.add_dead_letter(run, marketing_id="42", crm="salesforce", crm_object="Lead",
+                              errors=[error], payload={"Email": "a@b.example"})
+    [letter] = store.dead_letters()
+    assert (letter.error_code, letter.errors(), letter.attempts) == (
+        "REQUIRED_FIELD_MISSING", ["LastName"], 2)
+    assert json.loads(letter.payload) == {"Email": "a@b.example"}
+    assert store.resolve_dead_letters("salesforce", "Lead", ["42"]) == 1
+    assert store.dead_letters() == []
+    assert len(store.dead_letters(include_resolved=True)) == 1
+    store.close()
+
+
+def test_events_per_run(db_url: str) -> None:
+    store = StateStore(db_url)
+    run = store.start_run()
+    store.record_events(run, [Event("1", "created", "Lead 00Q1"), Event("2", "refused", "x")])
+    assert [e.kind for e in store.events(run)] == ["created", "refused"]
+    assert [e.marketing_id for e in store.events(run, "refused")] == ["2"]
+    store.close()

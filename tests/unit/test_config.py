@@ -1,0 +1,97 @@
+"""config.toml → typed models; every error names the key path and the line."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector import config as configuration
+from connector.errors import ConfigError
+
+TEMPLATE = configuration.TEMPLATE.read_text(encoding="utf-8")
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_shipped_config_is_the_template_and_valid() -> None:
+    shipped = (configuration.TEMPLATE.parents[1] / "config.toml").read_text(encoding="utf-8")
+    assert shipped == TEMPLATE
+    cfg = configuration.parse(TEMPLATE, "config.toml")
+    assert cfg.crm.salesforce is not None and cfg.crm.salesforce.route_to == "127.0.0.1:8451"
+    assert cfg.mapping.fields["last_name"] == "LastName"
+
+
+@pytest.mark.parametrize(("old", "new", "key", "words"), [
+    ('password_env = "SF_PASSWORD"', 'pasword_env = "SF_PASSWORD"',
+     "crm.salesforce.pasword_env", "unknown key"),
+    ("threshold = 40", 'threshold = "high"', "scoring.threshold", "valid number"),
+    ("threshold = 40", "threshold = -1", "scoring.threshold", "greater than or equal"),
+    ('route_to = "127.0.0.1:8451"', 'route_to = "localhost"', "crm.salesforce.route_to",
+     "host:port"),
+    ('adapter = "embedded"', 'adapter = "marketo"', "marketing.adapter", "embedded"),
+    ('form_fill = 25', 'webinar = 25', "scoring.activity_points.webinar",
+     "unknown activity kind"),
+    ('title = "Title"', 'title = "Company"', "mapping.fields", "both write 'Company'"),
+])
+def test_bad_value_names_key_and_line(old: str, new: str, key: str, words: str) -> None:
+    text = TEMPLATE.replace(old, new, 1)
+    with pytest.raises(ConfigError) as caught:
+        configuration.parse(text, "config.toml")
+    message = str(caught.value)
+    assert key in message
+    assert words in message
+    line = line_of(text, new)
+    if key != "mapping.fields":
+        assert f"line {line}" in message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = TEMPLATE.replace("threshold = 40", "threshold = true_ish = 1", 1)
+    with pytest.raises(ConfigError, match="not valid TOML.*line"):
+        configuration.parse(text)
+    text = TEMPLATE.replace("every_minutes = 15", "every_minute = 15").replace(
+        'domain = "login"', "domain = 3")
+    with pytest.raises(ConfigError) as caught:
+        configuration.parse(text)
+    assert len(caught.value.problems) == 2
+
+
+def test_missing_required_section_is_named() -> None:
+    start = TEMPLATE.index("[mapping]")
+    with pytest.raises(ConfigError, match=r"mapping.*required key is missing"):
+        configuration.parse(TEMPLATE[:start])
+
+
+def test_missing_file_says_where_it_looked(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match=r"LEADSYNC_CONFIG.*leadsync init"):
+        configuration.load()
+
+
+def test_env_variable_picks_the_file(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    path = tmp_path / "other.toml"
+    path.write_text(TEMPLATE, encoding="utf-8")
+    monkeypatch.setenv("LEADSYNC_CONFIG", str(path))
+    cfg = configuration.load()
+    assert cfg.source == path
+    assert cfg.resolve_url(cfg.state.url) == f"sqlite:///{tmp_path}/state/leadsync.db"
+
+
+def test_secret_comes_from_environment_only(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("SF_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="SF_PASSWORD is not set"):
+        configuration.secret("SF_PASSWORD", what="crm.salesforce.password_env")
+    monkeypatch.setenv("SF_PASSWORD", "hunter2")
+    value = configuration.secret("SF_PASSWORD")
+    assert value.get_secret_value() == "hunter2"
+    assert "hunter2" not in repr(value)
+
+
+def test_password_in_the_file_is_refused() -> None:
+    text = TEMPLATE.replace('password_env = "SF_PASSWORD"', 'password = "hunter2"')
+    with pytest.raises(ConfigError) as caught:
+        configuration.parse(text)
+    assert "crm.salesforce.password" in str(caught.value)
+    assert "unknown key" in str(caught.value)
