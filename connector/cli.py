@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -22,8 +23,8 @@ app = typer.Typer(
          "Start with `leadsync sync --once`: on the shipped config.toml it runs against the "
          "embedded marketing store and a local Salesforce sandbox.",
     no_args_is_help=True, add_completion=False, rich_markup_mode=None)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", "-c", help="config.toml to use [default: $LEADSYNC_CONFIG, else ./config.toml]",
@@ -155,18 +156,22 @@ def status(config: ConfigOpt = None,
     if as_json:
         typer.echo(json.dumps({"runs": runs, "dead_letters": letters}, indent=2))
         return
-    table = Table("run", "started", "status", "read", "qualified", "created", "updated",
-                  "refused", "fed back", title="last runs")
+    table = Table(title="last runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("run", "started (UTC)", "status", "read", "qualified", "created", "updated",
+                 "refused", "fed back"):
+        table.add_column(name, no_wrap=True, min_width=len(name))
     for run in runs:
-        table.add_row(str(run["id"]), run["started_at"][:19] + ("  dry" if run["dry_run"] else ""),
+        table.add_row(str(run["id"]), run["started_at"][5:16].replace("T", " ")
+                      + (" dry" if run["dry_run"] else ""),
                       run["status"], *(str(run[k]) for k in
                                        ("read", "qualified", "created", "updated", "refused",
                                         "fed_back")))
     out.print(table)
     out.print(f"{len(letters)} dead letters waiting")
     for letter in letters:
+        fields = ", ".join(letter["fields"])
         out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
-                  f"{letter['error_code']}: {letter['message']} {letter['fields']} "
+                  f"{letter['error_code']}: {letter['message']} (fields: {fields}) "
                   f"(attempts {letter['attempts']})", highlight=False)
 
 

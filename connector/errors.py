@@ -64,7 +64,7 @@ class RecordError:
         return {"code": self.code, "message": self.message, "fields": list(self.fields)}
 
     def __str__(self) -> str:
-        where = f" [{', '.join(self.fields)}]" if self.fields else ""
+        where = f" (fields: {', '.join(self.fields)})" if self.fields else ""
         return f"{self.code}: {self.message}{where}"
 
 

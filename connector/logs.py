@@ -36,6 +36,8 @@ def configure(*, json: bool = False, level: str = "info", stream: Any = None) ->
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        # sys.stderr is looked up per logger, not captured now: it may be swapped later
+        # (test runners, daemons re-opening their streams).
+        logger_factory=lambda *_: structlog.PrintLogger(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )

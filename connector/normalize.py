@@ -26,6 +26,11 @@ COUNTRY_ALIASES = {
     "deutschland": "DE", "holland": "NL", "the netherlands": "NL", "españa": "ES",
     "espana": "ES", "brasil": "BR", "russia": "RU", "south korea": "KR", "korea": "KR",
     "czech republic": "CZ", "türkiye": "TR", "turkey": "TR", "vietnam": "VN", "uae": "AE",
+    # names in the country's own language, as people type them into forms
+    "sverige": "SE", "norge": "NO", "danmark": "DK", "suomi": "FI", "italia": "IT",
+    "österreich": "AT", "schweiz": "CH", "suisse": "CH", "svizzera": "CH", "belgië": "BE",
+    "belgique": "BE", "polska": "PL", "nederland": "NL", "méxico": "MX", "mexico": "MX",
+    "nippon": "JP", "日本": "JP", "中国": "CN", "éire": "IE", "россия": "RU",
 }
 
 

@@ -102,6 +102,7 @@ class Pipeline:
         fresh = (lead for lead in self.marketing.read_changes(cursor.value if cursor else None)
                  if cursor is None or not cursor.seen(lead.updated_at, lead.id))
         for batch in batched(fresh, self.batch_size):
+            before = dict(summary.counts)
             events: list[Event] = []
             handoffs = self.qualify_batch(batch, summary, events)
             self.write_batch(handoffs, summary, events)
@@ -112,9 +113,9 @@ class Pipeline:
                 self.state.record_events(summary.run_id, events)
                 assert cursor is not None
                 self.state.set_cursor(MARKETING_STREAM, cursor)
-            log.info("batch handed off", read=len(batch), qualified=len(handoffs),
-                     created=summary.counts["created"], updated=summary.counts["updated"],
-                     refused=summary.counts["refused"])
+            log.info("batch handed off", **{k: summary.counts[k] - before[k] for k in
+                                             ("read", "qualified", "created", "updated",
+                                              "unchanged", "refused")})
 
     def qualify_batch(self, batch: list[Lead], summary: RunSummary,
                       events: list[Event]) -> list[Handoff]:

@@ -132,8 +132,13 @@ def config_text(tmp_path: Path, *, state_url: str, marketing_url: str, route_to:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path, salesforce_sandbox):  # noqa: ANN001, ANN201
-    """Build a Config for this test: its own state and marketing databases, the sandbox."""
+def make_config(tmp_path: Path, salesforce_sandbox, monkeypatch):  # noqa: ANN001, ANN201
+    """Build a Config for this test: its own state and marketing databases, the sandbox.
+
+    The sandbox runs outside the connector here, so its password comes from the
+    environment exactly as a live org's would.
+    """
+    monkeypatch.setenv("SF_PASSWORD", "sandbox")
 
     def build(state_url: str | None = None, marketing_url: str | None = None,
               **kwargs: object) -> configuration.Config:

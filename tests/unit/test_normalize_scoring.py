@@ -24,6 +24,7 @@ def lead(**fields: object) -> Lead:
     ("United States", "US"), ("USA", "US"), ("us", "US"), ("UK", "GB"),
     ("United Kingdom", "GB"), ("Deutschland", "DE"), ("Germany", "DE"), ("DEU", "DE"),
     ("France", "FR"), ("Brasil", "BR"), ("Japan", "JP"), (" the netherlands ", "NL"),
+    ("Sverige", "SE"), ("Österreich", "AT"), ("CAN", "CA"),
     ("Atlantis", None), ("", None),
 ])
 def test_country_codes(raw: str, code: str | None) -> None:

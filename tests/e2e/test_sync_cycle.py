@@ -1,0 +1,158 @@
+"""End to end: marketing store → Salesforce sandbox → statuses back, through the real client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tenacity import wait_none
+
+from connector.adapters import open_marketing
+from connector.adapters.marketing_store import EmbeddedMarketingStore
+from connector.adapters.salesforce import SalesforceAdapter
+from connector.pipeline import Pipeline, run_once
+from connector.state import StateStore
+from tests.conftest import lead_row, write_csv
+
+SOQL = ("SELECT Id, Leadsync_Id__c, Email, FirstName, LastName, Company, Phone, Country, "
+        "Status, Leadsync_Score__c FROM Lead")
+
+
+def fifty_leads() -> list[dict[str, str]]:
+    rows = [lead_row(i) for i in range(40)]  # engaged: qualify
+    rows += [lead_row(i, activities="page_visit|2026-11-02T10:00:00Z|/blog")  # not engaged
+             for i in range(40, 47)]
+    rows.append(lead_row(47, email=""))                    # refused at import: no email
+    rows.append(lead_row(48, last_name=""))                # refused by the CRM: LastName
+    rows.append(lead_row(49, company="x" * 300))           # refused by the CRM: too long
+    return rows
+
+
+@pytest.fixture
+def world(tmp_path: Path, db_url: str, make_config: Any) -> dict[str, Any]:
+    """A config on this backend; the marketing store loaded with the 50-lead CSV."""
+    config = make_config(state_url=db_url, marketing_url=db_url)
+    store = EmbeddedMarketingStore(db_url)
+    report = store.import_file(write_csv(tmp_path / "fifty.csv", fifty_leads()))
+    store.close()
+    return {"config": config, "import": report}
+
+
+def test_import_refuses_the_row_without_email_by_line_and_field(world: dict) -> None:
+    [rejected] = world["import"].rejected
+    assert (rejected.line, rejected.field) == (49, "email")
+    assert world["import"].created == 49
+
+
+def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_client: Any) -> None:
+    config = world["config"]
+    first = run_once(config)
+    assert first.status == "ok", first.error
+    assert first.counts == {"read": 49, "qualified": 42, "created": 40, "updated": 0,
+                            "unchanged": 0, "refused": 2, "fed_back": 40}
+    refused = dict(first.refused)
+    assert any("REQUIRED_FIELD_MISSING" in r and "LastName" in r for r in refused.values())
+    assert any("STRING_TOO_LONG" in r and "Company" in r for r in refused.values())
+
+    leads = sf_client.query_all(SOQL)["records"]
+    assert len(leads) == 40
+    assert len({lead["Leadsync_Id__c"] for lead in leads}) == 40  # exactly once each
+    sample = next(lead for lead in leads if lead["Email"] == "person3@acme3.example")
+    assert (sample["FirstName"], sample["LastName"], sample["Company"]) == (
+        "Pat3", "Lee3", "Acme 3 Inc.")
+    assert (sample["Phone"], sample["Country"], sample["Status"]) == (
+        "+14155550103", "US", "Open - Not Contacted")
+    assert sample["Leadsync_Score__c"] == 25 + 10 + 5 + 2 + 5 + 5  # form, /pricing, click, ...
+
+    # Sales works some leads in the CRM.
+    verdicts = {"person1@acme1.example": "Working - Contacted",
+                "person2@acme2.example": "Closed - Not Converted",
+                "person5@acme5.example": "Closed - Converted"}
+    for lead in leads:
+        if lead["Email"] in verdicts:
+            sf_client.Lead.update(lead["Id"], {"Status": verdicts[lead["Email"]]})
+
+    second = run_once(config)
+    assert second.counts["fed_back"] == 3
+    assert second.counts["created"] == second.counts["updated"] == 0
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    stages = {lead.fields["email"]: lead.stage for lead in store.read_changes(None)}
+    store.close()
+    assert stages["person1@acme1.example"] == "sales_accepted"
+    assert stages["person2@acme2.example"] == "recycle"
+    assert stages["person5@acme5.example"] == "opportunity"
+    assert stages["person9@acme2.example"] == "mql"
+    assert stages["person45@acme3.example"] is None  # never qualified, never handed off
+
+    third = run_once(config)
+    assert third.status == "ok"
+    assert {k: v for k, v in third.counts.items() if v} == {}
+    assert len(sf_client.query_all(SOQL)["records"]) == 40
+
+
+def test_refused_leads_are_dead_letters_with_the_crm_reason(world: dict) -> None:
+    config = world["config"]
+    run_once(config)
+    state = StateStore(config.resolve_url(config.state.url))
+    letters = {letter.error_code: letter for letter in state.dead_letters()}
+    state.close()
+    assert set(letters) == {"REQUIRED_FIELD_MISSING", "STRING_TOO_LONG"}
+    assert letters["REQUIRED_FIELD_MISSING"].errors() == ["LastName"]
+    assert "Company" in letters["STRING_TOO_LONG"].errors()
+
+
+def test_fixed_lead_goes_through_and_its_dead_letter_resolves(world: dict, tmp_path: Path,
+                                                             sf_client: Any) -> None:
+    config = world["config"]
+    run_once(config)
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    store.import_file(write_csv(tmp_path / "fix.csv", [lead_row(48, last_name="Fixed")]))
+    store.close()
+    run = run_once(config)
+    assert (run.counts["created"], run.counts["refused"]) == (1, 0)
+    state = StateStore(config.resolve_url(config.state.url))
+    assert [letter.error_code for letter in state.dead_letters()] == ["STRING_TOO_LONG"]
+    state.close()
+    found = sf_client.query("SELECT Id FROM Lead WHERE LastName = 'Fixed'")
+    assert found["totalSize"] == 1
+
+
+def test_dry_run_writes_nothing_and_shows_payload_and_rules(world: dict, sf_client: Any) -> None:
+    config = world["config"]
+    summary = run_once(config, dry_run=True)
+    assert summary.counts["created"] == 42 and summary.counts["refused"] == 0
+    plan = next(p for p in summary.planned if p["email"] == "person3@acme3.example")
+    assert plan["action"] == "create"
+    assert plan["payload"]["Status"] == "Open - Not Contacted"
+    assert plan["rules"]["LastName"] == "mapping.fields.last_name"
+    assert sf_client.query("SELECT Id FROM Lead")["totalSize"] == 0
+    assert run_once(config).counts["created"] == 40  # the cursor did not move
+
+
+def test_changed_lead_is_updated_not_duplicated(world: dict, tmp_path: Path,
+                                                sf_client: Any) -> None:
+    config = world["config"]
+    run_once(config)
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    store.import_file(write_csv(tmp_path / "change.csv", [lead_row(3, title="CEO")]))
+    store.close()
+    run = run_once(config)
+    assert (run.counts["read"], run.counts["updated"], run.counts["created"]) == (1, 1, 0)
+    found = sf_client.query("SELECT Id, Title FROM Lead WHERE Email = 'person3@acme3.example'")
+    assert [r["Title"] for r in found["records"]] == ["CEO"]
+
+
+def test_crm_outage_fails_the_run_and_keeps_the_cursor(world: dict, salesforce_sandbox: Any
+                                                       ) -> None:
+    config = world["config"]
+    salesforce_sandbox.stop()
+    crm = SalesforceAdapter(config.crm.salesforce, password="sandbox", security_token="",
+                            wait=wait_none())
+    state = StateStore(config.resolve_url(config.state.url))
+    with open_marketing(config) as marketing:
+        summary = Pipeline(config, state, marketing, crm).run()
+    assert summary.status == "failed" and "unreachable" in (summary.error or "")
+    assert state.cursor("marketing:leads") is None
+    assert state.runs()[0].status == "failed"
+    state.close()
