@@ -136,3 +136,15 @@ def test_wrong_password_is_a_clear_login_error(demo: Path, monkeypatch: pytest.M
     assert result.exit_code == 1
     assert "INVALID_LOGIN" in result.output
     assert "wrong-secret" not in result.output
+
+
+def test_log_json_is_one_object_per_line_and_one_line_per_batch(demo: Path) -> None:
+    result = runner.invoke(app, ["sync", "--once", "--log-json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert records, result.stderr
+    events = [r["event"] for r in records]
+    assert events.count("batch handed off") == 1  # 9 leads: one batch, not one line per lead
+    batch = next(r for r in records if r["event"] == "batch handed off")
+    assert (batch["read"], batch["created"], batch["refused"]) == (9, 8, 1)
+    assert all("timestamp" in r and "level" in r for r in records)
