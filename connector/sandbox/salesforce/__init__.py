@@ -1,0 +1,35 @@
+"""A Salesforce-compatible server for tests and demos (SOAP login, REST, SOQL).
+
+The real, unmodified simple-salesforce client talks to it over HTTP::
+
+    from simple_salesforce import Salesforce
+    from connector.sandbox.salesforce import SalesforceSandbox
+    from connector.transport import make_session
+
+    with SalesforceSandbox(seed={"Lead": [{"LastName": "Ng", "Company": "Acme"}]}) as sandbox:
+        sf = Salesforce(username="admin@leadsync.sandbox", password="sandbox",
+                        security_token="", session=make_session(sandbox.address))
+        sf.query("SELECT Id, Name, Owner.Name FROM Lead")
+
+What a caller can rely on:
+
+* Objects: Lead (standard fields plus ``Leadsync_Id__c``, external id and
+  unique, and ``Leadsync_Score__c``) and User (read-only over the API).
+* Users: the API user (``admin@leadsync.sandbox`` by default) and the reps
+  ``avery.chen``, ``jordan.patel``, ``morgan.diaz``, ``riley.okafor`` (active)
+  and ``casey.brooks`` (inactive), all ``@leadsync.sandbox``. Ids are
+  deterministic: a fresh org mints the same ids in the same order.
+* Seeds: ``{"User": [...], "Lead": [...]}``; rows are validated like API
+  writes but may set read-only fields (Id, CreatedDate...), and a Lead's
+  ``OwnerId`` may be a Username.
+* Time: every stamp, session expiry (2 h idle) and the daily API counter
+  follow the injected ``clock``.
+* ``request_count`` (every request, login included), ``api_usage`` (what
+  ``Sforce-Limit-Info`` reports) and ``records(name)`` (stored rows, no API
+  call) are there for assertions.
+"""
+
+from .sandbox import SalesforceSandbox
+from .store import SeedError
+
+__all__ = ["SalesforceSandbox", "SeedError"]

@@ -1,0 +1,180 @@
+"""``SalesforceSandbox``: a local org that the real simple-salesforce talks to.
+
+Lifecycle only: build (or reload) the org, serve it on a loopback socket in
+a background thread, save it on stop. Everything Salesforce-shaped lives in
+``server.py`` (HTTP), ``store.py`` (data), ``schema.py``/``objects.py``
+(metadata) and ``soql.py`` (queries).
+
+Typical use::
+
+    with SalesforceSandbox(state_path=Path("state/sf.json")) as sandbox:
+        sf = Salesforce(username="admin@leadsync.sandbox", password="sandbox",
+                        security_token="", session=make_session(sandbox.address))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .objects import default_schema
+from .server import SalesforceApp
+from .store import Org, SeedError
+
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug logs every request at INFO; tests and demos want only errors."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SalesforceSandbox:
+    """An in-process Salesforce org reachable over HTTP on 127.0.0.1.
+
+    If ``state_path`` exists the org is loaded from it, so consecutive demo
+    runs see the same data, as with a real org; otherwise it starts from
+    ``seed`` (a JSON file or a dict ``{"Lead": [...], "User": [...]}``) on
+    top of the built-in users. ``clock`` drives every timestamp, session
+    expiry and the daily API counter, so tests never sleep.
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str = "admin@leadsync.sandbox",
+        password: str = "sandbox",
+        security_token: str = "",
+        state_path: Path | None = None,
+        seed: Path | dict[str, Any] | None = None,
+        page_size: int = 2000,
+        api_version: str = "59.0",
+        instance_host: str = "leadsync-sandbox.my.salesforce.com",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.state_path = Path(state_path) if state_path is not None else None
+        self._clock = clock or _utcnow
+        schema = default_schema()
+        if self.state_path is not None and self.state_path.exists():
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            self.org = Org.from_state(schema, self._clock, state)
+        else:
+            self.org = Org.fresh(schema, self._clock, admin_username=username)
+            if seed is not None:
+                self.org.load_seed(_read_seed(seed))
+        self._app = SalesforceApp(
+            self.org,
+            username=username,
+            password=password,
+            security_token=security_token,
+            page_size=page_size,
+            api_version=api_version,
+            instance_host=instance_host,
+            clock=self._clock,
+        )
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._address: str | None = None
+        self._lifecycle = threading.Lock()
+
+    # --- lifecycle --------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0 picks a free port); a second call is a no-op."""
+        with self._lifecycle:
+            if self._server is not None:
+                return self.address
+            server = make_server(
+                host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler
+            )
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.01},  # how long stop() waits for the loop
+                name=f"salesforce-sandbox:{server.server_port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+            self._address = f"{host}:{server.server_port}"
+            return self._address
+
+    def stop(self) -> None:
+        """Stop serving and, if there is a ``state_path``, save the org to it."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+            self._address = None
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
+        if self.state_path is not None:
+            self.save()
+
+    def save(self) -> None:
+        """Write the org to ``state_path`` atomically (temp file + rename)."""
+        if self.state_path is None:
+            raise ValueError("this sandbox has no state_path to save to")
+        self.org.save(self.state_path)
+
+    def __enter__(self) -> SalesforceSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- what callers look at ------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """``host:port`` to hand to ``make_session``; only once started."""
+        if self._address is None:
+            raise RuntimeError("the sandbox is not started; call start() first")
+        return self._address
+
+    @property
+    def request_count(self) -> int:
+        """Requests served (login included): what a test counts API calls with."""
+        return self._app.request_count
+
+    @property
+    def api_usage(self) -> int:
+        """Today's REST calls, the number reported in ``Sforce-Limit-Info``."""
+        return self._app.api_usage
+
+    def wsgi_app(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """The WSGI callable, usable without a socket (e.g. werkzeug's test Client)."""
+        return self._app(environ, start_response)
+
+    def records(self, sobject: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """The stored records of an object, for assertions that must not cost API calls."""
+        definition = self.org.schema.get(sobject)
+        if definition is None:
+            raise KeyError(sobject)
+        return self.org.rows(definition, include_deleted=include_deleted)
+
+
+def _read_seed(seed: Path | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(seed, dict):
+        return seed
+    data = json.loads(Path(seed).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SeedError(f"{seed}: a seed is a JSON object of object name -> list of records")
+    return data

@@ -1,0 +1,814 @@
+"""SOQL: a tokenizer, a recursive-descent parser, a binder and an evaluator.
+
+The pipeline is the one a real query planner has, so the sandbox rejects
+what Salesforce rejects, at the same place:
+
+* ``tokenize`` turns text into tokens, decoding string escapes (``\\'``,
+  ``\\\\``, ``\\n``, ``\\uXXXX``...). A quote can only end a literal when it is
+  not escaped, so a value like ``x\\' OR Name != \\'`` stays one literal:
+  an injection attempt can never become syntax.
+* ``parse`` builds a ``Query`` tree or raises MALFORMED_QUERY pointing at
+  the offending token.
+* ``bind`` resolves the object and field names against the schema
+  (case-insensitively, returning canonical names) and type-checks every
+  literal against its field, raising INVALID_TYPE / INVALID_FIELD /
+  INVALID_QUERY_FILTER_OPERATOR like the real API.
+* ``execute`` filters, orders, offsets, limits and projects records.
+
+Relationship paths (``Owner.Name``) are parsed as dotted field paths and
+resolved one level deep through reference fields. Date literals (TODAY,
+LAST_N_DAYS:n) slot into ``_Parser.value`` as another literal kind; the
+tokenizer already emits the ``:`` they need.
+
+Semantics follow the SOQL reference: string comparison and LIKE are case
+insensitive; ``!=`` and ``NOT IN`` match nulls; ORDER BY puts nulls first
+unless told otherwise, and sorts text case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SoqlError
+from .ids import normalize_id
+from .schema import (
+    BOOLEAN,
+    CURRENCY,
+    DATE,
+    DATETIME,
+    DOUBLE,
+    ID,
+    INT,
+    NUMBER_TYPES,
+    REFERENCE,
+    TEXT_TYPES,
+    Field,
+    Schema,
+    SObject,
+    parse_date,
+    parse_datetime,
+)
+
+MAX_OFFSET = 2000
+
+KEYWORDS = frozenset(
+    {
+        "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC",
+        "DESC", "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE",
+        "GROUP", "HAVING", "INCLUDES", "EXCLUDES", "WITH", "USING", "FOR", "TYPEOF",
+    }
+)  # fmt: skip
+
+# --- tokens ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # IDENT STRING NUMBER DATETIME DATE OP LPAREN RPAREN COMMA DOT COLON EOF
+    text: str
+    pos: int
+    value: Any = None
+    # For STRING: (char, is_wildcard) pairs, so LIKE can tell an escaped
+    # \% or \_ (a literal) from a bare % or _ (a wildcard).
+    pattern: tuple[tuple[str, bool], ...] = ()
+
+    def is_keyword(self, *words: str) -> bool:
+        return self.kind == "IDENT" and self.text.upper() in words
+
+    def shown(self) -> str:
+        return "<EOF>" if self.kind == "EOF" else f"'{self.text}'"
+
+
+_ESCAPES = {
+    "n": "\n", "N": "\n", "r": "\r", "R": "\r", "t": "\t", "T": "\t",
+    "b": "\b", "B": "\b", "f": "\f", "F": "\f", '"': '"', "'": "'", "\\": "\\",
+}  # fmt: skip
+
+_DATETIME_LITERAL = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2})"
+)
+_DATE_LITERAL = re.compile(r"\d{4}-\d{2}-\d{2}(?![\dT])")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _position(query: str, pos: int) -> str:
+    row = query.count("\n", 0, pos) + 1
+    column = pos - (query.rfind("\n", 0, pos) + 1) + 1
+    return f"line {row}:{column}"
+
+
+def tokenize(query: str) -> list[Token]:
+    tokens: list[Token] = []
+    i, n = 0, len(query)
+    while i < n:
+        char = query[i]
+        if char.isspace():
+            i += 1
+        elif char == "'":
+            token, i = _string(query, i)
+            tokens.append(token)
+        elif char.isdigit() or (
+            char in "+-." and i + 1 < n and (query[i + 1].isdigit() or query[i + 1] == ".")
+        ):
+            token, i = _number_or_datetime(query, i)
+            tokens.append(token)
+        elif char.isalpha() or char == "_":
+            match = _IDENT.match(query, i)
+            assert match
+            tokens.append(Token("IDENT", match.group(), i))
+            i = match.end()
+        elif query.startswith(("!=", "<>", "<=", ">="), i):
+            text = query[i : i + 2]
+            tokens.append(Token("OP", "!=" if text == "<>" else text, i))
+            i += 2
+        elif char in "=<>":
+            tokens.append(Token("OP", char, i))
+            i += 1
+        elif char in "(),.:":
+            kind = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA", ".": "DOT", ":": "COLON"}[char]
+            tokens.append(Token(kind, char, i))
+            i += 1
+        else:
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"{_position(query, i)} no viable alternative at character '{char}'",
+                i,
+            )
+    tokens.append(Token("EOF", "", n))
+    return tokens
+
+
+def _string(query: str, start: int) -> tuple[Token, int]:
+    chars: list[str] = []
+    pattern: list[tuple[str, bool]] = []
+    i = start + 1
+    while i < len(query):
+        char = query[i]
+        if char == "'":
+            return (
+                Token("STRING", query[start : i + 1], start, "".join(chars), tuple(pattern)),
+                i + 1,
+            )
+        if char == "\\":
+            nxt = query[i + 1 : i + 2]
+            if nxt in _ESCAPES:
+                decoded = _ESCAPES[nxt]
+                i += 2
+            elif nxt in ("%", "_"):
+                # Only meaningful in LIKE; elsewhere it is the plain character.
+                chars.append(nxt)
+                pattern.append((nxt, False))
+                i += 2
+                continue
+            elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", query[i + 2 : i + 6]):
+                decoded = chr(int(query[i + 2 : i + 6], 16))
+                i += 6
+            else:
+                bad = query[i : i + 2]
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"Invalid string literal '{query[start + 1 : i + 2]}'. Illegal character "
+                    f"sequence '{bad}' in string literal.",
+                    i,
+                )
+            chars.append(decoded)
+            pattern.append((decoded, False))
+            continue
+        chars.append(char)
+        pattern.append((char, char in "%_"))
+        i += 1
+    raise SoqlError(
+        "MALFORMED_QUERY",
+        f"{_position(query, len(query))} mismatched character '<EOF>' expecting '''",
+        len(query),
+    )
+
+
+def _number_or_datetime(query: str, start: int) -> tuple[Token, int]:
+    for regex, kind, parse in (
+        (_DATETIME_LITERAL, "DATETIME", parse_datetime),
+        (_DATE_LITERAL, "DATE", parse_date),
+    ):
+        match = regex.match(query, start)
+        if match:
+            value = parse(match.group())
+            if value is None:
+                raise SoqlError("MALFORMED_QUERY", f"invalid date: {match.group()}", start)
+            return Token(kind, match.group(), start, value), match.end()
+    match = _NUMBER.match(query, start)
+    if not match:
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"{_position(query, start)} no viable alternative at character '{query[start]}'",
+            start,
+        )
+    text = match.group()
+    number: float | int = float(text) if "." in text else int(text)
+    return Token("NUMBER", text, start, number), match.end()
+
+
+# --- syntax tree -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    parts: tuple[str, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Literal:
+    kind: str  # string number boolean null datetime date
+    value: Any
+    pos: int
+    pattern: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    path: FieldPath
+    op: str  # = != < > <= >= IN NOT IN LIKE
+    value: Literal | tuple[Literal, ...]
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Expr = Comparison | And | Or | Not
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    path: FieldPath
+    descending: bool
+    nulls_first: bool
+
+
+@dataclass(frozen=True)
+class Query:
+    fields: tuple[FieldPath, ...]  # empty for SELECT COUNT()
+    count: bool
+    sobject: str
+    sobject_pos: int
+    where: Expr | None
+    order_by: tuple[OrderItem, ...]
+    limit: int | None
+    offset: int | None
+
+
+# --- parser ------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.i]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.i]
+        if token.kind != "EOF":
+            self.i += 1
+        return token
+
+    def unexpected(self, token: Token | None = None) -> SoqlError:
+        token = token or self.current
+        return SoqlError("MALFORMED_QUERY", f"unexpected token: {token.shown()}", token.pos)
+
+    def expect_keyword(self, word: str) -> Token:
+        if not self.current.is_keyword(word):
+            raise self.unexpected()
+        return self.advance()
+
+    def expect(self, kind: str) -> Token:
+        if self.current.kind != kind:
+            raise self.unexpected()
+        return self.advance()
+
+    def accept_keyword(self, *words: str) -> Token | None:
+        return self.advance() if self.current.is_keyword(*words) else None
+
+    # query := SELECT select FROM ident [WHERE cond] [ORDER BY order] [LIMIT n] [OFFSET n]
+    def query(self) -> Query:
+        self.expect_keyword("SELECT")
+        fields, count = self.select_list()
+        self.expect_keyword("FROM")
+        sobject = self.identifier()
+        where = self.condition() if self.accept_keyword("WHERE") else None
+        order_by: tuple[OrderItem, ...] = ()
+        if self.accept_keyword("ORDER"):
+            self.expect_keyword("BY")
+            order_by = self.order_list()
+        limit = self.integer() if self.accept_keyword("LIMIT") else None
+        offset = self.integer() if self.accept_keyword("OFFSET") else None
+        if self.current.kind != "EOF":
+            raise self.unexpected()
+        return Query(fields, count, sobject.text, sobject.pos, where, order_by, limit, offset)
+
+    def select_list(self) -> tuple[tuple[FieldPath, ...], bool]:
+        if self.current.is_keyword("COUNT") and self.tokens[self.i + 1].kind == "LPAREN":
+            self.advance()
+            self.advance()
+            if self.current.kind != "RPAREN":
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    "aggregate functions other than COUNT() are not supported by this sandbox",
+                    self.current.pos,
+                )
+            self.advance()
+            return (), True
+        fields = [self.field_path()]
+        while self.current.kind == "COMMA":
+            self.advance()
+            fields.append(self.field_path())
+        return tuple(fields), False
+
+    def identifier(self) -> Token:
+        token = self.current
+        if token.kind != "IDENT" or token.text.upper() in KEYWORDS:
+            raise self.unexpected()
+        return self.advance()
+
+    def field_path(self) -> FieldPath:
+        first = self.identifier()
+        if self.current.kind == "LPAREN":
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"function {first.text}() is not supported by this sandbox",
+                first.pos,
+            )
+        parts = [first.text]
+        while self.current.kind == "DOT":
+            self.advance()
+            parts.append(self.identifier().text)
+        return FieldPath(tuple(parts), first.pos)
+
+    def integer(self) -> int:
+        token = self.current
+        if token.kind != "NUMBER" or not isinstance(token.value, int) or token.value < 0:
+            raise self.unexpected()
+        self.advance()
+        return token.value
+
+    # SOQL refuses to guess precedence: AND and OR may not be mixed at one
+    # level without parentheses ("a AND b OR c" is MALFORMED_QUERY).
+    def condition(self) -> Expr:
+        first = self.unary()
+        if self.current.is_keyword("AND", "OR"):
+            joiner = self.current.text.upper()
+            items = [first]
+            while self.current.is_keyword("AND", "OR"):
+                if self.current.text.upper() != joiner:
+                    raise self.unexpected()
+                self.advance()
+                items.append(self.unary())
+            return And(tuple(items)) if joiner == "AND" else Or(tuple(items))
+        return first
+
+    def unary(self) -> Expr:
+        if self.accept_keyword("NOT"):
+            return Not(self.unary())
+        if self.current.kind == "LPAREN":
+            self.advance()
+            inner = self.condition()
+            self.expect("RPAREN")
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> Comparison:
+        path = self.field_path()
+        token = self.current
+        if token.kind == "OP":
+            self.advance()
+            return Comparison(path, token.text, self.value())
+        if token.is_keyword("LIKE"):
+            self.advance()
+            return Comparison(path, "LIKE", self.value())
+        if token.is_keyword("IN"):
+            self.advance()
+            return Comparison(path, "IN", self.value_list())
+        if token.is_keyword("NOT") and self.tokens[self.i + 1].is_keyword("IN"):
+            self.advance()
+            self.advance()
+            return Comparison(path, "NOT IN", self.value_list())
+        raise self.unexpected()
+
+    def value_list(self) -> tuple[Literal, ...]:
+        self.expect("LPAREN")
+        values = [self.value()]
+        while self.current.kind == "COMMA":
+            self.advance()
+            values.append(self.value())
+        self.expect("RPAREN")
+        return tuple(values)
+
+    def value(self) -> Literal:
+        token = self.current
+        if token.kind == "STRING":
+            self.advance()
+            return Literal("string", token.value, token.pos, token.pattern)
+        if token.kind == "NUMBER":
+            self.advance()
+            return Literal("number", token.value, token.pos)
+        if token.kind in ("DATETIME", "DATE"):
+            self.advance()
+            return Literal(token.kind.lower(), token.value, token.pos)
+        if token.is_keyword("TRUE", "FALSE"):
+            self.advance()
+            return Literal("boolean", token.text.upper() == "TRUE", token.pos)
+        if token.is_keyword("NULL"):
+            self.advance()
+            return Literal("null", None, token.pos)
+        raise self.unexpected()
+
+    def order_list(self) -> tuple[OrderItem, ...]:
+        items = [self.order_item()]
+        while self.current.kind == "COMMA":
+            self.advance()
+            items.append(self.order_item())
+        return tuple(items)
+
+    def order_item(self) -> OrderItem:
+        path = self.field_path()
+        descending = False
+        if direction := self.accept_keyword("ASC", "DESC"):
+            descending = direction.text.upper() == "DESC"
+        nulls_first = True
+        if self.accept_keyword("NULLS"):
+            which = self.accept_keyword("FIRST", "LAST")
+            if which is None:
+                raise self.unexpected()
+            nulls_first = which.text.upper() == "FIRST"
+        return OrderItem(path, descending, nulls_first)
+
+
+def parse(query: str) -> Query:
+    if not query or not query.strip():
+        raise SoqlError("MALFORMED_QUERY", "SOQL statements cannot be empty or null")
+    return _Parser(tokenize(query)).query()
+
+
+# --- binding -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundField:
+    """A resolved select/filter/order path: canonical names and the leaf field."""
+
+    names: tuple[str, ...]  # canonical, e.g. ("Owner", "Name") or ("Email",)
+    leaf: Field
+    reference: Field | None = None  # the OwnerId-style field a relationship goes through
+    target: SObject | None = None
+
+
+@dataclass(frozen=True)
+class BoundComparison:
+    field: BoundField
+    op: str
+    values: tuple[Any, ...]  # comparison keys, already in the field's type
+    regex: re.Pattern[str] | None = None
+
+
+BoundExpr = BoundComparison | And | Or | Not
+# And/Or/Not are shared by parsed and bound trees.
+Node = Comparison | BoundComparison | And | Or | Not
+
+
+@dataclass(frozen=True)
+class BoundQuery:
+    sobject: SObject
+    fields: tuple[BoundField, ...]
+    count: bool
+    where: Any
+    order_by: tuple[tuple[BoundField, bool, bool], ...]
+    limit: int | None
+    offset: int | None
+    select_paths: tuple[FieldPath, ...] = field(default=())
+
+
+NO_SUCH_COLUMN = (
+    "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom "
+    "field, be sure to append the '__c' after the custom field name. Please reference your "
+    "WSDL or the describe call for the appropriate names."
+)
+
+
+def bind(query: Query, schema: Schema) -> BoundQuery:
+    sobject = schema.get(query.sobject)
+    if sobject is None:
+        raise SoqlError(
+            "INVALID_TYPE",
+            f"sObject type '{query.sobject}' is not supported. If you are attempting to use a "
+            "custom object, be sure to append the '__c' after the entity name. Please reference "
+            "your WSDL or the describe call for the appropriate names.",
+            query.sobject_pos,
+        )
+    fields = tuple(_resolve(path, sobject, schema) for path in query.fields)
+    where = _bind_expr(query.where, sobject, schema) if query.where else None
+    order: list[tuple[BoundField, bool, bool]] = []
+    for item in query.order_by:
+        bound = _resolve(item.path, sobject, schema)
+        if not bound.leaf.sortable:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{bound.leaf.name}' can not be sorted in a query call",
+                item.path.pos,
+            )
+        order.append((bound, item.descending, item.nulls_first))
+    if query.offset is not None and query.offset > MAX_OFFSET:
+        raise SoqlError(
+            "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+        )
+    return BoundQuery(
+        sobject, fields, query.count, where, tuple(order), query.limit, query.offset, query.fields
+    )
+
+
+def _resolve(path: FieldPath, sobject: SObject, schema: Schema) -> BoundField:
+    parts = path.parts
+    if len(parts) == 2 and parts[0].lower() == sobject.name.lower():
+        parts = parts[1:]  # "SELECT Lead.Email FROM Lead" names the queried object
+    if len(parts) == 1:
+        leaf = sobject.field(parts[0])
+        if leaf is None:
+            raise SoqlError(
+                "INVALID_FIELD",
+                NO_SUCH_COLUMN.format(name=parts[0], entity=sobject.name),
+                path.pos,
+            )
+        return BoundField((leaf.name,), leaf)
+    if len(parts) == 2:
+        reference = sobject.relationship(parts[0])
+        target = None
+        if reference is not None:
+            target = next(
+                (schema.get(name) for name in reference.reference_to if schema.get(name)), None
+            )
+        if reference is None or target is None:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"Didn't understand relationship '{parts[0]}' in field path. If you are "
+                "attempting to use a custom relationship, be sure to append the '__r' after the "
+                "custom relationship name. Please reference your WSDL or the describe call for "
+                "the appropriate names.",
+                path.pos,
+            )
+        leaf = target.field(parts[1])
+        if leaf is None:
+            raise SoqlError(
+                "INVALID_FIELD",
+                NO_SUCH_COLUMN.format(name=parts[1], entity=target.name),
+                path.pos,
+            )
+        assert reference.relationship_name is not None
+        return BoundField((reference.relationship_name, leaf.name), leaf, reference, target)
+    raise SoqlError(
+        "MALFORMED_QUERY",
+        "relationship paths deeper than one level are not supported by this sandbox",
+        path.pos,
+    )
+
+
+def _bind_expr(expr: Node, sobject: SObject, schema: Schema) -> BoundExpr:
+    if isinstance(expr, And):
+        return And(tuple(_bind_expr(e, sobject, schema) for e in expr.items))
+    if isinstance(expr, Or):
+        return Or(tuple(_bind_expr(e, sobject, schema) for e in expr.items))
+    if isinstance(expr, Not):
+        return Not(_bind_expr(expr.item, sobject, schema))
+    assert isinstance(expr, Comparison), "binding a tree that is already bound"
+    bound = _resolve(expr.path, sobject, schema)
+    if not bound.leaf.filterable:
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"field '{bound.leaf.name}' can not be filtered in a query call",
+            expr.path.pos,
+        )
+    literals = expr.value if isinstance(expr.value, tuple) else (expr.value,)
+    values = tuple(_literal_key(bound.leaf, lit) for lit in literals)
+    regex = None
+    if expr.op == "LIKE":
+        literal = literals[0]
+        if literal.kind != "string" or bound.leaf.type not in TEXT_TYPES:
+            raise _filter_type_error(bound.leaf, literal)
+        regex = re.compile(
+            "".join(
+                (".*" if c == "%" else ".") if wild else re.escape(c) for c, wild in literal.pattern
+            ),
+            re.IGNORECASE | re.DOTALL,
+        )
+    elif expr.op in ("<", ">", "<=", ">=") and values[0] is None:
+        raise SoqlError("MALFORMED_QUERY", "null is only allowed with = and !=", literals[0].pos)
+    return BoundComparison(bound, expr.op, values, regex)
+
+
+def _type_name(f: Field) -> str:
+    if f.type == INT:
+        return "integer"
+    if f.type in (DOUBLE, CURRENCY):
+        return "double"
+    if f.type == DATETIME:
+        return "dateTime"
+    return f.type if f.type in (BOOLEAN, DATE) else "string"
+
+
+def _filter_type_error(f: Field, literal: Literal) -> SoqlError:
+    quoted = (
+        "should be enclosed in quotes"
+        if f.type in TEXT_TYPES
+        else ("should not be enclosed in quotes")
+    )
+    return SoqlError(
+        "INVALID_FIELD",
+        f"value of filter criterion for field '{f.name}' must be of type {_type_name(f)} "
+        f"and {quoted}",
+        literal.pos,
+    )
+
+
+def _literal_key(f: Field, literal: Literal) -> Any:
+    """A literal as a comparison key of the field's type, or the real API's type error."""
+    if literal.kind == "null":
+        return None
+    if f.type in TEXT_TYPES:
+        if literal.kind != "string":
+            raise _filter_type_error(f, literal)
+        if f.type in (ID, REFERENCE):
+            canonical = normalize_id(literal.value)
+            if canonical is None:
+                raise SoqlError(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    f"invalid ID field: {literal.value}",
+                    literal.pos,
+                )
+            return canonical
+        return literal.value.casefold()
+    expected = {
+        BOOLEAN: "boolean",
+        DATETIME: "datetime",
+        DATE: "date",
+    }.get(f.type, "number" if f.type in NUMBER_TYPES else None)
+    if literal.kind != expected:
+        raise _filter_type_error(f, literal)
+    if f.type in NUMBER_TYPES:
+        return float(literal.value)
+    return literal.value
+
+
+# --- evaluation --------------------------------------------------------------
+
+Lookup = Callable[[str], dict[str, Any] | None]
+
+
+def _sort_key(f: Field, value: Any) -> Any:
+    """A stored value in the comparable form ``_literal_key`` produces."""
+    if value is None:
+        return None
+    if f.type in (ID, REFERENCE):
+        return normalize_id(value) or value
+    if f.type in TEXT_TYPES:
+        return str(value).casefold()
+    if f.type in NUMBER_TYPES:
+        return float(value)
+    if f.type == DATETIME:
+        return parse_datetime(value)
+    if f.type == DATE:
+        return parse_date(value)
+    return value
+
+
+def _raw_value(bound: BoundField, row: dict[str, Any], lookup: Lookup) -> Any:
+    if bound.reference is None:
+        return row.get(bound.leaf.name)
+    ref = row.get(bound.reference.name)
+    target = lookup(ref) if ref else None
+    return target.get(bound.leaf.name) if target else None
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op == "=":
+        return left == right
+    if op == "!=":
+        return left != right
+    if left is None or right is None:
+        return False
+    try:
+        if op == "<":
+            return left < right
+        if op == ">":
+            return left > right
+        if op == "<=":
+            return left <= right
+        if op == ">=":
+            return left >= right
+    except TypeError:
+        return False
+    raise AssertionError(op)
+
+
+def _matches(expr: Any, row: dict[str, Any], lookup: Lookup) -> bool:
+    if isinstance(expr, And):
+        return all(_matches(e, row, lookup) for e in expr.items)
+    if isinstance(expr, Or):
+        return any(_matches(e, row, lookup) for e in expr.items)
+    if isinstance(expr, Not):
+        return not _matches(expr.item, row, lookup)
+    raw = _raw_value(expr.field, row, lookup)
+    if expr.op == "LIKE":
+        return raw is not None and expr.regex.fullmatch(str(raw)) is not None
+    key = _sort_key(expr.field.leaf, raw)
+    if expr.op == "IN":
+        return key is not None and key in expr.values
+    if expr.op == "NOT IN":
+        return key not in expr.values
+    return _compare(expr.op, key, expr.values[0])
+
+
+def _order_key(
+    bound: BoundField, nulls_rank: int, lookup: Lookup
+) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    """Sort key putting nulls before (rank 0) or after (rank 2) every value (rank 1)."""
+
+    def key(row: dict[str, Any]) -> tuple[int, Any]:
+        value = _sort_key(bound.leaf, _raw_value(bound, row, lookup))
+        return (nulls_rank, 0) if value is None else (1, value)
+
+    return key
+
+
+def execute(
+    bound: BoundQuery,
+    rows: Sequence[dict[str, Any]],
+    *,
+    lookup: Lookup,
+    record_url: Callable[[str, str], str],
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run a bound query over ``rows`` (in creation order).
+
+    Returns (totalSize, records). ``lookup`` resolves a referenced id to its
+    record for relationship paths; ``record_url`` builds ``attributes.url``.
+    """
+    selected = [r for r in rows if bound.where is None or _matches(bound.where, r, lookup)]
+    for bound_field, descending, nulls_first in reversed(bound.order_by):
+        nulls_rank = 0 if nulls_first else 2
+        if descending:
+            nulls_rank = 2 - nulls_rank  # reverse=True flips it back
+        selected.sort(key=_order_key(bound_field, nulls_rank, lookup), reverse=descending)
+    if bound.offset:
+        selected = selected[bound.offset :]
+    if bound.limit is not None:
+        selected = selected[: bound.limit]
+    if bound.count:
+        return len(selected), []
+    return len(selected), [_project(bound, r, lookup, record_url) for r in selected]
+
+
+def _project(
+    bound: BoundQuery,
+    row: dict[str, Any],
+    lookup: Lookup,
+    record_url: Callable[[str, str], str],
+) -> dict[str, Any]:
+    name = bound.sobject.name
+    out: dict[str, Any] = {"attributes": {"type": name, "url": record_url(name, row["Id"])}}
+    for bf in bound.fields:
+        if bf.reference is None:
+            out[bf.leaf.name] = row.get(bf.leaf.name)
+            continue
+        relationship = bf.names[0]
+        ref = row.get(bf.reference.name)
+        target_row = lookup(ref) if ref else None
+        if target_row is None:
+            out[relationship] = None
+            continue
+        assert bf.target is not None
+        nested = out.get(relationship)
+        if not isinstance(nested, dict):
+            nested = {
+                "attributes": {
+                    "type": bf.target.name,
+                    "url": record_url(bf.target.name, target_row["Id"]),
+                }
+            }
+            out[relationship] = nested
+        nested[bf.leaf.name] = target_row.get(bf.leaf.name)
+    return out

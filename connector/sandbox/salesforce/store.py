@@ -1,0 +1,446 @@
+"""The in-memory org: records, ids, audit stamps, and the org's JSON snapshot.
+
+Records are stored as plain dicts in their wire form (ids 18 chars,
+datetimes "2026-11-25T03:01:09.000+0000", dates ISO), with every field of
+the object present, so a record is both what GET returns and what the state
+file holds. The lock here is what makes "check unique, then write" atomic
+across the threaded server's request threads.
+
+Audit stamps come from the injected clock but are made strictly increasing
+(by at least a millisecond, the API's resolution) so a change feed that
+reads "SystemModstamp > last seen" never misses or repeats a write, even
+when the clock stands still in a test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import ApiError, error
+from .ids import make_id, normalize_id, short_id
+from .objects import BUILTIN_REPS
+from .schema import (
+    BOOLEAN,
+    PICKLIST,
+    REFERENCE,
+    TEXT_TYPES,
+    Schema,
+    SObject,
+    deserialize,
+    format_datetime,
+    missing_required,
+    normalize_values,
+    parse_datetime,
+    value_errors,
+)
+
+STATE_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_AUDIT_FIELDS = (
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
+
+Record = dict[str, Any]
+
+
+class SeedError(ValueError):
+    """A seed or state file the org cannot be built from."""
+
+
+class Org:
+    """One Salesforce org's data. All public methods are thread-safe."""
+
+    def __init__(self, schema: Schema, clock: Callable[[], datetime]) -> None:
+        self.schema = schema
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.org_id = make_id("00D", 1)
+        self.admin_id = ""
+        self._sequences: dict[str, int] = {}
+        self._last_stamp_ms = 0
+        self._tables: dict[str, dict[str, Record]] = {o.name: {} for o in schema}
+        self._deleted_at: dict[str, str] = {}
+
+    # --- construction ---------------------------------------------------
+
+    @classmethod
+    def fresh(cls, schema: Schema, clock: Callable[[], datetime], *, admin_username: str) -> Org:
+        """A new org holding only the built-in users."""
+        org = cls(schema, clock)
+        user = schema.get("User")
+        assert user is not None
+        org.admin_id = make_id(user.key_prefix, 1)
+        admin = {
+            "FirstName": "Sandbox",
+            "LastName": "Admin",
+            "Username": admin_username,
+            "Email": admin_username,
+            "TimeZoneSidKey": "GMT",
+        }
+        for row in (admin, *BUILTIN_REPS):
+            org.insert(user, dict(row), user_id=org.admin_id, system=True)
+        return org
+
+    @classmethod
+    def from_state(
+        cls, schema: Schema, clock: Callable[[], datetime], state: Mapping[str, Any]
+    ) -> Org:
+        if state.get("version") != STATE_VERSION:
+            raise SeedError(f"unsupported sandbox state version: {state.get('version')!r}")
+        org = cls(schema, clock)
+        org.org_id = state["org_id"]
+        org.admin_id = state["admin_id"]
+        org._sequences = dict(state["sequences"])
+        org._last_stamp_ms = int(state["last_stamp_ms"])
+        org._deleted_at = dict(state.get("deleted_at", {}))
+        for name, rows in state["records"].items():
+            sobject = schema.get(name)
+            if sobject is None:
+                continue  # an object this version no longer models
+            # Fields added since the file was written start out null.
+            blank = org._blank(sobject)
+            org._tables[sobject.name] = {row["Id"]: {**blank, **row} for row in rows}
+        return org
+
+    def to_state(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "version": STATE_VERSION,
+                "org_id": self.org_id,
+                "admin_id": self.admin_id,
+                "sequences": dict(self._sequences),
+                "last_stamp_ms": self._last_stamp_ms,
+                "deleted_at": dict(self._deleted_at),
+                "records": {
+                    name: [copy.deepcopy(r) for r in table.values()]
+                    for name, table in self._tables.items()
+                },
+            }
+
+    def save(self, path: Path) -> None:
+        """Write the snapshot atomically: a crash mid-write leaves the old file intact."""
+        state = self.to_state()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state, handle, indent=1, ensure_ascii=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load_seed(self, seed: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Add seed records, users first so leads can name their owners.
+
+        Seed rows may set read-only fields (Id, CreatedDate, ...) so demos can
+        start from a realistic history; an ``OwnerId`` may be a Username
+        instead of an id. Everything else is validated like an API write.
+        """
+        order = sorted(seed, key=lambda name: name.lower() != "user")
+        for name in order:
+            sobject = self.schema.get(name)
+            if sobject is None:
+                raise SeedError(f"seed names an unknown object: {name}")
+            for index, row in enumerate(seed[name]):
+                values = {key: _seed_value(value) for key, value in row.items()}
+                owner = values.get("OwnerId")
+                if isinstance(owner, str) and normalize_id(owner) is None:
+                    values["OwnerId"] = self._user_id_by_username(owner) or owner
+                try:
+                    coerced = deserialize(sobject, values, json.dumps(values))
+                    errors = missing_required(sobject, coerced, creating=True) + value_errors(
+                        sobject, coerced
+                    )
+                    if errors:
+                        raise ApiError(400, errors)
+                    self.insert(
+                        sobject,
+                        normalize_values(sobject, coerced),
+                        user_id=self.admin_id,
+                        system=True,
+                    )
+                except ApiError as exc:
+                    raise SeedError(f"seed {name}[{index}] rejected: {exc.errors}") from exc
+
+    # --- ids and stamps ---------------------------------------------------
+
+    def mint_id(self, key_prefix: str) -> str:
+        with self.lock:
+            number = self._sequences.get(key_prefix, 0) + 1
+            self._sequences[key_prefix] = number
+            return make_id(key_prefix, number)
+
+    def stamp(self) -> str:
+        """Now, in wire format, strictly after every stamp handed out before."""
+        with self.lock:
+            now = self.clock()
+            if now.tzinfo is None:
+                now = now.replace(tzinfo=UTC)
+            now_ms = int((now - _EPOCH) / timedelta(milliseconds=1))
+            self._last_stamp_ms = max(now_ms, self._last_stamp_ms + 1)
+            return format_datetime(_EPOCH + timedelta(milliseconds=self._last_stamp_ms))
+
+    def _observe_stamp(self, text: str | None) -> None:
+        """Keep later stamps after any explicit (seeded) one."""
+        parsed = parse_datetime(text) if text else None
+        if parsed is not None:
+            ms = int((parsed - _EPOCH) / timedelta(milliseconds=1))
+            self._last_stamp_ms = max(self._last_stamp_ms, ms)
+
+    # --- reads ------------------------------------------------------------
+
+    def lookup(self, sobject: SObject, record_id: str) -> Record | None:
+        """The stored record (deleted or not) for an id in any accepted form."""
+        canonical = normalize_id(record_id)
+        if canonical is None:
+            return None
+        with self.lock:
+            return self._tables[sobject.name].get(canonical)
+
+    def get(
+        self, sobject: SObject, record_id: str, *, include_deleted: bool = False
+    ) -> Record | None:
+        record = self.lookup(sobject, record_id)
+        if record is None or (record.get("IsDeleted") and not include_deleted):
+            return None
+        return copy.deepcopy(record)
+
+    def rows(self, sobject: SObject, *, include_deleted: bool = False) -> list[Record]:
+        """A snapshot of the object's records, in creation order."""
+        with self.lock:
+            return [
+                copy.deepcopy(r)
+                for r in self._tables[sobject.name].values()
+                if include_deleted or not r.get("IsDeleted")
+            ]
+
+    def find(self, sobject: SObject, field_name: str, value: Any) -> list[Record]:
+        """Live records whose ``field_name`` equals ``value`` (case rules of the field)."""
+        f = sobject.field(field_name)
+        if f is None:
+            return []
+        wanted = _match_key(f.type, f.case_sensitive, value)
+        with self.lock:
+            return [
+                copy.deepcopy(r)
+                for r in self._tables[sobject.name].values()
+                if not r.get("IsDeleted")
+                and r.get(f.name) is not None
+                and _match_key(f.type, f.case_sensitive, r[f.name]) == wanted
+            ]
+
+    def record_by_id(self, record_id: str) -> tuple[SObject, Record] | None:
+        """Find a record by id alone, using the key prefix to pick the object."""
+        canonical = normalize_id(record_id)
+        sobject = self.schema.by_prefix(canonical[:3]) if canonical else None
+        if sobject is None or canonical is None:
+            return None
+        record = self.lookup(sobject, canonical)
+        return (sobject, copy.deepcopy(record)) if record else None
+
+    def deleted_at(self, record_id: str) -> str | None:
+        return self._deleted_at.get(record_id)
+
+    # --- writes -------------------------------------------------------------
+
+    def insert(
+        self, sobject: SObject, values: Mapping[str, Any], *, user_id: str, system: bool = False
+    ) -> Record:
+        """Create a record from validated values; ``system`` lets seeds set audit fields."""
+        with self.lock:
+            record = self._blank(sobject)
+            for f in sobject.fields:
+                if f.type == PICKLIST and f.defaulted_on_create and f.picklist_default:
+                    record[f.name] = f.picklist_default
+            if sobject.field("OwnerId"):
+                record["OwnerId"] = user_id
+            if sobject.field("IsActive"):
+                record["IsActive"] = True
+            record.update(values)
+            self._check_integrity(sobject, record, set(values), record_id=None)
+            table = self._tables[sobject.name]
+            if system and values.get("Id"):
+                record["Id"] = values["Id"]
+                if record["Id"] in table:
+                    raise ApiError(400, [error("DUPLICATE_VALUE", f"duplicate id: {record['Id']}")])
+            else:
+                record["Id"] = self.mint_id(sobject.key_prefix)
+                while record["Id"] in table:  # a seeded id took this number
+                    record["Id"] = self.mint_id(sobject.key_prefix)
+            self._derive(sobject, record)
+            stamp = self.stamp()
+            for name in _AUDIT_FIELDS:
+                if not sobject.field(name):
+                    continue
+                given = values.get(name) if system else None
+                if given is not None:
+                    record[name] = given
+                    self._observe_stamp(given if "Date" in name or "Stamp" in name else None)
+                elif name.endswith("ById"):
+                    record[name] = user_id
+                else:
+                    record[name] = stamp
+            self._tables[sobject.name][record["Id"]] = record
+            return copy.deepcopy(record)
+
+    def update(
+        self, sobject: SObject, record_id: str, values: Mapping[str, Any], *, user_id: str
+    ) -> Record:
+        with self.lock:
+            current = self._live(sobject, record_id)
+            merged = {**current, **values}
+            self._check_integrity(sobject, merged, set(values), record_id=current["Id"])
+            self._derive(sobject, merged)
+            stamp = self.stamp()
+            for name, value in (
+                ("LastModifiedDate", stamp),
+                ("SystemModstamp", stamp),
+                ("LastModifiedById", user_id),
+            ):
+                if sobject.field(name):
+                    merged[name] = value
+            current.clear()
+            current.update(merged)
+            return copy.deepcopy(current)
+
+    def delete(self, sobject: SObject, record_id: str, *, user_id: str) -> None:
+        """Soft delete: the record stays, flagged, for queryAll and change feeds."""
+        with self.lock:
+            current = self._live(sobject, record_id)
+            stamp = self.stamp()
+            current["IsDeleted"] = True
+            current["SystemModstamp"] = stamp
+            self._deleted_at[current["Id"]] = stamp
+
+    # --- internals ------------------------------------------------------------
+
+    def _blank(self, sobject: SObject) -> Record:
+        return {f.name: (False if f.type == BOOLEAN else None) for f in sobject.fields}
+
+    def _live(self, sobject: SObject, record_id: str) -> Record:
+        record = self.lookup(sobject, record_id)
+        if record is None:
+            raise ApiError.one(404, "NOT_FOUND", "The requested resource does not exist")
+        if record.get("IsDeleted"):
+            raise ApiError(404, [error("ENTITY_IS_DELETED", "entity is deleted")])
+        return record
+
+    def _derive(self, sobject: SObject, record: Record) -> None:
+        """Server-maintained fields: the compound Name."""
+        if sobject.field("Name") and sobject.field("LastName"):
+            parts = [record.get("FirstName"), record.get("LastName")]
+            record["Name"] = " ".join(p for p in parts if p) or None
+
+    def _user_id_by_username(self, username: str) -> str | None:
+        wanted = username.lower()
+        for user in self._tables.get("User", {}).values():
+            if (user.get("Username") or "").lower() == wanted:
+                return user["Id"]
+        return None
+
+    def _check_integrity(
+        self, sobject: SObject, record: Record, changed: set[str], *, record_id: str | None
+    ) -> None:
+        """Checks that need other records: references, owners, unique values."""
+        errors: list[dict[str, Any]] = []
+        for name in changed:
+            f = sobject.field(name)
+            value = record.get(name)
+            if f is None or f.type != REFERENCE or value is None:
+                continue
+            target = self.schema.by_prefix(value[:3])
+            if target is None or target.name not in f.reference_to:
+                if target is None and _known_elsewhere(value[:3], f.reference_to):
+                    errors.append(
+                        error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
+                    )
+                else:
+                    errors.append(
+                        error(
+                            "FIELD_INTEGRITY_EXCEPTION",
+                            f"{f.label}: id value of incorrect type: {value}",
+                            [f.name],
+                        )
+                    )
+                continue
+            referenced = self._tables[target.name].get(value)
+            if referenced is None or referenced.get("IsDeleted"):
+                errors.append(
+                    error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
+                )
+            elif name == "OwnerId" and not referenced.get("IsActive", True):
+                errors.append(
+                    error(
+                        "INACTIVE_OWNER_OR_USER",
+                        f"operation performed with inactive user [{value}] as owner of "
+                        f"{sobject.name.lower()}",
+                    )
+                )
+        for f in sobject.fields:
+            value = record.get(f.name)
+            if not f.unique or f.name not in changed or value is None:
+                continue
+            wanted = _match_key(f.type, f.case_sensitive, value)
+            for other in self._tables[sobject.name].values():
+                if (
+                    other["Id"] != record_id
+                    and not other.get("IsDeleted")
+                    and other.get(f.name) is not None
+                    and _match_key(f.type, f.case_sensitive, other[f.name]) == wanted
+                ):
+                    errors.append(
+                        error(
+                            "DUPLICATE_VALUE",
+                            f"duplicate value found: {f.name} duplicates value on record "
+                            f"with id: {short_id(other['Id'])}",
+                        )
+                    )
+                    break
+        if errors:
+            raise ApiError(400, errors)
+
+
+# Key prefixes of objects referenced by the model but not stored in the
+# sandbox (yet): a well-formed id of one of these cannot be resolved.
+_UNMODELLED_PREFIXES = {"Group": "00G", "Account": "001", "Contact": "003", "Opportunity": "006"}
+
+
+def _seed_value(value: Any) -> Any:
+    """Python dates in a dict seed become the API's text forms."""
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _known_elsewhere(prefix: str, reference_to: tuple[str, ...]) -> bool:
+    return any(_UNMODELLED_PREFIXES.get(name) == prefix for name in reference_to)
+
+
+def _match_key(field_type: str, case_sensitive: bool, value: Any) -> Any:
+    """How two stored values compare for equality (external ids, unique checks)."""
+    if value is None:
+        return None
+    if field_type in TEXT_TYPES:
+        text = str(value)
+        canonical = normalize_id(text) if field_type in ("id", "reference") else None
+        if canonical:
+            return canonical
+        return text if case_sensitive else text.casefold()
+    return value
