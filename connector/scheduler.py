@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
+from apscheduler.job import Job
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from connector.config import Config
@@ -21,11 +23,17 @@ def _job(config: Config) -> None:
         log.error("sync failed", error=str(exc))
 
 
+def schedule(scheduler: BaseScheduler, config: Config) -> Job:
+    """One sync job: first run now, then every N minutes; a slow run is never doubled."""
+    return scheduler.add_job(_job, "interval", args=[config],
+                             minutes=config.schedule.every_minutes,
+                             next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                             id="sync", misfire_grace_time=60)
+
+
 def run_forever(config: Config) -> None:
     scheduler = BlockingScheduler(timezone=UTC)
-    scheduler.add_job(_job, "interval", args=[config], minutes=config.schedule.every_minutes,
-                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
-                      id="sync", misfire_grace_time=60)
+    schedule(scheduler, config)
     log.info("scheduler started", every_minutes=config.schedule.every_minutes)
     try:
         scheduler.start()

@@ -1,0 +1,74 @@
+"""`leadsync sync` on a schedule, and `leadsync sandbox` served on its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+from apscheduler.schedulers.background import BackgroundScheduler
+from simple_salesforce import Salesforce
+
+from connector.scheduler import schedule
+from connector.state import StateStore
+from connector.transport import make_session
+from tests.conftest import lead_row, write_csv
+
+
+def test_scheduled_job_runs_the_cycle_and_never_overlaps(make_config: Any,
+                                                          tmp_path: Path) -> None:
+    config = make_config()
+    from connector.adapters.marketing_store import EmbeddedMarketingStore
+
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    store.import_file(write_csv(tmp_path / "l.csv", [lead_row(1), lead_row(2)]))
+    store.close()
+    done = threading.Event()
+    scheduler = BackgroundScheduler()
+    scheduler.add_listener(lambda _event: done.set(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    job = schedule(scheduler, config)
+    assert job.trigger.interval == timedelta(minutes=config.schedule.every_minutes)
+    assert (job.max_instances, job.coalesce) == (1, True)
+    scheduler.start()
+    try:
+        assert done.wait(30), "the first scheduled run did not finish"
+    finally:
+        scheduler.shutdown()
+    state = StateStore(config.resolve_url(config.state.url))
+    [run] = state.runs()
+    state.close()
+    assert (run.status, run.created) == ("ok", 2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_sandbox_command_serves_until_terminated_and_keeps_its_org(tmp_path: Path) -> None:
+    port = free_port()
+    org = tmp_path / "org.json"
+    command = [sys.executable, "-m", "connector.cli", "sandbox", "--salesforce-port", str(port),
+               "--state", str(org)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in banner
+        sf = Salesforce(username="admin@leadsync.sandbox", password="sandbox", security_token="",
+                        session=make_session(f"127.0.0.1:{port}"))
+        sf.Lead.create({"LastName": "Hand", "Company": "Tried By"})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
+    assert "Hand" in org.read_text()
