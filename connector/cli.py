@@ -104,6 +104,10 @@ def sync(config: ConfigOpt = None,
          once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
          dry_run: Annotated[bool, typer.Option(
              "--dry-run", help="Show what would be written; write nothing.")] = False,
+         retry_dead_letters: Annotated[bool, typer.Option(
+             "--retry-dead-letters",
+             help="Also send again every lead the CRM refused before (after a fix in the CRM)."
+         )] = False,
          log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Run the sync cycle once (--once) or on the configured schedule."""
     _setup(log_json, verbose)
@@ -115,7 +119,7 @@ def sync(config: ConfigOpt = None,
         run_forever(cfg)
         return
     try:
-        summary = run_once(cfg, dry_run=dry_run)
+        summary = run_once(cfg, dry_run=dry_run, retry_dead_letters=retry_dead_letters)
     except LeadsyncError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -190,22 +194,45 @@ def _letter_dict(letter: Any) -> dict[str, Any]:
 
 @app.command()
 def sandbox(
-    salesforce_port: Annotated[int, typer.Option(help="Port of the Salesforce sandbox.")] = 8451,
+    config: ConfigOpt = None,
+    salesforce_port: Annotated[int | None, typer.Option(
+        help="Port of the Salesforce sandbox [default: the port of crm.salesforce.route_to, "
+             "else 8451]", show_default=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    username: Annotated[str, typer.Option(help="Login user.")] = "admin@leadsync.sandbox",
+    username: Annotated[str | None, typer.Option(
+        help="Login user [default: crm.salesforce.username, else admin@leadsync.sandbox]",
+        show_default=False)] = None,
     password: Annotated[str, typer.Option(help="Login password.")] = "sandbox",
     security_token: Annotated[str, typer.Option(help="Security token.")] = "",
     state: Annotated[Path | None, typer.Option(
-        help="JSON file the org is loaded from and saved to on exit.")] = None,
+        help="JSON file the org is loaded from and saved to on exit [default: "
+             "crm.salesforce.sandbox.state when a config.toml is found]",
+        show_default=False)] = None,
     seed: Annotated[Path | None, typer.Option(help="JSON fixture to seed an empty org.")] = None,
 ) -> None:
-    """Serve the local CRM sandbox(es) until Ctrl-C, for trying things by hand."""
+    """Serve the local CRM sandbox(es) until Ctrl-C, for trying things by hand.
+
+    Defaults come from config.toml's [crm.salesforce] when there is one, so the
+    sandbox serves the same org the embedded one keeps; set
+    crm.salesforce.sandbox.embedded = false to sync against it.
+    """
     _setup()
     from connector.sandbox.salesforce import SalesforceSandbox
 
+    settings = None
+    if configuration.config_path(config).exists():
+        settings = _load(config).crm.salesforce
+        cfg_dir = _load(config).base_dir
+    if settings is not None:
+        username = username or settings.username
+        if salesforce_port is None and settings.route_to:
+            salesforce_port = int(settings.route_to.rpartition(":")[2])
+        if state is None and settings.sandbox is not None:
+            state = cfg_dir / settings.sandbox.state
+    username = username or "admin@leadsync.sandbox"
     server = SalesforceSandbox(username=username, password=password,
                                security_token=security_token, state_path=state, seed=seed)
-    address = server.start(host, salesforce_port)
+    address = server.start(host, salesforce_port or 8451)
     out.print(f"Salesforce sandbox on http://{address} (login {username}); Ctrl-C stops it")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -11,10 +11,22 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigError
 
@@ -27,8 +39,38 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _database_url(value: str) -> str:
+    """A SQLAlchemy URL for SQLite or PostgreSQL (``postgres://``, as some hosts write it, too)."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("not a database URL; e.g. sqlite:///state/leadsync.db or "
+                         "postgresql://user@host:5432/db") from None
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        return value.replace("postgres://", "postgresql://", 1)
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend!r} is not supported; use sqlite:/// or postgresql://")
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+
+
 class StateConfig(Model):
-    url: str = "sqlite:///state/leadsync.db"
+    url: DatabaseUrl = "sqlite:///state/leadsync.db"
+
+
+class SyncConfig(Model):
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    """Leads qualified, mapped and written together; the cursor is stored after each batch."""
+    lookback_seconds: Annotated[float, Field(ge=0)] = 300
+    """CRM changes are re-read this far behind the cursor: CRMs stamp a change before it
+    commits, so a slow transaction can appear behind a stored cursor."""
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(seconds=self.lookback_seconds)
 
 
 class ScheduleConfig(Model):
@@ -37,7 +79,7 @@ class ScheduleConfig(Model):
 
 class MarketingConfig(Model):
     adapter: Literal["embedded"] = "embedded"
-    url: str = "sqlite:///state/marketing.db"
+    url: DatabaseUrl = "sqlite:///state/marketing.db"
     seed: str | None = None
     """CSV/JSONL imported on the first run, while the store is still empty."""
     default_region: Annotated[str, Field(min_length=2, max_length=2)] = "US"
@@ -113,12 +155,22 @@ class MappingConfig(Model):
 class Config(Model):
     state: StateConfig = StateConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    sync: SyncConfig = SyncConfig()
     marketing: MarketingConfig = MarketingConfig()
     crm: CrmConfig
     scoring: ScoringConfig = ScoringConfig()
     mapping: MappingConfig
-    base_dir: Path = Path(".")
-    source: Path | None = None
+    _base_dir: Path = PrivateAttr(default=Path("."))
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder of config.toml: relative paths in it are relative to here."""
+        return self._base_dir
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file, taken relative to the file's own folder."""
@@ -173,8 +225,6 @@ def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
-    for forbidden in ("base_dir", "source"):
-        raw.pop(forbidden, None)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -186,7 +236,8 @@ def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
         lines = key_lines(text)
         raise ConfigError([f"{key} (line {lines.get(tuple(key.split('.')), '?')}): {msg}"
                            for key, msg in problems], str(path))
-    return config.model_copy(update={"base_dir": base, "source": path})
+    config._base_dir, config._source = base, path
+    return config
 
 
 def _cross_checks(config: Config) -> list[tuple[str, str]]:

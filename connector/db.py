@@ -35,7 +35,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; creates the folder of a SQLite file if needed."""
     parsed = make_url(url)
-    if parsed.drivername.startswith("postgresql") and parsed.drivername == "postgresql":
+    if parsed.drivername == "postgresql":
         # psycopg 3 is what we install; SQLAlchemy's bare "postgresql" means psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite"):

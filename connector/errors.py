@@ -45,11 +45,19 @@ class AdapterError(LeadsyncError):
 
 
 class TransientError(AdapterError):
-    """Worth retrying: timeouts, dropped connections, 5xx, rate limits."""
+    """Worth retrying: timeouts, dropped connections, 5xx, rate limits.
+
+    ``retry_after`` carries the wait the server asked for, when it said one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class FatalError(AdapterError):
-    """Not worth retrying: bad credentials, missing permissions, bad request shape."""
+    """Not worth retrying: bad credentials, missing permissions, a mapping the CRM rejects."""
 
 
 @dataclass
@@ -71,11 +79,23 @@ class RecordError:
 class RecordRejected(LeadsyncError):
     """One record is refused; the rest of its batch goes on.
 
-    ``record`` names it (marketing id, CSV line, ...) and ``errors`` carry
-    the field names so the admin can find and fix the value.
+    ``errors`` carry the CRM's code, message and field names unchanged, so
+    the admin can find and fix the value.
     """
 
-    def __init__(self, record: str, errors: list[RecordError]) -> None:
-        self.record = record
+    def __init__(self, errors: list[RecordError]) -> None:
         self.errors = errors
-        super().__init__(f"{record}: " + "; ".join(str(e) for e in errors))
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+class BatchInterrupted(AdapterError):
+    """A batch write stopped part-way; ``results`` says what the CRM did before it stopped.
+
+    The engine records those (links, dead letters) before failing the run, so
+    a record written before the failure is never taken for a new one later.
+    """
+
+    def __init__(self, results: list[Any], cause: AdapterError) -> None:
+        super().__init__(str(cause), system=cause.system, status=cause.status, code=cause.code)
+        self.results = results
+        self.cause = cause

@@ -20,7 +20,12 @@ from connector.state import Link
 class Decided:
     updates: list[tuple[StageUpdate, str]] = field(default_factory=list)
     """(update, external id) per real status change."""
-    unmapped: list[str] = field(default_factory=list)
+    unmapped_by_key: dict[str, str] = field(default_factory=dict)
+    """External id → why its status could not be fed back."""
+
+    @property
+    def unmapped(self) -> list[str]:
+        return list(self.unmapped_by_key.values())
 
 
 def stage_updates(changes: Sequence[Change], links: dict[str, Link],
@@ -37,8 +42,9 @@ def stage_updates(changes: Sequence[Change], links: dict[str, Link],
             continue
         stage = mapping.to_marketing.get(str(status))
         if stage is None:
-            decided.unmapped.append(f"lead {link.marketing_id}: CRM status {status!r} has no "
-                                    f"entry in mapping.status.to_marketing; not fed back")
+            decided.unmapped_by_key[key] = (f"lead {link.marketing_id}: CRM status {status!r} has "
+                                            "no entry in mapping.status.to_marketing; not fed "
+                                            "back")
             continue
         decided.updates.append((StageUpdate(link.marketing_id, stage, str(status),
                                             change.modified_at), key))

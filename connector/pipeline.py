@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
 import structlog
 
-from connector.adapters.base import CrmAdapter, MarketingAdapter, StageUpdate
+from connector.adapters.base import CrmAdapter, MarketingAdapter
 from connector.config import Config
-from connector.errors import LeadsyncError
-from connector.feedback import stage_updates
+from connector.errors import BatchInterrupted, LeadsyncError
+from connector.feedback import Decided, stage_updates
 from connector.mapping import Payload, map_lead
 from connector.normalize import normalize
-from connector.records import Cursor, Lead, utcnow
+from connector.records import Cursor, Lead, WriteResult, utcnow
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, StateStore
 
@@ -46,7 +47,6 @@ class Handoff:
     payload: Payload
     link: Link | None
     score_reason: str
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,14 +69,19 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
+    return cursor.advance(when, ident) if cursor else Cursor(when, frozenset({ident}))
+
+
 class Pipeline:
     def __init__(self, config: Config, state: StateStore, marketing: MarketingAdapter,
-                 crm: CrmAdapter, *, batch_size: int = 200) -> None:
+                 crm: CrmAdapter, *, retry_dead_letters: bool = False) -> None:
         self.config = config
         self.state = state
         self.marketing = marketing
         self.crm = crm
-        self.batch_size = batch_size
+        self.retry_dead_letters = retry_dead_letters
+        self.batch_size = config.sync.batch_size
         self.object = config.mapping.object
         self.key_field = config.mapping.external_id_field
         self.status_field = config.mapping.status.crm_field
@@ -90,32 +95,48 @@ class Pipeline:
         except LeadsyncError as exc:
             summary.status, summary.error = "failed", str(exc)
             log.error("run failed", run=summary.run_id, error=str(exc))
+        except Exception as exc:  # a bug: record the run as failed, then let it surface
+            summary.status, summary.error = "failed", f"{exc.__class__.__name__}: {exc}"
+            raise
         finally:
             self.state.finish_run(summary.run_id, summary.counts, status=summary.status,
                                   error=summary.error)
-        log.info("run finished", run=summary.run_id, status=summary.status, **summary.counts)
+            log.info("run finished", run=summary.run_id, status=summary.status,
+                     **summary.counts)
         return summary
 
     # steps 1-7: marketing → CRM ------------------------------------------------
     def hand_off(self, summary: RunSummary) -> None:
-        cursor = self.state.cursor(MARKETING_STREAM)
-        fresh = (lead for lead in self.marketing.read_changes(cursor.value if cursor else None)
-                 if cursor is None or not cursor.seen(lead.updated_at, lead.id))
+        retried: set[str] = set()
+        if self.retry_dead_letters:
+            ids = [d.marketing_id for d in self.state.dead_letters(limit=100_000)
+                   if d.crm == self.crm.name and d.crm_object == self.object]
+            for batch in batched(self.marketing.leads(ids), self.batch_size):
+                self.hand_off_batch(batch, summary)
+                retried.update(lead.id for lead in batch)
+        start = self.state.cursor(MARKETING_STREAM)
+        cursor = start
+        fresh = (lead for lead in self.marketing.read_changes(start.value if start else None)
+                 if start is None or not start.seen(lead.updated_at, lead.id))
         for batch in batched(fresh, self.batch_size):
-            before = dict(summary.counts)
-            events: list[Event] = []
-            handoffs = self.qualify_batch(batch, summary, events)
-            self.write_batch(handoffs, summary, events)
+            self.hand_off_batch([lead for lead in batch if lead.id not in retried], summary)
             for lead in batch:
-                cursor = (cursor.advance(lead.updated_at, lead.id) if cursor
-                          else Cursor(lead.updated_at, frozenset({lead.id})))
+                cursor = advanced(cursor, lead.updated_at, lead.id)
+            if not summary.dry_run and cursor is not None:
+                self.state.set_cursor(MARKETING_STREAM, cursor)
+
+    def hand_off_batch(self, batch: list[Lead], summary: RunSummary) -> None:
+        before = dict(summary.counts)
+        events: list[Event] = []
+        handoffs = self.qualify_batch(batch, summary, events)
+        try:
+            self.write_batch(handoffs, summary, events)
+        finally:
             if not summary.dry_run:
                 self.state.record_events(summary.run_id, events)
-                assert cursor is not None
-                self.state.set_cursor(MARKETING_STREAM, cursor)
-            log.info("batch handed off", **{k: summary.counts[k] - before[k] for k in
-                                             ("read", "qualified", "created", "updated",
-                                              "unchanged", "refused")})
+        log.info("batch handed off", **{k: summary.counts[k] - before[k] for k in
+                                         ("read", "qualified", "created", "updated",
+                                          "unchanged", "refused")})
 
     def qualify_batch(self, batch: list[Lead], summary: RunSummary,
                       events: list[Event]) -> list[Handoff]:
@@ -134,35 +155,62 @@ class Pipeline:
             payload = map_lead(lead, self.config.mapping, computed={"score": points.value})
             for warning in normalized.warnings:
                 summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
-            handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason,
-                                    normalized.warnings))
+            handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason))
         return handoffs
+
+    def known_to_crm(self, handoffs: list[Handoff]) -> dict[str, Link]:
+        """Links for leads the CRM already holds although we have no link (lost state,
+        an earlier run cut off mid-batch): they are updated, never re-created."""
+        keys = [h.lead.id for h in handoffs if h.link is None]
+        if not keys:
+            return {}
+        now = utcnow()
+        return {row[self.key_field]: Link(marketing_id=row[self.key_field], crm=self.crm.name,
+                                          crm_object=self.object, crm_id=row["Id"],
+                                          external_id=row[self.key_field], created_at=now,
+                                          updated_at=now)
+                for row in self.crm.read_by_keys(self.object, self.key_field, keys, [])}
 
     def write_batch(self, handoffs: list[Handoff], summary: RunSummary,
                     events: list[Event]) -> None:
         todo = []
+        unchanged = []
         for handoff in handoffs:
-            link = handoff.link
-            if link is not None and link.payload_hash == handoff.payload.hash:
-                summary.counts["unchanged"] += 1
-                continue
-            todo.append(handoff)
+            if handoff.link is not None and handoff.link.payload_hash == handoff.payload.hash:
+                unchanged.append(handoff.lead.id)
+            else:
+                todo.append(handoff)
+        summary.counts["unchanged"] += len(unchanged)
+        if not summary.dry_run:  # the CRM holds this payload: an old refusal is moot
+            self.state.resolve_dead_letters(self.crm.name, self.object, unchanged)
+        if not todo:
+            return
+        found = self.known_to_crm(todo)
+        for handoff in todo:
+            handoff.link = handoff.link or found.get(handoff.lead.id)
+        records = [(h.lead.id, h.payload.for_write(creating=h.link is None)) for h in todo]
         if summary.dry_run:
-            for handoff in todo:
+            for handoff, (_, body) in zip(todo, records, strict=True):
                 creating = handoff.link is None
                 summary.planned.append({
                     "lead": handoff.lead.id, "email": handoff.lead.get("email"),
-                    "action": "create" if creating else "update",
-                    "payload": handoff.payload.for_write(creating=creating),
+                    "action": "create" if creating else "update", "payload": body,
                     "rules": handoff.payload.rules, "score": handoff.score_reason})
                 summary.counts["created" if creating else "updated"] += 1
             return
-        if not todo:
-            return
-        records = [(h.lead.id, h.payload.for_write(creating=h.link is None)) for h in todo]
-        results = self.crm.upsert(self.object, self.key_field, records)
+        try:
+            results = self.crm.upsert(self.object, self.key_field, records)
+        except BatchInterrupted as exc:
+            self.record_results(todo, records, exc.results, summary, events)
+            raise
+        self.record_results(todo, records, results, summary, events)
+
+    def record_results(self, todo: list[Handoff], records: list[tuple[str, dict[str, Any]]],
+                       results: list[WriteResult], summary: RunSummary,
+                       events: list[Event]) -> None:
+        """Links for what was written, dead letters for what was refused."""
         links, written = [], []
-        for handoff, result, (_, body) in zip(todo, results, records, strict=True):
+        for handoff, result, (_, body) in zip(todo, results, records, strict=False):
             lead = handoff.lead
             if not result.ok:
                 reason = "; ".join(str(e) for e in result.errors)
@@ -179,6 +227,8 @@ class Pipeline:
                                         external_id=lead.id, created_at=now, updated_at=now)
             link.crm_id = result.crm_id or link.crm_id
             link.payload_hash = handoff.payload.hash
+            if self.status_field in body:  # our own status write: its read-back is an echo
+                link.crm_status = str(body[self.status_field])
             links.append(link)
             written.append(lead.id)
             kind = "created" if result.created else "updated"
@@ -190,51 +240,64 @@ class Pipeline:
 
     # steps 8-9: CRM → marketing -------------------------------------------------
     def feed_back(self, summary: RunSummary) -> None:
+        """Read CRM changes since the cursor, less a look-back window.
+
+        CRM modification stamps are taken before commit, so a slow transaction
+        can land behind a stored cursor; re-reading the window is cheap because
+        a status equal to the one last seen is dropped as an echo.
+        """
         stream = crm_stream(self.crm.name, self.object)
         cursor = self.state.cursor(stream)
-        changes = (change for change in self.crm.read_changes(
-            self.object, self.key_field, [self.status_field], cursor.value if cursor else None)
-            if cursor is None or not cursor.seen(change.modified_at, change.crm_id))
+        since = cursor.value - self.config.sync.lookback if cursor else None
+        changes = self.crm.read_changes(self.object, self.key_field, [self.status_field], since)
         for batch in batched(changes, 500):
             links = self.state.links_by_external_id(
                 self.crm.name, self.object, (c.key for c in batch if c.key))
             decided = stage_updates(batch, links, self.config.mapping.status)
-            for note in decided.unmapped:
-                summary.warnings.append(note)
+            summary.warnings.extend(decided.unmapped)
             for change in batch:
-                cursor = (cursor.advance(change.modified_at, change.crm_id) if cursor
-                          else Cursor(change.modified_at, frozenset({change.crm_id})))
+                cursor = advanced(cursor, change.modified_at, change.crm_id)
             if summary.dry_run:
                 summary.counts["fed_back"] += len(decided.updates)
                 continue
-            self.write_stages(summary, decided.updates, links)
+            self.write_stages(summary, decided, links)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
 
-    def write_stages(self, summary: RunSummary, updates: list[tuple[StageUpdate, str]],
+    def write_stages(self, summary: RunSummary, decided: Decided,
                      links: dict[str, Link]) -> None:
-        if not updates:
-            return
-        written = self.marketing.write_stages([update for update, _ in updates])
+        events = [Event(links[key].marketing_id, "unmapped_status", note)
+                  for key, note in decided.unmapped_by_key.items()]
+        written = self.marketing.write_stages([update for update, _ in decided.updates])
         changed = []
-        for update, key in updates:
+        for update, key in decided.updates:
+            if update.marketing_id not in written:
+                summary.warnings.append(f"lead {update.marketing_id}: not in the marketing "
+                                        f"store any more; status {update.crm_status!r} kept "
+                                        "in the CRM only")
+                continue
             link = links[key]
             link.crm_status = update.crm_status
             changed.append(link)
+            events.append(Event(update.marketing_id, "fed_back",
+                                f"{update.crm_status} → {update.stage}"))
         self.state.save_links(changed)
-        self.state.record_events(summary.run_id, [
-            Event(u.marketing_id, "fed_back", f"{u.crm_status} → {u.stage}") for u, _ in updates])
-        summary.counts["fed_back"] += written
-        log.info("statuses fed back", count=written)
+        self.state.record_events(summary.run_id, events)
+        summary.counts["fed_back"] += len(changed)
+        if changed:
+            log.info("statuses fed back", count=len(changed))
 
 
-def run_once(config: Config, *, dry_run: bool = False) -> RunSummary:
+def run_once(config: Config, *, dry_run: bool = False,
+             retry_dead_letters: bool = False) -> RunSummary:
     """Open the configured adapters and the state store, run one cycle, close all."""
     from connector.adapters import open_crm, open_marketing
 
     state = StateStore(config.resolve_url(config.state.url))
     try:
         with open_marketing(config) as marketing, open_crm(config) as crm:
-            return Pipeline(config, state, marketing, crm).run(dry_run=dry_run)
+            pipeline = Pipeline(config, state, marketing, crm,
+                                retry_dead_letters=retry_dead_letters)
+            return pipeline.run(dry_run=dry_run)
     finally:
         state.close()

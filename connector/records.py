@@ -84,14 +84,6 @@ class Change:
     modified_at: datetime
 
 
-@dataclass
-class Page(Generic[T]):
-    """A slice of a change feed and the cursor to store once it is processed."""
-
-    items: list[T]
-    cursor: Cursor | None
-
-
 @dataclass(frozen=True)
 class Cursor:
     """High-water mark of a change feed.
@@ -123,10 +115,6 @@ class Cursor:
 
     def seen(self, when: datetime, ident: str) -> bool:
         return when < self.value or (when == self.value and ident in self.boundary)
-
-
-def start_cursor(when: datetime, ident: str) -> Cursor:
-    return Cursor(when, frozenset({ident}))
 
 
 def payload_hash(payload: dict[str, Any]) -> str:

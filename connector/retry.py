@@ -42,12 +42,29 @@ def _log_retry(state: RetryCallState) -> None:
 DEFAULT_POLICY = RetryPolicy()
 
 
+class wait_retry_after(wait_base):  # noqa: N801  (tenacity's naming)
+    """Jittered exponential backoff, but never shorter than the server's Retry-After."""
+
+    def __init__(self, fallback: wait_base, cap_s: float) -> None:
+        self.fallback = fallback
+        self.cap_s = cap_s
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self.fallback(retry_state)
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = getattr(exc, "retry_after", None)
+        return min(max(backoff, asked), self.cap_s) if asked else backoff
+
+
 def call_with_retry(fn: Callable[[], T], policy: RetryPolicy = DEFAULT_POLICY,
                     *, wait: wait_base | None = None) -> T:
+    """Run ``fn``, retrying TransientError; ``wait`` replaces the waits (tests: wait_none())."""
     retrying = Retrying(
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(policy.attempts),
-        wait=wait or wait_random_exponential(multiplier=policy.initial_s, max=policy.max_wait_s),
+        wait=wait or wait_retry_after(
+            wait_random_exponential(multiplier=policy.initial_s, max=policy.max_wait_s),
+            cap_s=max(policy.max_wait_s, 120.0)),
         before_sleep=_log_retry,
         reraise=True,
     )

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -263,7 +263,9 @@ class EmbeddedMarketingStore:
                 if problems:
                     self._reject(session, report, path, raw, problems, now)
                 if row is not None:
-                    self._upsert(session, row, report, now)
+                    # Each row is its own change, one after the other: distinct stamps keep
+                    # a change-feed cursor's boundary set small after a large import.
+                    self._upsert(session, row, report, now + timedelta(microseconds=report.rows))
             session.commit()
         return report
 
@@ -332,34 +334,37 @@ class EmbeddedMarketingStore:
                                          .limit(page_size)))
                 if not rows:
                     return
-                ids = [r.id for r in rows]
-                by_lead: dict[int, list[Activity]] = {}
-                activities = select(MkActivity).where(col(MkActivity.lead_id).in_(ids)).order_by(
-                    col(MkActivity.occurred_at))
-                for act in session.exec(activities):
-                    by_lead.setdefault(act.lead_id, []).append(
-                        Activity(ActivityKind(act.kind), act.occurred_at, act.detail))
-            for row in rows:
-                assert row.id is not None
-                yield Lead(id=str(row.id), fields=dict(row.fields), updated_at=row.updated_at,
-                           stage=row.stage, activities=by_lead.get(row.id, []))
+                leads = self._with_activities(session, rows)
+            yield from leads
             last = (rows[-1].updated_at, rows[-1].id)  # type: ignore[assignment]
             if len(rows) < page_size:
                 return
 
+    def _with_activities(self, session: Session, rows: list[MkLead]) -> list[Lead]:
+        """Leads with their activities, one query for the whole page."""
+        by_lead: dict[int, list[Activity]] = {}
+        query = select(MkActivity).where(col(MkActivity.lead_id).in_([r.id for r in rows]))
+        for act in session.exec(query.order_by(col(MkActivity.occurred_at))):
+            by_lead.setdefault(act.lead_id, []).append(
+                Activity(ActivityKind(act.kind), act.occurred_at, act.detail))
+        return [Lead(id=str(r.id), fields=dict(r.fields), updated_at=r.updated_at, stage=r.stage,
+                     activities=by_lead.get(r.id or 0, [])) for r in rows]
+
     def get(self, marketing_id: str) -> Lead | None:
-        return next((lead for lead in self.leads([marketing_id])), None)
+        return next(iter(self.leads([marketing_id])), None)
 
     def leads(self, marketing_ids: Sequence[str]) -> list[Lead]:
-        ids = [int(i) for i in marketing_ids]
+        ids = [int(i) for i in marketing_ids if str(i).isdigit()]
+        found: list[Lead] = []
         with Session(self.engine) as session:
-            rows = list(session.exec(select(MkLead).where(col(MkLead.id).in_(ids))))
-            return [Lead(id=str(r.id), fields=dict(r.fields), updated_at=r.updated_at,
-                         stage=r.stage) for r in rows]
+            for start in range(0, len(ids), 500):
+                query = select(MkLead).where(col(MkLead.id).in_(ids[start:start + 500]))
+                found.extend(self._with_activities(session, list(session.exec(query))))
+        return found
 
     # closed loop --------------------------------------------------------------
-    def write_stages(self, updates: Sequence[StageUpdate]) -> int:
-        written = 0
+    def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
+        written: set[str] = set()
         with Session(self.engine) as session:
             for update in updates:
                 lead = session.get(MkLead, int(update.marketing_id))
@@ -370,7 +375,7 @@ class EmbeddedMarketingStore:
                 session.add(lead)
                 session.add(MkStageChange(lead_id=lead.id, stage=update.stage,
                                           crm_status=update.crm_status, at=update.at))
-                written += 1
+                written.add(update.marketing_id)
             session.commit()
         return written
 

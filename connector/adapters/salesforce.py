@@ -11,26 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import requests
 import structlog
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceAuthenticationFailed,
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-    SalesforceResourceNotFound,
-)
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 from simple_salesforce.format import format_external_id, format_soql
 from tenacity.wait import wait_base
 
 from connector.adapters.base import FieldSchema, ObjectSchema
 from connector.adapters.registry import register_crm
 from connector.config import SalesforceConfig, secret
-from connector.errors import FatalError, RecordError, TransientError
+from connector.errors import (
+    AdapterError,
+    BatchInterrupted,
+    FatalError,
+    RecordError,
+    RecordRejected,
+    TransientError,
+)
 from connector.records import Change, WriteResult
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from connector.transport import make_session
@@ -63,23 +63,60 @@ def record_errors(content: Any) -> list[RecordError]:
     return errors
 
 
+Outcome = Literal["record", "transient", "fatal"]
+
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
+                             "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"})
+"""Codes Salesforce sends with a 4xx that still clear up by themselves."""
+
+FATAL_CODES = frozenset({
+    "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_FIELD_FOR_INSERT_UPDATE",
+    "REQUEST_LIMIT_EXCEEDED", "INVALID_SESSION_ID", "API_DISABLED_FOR_ORG",
+    "API_CURRENTLY_DISABLED", "JSON_PARSER_ERROR", "MALFORMED_QUERY", "INVALID_QUERY_LOCATOR",
+    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "FUNCTIONALITY_NOT_ENABLED",
+})
+"""Codes that mean the mapping, the org or the credentials are wrong: every record would fail."""
+
+
+def classify(status: int, code: str | None) -> Outcome:
+    """The one table: what a Salesforce error means for the run.
+
+    Unknown 400 codes count as record-level: the record waits as a dead letter
+    with the CRM's words and the rest of the batch goes on.
+    """
+    if code in TRANSIENT_CODES or status >= 500 or status == 429:
+        return "transient"
+    if code in FATAL_CODES:
+        return "fatal"
+    if status in (300, 400):  # 300: two records share the external id (MULTIPLE_CHOICES)
+        return "record"
+    return "fatal"
+
+
+_NOT_TRANSPORT = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                  requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
+
+
 def _translate(exc: Exception) -> Exception:
-    """One table from client exception to leadsync error class."""
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return TransientError(f"Salesforce unreachable: {exc.__class__.__name__}",
-                              system="salesforce")
+    """Client exception → TransientError | FatalError | RecordRejected."""
     if isinstance(exc, SalesforceAuthenticationFailed):
         return FatalError(f"Salesforce login failed: {exc.code}: {exc.auth_message}",
                           system="salesforce", code=str(exc.code))
     if isinstance(exc, SalesforceError):
         errors = record_errors(exc.content)
         code = errors[0].code if errors else None
-        message = "; ".join(str(e) for e in errors) or str(exc.content)
-        if exc.status >= 500 or exc.status == 429:
-            return TransientError(f"Salesforce {exc.status}: {message}", system="salesforce",
-                                  status=exc.status, code=code)
-        return FatalError(f"Salesforce {exc.status}: {message}", system="salesforce",
-                          status=exc.status, code=code)
+        outcome = classify(exc.status, code)
+        if outcome == "record":
+            return RecordRejected(errors)
+        message = f"Salesforce {exc.status}: " + ("; ".join(str(e) for e in errors)
+                                                  or str(exc.content))
+        cls = TransientError if outcome == "transient" else FatalError
+        return cls(message, system="salesforce", status=exc.status, code=code)
+    if isinstance(exc, _NOT_TRANSPORT):
+        return FatalError(f"Salesforce request malformed: {exc}", system="salesforce")
+    if isinstance(exc, requests.RequestException):
+        return TransientError(f"Salesforce unreachable: {exc.__class__.__name__}",
+                              system="salesforce")
     return exc
 
 
@@ -111,6 +148,7 @@ class SalesforceAdapter:
 
     @property
     def client(self) -> Salesforce:
+        """The logged-in client. Take it before a retried call, so retries never nest."""
         if self._client is None:
             session = make_session(self.settings.route_to)
             self._client = self._call(lambda: Salesforce(
@@ -123,8 +161,7 @@ class SalesforceAdapter:
         def attempt() -> T:
             try:
                 return fn()
-            except (SalesforceExpiredSession, SalesforceRefusedRequest, SalesforceError,
-                    requests.RequestException) as exc:
+            except (SalesforceError, requests.RequestException) as exc:
                 raise _translate(exc) from exc
         return call_with_retry(attempt, self._retry, wait=self._wait)
 
@@ -145,7 +182,8 @@ class SalesforceAdapter:
 
     def describe(self, object_name: str) -> ObjectSchema:
         if object_name not in self._describes:
-            raw = self._call(lambda: getattr(self.client, object_name).describe())
+            sobject = getattr(self.client, object_name)
+            raw = self._call(sobject.describe)
             fields = {}
             for item in raw["fields"]:
                 fields[item["name"]] = FieldSchema(
@@ -166,19 +204,18 @@ class SalesforceAdapter:
     def upsert(self, object_name: str, external_id_field: str,
                records: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
         sobject = getattr(self.client, object_name)
-        results = []
+        results: list[WriteResult] = []
         for key, payload in records:
             body = {k: v for k, v in payload.items() if k != external_id_field}
             ref = format_external_id(external_id_field, key)
             try:
                 response = self._call(lambda r=ref, b=body: sobject.upsert(r, b,
                                                                            raw_response=True))
-            except FatalError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, SalesforceMalformedRequest | SalesforceResourceNotFound):
-                    results.append(WriteResult(key, ok=False, errors=record_errors(cause.content)))
-                    continue
-                raise
+            except RecordRejected as exc:
+                results.append(WriteResult(key, ok=False, errors=exc.errors))
+                continue
+            except AdapterError as exc:
+                raise BatchInterrupted(results, exc) from exc
             data = response.json() if response.content else {}
             created = response.status_code == 201 or bool(data.get("created"))
             results.append(WriteResult(key, ok=True, crm_id=data.get("id"), created=created))
@@ -203,7 +240,8 @@ class SalesforceAdapter:
         return found
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
-        rows = self._call(lambda: list(self.client.query_all_iter(soql)))
+        client = self.client
+        rows = self._call(lambda: list(client.query_all_iter(soql)))
         return [{k: v for k, v in row.items() if k != "attributes"} for row in rows]
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
@@ -213,8 +251,8 @@ class SalesforceAdapter:
         if since is not None:
             where += f" AND SystemModstamp >= {soql_datetime(since)}"
         soql = f"SELECT {select} FROM {object_name} WHERE {where} ORDER BY SystemModstamp, Id"
-        first = self._call(lambda: self.client.query(soql))
-        page = first
+        client = self.client
+        page = self._call(lambda: client.query(soql))
         while True:
             for row in page["records"]:
                 values = {k: v for k, v in row.items() if k != "attributes"}
@@ -223,8 +261,7 @@ class SalesforceAdapter:
             if page.get("done", True):
                 return
             locator = page["nextRecordsUrl"]
-            page = self._call(lambda loc=locator: self.client.query_more(
-                loc, identifier_is_url=True))
+            page = self._call(lambda loc=locator: client.query_more(loc, identifier_is_url=True))
 
 
 @contextmanager

@@ -49,7 +49,7 @@ def test_sync_once_then_status_json(demo: Path) -> None:
     result = runner.invoke(app, ["sync", "--once"])
     assert result.exit_code == 0, result.output
     assert "9 leads read, 9 qualified, 8 created, 0 updated, 0 unchanged, 1 refused, " \
-           "8 statuses fed back" in result.output
+           "0 statuses fed back" in result.output  # our own status writes are echoes
     assert "REQUIRED_FIELD_MISSING" in result.output and "LastName" in result.output
     assert (demo / "state" / "leadsync.db").exists()
     assert (demo / "embedded-org.json").exists()  # the sandbox org outlives the run
@@ -63,7 +63,7 @@ def test_sync_once_then_status_json(demo: Path) -> None:
     latest, first = data["runs"]
     assert {k: first[k] for k in ("read", "qualified", "created", "updated", "refused",
                                   "fed_back")} == {"read": 9, "qualified": 9, "created": 8,
-                                                   "updated": 0, "refused": 1, "fed_back": 8}
+                                                   "updated": 0, "refused": 1, "fed_back": 0}
     assert latest["created"] == 0 and latest["status"] == "ok"
     [letter] = data["dead_letters"]
     assert (letter["error_code"], letter["fields"]) == ("REQUIRED_FIELD_MISSING", ["LastName"])
@@ -139,12 +139,13 @@ def test_wrong_password_is_a_clear_login_error(demo: Path, monkeypatch: pytest.M
 
 
 def test_log_json_is_one_object_per_line_and_one_line_per_batch(demo: Path) -> None:
+    path = demo / "config.toml"
+    path.write_text(path.read_text().replace("batch_size = 200", "batch_size = 4"))
     result = runner.invoke(app, ["sync", "--once", "--log-json"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert records, result.stderr
-    events = [r["event"] for r in records]
-    assert events.count("batch handed off") == 1  # 9 leads: one batch, not one line per lead
-    batch = next(r for r in records if r["event"] == "batch handed off")
-    assert (batch["read"], batch["created"], batch["refused"]) == (9, 8, 1)
+    batches = [r for r in records if r["event"] == "batch handed off"]
+    assert [b["read"] for b in batches] == [4, 4, 1]  # 9 leads: a line per batch, not per lead
+    assert sum(b["created"] for b in batches) == 8 and sum(b["refused"] for b in batches) == 1
     assert all("timestamp" in r and "level" in r for r in records)

@@ -86,7 +86,7 @@ def test_stage_write_back_is_not_a_marketing_change(db_url: str, tmp_path: Path)
     [lead] = list(store.read_changes(None))
     written = store.write_stages([StageUpdate(lead.id, "sales_accepted", "Working - Contacted",
                                               T0 + timedelta(hours=1))])
-    assert written == 1
+    assert written == {lead.id}
     assert store.get(lead.id).stage == "sales_accepted"
     assert list(store.read_changes(T0 + timedelta(seconds=1))) == []
     assert [(h.stage, h.crm_status) for h in store.stage_history(lead.id)] == [

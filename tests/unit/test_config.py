@@ -33,6 +33,11 @@ def test_shipped_config_is_the_template_and_valid() -> None:
     ('form_fill = 25', 'webinar = 25', "scoring.activity_points.webinar",
      "unknown activity kind"),
     ('title = "Title"', 'title = "Company"', "mapping.fields", "both write 'Company'"),
+    ('url = "sqlite:///state/leadsync.db"', 'url = "mysql://db/leads"', "state.url",
+     "'mysql' is not supported"),
+    ('url = "sqlite:///state/marketing.db"', 'url = "leads.db"', "marketing.url",
+     "not a database URL"),
+    ("batch_size = 200", "batch_size = 0", "sync.batch_size", "greater than or equal to 1"),
 ])
 def test_bad_value_names_key_and_line(old: str, new: str, key: str, words: str) -> None:
     text = TEMPLATE.replace(old, new, 1)
@@ -95,3 +100,14 @@ def test_password_in_the_file_is_refused() -> None:
         configuration.parse(text)
     assert "crm.salesforce.password" in str(caught.value)
     assert "unknown key" in str(caught.value)
+
+
+def test_postgres_scheme_is_accepted() -> None:
+    text = TEMPLATE.replace('url = "sqlite:///state/leadsync.db"',
+                            'url = "postgres://app@db.example:5432/leadsync"')
+    assert configuration.parse(text).state.url.startswith("postgresql://")
+
+
+def test_internal_attributes_are_not_keys() -> None:
+    with pytest.raises(ConfigError, match="base_dir.*unknown key"):
+        configuration.parse('base_dir = "/etc"\n' + TEMPLATE)

@@ -11,9 +11,9 @@ import requests
 import responses
 from tenacity import wait_none
 
-from connector.adapters.salesforce import SalesforceAdapter, record_errors
+from connector.adapters.salesforce import SalesforceAdapter, classify, record_errors
 from connector.config import SalesforceConfig
-from connector.errors import FatalError, TransientError
+from connector.errors import BatchInterrupted, FatalError, TransientError
 from connector.retry import RetryPolicy
 
 INSTANCE = "https://example.my.salesforce.com"
@@ -77,16 +77,18 @@ def test_transient_failure_gives_up_after_the_cap(adapter: SalesforceAdapter,
     for _ in range(3):
         org.patch(UPSERT, json=[{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}],
                   status=503)
-    with pytest.raises(TransientError, match="503"):
+    with pytest.raises(BatchInterrupted, match="503") as caught:
         adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
+    assert isinstance(caught.value.cause, TransientError) and caught.value.results == []
 
 
 def test_request_limit_is_fatal_not_retried(adapter: SalesforceAdapter,
                                             org: responses.RequestsMock) -> None:
     org.patch(UPSERT, json=[{"message": "TotalRequests Limit exceeded.",
                              "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
-    with pytest.raises(FatalError) as caught:
+    with pytest.raises(BatchInterrupted) as caught:
         adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
+    assert isinstance(caught.value.cause, FatalError)
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
     assert len(org.calls) == 2
 
@@ -107,3 +109,60 @@ def test_login_fault_is_fatal_and_keeps_the_code() -> None:
         problems = adapter.check()
     assert len(problems) == 1 and "INVALID_LOGIN" in problems[0]
     assert "secret-pw" not in problems[0] and "secret-pw" not in repr(adapter)
+
+
+@pytest.mark.parametrize(("status", "code", "outcome"), [
+    (400, "REQUIRED_FIELD_MISSING", "record"),
+    (400, "STRING_TOO_LONG", "record"),
+    (400, "INVALID_EMAIL_ADDRESS", "record"),
+    (400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "record"),
+    (400, "DUPLICATE_VALUE", "record"),
+    (400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", "record"),
+    (400, "SOME_CODE_NOT_SEEN_BEFORE", "record"),
+    (300, "MULTIPLE_CHOICES", "record"),
+    (400, "INVALID_FIELD", "fatal"),
+    (400, "INVALID_FIELD_FOR_INSERT_UPDATE", "fatal"),
+    (400, "JSON_PARSER_ERROR", "fatal"),
+    (404, "NOT_FOUND", "fatal"),
+    (401, "INVALID_SESSION_ID", "fatal"),
+    (403, "REQUEST_LIMIT_EXCEEDED", "fatal"),
+    (403, "INSUFFICIENT_ACCESS", "fatal"),
+    (400, "UNABLE_TO_LOCK_ROW", "transient"),
+    (500, "UNKNOWN_EXCEPTION", "transient"),
+    (503, "SERVER_UNAVAILABLE", "transient"),
+    (502, None, "transient"),
+    (429, None, "transient"),
+])
+def test_error_table(status: int, code: str | None, outcome: str) -> None:
+    assert classify(status, code) == outcome
+
+
+def test_a_fatal_error_mid_batch_keeps_what_was_written(adapter: SalesforceAdapter,
+                                                        org: responses.RequestsMock) -> None:
+    base = f"{INSTANCE}/services/data/v59.0/sobjects/Lead/Leadsync_Id__c/"
+    org.patch(base + "1", json={"id": "00Q1", "success": True, "errors": [], "created": True},
+              status=201)
+    org.patch(base + "2", json=[{"message": "Required fields are missing: [LastName]",
+                                 "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName"]}],
+              status=400)
+    org.patch(base + "3", json=[{"message": "TotalRequests Limit exceeded.",
+                                 "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
+    with pytest.raises(BatchInterrupted) as caught:
+        adapter.upsert("Lead", "Leadsync_Id__c", [(k, {"LastName": "X"}) for k in "1234"])
+    assert [(r.key, r.ok) for r in caught.value.results] == [("1", True), ("2", False)]
+    assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    from tenacity import RetryCallState, Retrying, wait_fixed
+
+    from connector.retry import wait_retry_after
+
+    wait = wait_retry_after(wait_fixed(1), cap_s=60)
+    state = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    state.set_exception((TransientError, TransientError("429", retry_after=10), None))
+    assert wait(state) == 10
+    state.set_exception((TransientError, TransientError("429", retry_after=600), None))
+    assert wait(state) == 60
+    state.set_exception((TransientError, TransientError("503"), None))
+    assert wait(state) == 1

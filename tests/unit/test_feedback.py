@@ -1,0 +1,47 @@
+"""Feeding back: echoes dropped, real changes mapped, the rest reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connector.config import StatusMapping
+from connector.feedback import stage_updates
+from connector.records import Change
+from connector.state import Link
+
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+MAP = StatusMapping(crm_field="Status", to_marketing={"Working - Contacted": "sales_accepted",
+                                                      "Closed - Not Converted": "recycle"})
+
+
+def link(key: str, status: str | None) -> Link:
+    return Link(marketing_id=f"m{key}", crm="salesforce", crm_object="Lead", crm_id=f"00Q{key}",
+                external_id=key, crm_status=status, created_at=T0, updated_at=T0)
+
+
+def change(key: str | None, status: str | None, minutes: int = 0) -> Change:
+    return Change(crm_id=f"00Q{key}", key=key, fields={"Status": status},
+                  modified_at=T0 + timedelta(minutes=minutes))
+
+
+@pytest.mark.parametrize(("known", "changes", "updates", "unmapped"), [
+    ("Open - Not Contacted", [change("1", "Open - Not Contacted")], [], []),       # echo
+    ("Open - Not Contacted", [change("1", "Working - Contacted")],
+     [("m1", "sales_accepted", "Working - Contacted")], []),
+    (None, [change("1", "Closed - Not Converted")],
+     [("m1", "recycle", "Closed - Not Converted")], []),                          # never seen
+    ("Open - Not Contacted", [change("1", "Nurture Later")], [], ["1"]),             # unmapped
+    ("Open - Not Contacted", [change("1", "Working - Contacted"),
+                              change("1", "Closed - Not Converted", 1)],
+     [("m1", "recycle", "Closed - Not Converted")], []),                          # latest wins
+    ("Open - Not Contacted", [change("9", "Working - Contacted"),
+                              change(None, "Working - Contacted")], [], []),       # not ours
+    ("Open - Not Contacted", [change("1", None)], [], []),                          # no status
+])
+def test_stage_updates(known: str | None, changes: list[Change],
+                       updates: list[tuple[str, str, str]], unmapped: list[str]) -> None:
+    decided = stage_updates(changes, {"1": link("1", known)}, MAP)
+    assert [(u.marketing_id, u.stage, u.crm_status) for u, _ in decided.updates] == updates
+    assert list(decided.unmapped_by_key) == unmapped
