@@ -6,19 +6,21 @@ here holds a secret: payloads are lead data, errors are the CRM's words.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.db import UTCDateTime, make_engine
-from connector.errors import RecordError
+from connector.db import UTCDateTime, create_tables, make_engine, sqlite_file_lock
+from connector.errors import LeadsyncError, RecordError
 from connector.records import Cursor, utcnow
 
 
@@ -65,7 +67,8 @@ class Link(StateModel, table=True):
 
     __tablename__ = "link"
     __table_args__ = (UniqueConstraint("crm", "crm_object", "marketing_id"),
-                      Index("ix_link_crm_id", "crm", "crm_id"))
+                      Index("ix_link_crm_id", "crm", "crm_id"),
+                      Index("ix_link_external_id", "crm", "crm_object", "external_id"))
     id: int | None = Field(default=None, primary_key=True)
     marketing_id: str
     crm: str
@@ -118,16 +121,48 @@ class Event:
     detail: str = ""
 
 
+class RunLocked(LeadsyncError):
+    """Another run holds the pipeline lock on this state store."""
+
+
 class StateStore:
     """The state database behind one connector instance."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        StateModel.metadata.create_all(self.engine)
+        create_tables(StateModel.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def run_lock(self, name: str = "pipeline") -> Iterator[None]:
+        """Hold the pipeline lock for a run, or raise RunLocked at once.
+
+        Several instances on one PostgreSQL store coordinate through a session
+        advisory lock, released by the server even if the process dies. SQLite
+        lives on one machine, so an OS file lock beside the database does the
+        same there.
+        """
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"leadsync:{name}".encode()).digest()[:8],
+                                 "big", signed=True)
+            with self.engine.connect() as conn:
+                if not conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                    raise RunLocked(f"another leadsync run holds the {name} lock on this "
+                                    "state database; this run was skipped")
+                try:
+                    yield
+                finally:
+                    conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        with sqlite_file_lock(self.engine, name, wait=False) as held:
+            if not held:
+                raise RunLocked(f"another leadsync run holds the {name} lock on "
+                                f"{self.engine.url.database}; this run was skipped")
+            yield
 
     def drop_all(self) -> None:
         """For tests: remove every state table."""
@@ -180,26 +215,22 @@ class StateStore:
 
     # links ----------------------------------------------------------------
     def links(self, crm: str, crm_object: str, marketing_ids: Iterable[str]) -> dict[str, Link]:
-        ids = list(dict.fromkeys(marketing_ids))
-        found: dict[str, Link] = {}
-        with Session(self.engine) as session:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                query = select(Link).where(Link.crm == crm, Link.crm_object == crm_object,
-                                           col(Link.marketing_id).in_(chunk))
-                found.update({link.marketing_id: link for link in session.exec(query)})
-        return found
+        return self._links_by(crm, crm_object, "marketing_id", marketing_ids)
 
     def links_by_external_id(self, crm: str, crm_object: str,
                              external_ids: Iterable[str]) -> dict[str, Link]:
-        ids = list(dict.fromkeys(external_ids))
+        return self._links_by(crm, crm_object, "external_id", external_ids)
+
+    def _links_by(self, crm: str, crm_object: str, column: str,
+                  values: Iterable[str]) -> dict[str, Link]:
+        wanted = list(dict.fromkeys(values))
         found: dict[str, Link] = {}
         with Session(self.engine) as session:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+            for start in range(0, len(wanted), 500):
                 query = select(Link).where(Link.crm == crm, Link.crm_object == crm_object,
-                                           col(Link.external_id).in_(chunk))
-                found.update({link.external_id: link for link in session.exec(query)})
+                                           col(getattr(Link, column)).in_(
+                                               wanted[start:start + 500]))
+                found.update({getattr(link, column): link for link in session.exec(query)})
         return found
 
     def save_links(self, links: Sequence[Link]) -> None:

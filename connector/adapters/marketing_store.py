@@ -30,7 +30,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from connector.adapters.base import StageUpdate
 from connector.adapters.registry import register_marketing
-from connector.db import UTCDateTime, make_engine
+from connector.db import UTCDateTime, create_tables, make_engine
 from connector.records import Activity, ActivityKind, Lead, utcnow
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class EmbeddedMarketingStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        MarketingModel.metadata.create_all(self.engine)
+        create_tables(MarketingModel.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

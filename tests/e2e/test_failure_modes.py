@@ -133,3 +133,33 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
     [run] = state.runs()
     assert (run.status, run.error) == ("failed", "ZeroDivisionError: a bug")
     state.close()
+
+
+def test_two_instances_at_once_never_double_write(tmp_path: Path, db_url: str,
+                                                  make_config: Any, sf_client: Any) -> None:
+    import threading
+
+    from connector.state import RunLocked
+
+    config = make_config(state_url=db_url, marketing_url=db_url)
+    store = EmbeddedMarketingStore(db_url)
+    store.import_file(write_csv(tmp_path / "l.csv", [lead_row(i) for i in range(30)]))
+    store.close()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def instance() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(f"created {run_once(config).counts['created']}")
+        except RunLocked:
+            outcomes.append("skipped")
+
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) in (["created 30", "skipped"], ["created 0", "created 30"])
+    rows = sf_client.query_all("SELECT Leadsync_Id__c FROM Lead")["records"]
+    assert len(rows) == len({r["Leadsync_Id__c"] for r in rows}) == 30

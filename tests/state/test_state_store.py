@@ -79,3 +79,20 @@ def test_events_per_run(db_url: str) -> None:
     assert [e.kind for e in store.events(run)] == ["created", "refused"]
     assert [e.marketing_id for e in store.events(run, "refused")] == ["2"]
     store.close()
+
+
+def test_run_lock_is_exclusive_across_stores(db_url: str) -> None:
+    import pytest
+
+    from connector.state import RunLocked
+
+    first, second = StateStore(db_url), StateStore(db_url)
+    with first.run_lock():
+        with pytest.raises(RunLocked, match="another leadsync run"), second.run_lock():
+            pass
+        with second.run_lock("other-pipeline"):  # a different lock name is independent
+            pass
+    with second.run_lock():  # released when the first run ended
+        pass
+    first.close()
+    second.close()
