@@ -15,8 +15,9 @@ from connector.pipeline import Pipeline, run_once
 from connector.state import StateStore
 from tests.conftest import lead_row, write_csv
 
-SOQL = ("SELECT Id, Leadsync_Id__c, Email, FirstName, LastName, Company, Phone, Country, "
-        "Status, Leadsync_Score__c FROM Lead")
+SOQL = ("SELECT Id, Leadsync_Id__c, Email, FirstName, LastName, Company, Title, Phone, "
+        "Country, State, City, PostalCode, Industry, NumberOfEmployees, AnnualRevenue, Website, "
+        "LeadSource, Status, Leadsync_Score__c FROM Lead")
 
 
 def fifty_leads() -> list[dict[str, str]]:
@@ -59,11 +60,16 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
     assert len(leads) == 40
     assert len({lead["Leadsync_Id__c"] for lead in leads}) == 40  # exactly once each
     sample = next(lead for lead in leads if lead["Email"] == "person3@acme3.example")
-    assert (sample["FirstName"], sample["LastName"], sample["Company"]) == (
-        "Pat3", "Lee3", "Acme 3 Inc.")
-    assert (sample["Phone"], sample["Country"], sample["Status"]) == (
-        "+14155550103", "US", "Open - Not Contacted")
-    assert sample["Leadsync_Score__c"] == 25 + 10 + 5 + 2 + 5 + 5  # form, /pricing, click, ...
+    mapped = {k: v for k, v in sample.items() if k not in ("attributes", "Id")}
+    assert mapped == {
+        "Leadsync_Id__c": mapped["Leadsync_Id__c"], "Email": "person3@acme3.example",
+        "FirstName": "Pat3", "LastName": "Lee3", "Company": "Acme 3 Inc.", "Title": "VP Sales",
+        "Phone": "+14155550103", "Country": "US", "State": "CA", "City": "San Francisco",
+        "PostalCode": "94105", "Industry": "Technology", "NumberOfEmployees": 250,
+        "AnnualRevenue": 1000000, "Website": "https://acme.example", "LeadSource": "Web",
+        "Status": "Open - Not Contacted",
+        "Leadsync_Score__c": 25 + 10 + 5 + 2 + 5 + 5,  # form, /pricing, click, visit, title, phone
+    }
 
     # Sales works some leads in the CRM.
     verdicts = {"person1@acme1.example": "Working - Contacted",
