@@ -79,7 +79,7 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
 def import_(file: Annotated[Path, typer.Argument(help="A .csv or .jsonl file of leads.",
                                                  exists=True, dir_okay=False)],
             config: ConfigOpt = None, log_json: LogJsonOpt = False) -> None:
-    """Load leads and their activities into the embedded marketing store."""
+    """Load leads and activities into the embedded marketing store."""
     _setup(log_json)
     from connector.adapters.marketing_store import EmbeddedMarketingStore
 
@@ -147,7 +147,7 @@ def sync(config: ConfigOpt = None,
 def status(config: ConfigOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
            limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
-    """Last runs with their counts, and the dead letters waiting for a fix."""
+    """Last runs, their counts, and the dead letters waiting."""
     from connector.state import StateStore
 
     cfg = _load(config)
@@ -210,7 +210,9 @@ def sandbox(
         show_default=False)] = None,
     seed: Annotated[Path | None, typer.Option(help="JSON fixture to seed an empty org.")] = None,
 ) -> None:
-    """Serve the local CRM sandbox(es) until Ctrl-C, for trying things by hand.
+    """Serve the CRM sandbox on its own until Ctrl-C.
+
+    For trying things by hand with any Salesforce client.
 
     Defaults come from config.toml's [crm.salesforce] when there is one, so the
     sandbox serves the same org the embedded one keeps; set
