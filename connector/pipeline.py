@@ -295,7 +295,8 @@ def run_once(config: Config, *, dry_run: bool = False,
 
     state = StateStore(config.resolve_url(config.state.url))
     try:
-        with state.run_lock(), open_marketing(config) as marketing, open_crm(config) as crm:
+        with state.run_lock(), open_marketing(config, seed=True) as marketing, \
+                open_crm(config) as crm:
             pipeline = Pipeline(config, state, marketing, crm,
                                 retry_dead_letters=retry_dead_letters)
             return pipeline.run(dry_run=dry_run)

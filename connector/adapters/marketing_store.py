@@ -397,10 +397,10 @@ def seed_store(store: EmbeddedMarketingStore, path: Path) -> ImportReport:
 
 
 @contextmanager
-def open_embedded(config: Config) -> Iterator[EmbeddedMarketingStore]:
+def open_embedded(config: Config, *, seed: bool = False) -> Iterator[EmbeddedMarketingStore]:
     store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
     try:
-        if config.marketing.seed and store.is_empty():
+        if seed and config.marketing.seed and store.is_empty():
             seed_store(store, config.resolve_path(config.marketing.seed))
         yield store
     finally:

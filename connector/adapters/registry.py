@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from connector.config import Config
 
 CrmOpener = Callable[["Config"], AbstractContextManager["CrmAdapter"]]
-MarketingOpener = Callable[["Config"], AbstractContextManager["MarketingAdapter"]]
+MarketingOpener = Callable[..., AbstractContextManager["MarketingAdapter"]]
+"""(config, *, seed: bool) → context manager; ``seed`` lets a demo store fill itself."""
 
 CRM_ADAPTERS: dict[str, CrmOpener] = {}
 MARKETING_ADAPTERS: dict[str, MarketingOpener] = {}
@@ -36,8 +37,11 @@ def open_crm(config: Config) -> AbstractContextManager[CrmAdapter]:
     return _pick(CRM_ADAPTERS, config.crm.adapter, "crm.adapter")(config)
 
 
-def open_marketing(config: Config) -> AbstractContextManager[MarketingAdapter]:
-    return _pick(MARKETING_ADAPTERS, config.marketing.adapter, "marketing.adapter")(config)
+def open_marketing(config: Config, *, seed: bool = False
+                   ) -> AbstractContextManager[MarketingAdapter]:
+    """The marketing adapter; ``seed=True`` (sync only) lets it load its configured seed."""
+    opener = _pick(MARKETING_ADAPTERS, config.marketing.adapter, "marketing.adapter")
+    return opener(config, seed=seed)
 
 
 def _pick(table: dict[str, Callable], name: str, key: str) -> Callable:

@@ -149,3 +149,12 @@ def test_log_json_is_one_object_per_line_and_one_line_per_batch(demo: Path) -> N
     assert [b["read"] for b in batches] == [4, 4, 1]  # 9 leads: a line per batch, not per lead
     assert sum(b["created"] for b in batches) == 8 and sum(b["refused"] for b in batches) == 1
     assert all("timestamp" in r and "level" in r for r in records)
+
+
+def test_check_writes_nothing_to_the_marketing_store(demo: Path) -> None:
+    assert runner.invoke(app, ["check"]).exit_code == 0
+    from connector.adapters.marketing_store import EmbeddedMarketingStore
+
+    store = EmbeddedMarketingStore(f"sqlite:///{demo}/state/marketing.db")
+    assert store.is_empty()  # the seed is loaded by the first sync, not by a check
+    store.close()
