@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -111,6 +112,17 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def import_leads(config: configuration.Config, path: Path, rows: list[dict[str, str]]) -> Any:
+    """Write ``rows`` as a CSV at ``path`` and import it into the config's marketing store."""
+    from connector.adapters.marketing_store import EmbeddedMarketingStore
+
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        return store.import_file(write_csv(path, rows))
+    finally:
+        store.close()
 
 
 def config_text(tmp_path: Path, *, state_url: str, marketing_url: str, route_to: str,

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from connector.adapters import open_crm, open_marketing
-from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.errors import BatchInterrupted, FatalError
 from connector.pipeline import Pipeline, run_once
 from connector.records import WriteResult
 from connector.state import StateStore
-from tests.conftest import lead_row, write_csv
+from tests.conftest import import_leads, lead_row
 
 
 class CutOffAfter:
@@ -43,9 +42,7 @@ class CutOffAfter:
 @pytest.fixture
 def config(tmp_path: Path, make_config: Any) -> Any:
     config = make_config()
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    store.import_file(write_csv(tmp_path / "ten.csv", [lead_row(i) for i in range(10)]))
-    store.close()
+    import_leads(config, tmp_path / "ten.csv", [lead_row(i) for i in range(10)])
     return config
 
 
@@ -97,9 +94,7 @@ def test_lost_state_database_neither_duplicates_nor_resets(config: Any, sf_clien
 def test_dead_letters_retried_after_the_admin_fixes_the_mapping(tmp_path: Path,
                                                                 make_config: Any) -> None:
     config = make_config()
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    store.import_file(write_csv(tmp_path / "l.csv", [lead_row(1), lead_row(2, last_name="")]))
-    store.close()
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2, last_name="")])
     assert run_once(config).counts["refused"] == 1
     assert run_once(config, retry_dead_letters=True).counts["refused"] == 1
     state = StateStore(config.resolve_url(config.state.url))
@@ -142,9 +137,7 @@ def test_two_instances_at_once_never_double_write(tmp_path: Path, db_url: str,
     from connector.state import RunLocked
 
     config = make_config(state_url=db_url, marketing_url=db_url)
-    store = EmbeddedMarketingStore(db_url)
-    store.import_file(write_csv(tmp_path / "l.csv", [lead_row(i) for i in range(30)]))
-    store.close()
+    import_leads(config, tmp_path / "l.csv", [lead_row(i) for i in range(30)])
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 

@@ -19,17 +19,14 @@ from simple_salesforce import Salesforce
 from connector.scheduler import schedule
 from connector.state import StateStore
 from connector.transport import make_session
-from tests.conftest import lead_row, write_csv
+from tests.conftest import import_leads, lead_row
 
 
 def test_scheduled_job_runs_the_cycle_and_never_overlaps(make_config: Any,
                                                           tmp_path: Path) -> None:
     config = make_config()
-    from connector.adapters.marketing_store import EmbeddedMarketingStore
 
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    store.import_file(write_csv(tmp_path / "l.csv", [lead_row(1), lead_row(2)]))
-    store.close()
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2)])
     done = threading.Event()
     scheduler = BackgroundScheduler()
     scheduler.add_listener(lambda _event: done.set(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)

@@ -13,7 +13,7 @@ from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.pipeline import Pipeline, run_once
 from connector.state import StateStore
-from tests.conftest import lead_row, write_csv
+from tests.conftest import import_leads, lead_row
 
 SOQL = ("SELECT Id, Leadsync_Id__c, Email, FirstName, LastName, Company, Title, Phone, "
         "Country, State, City, PostalCode, Industry, NumberOfEmployees, AnnualRevenue, Website, "
@@ -34,9 +34,7 @@ def fifty_leads() -> list[dict[str, str]]:
 def world(tmp_path: Path, db_url: str, make_config: Any) -> dict[str, Any]:
     """A config on this backend; the marketing store loaded with the 50-lead CSV."""
     config = make_config(state_url=db_url, marketing_url=db_url)
-    store = EmbeddedMarketingStore(db_url)
-    report = store.import_file(write_csv(tmp_path / "fifty.csv", fifty_leads()))
-    store.close()
+    report = import_leads(config, tmp_path / "fifty.csv", fifty_leads())
     return {"config": config, "import": report}
 
 
@@ -112,9 +110,7 @@ def test_fixed_lead_goes_through_and_its_dead_letter_resolves(world: dict, tmp_p
                                                              sf_client: Any) -> None:
     config = world["config"]
     run_once(config)
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    store.import_file(write_csv(tmp_path / "fix.csv", [lead_row(48, last_name="Fixed")]))
-    store.close()
+    import_leads(config, tmp_path / "fix.csv", [lead_row(48, last_name="Fixed")])
     run = run_once(config)
     assert (run.counts["created"], run.counts["refused"]) == (1, 0)
     state = StateStore(config.resolve_url(config.state.url))
@@ -140,9 +136,7 @@ def test_changed_lead_is_updated_not_duplicated(world: dict, tmp_path: Path,
                                                 sf_client: Any) -> None:
     config = world["config"]
     run_once(config)
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    store.import_file(write_csv(tmp_path / "change.csv", [lead_row(3, title="CEO")]))
-    store.close()
+    import_leads(config, tmp_path / "change.csv", [lead_row(3, title="CEO")])
     run = run_once(config)
     assert (run.counts["read"], run.counts["updated"], run.counts["created"]) == (1, 1, 0)
     found = sf_client.query("SELECT Id, Title FROM Lead WHERE Email = 'person3@acme3.example'")

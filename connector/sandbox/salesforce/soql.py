@@ -4,7 +4,7 @@ The pipeline is the one a real query planner has, so the sandbox rejects
 what Salesforce rejects, at the same place:
 
 * ``tokenize`` turns text into tokens, decoding string escapes (``\\'``,
-  ``\\\\``, ``\\n``, ``\\uXXXX``...). A quote can only end a literal when it is
+  ``\\\\``, ``\\n``, ``\\u`` + four hex digits...). A quote ends a literal only when
   not escaped, so a value like ``x\\' OR Name != \\'`` stays one literal:
   an injection attempt can never become syntax.
 * ``parse`` builds a ``Query`` tree or raises MALFORMED_QUERY pointing at
