@@ -165,11 +165,11 @@ class Pipeline:
         if not keys:
             return {}
         now = utcnow()
-        return {row[self.key_field]: Link(marketing_id=row[self.key_field], crm=self.crm.name,
-                                          crm_object=self.object, crm_id=row["Id"],
-                                          external_id=row[self.key_field], created_at=now,
-                                          updated_at=now)
-                for row in self.crm.read_by_keys(self.object, self.key_field, keys, [])}
+        return {record.key: Link(marketing_id=record.key, crm=self.crm.name,
+                                 crm_object=self.object, crm_id=record.crm_id,
+                                 external_id=record.key, created_at=now, updated_at=now)
+                for record in self.crm.read_by_keys(self.object, self.key_field, keys, [])
+                if record.key}
 
     def write_batch(self, handoffs: list[Handoff], summary: RunSummary,
                     events: list[Event]) -> None:

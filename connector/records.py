@@ -75,12 +75,18 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One record as a CRM change feed returns it."""
+class CrmRecord:
+    """One CRM record, in terms the engine can use without knowing the CRM."""
 
     crm_id: str
     key: str | None  # our external id, if the record carries one
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change(CrmRecord):
+    """One record as a CRM change feed returns it."""
+
     modified_at: datetime
 
 

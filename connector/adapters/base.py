@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from connector.records import Change, Lead, WriteResult
+from connector.records import Change, CrmRecord, Lead, WriteResult
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ class CrmAdapter(Protocol):
         ...
 
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
-                     fields: Sequence[str]) -> list[dict[str, Any]]: ...
+                     fields: Sequence[str]) -> list[CrmRecord]:
+        """The records whose ``key_field`` is one of ``keys``, in as few calls as the CRM allows."""
+        ...
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:

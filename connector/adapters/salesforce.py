@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from urllib.parse import quote_plus
 
 import requests
 import structlog
@@ -31,7 +32,7 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.records import Change, WriteResult
+from connector.records import Change, CrmRecord, WriteResult
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from connector.transport import make_session
 
@@ -44,8 +45,10 @@ log = structlog.get_logger("leadsync.salesforce")
 SANDBOX_PASSWORD = "sandbox"
 """The sandbox's documented password, used only when it runs embedded and no env var is set."""
 
-SOQL_MAX_CHARS = 100_000
-"""SOQL statements are limited to 100,000 characters; key look-ups are chunked below it."""
+QUERY_URL_BUDGET = 12_000
+"""Bytes of URL-encoded SOQL per GET query. Salesforce caps a call's URI plus headers at
+16,384 bytes (414 URI Too Long beyond), far below SOQL's 100,000-character statement limit,
+so key look-ups are chunked by the encoded length, leaving room for the path and headers."""
 
 
 def record_errors(content: Any) -> list[RecordError]:
@@ -222,27 +225,31 @@ class SalesforceAdapter:
         return results
 
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
-                     fields: Sequence[str]) -> list[dict[str, Any]]:
+                     fields: Sequence[str]) -> list[CrmRecord]:
         select = ", ".join(dict.fromkeys(["Id", key_field, *fields]))
         head = f"SELECT {select} FROM {object_name} WHERE {key_field} IN "
-        found: list[dict[str, Any]] = []
+        found: list[CrmRecord] = []
         chunk: list[str] = []
-        size = len(head) + 2
+        size = len(quote_plus(head + "()"))
         for key in keys:
-            quoted = len(format_soql("{}", key)) + 1
-            if chunk and size + quoted > SOQL_MAX_CHARS - 1000:
-                found.extend(self._query(head + format_soql("{}", chunk)))
-                chunk, size = [], len(head) + 2
+            quoted = len(quote_plus(format_soql("{}", key) + ","))
+            if chunk and size + quoted > QUERY_URL_BUDGET:
+                found.extend(self._query(head + format_soql("{}", chunk), key_field))
+                chunk, size = [], len(quote_plus(head + "()"))
             chunk.append(key)
             size += quoted
         if chunk:
-            found.extend(self._query(head + format_soql("{}", chunk)))
+            found.extend(self._query(head + format_soql("{}", chunk), key_field))
         return found
 
-    def _query(self, soql: str) -> list[dict[str, Any]]:
+    def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
         client = self.client
         rows = self._call(lambda: list(client.query_all_iter(soql)))
-        return [{k: v for k, v in row.items() if k != "attributes"} for row in rows]
+        found = []
+        for row in rows:
+            values = {k: v for k, v in row.items() if k != "attributes"}
+            found.append(CrmRecord(values["Id"], values.get(key_field), values))
+        return found
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:

@@ -44,8 +44,9 @@ class CrmAdapterContract:
         again = adapter.upsert(self.crm_object, self.key_field, [("k1", record(1))])
         assert [(r.ok, r.created, r.crm_id) for r in again] == [(True, False, first[0].crm_id)]
         found = adapter.read_by_keys(self.crm_object, self.key_field, ["k1", "k2"],
-                                     [self.key_field])
-        assert [row[self.key_field] for row in found] == ["k1"]
+                                     [self.status_field])
+        assert [(r.key, r.crm_id) for r in found] == [("k1", first[0].crm_id)]
+        assert found[0].fields[self.status_field]
 
     def test_partial_batch_failure_keeps_the_rest(self, adapter: CrmAdapter,
                                                   record: Callable[[int], dict],

@@ -39,3 +39,31 @@ class TestSalesforce(CrmAdapterContract):
     @pytest.fixture
     def set_status(self, sf_client: Any) -> Callable[[str, str], None]:
         return lambda crm_id, status: sf_client.Lead.update(crm_id, {"Status": status})
+
+    def test_many_keys_are_chunked_under_the_uri_limit(self, adapter: SalesforceAdapter,
+                                                       salesforce_sandbox: Any) -> None:
+        keys = [f"{i:06d}-" + "k" * 60 for i in range(3000)]  # ~200,000 bytes of keys
+        adapter.upsert("Lead", "Leadsync_Id__c", [(keys[7], {"LastName": "A", "Company": "B"}),
+                                                  (keys[2999], {"LastName": "Z", "Company": "B"})])
+        before = salesforce_sandbox.request_count
+        found = adapter.read_by_keys("Lead", "Leadsync_Id__c", keys, [])
+        assert sorted(r.key for r in found) == [keys[7], keys[2999]]
+        calls = salesforce_sandbox.request_count - before
+        assert 17 <= calls <= 20  # ~210 keys per 12 kB query; the sandbox 414s past 16 kB
+
+    def test_a_uri_over_16k_gets_414_like_salesforce(self, sf_client: Any) -> None:
+        from simple_salesforce.exceptions import SalesforceGeneralError
+
+        with pytest.raises(SalesforceGeneralError) as caught:
+            sf_client.query("SELECT Id FROM Lead WHERE LastName = '" + "x" * 17_000 + "'")
+        assert caught.value.status == 414
+
+    @pytest.mark.parametrize("key", ["O'Brien", "x' OR Name != '", "back\\slash'", "a%_b"])
+    def test_keys_cannot_change_the_query(self, adapter: SalesforceAdapter, key: str) -> None:
+        adapter.upsert("Lead", "Leadsync_Id__c", [("plain", {"LastName": "A", "Company": "B"})])
+        assert adapter.read_by_keys("Lead", "Leadsync_Id__c", [key], []) == []
+        [written] = adapter.upsert("Lead", "Leadsync_Id__c",
+                                   [(key, {"LastName": "Q", "Company": "B"})])
+        assert written.ok, written.errors
+        found = adapter.read_by_keys("Lead", "Leadsync_Id__c", [key], [])
+        assert [r.key for r in found] == [key]

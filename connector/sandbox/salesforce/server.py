@@ -40,6 +40,9 @@ from .ids import looks_like_id, make_id, normalize_id
 from .schema import Field, SObject, coerce, validate_write
 from .store import Org
 
+MAX_URI_BYTES = 16_384
+"""Salesforce's cap on a REST call's URI (with headers); a longer URI gets 414."""
+
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -111,6 +114,11 @@ class SalesforceApp:
         with self._lock:
             self.request_count += 1
         request = Request(environ)
+        uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+        if len(uri.encode()) > MAX_URI_BYTES:
+            # Salesforce answers a URI over 16,384 bytes with 414 before any API logic.
+            return Response("URI Too Long", 414, content_type="text/plain")(environ,
+                                                                           start_response)
         try:
             response = self.dispatch(request)
         except ApiError as exc:
