@@ -8,6 +8,7 @@ compares naive with aware datetimes is a cursor that loses records.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,27 +58,39 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-_DDL_LOCK = 0x6C656164_73796E63  # "leadsync": one key for every schema change we make
-
-
 def create_tables(metadata: MetaData, engine: Engine) -> None:
     """create_all that tolerates several instances starting at once on a fresh database."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
-            metadata.create_all(conn)
-        return
-    with sqlite_file_lock(engine, "ddl", wait=True):
+    with named_lock(engine, "ddl", wait=True):
         metadata.create_all(engine)
 
 
 @contextmanager
-def sqlite_file_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[bool]:
-    """An OS lock on a file beside a SQLite database (SQLite lives on one machine).
+def named_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[bool]:
+    """A lock named ``name`` shared by every process using this database.
 
-    Yields whether the lock is held: False only when ``wait`` is off and another
-    process has it. In-memory databases need no lock and always get it.
+    PostgreSQL: a session advisory lock, released by the server even if the
+    process dies. SQLite lives on one machine: an OS lock on a file beside the
+    database. Yields whether the lock is held: False only when ``wait`` is off
+    and another process has it. In-memory databases need no lock.
     """
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"leadsync:{name}".encode()).digest()[:8], "big",
+                             signed=True)
+        with engine.connect() as conn:
+            if wait:
+                conn.execute(text("select pg_advisory_lock(:k)"), {"k": key})
+                held = True
+            else:
+                held = bool(conn.execute(text("select pg_try_advisory_lock(:k)"),
+                                         {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        return
     database = engine.url.database
     if not database or database == ":memory:":
         yield True

@@ -6,7 +6,6 @@ here holds a secret: payloads are lead data, errors are the CRM's words.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy import Column, Index, UniqueConstraint
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.db import UTCDateTime, create_tables, make_engine, sqlite_file_lock
+from connector.db import UTCDateTime, create_tables, make_engine, named_lock
 from connector.errors import LeadsyncError, RecordError
 from connector.records import Cursor, utcnow
 
@@ -138,30 +137,12 @@ class StateStore:
 
     @contextmanager
     def run_lock(self, name: str = "pipeline") -> Iterator[None]:
-        """Hold the pipeline lock for a run, or raise RunLocked at once.
-
-        Several instances on one PostgreSQL store coordinate through a session
-        advisory lock, released by the server even if the process dies. SQLite
-        lives on one machine, so an OS file lock beside the database does the
-        same there.
-        """
-        if self.engine.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(f"leadsync:{name}".encode()).digest()[:8],
-                                 "big", signed=True)
-            with self.engine.connect() as conn:
-                if not conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                    raise RunLocked(f"another leadsync run holds the {name} lock on this "
-                                    "state database; this run was skipped")
-                try:
-                    yield
-                finally:
-                    conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-            return
-        with sqlite_file_lock(self.engine, name, wait=False) as held:
+        """Hold the pipeline lock for a run, or raise RunLocked at once: several
+        instances on one state store never run the pipeline at the same time."""
+        with named_lock(self.engine, name, wait=False) as held:
             if not held:
-                raise RunLocked(f"another leadsync run holds the {name} lock on "
-                                f"{self.engine.url.database}; this run was skipped")
+                raise RunLocked(f"another leadsync run holds the {name} lock on this state "
+                                "database; this run was skipped")
             yield
 
     def drop_all(self) -> None:
