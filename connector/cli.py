@@ -221,16 +221,14 @@ def sandbox(
     _setup()
     from connector.sandbox.salesforce import SalesforceSandbox
 
-    settings = None
-    if configuration.config_path(config).exists():
-        settings = _load(config).crm.salesforce
-        cfg_dir = _load(config).base_dir
-    if settings is not None:
+    cfg = _load(config) if configuration.config_path(config).exists() else None
+    settings = cfg.crm.salesforce if cfg else None
+    if cfg and settings:
         username = username or settings.username
         if salesforce_port is None and settings.route_to:
             salesforce_port = int(settings.route_to.rpartition(":")[2])
         if state is None and settings.sandbox is not None:
-            state = cfg_dir / settings.sandbox.state
+            state = cfg.resolve_path(settings.sandbox.state)
     username = username or "admin@leadsync.sandbox"
     server = SalesforceSandbox(username=username, password=password,
                                security_token=security_token, state_path=state, seed=seed)

@@ -243,13 +243,19 @@ class SalesforceAdapter:
         return found
 
     def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
+        return [CrmRecord(row["Id"], row.get(key_field), row) for row in self._rows(soql)]
+
+    def _rows(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Every row of a query, page by page (nextRecordsUrl), each page retried alone."""
         client = self.client
-        rows = self._call(lambda: list(client.query_all_iter(soql)))
-        found = []
-        for row in rows:
-            values = {k: v for k, v in row.items() if k != "attributes"}
-            found.append(CrmRecord(values["Id"], values.get(key_field), values))
-        return found
+        page = self._call(lambda: client.query(soql))
+        while True:
+            for row in page["records"]:
+                yield {k: v for k, v in row.items() if k != "attributes"}
+            if page.get("done", True):
+                return
+            locator = page["nextRecordsUrl"]
+            page = self._call(lambda loc=locator: client.query_more(loc, identifier_is_url=True))
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:
@@ -258,17 +264,9 @@ class SalesforceAdapter:
         if since is not None:
             where += f" AND SystemModstamp >= {soql_datetime(since)}"
         soql = f"SELECT {select} FROM {object_name} WHERE {where} ORDER BY SystemModstamp, Id"
-        client = self.client
-        page = self._call(lambda: client.query(soql))
-        while True:
-            for row in page["records"]:
-                values = {k: v for k, v in row.items() if k != "attributes"}
-                yield Change(crm_id=values["Id"], key=values.get(key_field), fields=values,
-                             modified_at=sf_datetime(values["SystemModstamp"]))
-            if page.get("done", True):
-                return
-            locator = page["nextRecordsUrl"]
-            page = self._call(lambda loc=locator: client.query_more(loc, identifier_is_url=True))
+        for row in self._rows(soql):
+            yield Change(crm_id=row["Id"], key=row.get(key_field), fields=row,
+                         modified_at=sf_datetime(row["SystemModstamp"]))
 
 
 @contextmanager
