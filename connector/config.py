@@ -102,6 +102,17 @@ class SalesforceConfig(Model):
     route_to: str | None = None
     """host:port that every HTTPS call is sent to (the sandbox). Remove to go live."""
     timeout_s: Annotated[float, Field(gt=0)] = 30
+    collection_size: Annotated[int, Field(ge=1, le=200)] = 200
+    """Records per sObject Collections call (Salesforce allows 200)."""
+    bulk_threshold: Annotated[int, Field(ge=1)] = 2000
+    """A write batch larger than this goes through one Bulk API 2.0 job instead of
+    collections: Salesforce's own advice is Bulk above about 2,000 records."""
+    bulk_poll_s: Annotated[float, Field(gt=0)] = 2.0
+    """First wait between Bulk job status polls; doubles up to 30 s."""
+    bulk_timeout_s: Annotated[float, Field(gt=0)] = 1800
+    api_reserve: Annotated[int, Field(ge=0)] = 1000
+    """API calls of the org's daily allocation left for everyone else: when fewer
+    remain, the run stops cleanly before its next call and resumes on a later run."""
     sandbox: SandboxConfig | None = None
 
     @field_validator("route_to")

@@ -60,6 +60,15 @@ class FatalError(AdapterError):
     """Not worth retrying: bad credentials, missing permissions, a mapping the CRM rejects."""
 
 
+class QuotaReserved(FatalError):
+    """The CRM's API allocation has fallen to the reserve the admin keeps for others.
+
+    Raised before a call is sent, never after a write is half done: the run stops
+    cleanly with its cursors where the last write left them, and a later run
+    (after the allocation resets) resumes from there.
+    """
+
+
 @dataclass
 class RecordError:
     """Why one record was refused, in the words of the system that refused it."""

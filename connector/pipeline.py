@@ -11,10 +11,8 @@ reason to stop the batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any, TypeVar
 
 import structlog
@@ -25,7 +23,7 @@ from connector.errors import BatchInterrupted, LeadsyncError
 from connector.feedback import Decided, stage_updates
 from connector.mapping import Payload, map_lead
 from connector.normalize import normalize
-from connector.records import Cursor, Lead, WriteResult, utcnow
+from connector.records import Cursor, Lead, Write, WriteResult, batched, utcnow
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, StateStore
 
@@ -61,12 +59,6 @@ class RunSummary:
     planned: list[dict[str, Any]] = field(default_factory=list)
     """Dry run: the exact payload per lead and the rule that decided each field."""
     error: str | None = None
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
@@ -185,33 +177,42 @@ class Pipeline:
             self.state.resolve_dead_letters(self.crm.name, self.object, unchanged)
         if not todo:
             return
+        if summary.dry_run:
+            self.plan(todo, summary)
+            return
+        writes = [h.payload.write(h.lead.id, known=h.link is not None) for h in todo]
+        try:
+            results = self.crm.upsert(self.object, self.key_field, writes)
+        except BatchInterrupted as exc:
+            self.record_results(todo, writes, exc.results, summary, events)
+            raise
+        self.record_results(todo, writes, results, summary, events)
+
+    def plan(self, todo: list[Handoff], summary: RunSummary) -> None:
+        """Dry run: what would be written, asking the CRM (reads only) what it holds."""
         found = self.known_to_crm(todo)
         for handoff in todo:
-            handoff.link = handoff.link or found.get(handoff.lead.id)
-        records = [(h.lead.id, h.payload.for_write(creating=h.link is None)) for h in todo]
-        if summary.dry_run:
-            for handoff, (_, body) in zip(todo, records, strict=True):
-                creating = handoff.link is None
-                summary.planned.append({
-                    "lead": handoff.lead.id, "email": handoff.lead.get("email"),
-                    "action": "create" if creating else "update", "payload": body,
-                    "rules": handoff.payload.rules, "score": handoff.score_reason})
-                summary.counts["created" if creating else "updated"] += 1
-            return
-        try:
-            results = self.crm.upsert(self.object, self.key_field, records)
-        except BatchInterrupted as exc:
-            self.record_results(todo, records, exc.results, summary, events)
-            raise
-        self.record_results(todo, records, results, summary, events)
+            creating = handoff.link is None and handoff.lead.id not in found
+            summary.planned.append({
+                "lead": handoff.lead.id, "email": handoff.lead.get("email"),
+                "action": "create" if creating else "update",
+                "payload": handoff.payload.for_write(creating=creating),
+                "rules": handoff.payload.rules, "score": handoff.score_reason})
+            summary.counts["created" if creating else "updated"] += 1
 
-    def record_results(self, todo: list[Handoff], records: list[tuple[str, dict[str, Any]]],
+    def record_results(self, todo: list[Handoff], writes: list[Write],
                        results: list[WriteResult], summary: RunSummary,
                        events: list[Event]) -> None:
-        """Links for what was written, dead letters for what was refused."""
+        """Links for what was written, dead letters for what was refused; a record
+        with no result (a batch cut off before it) is left for the next run."""
+        by_key = {result.key: result for result in results}
         links, written = [], []
-        for handoff, result, (_, body) in zip(todo, results, records, strict=False):
+        for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
+            result = by_key.get(write.key)
+            if result is None:
+                continue
+            body = write.body(created=result.created)
             if not result.ok:
                 reason = "; ".join(str(e) for e in result.errors)
                 summary.counts["refused"] += 1
@@ -219,7 +220,8 @@ class Pipeline:
                 events.append(Event(lead.id, "refused", reason))
                 self.state.add_dead_letter(summary.run_id, marketing_id=lead.id,
                                            crm=self.crm.name, crm_object=self.object,
-                                           errors=result.errors, payload=body)
+                                           errors=result.errors,
+                                           payload=write.body(created=handoff.link is None))
                 continue
             now = utcnow()
             link = handoff.link or Link(marketing_id=lead.id, crm=self.crm.name,

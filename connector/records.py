@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 from connector.errors import RecordError
@@ -63,6 +65,22 @@ class Decision(Generic[T]):
     reason: str
 
 
+@dataclass(frozen=True)
+class Write:
+    """One record for the CRM: its external id, the fields to write, and the
+    fields to add only if the CRM ends up creating it (never on an update, so
+    a status sales already set is not reset)."""
+
+    key: str
+    payload: dict[str, Any]
+    on_create: dict[str, Any] = field(default_factory=dict)
+    known: bool = False
+    """We hold a link to it: the CRM most likely has it, so try an update first."""
+
+    def body(self, *, created: bool) -> dict[str, Any]:
+        return {**self.payload, **self.on_create} if created else dict(self.payload)
+
+
 @dataclass
 class WriteResult:
     """What the CRM said about one record of a batch write."""
@@ -84,10 +102,24 @@ class CrmRecord:
 
 
 @dataclass(frozen=True)
+class Deal:
+    """The sales opportunity a lead became, as far as the closed loop needs it."""
+
+    crm_id: str
+    stage: str | None
+    amount: float | None
+    closed: bool
+    won: bool
+
+
+@dataclass(frozen=True)
 class Change(CrmRecord):
     """One record as a CRM change feed returns it."""
 
     modified_at: datetime
+    owner_id: str | None = None
+    converted: bool = False
+    deal: Deal | None = None
 
 
 @dataclass(frozen=True)
@@ -131,3 +163,10 @@ def payload_hash(payload: dict[str, Any]) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (itertools.batched arrives with Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

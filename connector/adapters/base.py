@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
-from connector.records import Change, CrmRecord, Lead, WriteResult
+from connector.records import Change, CrmRecord, Lead, Write, WriteResult
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,11 @@ class CrmAdapter(Protocol):
     def describe(self, object_name: str) -> ObjectSchema: ...
 
     def upsert(self, object_name: str, external_id_field: str,
-               records: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
-        """Create or update each (external id, payload); one result per record, in order.
+               records: Sequence[Write]) -> list[WriteResult]:
+        """Create or update each record by its external id; one result per record, in order.
+
+        A record the CRM already holds under that id is updated, never duplicated,
+        and then ``on_create`` is not written. The adapter picks the cheapest calls.
 
         Record-level refusals come back as results with ``ok=False`` and the
         CRM's errors; only a failure of the whole call raises.

@@ -8,8 +8,13 @@ record-level errors carrying Salesforce's errorCode, message and fields.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote_plus
@@ -17,8 +22,13 @@ from urllib.parse import quote_plus
 import requests
 import structlog
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
-from simple_salesforce.format import format_external_id, format_soql
+from simple_salesforce.bulk2 import ResultsType, _Bulk2Client
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
 
 from connector.adapters.base import FieldSchema, ObjectSchema
@@ -28,11 +38,12 @@ from connector.errors import (
     AdapterError,
     BatchInterrupted,
     FatalError,
+    QuotaReserved,
     RecordError,
     RecordRejected,
     TransientError,
 )
-from connector.records import Change, CrmRecord, WriteResult
+from connector.records import Change, CrmRecord, Write, WriteResult, batched
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from connector.transport import make_session
 
@@ -108,6 +119,11 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, SalesforceError):
         errors = record_errors(exc.content)
         code = errors[0].code if errors else None
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return QuotaReserved(f"Salesforce refused the call: {errors[0].message} The org's "
+                                 "daily API allocation is used up; the next run resumes where "
+                                 "this one stopped.", system="salesforce", status=exc.status,
+                                 code=code)
         outcome = classify(exc.status, code)
         if outcome == "record":
             return RecordRejected(errors)
@@ -133,45 +149,98 @@ def soql_datetime(value: datetime) -> str:
         f"{value.microsecond // 1000:03d}Z"
 
 
+class UsageMeter:
+    """The org's daily API allocation as the last response's ``Sforce-Limit-Info`` said.
+
+    A response hook on the client's session, so every call is seen — REST,
+    collections and Bulk 2.0 alike (the client parses the header only for some).
+    """
+
+    def __init__(self) -> None:
+        self.used: int | None = None
+        self.total: int | None = None
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        match = _USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.used, self.total = int(match["used"]), int(match["total"])
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.total is None or self.used is None else self.total - self.used
+
+
+_USAGE = re.compile(r"(?:^|[^-])api-usage=(?P<used>\d+)/(?P<total>\d+)")
+
+
 class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
 
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
-                 retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None) -> None:
+                 retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self._password = password
         self._token = security_token
         self._retry = retry
         self._wait = wait
+        self._sleep = sleep
         self._client: Salesforce | None = None
         self._describes: dict[str, ObjectSchema] = {}
+        self.usage = UsageMeter()
 
     def __repr__(self) -> str:  # never show credentials
         return f"SalesforceAdapter(username={self.settings.username!r})"
 
     @property
     def client(self) -> Salesforce:
-        """The logged-in client. Take it before a retried call, so retries never nest."""
+        """The logged-in client (logging in, with retries, on first use)."""
+        return self._call(lambda client: client)
+
+    def _login(self) -> Salesforce:
         if self._client is None:
             session = make_session(self.settings.route_to)
-            self._client = self._call(lambda: Salesforce(
+            session.hooks["response"].append(self.usage)
+            self._client = Salesforce(
                 username=self.settings.username, password=self._password,
                 security_token=self._token, domain=self.settings.domain,
-                version=self.settings.api_version, session=session))
+                version=self.settings.api_version, session=session)
         return self._client
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, fn: Callable[[Salesforce], T]) -> T:
+        """One API call with the one retry policy. Each attempt takes the current
+        client, so an expired session is replaced by a fresh login and the call
+        goes on; the allocation reserve is checked before anything is sent."""
         def attempt() -> T:
+            self._keep_reserve()
             try:
-                return fn()
+                return fn(self._login())
+            except SalesforceExpiredSession as exc:
+                self._drop_client()
+                raise TransientError("Salesforce session expired; logging in again",
+                                     system="salesforce", status=401,
+                                     code="INVALID_SESSION_ID") from exc
             except (SalesforceError, requests.RequestException) as exc:
                 raise _translate(exc) from exc
         return call_with_retry(attempt, self._retry, wait=self._wait)
 
-    def close(self) -> None:
+    def _keep_reserve(self) -> None:
+        remaining, reserve = self.usage.remaining, self.settings.api_reserve
+        if remaining is not None and remaining <= reserve:
+            raise QuotaReserved(
+                f"Salesforce API allocation: {self.usage.used:,} of {self.usage.total:,} calls "
+                f"used today; {remaining:,} left is within the reserve of {reserve:,} kept for "
+                "other integrations (crm.salesforce.api_reserve). Stopped before the next call; "
+                "the next run resumes where this one stopped.",
+                system="salesforce", code="API_RESERVE")
+
+    def _drop_client(self) -> None:
         if self._client is not None:
             self._client.session.close()
             self._client = None
+
+    def close(self) -> None:
+        self._drop_client()
 
     # contract ---------------------------------------------------------------
     def check(self) -> list[str]:
@@ -185,8 +254,7 @@ class SalesforceAdapter:
 
     def describe(self, object_name: str) -> ObjectSchema:
         if object_name not in self._describes:
-            sobject = getattr(self.client, object_name)
-            raw = self._call(sobject.describe)
+            raw = self._call(lambda c: getattr(c, object_name).describe())
             fields = {}
             for item in raw["fields"]:
                 fields[item["name"]] = FieldSchema(
@@ -204,26 +272,146 @@ class SalesforceAdapter:
             self._describes[object_name] = ObjectSchema(raw["name"], fields)
         return self._describes[object_name]
 
+    # writes -------------------------------------------------------------------
     def upsert(self, object_name: str, external_id_field: str,
-               records: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
-        sobject = getattr(self.client, object_name)
-        results: list[WriteResult] = []
-        for key, payload in records:
-            body = {k: v for k, v in payload.items() if k != external_id_field}
-            ref = format_external_id(external_id_field, key)
-            try:
-                response = self._call(lambda r=ref, b=body: sobject.upsert(r, b,
-                                                                           raw_response=True))
-            except RecordRejected as exc:
-                results.append(WriteResult(key, ok=False, errors=exc.errors))
-                continue
-            except AdapterError as exc:
-                raise BatchInterrupted(results, exc) from exc
-            data = response.json() if response.content else {}
-            created = response.status_code == 201 or bool(data.get("created"))
-            results.append(WriteResult(key, ok=True, crm_id=data.get("id"), created=created))
-        return results
+               records: Sequence[Write]) -> list[WriteResult]:
+        """Create what is new, update what exists, in the fewest calls.
 
+        New records are *created* (no look-up first: that is the common case);
+        one the CRM already holds fails on its unique external id and is then
+        updated, so lost state never makes a duplicate nor re-sends ``on_create``.
+        Records we hold a link to are upserted directly. Batches above
+        ``bulk_threshold`` go through Bulk API 2.0, the rest through sObject
+        Collections, 200 records a call.
+        """
+        out: dict[str, WriteResult] = {}
+        try:
+            exists = self._write("insert", object_name, external_id_field,
+                                 [w for w in records if not w.known], out)
+            self._write("upsert", object_name, external_id_field,
+                        [w for w in records if w.known] + exists, out)
+        except AdapterError as exc:
+            raise BatchInterrupted(list(out.values()), exc) from exc
+        return [out[w.key] for w in records]
+
+    def _write(self, operation: Literal["insert", "upsert"], object_name: str, key_field: str,
+               writes: list[Write], out: dict[str, WriteResult]) -> list[Write]:
+        """Write ``writes`` into ``out``; returns those an insert found already there."""
+        if not writes:
+            return []
+        results = (self._bulk(operation, object_name, key_field, writes)
+                   if len(writes) > self.settings.bulk_threshold
+                   else self._collections(operation, object_name, key_field, writes))
+        exists, reborn = [], []
+        for write, result in results:  # as each call returns: a later failure keeps these
+            if operation == "insert" and _already_there(result, key_field):
+                exists.append(write)
+            elif operation == "upsert" and result.created and write.on_create:
+                reborn.append(write)  # deleted in the CRM since: created without on_create
+                out[write.key] = result
+            else:
+                out[write.key] = result
+        if reborn:  # the record is new after all: give it its creation-only fields
+            done: dict[str, WriteResult] = {}
+            self._write("upsert", object_name, key_field,
+                        [Write(w.key, w.on_create, known=True) for w in reborn], done)
+            for write in reborn:
+                if not done[write.key].ok:
+                    out[write.key] = replace(done[write.key], crm_id=out[write.key].crm_id)
+        return exists
+
+    def _collections(self, operation: Literal["insert", "upsert"], object_name: str,
+                     key_field: str, writes: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
+        creating = operation == "insert"
+        path = ("composite/sobjects" if creating
+                else f"composite/sobjects/{object_name}/{key_field}")
+        for chunk in batched(writes, self.settings.collection_size):
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": object_name}, **w.body(created=creating),
+                 key_field: w.key} for w in chunk]}
+            try:
+                answer = self._call(lambda c, b=body: c.restful(
+                    path, method="POST" if creating else "PATCH", json=b))
+            except RecordRejected as exc:  # the whole call refused for a record-level reason
+                for w in chunk:
+                    yield w, WriteResult(w.key, ok=False, errors=exc.errors)
+                continue
+            for write, item in zip(chunk, answer, strict=True):
+                if item.get("success"):
+                    yield write, WriteResult(write.key, ok=True, crm_id=item.get("id"),
+                                             created=creating or bool(item.get("created")))
+                else:
+                    yield write, WriteResult(write.key, ok=False,
+                                             errors=record_errors(item.get("errors")))
+
+    def _bulk(self, operation: Literal["insert", "upsert"], object_name: str, key_field: str,
+              writes: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
+        """One Bulk API 2.0 ingest job per ~90 MB of CSV: create, upload, close, poll, results."""
+        creating = operation == "insert"
+        by_key = {w.key: w for w in writes}
+        missing = [RecordError("UNPROCESSED", "the Bulk API job did not process this record")]
+        for keys, rows in _csv_chunks(
+                [{**w.body(created=creating), key_field: w.key} for w in writes], key_field):
+            job = self._bulk_job(operation, object_name, key_field, rows)
+            results = self._bulk_results(job, key_field, created_by_default=creating)
+            for key in keys:
+                yield by_key[key], results.get(key) or WriteResult(key, ok=False, errors=missing)
+
+    def _bulk_job(self, operation: str, object_name: str, key_field: str,
+                  csv_text: str) -> dict[str, Any]:
+        def start(client: Salesforce) -> str:
+            bulk = _bulk_api(client, object_name)
+            job = bulk.create_job(operation, external_id_field=key_field
+                                  if operation == "upsert" else None)
+            try:
+                bulk.upload_job_data(job["id"], csv_text)
+                bulk.close_job(job["id"])
+            except Exception:
+                with suppress(Exception):  # an open job left behind is abandoned, not run
+                    bulk.abort_job(job["id"], False)
+                raise
+            return str(job["id"])
+
+        job_id = self._call(start)
+        deadline = time.monotonic() + self.settings.bulk_timeout_s
+        delay = self.settings.bulk_poll_s
+        while True:
+            self._sleep(delay)
+            info = self._call(lambda c: _bulk_api(c, object_name).get_job(job_id, False))
+            if info["state"] == "JobComplete":
+                return info
+            if info["state"] in ("Failed", "Aborted"):
+                raise FatalError(f"Salesforce Bulk API job {job_id} {info['state'].lower()}: "
+                                 f"{info.get('errorMessage') or 'no reason given'}",
+                                 system="salesforce", code=info["state"])
+            if time.monotonic() > deadline:
+                raise TransientError(f"Salesforce Bulk API job {job_id} still "
+                                     f"{info['state']} after {self.settings.bulk_timeout_s:.0f} s",
+                                     system="salesforce")
+            delay = min(delay * 2, 30.0)
+
+    def _bulk_results(self, info: dict[str, Any], key_field: str, *,
+                      created_by_default: bool) -> dict[str, WriteResult]:
+        out: dict[str, WriteResult] = {}
+
+        def fetch(kind: str) -> str:
+            return self._call(lambda c: _bulk_api(c, info["object"]).get_ingest_results(
+                info["id"], kind))
+
+        ok = fetch(ResultsType.successful)
+        for row in csv.DictReader(io.StringIO(ok)):
+            created = row.get("sf__Created", "").lower() == "true" or (
+                created_by_default and "sf__Created" not in row)
+            out[row[key_field]] = WriteResult(row[key_field], ok=True, crm_id=row["sf__Id"],
+                                              created=created)
+        if int(info.get("numberRecordsFailed") or 0):
+            failed = fetch(ResultsType.failed)
+            for row in csv.DictReader(io.StringIO(failed)):
+                out[row[key_field]] = WriteResult(row[key_field], ok=False,
+                                                  errors=bulk_errors(row["sf__Error"]))
+        return out
+
+    # reads --------------------------------------------------------------------
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
                      fields: Sequence[str]) -> list[CrmRecord]:
         select = ", ".join(dict.fromkeys(["Id", key_field, *fields]))
@@ -247,15 +435,14 @@ class SalesforceAdapter:
 
     def _rows(self, soql: str) -> Iterator[dict[str, Any]]:
         """Every row of a query, page by page (nextRecordsUrl), each page retried alone."""
-        client = self.client
-        page = self._call(lambda: client.query(soql))
+        page = self._call(lambda c: c.query(soql))
         while True:
             for row in page["records"]:
                 yield {k: v for k, v in row.items() if k != "attributes"}
             if page.get("done", True):
                 return
             locator = page["nextRecordsUrl"]
-            page = self._call(lambda loc=locator: client.query_more(loc, identifier_is_url=True))
+            page = self._call(lambda c, loc=locator: c.query_more(loc, identifier_is_url=True))
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:
@@ -267,6 +454,67 @@ class SalesforceAdapter:
         for row in self._rows(soql):
             yield Change(crm_id=row["Id"], key=row.get(key_field), fields=row,
                          modified_at=sf_datetime(row["SystemModstamp"]))
+
+
+def _bulk_api(client: Salesforce, object_name: str) -> _Bulk2Client:
+    """The client's own Bulk 2.0 requests, built on the current session (a re-login
+    replaces the session id, so it is never cached across calls)."""
+    return _Bulk2Client(object_name, client.bulk2_url,
+                        {"Authorization": f"Bearer {client.session_id}"}, client.session)
+
+
+def _already_there(result: WriteResult, key_field: str) -> bool:
+    """An insert refused because a record with this external id exists."""
+    return not result.ok and any(
+        e.code == "DUPLICATE_VALUE" and (key_field in e.fields or key_field in e.message)
+        for e in result.errors)
+
+
+_FIELD_LIST = re.compile(r"[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*")
+
+
+def bulk_errors(text: str) -> list[RecordError]:
+    """A Bulk API ``sf__Error`` cell, ``CODE:message:Field1,Field2 --``, as record errors."""
+    code, _, rest = text.strip().removesuffix("--").strip().partition(":")
+    message, _, tail = rest.rpartition(":")
+    if message and (tail == "" or _FIELD_LIST.fullmatch(tail.strip())):
+        return [RecordError(code or "UNKNOWN", message.strip(),
+                            [f for f in tail.strip().split(",") if f])]
+    return [RecordError(code or "UNKNOWN", rest.strip())]
+
+
+BULK_UPLOAD_BYTES = 90_000_000
+"""Bulk API 2.0 takes at most 150 MB of base64-encoded CSV (about 100 MB raw) per job."""
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return "#N/A"  # Bulk API's null; an empty cell leaves the field as it is
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _csv_chunks(rows: list[dict[str, Any]],
+                key_field: str) -> Iterator[tuple[list[str], str]]:
+    """(keys, CSV text) per upload, each under BULK_UPLOAD_BYTES, all with one header."""
+    columns = list(dict.fromkeys([key_field, *(k for row in rows for k in row)]))
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(columns)
+    buffer, keys = io.StringIO(), []
+    line = io.StringIO()
+    writer = csv.writer(line, lineterminator="\n")
+    for row in rows:
+        line.seek(0)
+        line.truncate()
+        writer.writerow([_csv_value(row[c]) if c in row else "" for c in columns])
+        if keys and buffer.tell() + line.tell() > BULK_UPLOAD_BYTES:
+            yield keys, header.getvalue() + buffer.getvalue()
+            buffer, keys = io.StringIO(), []
+        buffer.write(line.getvalue())
+        keys.append(str(row[key_field]))
+    if keys:
+        yield keys, header.getvalue() + buffer.getvalue()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.config import MappingConfig
-from connector.records import Lead, payload_hash
+from connector.records import Lead, Write, payload_hash
 
 COMPUTED = {"score"}
 """Sources that are not marketing fields but computed by the cycle."""
@@ -31,6 +31,9 @@ class Payload:
 
     def for_write(self, *, creating: bool) -> dict[str, Any]:
         return {**self.on_create, **self.values} if creating else dict(self.values)
+
+    def write(self, key: str, *, known: bool) -> Write:
+        return Write(key, dict(self.values), dict(self.on_create), known=known)
 
 
 def map_lead(lead: Lead, mapping: MappingConfig, *, computed: dict[str, Any]) -> Payload:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from connector.adapters.base import CrmAdapter
+from connector.records import Write
 
 
 class CrmAdapterContract:
@@ -39,9 +40,9 @@ class CrmAdapterContract:
 
     def test_create_then_idempotent_reupsert(self, adapter: CrmAdapter,
                                              record: Callable[[int], dict]) -> None:
-        first = adapter.upsert(self.crm_object, self.key_field, [("k1", record(1))])
+        first = adapter.upsert(self.crm_object, self.key_field, [Write("k1", record(1))])
         assert [(r.key, r.ok, r.created) for r in first] == [("k1", True, True)]
-        again = adapter.upsert(self.crm_object, self.key_field, [("k1", record(1))])
+        again = adapter.upsert(self.crm_object, self.key_field, [Write("k1", record(1))])
         assert [(r.ok, r.created, r.crm_id) for r in again] == [(True, False, first[0].crm_id)]
         found = adapter.read_by_keys(self.crm_object, self.key_field, ["k1", "k2"],
                                      [self.status_field])
@@ -52,7 +53,8 @@ class CrmAdapterContract:
                                                   record: Callable[[int], dict],
                                                   refused_record: dict[str, Any]) -> None:
         results = adapter.upsert(self.crm_object, self.key_field,
-                                 [("a", record(1)), ("bad", refused_record), ("c", record(3))])
+                                 [Write("a", record(1)), Write("bad", refused_record),
+                                  Write("c", record(3))])
         assert [(r.key, r.ok) for r in results] == [("a", True), ("bad", False), ("c", True)]
         [error] = results[1].errors
         assert error.code and error.message and error.fields
@@ -61,7 +63,7 @@ class CrmAdapterContract:
                                                   record: Callable[[int], dict],
                                                   set_status: Callable[[str, str], None]) -> None:
         written = adapter.upsert(self.crm_object, self.key_field,
-                                 [(f"f{i}", record(i)) for i in range(5)])
+                                 [Write(f"f{i}", record(i)) for i in range(5)])
         changes = list(adapter.read_changes(self.crm_object, self.key_field,
                                             [self.status_field], None))
         assert [c.key for c in changes] == [f"f{i}" for i in range(5)]

@@ -10,6 +10,7 @@ from tenacity import wait_none
 
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import SalesforceConfig
+from connector.records import Write
 from tests.conformance.contract import CrmAdapterContract
 
 
@@ -43,8 +44,9 @@ class TestSalesforce(CrmAdapterContract):
     def test_many_keys_are_chunked_under_the_uri_limit(self, adapter: SalesforceAdapter,
                                                        salesforce_sandbox: Any) -> None:
         keys = [f"{i:06d}-" + "k" * 60 for i in range(3000)]  # ~200,000 bytes of keys
-        adapter.upsert("Lead", "Leadsync_Id__c", [(keys[7], {"LastName": "A", "Company": "B"}),
-                                                  (keys[2999], {"LastName": "Z", "Company": "B"})])
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write(keys[7], {"LastName": "A", "Company": "B"}),
+                                                  Write(keys[2999], {"LastName": "Z",
+                                                                     "Company": "B"})])
         before = salesforce_sandbox.request_count
         found = adapter.read_by_keys("Lead", "Leadsync_Id__c", keys, [])
         assert sorted(r.key for r in found) == [keys[7], keys[2999]]
@@ -60,10 +62,11 @@ class TestSalesforce(CrmAdapterContract):
 
     @pytest.mark.parametrize("key", ["O'Brien", "x' OR Name != '", "back\\slash'", "a%_b"])
     def test_keys_cannot_change_the_query(self, adapter: SalesforceAdapter, key: str) -> None:
-        adapter.upsert("Lead", "Leadsync_Id__c", [("plain", {"LastName": "A", "Company": "B"})])
+        adapter.upsert("Lead", "Leadsync_Id__c",
+                       [Write("plain", {"LastName": "A", "Company": "B"})])
         assert adapter.read_by_keys("Lead", "Leadsync_Id__c", [key], []) == []
         [written] = adapter.upsert("Lead", "Leadsync_Id__c",
-                                   [(key, {"LastName": "Q", "Company": "B"})])
+                                   [Write(key, {"LastName": "Q", "Company": "B"})])
         assert written.ok, written.errors
         found = adapter.read_by_keys("Lead", "Leadsync_Id__c", [key], [])
         assert [r.key for r in found] == [key]

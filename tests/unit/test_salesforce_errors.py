@@ -6,18 +6,22 @@ The bodies are Salesforce's documented shapes: a JSON list of
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 import responses
 from tenacity import wait_none
 
-from connector.adapters.salesforce import SalesforceAdapter, classify, record_errors
+from connector.adapters.salesforce import SalesforceAdapter, bulk_errors, classify
 from connector.config import SalesforceConfig
-from connector.errors import BatchInterrupted, FatalError, TransientError
+from connector.errors import BatchInterrupted, QuotaReserved, RecordError, TransientError
+from connector.records import Write
 from connector.retry import RetryPolicy
 
 INSTANCE = "https://example.my.salesforce.com"
-UPSERT = f"{INSTANCE}/services/data/v59.0/sobjects/Lead/Leadsync_Id__c/42"
+CREATE = f"{INSTANCE}/services/data/v59.0/composite/sobjects"
+UPSERT = f"{CREATE}/Lead/Leadsync_Id__c"
 LOGIN = "https://login.salesforce.com/services/Soap/u/59.0"
 LOGIN_OK = f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
@@ -41,33 +45,71 @@ def org() -> responses.RequestsMock:
         yield mock
 
 
-@pytest.mark.parametrize(("status", "body", "outcome"), [
-    (201, {"id": "00Q1", "success": True, "errors": [], "created": True}, "created"),
-    (200, {"id": "00Q1", "success": True, "errors": [], "created": False}, "updated"),
-    (400, [{"message": "Required fields are missing: [LastName]",
-            "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName"]}], "refused"),
-    (400, [{"message": "Email: invalid email address: x", "errorCode": "INVALID_EMAIL_ADDRESS",
-            "fields": ["Email"]}], "refused"),
-])
-def test_upsert_outcomes(adapter: SalesforceAdapter, org: responses.RequestsMock, status: int,
-                         body: object, outcome: str) -> None:
-    org.patch(UPSERT, json=body, status=status)
-    [result] = adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
-    got = "refused" if not result.ok else ("created" if result.created else "updated")
-    assert got == outcome
-    if outcome == "refused":
-        assert result.errors == record_errors(body)
-        assert len(org.calls) == 2  # login + one try: a validation error is never retried
+def ok(record_id: str, **extra: object) -> dict[str, object]:
+    return {"id": record_id, "success": True, "errors": [], **extra}
+
+
+def refused(code: str, message: str, *fields: str) -> dict[str, object]:
+    return {"success": False,
+            "errors": [{"statusCode": code, "message": message, "fields": list(fields)}]}
+
+
+def test_new_records_are_created_and_those_already_there_updated(
+        adapter: SalesforceAdapter, org: responses.RequestsMock) -> None:
+    org.post(CREATE, json=[
+        ok("00Q1"),
+        refused("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", "LastName"),
+        refused("DUPLICATE_VALUE", "duplicate value found: Leadsync_Id__c duplicates value on "
+                "record with id: 00Q3", "Leadsync_Id__c"),
+    ])
+    org.patch(UPSERT, json=[ok("00Q3", created=False)])
+    results = adapter.upsert("Lead", "Leadsync_Id__c", [
+        Write("1", {"LastName": "A"}, {"Status": "Open"}),
+        Write("2", {"Company": "B"}, {"Status": "Open"}),
+        Write("3", {"LastName": "C"}, {"Status": "Open"})])
+    assert [(r.key, r.ok, r.created, r.crm_id) for r in results] == [
+        ("1", True, True, "00Q1"), ("2", False, False, None), ("3", True, False, "00Q3")]
+    assert results[1].errors == [RecordError("REQUIRED_FIELD_MISSING",
+                                             "Required fields are missing: [LastName]",
+                                             ["LastName"])]
+    created, updated = (json.loads(call.request.body) for call in org.calls[1:])
+    assert created["records"][0] == {"attributes": {"type": "Lead"}, "LastName": "A",
+                                     "Status": "Open", "Leadsync_Id__c": "1"}
+    # the record sales already owns is updated without the creation-only Status
+    assert updated == {"allOrNone": False, "records": [
+        {"attributes": {"type": "Lead"}, "LastName": "C", "Leadsync_Id__c": "3"}]}
+    assert len(org.calls) == 3  # login, one create, one update: refusals are never retried
+
+
+def test_known_records_are_upserted_in_one_call(adapter: SalesforceAdapter,
+                                               org: responses.RequestsMock) -> None:
+    org.patch(UPSERT, json=[ok("00Q1", created=False), ok("00Q2", created=False)])
+    results = adapter.upsert("Lead", "Leadsync_Id__c", [
+        Write("1", {"LastName": "A"}, {"Status": "Open"}, known=True),
+        Write("2", {"LastName": "B"}, {"Status": "Open"}, known=True)])
+    assert [(r.ok, r.created) for r in results] == [(True, False), (True, False)]
+    assert len(org.calls) == 2
+
+
+def test_a_known_record_deleted_in_the_crm_gets_its_creation_fields(
+        adapter: SalesforceAdapter, org: responses.RequestsMock) -> None:
+    org.patch(UPSERT, json=[ok("00Q9", created=True)])
+    org.patch(UPSERT, json=[ok("00Q9", created=False)])
+    [result] = adapter.upsert("Lead", "Leadsync_Id__c", [
+        Write("1", {"LastName": "A"}, {"Status": "Open"}, known=True)])
+    assert (result.ok, result.created, result.crm_id) == (True, True, "00Q9")
+    second = json.loads(org.calls[2].request.body)
+    assert second["records"] == [{"attributes": {"type": "Lead"}, "Status": "Open",
+                                  "Leadsync_Id__c": "1"}]
 
 
 def test_transient_5xx_is_retried_then_succeeds(adapter: SalesforceAdapter,
                                                 org: responses.RequestsMock) -> None:
-    org.patch(UPSERT, json=[{"message": "try later", "errorCode": "SERVER_UNAVAILABLE"}],
-              status=503)
-    org.patch(UPSERT, body=requests.ConnectionError("reset"))
-    org.patch(UPSERT, json={"id": "00Q1", "success": True, "errors": [], "created": True},
-              status=201)
-    [result] = adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
+    org.post(CREATE, json=[{"message": "try later", "errorCode": "SERVER_UNAVAILABLE"}],
+             status=503)
+    org.post(CREATE, body=requests.ConnectionError("reset"))
+    org.post(CREATE, json=[ok("00Q1")])
+    [result] = adapter.upsert("Lead", "Leadsync_Id__c", [Write("42", {"LastName": "X"})])
     assert result.ok and result.created
     assert len(org.calls) == 4
 
@@ -75,22 +117,36 @@ def test_transient_5xx_is_retried_then_succeeds(adapter: SalesforceAdapter,
 def test_transient_failure_gives_up_after_the_cap(adapter: SalesforceAdapter,
                                                   org: responses.RequestsMock) -> None:
     for _ in range(3):
-        org.patch(UPSERT, json=[{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}],
-                  status=503)
+        org.post(CREATE, json=[{"message": "down", "errorCode": "SERVER_UNAVAILABLE"}],
+                 status=503)
     with pytest.raises(BatchInterrupted, match="503") as caught:
-        adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write("42", {"LastName": "X"})])
     assert isinstance(caught.value.cause, TransientError) and caught.value.results == []
 
 
-def test_request_limit_is_fatal_not_retried(adapter: SalesforceAdapter,
-                                            org: responses.RequestsMock) -> None:
-    org.patch(UPSERT, json=[{"message": "TotalRequests Limit exceeded.",
-                             "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
+def test_request_limit_is_a_clean_stop_not_retried(adapter: SalesforceAdapter,
+                                                   org: responses.RequestsMock) -> None:
+    org.post(CREATE, json=[{"message": "TotalRequests Limit exceeded.",
+                            "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
     with pytest.raises(BatchInterrupted) as caught:
-        adapter.upsert("Lead", "Leadsync_Id__c", [("42", {"LastName": "X"})])
-    assert isinstance(caught.value.cause, FatalError)
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write("42", {"LastName": "X"})])
+    assert isinstance(caught.value.cause, QuotaReserved)
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
     assert len(org.calls) == 2
+
+
+def test_the_reserve_stops_before_the_next_call(org: responses.RequestsMock) -> None:
+    adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com", collection_size=1,
+                                                 api_reserve=100),
+                                password="p", security_token="t", wait=wait_none())
+    org.post(CREATE, json=[ok("00Q1")], headers={"Sforce-Limit-Info": "api-usage=14899/15000"})
+    org.post(CREATE, json=[ok("00Q2")], headers={"Sforce-Limit-Info": "api-usage=14900/15000"})
+    with pytest.raises(BatchInterrupted) as caught:
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write(k, {"LastName": "X"}) for k in "123"])
+    assert isinstance(caught.value.cause, QuotaReserved)
+    assert "14,900 of 15,000" in str(caught.value) and "api_reserve" in str(caught.value)
+    assert [r.key for r in caught.value.results] == ["1", "2"]
+    assert len(org.calls) == 3  # the third record's call was never sent
 
 
 def test_login_fault_is_fatal_and_keeps_the_code() -> None:
@@ -137,20 +193,33 @@ def test_error_table(status: int, code: str | None, outcome: str) -> None:
     assert classify(status, code) == outcome
 
 
-def test_a_fatal_error_mid_batch_keeps_what_was_written(adapter: SalesforceAdapter,
-                                                        org: responses.RequestsMock) -> None:
-    base = f"{INSTANCE}/services/data/v59.0/sobjects/Lead/Leadsync_Id__c/"
-    org.patch(base + "1", json={"id": "00Q1", "success": True, "errors": [], "created": True},
-              status=201)
-    org.patch(base + "2", json=[{"message": "Required fields are missing: [LastName]",
-                                 "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName"]}],
-              status=400)
-    org.patch(base + "3", json=[{"message": "TotalRequests Limit exceeded.",
-                                 "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
+def test_a_fatal_error_mid_batch_keeps_what_was_written(org: responses.RequestsMock) -> None:
+    adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com", collection_size=2),
+                                password="p", security_token="t", wait=wait_none())
+    org.post(CREATE, json=[ok("00Q1"), refused("REQUIRED_FIELD_MISSING", "Required fields are "
+                                               "missing: [LastName]", "LastName")])
+    org.post(CREATE, json=[{"message": "TotalRequests Limit exceeded.",
+                            "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
     with pytest.raises(BatchInterrupted) as caught:
-        adapter.upsert("Lead", "Leadsync_Id__c", [(k, {"LastName": "X"}) for k in "1234"])
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write(k, {"LastName": "X"}) for k in "1234"])
     assert [(r.key, r.ok) for r in caught.value.results] == [("1", True), ("2", False)]
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --",
+     RecordError("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]",
+                 ["LastName"])),
+    ("INVALID_EMAIL_ADDRESS:Email: invalid email address: not-an-email:Email --",
+     RecordError("INVALID_EMAIL_ADDRESS", "Email: invalid email address: not-an-email",
+                 ["Email"])),
+    ("DUPLICATE_VALUE:duplicate value found: Leadsync_Id__c duplicates value on record with "
+     "id: 00Q000000000001:--",
+     RecordError("DUPLICATE_VALUE", "duplicate value found: Leadsync_Id__c duplicates value "
+                 "on record with id: 00Q000000000001", [])),
+])
+def test_bulk_error_cells(cell: str, expected: RecordError) -> None:
+    assert bulk_errors(cell) == [expected]
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
