@@ -138,6 +138,9 @@ def sync(config: ConfigOpt = None,
         out.print(f"  warning {warning}", highlight=False)
     if len(summary.warnings) > 20:
         out.print(f"  … and {len(summary.warnings) - 20} more warnings")
+    if summary.status == "stopped":  # sysexits' EX_TEMPFAIL: fine, try again later
+        err.print(f"[yellow]run stopped: {summary.error}[/yellow]", highlight=False)
+        raise typer.Exit(75)
     if summary.status != "ok":
         err.print(f"[red]run {summary.status}: {summary.error}[/red]", highlight=False)
         raise typer.Exit(1)

@@ -138,15 +138,24 @@ class ScoringConfig(Model):
     """Points for a filled profile field (e.g. title = 5)."""
 
 
+ApiName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]
+"""A CRM object or field API name. These are spliced into queries (SOQL has no
+parameters for names), so anything else is refused when the file loads."""
+
+
 class StatusMapping(Model):
-    crm_field: str = "Status"
+    crm_field: ApiName = "Status"
     to_marketing: dict[str, str] = {}
+    won: str | None = "won"
+    """Marketing stage once the opportunity the lead became is closed and won."""
+    lost: str | None = "lost"
+    """Marketing stage once that opportunity is closed and lost."""
 
 
 class MappingConfig(Model):
-    object: str = "Lead"
-    external_id_field: str = "Leadsync_Id__c"
-    fields: dict[str, str]
+    object: ApiName = "Lead"
+    external_id_field: ApiName = "Leadsync_Id__c"
+    fields: dict[str, ApiName]
     """marketing field (or ``score``) = CRM field."""
     on_create: dict[str, str | int | float | bool] = {}
     """Constant CRM values set only when leadsync creates the record."""

@@ -37,15 +37,30 @@ def stage_updates(changes: Sequence[Change], links: dict[str, Link],
             latest[change.key] = change
     for key, change in latest.items():
         link = links[key]
-        status = change.fields.get(mapping.crm_field)
+        status, stage, where = verdict(change, mapping)
         if status is None or status == link.crm_status:
             continue
-        stage = mapping.to_marketing.get(str(status))
         if stage is None:
             decided.unmapped_by_key[key] = (f"lead {link.marketing_id}: CRM status {status!r} has "
-                                            "no entry in mapping.status.to_marketing; not fed "
-                                            "back")
+                                            f"no entry in {where}; not fed back")
             continue
-        decided.updates.append((StageUpdate(link.marketing_id, stage, str(status),
-                                            change.modified_at), key))
+        amount = change.deal.amount if change.deal else None
+        decided.updates.append((StageUpdate(link.marketing_id, stage, status,
+                                            change.modified_at, amount), key))
     return decided
+
+
+def verdict(change: Change, mapping: StatusMapping) -> tuple[str | None, str | None, str]:
+    """(what sales said, the marketing stage it means, the config key that decides).
+
+    Once a converted lead's opportunity is closed, its outcome is the verdict:
+    the lead's own status stays "converted" for ever after.
+    """
+    deal = change.deal
+    if deal is not None and deal.closed:
+        key = "won" if deal.won else "lost"
+        return (deal.stage or key), getattr(mapping, key), f"mapping.status.{key}"
+    status = change.fields.get(mapping.crm_field)
+    if status is None:
+        return None, None, ""
+    return str(status), mapping.to_marketing.get(str(status)), "mapping.status.to_marketing"

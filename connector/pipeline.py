@@ -19,7 +19,7 @@ import structlog
 
 from connector.adapters.base import CrmAdapter, MarketingAdapter
 from connector.config import Config
-from connector.errors import BatchInterrupted, LeadsyncError
+from connector.errors import BatchInterrupted, LeadsyncError, QuotaReserved
 from connector.feedback import Decided, stage_updates
 from connector.mapping import Payload, map_lead
 from connector.normalize import normalize
@@ -85,8 +85,13 @@ class Pipeline:
             self.hand_off(summary)
             self.feed_back(summary)
         except LeadsyncError as exc:
-            summary.status, summary.error = "failed", str(exc)
-            log.error("run failed", run=summary.run_id, error=str(exc))
+            cause = exc.cause if isinstance(exc, BatchInterrupted) else exc
+            if isinstance(cause, QuotaReserved):  # nothing is wrong: resume on a later run
+                summary.status, summary.error = "stopped", str(cause)
+                log.warning("run stopped", run=summary.run_id, reason=str(cause))
+            else:
+                summary.status, summary.error = "failed", str(exc)
+                log.error("run failed", run=summary.run_id, error=str(exc))
         except Exception as exc:  # a bug: record the run as failed, then let it surface
             summary.status, summary.error = "failed", f"{exc.__class__.__name__}: {exc}"
             raise

@@ -94,6 +94,7 @@ class StageUpdate:
     stage: str
     crm_status: str
     at: datetime
+    amount: float | None = None
 
 
 @runtime_checkable

@@ -73,6 +73,8 @@ class MkStageChange(MarketingModel, table=True):
     lead_id: int = Field(foreign_key="mk_lead.id", index=True)
     stage: str
     crm_status: str
+    amount: float | None = None
+    """The opportunity's amount, once the lead became one: marketing's revenue attribution."""
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -374,7 +376,8 @@ class EmbeddedMarketingStore:
                 lead.stage_updated_at = update.at
                 session.add(lead)
                 session.add(MkStageChange(lead_id=lead.id, stage=update.stage,
-                                          crm_status=update.crm_status, at=update.at))
+                                          crm_status=update.crm_status, amount=update.amount,
+                                          at=update.at))
                 written.add(update.marketing_id)
             session.commit()
         return written

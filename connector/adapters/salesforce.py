@@ -9,6 +9,7 @@ record-level errors carrying Salesforce's errorCode, message and fields.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import re
 import time
@@ -43,7 +44,7 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.records import Change, CrmRecord, Write, WriteResult, batched
+from connector.records import Change, CrmRecord, Deal, Write, WriteResult, batched
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from connector.transport import make_session
 
@@ -446,14 +447,47 @@ class SalesforceAdapter:
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:
-        select = ", ".join(dict.fromkeys(["Id", key_field, *fields, "SystemModstamp"]))
-        where = f"{key_field} != null"
-        if since is not None:
-            where += f" AND SystemModstamp >= {soql_datetime(since)}"
-        soql = f"SELECT {select} FROM {object_name} WHERE {where} ORDER BY SystemModstamp, Id"
+        """Records changed at or after ``since``, oldest first, with their owner,
+        conversion and the converted opportunity's stage, amount and outcome.
+
+        A rep closing the opportunity does not touch the lead, so converted
+        leads are also read by their opportunity's SystemModstamp; the two
+        ordered streams are merged, keeping the feed ordered by change time.
+        """
+        schema = self.describe(object_name)
+        extra = [f for f in CLOSED_LOOP_FIELDS if schema.field(f)]
+        deal = "ConvertedOpportunity" if schema.field("ConvertedOpportunityId") else None
+        select = ", ".join(dict.fromkeys(["Id", key_field, *fields, *extra, "SystemModstamp",
+                                          *(f"{deal}.{f}" for f in DEAL_FIELDS if deal)]))
+        head = f"SELECT {select} FROM {object_name} WHERE {key_field} != null"
+        after = f" >= {soql_datetime(since)}" if since is not None else ""
+        own = self._changes(head + (f" AND SystemModstamp{after}" if after else "")
+                            + " ORDER BY SystemModstamp, Id", key_field, deal)
+        if deal is None or since is None:
+            yield from own
+            return
+        deals = self._changes(f"{head} AND {deal}.SystemModstamp{after} "
+                              f"ORDER BY {deal}.SystemModstamp, Id", key_field, deal,
+                              stamp_of=deal)
+        yield from heapq.merge(own, deals, key=lambda change: change.modified_at)
+
+    def _changes(self, soql: str, key_field: str, deal: str | None, *,
+                 stamp_of: str | None = None) -> Iterator[Change]:
         for row in self._rows(soql):
-            yield Change(crm_id=row["Id"], key=row.get(key_field), fields=row,
-                         modified_at=sf_datetime(row["SystemModstamp"]))
+            opportunity = row.pop(deal, None) if deal else None
+            stamp = (opportunity if stamp_of else row)["SystemModstamp"]
+            yield Change(
+                crm_id=row["Id"], key=row.get(key_field), fields=row,
+                modified_at=sf_datetime(stamp), owner_id=row.get("OwnerId"),
+                converted=bool(row.get("IsConverted")),
+                deal=Deal(crm_id=row.get("ConvertedOpportunityId") or "",
+                          stage=opportunity.get("StageName"), amount=opportunity.get("Amount"),
+                          closed=bool(opportunity.get("IsClosed")),
+                          won=bool(opportunity.get("IsWon"))) if opportunity else None)
+
+
+CLOSED_LOOP_FIELDS = ("OwnerId", "IsConverted", "ConvertedOpportunityId")
+DEAL_FIELDS = ("StageName", "Amount", "IsClosed", "IsWon", "SystemModstamp")
 
 
 def _bulk_api(client: Salesforce, object_name: str) -> _Bulk2Client:

@@ -38,6 +38,11 @@ def test_shipped_config_is_the_template_and_valid() -> None:
     ('url = "sqlite:///state/marketing.db"', 'url = "leads.db"', "marketing.url",
      "not a database URL"),
     ("batch_size = 200", "batch_size = 0", "sync.batch_size", "greater than or equal to 1"),
+    # API names are spliced into SOQL: only names pass, never a fragment of a query
+    ('title = "Title"', 'title = "Title FROM User WHERE Id != null"', "mapping.fields.title",
+     "should match pattern"),
+    ('external_id_field = "Leadsync_Id__c"', "external_id_field = \"Id' OR Name != '\"",
+     "mapping.external_id_field", "should match pattern"),
 ])
 def test_bad_value_names_key_and_line(old: str, new: str, key: str, words: str) -> None:
     text = TEMPLATE.replace(old, new, 1)

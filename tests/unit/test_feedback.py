@@ -8,7 +8,7 @@ import pytest
 
 from connector.config import StatusMapping
 from connector.feedback import stage_updates
-from connector.records import Change
+from connector.records import Change, Deal
 from connector.state import Link
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -45,3 +45,40 @@ def test_stage_updates(known: str | None, changes: list[Change],
     decided = stage_updates(changes, {"1": link("1", known)}, MAP)
     assert [(u.marketing_id, u.stage, u.crm_status) for u, _ in decided.updates] == updates
     assert list(decided.unmapped_by_key) == unmapped
+
+
+def converted(key: str, stage: str, *, closed: bool, won: bool, amount: float | None = 5000.0,
+              minutes: int = 0) -> Change:
+    return Change(crm_id=f"00Q{key}", key=key, fields={"Status": "Closed - Converted"},
+                  modified_at=T0 + timedelta(minutes=minutes), converted=True,
+                  deal=Deal(f"006{key}", stage, amount, closed=closed, won=won))
+
+
+@pytest.mark.parametrize(("known", "incoming", "expected"), [
+    # an open opportunity: the lead's own status speaks ("Closed - Converted")
+    ("Working - Contacted", converted("1", "Prospecting", closed=False, won=False),
+     ("opportunity", "Closed - Converted", 5000.0)),
+    # closed won / lost: the opportunity's outcome is the verdict, with its amount
+    ("Closed - Converted", converted("1", "Closed Won", closed=True, won=True, amount=12500.0),
+     ("won", "Closed Won", 12500.0)),
+    ("Closed - Converted", converted("1", "Closed Lost", closed=True, won=False),
+     ("lost", "Closed Lost", 5000.0)),
+    # the same closed outcome read again (its lead changed, or the look-back) is an echo
+    ("Closed Won", converted("1", "Closed Won", closed=True, won=True), None),
+])
+def test_a_converted_leads_opportunity_decides_won_and_lost(
+        known: str, incoming: Change, expected: tuple[str, str, float] | None) -> None:
+    mapping = StatusMapping(to_marketing={"Closed - Converted": "opportunity"})
+    decided = stage_updates([incoming], {"1": link("1", known)}, mapping)
+    got = [(u.stage, u.crm_status, u.amount) for u, _ in decided.updates]
+    assert got == ([expected] if expected else [])
+
+
+def test_won_and_lost_stages_are_configurable_and_can_be_switched_off() -> None:
+    mapping = StatusMapping(won="customer", lost=None)
+    won = stage_updates([converted("1", "Closed Won", closed=True, won=True)],
+                        {"1": link("1", "x")}, mapping)
+    assert [u.stage for u, _ in won.updates] == ["customer"]
+    lost = stage_updates([converted("1", "Closed Lost", closed=True, won=False)],
+                         {"1": link("1", "x")}, mapping)
+    assert lost.updates == [] and "mapping.status.lost" in lost.unmapped_by_key["1"]
