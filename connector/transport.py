@@ -17,24 +17,33 @@ import requests
 from requests.adapters import HTTPAdapter
 
 
-class RerouteAdapter(HTTPAdapter):
-    """Transport adapter that sends every request it gets to one address."""
+class CrmTransport(HTTPAdapter):
+    """Transport for CRM calls: a default timeout on every request (the clients
+    set none, and a stalled call would hang a run for ever), and, with
+    ``route_to``, every request re-addressed to that one host:port."""
 
-    def __init__(self, route_to: str, **kwargs: object) -> None:
+    def __init__(self, route_to: str | None = None, *, timeout: float | None = None,
+                 **kwargs: object) -> None:
         self.route_to = route_to
+        self.timeout = timeout
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     def send(self, request: requests.PreparedRequest, **kwargs):  # type: ignore[override]
-        parts = urlsplit(request.url or "")
-        request.headers.setdefault("X-Forwarded-Host", parts.netloc)
-        request.url = urlunsplit(("http", self.route_to, parts.path, parts.query, parts.fragment))
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        if self.route_to:
+            parts = urlsplit(request.url or "")
+            request.headers.setdefault("X-Forwarded-Host", parts.netloc)
+            request.url = urlunsplit(("http", self.route_to, parts.path, parts.query,
+                                      parts.fragment))
         return super().send(request, **kwargs)
 
 
-def make_session(route_to: str | None = None, *, pool_size: int = 10) -> requests.Session:
+def make_session(route_to: str | None = None, *, timeout: float | None = None,
+                 pool_size: int = 10) -> requests.Session:
     """A session for a CRM client; with ``route_to`` every HTTPS call goes there."""
     session = requests.Session()
-    if route_to:
-        adapter = RerouteAdapter(route_to, pool_connections=pool_size, pool_maxsize=pool_size)
-        session.mount("https://", adapter)
+    transport = CrmTransport(route_to, timeout=timeout, pool_connections=pool_size,
+                             pool_maxsize=pool_size)
+    session.mount("https://", transport)
     return session

@@ -200,7 +200,7 @@ class SalesforceAdapter:
 
     def _login(self) -> Salesforce:
         if self._client is None:
-            session = make_session(self.settings.route_to)
+            session = make_session(self.settings.route_to, timeout=self.settings.timeout_s)
             session.hooks["response"].append(self.usage)
             self._client = Salesforce(
                 username=self.settings.username, password=self._password,

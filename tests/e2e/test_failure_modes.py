@@ -12,7 +12,7 @@ import pytest
 from connector.adapters import open_crm, open_marketing
 from connector.errors import BatchInterrupted, FatalError
 from connector.pipeline import Pipeline, run_once
-from connector.records import WriteResult
+from connector.records import Write, WriteResult
 from connector.state import StateStore
 from tests.conftest import import_leads, lead_row
 
@@ -30,7 +30,7 @@ class CutOffAfter:
         return getattr(self.real, name)
 
     def upsert(self, object_name: str, key_field: str,
-               records: Sequence[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
+               records: Sequence[Write]) -> list[WriteResult]:
         done = self.real.upsert(object_name, key_field, records[:self.limit])
         if len(records) > self.limit:
             limit = FatalError("REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.",
