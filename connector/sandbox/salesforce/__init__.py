@@ -29,8 +29,11 @@ What a caller can rely on:
   call) are there for assertions.
 * Operations: ``session_seconds`` and ``expire_sessions()``; a
   ``daily_api_allocation`` enforced with 403 REQUEST_LIMIT_EXCEEDED and
-  ``set_api_usage(n)``; ``faults`` (``Faults``: latency, 503s, dropped
-  connections, timeouts, seeded) with ``faulted_count`` and ``fault_log``.
+  ``set_api_usage(n)``; OAuth 2.0 password and client-credentials grants at
+  ``/services/oauth2/token`` (``consumer_key``/``consumer_secret``);
+  ``faults`` (``Faults``: latency, 503s, dropped connections, timeouts,
+  seeded) with ``faulted_count`` and ``fault_log``; the ``updated``/``deleted``
+  replication feeds; SOQL date literals.
 """
 
 from .faults import FaultEvent, Faults

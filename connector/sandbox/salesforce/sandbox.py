@@ -24,7 +24,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import soap
+from . import oauth, soap
 from .faults import FaultEvent, FaultInjector, Faults
 from .limits import DEFAULT_DAILY_API_ALLOCATION
 from .objects import default_schema
@@ -57,7 +57,10 @@ class SalesforceSandbox:
     Operations knobs, all changeable at runtime too: ``session_seconds``
     (idle time before a session dies, Salesforce's default 2 hours),
     ``daily_api_allocation`` (past it REST calls get 403
-    REQUEST_LIMIT_EXCEEDED) and ``faults`` (see ``faults.py``).
+    REQUEST_LIMIT_EXCEEDED), ``consumer_key``/``consumer_secret`` (the
+    connected app for ``/services/oauth2/token``), ``client_credentials_user``
+    (whom the client-credentials grant runs as; default the API user) and
+    ``faults`` (see ``faults.py``).
     """
 
     def __init__(
@@ -74,6 +77,9 @@ class SalesforceSandbox:
         clock: Callable[[], datetime] | None = None,
         session_seconds: int = soap.SESSION_SECONDS_VALID,
         daily_api_allocation: int = DEFAULT_DAILY_API_ALLOCATION,
+        consumer_key: str = oauth.DEFAULT_CONSUMER_KEY,
+        consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
+        client_credentials_user: str | None = None,
         faults: Faults | None = None,
     ) -> None:
         self.state_path = Path(state_path) if state_path is not None else None
@@ -97,6 +103,9 @@ class SalesforceSandbox:
             clock=self._clock,
             session_seconds=session_seconds,
             daily_api_allocation=daily_api_allocation,
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            client_credentials_user=client_credentials_user,
             faults=faults,
         )
         self._server: BaseWSGIServer | None = None
@@ -200,6 +209,14 @@ class SalesforceSandbox:
     def expire_sessions(self) -> int:
         """Invalidate every session now; clients that can log in again will. Returns how many."""
         return self._app.expire_sessions()
+
+    @property
+    def consumer_key(self) -> str:
+        return self._app.oauth.consumer_key
+
+    @property
+    def consumer_secret(self) -> str:
+        return self._app.oauth.consumer_secret
 
     # --- faults -----------------------------------------------------------------
 

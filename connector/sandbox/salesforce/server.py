@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import soap, soql
+from . import oauth, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -93,6 +93,9 @@ class SalesforceApp:
         clock: Callable[[], datetime],
         session_seconds: int = soap.SESSION_SECONDS_VALID,
         daily_api_allocation: int = DAILY_API_ALLOCATION,
+        consumer_key: str = oauth.DEFAULT_CONSUMER_KEY,
+        consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
+        client_credentials_user: str | None = None,
         faults: Faults | None = None,
     ) -> None:
         self.org = org
@@ -110,6 +113,11 @@ class SalesforceApp:
         self._cursor_seq = 0
         self.session_seconds = session_seconds
         self.usage = ApiUsage(self._now, daily_api_allocation)
+        self.oauth = oauth.OAuthApp(
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            client_credentials_user=client_credentials_user or username,
+        )
         self.faulted_count = 0
         self.fault_log: list[FaultEvent] = []
         self.injector: FaultInjector | None = FaultInjector(faults) if faults else None
@@ -186,6 +194,8 @@ class SalesforceApp:
             if request.method != "POST":
                 raise method_not_allowed(request.method, ["POST"])
             return self.soap_login(request, segments[3])
+        if segments[:3] == ["services", "oauth2", "token"] and len(segments) == 3:
+            return self.oauth_token(request)
         if segments[:2] == ["services", "data"]:
             return self.rest(request, segments[2:])
         raise not_found()
@@ -216,6 +226,13 @@ class SalesforceApp:
             session_seconds=self.session_seconds,
         )
         return Response(result.envelope(), 200, content_type=XML_TYPE)
+
+    def oauth_token(self, request: Request) -> Response:
+        """``/services/oauth2/token``: the password and client-credentials grants."""
+        status, body = self.oauth.token(request, self)
+        response = Response(json.dumps(body), status, content_type=JSON_TYPE)
+        response.headers["Cache-Control"] = "no-cache,must-revalidate,max-age=0,no-store,private"
+        return response
 
     def open_session(self, user_id: str) -> str:
         """A new session id for ``user_id``, shaped like Salesforce's (org id ! token)."""
