@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import oauth, soap, soql
+from . import feeds, oauth, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -387,6 +387,10 @@ class SalesforceApp:
         if rest == ["describe"]:
             _allow(method, "GET")
             return 200, sobject.describe(ctx.version), {}
+        if rest in (["updated"], ["deleted"]):
+            _allow(method, "GET")
+            now = self._now()
+            return 200, feeds.feed(rest[0], self.org, sobject, ctx.request.args, now), {}
         if len(rest) == 1:
             if rest[0] == "Id" and method == "POST":
                 # POST .../sobjects/Lead/Id: upsert "by Id" with no Id is a create.
