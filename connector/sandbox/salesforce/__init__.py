@@ -27,9 +27,17 @@ What a caller can rely on:
 * ``request_count`` (every request, login included), ``api_usage`` (what
   ``Sforce-Limit-Info`` reports) and ``records(name)`` (stored rows, no API
   call) are there for assertions.
+* Operations: ``session_seconds`` and ``expire_sessions()``; a
+  ``daily_api_allocation`` enforced with 403 REQUEST_LIMIT_EXCEEDED and
+  ``set_api_usage(n)``; OAuth 2.0 password and client-credentials grants at
+  ``/services/oauth2/token`` (``consumer_key``/``consumer_secret``);
+  ``faults`` (``Faults``: latency, 503s, dropped connections, timeouts,
+  seeded) with ``faulted_count`` and ``fault_log``; the ``updated``/``deleted``
+  replication feeds; SOQL date literals.
 """
 
+from .faults import FaultEvent, Faults
 from .sandbox import SalesforceSandbox
 from .store import SeedError
 
-__all__ = ["SalesforceSandbox", "SeedError"]
+__all__ = ["FaultEvent", "Faults", "SalesforceSandbox", "SeedError"]

@@ -24,6 +24,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from . import oauth, soap
+from .faults import FaultEvent, FaultInjector, Faults
+from .limits import DEFAULT_DAILY_API_ALLOCATION
 from .objects import default_schema
 from .server import SalesforceApp
 from .store import Org, SeedError
@@ -50,6 +53,14 @@ class SalesforceSandbox:
     ``seed`` (a JSON file or a dict ``{"Lead": [...], "User": [...]}``) on
     top of the built-in users. ``clock`` drives every timestamp, session
     expiry and the daily API counter, so tests never sleep.
+
+    Operations knobs, all changeable at runtime too: ``session_seconds``
+    (idle time before a session dies, Salesforce's default 2 hours),
+    ``daily_api_allocation`` (past it REST calls get 403
+    REQUEST_LIMIT_EXCEEDED), ``consumer_key``/``consumer_secret`` (the
+    connected app for ``/services/oauth2/token``), ``client_credentials_user``
+    (whom the client-credentials grant runs as; default the API user) and
+    ``faults`` (see ``faults.py``).
     """
 
     def __init__(
@@ -64,6 +75,12 @@ class SalesforceSandbox:
         api_version: str = "59.0",
         instance_host: str = "leadsync-sandbox.my.salesforce.com",
         clock: Callable[[], datetime] | None = None,
+        session_seconds: int = soap.SESSION_SECONDS_VALID,
+        daily_api_allocation: int = DEFAULT_DAILY_API_ALLOCATION,
+        consumer_key: str = oauth.DEFAULT_CONSUMER_KEY,
+        consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
+        client_credentials_user: str | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.state_path = Path(state_path) if state_path is not None else None
         self._clock = clock or _utcnow
@@ -84,6 +101,12 @@ class SalesforceSandbox:
             api_version=api_version,
             instance_host=instance_host,
             clock=self._clock,
+            session_seconds=session_seconds,
+            daily_api_allocation=daily_api_allocation,
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            client_credentials_user=client_credentials_user,
+            faults=faults,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -156,6 +179,72 @@ class SalesforceSandbox:
     def api_usage(self) -> int:
         """Today's REST calls, the number reported in ``Sforce-Limit-Info``."""
         return self._app.api_usage
+
+    def set_api_usage(self, used: int) -> None:
+        """Pretend ``used`` REST calls were already made today (the clock's UTC day)."""
+        self._app.usage.set_used(used)
+
+    @property
+    def daily_api_allocation(self) -> int:
+        """The daily REST call allocation; the call after the last one is refused with 403."""
+        return self._app.usage.allocation
+
+    @daily_api_allocation.setter
+    def daily_api_allocation(self, allocation: int) -> None:
+        if allocation < 0:
+            raise ValueError("daily_api_allocation must not be negative")
+        self._app.usage.allocation = allocation
+
+    # --- sessions ---------------------------------------------------------------
+
+    @property
+    def session_seconds(self) -> int:
+        """Idle seconds after which a session is refused with 401 INVALID_SESSION_ID."""
+        return self._app.session_seconds
+
+    @session_seconds.setter
+    def session_seconds(self, seconds: int) -> None:
+        self._app.session_seconds = seconds
+
+    def expire_sessions(self) -> int:
+        """Invalidate every session now; clients that can log in again will. Returns how many."""
+        return self._app.expire_sessions()
+
+    @property
+    def consumer_key(self) -> str:
+        return self._app.oauth.consumer_key
+
+    @property
+    def consumer_secret(self) -> str:
+        return self._app.oauth.consumer_secret
+
+    # --- faults -----------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults | None:
+        """The fault script in force, or None. Assigning one restarts its request numbering."""
+        injector = self._app.injector
+        return injector.faults if injector else None
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self._app.injector = FaultInjector(faults) if faults is not None else None
+
+    def inject(self, **settings: Any) -> Faults:
+        """``sandbox.inject(error_rate=0.1, seed=1)`` is ``sandbox.faults = Faults(...)``."""
+        faults = Faults(**settings)
+        self.faults = faults
+        return faults
+
+    @property
+    def faulted_count(self) -> int:
+        """Requests answered with an injected fault (503, drop, drop_after, timeout), ever."""
+        return self._app.faulted_count
+
+    @property
+    def fault_log(self) -> list[FaultEvent]:
+        """Each injected fault in order: eligible-request number, kind, method, path."""
+        return list(self._app.fault_log)
 
     def wsgi_app(
         self, environ: dict[str, Any], start_response: Callable[..., Any]

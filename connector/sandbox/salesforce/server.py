@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import soap, soql
+from . import feeds, oauth, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -36,7 +36,9 @@ from .errors import (
     method_not_allowed,
     not_found,
 )
+from .faults import SERVER_UNAVAILABLE, FaultEvent, FaultInjector, Faults, drop_connection
 from .ids import looks_like_id, make_id, normalize_id
+from .limits import DEFAULT_DAILY_API_ALLOCATION, ApiUsage
 from .schema import Field, SObject, coerce, validate_write
 from .store import Org
 
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json;charset=UTF-8"
 XML_TYPE = "text/xml;charset=UTF-8"
-DAILY_API_ALLOCATION = 15000
+DAILY_API_ALLOCATION = DEFAULT_DAILY_API_ALLOCATION
 MAX_OPEN_CURSORS = 50
 MIN_BATCH, MAX_BATCH = 200, 2000
 
@@ -89,6 +91,12 @@ class SalesforceApp:
         api_version: str,
         instance_host: str,
         clock: Callable[[], datetime],
+        session_seconds: int = soap.SESSION_SECONDS_VALID,
+        daily_api_allocation: int = DAILY_API_ALLOCATION,
+        consumer_key: str = oauth.DEFAULT_CONSUMER_KEY,
+        consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
+        client_credentials_user: str | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.org = org
         self.schema = org.schema
@@ -103,8 +111,16 @@ class SalesforceApp:
         self._sessions: dict[str, _Session] = {}
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._cursor_seq = 0
-        self._usage_day: str | None = None
-        self._usage = 0
+        self.session_seconds = session_seconds
+        self.usage = ApiUsage(self._now, daily_api_allocation)
+        self.oauth = oauth.OAuthApp(
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            client_credentials_user=client_credentials_user or username,
+        )
+        self.faulted_count = 0
+        self.fault_log: list[FaultEvent] = []
+        self.injector: FaultInjector | None = FaultInjector(faults) if faults else None
 
     # --- WSGI -------------------------------------------------------------
 
@@ -119,6 +135,12 @@ class SalesforceApp:
             # Salesforce answers a URI over 16,384 bytes with 414 before any API logic.
             return Response("URI Too Long", 414, content_type="text/plain")(environ,
                                                                            start_response)
+        fault = self.fault_for(request)
+        if fault == "503":
+            response = self.json_response(request, 503, SERVER_UNAVAILABLE, self.usage.header())
+            return response(environ, start_response)
+        if fault == "drop":
+            drop_connection(environ)
         try:
             response = self.dispatch(request)
         except ApiError as exc:
@@ -137,7 +159,34 @@ class SalesforceApp:
                 }
             ]
             response = self.json_response(request, 500, body)
+        if fault == "drop_after":
+            drop_connection(environ)
+        if fault == "timeout" and self.injector is not None:
+            self.injector.faults.sleep(self.injector.faults.timeout_seconds)
         return response(environ, start_response)
+
+    def fault_for(self, request: Request) -> str | None:
+        """Apply injected latency and pick this request's fault; see ``faults.py``."""
+        injector = self.injector
+        if injector is None:
+            return None
+        segments = _segments(request)
+        rest = segments[:2] == ["services", "data"]
+        login = segments[:3] == ["services", "Soap", "u"] or segments[:3] == [
+            "services",
+            "oauth2",
+            "token",
+        ]
+        if not (rest or (login and injector.faults.include_login)):
+            return None
+        number, kind = injector.decide()
+        if injector.faults.latency:
+            injector.faults.sleep(injector.faults.latency)
+        if kind is not None:
+            with self._lock:
+                self.faulted_count += 1
+                self.fault_log.append(FaultEvent(number, kind, request.method, request.path))
+        return kind
 
     def dispatch(self, request: Request) -> Response:
         segments = _segments(request)
@@ -145,6 +194,8 @@ class SalesforceApp:
             if request.method != "POST":
                 raise method_not_allowed(request.method, ["POST"])
             return self.soap_login(request, segments[3])
+        if segments[:3] == ["services", "oauth2", "token"] and len(segments) == 3:
+            return self.oauth_token(request)
         if segments[:2] == ["services", "data"]:
             return self.rest(request, segments[2:])
         raise not_found()
@@ -160,9 +211,7 @@ class SalesforceApp:
         if user is None:
             raise soap.invalid_login()  # an org without its admin user cannot log anyone in
         org15 = self.org.org_id[:15]
-        session_id = f"{org15}!AQ{secrets.token_urlsafe(72)}"
-        with self._lock:
-            self._sessions[session_id] = _Session(user["Id"], self._now())
+        session_id = self.open_session(user["Id"])
         result = soap.LoginResult(
             session_id=session_id,
             server_url=f"https://{self.instance_host}/services/Soap/u/{version}/{org15}",
@@ -174,8 +223,30 @@ class SalesforceApp:
             user_email=user["Email"],
             user_full_name=user["Name"],
             user_time_zone=user["TimeZoneSidKey"],
+            session_seconds=self.session_seconds,
         )
         return Response(result.envelope(), 200, content_type=XML_TYPE)
+
+    def oauth_token(self, request: Request) -> Response:
+        """``/services/oauth2/token``: the password and client-credentials grants."""
+        status, body = self.oauth.token(request, self)
+        response = Response(json.dumps(body), status, content_type=JSON_TYPE)
+        response.headers["Cache-Control"] = "no-cache,must-revalidate,max-age=0,no-store,private"
+        return response
+
+    def open_session(self, user_id: str) -> str:
+        """A new session id for ``user_id``, shaped like Salesforce's (org id ! token)."""
+        session_id = f"{self.org.org_id[:15]}!AQ{secrets.token_urlsafe(72)}"
+        with self._lock:
+            self._sessions[session_id] = _Session(user_id, self._now())
+        return session_id
+
+    def expire_sessions(self) -> int:
+        """End every session now (as an admin's "expire all sessions" would); returns how many."""
+        with self._lock:
+            count = len(self._sessions)
+            self._sessions.clear()
+            return count
 
     # --- REST plumbing ------------------------------------------------------
 
@@ -194,24 +265,19 @@ class SalesforceApp:
             session = self._sessions.get(token.strip())
             if session is None:
                 raise invalid_session()
-            if now - session.last_seen > timedelta(seconds=soap.SESSION_SECONDS_VALID):
+            if now - session.last_seen > timedelta(seconds=self.session_seconds):
                 del self._sessions[token.strip()]
                 raise invalid_session()
             session.last_seen = now
             return session.user_id
 
     def count_api_call(self) -> int:
-        """The org's daily API request counter, reset when the clock's UTC day changes."""
-        day = self._now().date().isoformat()
-        with self._lock:
-            if day != self._usage_day:
-                self._usage_day, self._usage = day, 0
-            self._usage += 1
-            return self._usage
+        """The org's daily API request counter; 403 REQUEST_LIMIT_EXCEEDED once it is spent."""
+        return self.usage.consume()
 
     @property
     def api_usage(self) -> int:
-        return self._usage
+        return self.usage.used
 
     def json_response(
         self,
@@ -243,8 +309,8 @@ class SalesforceApp:
         if not _is_version(version):
             raise not_found()
         user_id = self.authenticate(request)
-        usage = self.count_api_call()
-        limit_info = {"Sforce-Limit-Info": f"api-usage={usage}/{DAILY_API_ALLOCATION}"}
+        self.count_api_call()
+        limit_info = self.usage.header()
         try:
             status, payload, headers = self.route(_Context(request, version, user_id), path[1:])
         except ApiError as exc:
@@ -267,17 +333,7 @@ class SalesforceApp:
             return 200, self.query(ctx, include_deleted=head == "queryAll"), {}
         if head == "limits" and not rest:
             _allow(method, "GET")
-            used = self._usage
-            return (
-                200,
-                {
-                    "DailyApiRequests": {
-                        "Max": DAILY_API_ALLOCATION,
-                        "Remaining": DAILY_API_ALLOCATION - used,
-                    }
-                },
-                {},
-            )
+            return 200, self.usage.limits(), {}
         raise not_found()
 
     def versions(self) -> list[dict[str, str]]:
@@ -331,6 +387,10 @@ class SalesforceApp:
         if rest == ["describe"]:
             _allow(method, "GET")
             return 200, sobject.describe(ctx.version), {}
+        if rest in (["updated"], ["deleted"]):
+            _allow(method, "GET")
+            now = self._now()
+            return 200, feeds.feed(rest[0], self.org, sobject, ctx.request.args, now), {}
         if len(rest) == 1:
             if rest[0] == "Id" and method == "POST":
                 # POST .../sobjects/Lead/Id: upsert "by Id" with no Id is a create.

@@ -88,6 +88,7 @@ class LoginResult:
     user_email: str
     user_full_name: str
     user_time_zone: str
+    session_seconds: int = SESSION_SECONDS_VALID
 
     def envelope(self) -> str:
         e = escape
@@ -117,7 +118,7 @@ class LoginResult:
             f"<organizationName>{e(self.org_name)}</organizationName>"
             "<profileId>00e8d000000001AAA</profileId>"
             '<roleId xsi:nil="true"/>'
-            f"<sessionSecondsValid>{SESSION_SECONDS_VALID}</sessionSecondsValid>"
+            f"<sessionSecondsValid>{self.session_seconds}</sessionSecondsValid>"
             '<userDefaultCurrencyIsoCode xsi:nil="true"/>'
             f"<userEmail>{e(self.user_email)}</userEmail>"
             f"<userFullName>{e(self.user_full_name)}</userFullName>"
