@@ -240,7 +240,14 @@ def test_lead_describe_has_the_fields_clients_rely_on(sf: Salesforce) -> None:
 
 def test_global_describe_and_basic_info(sf: Salesforce) -> None:
     names = {o["name"]: o["keyPrefix"] for o in sf.describe()["sobjects"]}
-    assert names == {"Lead": "00Q", "User": "005"}
+    assert names == {
+        "Lead": "00Q",
+        "User": "005",
+        "Account": "001",
+        "Contact": "003",
+        "Opportunity": "006",
+        "Task": "00T",
+    }
 
     info = sf.Lead.metadata()
     assert info["objectDescribe"]["name"] == "Lead"

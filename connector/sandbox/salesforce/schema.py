@@ -42,10 +42,11 @@ DATETIME = "datetime"
 DATE = "date"
 DOUBLE = "double"
 CURRENCY = "currency"
+PERCENT = "percent"
 INT = "int"
 
 TEXT_TYPES = frozenset({ID, STRING, EMAIL, PHONE, URL, TEXTAREA, PICKLIST, REFERENCE})
-NUMBER_TYPES = frozenset({DOUBLE, CURRENCY, INT})
+NUMBER_TYPES = frozenset({DOUBLE, CURRENCY, PERCENT, INT})
 
 _SOAP_TYPES = {
     ID: "tns:ID",
@@ -55,6 +56,7 @@ _SOAP_TYPES = {
     DATE: "xsd:date",
     DOUBLE: "xsd:double",
     CURRENCY: "xsd:double",
+    PERCENT: "xsd:double",
     INT: "xsd:int",
 }
 
@@ -65,6 +67,7 @@ _DESERIALIZE_NAMES = {
     DATE: "date",
     DOUBLE: "double",
     CURRENCY: "double",
+    PERCENT: "double",
     INT: "int",
 }
 
@@ -586,7 +589,7 @@ def value_errors(sobject: SObject, values: Mapping[str, Any]) -> list[dict[str, 
             errors.append(
                 error("MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", [f.name])
             )
-        elif f.type in (DOUBLE, CURRENCY) and f.precision:
+        elif f.type in (DOUBLE, CURRENCY, PERCENT) and f.precision:
             if _integer_digits(value) > f.precision - f.scale:
                 errors.append(
                     error(
@@ -650,7 +653,7 @@ def normalize_values(sobject: SObject, values: dict[str, Any]) -> dict[str, Any]
             continue
         if f.type in (REFERENCE, ID) and looks_like_id(value):
             values[name] = normalize_id(value) or value
-        elif f.type in (DOUBLE, CURRENCY):
+        elif f.type in (DOUBLE, CURRENCY, PERCENT):
             values[name] = round(value, f.scale)
     return values
 

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import feeds, oauth, soap, soql
+from . import composite, feeds, oauth, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -326,6 +326,8 @@ class SalesforceApp:
         head, rest = path[0], path[1:]
         if head == "sobjects":
             return self.sobjects(ctx, rest)
+        if head == "composite" and rest[:1] == ["sobjects"]:
+            return composite.handle(self, ctx, rest[1:])
         if head in ("query", "queryAll") and len(rest) <= 1:
             _allow(method, "GET")
             if rest:
@@ -350,6 +352,7 @@ class SalesforceApp:
     def resources(self, version: str) -> dict[str, str]:
         base = f"/services/data/v{version}"
         return {
+            "composite": f"{base}/composite",
             "limits": f"{base}/limits",
             "query": f"{base}/query",
             "queryAll": f"{base}/queryAll",

@@ -6,6 +6,12 @@ the object present, so a record is both what GET returns and what the state
 file holds. The lock here is what makes "check unique, then write" atomic
 across the threaded server's request threads.
 
+Records hold only scalars (str, number, bool, None), so a shallow ``dict()``
+copy is a full copy; deep copies made a 100,000-row bulk job crawl.
+
+Unique and external-id fields are indexed (value key -> ids) so uniqueness
+checks and upsert look-ups cost O(1) per record, not a scan of the table.
+
 Audit stamps come from the injected clock but are made strictly increasing
 (by at least a millisecond, the API's resolution) so a change feed that
 reads "SystemModstamp > last seen" never misses or repeats a write, even
@@ -14,24 +20,25 @@ when the clock stands still in a test.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .errors import ApiError, error
 from .ids import make_id, normalize_id, short_id
-from .objects import BUILTIN_REPS
+from .objects import BUILTIN_REPS, DERIVED
 from .schema import (
     BOOLEAN,
     PICKLIST,
     REFERENCE,
     TEXT_TYPES,
+    Field,
     Schema,
     SObject,
     deserialize,
@@ -72,6 +79,15 @@ class Org:
         self._last_stamp_ms = 0
         self._tables: dict[str, dict[str, Record]] = {o.name: {} for o in schema}
         self._deleted_at: dict[str, str] = {}
+        # (object, field) -> match key -> ids of live records holding that value.
+        self._indexes: dict[tuple[str, str], dict[Any, list[str]]] = {
+            (o.name, f.name): {} for o in schema for f in o.fields if f.unique or f.external_id
+        }
+        self._indexed_fields: dict[str, tuple[Field, ...]] = {
+            o.name: tuple(f for f in o.fields if f.unique or f.external_id) for o in schema
+        }
+        # An undo log while a transaction is open (allOrNone writes), else None.
+        self._journal: list[tuple[str, str, Record | None, str | None]] | None = None
 
     # --- construction ---------------------------------------------------
 
@@ -112,6 +128,8 @@ class Org:
             # Fields added since the file was written start out null.
             blank = org._blank(sobject)
             org._tables[sobject.name] = {row["Id"]: {**blank, **row} for row in rows}
+            for record in org._tables[sobject.name].values():
+                org._index(sobject.name, record)
         return org
 
     def to_state(self) -> dict[str, Any]:
@@ -124,8 +142,7 @@ class Org:
                 "last_stamp_ms": self._last_stamp_ms,
                 "deleted_at": dict(self._deleted_at),
                 "records": {
-                    name: [copy.deepcopy(r) for r in table.values()]
-                    for name, table in self._tables.items()
+                    name: [dict(r) for r in table.values()] for name, table in self._tables.items()
                 },
             }
 
@@ -218,13 +235,13 @@ class Org:
         record = self.lookup(sobject, record_id)
         if record is None or (record.get("IsDeleted") and not include_deleted):
             return None
-        return copy.deepcopy(record)
+        return dict(record)
 
     def rows(self, sobject: SObject, *, include_deleted: bool = False) -> list[Record]:
         """A snapshot of the object's records, in creation order."""
         with self.lock:
             return [
-                copy.deepcopy(r)
+                dict(r)
                 for r in self._tables[sobject.name].values()
                 if include_deleted or not r.get("IsDeleted")
             ]
@@ -236,9 +253,13 @@ class Org:
             return []
         wanted = _match_key(f.type, f.case_sensitive, value)
         with self.lock:
+            table = self._tables[sobject.name]
+            index = self._indexes.get((sobject.name, f.name))
+            if index is not None:
+                return [dict(table[i]) for i in index.get(wanted, ())]
             return [
-                copy.deepcopy(r)
-                for r in self._tables[sobject.name].values()
+                dict(r)
+                for r in table.values()
                 if not r.get("IsDeleted")
                 and r.get(f.name) is not None
                 and _match_key(f.type, f.case_sensitive, r[f.name]) == wanted
@@ -251,7 +272,7 @@ class Org:
         if sobject is None or canonical is None:
             return None
         record = self.lookup(sobject, canonical)
-        return (sobject, copy.deepcopy(record)) if record else None
+        return (sobject, dict(record)) if record else None
 
     def deleted_at(self, record_id: str) -> str | None:
         return self._deleted_at.get(record_id)
@@ -282,7 +303,7 @@ class Org:
                 record["Id"] = self.mint_id(sobject.key_prefix)
                 while record["Id"] in table:  # a seeded id took this number
                     record["Id"] = self.mint_id(sobject.key_prefix)
-            self._derive(sobject, record)
+            self._derive(sobject, record, set(values))
             stamp = self.stamp()
             for name in _AUDIT_FIELDS:
                 if not sobject.field(name):
@@ -296,16 +317,24 @@ class Org:
                 else:
                     record[name] = stamp
             self._tables[sobject.name][record["Id"]] = record
-            return copy.deepcopy(record)
+            self._index(sobject.name, record)
+            if self._journal is not None:
+                self._journal.append((sobject.name, record["Id"], None, None))
+            return dict(record)
 
     def update(
         self, sobject: SObject, record_id: str, values: Mapping[str, Any], *, user_id: str
     ) -> Record:
         with self.lock:
             current = self._live(sobject, record_id)
+            if current.get("IsConverted") and sobject.name == "Lead":
+                # Salesforce freezes a converted lead; every API write to it is refused.
+                raise ApiError(
+                    400, [error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")]
+                )
             merged = {**current, **values}
             self._check_integrity(sobject, merged, set(values), record_id=current["Id"])
-            self._derive(sobject, merged)
+            self._derive(sobject, merged, set(values))
             stamp = self.stamp()
             for name, value in (
                 ("LastModifiedDate", stamp),
@@ -314,20 +343,89 @@ class Org:
             ):
                 if sobject.field(name):
                     merged[name] = value
+            self._remember(sobject.name, current)
+            self._unindex(sobject.name, current)
             current.clear()
             current.update(merged)
-            return copy.deepcopy(current)
+            self._index(sobject.name, current)
+            return dict(current)
 
     def delete(self, sobject: SObject, record_id: str, *, user_id: str) -> None:
         """Soft delete: the record stays, flagged, for queryAll and change feeds."""
         with self.lock:
             current = self._live(sobject, record_id)
+            self._remember(sobject.name, current)
+            self._unindex(sobject.name, current)
             stamp = self.stamp()
             current["IsDeleted"] = True
             current["SystemModstamp"] = stamp
             self._deleted_at[current["Id"]] = stamp
 
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[], None]]:
+        """Hold the org and journal every write; the yielded ``rollback`` undoes them.
+
+        This is what allOrNone needs: writes are made (so later records of the
+        same request see earlier ones, as in Salesforce) and then undone if
+        any record failed. Nested use joins the outer transaction.
+        """
+        with self.lock:
+            if self._journal is not None:
+                yield lambda: None
+                return
+            self._journal = []
+
+            def rollback() -> None:
+                journal, self._journal = self._journal or [], []
+                for name, record_id, before, deleted_at in reversed(journal):
+                    table = self._tables[name]
+                    current = table.get(record_id)
+                    if current is not None:
+                        self._unindex(name, current)
+                    if before is None:
+                        table.pop(record_id, None)
+                        continue
+                    table[record_id] = before
+                    self._index(name, before)
+                    if deleted_at is None:
+                        self._deleted_at.pop(record_id, None)
+                    else:
+                        self._deleted_at[record_id] = deleted_at
+
+            try:
+                yield rollback
+            finally:
+                self._journal = None
+
     # --- internals ------------------------------------------------------------
+
+    def _remember(self, name: str, record: Record) -> None:
+        if self._journal is not None:
+            self._journal.append(
+                (name, record["Id"], dict(record), self._deleted_at.get(record["Id"]))
+            )
+
+    def _index(self, name: str, record: Record) -> None:
+        if record.get("IsDeleted"):
+            return
+        for f in self._indexed_fields[name]:
+            value = record.get(f.name)
+            if value is not None:
+                key = _match_key(f.type, f.case_sensitive, value)
+                self._indexes[(name, f.name)].setdefault(key, []).append(record["Id"])
+
+    def _unindex(self, name: str, record: Record) -> None:
+        for f in self._indexed_fields[name]:
+            value = record.get(f.name)
+            if value is None:
+                continue
+            index = self._indexes[(name, f.name)]
+            key = _match_key(f.type, f.case_sensitive, value)
+            ids = index.get(key)
+            if ids and record["Id"] in ids:
+                ids.remove(record["Id"])
+                if not ids:
+                    del index[key]
 
     def _blank(self, sobject: SObject) -> Record:
         return {f.name: (False if f.type == BOOLEAN else None) for f in sobject.fields}
@@ -340,11 +438,14 @@ class Org:
             raise ApiError(404, [error("ENTITY_IS_DELETED", "entity is deleted")])
         return record
 
-    def _derive(self, sobject: SObject, record: Record) -> None:
-        """Server-maintained fields: the compound Name."""
+    def _derive(self, sobject: SObject, record: Record, changed: set[str]) -> None:
+        """Server-maintained fields: compound Name, and the object's own rules."""
         if sobject.field("Name") and sobject.field("LastName"):
             parts = [record.get("FirstName"), record.get("LastName")]
             record["Name"] = " ".join(p for p in parts if p) or None
+        derive = DERIVED.get(sobject.name)
+        if derive is not None:
+            derive(record, changed)
 
     def _user_id_by_username(self, username: str) -> str | None:
         wanted = username.lower()
@@ -396,21 +497,16 @@ class Org:
             if not f.unique or f.name not in changed or value is None:
                 continue
             wanted = _match_key(f.type, f.case_sensitive, value)
-            for other in self._tables[sobject.name].values():
-                if (
-                    other["Id"] != record_id
-                    and not other.get("IsDeleted")
-                    and other.get(f.name) is not None
-                    and _match_key(f.type, f.case_sensitive, other[f.name]) == wanted
-                ):
-                    errors.append(
-                        error(
-                            "DUPLICATE_VALUE",
-                            f"duplicate value found: {f.name} duplicates value on record "
-                            f"with id: {short_id(other['Id'])}",
-                        )
+            holders = self._indexes[(sobject.name, f.name)].get(wanted, ())
+            other_id = next((i for i in holders if i != record_id), None)
+            if other_id is not None:
+                errors.append(
+                    error(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {f.name} duplicates value on record "
+                        f"with id: {short_id(other_id)}",
                     )
-                    break
+                )
         if errors:
             raise ApiError(400, errors)
 
