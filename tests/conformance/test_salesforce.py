@@ -43,7 +43,7 @@ class TestSalesforce(CrmAdapterContract):
 
     def test_many_keys_are_chunked_under_the_uri_limit(self, adapter: SalesforceAdapter,
                                                        salesforce_sandbox: Any) -> None:
-        keys = [f"{i:06d}-" + "k" * 60 for i in range(3000)]  # ~200,000 bytes of keys
+        keys = [f"{i:06d}-" + "k" * 57 for i in range(3000)]  # ~200,000 bytes; 64 is the max
         adapter.upsert("Lead", "Leadsync_Id__c", [Write(keys[7], {"LastName": "A", "Company": "B"}),
                                                   Write(keys[2999], {"LastName": "Z",
                                                                      "Company": "B"})])

@@ -119,7 +119,7 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
     class Broken:
         name = "salesforce"
 
-        def read_by_keys(self, *args: Any) -> list[dict[str, Any]]:
+        def upsert(self, *args: Any) -> list[WriteResult]:
             raise ZeroDivisionError("a bug")
 
     state = StateStore(config.resolve_url(config.state.url))
