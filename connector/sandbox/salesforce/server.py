@@ -21,13 +21,14 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
 from . import feeds, oauth, soap, soql
+from .dates import user_zone
 from .errors import (
     ApiError,
     SoqlError,
@@ -402,6 +403,12 @@ class SalesforceApp:
             return self.by_external_id(ctx, sobject, rest[0], rest[1])
         raise not_found()
 
+    def user_zone(self, user_id: str) -> tzinfo:
+        """The user's time zone, which SOQL date literals count days in."""
+        users = self.schema.get("User")
+        user = self.org.get(users, user_id) if users else None
+        return user_zone(user.get("TimeZoneSidKey") if user else None)
+
     def record_url(self, version: str) -> Callable[[str, str], str]:
         return lambda name, record_id: f"/services/data/v{version}/sobjects/{name}/{record_id}"
 
@@ -578,7 +585,9 @@ class SalesforceApp:
     def query(self, ctx: _Context, *, include_deleted: bool) -> dict[str, Any]:
         text = ctx.request.args.get("q", "")
         try:
-            bound = soql.bind(soql.parse(text), self.schema)
+            bound = soql.bind(
+                soql.parse(text), self.schema, now=self._now(), zone=self.user_zone(ctx.user_id)
+            )
         except SoqlError as exc:
             raise exc.to_api_error(text) from None
         rows = self.org.rows(bound.sobject, include_deleted=include_deleted)
