@@ -7,8 +7,10 @@ encoded slash stays one segment.
 
 Every REST response carries what clients read from real Salesforce:
 ``Content-Type: application/json;charset=UTF-8`` and
-``Sforce-Limit-Info: api-usage=N/15000`` (simple-salesforce parses it into
-``sf.api_usage``). Faults are the JSON error lists of ``errors.py``.
+``Sforce-Limit-Info: api-usage=N/M`` (simple-salesforce parses it into
+``sf.api_usage``; M is the configurable daily allocation, ``limits.py``).
+Faults are the JSON error lists of ``errors.py``; injected ones (503s,
+dropped connections, timeouts) are decided in ``__call__`` (``faults.py``).
 """
 
 from __future__ import annotations
@@ -173,11 +175,7 @@ class SalesforceApp:
             return None
         segments = _segments(request)
         rest = segments[:2] == ["services", "data"]
-        login = segments[:3] == ["services", "Soap", "u"] or segments[:3] == [
-            "services",
-            "oauth2",
-            "token",
-        ]
+        login = segments[:3] in (["services", "Soap", "u"], ["services", "oauth2", "token"])
         if not (rest or (login and injector.faults.include_login)):
             return None
         number, kind = injector.decide()
