@@ -7,8 +7,10 @@ encoded slash stays one segment.
 
 Every REST response carries what clients read from real Salesforce:
 ``Content-Type: application/json;charset=UTF-8`` and
-``Sforce-Limit-Info: api-usage=N/15000`` (simple-salesforce parses it into
-``sf.api_usage``). Faults are the JSON error lists of ``errors.py``.
+``Sforce-Limit-Info: api-usage=N/M`` (simple-salesforce parses it into
+``sf.api_usage``; M is the configurable daily allocation, ``limits.py``).
+Faults are the JSON error lists of ``errors.py``; injected ones (503s,
+dropped connections, timeouts) are decided in ``__call__`` (``faults.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
 from . import composite, feeds, oauth, soap, soql
+from .dates import user_zone
 from .errors import (
     ApiError,
     SoqlError,
@@ -172,11 +175,7 @@ class SalesforceApp:
             return None
         segments = _segments(request)
         rest = segments[:2] == ["services", "data"]
-        login = segments[:3] == ["services", "Soap", "u"] or segments[:3] == [
-            "services",
-            "oauth2",
-            "token",
-        ]
+        login = segments[:3] in (["services", "Soap", "u"], ["services", "oauth2", "token"])
         if not (rest or (login and injector.faults.include_login)):
             return None
         number, kind = injector.decide()
@@ -405,6 +404,12 @@ class SalesforceApp:
             return self.by_external_id(ctx, sobject, rest[0], rest[1])
         raise not_found()
 
+    def user_zone(self, user_id: str) -> tzinfo:
+        """The user's time zone, which SOQL date literals count days in."""
+        users = self.schema.get("User")
+        user = self.org.get(users, user_id) if users else None
+        return user_zone(user.get("TimeZoneSidKey") if user else None)
+
     def record_url(self, version: str) -> Callable[[str, str], str]:
         return lambda name, record_id: f"/services/data/v{version}/sobjects/{name}/{record_id}"
 
@@ -581,7 +586,9 @@ class SalesforceApp:
     def query(self, ctx: _Context, *, include_deleted: bool) -> dict[str, Any]:
         text = ctx.request.args.get("q", "")
         try:
-            bound = soql.bind(soql.parse(text), self.schema)
+            bound = soql.bind(
+                soql.parse(text), self.schema, now=self._now(), zone=self.user_zone(ctx.user_id)
+            )
         except SoqlError as exc:
             raise exc.to_api_error(text) from None
         rows = self.org.rows(bound.sobject, include_deleted=include_deleted)

@@ -17,8 +17,9 @@ what Salesforce rejects, at the same place:
 
 Relationship paths (``Owner.Name``) are parsed as dotted field paths and
 resolved one level deep through reference fields. Date literals (TODAY,
-LAST_N_DAYS:n) slot into ``_Parser.value`` as another literal kind; the
-tokenizer already emits the ``:`` they need.
+LAST_N_DAYS:n) are a literal kind of their own; ``bind`` resolves them to a
+range of days from its ``now`` in the user's time zone (``dates.py``), and a
+comparison with a range means inside (=), before (<) or after (>) it.
 
 Semantics follow the SOQL reference: string comparison and LIKE are case
 insensitive; ``!=`` and ``NOT IN`` match nulls; ORDER BY puts nulls first
@@ -30,8 +31,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from . import dates
 from .errors import SoqlError
 from .ids import normalize_id
 from .schema import (
@@ -222,7 +225,7 @@ class FieldPath:
 
 @dataclass(frozen=True)
 class Literal:
-    kind: str  # string number boolean null datetime date
+    kind: str  # string number boolean null datetime date date_literal
     value: Any
     pos: int
     pattern: tuple[tuple[str, bool], ...] = ()
@@ -438,6 +441,13 @@ class _Parser:
         if token.is_keyword("NULL"):
             self.advance()
             return Literal("null", None, token.pos)
+        if token.kind == "IDENT" and token.text.upper() in dates.PLAIN:
+            self.advance()
+            return Literal("date_literal", (token.text.upper(), None), token.pos)
+        if token.kind == "IDENT" and token.text.upper() in dates.WITH_N:
+            self.advance()
+            self.expect("COLON")
+            return Literal("date_literal", (token.text.upper(), self.integer()), token.pos)
         raise self.unexpected()
 
     def order_list(self) -> tuple[OrderItem, ...]:
@@ -505,6 +515,35 @@ class BoundQuery:
     select_paths: tuple[FieldPath, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """A date literal bound to a field: ``[low, high)`` in the field's comparison keys."""
+
+    low: Any
+    high: Any
+
+    def holds(self, op: str, key: Any) -> bool:
+        if key is None:
+            return op == "!="
+        inside = self.low <= key < self.high
+        return {
+            "=": inside,
+            "!=": not inside,
+            "<": key < self.low,
+            "<=": key < self.high,
+            ">": key >= self.high,
+            ">=": key >= self.low,
+        }[op]
+
+
+@dataclass(frozen=True)
+class _Now:
+    """What date literals are relative to: the query's instant and the user's zone."""
+
+    instant: datetime
+    zone: tzinfo
+
+
 NO_SUCH_COLUMN = (
     "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom "
     "field, be sure to append the '__c' after the custom field name. Please reference your "
@@ -512,7 +551,11 @@ NO_SUCH_COLUMN = (
 )
 
 
-def bind(query: Query, schema: Schema) -> BoundQuery:
+def bind(
+    query: Query, schema: Schema, *, now: datetime | None = None, zone: tzinfo = UTC
+) -> BoundQuery:
+    """Resolve names and type-check literals; date literals count from ``now`` in ``zone``."""
+    clock = _Now(now or datetime.now(UTC), zone)
     sobject = schema.get(query.sobject)
     if sobject is None:
         raise SoqlError(
@@ -523,7 +566,7 @@ def bind(query: Query, schema: Schema) -> BoundQuery:
             query.sobject_pos,
         )
     fields = tuple(_resolve(path, sobject, schema) for path in query.fields)
-    where = _bind_expr(query.where, sobject, schema) if query.where else None
+    where = _bind_expr(query.where, sobject, schema, clock) if query.where else None
     order: list[tuple[BoundField, bool, bool]] = []
     for item in query.order_by:
         bound = _resolve(item.path, sobject, schema)
@@ -588,13 +631,13 @@ def _resolve(path: FieldPath, sobject: SObject, schema: Schema) -> BoundField:
     )
 
 
-def _bind_expr(expr: Node, sobject: SObject, schema: Schema) -> BoundExpr:
+def _bind_expr(expr: Node, sobject: SObject, schema: Schema, clock: _Now) -> BoundExpr:
     if isinstance(expr, And):
-        return And(tuple(_bind_expr(e, sobject, schema) for e in expr.items))
+        return And(tuple(_bind_expr(e, sobject, schema, clock) for e in expr.items))
     if isinstance(expr, Or):
-        return Or(tuple(_bind_expr(e, sobject, schema) for e in expr.items))
+        return Or(tuple(_bind_expr(e, sobject, schema, clock) for e in expr.items))
     if isinstance(expr, Not):
-        return Not(_bind_expr(expr.item, sobject, schema))
+        return Not(_bind_expr(expr.item, sobject, schema, clock))
     assert isinstance(expr, Comparison), "binding a tree that is already bound"
     bound = _resolve(expr.path, sobject, schema)
     if not bound.leaf.filterable:
@@ -604,7 +647,7 @@ def _bind_expr(expr: Node, sobject: SObject, schema: Schema) -> BoundExpr:
             expr.path.pos,
         )
     literals = expr.value if isinstance(expr.value, tuple) else (expr.value,)
-    values = tuple(_literal_key(bound.leaf, lit) for lit in literals)
+    values = tuple(_literal_key(bound.leaf, lit, clock) for lit in literals)
     regex = None
     if expr.op == "LIKE":
         literal = literals[0]
@@ -645,10 +688,16 @@ def _filter_type_error(f: Field, literal: Literal) -> SoqlError:
     )
 
 
-def _literal_key(f: Field, literal: Literal) -> Any:
+def _literal_key(f: Field, literal: Literal, clock: _Now | None = None) -> Any:
     """A literal as a comparison key of the field's type, or the real API's type error."""
     if literal.kind == "null":
         return None
+    if literal.kind == "date_literal" and f.type in (DATE, DATETIME):
+        clock = clock or _Now(datetime.now(UTC), UTC)
+        name, n = literal.value
+        days = dates.resolve(name, n, clock.instant.astimezone(clock.zone).date())
+        low, high = days.bounds(f.type == DATETIME, clock.zone)
+        return Bounds(low, high)
     if f.type in TEXT_TYPES:
         if literal.kind != "string":
             raise _filter_type_error(f, literal)
@@ -736,10 +785,13 @@ def _matches(expr: Any, row: dict[str, Any], lookup: Lookup) -> bool:
     if expr.op == "LIKE":
         return raw is not None and expr.regex.fullmatch(str(raw)) is not None
     key = _sort_key(expr.field.leaf, raw)
-    if expr.op == "IN":
-        return key is not None and key in expr.values
-    if expr.op == "NOT IN":
-        return key not in expr.values
+    if expr.op in ("IN", "NOT IN"):
+        found = key is not None and any(
+            v.holds("=", key) if isinstance(v, Bounds) else key == v for v in expr.values
+        )
+        return found if expr.op == "IN" else not found
+    if isinstance(expr.values[0], Bounds):
+        return expr.values[0].holds(expr.op, key)
     return _compare(expr.op, key, expr.values[0])
 
 
