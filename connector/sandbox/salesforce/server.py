@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import composite, soap, soql
+from . import bulk, composite, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -105,6 +105,7 @@ class SalesforceApp:
         self._cursor_seq = 0
         self._usage_day: str | None = None
         self._usage = 0
+        self.bulk = bulk.BulkIngest(org, clock)
 
     # --- WSGI -------------------------------------------------------------
 
@@ -222,6 +223,8 @@ class SalesforceApp:
     ) -> Response:
         if payload is None:
             response = Response(status=status)
+        elif isinstance(payload, bulk.RawBody):
+            response = Response(payload.data, status=status, content_type=payload.content_type)
         else:
             pretty = request.headers.get("X-PrettyPrint", "") not in ("", "0", "false")
             text = (
@@ -262,6 +265,8 @@ class SalesforceApp:
             return self.sobjects(ctx, rest)
         if head == "composite" and rest[:1] == ["sobjects"]:
             return composite.handle(self, ctx, rest[1:])
+        if head == "jobs" and rest[:1] == ["ingest"]:
+            return self.bulk.handle(self, ctx, rest[1:])
         if head in ("query", "queryAll") and len(rest) <= 1:
             _allow(method, "GET")
             if rest:
