@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import composite, feeds, oauth, soap, soql
+from . import bulk, composite, feeds, oauth, soap, soql
 from .dates import user_zone
 from .errors import (
     ApiError,
@@ -124,6 +124,7 @@ class SalesforceApp:
         self.faulted_count = 0
         self.fault_log: list[FaultEvent] = []
         self.injector: FaultInjector | None = FaultInjector(faults) if faults else None
+        self.bulk = bulk.BulkIngest(org, clock)
 
     # --- WSGI -------------------------------------------------------------
 
@@ -287,6 +288,8 @@ class SalesforceApp:
     ) -> Response:
         if payload is None:
             response = Response(status=status)
+        elif isinstance(payload, bulk.RawBody):
+            response = Response(payload.data, status=status, content_type=payload.content_type)
         else:
             pretty = request.headers.get("X-PrettyPrint", "") not in ("", "0", "false")
             text = (
@@ -327,6 +330,8 @@ class SalesforceApp:
             return self.sobjects(ctx, rest)
         if head == "composite" and rest[:1] == ["sobjects"]:
             return composite.handle(self, ctx, rest[1:])
+        if head == "jobs" and rest[:1] == ["ingest"]:
+            return self.bulk.handle(self, ctx, rest[1:])
         if head in ("query", "queryAll") and len(rest) <= 1:
             _allow(method, "GET")
             if rest:

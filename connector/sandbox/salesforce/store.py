@@ -86,6 +86,7 @@ class Org:
         self._indexed_fields: dict[str, tuple[Field, ...]] = {
             o.name: tuple(f for f in o.fields if f.unique or f.external_id) for o in schema
         }
+        self._templates: dict[str, Record] = {}
         # An undo log while a transaction is open (allOrNone writes), else None.
         self._journal: list[tuple[str, str, Record | None, str | None]] | None = None
 
@@ -284,14 +285,9 @@ class Org:
     ) -> Record:
         """Create a record from validated values; ``system`` lets seeds set audit fields."""
         with self.lock:
-            record = self._blank(sobject)
-            for f in sobject.fields:
-                if f.type == PICKLIST and f.defaulted_on_create and f.picklist_default:
-                    record[f.name] = f.picklist_default
-            if sobject.field("OwnerId"):
+            record = dict(self._defaults(sobject))
+            if "OwnerId" in record:
                 record["OwnerId"] = user_id
-            if sobject.field("IsActive"):
-                record["IsActive"] = True
             record.update(values)
             self._check_integrity(sobject, record, set(values), record_id=None)
             table = self._tables[sobject.name]
@@ -306,7 +302,7 @@ class Org:
             self._derive(sobject, record, set(values))
             stamp = self.stamp()
             for name in _AUDIT_FIELDS:
-                if not sobject.field(name):
+                if name not in record:
                     continue
                 given = values.get(name) if system else None
                 if given is not None:
@@ -341,7 +337,7 @@ class Org:
                 ("SystemModstamp", stamp),
                 ("LastModifiedById", user_id),
             ):
-                if sobject.field(name):
+                if name in merged:
                     merged[name] = value
             self._remember(sobject.name, current)
             self._unindex(sobject.name, current)
@@ -427,6 +423,19 @@ class Org:
                 if not ids:
                     del index[key]
 
+    def _defaults(self, sobject: SObject) -> Record:
+        """A new record before the caller's values: nulls, picklist defaults, active."""
+        cached = self._templates.get(sobject.name)
+        if cached is None:
+            cached = self._blank(sobject)
+            for f in sobject.fields:
+                if f.type == PICKLIST and f.defaulted_on_create and f.picklist_default:
+                    cached[f.name] = f.picklist_default
+            if "IsActive" in cached:
+                cached["IsActive"] = True
+            self._templates[sobject.name] = cached
+        return cached
+
     def _blank(self, sobject: SObject) -> Record:
         return {f.name: (False if f.type == BOOLEAN else None) for f in sobject.fields}
 
@@ -440,7 +449,7 @@ class Org:
 
     def _derive(self, sobject: SObject, record: Record, changed: set[str]) -> None:
         """Server-maintained fields: compound Name, and the object's own rules."""
-        if sobject.field("Name") and sobject.field("LastName"):
+        if "LastName" in record and "Name" in record:
             parts = [record.get("FirstName"), record.get("LastName")]
             record["Name"] = " ".join(p for p in parts if p) or None
         derive = DERIVED.get(sobject.name)
@@ -492,7 +501,7 @@ class Org:
                         f"{sobject.name.lower()}",
                     )
                 )
-        for f in sobject.fields:
+        for f in self._indexed_fields[sobject.name]:
             value = record.get(f.name)
             if not f.unique or f.name not in changed or value is None:
                 continue
