@@ -60,7 +60,9 @@ class TestSalesforce(CrmAdapterContract):
             sf_client.query("SELECT Id FROM Lead WHERE LastName = '" + "x" * 17_000 + "'")
         assert caught.value.status == 414
 
-    @pytest.mark.parametrize("key", ["O'Brien", "x' OR Name != '", "back\\slash'", "a%_b"])
+    @pytest.mark.parametrize("key", [
+        "O'Brien", "x' OR Name != '", "back\\slash'", "a%_b", "\\' OR Id != null OR Name = \\'",
+        "x') OR (Name != '", "line\nbreak' OR Name != '", "quote\"s", "zoë ' OR LastName LIKE '%"])
     def test_keys_cannot_change_the_query(self, adapter: SalesforceAdapter, key: str) -> None:
         adapter.upsert("Lead", "Leadsync_Id__c",
                        [Write("plain", {"LastName": "A", "Company": "B"})])
@@ -70,3 +72,41 @@ class TestSalesforce(CrmAdapterContract):
         assert written.ok, written.errors
         found = adapter.read_by_keys("Lead", "Leadsync_Id__c", [key], [])
         assert [r.key for r in found] == [key]
+
+
+@pytest.mark.parametrize("bulk_threshold", [200, 3], ids=["collections", "bulk"])
+def test_new_existing_and_refused_records_in_one_batch(salesforce_sandbox: Any, sf_client: Any,
+                                                       bulk_threshold: int) -> None:
+    settings = SalesforceConfig(username="admin@leadsync.sandbox", collection_size=2,
+                                bulk_threshold=bulk_threshold,
+                                route_to=salesforce_sandbox.address)
+    adapter = SalesforceAdapter(settings, password="sandbox", security_token="",
+                                wait=wait_none(), sleep=lambda seconds: None)
+    # two leads sales already works: one we know about, one our state lost
+    for key in ("old-known", "old-lost"):
+        sf_client.Lead.create({"LastName": "Old", "Company": "Acme", "Leadsync_Id__c": key,
+                               "Status": "Working - Contacted"})
+    opening = {"Status": "Open - Not Contacted"}
+    writes = [Write(f"new-{i}", {"LastName": f"N{i}", "Company": "Acme"}, opening)
+              for i in range(5)]
+    writes += [Write("old-known", {"LastName": "Known", "Company": "Acme"}, opening, known=True),
+               Write("old-lost", {"LastName": "Lost", "Company": "Acme"}, opening),
+               Write("bad", {"Company": "Acme"}, opening)]
+    adapter.client  # noqa: B018  (log in first: count only the writes)
+    before = salesforce_sandbox.request_count
+    results = adapter.upsert("Lead", "Leadsync_Id__c", writes)
+    calls = salesforce_sandbox.request_count - before
+    assert [(r.key, r.ok, r.created) for r in results] == [
+        *((f"new-{i}", True, True) for i in range(5)),
+        ("old-known", True, False), ("old-lost", True, False), ("bad", False, False)]
+    assert results[-1].errors[0].code == "REQUIRED_FIELD_MISSING"
+    rows = {r["Leadsync_Id__c"]: r for r in salesforce_sandbox.records("Lead")}
+    assert len(rows) == 7  # nothing duplicated
+    assert rows["old-lost"]["Status"] == "Working - Contacted"  # sales' verdict kept
+    assert rows["old-lost"]["LastName"] == "Lost"
+    assert rows["new-0"]["Status"] == "Open - Not Contacted"
+    if bulk_threshold == 200:  # 7 inserts in 4 calls of 2, then 2 updates in 1
+        assert calls == 5
+    else:  # an insert job (create, upload, close, poll, results, failures), then 2 updates
+        assert 6 <= calls <= 8
+    adapter.close()
