@@ -95,8 +95,14 @@ class SandboxConfig(Model):
 
 class SalesforceConfig(Model):
     username: str
+    auth: Literal["soap", "oauth_password", "client_credentials"] = "soap"
+    """soap: username + password + security token (SOAP login()). oauth_password and
+    client_credentials: OAuth 2.0 through a connected app's consumer key and secret;
+    client_credentials needs `domain` set to the org's My Domain (e.g. "acme.my")."""
     password_env: str = "SF_PASSWORD"
     security_token_env: str = "SF_SECURITY_TOKEN"
+    consumer_key_env: str = "SF_CONSUMER_KEY"
+    consumer_secret_env: str = "SF_CONSUMER_SECRET"
     domain: str = "login"
     api_version: Annotated[str, Field(pattern=r"^\d+\.\d$")] = "59.0"
     route_to: str | None = None

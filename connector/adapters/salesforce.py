@@ -178,11 +178,13 @@ class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
 
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
+                 consumer_key: str | None = None, consumer_secret: str | None = None,
                  retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
         self._password = password
         self._token = security_token
+        self._consumer = (consumer_key, consumer_secret)
         self._retry = retry
         self._wait = wait
         self._sleep = sleep
@@ -202,10 +204,19 @@ class SalesforceAdapter:
         if self._client is None:
             session = make_session(self.settings.route_to, timeout=self.settings.timeout_s)
             session.hooks["response"].append(self.usage)
-            self._client = Salesforce(
-                username=self.settings.username, password=self._password,
-                security_token=self._token, domain=self.settings.domain,
-                version=self.settings.api_version, session=session)
+            common: dict[str, Any] = {"domain": self.settings.domain, "session": session,
+                                      "version": self.settings.api_version}
+            key, secret_ = self._consumer
+            if self.settings.auth == "soap":
+                self._client = Salesforce(username=self.settings.username,
+                                          password=self._password,
+                                          security_token=self._token, **common)
+            elif self.settings.auth == "oauth_password":
+                self._client = Salesforce(username=self.settings.username,
+                                          password=self._password + self._token,
+                                          consumer_key=key, consumer_secret=secret_, **common)
+            else:
+                self._client = Salesforce(consumer_key=key, consumer_secret=secret_, **common)
         return self._client
 
     def _call(self, fn: Callable[[Salesforce], T]) -> T:
@@ -560,16 +571,29 @@ def open_salesforce(config: Config) -> Iterator[SalesforceAdapter]:
     password = secret(settings.password_env, what="crm.salesforce.password_env",
                       fallback=SANDBOX_PASSWORD if embedded else None).get_secret_value()
     token = secret(settings.security_token_env, fallback="").get_secret_value()
+    consumer: dict[str, str | None] = {"consumer_key": None, "consumer_secret": None}
+    if settings.auth != "soap":
+        from connector.sandbox.salesforce import oauth
+
+        for name, env, fallback in (
+                ("consumer_key", settings.consumer_key_env, oauth.DEFAULT_CONSUMER_KEY),
+                ("consumer_secret", settings.consumer_secret_env, oauth.DEFAULT_CONSUMER_SECRET)):
+            consumer[name] = secret(env, what=f"crm.salesforce.{name}_env",
+                                    fallback=fallback if embedded else None).get_secret_value()
     with ExitStack() as stack:
         if embedded:
-            stack.enter_context(embedded_sandbox(config, password=password, token=token))
-        adapter = SalesforceAdapter(settings, password=password, security_token=token)
+            stack.enter_context(embedded_sandbox(config, password=password, token=token,
+                                                 **consumer))
+        adapter = SalesforceAdapter(settings, password=password, security_token=token,
+                                    **consumer)
         stack.callback(adapter.close)
         yield adapter
 
 
 @contextmanager
-def embedded_sandbox(config: Config, *, password: str, token: str) -> Iterator[Any]:
+def embedded_sandbox(config: Config, *, password: str, token: str,
+                     consumer_key: str | None = None,
+                     consumer_secret: str | None = None) -> Iterator[Any]:
     from connector.sandbox.salesforce import SalesforceSandbox
 
     settings = config.crm.salesforce
@@ -582,7 +606,9 @@ def embedded_sandbox(config: Config, *, password: str, token: str) -> Iterator[A
         username=settings.username, password=password, security_token=token,
         state_path=config.resolve_path(settings.sandbox.state),
         seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None,
-        api_version=settings.api_version)
+        api_version=settings.api_version,
+        **{k: v for k, v in (("consumer_key", consumer_key),
+                             ("consumer_secret", consumer_secret)) if v is not None})
     try:
         sandbox.start(host, int(port))
     except OSError as exc:

@@ -110,3 +110,24 @@ def test_new_existing_and_refused_records_in_one_batch(salesforce_sandbox: Any, 
     else:  # an insert job (create, upload, close, poll, results, failures), then 2 updates
         assert 6 <= calls <= 8
     adapter.close()
+
+
+@pytest.mark.parametrize(("auth", "domain"), [("oauth_password", "login"),
+                                              ("client_credentials", "leadsync-sandbox.my")])
+def test_oauth_logins_reach_the_org(salesforce_sandbox: Any, auth: str, domain: str) -> None:
+    settings = SalesforceConfig(username="admin@leadsync.sandbox", auth=auth, domain=domain,
+                                route_to=salesforce_sandbox.address)
+    adapter = SalesforceAdapter(settings, password="sandbox", security_token="",
+                                consumer_key=salesforce_sandbox.consumer_key,
+                                consumer_secret=salesforce_sandbox.consumer_secret,
+                                wait=wait_none())
+    assert adapter.check() == []
+    [result] = adapter.upsert("Lead", "Leadsync_Id__c", [Write("o1", {"LastName": "O",
+                                                                      "Company": "Auth"})])
+    assert result.ok and result.created
+    wrong = SalesforceAdapter(settings, password="sandbox", security_token="",
+                              consumer_key="not-the-key", consumer_secret="nope",
+                              wait=wait_none())
+    [problem] = wrong.check()
+    assert "invalid_client" in problem and "nope" not in problem
+    adapter.close()
