@@ -212,6 +212,15 @@ def sandbox(
              "crm.salesforce.sandbox.state when a config.toml is found]",
         show_default=False)] = None,
     seed: Annotated[Path | None, typer.Option(help="JSON fixture to seed an empty org.")] = None,
+    latency: Annotated[float, typer.Option(help="Seconds added to every API call.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(
+        help="Share of API calls answered 503 SERVER_UNAVAILABLE (0-1).")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(
+        help="Share of API calls whose connection is dropped unanswered (0-1).")] = 0.0,
+    daily_api_allocation: Annotated[int, typer.Option(
+        help="API calls a day before 403 REQUEST_LIMIT_EXCEEDED.")] = 15_000,
+    session_seconds: Annotated[int, typer.Option(
+        help="Idle seconds before a session expires (401 INVALID_SESSION_ID).")] = 7200,
 ) -> None:
     """Serve the CRM sandbox on its own until Ctrl-C.
 
@@ -222,7 +231,7 @@ def sandbox(
     crm.salesforce.sandbox.embedded = false to sync against it.
     """
     _setup()
-    from connector.sandbox.salesforce import SalesforceSandbox
+    from connector.sandbox.salesforce import Faults, SalesforceSandbox
 
     cfg = _load(config) if configuration.config_path(config).exists() else None
     settings = cfg.crm.salesforce if cfg else None
@@ -233,8 +242,16 @@ def sandbox(
         if state is None and settings.sandbox is not None:
             state = cfg.resolve_path(settings.sandbox.state)
     username = username or "admin@leadsync.sandbox"
+    try:
+        faults = (Faults(latency=latency, error_rate=error_rate, drop_rate=drop_rate)
+                  if latency or error_rate or drop_rate else None)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
     server = SalesforceSandbox(username=username, password=password,
-                               security_token=security_token, state_path=state, seed=seed)
+                               security_token=security_token, state_path=state, seed=seed,
+                               faults=faults, daily_api_allocation=daily_api_allocation,
+                               session_seconds=session_seconds)
     address = server.start(host, salesforce_port or 8451)
     out.print(f"Salesforce sandbox on http://{address} (login {username}); Ctrl-C stops it")
     stop = threading.Event()

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
 from simple_salesforce import Salesforce
@@ -69,3 +70,29 @@ def test_sandbox_command_serves_until_terminated_and_keeps_its_org(tmp_path: Pat
         proc.wait(timeout=20)
     assert proc.returncode == 0
     assert "Hand" in org.read_text()
+
+
+def test_sandbox_command_takes_limits_and_faults(tmp_path: Path) -> None:
+    from simple_salesforce.exceptions import SalesforceRefusedRequest
+
+    port = free_port()
+    command = [sys.executable, "-m", "connector.cli", "sandbox", "--salesforce-port", str(port),
+               "--state", str(tmp_path / "org.json"), "--daily-api-allocation", "2",
+               "--latency", "0.01"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        assert proc.stdout is not None and str(port) in proc.stdout.readline()
+        sf = Salesforce(username="admin@leadsync.sandbox", password="sandbox", security_token="",
+                        session=make_session(f"127.0.0.1:{port}"))
+        sf.query("SELECT Id FROM Lead")
+        sf.query("SELECT Id FROM Lead")
+        with pytest.raises(SalesforceRefusedRequest) as caught:
+            sf.query("SELECT Id FROM Lead")
+        assert caught.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    bad = subprocess.run([sys.executable, "-m", "connector.cli", "sandbox", "--error-rate", "2"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "error_rate" in bad.stderr
