@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, soap, soql
+from . import bulk, composite, convert, soap, soql
 from .errors import (
     ApiError,
     SoqlError,
@@ -145,6 +145,8 @@ class SalesforceApp:
         if segments[:3] == ["services", "Soap", "u"] and len(segments) >= 4:
             if request.method != "POST":
                 raise method_not_allowed(request.method, ["POST"])
+            if len(segments) >= 5 and convert.operation(request.get_data()) != "login":
+                return convert.soap_call(self, request)  # the partner endpoint's other calls
             return self.soap_login(request, segments[3])
         if segments[:2] == ["services", "data"]:
             return self.rest(request, segments[2:])
