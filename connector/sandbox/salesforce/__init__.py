@@ -14,7 +14,14 @@ The real, unmodified simple-salesforce client talks to it over HTTP::
 What a caller can rely on:
 
 * Objects: Lead (standard fields plus ``Leadsync_Id__c``, external id and
-  unique, and ``Leadsync_Score__c``) and User (read-only over the API).
+  unique, and ``Leadsync_Score__c``), Account, Contact, Opportunity, Task,
+  and User (read-only over the API).
+* APIs: REST records, SOQL, sObject Collections (``composite/sobjects``),
+  Bulk API 2.0 ingest (``jobs/ingest``; a closed job is processed on the
+  next poll) and the SOAP ``convertLead`` call.
+* Acting as a user without an API call: ``create``, ``update`` (a rep's
+  edit: stamps move, LastModifiedBy is the owner) and ``convert_lead``;
+  refusals raise ``WriteRejected`` with Salesforce's errors.
 * Users: the API user (``admin@leadsync.sandbox`` by default) and the reps
   ``avery.chen``, ``jordan.patel``, ``morgan.diaz``, ``riley.okafor`` (active)
   and ``casey.brooks`` (inactive), all ``@leadsync.sandbox``. Ids are
@@ -37,7 +44,7 @@ What a caller can rely on:
 """
 
 from .faults import FaultEvent, Faults
-from .sandbox import SalesforceSandbox
+from .sandbox import SalesforceSandbox, WriteRejected
 from .store import SeedError
 
-__all__ = ["FaultEvent", "Faults", "SalesforceSandbox", "SeedError"]
+__all__ = ["FaultEvent", "Faults", "SalesforceSandbox", "SeedError", "WriteRejected"]

@@ -24,12 +24,15 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import oauth, soap
+from . import oauth, soap, writes
+from .convert import LeadConvertResult, convert_lead
 from .faults import FaultEvent, FaultInjector, Faults
+from .ids import normalize_id
 from .limits import DEFAULT_DAILY_API_ALLOCATION
 from .objects import default_schema
+from .schema import SObject
 from .server import SalesforceApp
-from .store import Org, SeedError
+from .store import Org, Record, SeedError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class SalesforceSandbox:
         consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
         client_credentials_user: str | None = None,
         faults: Faults | None = None,
+        bulk_in_progress_polls: int = 1,
     ) -> None:
         self.state_path = Path(state_path) if state_path is not None else None
         self._clock = clock or _utcnow
@@ -108,6 +112,8 @@ class SalesforceSandbox:
             client_credentials_user=client_credentials_user,
             faults=faults,
         )
+        # How many polls of a closed Bulk 2.0 job answer InProgress before JobComplete.
+        self._app.bulk.in_progress_polls = bulk_in_progress_polls
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._address: str | None = None
@@ -258,6 +264,108 @@ class SalesforceSandbox:
         if definition is None:
             raise KeyError(sobject)
         return self.org.rows(definition, include_deleted=include_deleted)
+
+    # --- playing a user in the org (no API call, same validation) ------------------
+
+    def create(self, sobject: str, fields: dict[str, Any], *, as_user: str | None = None) -> Record:
+        """Create a record as a user of the org would in the UI (e.g. an Account for a test).
+
+        Validated exactly like an API write; ``as_user`` is a Username or user
+        id (default: the API user). Raises ``WriteRejected`` with Salesforce's
+        errors.
+        """
+        definition = self._object(sobject)
+        try:
+            return writes.create(self.org, definition, fields, user_id=self._user(as_user))
+        except writes.RecordError as exc:
+            raise WriteRejected(exc.errors) from None
+
+    def update(
+        self, sobject: str, record_id: str, fields: dict[str, Any], *, as_user: str | None = None
+    ) -> Record:
+        """Edit a record as a sales rep would: SystemModstamp/LastModifiedDate move on.
+
+        By default the edit is made by the record's owner, which is who works
+        a lead, so change feeds see a change the connector did not write.
+        """
+        definition = self._object(sobject)
+        current = self.org.get(definition, record_id)
+        if current is None:
+            raise KeyError(record_id)
+        user_id = self._user(as_user) if as_user else current.get("OwnerId") or self.org.admin_id
+        try:
+            return writes.update(self.org, definition, record_id, fields, user_id=user_id)
+        except writes.RecordError as exc:
+            raise WriteRejected(exc.errors) from None
+
+    def convert_lead(
+        self,
+        lead_id: str,
+        *,
+        opportunity: bool = True,
+        stage: str | None = None,
+        amount: float | None = None,
+        opportunity_name: str | None = None,
+        converted_status: str | None = None,
+        account_id: str | None = None,
+        contact_id: str | None = None,
+        owner: str | None = None,
+    ) -> LeadConvertResult:
+        """Convert a lead as a rep would (what SOAP convertLead does), optionally won/lost.
+
+        ``stage`` and ``amount`` go on the new Opportunity, so a test can play
+        "the rep converted the lead and closed the deal". Returns the
+        ``LeadConvertResult`` fields; raises ``WriteRejected`` if Salesforce
+        would refuse the conversion.
+        """
+        extra: dict[str, Any] = {}
+        if stage is not None:
+            extra["StageName"] = stage
+        if amount is not None:
+            extra["Amount"] = amount
+        result = convert_lead(
+            self.org,
+            lead_id,
+            user_id=self.org.admin_id,
+            today=self._clock().date(),
+            converted_status=converted_status,
+            account_id=account_id,
+            contact_id=contact_id,
+            owner_id=self._user(owner) if owner else None,
+            create_opportunity=opportunity,
+            opportunity_name=opportunity_name,
+            opportunity_fields=extra,
+        )
+        if not result["success"]:
+            raise WriteRejected(result["errors"])
+        return result
+
+    def _object(self, sobject: str) -> SObject:
+        definition = self.org.schema.get(sobject)
+        if definition is None:
+            raise KeyError(sobject)
+        return definition
+
+    def _user(self, user: str | None) -> str:
+        """A user id from an id or a Username (case-insensitive)."""
+        if user is None:
+            return self.org.admin_id
+        if normalize_id(user):
+            return normalize_id(user) or user
+        users = self.org.schema.get("User")
+        assert users is not None
+        found = self.org.find(users, "Username", user)
+        if not found:
+            raise KeyError(user)
+        return str(found[0]["Id"])
+
+
+class WriteRejected(ValueError):
+    """A sandbox-side write Salesforce would refuse; ``errors`` are its save errors."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{e['statusCode']}: {e['message']}" for e in errors))
+        self.errors = errors
 
 
 def _read_seed(seed: Path | dict[str, Any]) -> dict[str, Any]:

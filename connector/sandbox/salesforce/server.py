@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, feeds, oauth, soap, soql
+from . import bulk, composite, convert, feeds, oauth, soap, soql
 from .dates import user_zone
 from .errors import (
     ApiError,
@@ -193,6 +193,8 @@ class SalesforceApp:
         if segments[:3] == ["services", "Soap", "u"] and len(segments) >= 4:
             if request.method != "POST":
                 raise method_not_allowed(request.method, ["POST"])
+            if len(segments) >= 5 and convert.operation(request.get_data()) != "login":
+                return convert.soap_call(self, request)  # the partner endpoint's other calls
             return self.soap_login(request, segments[3])
         if segments[:3] == ["services", "oauth2", "token"] and len(segments) == 3:
             return self.oauth_token(request)
