@@ -191,6 +191,10 @@ LEAD = SObject(
             id_lookup=True, custom=True,
         ),
         Field("Leadsync_Score__c", "Leadsync Score", DOUBLE, precision=18, scale=2, custom=True),
+        # A pattern admins use to keep one lead per address: a unique custom email
+        # field. It lets the sandbox refuse a write with DUPLICATE_VALUE on a field
+        # other than the external id.
+        Field("Unique_Email__c", "Unique Email", EMAIL, 80, unique=True, custom=True),
     ),
 )  # fmt: skip
 
