@@ -156,3 +156,30 @@ def test_crm_outage_fails_the_run_and_keeps_the_cursor(world: dict, salesforce_s
     assert state.cursor("marketing:leads") is None
     assert state.runs()[0].status == "failed"
     state.close()
+
+
+def test_conversion_and_the_won_opportunity_travel_back(world: dict, sf_client: Any,
+                                                        salesforce_sandbox: Any) -> None:
+    config = world["config"]
+    assert run_once(config).status == "ok"
+    [lead] = sf_client.query("SELECT Id FROM Lead WHERE Email = 'person5@acme5.example'")[
+        "records"]
+    converted = salesforce_sandbox.convert_lead(lead["Id"], stage="Prospecting", amount=9000)
+
+    opened = run_once(config)
+    assert opened.counts["fed_back"] == 1
+    # a rep closes the deal: the opportunity changes, the converted lead does not
+    salesforce_sandbox.update("Opportunity", converted["opportunityId"],
+                              {"StageName": "Closed Won", "Amount": 12000})
+    won = run_once(config)
+    assert won.status == "ok" and won.counts["fed_back"] == 1
+    quiet = run_once(config)
+    assert quiet.counts["fed_back"] == 0  # the same outcome read again is an echo
+
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    [marketing_id] = [m.id for m in store.read_changes(None)
+                      if m.fields["email"] == "person5@acme5.example"]
+    history = [(h.stage, h.crm_status, h.amount) for h in store.stage_history(marketing_id)]
+    store.close()
+    assert history == [("opportunity", "Closed - Converted", 9000),
+                       ("won", "Closed Won", 12000)]
