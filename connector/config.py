@@ -155,7 +155,7 @@ class StatusMapping(Model):
     won: str | None = "won"
     """Marketing stage once the opportunity the lead became is closed and won."""
     lost: str | None = "lost"
-    """Marketing stage once that opportunity is closed and lost."""
+    """Marketing stage once that opportunity is closed and lost ("" to not feed it back)."""
 
 
 class MappingConfig(Model):

@@ -63,9 +63,9 @@ class FatalError(AdapterError):
 class QuotaReserved(FatalError):
     """The CRM's API allocation has fallen to the reserve the admin keeps for others.
 
-    Raised before a call is sent, never after a write is half done: the run stops
-    cleanly with its cursors where the last write left them, and a later run
-    (after the allocation resets) resumes from there.
+    Raised before a call is sent (or when the CRM refuses one for this reason):
+    the run stops cleanly with its cursors where the last finished write left
+    them, and a later run (after the allocation resets) resumes from there.
     """
 
 

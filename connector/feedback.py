@@ -22,6 +22,8 @@ class Decided:
     """(update, external id) per real status change."""
     unmapped_by_key: dict[str, str] = field(default_factory=dict)
     """External id → why its status could not be fed back."""
+    converted: set[str] = field(default_factory=set)
+    """External ids of records the CRM reports converted."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -37,8 +39,10 @@ def stage_updates(changes: Sequence[Change], links: dict[str, Link],
             latest[change.key] = change
     for key, change in latest.items():
         link = links[key]
+        if change.converted:
+            decided.converted.add(key)
         status, stage, where = verdict(change, mapping)
-        if status is None or status == link.crm_status:
+        if status is None or status == link.crm_status or where == SWITCHED_OFF:
             continue
         if stage is None:
             decided.unmapped_by_key[key] = (f"lead {link.marketing_id}: CRM status {status!r} has "
@@ -50,6 +54,10 @@ def stage_updates(changes: Sequence[Change], links: dict[str, Link],
     return decided
 
 
+SWITCHED_OFF = "switched off"
+"""The admin set mapping.status.won/lost to nothing: that outcome is not fed back."""
+
+
 def verdict(change: Change, mapping: StatusMapping) -> tuple[str | None, str | None, str]:
     """(what sales said, the marketing stage it means, the config key that decides).
 
@@ -59,7 +67,8 @@ def verdict(change: Change, mapping: StatusMapping) -> tuple[str | None, str | N
     deal = change.deal
     if deal is not None and deal.closed:
         key = "won" if deal.won else "lost"
-        return (deal.stage or key), getattr(mapping, key), f"mapping.status.{key}"
+        stage = getattr(mapping, key) or None  # TOML has no null: "" switches it off
+        return (deal.stage or key), stage, f"mapping.status.{key}" if stage else SWITCHED_OFF
     status = change.fields.get(mapping.crm_field)
     if status is None:
         return None, None, ""

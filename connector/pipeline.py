@@ -173,7 +173,14 @@ class Pipeline:
         todo = []
         unchanged = []
         for handoff in handoffs:
-            if handoff.link is not None and handoff.link.payload_hash == handoff.payload.hash:
+            link = handoff.link
+            if link is not None and link.converted:
+                if link.payload_hash != handoff.payload.hash:
+                    events.append(Event(handoff.lead.id, "not_written",
+                                        f"converted in the CRM ({link.crm_status}); the CRM "
+                                        "accepts no more writes to it"))
+                unchanged.append(handoff.lead.id)
+            elif link is not None and link.payload_hash == handoff.payload.hash:
                 unchanged.append(handoff.lead.id)
             else:
                 todo.append(handoff)
@@ -262,11 +269,15 @@ class Pipeline:
                 self.crm.name, self.object, (c.key for c in batch if c.key))
             decided = stage_updates(batch, links, self.config.mapping.status)
             summary.warnings.extend(decided.unmapped)
+            converted = {key for key in decided.converted if not links[key].converted}
             for change in batch:
                 cursor = advanced(cursor, change.modified_at, change.crm_id)
             if summary.dry_run:
                 summary.counts["fed_back"] += len(decided.updates)
                 continue
+            for key in converted:
+                links[key].converted = True
+            self.state.save_links([links[key] for key in converted])
             self.write_stages(summary, decided, links)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)

@@ -78,6 +78,9 @@ class Link(StateModel, table=True):
     """Hash of the last payload written, so an unchanged lead is not written again."""
     crm_status: str | None = None
     """The CRM status last seen or written, so a read-back of it is an echo."""
+    converted: bool = False
+    """Sales converted the record (into a contact and an opportunity); the CRM
+    refuses writes to it from then on, so leadsync stops sending them."""
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
 

@@ -27,7 +27,7 @@ from simple_salesforce.bulk2 import ResultsType, _Bulk2Client
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
-    SalesforceExpiredSession,
+    SalesforceOperationError,
 )
 from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
@@ -78,7 +78,7 @@ def record_errors(content: Any) -> list[RecordError]:
     return errors
 
 
-Outcome = Literal["record", "transient", "fatal"]
+Outcome = Literal["record", "transient", "session", "quota", "fatal"]
 
 TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
                              "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"})
@@ -86,19 +86,27 @@ TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE",
 
 FATAL_CODES = frozenset({
     "INVALID_FIELD", "INVALID_TYPE", "NOT_FOUND", "INVALID_FIELD_FOR_INSERT_UPDATE",
-    "REQUEST_LIMIT_EXCEEDED", "INVALID_SESSION_ID", "API_DISABLED_FOR_ORG",
-    "API_CURRENTLY_DISABLED", "JSON_PARSER_ERROR", "MALFORMED_QUERY", "INVALID_QUERY_LOCATOR",
-    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "FUNCTIONALITY_NOT_ENABLED",
+    "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED", "JSON_PARSER_ERROR", "MALFORMED_QUERY",
+    "INVALID_QUERY_LOCATOR", "INVALID_OPERATION_WITH_EXPIRED_PASSWORD",
+    "FUNCTIONALITY_NOT_ENABLED",
 })
 """Codes that mean the mapping, the org or the credentials are wrong: every record would fail."""
 
 
-def classify(status: int, code: str | None) -> Outcome:
+def classify(status: int, code: str | None, message: str = "") -> Outcome:
     """The one table: what a Salesforce error means for the run.
 
-    Unknown 400 codes count as record-level: the record waits as a dead letter
-    with the CRM's words and the rest of the batch goes on.
+    - session: the session expired; log in again and repeat the call.
+    - quota: the org's daily allocation is spent (``TotalRequests Limit exceeded``);
+      stop cleanly. The same code for a concurrency limit
+      (``ConcurrentPerOrgLongTxn Limit exceeded``) clears up by itself: transient.
+    - Unknown 400 codes count as record-level: the record waits as a dead letter
+      with the CRM's words and the rest of the batch goes on.
     """
+    if status == 401 or code == "INVALID_SESSION_ID":
+        return "session"
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return "transient" if "Concurrent" in message else "quota"
     if code in TRANSIENT_CODES or status >= 500 or status == 429:
         return "transient"
     if code in FATAL_CODES:
@@ -108,30 +116,36 @@ def classify(status: int, code: str | None) -> Outcome:
     return "fatal"
 
 
+class SessionExpired(TransientError):
+    """Retried after a fresh login (the adapter drops its client on seeing it)."""
+
+
 _NOT_TRANSPORT = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                   requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
 
 
 def _translate(exc: Exception) -> Exception:
-    """Client exception → TransientError | FatalError | RecordRejected."""
+    """Client exception → TransientError | SessionExpired | QuotaReserved | FatalError |
+    RecordRejected, by ``classify``."""
     if isinstance(exc, SalesforceAuthenticationFailed):
         return FatalError(f"Salesforce login failed: {exc.code}: {exc.auth_message}",
                           system="salesforce", code=str(exc.code))
     if isinstance(exc, SalesforceError):
         errors = record_errors(exc.content)
         code = errors[0].code if errors else None
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            return QuotaReserved(f"Salesforce refused the call: {errors[0].message} The org's "
-                                 "daily API allocation is used up; the next run resumes where "
-                                 "this one stopped.", system="salesforce", status=exc.status,
-                                 code=code)
-        outcome = classify(exc.status, code)
+        outcome = classify(exc.status, code, errors[0].message if errors else "")
         if outcome == "record":
             return RecordRejected(errors)
         message = f"Salesforce {exc.status}: " + ("; ".join(str(e) for e in errors)
                                                   or str(exc.content))
-        cls = TransientError if outcome == "transient" else FatalError
+        if outcome == "quota":
+            message += (" The org's daily API allocation is used up; the next run resumes "
+                        "where this one stopped.")
+        cls = {"transient": TransientError, "session": SessionExpired,
+               "quota": QuotaReserved}.get(outcome, FatalError)
         return cls(message, system="salesforce", status=exc.status, code=code)
+    if isinstance(exc, SalesforceOperationError):  # Bulk API 2.0 upload/job errors
+        return FatalError(f"Salesforce Bulk API: {exc}", system="salesforce")
     if isinstance(exc, _NOT_TRANSPORT):
         return FatalError(f"Salesforce request malformed: {exc}", system="salesforce")
     if isinstance(exc, requests.RequestException):
@@ -227,13 +241,12 @@ class SalesforceAdapter:
             self._keep_reserve()
             try:
                 return fn(self._login())
-            except SalesforceExpiredSession as exc:
-                self._drop_client()
-                raise TransientError("Salesforce session expired; logging in again",
-                                     system="salesforce", status=401,
-                                     code="INVALID_SESSION_ID") from exc
-            except (SalesforceError, requests.RequestException) as exc:
-                raise _translate(exc) from exc
+            except (SalesforceError, SalesforceOperationError,
+                    requests.RequestException) as exc:
+                error = _translate(exc)
+                if isinstance(error, SessionExpired):
+                    self._drop_client()  # the next attempt logs in again
+                raise error from exc
         return call_with_retry(attempt, self._retry, wait=self._wait)
 
     def _keep_reserve(self) -> None:
@@ -292,16 +305,24 @@ class SalesforceAdapter:
         New records are *created* (no look-up first: that is the common case);
         one the CRM already holds fails on its unique external id and is then
         updated, so lost state never makes a duplicate nor re-sends ``on_create``.
-        Records we hold a link to are upserted directly. Batches above
+        Records we hold a link to are upserted directly. (Only when the external
+        id field is Unique: otherwise Salesforce would accept the duplicate, so
+        every record is upserted, at one more call per chunk of new records for
+        their ``on_create`` fields.) Batches above
         ``bulk_threshold`` go through Bulk API 2.0, the rest through sObject
         Collections, 200 records a call.
         """
         out: dict[str, WriteResult] = {}
+        key = self.describe(object_name).field(external_id_field)
+        unique = key is not None and key.unique
         try:
-            exists = self._write("insert", object_name, external_id_field,
-                                 [w for w in records if not w.known], out)
-            self._write("upsert", object_name, external_id_field,
-                        [w for w in records if w.known] + exists, out)
+            if unique:
+                exists = self._write("insert", object_name, external_id_field,
+                                     [w for w in records if not w.known], out)
+                self._write("upsert", object_name, external_id_field,
+                            [w for w in records if w.known] + exists, out)
+            else:  # an insert would not be refused for an id already there: upsert all
+                self._write("upsert", object_name, external_id_field, list(records), out)
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
         return [out[w.key] for w in records]
@@ -509,10 +530,11 @@ def _bulk_api(client: Salesforce, object_name: str) -> _Bulk2Client:
 
 
 def _already_there(result: WriteResult, key_field: str) -> bool:
-    """An insert refused because a record with this external id exists."""
-    return not result.ok and any(
-        e.code == "DUPLICATE_VALUE" and (key_field in e.fields or key_field in e.message)
-        for e in result.errors)
+    """An insert refused as a duplicate: most likely a record with this external id
+    exists. Salesforce's wording varies (``fields`` is often empty, the message may
+    say ``<unknown>``), so any DUPLICATE_VALUE goes on to the upsert by key, which
+    updates that record or, if another unique field collided, says so itself."""
+    return not result.ok and any(e.code == "DUPLICATE_VALUE" for e in result.errors)
 
 
 _FIELD_LIST = re.compile(r"[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*")

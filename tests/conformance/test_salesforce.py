@@ -105,10 +105,11 @@ def test_new_existing_and_refused_records_in_one_batch(salesforce_sandbox: Any, 
     assert rows["old-lost"]["Status"] == "Working - Contacted"  # sales' verdict kept
     assert rows["old-lost"]["LastName"] == "Lost"
     assert rows["new-0"]["Status"] == "Open - Not Contacted"
+    # one describe (is the key Unique?), then:
     if bulk_threshold == 200:  # 7 inserts in 4 calls of 2, then 2 updates in 1
-        assert calls == 5
-    else:  # an insert job (create, upload, close, poll, results, failures), then 2 updates
-        assert 6 <= calls <= 8
+        assert calls == 1 + 4 + 1
+    else:  # an insert job: create, upload, close, 2 polls, results, failures; 2 updates
+        assert calls == 1 + 7 + 1
     adapter.close()
 
 

@@ -159,7 +159,8 @@ def test_crm_outage_fails_the_run_and_keeps_the_cursor(world: dict, salesforce_s
 
 
 def test_conversion_and_the_won_opportunity_travel_back(world: dict, sf_client: Any,
-                                                        salesforce_sandbox: Any) -> None:
+                                                        salesforce_sandbox: Any,
+                                                        tmp_path: Path) -> None:
     config = world["config"]
     assert run_once(config).status == "ok"
     [lead] = sf_client.query("SELECT Id FROM Lead WHERE Email = 'person5@acme5.example'")[
@@ -183,3 +184,14 @@ def test_conversion_and_the_won_opportunity_travel_back(world: dict, sf_client: 
     store.close()
     assert history == [("opportunity", "Closed - Converted", 9000),
                        ("won", "Closed Won", 12000)]
+
+    # marketing keeps nurturing the person; the converted lead is left alone, not refused
+    import_leads(config, tmp_path / "later.csv", [lead_row(5, title="Chief Revenue Officer")])
+    later = run_once(config)
+    assert later.status == "ok" and later.counts["read"] == 1
+    assert (later.counts["refused"], later.counts["updated"]) == (0, 0)
+    state = StateStore(config.resolve_url(config.state.url))
+    assert [d for d in state.dead_letters() if d.marketing_id == marketing_id] == []
+    [note] = state.events(later.run_id, "not_written")
+    assert note.marketing_id == marketing_id and "converted in the CRM" in note.detail
+    state.close()

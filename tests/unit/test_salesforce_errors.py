@@ -38,11 +38,25 @@ def adapter() -> SalesforceAdapter:
                              retry=RetryPolicy(attempts=3), wait=wait_none())
 
 
+def describe(*, unique: bool) -> dict[str, object]:
+    """The parts of Salesforce's describe the adapter reads, for the key field."""
+    return {"name": "Lead", "fields": [
+        {"name": "Leadsync_Id__c", "type": "string", "length": 64, "externalId": True,
+         "unique": unique, "nillable": True, "createable": True, "updateable": True}]}
+
+
 @pytest.fixture
 def org() -> responses.RequestsMock:
-    with responses.RequestsMock() as mock:
+    """Salesforce after login and one describe of Lead (its key field is Unique)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(LOGIN, body=LOGIN_OK, status=200)
+        mock.get(f"{INSTANCE}/services/data/v59.0/sobjects/Lead/describe",
+                 json=describe(unique=True))
         yield mock
+
+
+def writes_of(org: responses.RequestsMock) -> list[responses.Call]:
+    return [c for c in org.calls if "/composite/" in (c.request.url or "")]
 
 
 def ok(record_id: str, **extra: object) -> dict[str, object]:
@@ -72,13 +86,13 @@ def test_new_records_are_created_and_those_already_there_updated(
     assert results[1].errors == [RecordError("REQUIRED_FIELD_MISSING",
                                              "Required fields are missing: [LastName]",
                                              ["LastName"])]
-    created, updated = (json.loads(call.request.body) for call in org.calls[1:])
+    created, updated = (json.loads(call.request.body) for call in writes_of(org))
     assert created["records"][0] == {"attributes": {"type": "Lead"}, "LastName": "A",
                                      "Status": "Open", "Leadsync_Id__c": "1"}
     # the record sales already owns is updated without the creation-only Status
     assert updated == {"allOrNone": False, "records": [
         {"attributes": {"type": "Lead"}, "LastName": "C", "Leadsync_Id__c": "3"}]}
-    assert len(org.calls) == 3  # login, one create, one update: refusals are never retried
+    assert len(writes_of(org)) == 2  # one create, one update: refusals are never retried
 
 
 def test_known_records_are_upserted_in_one_call(adapter: SalesforceAdapter,
@@ -88,7 +102,7 @@ def test_known_records_are_upserted_in_one_call(adapter: SalesforceAdapter,
         Write("1", {"LastName": "A"}, {"Status": "Open"}, known=True),
         Write("2", {"LastName": "B"}, {"Status": "Open"}, known=True)])
     assert [(r.ok, r.created) for r in results] == [(True, False), (True, False)]
-    assert len(org.calls) == 2
+    assert len(writes_of(org)) == 1
 
 
 def test_a_known_record_deleted_in_the_crm_gets_its_creation_fields(
@@ -98,9 +112,28 @@ def test_a_known_record_deleted_in_the_crm_gets_its_creation_fields(
     [result] = adapter.upsert("Lead", "Leadsync_Id__c", [
         Write("1", {"LastName": "A"}, {"Status": "Open"}, known=True)])
     assert (result.ok, result.created, result.crm_id) == (True, True, "00Q9")
-    second = json.loads(org.calls[2].request.body)
+    second = json.loads(writes_of(org)[1].request.body)
     assert second["records"] == [{"attributes": {"type": "Lead"}, "Status": "Open",
                                   "Leadsync_Id__c": "1"}]
+
+
+def test_without_a_unique_key_everything_is_upserted(org: responses.RequestsMock) -> None:
+    org.replace(responses.GET, f"{INSTANCE}/services/data/v59.0/sobjects/Lead/describe",
+                json=describe(unique=False))
+    org.patch(UPSERT, json=[ok("00Q1", created=True), ok("00Q2", created=False)])
+    org.patch(UPSERT, json=[ok("00Q1", created=False)])
+    adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com"), password="p",
+                                security_token="t", wait=wait_none())
+    results = adapter.upsert("Lead", "Leadsync_Id__c", [
+        Write("1", {"LastName": "A"}, {"Status": "Open"}),
+        Write("2", {"LastName": "B"}, {"Status": "Open"})])
+    assert [(r.key, r.created) for r in results] == [("1", True), ("2", False)]
+    first, second = (json.loads(c.request.body) for c in writes_of(org))
+    assert all("Status" not in r for r in first["records"])  # an existing "2" keeps its Status
+    assert second["records"] == [{"attributes": {"type": "Lead"}, "Status": "Open",
+                                  "Leadsync_Id__c": "1"}]  # only the new one gets it
+    assert not any(c.request.method == "POST" and "/composite/" in (c.request.url or "")
+                   for c in org.calls)
 
 
 def test_transient_5xx_is_retried_then_succeeds(adapter: SalesforceAdapter,
@@ -111,7 +144,7 @@ def test_transient_5xx_is_retried_then_succeeds(adapter: SalesforceAdapter,
     org.post(CREATE, json=[ok("00Q1")])
     [result] = adapter.upsert("Lead", "Leadsync_Id__c", [Write("42", {"LastName": "X"})])
     assert result.ok and result.created
-    assert len(org.calls) == 4
+    assert len(writes_of(org)) == 3
 
 
 def test_transient_failure_gives_up_after_the_cap(adapter: SalesforceAdapter,
@@ -132,7 +165,7 @@ def test_request_limit_is_a_clean_stop_not_retried(adapter: SalesforceAdapter,
         adapter.upsert("Lead", "Leadsync_Id__c", [Write("42", {"LastName": "X"})])
     assert isinstance(caught.value.cause, QuotaReserved)
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
-    assert len(org.calls) == 2
+    assert len(writes_of(org)) == 1
 
 
 def test_the_reserve_stops_before_the_next_call(org: responses.RequestsMock) -> None:
@@ -146,7 +179,7 @@ def test_the_reserve_stops_before_the_next_call(org: responses.RequestsMock) -> 
     assert isinstance(caught.value.cause, QuotaReserved)
     assert "14,900 of 15,000" in str(caught.value) and "api_reserve" in str(caught.value)
     assert [r.key for r in caught.value.results] == ["1", "2"]
-    assert len(org.calls) == 3  # the third record's call was never sent
+    assert len(writes_of(org)) == 2  # the third record's call was never sent
 
 
 def test_login_fault_is_fatal_and_keeps_the_code() -> None:
@@ -180,8 +213,8 @@ def test_login_fault_is_fatal_and_keeps_the_code() -> None:
     (400, "INVALID_FIELD_FOR_INSERT_UPDATE", "fatal"),
     (400, "JSON_PARSER_ERROR", "fatal"),
     (404, "NOT_FOUND", "fatal"),
-    (401, "INVALID_SESSION_ID", "fatal"),
-    (403, "REQUEST_LIMIT_EXCEEDED", "fatal"),
+    (401, "INVALID_SESSION_ID", "session"),
+    (403, "REQUEST_LIMIT_EXCEEDED", "quota"),
     (403, "INSUFFICIENT_ACCESS", "fatal"),
     (400, "UNABLE_TO_LOCK_ROW", "transient"),
     (500, "UNKNOWN_EXCEPTION", "transient"),
@@ -190,7 +223,13 @@ def test_login_fault_is_fatal_and_keeps_the_code() -> None:
     (429, None, "transient"),
 ])
 def test_error_table(status: int, code: str | None, outcome: str) -> None:
-    assert classify(status, code) == outcome
+    message = "TotalRequests Limit exceeded." if code == "REQUEST_LIMIT_EXCEEDED" else ""
+    assert classify(status, code, message) == outcome
+
+
+def test_a_concurrency_limit_is_transient_not_the_daily_quota() -> None:
+    assert classify(403, "REQUEST_LIMIT_EXCEEDED",
+                    "ConcurrentPerOrgLongTxn Limit exceeded.") == "transient"
 
 
 def test_a_fatal_error_mid_batch_keeps_what_was_written(org: responses.RequestsMock) -> None:
