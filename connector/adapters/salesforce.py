@@ -194,7 +194,8 @@ class SalesforceAdapter:
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
                  consumer_key: str | None = None, consumer_secret: str | None = None,
                  retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._password = password
         self._token = security_token
@@ -202,6 +203,7 @@ class SalesforceAdapter:
         self._retry = retry
         self._wait = wait
         self._sleep = sleep
+        self._clock = clock
         self._client: Salesforce | None = None
         self._describes: dict[str, ObjectSchema] = {}
         self.usage = UsageMeter()
@@ -221,16 +223,22 @@ class SalesforceAdapter:
             common: dict[str, Any] = {"domain": self.settings.domain, "session": session,
                                       "version": self.settings.api_version}
             key, secret_ = self._consumer
-            if self.settings.auth == "soap":
-                self._client = Salesforce(username=self.settings.username,
-                                          password=self._password,
-                                          security_token=self._token, **common)
-            elif self.settings.auth == "oauth_password":
-                self._client = Salesforce(username=self.settings.username,
-                                          password=self._password + self._token,
-                                          consumer_key=key, consumer_secret=secret_, **common)
-            else:
-                self._client = Salesforce(consumer_key=key, consumer_secret=secret_, **common)
+            try:
+                if self.settings.auth == "soap":
+                    client = Salesforce(username=self.settings.username,
+                                        password=self._password,
+                                        security_token=self._token, **common)
+                elif self.settings.auth == "oauth_password":
+                    client = Salesforce(username=self.settings.username,
+                                        password=self._password + self._token,
+                                        consumer_key=key, consumer_secret=secret_, **common)
+                else:
+                    client = Salesforce(consumer_key=key, consumer_secret=secret_, **common)
+                client.limits()  # its Sforce-Limit-Info sets the meter before any write
+            except BaseException:
+                session.close()
+                raise
+            self._client = client
         return self._client
 
     def _call(self, fn: Callable[[Salesforce], T]) -> T:
@@ -238,9 +246,10 @@ class SalesforceAdapter:
         client, so an expired session is replaced by a fresh login and the call
         goes on; the allocation reserve is checked before anything is sent."""
         def attempt() -> T:
-            self._keep_reserve()
             try:
-                return fn(self._login())
+                client = self._login()
+                self._keep_reserve()
+                return fn(client)
             except (SalesforceError, SalesforceOperationError,
                     requests.RequestException) as exc:
                 error = _translate(exc)
@@ -313,10 +322,9 @@ class SalesforceAdapter:
         Collections, 200 records a call.
         """
         out: dict[str, WriteResult] = {}
-        key = self.describe(object_name).field(external_id_field)
-        unique = key is not None and key.unique
         try:
-            if unique:
+            key = self.describe(object_name).field(external_id_field)
+            if key is not None and key.unique:
                 exists = self._write("insert", object_name, external_id_field,
                                      [w for w in records if not w.known], out)
                 self._write("upsert", object_name, external_id_field,
@@ -379,19 +387,34 @@ class SalesforceAdapter:
 
     def _bulk(self, operation: Literal["insert", "upsert"], object_name: str, key_field: str,
               writes: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
-        """One Bulk API 2.0 ingest job per ~90 MB of CSV: create, upload, close, poll, results."""
+        """One Bulk API 2.0 ingest job per ~90 MB of CSV: create, upload, close, poll, results.
+
+        A job that failed, was aborted or left records unprocessed still reports
+        what it did; those results are yielded, then the batch stops, so the
+        cursor holds the records Salesforce never looked at for the next run.
+        """
         creating = operation == "insert"
         by_key = {w.key: w for w in writes}
-        missing = [RecordError("UNPROCESSED", "the Bulk API job did not process this record")]
         for keys, rows in _csv_chunks(
                 [{**w.body(created=creating), key_field: w.key} for w in writes], key_field):
-            job = self._bulk_job(operation, object_name, key_field, rows)
-            results = self._bulk_results(job, key_field, created_by_default=creating)
+            info = self._bulk_job(operation, object_name, key_field, rows)
+            results = self._bulk_results(info, key_field, created_by_default=creating)
             for key in keys:
-                yield by_key[key], results.get(key) or WriteResult(key, ok=False, errors=missing)
+                if key in results:
+                    yield by_key[key], results[key]
+            if info["state"] != "JobComplete":
+                raise FatalError(f"Salesforce Bulk API job {info['id']} "
+                                 f"{info['state'].lower()}: "
+                                 f"{info.get('errorMessage') or 'no reason given'}",
+                                 system="salesforce", code=info["state"])
+            if len(results) < len(keys):
+                raise TransientError(f"Salesforce Bulk API job {info['id']} left "
+                                     f"{len(keys) - len(results)} records unprocessed; they "
+                                     "are sent again on the next run", system="salesforce")
 
     def _bulk_job(self, operation: str, object_name: str, key_field: str,
                   csv_text: str) -> dict[str, Any]:
+        """Run one ingest job to its end; its final job info (JobComplete, Failed or Aborted)."""
         def start(client: Salesforce) -> str:
             bulk = _bulk_api(client, object_name)
             job = bulk.create_job(operation, external_id_field=key_field
@@ -406,20 +429,19 @@ class SalesforceAdapter:
             return str(job["id"])
 
         job_id = self._call(start)
-        deadline = time.monotonic() + self.settings.bulk_timeout_s
+        deadline = self._clock() + self.settings.bulk_timeout_s
         delay = self.settings.bulk_poll_s
         while True:
             self._sleep(delay)
             info = self._call(lambda c: _bulk_api(c, object_name).get_job(job_id, False))
-            if info["state"] == "JobComplete":
-                return info
-            if info["state"] in ("Failed", "Aborted"):
-                raise FatalError(f"Salesforce Bulk API job {job_id} {info['state'].lower()}: "
-                                 f"{info.get('errorMessage') or 'no reason given'}",
-                                 system="salesforce", code=info["state"])
-            if time.monotonic() > deadline:
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                return dict(info)
+            if self._clock() > deadline:
+                with suppress(AdapterError):  # stop it: the next run sends these rows again
+                    self._call(lambda c: _bulk_api(c, object_name).abort_job(job_id, False))
                 raise TransientError(f"Salesforce Bulk API job {job_id} still "
-                                     f"{info['state']} after {self.settings.bulk_timeout_s:.0f} s",
+                                     f"{info['state']} after {self.settings.bulk_timeout_s:.0f} "
+                                     "s; aborted, its records go again on the next run",
                                      system="salesforce")
             delay = min(delay * 2, 30.0)
 
@@ -431,17 +453,17 @@ class SalesforceAdapter:
             return self._call(lambda c: _bulk_api(c, info["object"]).get_ingest_results(
                 info["id"], kind))
 
-        ok = fetch(ResultsType.successful)
-        for row in csv.DictReader(io.StringIO(ok)):
-            created = row.get("sf__Created", "").lower() == "true" or (
-                created_by_default and "sf__Created" not in row)
-            out[row[key_field]] = WriteResult(row[key_field], ok=True, crm_id=row["sf__Id"],
-                                              created=created)
+        if int(info.get("numberRecordsProcessed") or 0) > int(
+                info.get("numberRecordsFailed") or 0):
+            for row in csv.DictReader(io.StringIO(fetch(ResultsType.successful))):
+                created = row.get("sf__Created", "").lower() == "true" or (
+                    created_by_default and "sf__Created" not in row)
+                out[row[key_field]] = WriteResult(row[key_field], ok=True,
+                                                  crm_id=row.get("sf__Id"), created=created)
         if int(info.get("numberRecordsFailed") or 0):
-            failed = fetch(ResultsType.failed)
-            for row in csv.DictReader(io.StringIO(failed)):
+            for row in csv.DictReader(io.StringIO(fetch(ResultsType.failed))):
                 out[row[key_field]] = WriteResult(row[key_field], ok=False,
-                                                  errors=bulk_errors(row["sf__Error"]))
+                                                  errors=bulk_errors(row.get("sf__Error", "")))
         return out
 
     # reads --------------------------------------------------------------------
@@ -555,8 +577,8 @@ BULK_UPLOAD_BYTES = 90_000_000
 
 
 def _csv_value(value: Any) -> str:
-    if value is None:
-        return "#N/A"  # Bulk API's null; an empty cell leaves the field as it is
+    if value is None or value == "":
+        return "#N/A"  # Bulk API's null; an empty cell would leave the field as it is
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -568,17 +590,20 @@ def _csv_chunks(rows: list[dict[str, Any]],
     columns = list(dict.fromkeys([key_field, *(k for row in rows for k in row)]))
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(columns)
-    buffer, keys = io.StringIO(), []
+    buffer, keys, size = io.StringIO(), [], 0
     line = io.StringIO()
     writer = csv.writer(line, lineterminator="\n")
     for row in rows:
         line.seek(0)
         line.truncate()
         writer.writerow([_csv_value(row[c]) if c in row else "" for c in columns])
-        if keys and buffer.tell() + line.tell() > BULK_UPLOAD_BYTES:
+        text = line.getvalue()
+        length = len(text.encode())  # the cap is in bytes; StringIO counts characters
+        if keys and size + length > BULK_UPLOAD_BYTES:
             yield keys, header.getvalue() + buffer.getvalue()
-            buffer, keys = io.StringIO(), []
-        buffer.write(line.getvalue())
+            buffer, keys, size = io.StringIO(), [], 0
+        buffer.write(text)
+        size += length
         keys.append(str(row[key_field]))
     if keys:
         yield keys, header.getvalue() + buffer.getvalue()

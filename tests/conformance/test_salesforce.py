@@ -10,7 +10,9 @@ from tenacity import wait_none
 
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import SalesforceConfig
+from connector.errors import BatchInterrupted, TransientError
 from connector.records import Write
+from connector.sandbox.salesforce import SalesforceSandbox
 from tests.conformance.contract import CrmAdapterContract
 
 
@@ -132,3 +134,39 @@ def test_oauth_logins_reach_the_org(salesforce_sandbox: Any, auth: str, domain: 
     [problem] = wrong.check()
     assert "invalid_client" in problem and "nope" not in problem
     adapter.close()
+
+
+def bulk_adapter(sandbox: Any, **settings: Any) -> SalesforceAdapter:
+    config = SalesforceConfig(username="admin@leadsync.sandbox", bulk_threshold=2,
+                              route_to=sandbox.address, **settings)
+    ticks = iter(range(0, 10**6, 60))  # each look at the clock: another minute gone
+    return SalesforceAdapter(config, password="sandbox", security_token="", wait=wait_none(),
+                             sleep=lambda seconds: None, clock=lambda: float(next(ticks)))
+
+
+def test_a_failed_bulk_job_stops_the_batch_with_salesforces_reason(
+        salesforce_sandbox: Any) -> None:
+    adapter = bulk_adapter(salesforce_sandbox)
+    writes = [Write(f"b{i}", {"LastName": "B", "Company": "C", "Nope__c": "x"})
+              for i in range(3)]
+    with pytest.raises(BatchInterrupted) as caught:
+        adapter.upsert("Lead", "Leadsync_Id__c", writes)
+    assert caught.value.results == [] and "Nope__c" in str(caught.value)
+    assert salesforce_sandbox.records("Lead") == []
+    adapter.close()
+
+
+def test_a_bulk_job_past_its_timeout_is_aborted_and_left_for_the_next_run() -> None:
+    slow = SalesforceSandbox(username="admin@leadsync.sandbox", password="sandbox",
+                             security_token="", bulk_in_progress_polls=10**6)
+    slow.start()
+    try:
+        adapter = bulk_adapter(slow, bulk_timeout_s=300)
+        with pytest.raises(BatchInterrupted) as caught:
+            adapter.upsert("Lead", "Leadsync_Id__c",
+                           [Write(f"s{i}", {"LastName": "S", "Company": "C"}) for i in range(3)])
+        assert isinstance(caught.value.cause, TransientError)
+        assert "aborted" in str(caught.value) and caught.value.results == []
+        adapter.close()
+    finally:
+        slow.stop()

@@ -28,7 +28,8 @@ def adapter_for(config: Config, **settings: Any) -> SalesforceAdapter:
     assert config.crm.salesforce is not None
     return SalesforceAdapter(config.crm.salesforce.model_copy(update=settings),
                              password="sandbox", security_token="",
-                             retry=RetryPolicy(attempts=8), wait=wait_none())
+                             retry=RetryPolicy(attempts=8), wait=wait_none(),
+                             sleep=lambda seconds: None)
 
 
 def sync(config: Config, crm: Any) -> Any:
@@ -52,11 +53,12 @@ def many(tmp_path: Path, make_config: Any) -> Iterator[Config]:
     yield config
 
 
+@pytest.mark.parametrize("bulk_threshold", [2000, 50], ids=["collections", "bulk"])
 def test_2000_leads_through_10_percent_faults_land_exactly_once(
-        many: Config, salesforce_sandbox: Any) -> None:
+        many: Config, salesforce_sandbox: Any, bulk_threshold: int) -> None:
     salesforce_sandbox.faults = Faults(error_rate=0.05, drop_rate=0.05, seed=11,
                                        fail_at={3: "drop_after", 6: "drop_after"})
-    crm = adapter_for(many)
+    crm = adapter_for(many, bulk_threshold=bulk_threshold)
     summary = sync(many, crm)
     crm.close()
     assert summary.status == "ok", summary.error

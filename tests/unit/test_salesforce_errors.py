@@ -38,6 +38,9 @@ def adapter() -> SalesforceAdapter:
                              retry=RetryPolicy(attempts=3), wait=wait_none())
 
 
+LIMITS = {"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}
+
+
 def describe(*, unique: bool) -> dict[str, object]:
     """The parts of Salesforce's describe the adapter reads, for the key field."""
     return {"name": "Lead", "fields": [
@@ -50,6 +53,7 @@ def org() -> responses.RequestsMock:
     """Salesforce after login and one describe of Lead (its key field is Unique)."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(LOGIN, body=LOGIN_OK, status=200)
+        mock.get(f"{INSTANCE}/services/data/v59.0/limits/", json=LIMITS)
         mock.get(f"{INSTANCE}/services/data/v59.0/sobjects/Lead/describe",
                  json=describe(unique=True))
         yield mock
@@ -166,6 +170,17 @@ def test_request_limit_is_a_clean_stop_not_retried(adapter: SalesforceAdapter,
     assert isinstance(caught.value.cause, QuotaReserved)
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
     assert len(writes_of(org)) == 1
+
+
+def test_a_run_inside_the_reserve_writes_nothing(org: responses.RequestsMock) -> None:
+    org.replace(responses.GET, f"{INSTANCE}/services/data/v59.0/limits/", json=LIMITS,
+                headers={"Sforce-Limit-Info": "api-usage=14500/15000"})
+    adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com", api_reserve=1000),
+                                password="p", security_token="t", wait=wait_none())
+    with pytest.raises(BatchInterrupted) as caught:
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write("1", {"LastName": "X"})])
+    assert isinstance(caught.value.cause, QuotaReserved) and "14,500 of 15,000" in str(caught.value)
+    assert writes_of(org) == []
 
 
 def test_the_reserve_stops_before_the_next_call(org: responses.RequestsMock) -> None:
