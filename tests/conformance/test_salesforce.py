@@ -170,3 +170,22 @@ def test_a_bulk_job_past_its_timeout_is_aborted_and_left_for_the_next_run() -> N
         adapter.close()
     finally:
         slow.stop()
+
+
+def test_an_external_id_that_is_not_unique_is_upserted_never_duplicated(
+        salesforce_sandbox: Any, sf_client: Any) -> None:
+    adapter = SalesforceAdapter(SalesforceConfig(username="admin@leadsync.sandbox",
+                                                 route_to=salesforce_sandbox.address),
+                                password="sandbox", security_token="", wait=wait_none())
+    sf_client.Lead.create({"LastName": "Old", "Company": "Acme", "Legacy_Id__c": "L1",
+                           "Status": "Working - Contacted"})
+    opening = {"Status": "Open - Not Contacted"}
+    results = adapter.upsert("Lead", "Legacy_Id__c", [
+        Write("L1", {"LastName": "Again", "Company": "Acme"}, opening),
+        Write("L2", {"LastName": "New", "Company": "Acme"}, opening)])
+    assert [(r.key, r.ok, r.created) for r in results] == [("L1", True, False),
+                                                           ("L2", True, True)]
+    rows = {r["Legacy_Id__c"]: r for r in salesforce_sandbox.records("Lead")}
+    assert len(salesforce_sandbox.records("Lead")) == 2
+    assert rows["L1"]["Status"] == "Working - Contacted"  # kept
+    assert rows["L2"]["Status"] == "Open - Not Contacted"  # given on creation

@@ -195,6 +195,10 @@ LEAD = SObject(
         # field. It lets the sandbox refuse a write with DUPLICATE_VALUE on a field
         # other than the external id.
         Field("Unique_Email__c", "Unique Email", EMAIL, 80, unique=True, custom=True),
+        # An External ID an admin did not also mark Unique: Salesforce then accepts two
+        # records with one value, so the adapter must upsert rather than create.
+        Field("Legacy_Id__c", "Legacy Id", STRING, 64, external_id=True, id_lookup=True,
+              custom=True),
     ),
 )  # fmt: skip
 
