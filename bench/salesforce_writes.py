@@ -113,7 +113,9 @@ def main() -> None:
     lines += ["", "naive = one `sobjects/Lead/Leadsync_Id__c/{id}` PATCH per lead (the "
               "pre-collections adapter), timed on 1,000 leads. collections = 200 records per "
               "`composite/sobjects` call. bulk = one Bulk API 2.0 ingest job: create, upload, "
-              "UploadComplete, then polls and the successful-results download.",
+              "UploadComplete, two polls, the successful-results download. Both adapter "
+              "patterns also count one describe of Lead per run (is the key field Unique?); "
+              "the login and its /limits reading come before the clock starts.",
               "", f"Command: `.venv/bin/python -m bench.salesforce_writes"
               f"{' --quick' if args.quick else ''}`"]
     if args.quick:
