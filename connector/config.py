@@ -86,6 +86,15 @@ class MarketingConfig(Model):
     """Region assumed for phone numbers written without a country code."""
 
 
+def _host_port(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", value):
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8451")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
 class SandboxConfig(Model):
     embedded: bool = True
     """Start the sandbox in-process on ``route_to`` for the length of a run."""
@@ -105,7 +114,7 @@ class SalesforceConfig(Model):
     consumer_secret_env: str = "SF_CONSUMER_SECRET"
     domain: str = "login"
     api_version: Annotated[str, Field(pattern=r"^\d+\.\d$")] = "59.0"
-    route_to: str | None = None
+    route_to: HostPort | None = None
     """host:port that every HTTPS call is sent to (the sandbox). Remove to go live."""
     timeout_s: Annotated[float, Field(gt=0)] = 30
     collection_size: Annotated[int, Field(ge=1, le=200)] = 200
@@ -121,17 +130,27 @@ class SalesforceConfig(Model):
     remain, the run stops cleanly before its next call and resumes on a later run."""
     sandbox: SandboxConfig | None = None
 
-    @field_validator("route_to")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", value):
-            raise ValueError("must be host:port, e.g. 127.0.0.1:8451")
-        return value
+
+class HubSpotConfig(Model):
+    access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
+    """Environment variable holding the private app's access token."""
+    route_to: HostPort | None = None
+    """host:port of a HubSpot sandbox to call instead of api.hubapi.com. Remove to go live."""
+    timeout_s: Annotated[float, Field(gt=0)] = 30
+    batch_size: Annotated[int, Field(ge=1, le=100)] = 100
+    """Inputs per batch call (HubSpot allows 100)."""
+    searches_per_second: Annotated[float, Field(gt=0, le=5)] = 4
+    """Search calls are limited per account (5 a second); stay under it."""
+    api_reserve: Annotated[int, Field(ge=0)] = 1000
+    """Calls of the daily limit left for other integrations: when fewer remain, the run
+    stops cleanly before its next call and resumes on a later run."""
+    sandbox: SandboxConfig | None = None
 
 
 class CrmConfig(Model):
-    adapter: Literal["salesforce"] = "salesforce"
+    adapter: Literal["salesforce", "hubspot"] = "salesforce"
     salesforce: SalesforceConfig | None = None
+    hubspot: HubSpotConfig | None = None
 
 
 class ScoringConfig(Model):

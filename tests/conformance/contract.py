@@ -20,12 +20,21 @@ class CrmAdapterContract:
     crm_object: ClassVar[str]
     key_field: ClassVar[str]
     status_field: ClassVar[str]
+    opening_status: ClassVar[str]
+    """The status leadsync gives a lead it creates."""
+    worked_status: ClassVar[str]
+    """A status sales sets on a lead they are working."""
+    owner_field: ClassVar[str]
+    read_page_size: ClassVar[int]
+    """Rows per page of the adapter's change reads against its sandbox."""
 
     # Subclasses provide these fixtures:
-    #   adapter -> CrmAdapter on the sandbox
+    #   adapter -> CrmAdapter on the sandbox (no waits between retries)
     #   record -> Callable[[int], dict]          a payload the CRM accepts
-    #   refused_record -> dict                   a payload the CRM refuses (missing required field)
+    #   refused_record -> dict                   a payload the CRM refuses
     #   set_status -> Callable[[str, str], None] change a record's status as sales would
+    #   owner_id -> str                          an active sales user / owner
+    #   faults -> Callable[[], None]             make the sandbox drop and fail calls (seeded)
 
     def test_is_a_crm_adapter(self, adapter: CrmAdapter) -> None:
         assert isinstance(adapter, CrmAdapter)
@@ -71,8 +80,58 @@ class CrmAdapterContract:
         assert stamps == sorted(stamps)
         assert list(adapter.read_changes(self.crm_object, self.key_field, [self.status_field],
                                          stamps[-1] + timedelta(seconds=1))) == []
-        set_status(written[2].crm_id, "Working - Contacted")
+        set_status(written[2].crm_id, self.worked_status)
         later = list(adapter.read_changes(self.crm_object, self.key_field, [self.status_field],
                                           stamps[-1]))
         assert [c.key for c in later] == ["f4", "f2"]  # >= the cursor: the boundary comes again
-        assert later[-1].fields[self.status_field] == "Working - Contacted"
+        assert later[-1].fields[self.status_field] == self.worked_status
+
+    def test_no_record_is_lost_across_page_boundaries(self, adapter: CrmAdapter,
+                                                      record: Callable[[int], dict]) -> None:
+        count = 2 * self.read_page_size + 7
+        written = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write(f"p{i}", record(i)) for i in range(count)])
+        assert all(r.ok for r in written)
+        keys = [c.key for c in adapter.read_changes(self.crm_object, self.key_field,
+                                                    [self.status_field], None)]
+        assert sorted(keys) == sorted(f"p{i}" for i in range(count))  # each once, none lost
+        found = adapter.read_by_keys(self.crm_object, self.key_field,
+                                     [f"p{i}" for i in range(count)] + ["absent"], [])
+        assert len(found) == count
+
+    def test_owner_is_assigned_and_read_back(self, adapter: CrmAdapter,
+                                             record: Callable[[int], dict],
+                                             owner_id: str) -> None:
+        [written] = adapter.upsert(self.crm_object, self.key_field,
+                                   [Write("o1", {**record(1), self.owner_field: owner_id})])
+        assert written.ok, written.errors
+        [change] = [c for c in adapter.read_changes(self.crm_object, self.key_field,
+                                                    [self.status_field], None) if c.key == "o1"]
+        assert change.owner_id == owner_id
+
+    def test_creation_only_fields_never_overwrite_sales_work(
+            self, adapter: CrmAdapter, record: Callable[[int], dict],
+            set_status: Callable[[str, str], None]) -> None:
+        opening = {self.status_field: self.opening_status}
+        [first] = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write("c1", record(1), opening)])
+        set_status(first.crm_id or "", self.worked_status)
+        # our state lost the link: the lead comes again as unknown, with its opening status
+        [again] = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write("c1", record(1), opening)])
+        assert (again.ok, again.created, again.crm_id) == (True, False, first.crm_id)
+        [found] = adapter.read_by_keys(self.crm_object, self.key_field, ["c1"],
+                                       [self.status_field])
+        assert found.fields[self.status_field] == self.worked_status
+
+    def test_faults_are_survived_without_duplicates(self, adapter: CrmAdapter,
+                                                     record: Callable[[int], dict],
+                                                     faults: Callable[[], None]) -> None:
+        faults()
+        count = 3 * 100 + 11
+        results = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write(f"x{i}", record(i)) for i in range(count)])
+        assert all(r.ok for r in results), [r.errors for r in results if not r.ok][:3]
+        found = adapter.read_by_keys(self.crm_object, self.key_field,
+                                     [f"x{i}" for i in range(count)], [])
+        assert sorted(r.key or "" for r in found) == sorted(f"x{i}" for i in range(count))

@@ -12,7 +12,8 @@ from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import SalesforceConfig
 from connector.errors import BatchInterrupted, TransientError
 from connector.records import Write
-from connector.sandbox.salesforce import SalesforceSandbox
+from connector.retry import RetryPolicy
+from connector.sandbox.salesforce import Faults, SalesforceSandbox
 from tests.conformance.contract import CrmAdapterContract
 
 
@@ -21,15 +22,33 @@ class TestSalesforce(CrmAdapterContract):
     crm_object = "Lead"
     key_field = "Leadsync_Id__c"
     status_field = "Status"
+    opening_status = "Open - Not Contacted"
+    worked_status = "Working - Contacted"
+    owner_field = "OwnerId"
+    read_page_size = 200
 
     @pytest.fixture
     def adapter(self, salesforce_sandbox: Any) -> Iterator[SalesforceAdapter]:
+        salesforce_sandbox.page_size = self.read_page_size
         settings = SalesforceConfig(username="admin@leadsync.sandbox",
                                     route_to=salesforce_sandbox.address)
         adapter = SalesforceAdapter(settings, password="sandbox", security_token="",
-                                    wait=wait_none())
+                                    retry=RetryPolicy(attempts=8), wait=wait_none())
         yield adapter
         adapter.close()
+
+    @pytest.fixture
+    def owner_id(self, sf_client: Any) -> str:
+        rows = sf_client.query("SELECT Id FROM User WHERE Username = "
+                               "'avery.chen@leadsync.sandbox' AND IsActive = true")["records"]
+        return str(rows[0]["Id"])
+
+    @pytest.fixture
+    def faults(self, salesforce_sandbox: Any) -> Callable[[], None]:
+        def turn_on() -> None:
+            salesforce_sandbox.faults = Faults(error_rate=0.1, drop_rate=0.1, seed=5,
+                                               fail_at={2: "drop_after"})
+        return turn_on
 
     @pytest.fixture
     def record(self) -> Callable[[int], dict]:

@@ -186,6 +186,17 @@ class SalesforceSandbox:
         """Today's REST calls, the number reported in ``Sforce-Limit-Info``."""
         return self._app.api_usage
 
+    @property
+    def page_size(self) -> int:
+        """Rows per query page (2,000 like Salesforce); smaller makes paging testable."""
+        return self._app.page_size
+
+    @page_size.setter
+    def page_size(self, rows: int) -> None:
+        if rows < 1:
+            raise ValueError("page_size must be at least 1")
+        self._app.page_size = rows
+
     def set_api_usage(self, used: int) -> None:
         """Pretend ``used`` REST calls were already made today (the clock's UTC day)."""
         self._app.usage.set_used(used)

@@ -1,0 +1,602 @@
+"""HubSpot CRM v3, through the real hubspot-api-client (v12).
+
+The client is pointed at ``api.hubapi.com``, or at a sandbox's ``host:port``
+(``route_to``); nothing in it is patched. Its own urllib3 retries are turned
+off so that the one retry policy (connector/retry.py) decides. Client
+exceptions are translated by one table (``classify``).
+
+Writes are batch upserts by a unique property (``leadsync_id``), 100 inputs a
+call. Leads we hold no link for are first looked up by that property with one
+search per up to 500 keys (five filter groups of 100 values), so that a
+contact HubSpot already has is never sent the creation-only fields (a lead
+status sales already set is not reset). A contact that exists with the same
+email but without our id (sales created it) is adopted, not duplicated:
+HubSpot's 409 names the existing id and the lead is written to that contact.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+
+import structlog
+import urllib3
+from hubspot import HubSpot
+from tenacity.wait import wait_base
+
+from connector.adapters.base import FieldSchema, ObjectSchema
+from connector.adapters.registry import register_crm
+from connector.config import HubSpotConfig, secret
+from connector.errors import (
+    AdapterError,
+    BatchInterrupted,
+    FatalError,
+    QuotaReserved,
+    RecordError,
+    RecordRejected,
+    TransientError,
+)
+from connector.records import Change, CrmRecord, Deal, Write, WriteResult, batched
+from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from connector.config import Config
+
+T = TypeVar("T")
+log = structlog.get_logger("leadsync.hubspot")
+
+SANDBOX_TOKEN = "sandbox-token"
+"""The sandbox's documented token, used only when it runs embedded and no env var is set."""
+
+SEARCH_LIMIT = 200          # results per search page
+SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one search
+IN_VALUES = 100             # values per IN filter
+FILTER_GROUPS = 5           # filter groups per search (ORed)
+DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate")
+
+DEAL_STAGES_OF_LIFE = frozenset({"opportunity", "customer", "evangelist"})
+
+Outcome = Literal["record", "conflict", "transient", "quota", "fatal"]
+
+
+def classify(status: int, category: str | None, policy: str | None = None) -> Outcome:
+    """The one table: what a HubSpot error means for the run.
+
+    - 429 is transient (wait the interval HubSpot names) unless the daily
+      limit is spent (policyName DAILY): then the run stops cleanly.
+    - 409 CONFLICT: a unique value (email) belongs to another record.
+    - 400 VALIDATION_ERROR and other 4xx about the input: the record's fault.
+    - 401/403: the token or its scopes are wrong; every call would fail.
+    """
+    if status == 429:
+        return "quota" if policy == "DAILY" else "transient"
+    if status >= 500 or status == 0:
+        return "transient"
+    if status == 409:
+        return "conflict"
+    if status in (401, 403):
+        return "fatal"
+    if status == 400 and category not in ("INVALID_AUTHENTICATION", "MISSING_SCOPES"):
+        return "record"
+    return "fatal"
+
+
+def _errors(body: dict[str, Any]) -> list[RecordError]:
+    """HubSpot's error body (``message``, ``category``, ``errors[{message, code, context}]``)."""
+    details = body.get("errors") or []
+    found = []
+    for detail in details if isinstance(details, list) else []:
+        context = detail.get("context") or {}
+        fields = [str(f) for f in context.get("propertyName") or []]
+        found.append(RecordError(str(detail.get("code") or body.get("category") or "ERROR"),
+                                 str(detail.get("message") or body.get("message") or ""),
+                                 fields))
+    return found or [RecordError(str(body.get("category") or "ERROR"),
+                                 str(body.get("message") or ""))]
+
+
+class HubSpotError(Exception):
+    """A translated client exception that keeps HubSpot's body for the adapter."""
+
+
+def _body(exc: Any) -> dict[str, Any]:
+    raw = getattr(exc, "body", None)
+    try:
+        data = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        data = {"message": str(raw)}
+    return data if isinstance(data, dict) else {"message": str(data)}
+
+
+def _is_api_exception(exc: BaseException) -> bool:
+    """Each hubspot sub-package has its own ApiException class; they share a shape."""
+    return type(exc).__module__.startswith("hubspot.") and hasattr(exc, "status") \
+        and hasattr(exc, "body")
+
+
+def _header(exc: Any, name: str) -> str | None:
+    headers = getattr(exc, "headers", None) or {}
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+class Conflict(RecordRejected):
+    """A unique value (email) is already another record's; ``existing_id`` names it."""
+
+    def __init__(self, errors: list[RecordError], existing_id: str | None) -> None:
+        super().__init__(errors)
+        self.existing_id = existing_id
+
+
+_EXISTING_ID = re.compile(r"Existing (?:ID|id):\s*(\d+)")
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if _is_api_exception(exc):
+        status = int(getattr(exc, "status", 0) or 0)
+        body = _body(exc)
+        outcome = classify(status, body.get("category"), body.get("policyName"))
+        errors = _errors(body)
+        message = f"HubSpot {status}: {body.get('message') or getattr(exc, 'reason', '')}"
+        if outcome == "record":
+            return RecordRejected(errors)
+        if outcome == "conflict":
+            match = _EXISTING_ID.search(str(body.get("message") or ""))
+            return Conflict(errors, match.group(1) if match else None)
+        if outcome == "quota":
+            return QuotaReserved(message + " (the daily API limit is spent; the next run "
+                                 "resumes where this one stopped)", system="hubspot",
+                                 status=status, code="DAILY")
+        if outcome == "transient":
+            wait = _header(exc, "Retry-After")
+            interval = _header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds")
+            retry_after = float(wait) if wait else (
+                float(interval) / 1000 if status == 429 and interval else None)
+            return TransientError(message, system="hubspot", status=status,
+                                  code=body.get("policyName") or body.get("category"),
+                                  retry_after=retry_after)
+        return FatalError(message, system="hubspot", status=status,
+                          code=body.get("category"))
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        return TransientError(f"HubSpot unreachable: {exc.__class__.__name__}", system="hubspot")
+    return exc
+
+
+def hs_datetime(value: str) -> datetime:
+    """HubSpot's ``2026-11-25T03:01:09.123Z`` (or epoch milliseconds) → aware datetime."""
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def hs_millis(value: datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+class UsageMeter:
+    """HubSpot's daily allowance as the last response's ``X-HubSpot-RateLimit-Daily*`` said."""
+
+    def __init__(self) -> None:
+        self.daily: int | None = None
+        self.remaining: int | None = None
+
+    def observe(self, headers: Any) -> None:
+        values = {k.lower(): v for k, v in dict(headers or {}).items()}
+        if "x-hubspot-ratelimit-daily-remaining" in values:
+            self.remaining = int(values["x-hubspot-ratelimit-daily-remaining"])
+        if "x-hubspot-ratelimit-daily" in values:
+            self.daily = int(values["x-hubspot-ratelimit-daily"])
+
+
+class HubSpotAdapter:
+    name: ClassVar[str] = "hubspot"
+
+    def __init__(self, settings: HubSpotConfig, *, token: str,
+                 retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._token = token
+        self._retry = retry
+        self._wait = wait
+        self._sleep = sleep
+        self._clock = clock
+        self._client: HubSpot | None = None
+        self._apis: dict[str, Any] = {}
+        self._describes: dict[str, ObjectSchema] = {}
+        self._last_search = float("-inf")
+        self.usage = UsageMeter()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"HubSpotAdapter(route_to={self.settings.route_to!r})"
+
+    # plumbing ---------------------------------------------------------------
+    def _api(self, path: str) -> Any:
+        """One API object per kind (``crm.objects.batch_api`` …), built once: the client's
+        discovery makes a new connection pool on every attribute access."""
+        if path not in self._apis:
+            if self._client is None:
+                config: dict[str, Any] = {"access_token": self._token, "retry": False}
+                if self.settings.route_to:
+                    config["host"] = f"http://{self.settings.route_to}"
+                self._client = HubSpot(**config)
+            target: Any = self._client
+            for part in path.split("."):
+                target = getattr(target, part)
+            self._apis[path] = target
+        return self._apis[path]
+
+    def _call(self, path: str, method: str, *args: Any, search: bool = False,
+              **kwargs: Any) -> Any:
+        """One API call with the one retry policy; reads the rate-limit headers, keeps
+        the daily reserve, and paces searches under HubSpot's per-second limit."""
+        def attempt() -> Any:
+            self._keep_reserve()
+            if search:
+                self._pace_search()
+            call = getattr(self._api(path), f"{method}_with_http_info")
+            try:
+                data, _status, headers = call(*args, _request_timeout=self.settings.timeout_s,
+                                              **kwargs)
+            except Exception as exc:
+                self.usage.observe(getattr(exc, "headers", None))
+                error = _translate(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            self.usage.observe(headers)
+            return data
+        return call_with_retry(attempt, self._retry, wait=self._wait)
+
+    def _pace_search(self) -> None:
+        gap = 1.0 / self.settings.searches_per_second
+        wait = self._last_search + gap - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        self._last_search = self._clock()
+
+    def _keep_reserve(self) -> None:
+        remaining, reserve = self.usage.remaining, self.settings.api_reserve
+        if remaining is not None and remaining <= reserve:
+            raise QuotaReserved(
+                f"HubSpot daily API limit: {remaining:,} calls left of "
+                f"{self.usage.daily or 0:,}, within the reserve of {reserve:,} kept for other "
+                "integrations (crm.hubspot.api_reserve). Stopped before the next call; the "
+                "next run resumes where this one stopped.", system="hubspot", code="API_RESERVE")
+
+    def close(self) -> None:
+        self._apis.clear()
+        self._client = None
+
+    # contract ---------------------------------------------------------------
+    def check(self) -> list[str]:
+        try:
+            self._call("crm.owners.owners_api", "get_page", limit=1)
+        except FatalError as exc:
+            return [str(exc)]
+        except TransientError as exc:
+            return [f"{exc} (tried {self._retry.attempts} times)"]
+        return []
+
+    def describe(self, object_name: str) -> ObjectSchema:
+        if object_name not in self._describes:
+            page = self._call("crm.properties.core_api", "get_all", object_name)
+            fields = {}
+            for prop in page.results:
+                read_only = bool(prop.modification_metadata
+                                 and prop.modification_metadata.read_only_value)
+                unique = bool(prop.has_unique_value) or prop.name == "email"
+                fields[prop.name] = FieldSchema(
+                    name=prop.name, type=prop.type, label=prop.label or "", length=None,
+                    required=False, createable=not read_only, updateable=not read_only,
+                    external_id=unique, unique=unique,
+                    picklist=tuple(o.value for o in prop.options or () if not o.hidden),
+                    restricted=prop.type == "enumeration")
+            self._describes[object_name] = ObjectSchema(object_name, fields)
+        return self._describes[object_name]
+
+    # writes -------------------------------------------------------------------
+    def upsert(self, object_name: str, external_id_field: str,
+               records: Sequence[Write]) -> list[WriteResult]:
+        out: dict[str, WriteResult] = {}
+        try:
+            found = {r.key for r in self.read_by_keys(
+                object_name, external_id_field, [w.key for w in records if not w.known], [])}
+            inputs = [(w, w.body(created=not (w.known or w.key in found))) for w in records]
+            reborn: list[Write] = []
+            for chunk in batched(inputs, self.settings.batch_size):
+                for write, result in self._upsert_chunk(object_name, external_id_field, chunk):
+                    out[write.key] = result
+                    if result.ok and result.created and write.on_create and \
+                            (write.known or write.key in found):
+                        reborn.append(write)  # gone from HubSpot since: give it on_create
+            if reborn:
+                self._update_by_id(object_name, [(out[w.key].crm_id or "", w.on_create)
+                                                 for w in reborn])
+        except AdapterError as exc:
+            raise BatchInterrupted(list(out.values()), exc) from exc
+        return [out[w.key] for w in records]
+
+    def _upsert_chunk(self, object_name: str, key_field: str,
+                      chunk: list[tuple[Write, dict[str, Any]]]
+                      ) -> Iterator[tuple[Write, WriteResult]]:
+        """One batch upsert; a batch HubSpot refuses as a whole is halved until the
+        refusal is pinned on its record, so one bad lead never holds back the rest."""
+        body = {"inputs": [{"idProperty": key_field, "id": w.key,
+                            "properties": {**_strings(props), key_field: w.key}}
+                           for w, props in chunk]}
+        try:
+            answer = self._call("crm.objects.batch_api", "upsert", object_name, body)
+        except RecordRejected as exc:
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                yield from self._upsert_chunk(object_name, key_field, chunk[:half])
+                yield from self._upsert_chunk(object_name, key_field, chunk[half:])
+                return
+            write, props = chunk[0]
+            if isinstance(exc, Conflict) and exc.existing_id:
+                yield write, self._adopt(object_name, key_field, write, exc.existing_id)
+            else:
+                yield write, WriteResult(write.key, ok=False, errors=exc.errors)
+            return
+        by_key = {}
+        for result in answer.results or []:
+            key = (result.properties or {}).get(key_field)
+            by_key[key] = WriteResult(key, ok=True, crm_id=result.id, created=bool(result.new))
+        failed = [(w, props) for w, props in chunk if w.key not in by_key]
+        if failed and len(chunk) > 1:  # 207: send each failed input alone for its own reason
+            for write, _ in chunk:
+                if write.key in by_key:
+                    yield write, by_key[write.key]
+            for pair in failed:
+                yield from self._upsert_chunk(object_name, key_field, [pair])
+            return
+        for write, _ in chunk:
+            if write.key in by_key:
+                yield write, by_key[write.key]
+            else:
+                errors = [e for error in getattr(answer, "errors", None) or []
+                          for e in _errors(error.to_dict() if hasattr(error, "to_dict")
+                                           else dict(error))]
+                yield write, WriteResult(write.key, ok=False, errors=errors or [
+                    RecordError("ERROR", "HubSpot returned no result for this input")])
+
+    def _adopt(self, object_name: str, key_field: str, write: Write,
+               existing_id: str) -> WriteResult:
+        """Sales already has this person (same email): write to that contact, giving it
+        our id, instead of creating a second one; its creation-only fields stay as set."""
+        try:
+            self._update_by_id(object_name, [(existing_id, {**write.payload,
+                                                            key_field: write.key})])
+        except RecordRejected as exc:
+            return WriteResult(write.key, ok=False, errors=exc.errors)
+        return WriteResult(write.key, ok=True, crm_id=existing_id, created=False)
+
+    def _update_by_id(self, object_name: str, updates: list[tuple[str, dict[str, Any]]]) -> None:
+        for chunk in batched(updates, self.settings.batch_size):
+            self._call("crm.objects.batch_api", "update", object_name,
+                       {"inputs": [{"id": crm_id, "properties": _strings(props)}
+                                   for crm_id, props in chunk]})
+
+    # reads --------------------------------------------------------------------
+    def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
+                     fields: Sequence[str]) -> list[CrmRecord]:
+        """Records by many keys: one search per 500 keys (5 ORed groups × 100 values)."""
+        found: list[CrmRecord] = []
+        for chunk in batched(list(dict.fromkeys(keys)), IN_VALUES * FILTER_GROUPS):
+            groups = [{"filters": [{"propertyName": key_field, "operator": "IN",
+                                    "values": part}]} for part in batched(chunk, IN_VALUES)]
+            for row in self._search(object_name, groups, [key_field, *fields],
+                                    sorts=[{"propertyName": "hs_object_id",
+                                            "direction": "ASCENDING"}]):
+                found.append(CrmRecord(row["id"], row["properties"].get(key_field),
+                                       row["properties"]))
+        return found
+
+    def _search(self, object_name: str, groups: list[dict[str, Any]], properties: list[str],
+                *, sorts: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """Every page of one search (HubSpot stops at its 10,000th result)."""
+        after: str | None = None
+        while True:
+            body: dict[str, Any] = {"filterGroups": groups, "properties": properties,
+                                    "sorts": sorts, "limit": SEARCH_LIMIT}
+            if after:
+                body["after"] = after
+            page = self._call("crm.objects.search_api", "do_search", object_name, body,
+                              search=True)
+            for row in page.results or []:
+                yield {"id": row.id, "properties": dict(row.properties or {})}
+            nxt = page.paging.next if page.paging else None
+            if not nxt or not nxt.after or int(nxt.after) >= SEARCH_WINDOW:
+                return
+            after = nxt.after
+
+    def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
+                     since: datetime | None) -> Iterator[Change]:
+        """Records changed at or after ``since``, oldest first, with owner and latest deal.
+
+        A rep moving a deal does not touch the contact, so deals changed since
+        are read too and reported on their contacts; the two ordered streams are
+        merged by change time.
+        """
+        select = list(dict.fromkeys([key_field, *fields, "hubspot_owner_id",
+                                     "lifecyclestage", "hs_lastmodifieddate"]))
+        own = self._changed(object_name, select, since, key_field)
+        mine = (change for rows in batched(own, SEARCH_LIMIT)
+                for change in self._with_deals(object_name, key_field, rows))
+        if since is None:
+            yield from mine
+            return
+        yield from heapq.merge(mine, self._deal_changes(object_name, key_field, select, since),
+                               key=lambda change: change.modified_at)
+
+    def _changed(self, object_name: str, properties: list[str], since: datetime | None,
+                 must_have: str | None = None) -> Iterator[dict[str, Any]]:
+        """Rows changed at or after ``since``, oldest first, walking past the 10,000 cap.
+
+        One search returns at most 10,000 records; when a search is exhausted the
+        next starts at the last change time it returned (inclusive), dropping the
+        overlap by id.
+        """
+        start, seen_at_start = since, set[str]()
+        while True:
+            filters: list[dict[str, Any]] = []
+            if must_have:
+                filters.append({"propertyName": must_have, "operator": "HAS_PROPERTY"})
+            if start is not None:
+                filters.append({"propertyName": "hs_lastmodifieddate", "operator": "GTE",
+                                "value": hs_millis(start)})
+            count, last, at_last = 0, start, set[str]()
+            for row in self._search(object_name, [{"filters": filters}], properties, sorts=[
+                    {"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]):
+                count += 1
+                stamp = hs_datetime(row["properties"]["hs_lastmodifieddate"])
+                if stamp == start and row["id"] in seen_at_start:
+                    continue
+                at_last = (at_last | {row["id"]}) if stamp == last else {row["id"]}
+                last = stamp
+                yield row
+            if count < SEARCH_WINDOW:
+                return
+            if last == start:  # >10,000 changes in one millisecond: nothing left to walk by
+                log.warning("change feed window stuck", object=object_name, at=str(start))
+                return
+            start, seen_at_start = last, at_last
+
+    def _deal_changes(self, object_name: str, key_field: str, select: list[str],
+                      since: datetime) -> Iterator[Change]:
+        for deals in batched(self._changed("deals", list(DEAL_FIELDS), since), SEARCH_LIMIT):
+            linked = self._associated("deals", object_name, [d["id"] for d in deals])
+            ids = sorted({i for ids in linked.values() for i in ids})
+            records = {}
+            for chunk in batched(ids, self.settings.batch_size):
+                page = self._call("crm.objects.batch_api", "read", object_name,
+                                  {"inputs": [{"id": i} for i in chunk], "properties": select})
+                records.update({str(r.id): dict(r.properties or {}) for r in page.results or []})
+            for deal in deals:
+                for record_id in linked.get(deal["id"], []):
+                    props = records.get(record_id)
+                    if props is None or not props.get(key_field):
+                        continue
+                    yield Change(crm_id=record_id, key=props.get(key_field), fields=props,
+                                 modified_at=hs_datetime(
+                                     deal["properties"]["hs_lastmodifieddate"]),
+                                 owner_id=props.get("hubspot_owner_id") or None,
+                                 deal=_deal(deal["id"], deal["properties"]))
+
+    def _associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        linked: dict[str, list[str]] = {}
+        for chunk in batched(ids, self.settings.batch_size):
+            page = self._call("crm.associations.v4.batch_api", "get_page", from_type, to_type,
+                              {"inputs": [{"id": i} for i in chunk]})
+            for item in page.results or []:
+                linked[str(item._from.id)] = [str(t.to_object_id) for t in item.to or []]
+        return linked
+
+    def _with_deals(self, object_name: str, key_field: str,
+                    rows: list[dict[str, Any]]) -> Iterator[Change]:
+        """The rows as Changes, each with the latest deal associated to it."""
+        if not rows:
+            return
+        # HubSpot moves a contact to "opportunity" when a deal is associated with it;
+        # only those can have a deal, so only those cost an association look-up.
+        deals = self._deals_of(object_name, [
+            row["id"] for row in rows
+            if row["properties"].get("lifecyclestage") in DEAL_STAGES_OF_LIFE])
+        for row in rows:
+            props = row["properties"]
+            yield Change(crm_id=row["id"], key=props.get(key_field), fields=props,
+                         modified_at=hs_datetime(props["hs_lastmodifieddate"]),
+                         owner_id=props.get("hubspot_owner_id") or None,
+                         converted=False, deal=deals.get(row["id"]))
+
+    def _deals_of(self, object_name: str, ids: list[str]) -> dict[str, Deal]:
+        """Each record's most recently changed deal (two batch calls per 100 records)."""
+        linked = self._associated(object_name, "deals", ids)
+        deals: dict[str, dict[str, Any]] = {}
+        for chunk in batched(sorted({d for ds in linked.values() for d in ds}),
+                             self.settings.batch_size):
+            page = self._call("crm.objects.batch_api", "read", "deals",
+                              {"inputs": [{"id": i} for i in chunk],
+                               "properties": list(DEAL_FIELDS)})
+            deals.update({str(row.id): dict(row.properties or {}) for row in page.results or []})
+        out = {}
+        for record_id, ds in linked.items():
+            known = [(deals[d].get("hs_lastmodifieddate") or "", d) for d in ds if d in deals]
+            if known:
+                _, deal_id = max(known)
+                out[record_id] = _deal(deal_id, deals[deal_id])
+        return out
+
+
+def _deal(deal_id: str, p: dict[str, Any]) -> Deal:
+    return Deal(crm_id=deal_id, stage=p.get("dealstage"),
+                amount=float(p["amount"]) if p.get("amount") else None,
+                closed=p.get("hs_is_closed") == "true", won=p.get("hs_is_closed_won") == "true")
+
+
+def _strings(properties: dict[str, Any]) -> dict[str, str]:
+    """HubSpot takes every property value as a string (booleans as true/false)."""
+    out = {}
+    for name, value in properties.items():
+        if value is None:
+            out[name] = ""
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        else:
+            out[name] = str(value)
+    return out
+
+
+@contextmanager
+def open_hubspot(config: Config) -> Iterator[HubSpotAdapter]:
+    """The adapter for one run; starts the embedded sandbox first when configured."""
+    settings = config.crm.hubspot
+    assert settings is not None
+    embedded = settings.sandbox is not None and settings.sandbox.embedded
+    token = secret(settings.access_token_env, what="crm.hubspot.access_token_env",
+                   fallback=SANDBOX_TOKEN if embedded else None).get_secret_value()
+    with ExitStack() as stack:
+        if embedded:
+            stack.enter_context(embedded_sandbox(config, token=token))
+        adapter = HubSpotAdapter(settings, token=token)
+        stack.callback(adapter.close)
+        yield adapter
+
+
+@contextmanager
+def embedded_sandbox(config: Config, *, token: str) -> Iterator[Any]:
+    from connector.sandbox.hubspot import HubSpotSandbox
+
+    settings = config.crm.hubspot
+    assert settings is not None and settings.sandbox is not None
+    if not settings.route_to:
+        from connector.errors import ConfigError
+        raise ConfigError("crm.hubspot.route_to: the embedded sandbox needs host:port")
+    host, _, port = settings.route_to.rpartition(":")
+    sandbox = HubSpotSandbox(
+        token=token, state_path=config.resolve_path(settings.sandbox.state),
+        seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None)
+    try:
+        sandbox.start(host, int(port))
+    except OSError as exc:
+        raise FatalError(f"cannot start the embedded HubSpot sandbox on {settings.route_to}: "
+                         f"{exc.strerror}; is `leadsync sandbox` already running there? "
+                         "Then set crm.hubspot.sandbox.embedded = false.",
+                         system="hubspot") from exc
+    log.info("sandbox started", crm="hubspot", address=sandbox.address)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+register_crm("hubspot", open_hubspot)
