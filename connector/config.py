@@ -67,10 +67,18 @@ class SyncConfig(Model):
     lookback_seconds: Annotated[float, Field(ge=0)] = 300
     """CRM changes are re-read this far behind the cursor: CRMs stamp a change before it
     commits, so a slow transaction can appear behind a stored cursor."""
+    handoff_task: bool = True
+    """Create a task on each lead leadsync creates in the CRM, for its owner, holding the
+    lead's score and activity history, so the rep starts with the context."""
+    task_due_hours: Annotated[float, Field(ge=0)] = 24
 
     @property
     def lookback(self) -> timedelta:
         return timedelta(seconds=self.lookback_seconds)
+
+    @property
+    def task_due(self) -> timedelta:
+        return timedelta(hours=self.task_due_hours)
 
 
 class ScheduleConfig(Model):

@@ -21,9 +21,10 @@ from connector.adapters.base import CrmAdapter, MarketingAdapter
 from connector.config import Config
 from connector.errors import BatchInterrupted, LeadsyncError, QuotaReserved
 from connector.feedback import Decided, stage_updates
+from connector.handoff import handoff_task
 from connector.mapping import Payload, map_lead
 from connector.normalize import normalize
-from connector.records import Cursor, Lead, Write, WriteResult, batched, utcnow
+from connector.records import Cursor, HandoffTask, Lead, Write, WriteResult, batched, utcnow
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, StateStore
 
@@ -218,7 +219,7 @@ class Pipeline:
         """Links for what was written, dead letters for what was refused; a record
         with no result (a batch cut off before it) is left for the next run."""
         by_key = {result.key: result for result in results}
-        links, written = [], []
+        links, written, tasks = [], [], []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -247,10 +248,27 @@ class Pipeline:
             written.append(lead.id)
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
+            if result.created and self.config.sync.handoff_task:
+                tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
+                                          handoff.score_reason, now=now,
+                                          due_in=self.config.sync.task_due))
             events.append(Event(lead.id, kind, f"{self.object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
+        if tasks:
+            self.add_tasks(tasks, summary, events)
+
+    def add_tasks(self, tasks: list[HandoffTask], summary: RunSummary,
+                  events: list[Event]) -> None:
+        """The new owner's to-do; a refused task is a warning, the lead stays handed off."""
+        for result in self.crm.add_tasks(self.object, tasks):
+            if result.ok:
+                events.append(Event(result.key, "task", f"handoff task {result.crm_id}"))
+            else:
+                reason = "; ".join(str(e) for e in result.errors)
+                summary.warnings.append(f"lead {result.key}: handoff task refused: {reason}")
+                events.append(Event(result.key, "task_refused", reason))
 
     # steps 8-9: CRM → marketing -------------------------------------------------
     def feed_back(self, summary: RunSummary) -> None:

@@ -81,6 +81,18 @@ class Write:
         return {**self.payload, **self.on_create} if created else dict(self.payload)
 
 
+@dataclass(frozen=True)
+class HandoffTask:
+    """A to-do for the rep who now owns a lead: who it is and what they did so far."""
+
+    key: str          # the lead's external id (results are matched by it)
+    crm_id: str       # the record the task is attached to
+    subject: str
+    body: str
+    due: datetime
+    owner_id: str | None = None
+
+
 @dataclass
 class WriteResult:
     """What the CRM said about one record of a batch write."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol, runtime_checkable
 
-from connector.records import Change, CrmRecord, Lead, Write, WriteResult
+from connector.records import Change, CrmRecord, HandoffTask, Lead, Write, WriteResult
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,10 @@ class CrmAdapter(Protocol):
         Record-level refusals come back as results with ``ok=False`` and the
         CRM's errors; only a failure of the whole call raises.
         """
+        ...
+
+    def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
+        """Create each task attached to its record; one result per task (by ``key``)."""
         ...
 
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],

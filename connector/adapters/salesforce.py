@@ -44,7 +44,15 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.records import Change, CrmRecord, Deal, Write, WriteResult, batched
+from connector.records import (
+    Change,
+    CrmRecord,
+    Deal,
+    HandoffTask,
+    Write,
+    WriteResult,
+    batched,
+)
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from connector.transport import make_session
 
@@ -465,6 +473,28 @@ class SalesforceAdapter:
                 out[row[key_field]] = WriteResult(row[key_field], ok=False,
                                                   errors=bulk_errors(row.get("sf__Error", "")))
         return out
+
+    def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
+        """Task records on the leads (WhoId), 200 a collections call."""
+        results: list[WriteResult] = []
+        for chunk in batched(tasks, self.settings.collection_size):
+            body = {"allOrNone": False, "records": [{
+                "attributes": {"type": "Task"}, "WhoId": t.crm_id, "Subject": t.subject,
+                "Description": t.body[:32000], "Status": "Not Started", "Priority": "Normal",
+                "ActivityDate": t.due.date().isoformat(),
+                **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
+            try:
+                answer = self._call(lambda c, b=body: c.restful("composite/sobjects",
+                                                                method="POST", json=b))
+            except RecordRejected as exc:
+                results.extend(WriteResult(t.key, ok=False, errors=exc.errors) for t in chunk)
+                continue
+            results.extend(
+                WriteResult(t.key, ok=True, crm_id=item.get("id"), created=True)
+                if item.get("success") else
+                WriteResult(t.key, ok=False, errors=record_errors(item.get("errors")))
+                for t, item in zip(chunk, answer, strict=True))
+        return results
 
     # reads --------------------------------------------------------------------
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],

@@ -69,6 +69,15 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
         "Leadsync_Score__c": 25 + 10 + 5 + 2 + 5 + 5,  # form, /pricing, click, visit, title, phone
     }
 
+    # Each new lead carries a task for its owner: who, the score, what they did.
+    tasks = sf_client.query_all("SELECT WhoId, Subject, Description, Status FROM Task")["records"]
+    assert sorted(t["WhoId"] for t in tasks) == sorted(lead["Id"] for lead in leads)
+    [task] = [t for t in tasks if t["WhoId"] == sample["Id"]]
+    assert task["Subject"] == "Follow up new lead: Pat3 Lee3 (Acme 3 Inc.)"
+    assert task["Status"] == "Not Started"
+    assert "Score 52" in task["Description"] and "filled in a form Contact sales" in \
+        task["Description"] and "Email: person3@acme3.example" in task["Description"]
+
     # Sales works some leads in the CRM.
     verdicts = {"person1@acme1.example": "Working - Contacted",
                 "person2@acme2.example": "Closed - Not Converted",
@@ -93,6 +102,7 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
     assert third.status == "ok"
     assert {k: v for k, v in third.counts.items() if v} == {}
     assert len(sf_client.query_all(SOQL)["records"]) == 40
+    assert len(sf_client.query_all("SELECT Id FROM Task")["records"]) == 40  # one per lead
 
 
 def test_refused_leads_are_dead_letters_with_the_crm_reason(world: dict) -> None:
