@@ -42,7 +42,15 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.records import Change, CrmRecord, Deal, Write, WriteResult, batched
+from connector.records import (
+    Change,
+    CrmRecord,
+    Deal,
+    HandoffTask,
+    Write,
+    WriteResult,
+    batched,
+)
 from connector.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
@@ -60,6 +68,8 @@ IN_VALUES = 100             # values per IN filter
 FILTER_GROUPS = 5           # filter groups per search (ORed)
 DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate")
 
+TASK_ASSOCIATION = {"contacts": 204, "companies": 192, "deals": 216}
+"""HubSpot-defined association type ids, task → record."""
 DEAL_STAGES_OF_LIFE = frozenset({"opportunity", "customer", "evangelist"})
 
 Outcome = Literal["record", "conflict", "transient", "quota", "fatal"]
@@ -330,7 +340,7 @@ class HubSpotAdapter:
                       ) -> Iterator[tuple[Write, WriteResult]]:
         """One batch upsert; a batch HubSpot refuses as a whole is halved until the
         refusal is pinned on its record, so one bad lead never holds back the rest."""
-        body = {"inputs": [{"idProperty": key_field, "id": w.key,
+        body = {"inputs": [{"idProperty": key_field, "id": w.key, "objectWriteTraceId": w.key,
                             "properties": {**_strings(props), key_field: w.key}}
                            for w, props in chunk]}
         try:
@@ -348,8 +358,8 @@ class HubSpotAdapter:
                 yield write, WriteResult(write.key, ok=False, errors=exc.errors)
             return
         by_key = {}
-        for result in answer.results or []:
-            key = (result.properties or {}).get(key_field)
+        for result in answer.results or []:  # in any order: matched by trace id (or key)
+            key = result.object_write_trace_id or (result.properties or {}).get(key_field)
             by_key[key] = WriteResult(key, ok=True, crm_id=result.id, created=bool(result.new))
         failed = [(w, props) for w, props in chunk if w.key not in by_key]
         if failed and len(chunk) > 1:  # 207: send each failed input alone for its own reason
@@ -385,6 +395,34 @@ class HubSpotAdapter:
             self._call("crm.objects.batch_api", "update", object_name,
                        {"inputs": [{"id": crm_id, "properties": _strings(props)}
                                    for crm_id, props in chunk]})
+
+    def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
+        """Tasks associated to their records, 100 a batch create."""
+        type_id = TASK_ASSOCIATION.get(object_name)
+        results: list[WriteResult] = []
+        for chunk in batched(tasks, self.settings.batch_size):
+            body = {"inputs": [{
+                "objectWriteTraceId": t.key,  # results come back in any order
+                "properties": _strings({
+                    "hs_task_subject": t.subject, "hs_task_body": t.body,
+                    "hs_timestamp": hs_millis(t.due), "hs_task_status": "NOT_STARTED",
+                    "hs_task_priority": "MEDIUM", "hs_task_type": "TODO",
+                    **({"hubspot_owner_id": t.owner_id} if t.owner_id else {})}),
+                "associations": [{"to": {"id": t.crm_id}, "types": [{
+                    "associationCategory": "HUBSPOT_DEFINED",
+                    "associationTypeId": type_id}]}] if type_id else []} for t in chunk]}
+            try:
+                answer = self._call("crm.objects.batch_api", "create", "tasks", body)
+            except RecordRejected as exc:
+                results.extend(WriteResult(t.key, ok=False, errors=exc.errors) for t in chunk)
+                continue
+            made = {row.object_write_trace_id: row.id for row in answer.results or []}
+            results.extend(
+                WriteResult(t.key, ok=True, crm_id=made[t.key], created=True) if t.key in made
+                else WriteResult(t.key, ok=False, errors=[
+                    RecordError("ERROR", "HubSpot returned no task for this input")])
+                for t in chunk)
+        return results
 
     # reads --------------------------------------------------------------------
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],
