@@ -221,19 +221,36 @@ def sandbox(
         help="API calls a day before 403 REQUEST_LIMIT_EXCEEDED.")] = 15_000,
     session_seconds: Annotated[int, typer.Option(
         help="Idle seconds before a session expires (401 INVALID_SESSION_ID).")] = 7200,
+    hubspot_port: Annotated[int | None, typer.Option(
+        help="Port of the HubSpot sandbox [default: the port of crm.hubspot.route_to, else "
+             "8452]", show_default=False)] = None,
+    hubspot_token: Annotated[str, typer.Option(
+        help="The HubSpot sandbox's private app token.")] = "sandbox-token",
+    hubspot_state: Annotated[Path | None, typer.Option(
+        help="JSON file the HubSpot portal is kept in [default: crm.hubspot.sandbox.state "
+             "when a config.toml names one]", show_default=False)] = None,
 ) -> None:
-    """Serve the CRM sandbox on its own until Ctrl-C.
+    """Serve the CRM sandboxes (Salesforce and HubSpot) until Ctrl-C.
 
-    For trying things by hand with any Salesforce client.
+    For trying things by hand with any Salesforce or HubSpot client; the fault
+    options apply to both.
 
-    Defaults come from config.toml's [crm.salesforce] when there is one, so the
-    sandbox serves the same org the embedded one keeps; set
-    crm.salesforce.sandbox.embedded = false to sync against it.
+    Defaults come from config.toml's [crm.salesforce] / [crm.hubspot] when there
+    is one, so the sandboxes serve the same org and portal the embedded ones
+    keep; set crm.<adapter>.sandbox.embedded = false to sync against them.
     """
     _setup()
-    from connector.sandbox.salesforce import Faults, SalesforceSandbox
+    from connector.sandbox.faults import Faults
+    from connector.sandbox.hubspot import HubSpotSandbox
+    from connector.sandbox.salesforce import SalesforceSandbox
 
     cfg = _load(config) if configuration.config_path(config).exists() else None
+    hub = cfg.crm.hubspot if cfg else None
+    if cfg and hub:
+        if hubspot_port is None and hub.route_to:
+            hubspot_port = int(hub.route_to.rpartition(":")[2])
+        if hubspot_state is None and hub.sandbox is not None:
+            hubspot_state = cfg.resolve_path(hub.sandbox.state)
     settings = cfg.crm.salesforce if cfg else None
     if cfg and settings:
         username = username or settings.username
@@ -252,8 +269,15 @@ def sandbox(
                                security_token=security_token, state_path=state, seed=seed,
                                faults=faults, daily_api_allocation=daily_api_allocation,
                                session_seconds=session_seconds)
+    portal = HubSpotSandbox(token=hubspot_token, state_path=hubspot_state, faults=faults)
     address = server.start(host, salesforce_port or 8451)
+    try:
+        hub_address = portal.start(host, hubspot_port or 8452)
+    except OSError:
+        server.stop()
+        raise
     out.print(f"Salesforce sandbox on http://{address} (login {username}); Ctrl-C stops it")
+    out.print(f"HubSpot sandbox on http://{hub_address} (bearer token as --hubspot-token)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -261,6 +285,7 @@ def sandbox(
     except KeyboardInterrupt:
         pass
     finally:
+        portal.stop()
         server.stop()
 
 

@@ -162,3 +162,19 @@ def make_config(tmp_path: Path, salesforce_sandbox, monkeypatch):  # noqa: ANN00
         return configuration.load(path)
 
     return build
+
+
+@pytest.fixture
+def hubspot_sandbox(tmp_path: Path) -> Iterator:
+    from connector.sandbox.hubspot import HubSpotSandbox
+
+    with HubSpotSandbox(state_path=tmp_path / "hs-portal.json") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def hs_client(hubspot_sandbox):  # noqa: ANN001, ANN201
+    """The real hubspot-api-client, pointed at the sandbox."""
+    from hubspot import HubSpot
+
+    return HubSpot(access_token="sandbox-token", host=f"http://{hubspot_sandbox.address}")

@@ -318,22 +318,29 @@ class HubSpotAdapter:
                records: Sequence[Write]) -> list[WriteResult]:
         out: dict[str, WriteResult] = {}
         try:
-            found = {r.key for r in self.read_by_keys(
-                object_name, external_id_field, [w.key for w in records if not w.known], [])}
-            inputs = [(w, w.body(created=not (w.known or w.key in found))) for w in records]
-            reborn: list[Write] = []
-            for chunk in batched(inputs, self.settings.batch_size):
-                for write, result in self._upsert_chunk(object_name, external_id_field, chunk):
-                    out[write.key] = result
-                    if result.ok and result.created and write.on_create and \
-                            (write.known or write.key in found):
-                        reborn.append(write)  # gone from HubSpot since: give it on_create
-            if reborn:
-                self._update_by_id(object_name, [(out[w.key].crm_id or "", w.on_create)
-                                                 for w in reborn])
+            # a look-up per 500 leads, then their upserts: the searches (5 a second at
+            # most) are spaced out by the writes between them instead of waiting
+            for group in batched(records, IN_VALUES * FILTER_GROUPS):
+                self._upsert_group(object_name, external_id_field, group, out)
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
         return [out[w.key] for w in records]
+
+    def _upsert_group(self, object_name: str, key_field: str, group: list[Write],
+                      out: dict[str, WriteResult]) -> None:
+        found = {r.key for r in self.read_by_keys(
+            object_name, key_field, [w.key for w in group if not w.known], [])}
+        inputs = [(w, w.body(created=not (w.known or w.key in found))) for w in group]
+        reborn: list[Write] = []
+        for chunk in batched(inputs, self.settings.batch_size):
+            for write, result in self._upsert_chunk(object_name, key_field, chunk):
+                out[write.key] = result
+                if result.ok and result.created and write.on_create and \
+                        (write.known or write.key in found):
+                    reborn.append(write)  # gone from HubSpot since: give it on_create
+        if reborn:
+            self._update_by_id(object_name, [(out[w.key].crm_id or "", w.on_create)
+                                             for w in reborn])
 
     def _upsert_chunk(self, object_name: str, key_field: str,
                       chunk: list[tuple[Write, dict[str, Any]]]
