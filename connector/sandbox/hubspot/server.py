@@ -534,18 +534,19 @@ class HubSpotApp:
             values = dict(_properties(item))
             if record is None and id_property != "hs_object_id":
                 values.setdefault(id_property, key)
-            prepared.append((record, self.portal.prepare(kind, values, record)))
+            prepared.append((record, self.portal.prepare(kind, values, record), id_property))
         claimed: dict[tuple[str, str], int] = {}
-        for record, changes in prepared:
+        for record, changes, _ in prepared:
             self.portal.check_unique(kind, changes, record.id if record else None, claimed)
         results = []
-        for record, changes in prepared:
+        for record, changes, id_property in prepared:
+            written = [*changes, id_property]  # the answer names the record by its idProperty
             if record is None:
                 created = self.portal.create(kind, changes)
-                results.append(self.view(created, None, written=changes, new=True))
+                results.append(self.view(created, None, written=written, new=True))
             else:
                 self.portal.update(record, changes)
-                results.append(self.view(record, None, written=changes, new=False))
+                results.append(self.view(record, None, written=written, new=False))
         return self.batch_answer(results, [], started)
 
     def batch_archive(self, request: Request, kind: str) -> tuple[int, Any]:
