@@ -368,7 +368,7 @@ class HubSpotApp:
         record = self.portal.create(kind, changes)
         for to_type, to_id, type_id in links:
             self.portal.link(kind, record.id, to_type, to_id, type_id)
-        return 201, self.view(record, None, written=changes)
+        return 201, self.view(record, None, written=record.properties)
 
     def association_inputs(self, kind: str, items: list[Any]) -> list[tuple[str, int, int]]:
         """``associations`` of a create body as (to type, to id, type id), all checked first."""
@@ -454,7 +454,7 @@ class HubSpotApp:
             record = self.portal.create(kind, changes)
             for to_type, to_id, type_id in links:
                 self.portal.link(kind, record.id, to_type, to_id, type_id)
-            results.append(self.view(record, None, written=changes))
+            results.append(self.view(record, None, written=record.properties))
         return self.batch_answer(results, [], started, ok_status=201)
 
     def batch_read(self, request: Request, kind: str) -> tuple[int, Any]:
@@ -543,6 +543,7 @@ class HubSpotApp:
             written = [*changes, id_property]  # the answer names the record by its idProperty
             if record is None:
                 created = self.portal.create(kind, changes)
+                written += list(created.properties)  # a create answers with what it stored
                 results.append(self.view(created, None, written=written, new=True))
             else:
                 self.portal.update(record, changes)
