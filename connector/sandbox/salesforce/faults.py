@@ -1,141 +1,29 @@
-"""Injected faults: latency, 503s, dropped connections and timeouts, on demand.
+"""Salesforce's side of the injected faults; the machinery is ``connector.sandbox.faults``.
 
-A connector's retry policy is only as good as the failures it was tested
-against, and real Salesforce fails rarely and never on cue. ``Faults`` is
-the test's script of failures; ``FaultInjector`` plays it, one decision per
-eligible request, from a seeded RNG so a failing test fails the same way
-every run.
-
-Which requests are eligible: every REST call (``/services/data/...``), and,
-when ``include_login`` is set, the logins (SOAP ``/services/Soap/u/...`` and
-OAuth ``/services/oauth2/token``). Other paths (404s) never are. Eligible
-requests are numbered from 1, counted from the moment the ``Faults`` was
-installed; ``fail_at`` keys use these numbers.
-
-What each fault does:
-
-* ``"503"`` answers ``503`` with Salesforce's ``SERVER_UNAVAILABLE`` error list
-  before the request is processed (nothing is written).
-* ``"drop"`` closes the socket before the request is processed, without any
-  response: the client sees a ``ConnectionError``.
-* ``"drop_after"`` processes the request (a write lands) and then closes the
-  socket without a response: the case where the client cannot know.
-* ``"timeout"`` processes the request, then stalls ``timeout_seconds`` before
-  answering, so a client with a shorter timeout gives up on a write that
-  landed.
-
-``latency`` is added before every eligible request is processed, whatever
-else happens to it. All waiting goes through ``sleep`` so tests inject a
-recorder or an event wait instead of sleeping.
+Kept as a module so ``from connector.sandbox.salesforce.faults import Faults``
+goes on working now that the HubSpot sandbox shares the same fault script.
+Eligible requests here: every REST call (``/services/data/...``) and, with
+``include_login``, the logins (SOAP ``/services/Soap/u/...`` and OAuth
+``/services/oauth2/token``). A ``"502"`` is answered the way Salesforce's edge
+does, with a bare HTML page rather than an API error list.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
-
-FaultKind = Literal["503", "drop", "drop_after", "timeout"]
-FAULT_KINDS: frozenset[str] = frozenset({"503", "drop", "drop_after", "timeout"})
+from ..faults import FAULT_KINDS, FaultEvent, FaultInjector, FaultKind, Faults, drop_connection
 
 SERVER_UNAVAILABLE = [{"message": "Server too busy", "errorCode": "SERVER_UNAVAILABLE"}]
 """The body real instances send with a 503 (seen as "SERVER_UNAVAILABLE: Server too busy")."""
 
+BAD_GATEWAY_HTML = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 
-@dataclass(frozen=True)
-class Faults:
-    """The failures a test wants; install with ``SalesforceSandbox(faults=...)`` or
-    ``sandbox.faults = Faults(...)``.
-
-    Rates are probabilities per eligible request (``error_rate`` for 503,
-    ``drop_rate`` for a dropped connection); ``fail_at`` forces one fault at
-    the Nth eligible request and wins over the rates.
-    """
-
-    latency: float = 0.0
-    error_rate: float = 0.0
-    drop_rate: float = 0.0
-    fail_at: Mapping[int, FaultKind | str] = field(default_factory=dict)
-    timeout_seconds: float = 30.0
-    seed: int = 0
-    include_login: bool = False
-    sleep: Callable[[float], None] = time.sleep
-
-    def __post_init__(self) -> None:
-        for name in ("error_rate", "drop_rate"):
-            rate = getattr(self, name)
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {rate}")
-        if self.error_rate + self.drop_rate > 1.0:
-            raise ValueError("error_rate + drop_rate must not exceed 1")
-        if self.latency < 0 or self.timeout_seconds < 0:
-            raise ValueError("latency and timeout_seconds must not be negative")
-        for number, kind in self.fail_at.items():
-            if kind not in FAULT_KINDS:
-                raise ValueError(
-                    f"fail_at[{number}] = {kind!r}; choose one of {sorted(FAULT_KINDS)}"
-                )
-            if number < 1:
-                raise ValueError(f"fail_at numbers start at 1, not {number}")
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    """One injected fault, for assertions: which eligible request, what, where."""
-
-    number: int
-    kind: str
-    method: str
-    path: str
-
-
-class FaultInjector:
-    """Plays one ``Faults`` script; thread-safe, deterministic in arrival order."""
-
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-        self._rng = random.Random(faults.seed)
-        self._lock = threading.Lock()
-        self.eligible = 0
-
-    def decide(self) -> tuple[int, str | None]:
-        """Number this eligible request and pick its fault (None: serve it normally).
-
-        Exactly one random draw per request, whatever the rates, so changing a
-        rate does not shift which later requests fail for a given seed.
-        """
-        with self._lock:
-            self.eligible += 1
-            number = self.eligible
-            draw = self._rng.random()
-        forced = self.faults.fail_at.get(number)
-        if forced is not None:
-            return number, str(forced)
-        if draw < self.faults.drop_rate:
-            return number, "drop"
-        if draw < self.faults.drop_rate + self.faults.error_rate:
-            return number, "503"
-        return number, None
-
-
-def drop_connection(environ: dict[str, object]) -> None:
-    """Close the client's socket with no response, then unwind quietly.
-
-    Werkzeug's dev server hands the socket over as ``werkzeug.socket``;
-    shutting it down both ways sends the client a FIN before any status line
-    (requests raises ``ConnectionError``: "Remote end closed connection
-    without response"). Raising ``ConnectionResetError`` afterwards is what
-    werkzeug treats as a dropped connection: no 500, no traceback logged.
-    Without a socket (werkzeug's test ``Client``) the error reaches the caller.
-    """
-    import contextlib
-    import socket
-
-    sock = environ.get("werkzeug.socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):  # the client went first: same outcome
-            sock.shutdown(socket.SHUT_RDWR)
-    raise ConnectionResetError("sandbox fault: connection dropped without a response")
+__all__ = [
+    "BAD_GATEWAY_HTML",
+    "FAULT_KINDS",
+    "SERVER_UNAVAILABLE",
+    "FaultEvent",
+    "FaultInjector",
+    "FaultKind",
+    "Faults",
+    "drop_connection",
+]

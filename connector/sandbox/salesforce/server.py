@@ -39,7 +39,14 @@ from .errors import (
     method_not_allowed,
     not_found,
 )
-from .faults import SERVER_UNAVAILABLE, FaultEvent, FaultInjector, Faults, drop_connection
+from .faults import (
+    BAD_GATEWAY_HTML,
+    SERVER_UNAVAILABLE,
+    FaultEvent,
+    FaultInjector,
+    Faults,
+    drop_connection,
+)
 from .ids import looks_like_id, make_id, normalize_id
 from .limits import DEFAULT_DAILY_API_ALLOCATION, ApiUsage
 from .schema import Field, SObject, coerce, validate_write
@@ -143,6 +150,9 @@ class SalesforceApp:
         if fault == "503":
             response = self.json_response(request, 503, SERVER_UNAVAILABLE, self.usage.header())
             return response(environ, start_response)
+        if fault == "502":
+            return Response(BAD_GATEWAY_HTML, 502, content_type="text/html")(environ,
+                                                                           start_response)
         if fault == "drop":
             drop_connection(environ)
         try:
