@@ -1,0 +1,160 @@
+"""HubSpot adapter behaviour beyond the shared contract: the 10,000-result
+search cap walked, people sales already has adopted by email, refusals pinned
+on their record, searches paced and 429s waited out on an injected clock, the
+daily reserve, and deals read back for the closed loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tenacity import RetryCallState, wait_fixed, wait_none
+from tenacity.wait import wait_base
+
+from connector.adapters.hubspot import HubSpotAdapter
+from connector.config import HubSpotConfig
+from connector.errors import BatchInterrupted, QuotaReserved
+from connector.records import Write
+from connector.retry import RetryPolicy, wait_retry_after
+from connector.sandbox.hubspot import HubSpotSandbox
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+class Time:
+    """One fake time for the sandbox (datetime) and the adapter (monotonic, sleep)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.slept = 0.0
+
+    def clock(self) -> datetime:
+        self.now += timedelta(milliseconds=1)  # every look moves time on a little
+        return self.now
+
+    def monotonic(self) -> float:
+        return (self.now - T0).total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.now += timedelta(seconds=seconds)
+
+
+def adapter_on(sandbox: HubSpotSandbox, time: Time | None = None, attempts: int = 6,
+               **settings: Any) -> HubSpotAdapter:
+    return HubSpotAdapter(HubSpotConfig(route_to=sandbox.address, **settings),
+                          token="sandbox-token", retry=RetryPolicy(attempts=attempts),
+                          wait=wait_none(), sleep=time.sleep if time else lambda s: None,
+                          clock=time.monotonic if time else lambda: 0.0)
+
+
+@pytest.fixture
+def portal(hubspot_sandbox: HubSpotSandbox) -> Iterator[HubSpotSandbox]:
+    yield hubspot_sandbox
+
+
+def test_more_than_10000_changes_are_all_read_by_walking_the_window() -> None:
+    contacts = [{"email": f"w{i}@walk.example", "leadsync_id": f"w{i}", "lastname": "W"}
+                for i in range(10_050)]
+    with HubSpotSandbox(seed={"contacts": contacts}, search_per_second=10_000) as sandbox:
+        adapter = adapter_on(sandbox)
+        keys = [c.key for c in adapter.read_changes("contacts", "leadsync_id",
+                                                    ["hs_lead_status"], None)]
+    assert len(keys) == 10_050 and len(set(keys)) == 10_050
+
+
+def test_a_person_sales_already_has_is_adopted_not_duplicated(portal: HubSpotSandbox) -> None:
+    existing = portal.create("contacts", {"email": "kim@acme.example", "lastname": "Kim",
+                                          "hs_lead_status": "CONNECTED"})
+    adapter = adapter_on(portal)
+    results = adapter.upsert("contacts", "leadsync_id", [
+        Write("m1", {"email": "kim@acme.example", "lastname": "Kim", "jobtitle": "CTO"},
+              {"hs_lead_status": "NEW"}),
+        Write("m2", {"email": "new@acme.example", "lastname": "New"},
+              {"hs_lead_status": "NEW"})])
+    assert [(r.key, r.ok, r.created) for r in results] == [("m1", True, False),
+                                                           ("m2", True, True)]
+    assert results[0].crm_id == str(existing["id"])
+    kim = next(r for r in portal.records("contacts") if r["id"] == str(existing["id"]))
+    assert kim["properties"]["leadsync_id"] == "m1"
+    assert kim["properties"]["jobtitle"] == "CTO"
+    assert kim["properties"]["hs_lead_status"] == "CONNECTED"  # sales' verdict kept
+    assert len(portal.records("contacts")) == 2
+
+
+def test_a_refused_record_is_pinned_and_the_batch_goes_on(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    writes = [Write(f"r{i}", {"email": f"r{i}@acme.example", "lastname": "R"})
+              for i in range(7)]
+    writes[4] = Write("r4", {"email": "r4@acme.example", "hs_lead_status": "LUKEWARM"})
+    results = adapter.upsert("contacts", "leadsync_id", writes)
+    assert [r.ok for r in results] == [True] * 4 + [False] + [True] * 2
+    [error] = results[4].errors
+    assert error.code == "INVALID_OPTION" and error.fields == ["hs_lead_status"]
+    assert "LUKEWARM" in error.message
+
+
+def test_searches_are_paced_under_five_a_second_on_the_injected_clock() -> None:
+    time = Time()
+    with HubSpotSandbox(clock=time.clock) as sandbox:  # HubSpot's 5 searches a second
+        adapter = adapter_on(sandbox, time, attempts=1)  # a 429 would fail the test
+        start = time.monotonic()
+        for i in range(8):
+            assert adapter.read_by_keys("contacts", "leadsync_id", [f"k{i}"], []) == []
+    assert time.monotonic() - start >= 7 * 0.25  # 4 a second: a quarter second apart
+
+
+def test_a_429_is_waited_out_for_the_interval_hubspot_names() -> None:
+    time = Time()
+    with HubSpotSandbox(clock=time.clock, ten_second_limit=3) as sandbox:
+        waits: list[float] = []
+
+        class WaitOnTheFakeClock(wait_base):
+            """The policy's wait (Retry-After honoured), spent on the fake clock."""
+
+            def __call__(self, state: RetryCallState) -> float:
+                seconds = wait_retry_after(wait_fixed(0.5), cap_s=60)(state)
+                waits.append(seconds)
+                time.sleep(seconds)
+                return 0.0
+
+        adapter = HubSpotAdapter(HubSpotConfig(route_to=sandbox.address),
+                                 token="sandbox-token", retry=RetryPolicy(attempts=4),
+                                 wait=WaitOnTheFakeClock(), sleep=time.sleep,
+                                 clock=time.monotonic)
+        results = adapter.upsert("contacts", "leadsync_id", [
+            Write(f"t{i}", {"email": f"t{i}@acme.example"}) for i in range(350)])
+    assert all(r.ok for r in results)
+    assert waits and all(w == pytest.approx(10.0) for w in waits)  # the 10-second window
+
+
+def test_the_daily_reserve_stops_before_the_next_call() -> None:
+    with HubSpotSandbox(daily_limit=5_000, search_per_second=10_000) as portal:
+        portal.set_daily_used(3_990)  # 1,010 left: a few calls above the reserve
+        adapter = adapter_on(portal, api_reserve=1_000)
+        with pytest.raises(BatchInterrupted) as caught:
+            adapter.upsert("contacts", "leadsync_id", [
+                Write(f"d{i}", {"email": f"d{i}@acme.example"}) for i in range(2_000)])
+        held = {r["properties"]["leadsync_id"] for r in portal.records("contacts")}
+    assert isinstance(caught.value.cause, QuotaReserved)
+    assert "api_reserve" in str(caught.value)
+    assert {r.key for r in caught.value.results} == held  # what was written is known
+    assert 0 < len(held) < 2_000
+
+
+def test_a_closed_deal_is_read_back_with_its_amount(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    [written] = adapter.upsert("contacts", "leadsync_id", [
+        Write("z1", {"email": "z1@acme.example", "lastname": "Z"}, {"hs_lead_status": "NEW"})])
+    cursor = max(c.modified_at for c in adapter.read_changes(
+        "contacts", "leadsync_id", ["hs_lead_status"], None))
+    deal = portal.create_deal(written.crm_id, stage="closedwon", amount=12500)
+    changes = list(adapter.read_changes("contacts", "leadsync_id", ["hs_lead_status"],
+                                        cursor + timedelta(milliseconds=1)))
+    assert changes, "the deal's change must be reported on its contact"
+    last = changes[-1]
+    assert last.key == "z1" and last.deal is not None
+    assert (last.deal.crm_id, last.deal.stage, last.deal.amount, last.deal.closed,
+            last.deal.won) == (str(deal["id"]), "closedwon", 12500.0, True, True)
