@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
+from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
 from connector.scheduler import schedule
@@ -52,10 +53,11 @@ def free_port() -> int:
 
 
 def test_sandbox_command_serves_until_terminated_and_keeps_its_org(tmp_path: Path) -> None:
-    port = free_port()
+    port, hub_port = free_port(), free_port()
     org = tmp_path / "org.json"
     command = [sys.executable, "-m", "connector.cli", "sandbox", "--salesforce-port", str(port),
-               "--state", str(org)]
+               "--state", str(org), "--hubspot-port", str(hub_port),
+               "--hubspot-state", str(tmp_path / "portal.json")]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     try:
@@ -65,11 +67,15 @@ def test_sandbox_command_serves_until_terminated_and_keeps_its_org(tmp_path: Pat
         sf = Salesforce(username="admin@leadsync.sandbox", password="sandbox", security_token="",
                         session=make_session(f"127.0.0.1:{port}"))
         sf.Lead.create({"LastName": "Hand", "Company": "Tried By"})
+        assert f"127.0.0.1:{hub_port}" in proc.stdout.readline()
+        hub = HubSpot(access_token="sandbox-token", host=f"http://127.0.0.1:{hub_port}")
+        hub.crm.contacts.basic_api.create({"properties": {"email": "hand@tried.example"}})
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
     assert proc.returncode == 0
     assert "Hand" in org.read_text()
+    assert "hand@tried.example" in (tmp_path / "portal.json").read_text()
 
 
 def test_sandbox_command_takes_limits_and_faults(tmp_path: Path) -> None:
@@ -77,6 +83,7 @@ def test_sandbox_command_takes_limits_and_faults(tmp_path: Path) -> None:
 
     port = free_port()
     command = [sys.executable, "-m", "connector.cli", "sandbox", "--salesforce-port", str(port),
+               "--hubspot-port", str(free_port()),
                "--state", str(tmp_path / "org.json"), "--daily-api-allocation", "2",
                "--latency", "0.01"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

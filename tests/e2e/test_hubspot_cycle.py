@@ -1,0 +1,83 @@
+"""End to end on HubSpot: the same engine, the example HubSpot config, the real
+hubspot-api-client against the sandbox. Nothing in the engine names HubSpot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import config as configuration
+from connector.adapters.marketing_store import EmbeddedMarketingStore
+from connector.pipeline import run_once
+from tests.conftest import import_leads, lead_row
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config-hubspot.toml"
+
+
+@pytest.fixture
+def config(tmp_path: Path, hubspot_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in {
+        'url = "sqlite:///../state/hubspot-leadsync.db"': f'url = "sqlite:///{tmp_path}/s.db"',
+        'url = "sqlite:///../state/hubspot-marketing.db"': f'url = "sqlite:///{tmp_path}/m.db"',
+        'route_to = "127.0.0.1:8452"': f'route_to = "{hubspot_sandbox.address}"',
+        "embedded = true": "embedded = false",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    config = configuration.load(path)
+    rows = [lead_row(i) for i in range(12)]
+    rows.append(lead_row(12, last_name="", email="nolast@acme.example"))
+    import_leads(config, tmp_path / "leads.csv", rows)
+    return config
+
+
+def stages(config: Any) -> dict[str, str | None]:
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        return {lead.fields["email"]: lead.stage for lead in store.read_changes(None)}
+    finally:
+        store.close()
+
+
+def test_hand_off_work_the_leads_feed_back_then_nothing(config: Any,
+                                                        hubspot_sandbox: Any) -> None:
+    first = run_once(config)
+    assert first.status == "ok", first.error
+    assert (first.counts["created"], first.counts["refused"]) == (13, 0)
+    contacts = {c["properties"]["email"]: c for c in hubspot_sandbox.records("contacts")}
+    assert len(contacts) == 13
+    pat3 = contacts["person3@acme3.example"]["properties"]
+    assert (pat3["firstname"], pat3["jobtitle"], pat3["phone"], pat3["hs_lead_status"]) == \
+        ("Pat3", "VP Sales", "+14155550103", "NEW")
+    tasks = hubspot_sandbox.records("tasks")
+    assert len(tasks) == 13
+    pat3_id = contacts["person3@acme3.example"]["id"]
+    [task] = [t for t in tasks
+              if hubspot_sandbox.associations("tasks", t["id"], "contacts") == [pat3_id]]
+    assert "filled in a form Contact sales" in task["properties"]["hs_task_body"]
+
+    # sales work two leads; one becomes a deal that is won
+    hubspot_sandbox.update("contacts", contacts["person1@acme1.example"]["id"],
+                           {"hs_lead_status": "IN_PROGRESS"})
+    hubspot_sandbox.update("contacts", contacts["person2@acme2.example"]["id"],
+                           {"hs_lead_status": "BAD_TIMING"})
+    hubspot_sandbox.create_deal(contacts["person5@acme5.example"]["id"], stage="closedwon",
+                                amount=9000)
+    second = run_once(config)
+    assert second.status == "ok", second.error
+    assert second.counts["fed_back"] == 3 and second.counts["created"] == 0
+    got = stages(config)
+    assert (got["person1@acme1.example"], got["person2@acme2.example"],
+            got["person5@acme5.example"]) == ("sales_accepted", "recycle", "won")
+    assert got["person7@acme0.example"] is None
+
+    third = run_once(config)
+    assert {k: v for k, v in third.counts.items() if v} == {}
+    assert len(hubspot_sandbox.records("contacts")) == 13
+    assert len(hubspot_sandbox.records("tasks")) == 13
