@@ -256,3 +256,17 @@ def test_batch_archive(hs: HubSpot, sandbox: HubSpotSandbox) -> None:
     ))
 
     assert sandbox.records("contacts") == []
+
+
+def test_batch_results_echo_each_inputs_trace_id(hs_client: Any) -> None:
+    """Batch results come in any order; objectWriteTraceId is how a client matches them."""
+    batch = hs_client.crm.contacts.batch_api
+    made = batch.create({"inputs": [
+        {"objectWriteTraceId": f"t{i}", "properties": {"email": f"t{i}@trace.example"}}
+        for i in range(3)]})
+    by_trace = {r.object_write_trace_id: r.properties["email"] for r in made.results}
+    assert by_trace == {f"t{i}": f"t{i}@trace.example" for i in range(3)}
+    upserted = batch.upsert({"inputs": [
+        {"idProperty": "email", "id": "t1@trace.example", "objectWriteTraceId": "u1",
+         "properties": {"lastname": "One"}}]})
+    assert [r.object_write_trace_id for r in upserted.results] == ["u1"]

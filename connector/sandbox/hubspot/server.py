@@ -450,11 +450,11 @@ class HubSpotApp:
         for changes, _ in prepared:
             self.portal.check_unique(kind, changes, None, claimed)
         results = []
-        for changes, links in prepared:
+        for (changes, links), item in zip(prepared, inputs, strict=True):
             record = self.portal.create(kind, changes)
             for to_type, to_id, type_id in links:
                 self.portal.link(kind, record.id, to_type, to_id, type_id)
-            results.append(self.view(record, None, written=record.properties))
+            results.append(_traced(self.view(record, None, written=record.properties), item))
         return self.batch_answer(results, [], started, ok_status=201)
 
     def batch_read(self, request: Request, kind: str) -> tuple[int, Any]:
@@ -499,14 +499,14 @@ class HubSpotApp:
             except ApiError:
                 missing.append(key)
                 continue
-            found.append((record, self.portal.prepare(kind, _properties(item), record)))
+            found.append((record, self.portal.prepare(kind, _properties(item), record), item))
         claimed: dict[tuple[str, str], int] = {}
-        for record, changes in found:
+        for record, changes, _ in found:
             self.portal.check_unique(kind, changes, record.id, claimed)
         results = []
-        for record, changes in found:
+        for record, changes, item in found:
             self.portal.update(record, changes)
-            results.append(self.view(record, None, written=changes))
+            results.append(_traced(self.view(record, None, written=changes), item))
         errors = []
         if missing:
             # Guessed wording, modelled on batch read's.
@@ -539,15 +539,17 @@ class HubSpotApp:
         for record, changes, _ in prepared:
             self.portal.check_unique(kind, changes, record.id if record else None, claimed)
         results = []
-        for record, changes, id_property in prepared:
+        for (record, changes, id_property), item in zip(prepared, inputs, strict=True):
             written = [*changes, id_property]  # the answer names the record by its idProperty
             if record is None:
                 created = self.portal.create(kind, changes)
                 written += list(created.properties)  # a create answers with what it stored
-                results.append(self.view(created, None, written=written, new=True))
+                results.append(_traced(self.view(created, None, written=written, new=True),
+                                       item))
             else:
                 self.portal.update(record, changes)
-                results.append(self.view(record, None, written=written, new=False))
+                results.append(_traced(self.view(record, None, written=written, new=False),
+                                       item))
         return self.batch_answer(results, [], started)
 
     def batch_archive(self, request: Request, kind: str) -> tuple[int, Any]:
@@ -916,3 +918,11 @@ def _no_duplicates(keys: list[str], shown: list[str] | None = None) -> None:
 
 def _bisect_right(order: list[int], value: int) -> int:
     return bisect.bisect_right(order, value)
+
+
+def _traced(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """HubSpot echoes an input's ``objectWriteTraceId`` on its result, the one way a
+    client can match batch results (which come in any order) to its inputs."""
+    if item.get("objectWriteTraceId"):
+        result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+    return result
