@@ -19,7 +19,7 @@ import structlog
 
 from connector.adapters.base import CrmAdapter, MarketingAdapter
 from connector.config import Config
-from connector.errors import BatchInterrupted, LeadsyncError, QuotaReserved
+from connector.errors import AdapterError, BatchInterrupted, LeadsyncError, QuotaReserved
 from connector.feedback import Decided, stage_updates
 from connector.handoff import handoff_task
 from connector.mapping import Payload, map_lead
@@ -197,7 +197,10 @@ class Pipeline:
         try:
             results = self.crm.upsert(self.object, self.key_field, writes)
         except BatchInterrupted as exc:
-            self.record_results(todo, writes, exc.results, summary, events)
+            # what was written is recorded; its tasks too, unless the API allowance is
+            # what stopped us (then every further call is one too many)
+            self.record_results(todo, writes, exc.results, summary, events,
+                                tasks=not isinstance(exc.cause, QuotaReserved))
             raise
         self.record_results(todo, writes, results, summary, events)
 
@@ -215,11 +218,11 @@ class Pipeline:
 
     def record_results(self, todo: list[Handoff], writes: list[Write],
                        results: list[WriteResult], summary: RunSummary,
-                       events: list[Event]) -> None:
+                       events: list[Event], *, tasks: bool = True) -> None:
         """Links for what was written, dead letters for what was refused; a record
         with no result (a batch cut off before it) is left for the next run."""
         by_key = {result.key: result for result in results}
-        links, written, tasks = [], [], []
+        links, written, todo_tasks = [], [], []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -249,26 +252,47 @@ class Pipeline:
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
             if result.created and self.config.sync.handoff_task:
-                tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
+                todo_tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
                                           handoff.score_reason, now=now,
                                           due_in=self.config.sync.task_due))
             events.append(Event(lead.id, kind, f"{self.object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
-        if tasks:
-            self.add_tasks(tasks, summary, events)
+        if todo_tasks and tasks:
+            self.add_tasks(todo_tasks, summary, events)
+        elif todo_tasks:
+            self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
 
     def add_tasks(self, tasks: list[HandoffTask], summary: RunSummary,
                   events: list[Event]) -> None:
-        """The new owner's to-do; a refused task is a warning, the lead stays handed off."""
-        for result in self.crm.add_tasks(self.object, tasks):
+        """The new owner's to-do; a refused task is a warning, the lead stays handed off.
+
+        A task call that fails is not repeated (it may have landed; a repeat could
+        make two): the leads it was for are named in the run's warnings.
+        """
+        try:
+            results = self.crm.add_tasks(self.object, tasks)
+        except QuotaReserved:
+            self.tasks_missing(tasks, "the run stopped at the API reserve", summary, events)
+            raise
+        except AdapterError as exc:
+            self.tasks_missing(tasks, str(exc), summary, events)
+            return
+        for result in results:
             if result.ok:
                 events.append(Event(result.key, "task", f"handoff task {result.crm_id}"))
             else:
                 reason = "; ".join(str(e) for e in result.errors)
                 summary.warnings.append(f"lead {result.key}: handoff task refused: {reason}")
                 events.append(Event(result.key, "task_refused", reason))
+
+    def tasks_missing(self, tasks: list[HandoffTask], why: str, summary: RunSummary,
+                      events: list[Event]) -> None:
+        summary.warnings.append(f"no handoff task for {len(tasks)} new leads "
+                                f"({', '.join(t.key for t in tasks[:10])}"
+                                f"{', …' if len(tasks) > 10 else ''}): {why}")
+        events.extend(Event(t.key, "task_missing", why) for t in tasks)
 
     # steps 8-9: CRM → marketing -------------------------------------------------
     def feed_back(self, summary: RunSummary) -> None:

@@ -66,7 +66,8 @@ SEARCH_LIMIT = 200          # results per search page
 SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one search
 IN_VALUES = 100             # values per IN filter
 FILTER_GROUPS = 5           # filter groups per search (ORed)
-DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate")
+DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate",
+               "createdate")
 
 TASK_ASSOCIATION = {"contacts": 204, "companies": 192, "deals": 216}
 """HubSpot-defined association type ids, task → record."""
@@ -74,23 +75,34 @@ DEAL_STAGES_OF_LIFE = frozenset({"opportunity", "customer", "evangelist"})
 
 Outcome = Literal["record", "conflict", "transient", "quota", "fatal"]
 
+CONFIG_CODES = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "INVALID_ID_PROPERTY"})
+"""Error codes that are about the mapping, not the record: every record would fail."""
 
-def classify(status: int, category: str | None, policy: str | None = None) -> Outcome:
+
+def classify(status: int, category: str | None, policy: str | None = None,
+             codes: frozenset[str] = frozenset()) -> Outcome:
     """The one table: what a HubSpot error means for the run.
 
     - 429 is transient (wait the interval HubSpot names) unless the daily
       limit is spent (policyName DAILY): then the run stops cleanly.
+    - 423 Locked (fast writes to one record) is transient; 477 Migration in
+      Progress (the portal is moving data centres) stops the run cleanly.
     - 409 CONFLICT: a unique value (email) belongs to another record.
-    - 400 VALIDATION_ERROR and other 4xx about the input: the record's fault.
+    - 400 about a record's values: the record's fault; about a property the
+      portal does not have or will not take: the mapping's fault, fatal.
     - 401/403: the token or its scopes are wrong; every call would fail.
     """
     if status == 429:
         return "quota" if policy == "DAILY" else "transient"
-    if status >= 500 or status == 0:
+    if status == 477:
+        return "quota"
+    if status >= 500 or status in (0, 423):
         return "transient"
     if status == 409:
         return "conflict"
     if status in (401, 403):
+        return "fatal"
+    if status == 400 and codes & CONFIG_CODES:
         return "fatal"
     if status == 400 and category not in ("INVALID_AUTHENTICATION", "MISSING_SCOPES"):
         return "record"
@@ -153,8 +165,9 @@ def _translate(exc: BaseException) -> BaseException:
     if _is_api_exception(exc):
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
-        outcome = classify(status, body.get("category"), body.get("policyName"))
         errors = _errors(body)
+        outcome = classify(status, body.get("category"), body.get("policyName"),
+                           frozenset(e.code for e in errors))
         message = f"HubSpot {status}: {body.get('message') or getattr(exc, 'reason', '')}"
         if outcome == "record":
             return RecordRejected(errors)
@@ -162,18 +175,21 @@ def _translate(exc: BaseException) -> BaseException:
             match = _EXISTING_ID.search(str(body.get("message") or ""))
             return Conflict(errors, match.group(1) if match else None)
         if outcome == "quota":
-            return QuotaReserved(message + " (the daily API limit is spent; the next run "
-                                 "resumes where this one stopped)", system="hubspot",
-                                 status=status, code="DAILY")
+            why = ("the portal is migrating" if status == 477
+                   else "the daily API limit is spent")
+            return QuotaReserved(f"{message} ({why}; the next run resumes where this one "
+                                 "stopped)", system="hubspot", status=status,
+                                 code="MIGRATION" if status == 477 else "DAILY")
         if outcome == "transient":
-            wait = _header(exc, "Retry-After")
+            wait = _header(exc, "Retry-After") or ("2" if status == 423 else None)
             interval = _header(exc, "X-HubSpot-RateLimit-Interval-Milliseconds")
             retry_after = float(wait) if wait else (
                 float(interval) / 1000 if status == 429 and interval else None)
             return TransientError(message, system="hubspot", status=status,
                                   code=body.get("policyName") or body.get("category"),
                                   retry_after=retry_after)
-        return FatalError(message, system="hubspot", status=status,
+        detail = "; ".join(str(e) for e in errors if e.code in CONFIG_CODES)
+        return FatalError(f"{message} {detail}".strip(), system="hubspot", status=status,
                           code=body.get("category"))
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return TransientError(f"HubSpot unreachable: {exc.__class__.__name__}", system="hubspot")
@@ -245,7 +261,7 @@ class HubSpotAdapter:
         return self._apis[path]
 
     def _call(self, path: str, method: str, *args: Any, search: bool = False,
-              **kwargs: Any) -> Any:
+              once: bool = False, **kwargs: Any) -> Any:
         """One API call with the one retry policy; reads the rate-limit headers, keeps
         the daily reserve, and paces searches under HubSpot's per-second limit."""
         def attempt() -> Any:
@@ -264,7 +280,10 @@ class HubSpotAdapter:
                 raise error from exc
             self.usage.observe(headers)
             return data
-        return call_with_retry(attempt, self._retry, wait=self._wait)
+        # ``once``: a create that failed in transit may have landed; a retry could make it
+        # twice, so it is reported instead
+        return call_with_retry(attempt, RetryPolicy(attempts=1) if once else self._retry,
+                               wait=self._wait)
 
     def _pace_search(self) -> None:
         gap = 1.0 / self.settings.searches_per_second
@@ -322,6 +341,9 @@ class HubSpotAdapter:
             # most) are spaced out by the writes between them instead of waiting
             for group in batched(records, IN_VALUES * FILTER_GROUPS):
                 self._upsert_group(object_name, external_id_field, group, out)
+        except RecordRejected as exc:  # a look-up refused: not one record's fault
+            raise BatchInterrupted(list(out.values()), FatalError(
+                f"HubSpot refused a look-up: {exc}", system="hubspot")) from exc
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
         return [out[w.key] for w in records]
@@ -338,9 +360,12 @@ class HubSpotAdapter:
                 if result.ok and result.created and write.on_create and \
                         (write.known or write.key in found):
                     reborn.append(write)  # gone from HubSpot since: give it on_create
-        if reborn:
-            self._update_by_id(object_name, [(out[w.key].crm_id or "", w.on_create)
-                                             for w in reborn])
+        for write in reborn:  # rare: one call each, so a refusal is pinned on its record
+            try:
+                self._update_by_id(object_name, [(out[write.key].crm_id or "", write.on_create)])
+            except RecordRejected as exc:
+                out[write.key] = WriteResult(write.key, ok=False, crm_id=out[write.key].crm_id,
+                                             errors=exc.errors)
 
     def _upsert_chunk(self, object_name: str, key_field: str,
                       chunk: list[tuple[Write, dict[str, Any]]]
@@ -389,7 +414,20 @@ class HubSpotAdapter:
     def _adopt(self, object_name: str, key_field: str, write: Write,
                existing_id: str) -> WriteResult:
         """Sales already has this person (same email): write to that contact, giving it
-        our id, instead of creating a second one; its creation-only fields stay as set."""
+        our id, instead of creating a second one; its creation-only fields stay as set.
+
+        A contact that already carries another lead's id is not taken over (two
+        marketing leads would flip one contact between them): the lead is refused
+        with the conflict, for a person to merge.
+        """
+        current = self._call("crm.objects.basic_api", "get_by_id", object_name, existing_id,
+                             properties=[key_field])
+        theirs = (current.properties or {}).get(key_field)
+        if theirs and theirs != write.key:
+            return WriteResult(write.key, ok=False, errors=[RecordError(
+                "CONFLICT", f"{object_name} {existing_id} has this lead's unique value (email) "
+                f"but belongs to lead {theirs}; merge the two leads in marketing",
+                ["email"])])
         try:
             self._update_by_id(object_name, [(existing_id, {**write.payload,
                                                             key_field: write.key})])
@@ -406,6 +444,9 @@ class HubSpotAdapter:
     def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
         """Tasks associated to their records, 100 a batch create."""
         type_id = TASK_ASSOCIATION.get(object_name)
+        if type_id is None:
+            raise FatalError(f"HubSpot tasks cannot be associated with {object_name!r} records "
+                             f"(known: {', '.join(TASK_ASSOCIATION)})", system="hubspot")
         results: list[WriteResult] = []
         for chunk in batched(tasks, self.settings.batch_size):
             body = {"inputs": [{
@@ -417,9 +458,9 @@ class HubSpotAdapter:
                     **({"hubspot_owner_id": t.owner_id} if t.owner_id else {})}),
                 "associations": [{"to": {"id": t.crm_id}, "types": [{
                     "associationCategory": "HUBSPOT_DEFINED",
-                    "associationTypeId": type_id}]}] if type_id else []} for t in chunk]}
+                    "associationTypeId": type_id}]}]} for t in chunk]}
             try:
-                answer = self._call("crm.objects.batch_api", "create", "tasks", body)
+                answer = self._call("crm.objects.batch_api", "create", "tasks", body, once=True)
             except RecordRejected as exc:
                 results.extend(WriteResult(t.key, ok=False, errors=exc.errors) for t in chunk)
                 continue
@@ -448,21 +489,28 @@ class HubSpotAdapter:
 
     def _search(self, object_name: str, groups: list[dict[str, Any]], properties: list[str],
                 *, sorts: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        """Every page of one search (HubSpot stops at its 10,000th result)."""
+        """Every page of one search over a set that does not move while it is read
+        (offset paging; HubSpot stops at the 10,000th result)."""
         after: str | None = None
         while True:
-            body: dict[str, Any] = {"filterGroups": groups, "properties": properties,
-                                    "sorts": sorts, "limit": SEARCH_LIMIT}
-            if after:
-                body["after"] = after
-            page = self._call("crm.objects.search_api", "do_search", object_name, body,
-                              search=True)
-            for row in page.results or []:
-                yield {"id": row.id, "properties": dict(row.properties or {})}
-            nxt = page.paging.next if page.paging else None
-            if not nxt or not nxt.after or int(nxt.after) >= SEARCH_WINDOW:
+            rows, after = self._search_page(object_name, groups, properties, sorts, after)
+            yield from rows
+            if not after or int(after) >= SEARCH_WINDOW:
                 return
-            after = nxt.after
+
+    def _search_page(self, object_name: str, groups: list[dict[str, Any]],
+                     properties: list[str], sorts: list[dict[str, str]],
+                     after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        body: dict[str, Any] = {"filterGroups": groups, "properties": properties,
+                                "sorts": sorts, "limit": SEARCH_LIMIT}
+        if after:
+            body["after"] = after
+        page = self._call("crm.objects.search_api", "do_search", object_name, body,
+                          search=True)
+        rows = [{"id": str(row.id), "properties": dict(row.properties or {})}
+                for row in page.results or []]
+        nxt = page.paging.next if page.paging else None
+        return rows, (nxt.after if nxt and nxt.after else None)
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:
@@ -485,57 +533,76 @@ class HubSpotAdapter:
 
     def _changed(self, object_name: str, properties: list[str], since: datetime | None,
                  must_have: str | None = None) -> Iterator[dict[str, Any]]:
-        """Rows changed at or after ``since``, oldest first, walking past the 10,000 cap.
+        """Rows changed at or after ``since``, oldest first.
 
-        One search returns at most 10,000 records; when a search is exhausted the
-        next starts at the last change time it returned (inclusive), dropping the
-        overlap by id.
+        Paged by change time, not by offset: each page is a new search from the
+        last change time read (inclusive, dropping ids already read at it). A
+        record edited while we read moves past the end instead of shifting the
+        unread rows under an offset, and HubSpot's 10,000-result cap never
+        applies. Only when one change time holds more than a page of records are
+        those read by offset, with an EQ filter on that time (a set that edits can
+        only leave).
         """
-        start, seen_at_start = since, set[str]()
-        while True:
+        sort = [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+        start, seen = since, set[str]()   # ids already read whose change time is `start`
+
+        def groups(op: str, at: datetime | None) -> list[dict[str, Any]]:
             filters: list[dict[str, Any]] = []
             if must_have:
                 filters.append({"propertyName": must_have, "operator": "HAS_PROPERTY"})
-            if start is not None:
-                filters.append({"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                                "value": hs_millis(start)})
-            count, last, at_last = 0, start, set[str]()
-            for row in self._search(object_name, [{"filters": filters}], properties, sorts=[
-                    {"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]):
-                count += 1
-                stamp = hs_datetime(row["properties"]["hs_lastmodifieddate"])
-                if stamp == start and row["id"] in seen_at_start:
-                    continue
-                at_last = (at_last | {row["id"]}) if stamp == last else {row["id"]}
-                last = stamp
+            if at is not None:
+                filters.append({"propertyName": "hs_lastmodifieddate", "operator": op,
+                                "value": hs_millis(at)})
+            return [{"filters": filters}]
+
+        op = "GTE"
+        while True:
+            rows, _ = self._search_page(object_name, groups(op, start), properties, sort)
+            op = "GTE"
+            fresh = [r for r in rows if not (_stamp(r) == start and r["id"] in seen)]
+            for row in fresh:
+                stamp = _stamp(row)
+                if stamp != start:
+                    start, seen = stamp, set()
+                seen.add(row["id"])
                 yield row
-            if count < SEARCH_WINDOW:
+            if len(rows) < SEARCH_LIMIT:
                 return
-            if last == start:  # >10,000 changes in one millisecond: nothing left to walk by
-                log.warning("change feed window stuck", object=object_name, at=str(start))
-                return
-            start, seen_at_start = last, at_last
+            if not fresh:  # a whole page at one change time, all read: page within it
+                assert start is not None
+                for row in self._search(object_name, groups("EQ", start), properties,
+                                        sorts=[{"propertyName": "hs_object_id",
+                                                "direction": "ASCENDING"}]):
+                    if row["id"] not in seen:
+                        seen.add(row["id"])
+                        yield row
+                op = "GT"  # then on past that change time
 
     def _deal_changes(self, object_name: str, key_field: str, select: list[str],
                       since: datetime) -> Iterator[Change]:
+        """Contacts whose deals changed, each once per page of changed deals, reported
+        at its latest deal change with its latest deal (an edit to an old lost deal
+        must not outvote a newer open one)."""
         for deals in batched(self._changed("deals", list(DEAL_FIELDS), since), SEARCH_LIMIT):
             linked = self._associated("deals", object_name, [d["id"] for d in deals])
-            ids = sorted({i for ids in linked.values() for i in ids})
-            records = {}
-            for chunk in batched(ids, self.settings.batch_size):
+            changed_at: dict[str, datetime] = {}
+            for deal in deals:
+                for record_id in linked.get(deal["id"], []):
+                    changed_at[record_id] = max(changed_at.get(record_id, _stamp(deal)),
+                                                _stamp(deal))
+            latest = self._deals_of(object_name, sorted(changed_at))
+            records: dict[str, dict[str, Any]] = {}
+            for chunk in batched(sorted(changed_at), self.settings.batch_size):
                 page = self._call("crm.objects.batch_api", "read", object_name,
                                   {"inputs": [{"id": i} for i in chunk], "properties": select})
                 records.update({str(r.id): dict(r.properties or {}) for r in page.results or []})
-            for deal in deals:
-                for record_id in linked.get(deal["id"], []):
-                    props = records.get(record_id)
-                    if props is None or not props.get(key_field):
-                        continue
-                    yield Change(crm_id=record_id, key=props.get(key_field), fields=props,
-                                 modified_at=hs_datetime(
-                                     deal["properties"]["hs_lastmodifieddate"]),
-                                 owner_id=props.get("hubspot_owner_id") or None,
-                                 deal=_deal(deal["id"], deal["properties"]))
+            for record_id, at in sorted(changed_at.items(), key=lambda item: item[1]):
+                props = records.get(record_id)
+                if props is None or not props.get(key_field):
+                    continue
+                yield Change(crm_id=record_id, key=props.get(key_field), fields=props,
+                             modified_at=at, owner_id=props.get("hubspot_owner_id") or None,
+                             deal=latest.get(record_id))
 
     def _associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         linked: dict[str, list[str]] = {}
@@ -564,7 +631,8 @@ class HubSpotAdapter:
                          converted=False, deal=deals.get(row["id"]))
 
     def _deals_of(self, object_name: str, ids: list[str]) -> dict[str, Deal]:
-        """Each record's most recently changed deal (two batch calls per 100 records)."""
+        """Each record's newest deal (by creation; two batch calls per 100 records): the
+        latest opportunity speaks for the person, not an old one someone edited."""
         linked = self._associated(object_name, "deals", ids)
         deals: dict[str, dict[str, Any]] = {}
         for chunk in batched(sorted({d for ds in linked.values() for d in ds}),
@@ -575,11 +643,16 @@ class HubSpotAdapter:
             deals.update({str(row.id): dict(row.properties or {}) for row in page.results or []})
         out = {}
         for record_id, ds in linked.items():
-            known = [(deals[d].get("hs_lastmodifieddate") or "", d) for d in ds if d in deals]
+            known = [(deals[d].get("createdate") or "", int(d) if d.isdigit() else 0, d)
+                     for d in ds if d in deals]
             if known:
-                _, deal_id = max(known)
+                *_, deal_id = max(known)
                 out[record_id] = _deal(deal_id, deals[deal_id])
         return out
+
+
+def _stamp(row: dict[str, Any]) -> datetime:
+    return hs_datetime(row["properties"]["hs_lastmodifieddate"])
 
 
 def _deal(deal_id: str, p: dict[str, Any]) -> Deal:

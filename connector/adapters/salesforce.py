@@ -249,7 +249,7 @@ class SalesforceAdapter:
             self._client = client
         return self._client
 
-    def _call(self, fn: Callable[[Salesforce], T]) -> T:
+    def _call(self, fn: Callable[[Salesforce], T], *, once: bool = False) -> T:
         """One API call with the one retry policy. Each attempt takes the current
         client, so an expired session is replaced by a fresh login and the call
         goes on; the allocation reserve is checked before anything is sent."""
@@ -264,7 +264,10 @@ class SalesforceAdapter:
                 if isinstance(error, SessionExpired):
                     self._drop_client()  # the next attempt logs in again
                 raise error from exc
-        return call_with_retry(attempt, self._retry, wait=self._wait)
+        # ``once``: a create that failed in transit may have landed; a retry could make it
+        # twice, so it is reported instead
+        return call_with_retry(attempt, RetryPolicy(attempts=1) if once else self._retry,
+                               wait=self._wait)
 
     def _keep_reserve(self) -> None:
         remaining, reserve = self.usage.remaining, self.settings.api_reserve
@@ -485,7 +488,8 @@ class SalesforceAdapter:
                 **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
             try:
                 answer = self._call(lambda c, b=body: c.restful("composite/sobjects",
-                                                                method="POST", json=b))
+                                                                method="POST", json=b),
+                                    once=True)
             except RecordRejected as exc:
                 results.extend(WriteResult(t.key, ok=False, errors=exc.errors) for t in chunk)
                 continue

@@ -13,10 +13,10 @@ import pytest
 from tenacity import RetryCallState, wait_fixed, wait_none
 from tenacity.wait import wait_base
 
-from connector.adapters.hubspot import HubSpotAdapter
+from connector.adapters.hubspot import HubSpotAdapter, classify
 from connector.config import HubSpotConfig
-from connector.errors import BatchInterrupted, QuotaReserved
-from connector.records import Write
+from connector.errors import BatchInterrupted, FatalError, QuotaReserved, TransientError
+from connector.records import HandoffTask, Write
 from connector.retry import RetryPolicy, wait_retry_after
 from connector.sandbox.hubspot import HubSpotSandbox
 
@@ -158,3 +158,85 @@ def test_a_closed_deal_is_read_back_with_its_amount(portal: HubSpotSandbox) -> N
     assert last.key == "z1" and last.deal is not None
     assert (last.deal.crm_id, last.deal.stage, last.deal.amount, last.deal.closed,
             last.deal.won) == (str(deal["id"]), "closedwon", 12500.0, True, True)
+
+
+def test_a_contact_that_is_another_leads_is_not_taken_over(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    [first] = adapter.upsert("contacts", "leadsync_id", [
+        Write("m1", {"email": "same@acme.example", "lastname": "One"})])
+    [second] = adapter.upsert("contacts", "leadsync_id", [
+        Write("m2", {"email": "same@acme.example", "lastname": "Two"})])
+    assert first.ok and not second.ok
+    assert second.errors[0].code == "CONFLICT" and "lead m1" in second.errors[0].message
+    [contact] = portal.records("contacts")
+    assert (contact["properties"]["leadsync_id"], contact["properties"]["lastname"]) == \
+        ("m1", "One")
+
+
+def test_a_task_create_that_landed_unanswered_is_not_made_twice(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    [lead] = adapter.upsert("contacts", "leadsync_id", [Write("k1", {"email": "k@a.example"})])
+    portal.inject(fail_at={1: "drop_after"})
+    with pytest.raises(TransientError):
+        adapter.add_tasks("contacts", [HandoffTask("k1", lead.crm_id or "", "Call", "body",
+                                                   T0)])
+    assert len(portal.records("tasks")) == 1  # landed once; never sent again
+
+
+def test_a_mapping_to_a_property_the_portal_lacks_fails_fast(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    before = portal.request_count
+    with pytest.raises(BatchInterrupted) as caught:
+        adapter.upsert("contacts", "leadsync_id", [
+            Write(f"b{i}", {"email": f"b{i}@a.example", "favourite_colour": "teal"})
+            for i in range(100)])
+    assert isinstance(caught.value.cause, FatalError)
+    assert "favourite_colour" in str(caught.value)
+    assert portal.request_count - before <= 3  # a look-up and one upsert, no halving
+
+
+def test_records_sharing_one_change_time_are_all_read() -> None:
+    with HubSpotSandbox(clock=lambda: T0, search_per_second=10_000) as portal:
+        adapter = adapter_on(portal)
+        adapter.upsert("contacts", "leadsync_id", [
+            Write(f"s{i}", {"email": f"s{i}@same.example"}) for i in range(450)])
+        keys = [c.key for c in adapter.read_changes("contacts", "leadsync_id", [], None)]
+        later = list(adapter.read_changes("contacts", "leadsync_id", [], T0))
+    assert len(keys) == 450 and len(set(keys)) == 450  # > 2 pages on one millisecond
+    assert len(later) == 450
+
+
+def test_the_latest_deal_speaks_for_a_contact(portal: HubSpotSandbox) -> None:
+    adapter = adapter_on(portal)
+    [lead] = adapter.upsert("contacts", "leadsync_id", [Write("d1", {"email": "d@a.example"})])
+    old = portal.create_deal(lead.crm_id, stage="closedlost", amount=100)
+    new = portal.create_deal(lead.crm_id, stage="contractsent", amount=5000)
+    cursor = max(c.modified_at for c in adapter.read_changes("contacts", "leadsync_id", [],
+                                                             None))
+    portal.update("deals", old["id"], {"amount": "150"})  # an edit to the old, lost deal
+    changes = [c for c in adapter.read_changes("contacts", "leadsync_id", [], cursor)
+               if c.key == "d1"]
+    assert changes and all(c.deal is not None and c.deal.crm_id == str(new["id"])
+                           for c in changes)
+    assert not changes[-1].deal.closed  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("status", "category", "policy", "codes", "outcome"), [
+    (400, "VALIDATION_ERROR", None, {"INVALID_OPTION"}, "record"),
+    (400, "VALIDATION_ERROR", None, {"INVALID_INTEGER"}, "record"),
+    (400, "VALIDATION_ERROR", None, {"PROPERTY_DOESNT_EXIST"}, "fatal"),
+    (409, "CONFLICT", None, set(), "conflict"),
+    (401, "INVALID_AUTHENTICATION", None, set(), "fatal"),
+    (403, "MISSING_SCOPES", None, set(), "fatal"),
+    (429, "RATE_LIMITS", "TEN_SECONDLY_ROLLING", set(), "transient"),
+    (429, "RATE_LIMITS", "SECONDLY", set(), "transient"),
+    (429, "RATE_LIMITS", "DAILY", set(), "quota"),
+    (423, None, None, set(), "transient"),
+    (477, None, None, set(), "quota"),
+    (502, None, None, set(), "transient"),
+    (503, None, None, set(), "transient"),
+    (404, "OBJECT_NOT_FOUND", None, set(), "fatal"),
+])
+def test_error_table(status: int, category: str | None, policy: str | None, codes: set[str],
+                     outcome: str) -> None:
+    assert classify(status, category, policy, frozenset(codes)) == outcome
