@@ -95,8 +95,13 @@ class MarketingConfig(Model):
 
 
 def _host_port(value: str) -> str:
+    """``route_to`` sends credentials over plain HTTP, so only to this machine."""
     if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", value):
         raise ValueError("must be host:port, e.g. 127.0.0.1:8451")
+    host = value.rpartition(":")[0].strip("[]")
+    if not (host == "localhost" or host == "::1" or re.fullmatch(r"127(\.\d{1,3}){3}", host)):
+        raise ValueError("must be on this machine (127.0.0.1, ::1 or localhost): calls to a "
+                         "sandbox go over plain HTTP with the credentials")
     return value
 
 

@@ -29,6 +29,8 @@ def test_shipped_config_is_the_template_and_valid() -> None:
     ("threshold = 40", "threshold = -1", "scoring.threshold", "greater than or equal"),
     ('route_to = "127.0.0.1:8451"', 'route_to = "localhost"', "crm.salesforce.route_to",
      "host:port"),
+    ('route_to = "127.0.0.1:8451"', 'route_to = "sandbox.example.com:8451"',
+     "crm.salesforce.route_to", "plain HTTP with the credentials"),
     ('adapter = "embedded"', 'adapter = "marketo"', "marketing.adapter", "embedded"),
     ('form_fill = 25', 'webinar = 25', "scoring.activity_points.webinar",
      "unknown activity kind"),
