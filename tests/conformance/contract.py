@@ -8,11 +8,11 @@ way to change a status the way a sales rep would, through the CRM's client).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connector.adapters.base import CrmAdapter
-from connector.records import Write
+from connector.records import HandoffTask, Write
 
 
 class CrmAdapterContract:
@@ -35,6 +35,7 @@ class CrmAdapterContract:
     #   set_status -> Callable[[str, str], None] change a record's status as sales would
     #   owner_id -> str                          an active sales user / owner
     #   faults -> Callable[[], None]             make the sandbox drop and fail calls (seeded)
+    #   task_subjects -> Callable[[str], list[str]]  subjects of the tasks on a record
 
     def test_is_a_crm_adapter(self, adapter: CrmAdapter) -> None:
         assert isinstance(adapter, CrmAdapter)
@@ -140,3 +141,16 @@ class CrmAdapterContract:
         found = adapter.read_by_keys(self.crm_object, self.key_field,
                                      [f"x{i}" for i in range(count)], [])
         assert sorted(r.key or "" for r in found) == sorted(f"x{i}" for i in range(count))
+
+    def test_handoff_tasks_are_attached_to_their_records(
+            self, adapter: CrmAdapter, record: Callable[[int], dict],
+            task_subjects: Callable[[str], list[str]]) -> None:
+        written = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write(f"t{i}", record(i)) for i in range(3)])
+        due = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        tasks = [HandoffTask(w.key, w.crm_id or "", f"Follow up {w.key}", "score 50", due)
+                 for w in written]
+        results = adapter.add_tasks(self.crm_object, tasks)
+        assert [(r.key, r.ok) for r in results] == [("t0", True), ("t1", True), ("t2", True)]
+        assert all(r.crm_id for r in results)
+        assert task_subjects(written[1].crm_id or "") == ["Follow up t1"]

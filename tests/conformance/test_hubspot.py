@@ -53,6 +53,13 @@ class TestHubSpot(CrmAdapterContract):
         return str(owners[0].id)
 
     @pytest.fixture
+    def task_subjects(self, hubspot_sandbox: Any) -> Callable[[str], list[str]]:
+        def subjects(crm_id: str) -> list[str]:
+            return [t["properties"]["hs_task_subject"] for t in hubspot_sandbox.records("tasks")
+                    if hubspot_sandbox.associations("tasks", t["id"], "contacts") == [crm_id]]
+        return subjects
+
+    @pytest.fixture
     def faults(self, hubspot_sandbox: Any) -> Callable[[], None]:
         def turn_on() -> None:
             hubspot_sandbox.faults = Faults(error_rate=0.1, drop_rate=0.1, seed=5,

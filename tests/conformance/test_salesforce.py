@@ -44,6 +44,11 @@ class TestSalesforce(CrmAdapterContract):
         return str(rows[0]["Id"])
 
     @pytest.fixture
+    def task_subjects(self, sf_client: Any) -> Callable[[str], list[str]]:
+        return lambda crm_id: [t["Subject"] for t in sf_client.query_all(
+            f"SELECT Subject FROM Task WHERE WhoId = '{crm_id}'")["records"]]
+
+    @pytest.fixture
     def faults(self, salesforce_sandbox: Any) -> Callable[[], None]:
         def turn_on() -> None:
             salesforce_sandbox.faults = Faults(error_rate=0.1, drop_rate=0.1, seed=5,
