@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
 from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 
-from bench.results import record
+from bench.results import TABLE_HEAD, Measured, record
 from connector.adapters.hubspot import HubSpotAdapter
 from connector.config import HubSpotConfig
 from connector.records import Write
@@ -46,22 +45,6 @@ def leads(n: int, prefix: str) -> list[Write]:
                    "phone": f"+1415555{i % 10000:04d}"},
                   {"hs_lead_status": "NEW"})
             for i in range(n)]
-
-
-@dataclass
-class Measured:
-    pattern: str
-    leads: int
-    calls: int
-    seconds: float
-
-    @property
-    def calls_per_1k(self) -> float:
-        return self.calls * 1000 / self.leads
-
-    @property
-    def leads_per_s(self) -> float:
-        return self.leads / self.seconds
 
 
 def measure(pattern: str, n: int) -> Measured:
@@ -110,11 +93,9 @@ def main() -> None:
              f"New leads pushed into the HubSpot sandbox with {LATENCY_S * 1000:.0f} ms "
              "injected latency per request; calls counted at the sandbox's socket, wall time "
              "on the client.", "",
-             "| pattern | leads | API calls | calls per 1,000 | wall s | leads/s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             *TABLE_HEAD]
     for m in (naive, batched):
-        lines.append(f"| {m.pattern} | {m.leads:,} | {m.calls:,} | {m.calls_per_1k:.1f} | "
-                     f"{m.seconds:.1f} | {m.leads_per_s:,.0f} |")
+        lines.append(m.row())
     lines += ["", f"In this run the adapter made {fewer:.0f}x fewer calls than one create per "
               f"lead and pushed {faster:.0f}x more leads a second.", "",
               "adapter = per 500 leads, one search for those HubSpot already holds (5 filter "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import platform
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,3 +33,29 @@ def record(section: str, markdown: str, figures: dict[str, float]) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     MD_PATH.write_text(text)
+
+
+@dataclass
+class Measured:
+    """One pattern's run: how many leads, API calls counted at the sandbox, seconds."""
+
+    pattern: str
+    leads: int
+    calls: int
+    seconds: float
+
+    @property
+    def calls_per_1k(self) -> float:
+        return self.calls * 1000 / self.leads
+
+    @property
+    def leads_per_s(self) -> float:
+        return self.leads / self.seconds
+
+    def row(self) -> str:
+        return (f"| {self.pattern} | {self.leads:,} | {self.calls:,} | {self.calls_per_1k:.1f} | "
+                f"{self.seconds:.1f} | {self.leads_per_s:,.0f} |")
+
+
+TABLE_HEAD = ["| pattern | leads | API calls | calls per 1,000 | wall s | leads/s |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]

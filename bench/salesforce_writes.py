@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
-from bench.results import record
+from bench.results import TABLE_HEAD, Measured, record
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import SalesforceConfig
 from connector.records import Write
@@ -39,22 +38,6 @@ def leads(n: int, prefix: str) -> list[Write]:
                    "Phone": f"+1415555{i % 10000:04d}", "Leadsync_Score__c": i % 100},
                   {"Status": "Open - Not Contacted"})
             for i in range(n)]
-
-
-@dataclass
-class Measured:
-    pattern: str
-    leads: int
-    calls: int
-    seconds: float
-
-    @property
-    def calls_per_1k(self) -> float:
-        return self.calls * 1000 / self.leads
-
-    @property
-    def leads_per_s(self) -> float:
-        return self.leads / self.seconds
 
 
 def measure(pattern: str, n: int) -> Measured:
@@ -98,11 +81,9 @@ def main() -> None:
              f"New leads pushed through the adapter into the sandbox with "
              f"{LATENCY_S * 1000:.0f} ms injected latency per request; calls counted at the "
              "sandbox's socket (login excluded), wall time on the client.", "",
-             "| pattern | leads | API calls | calls per 1,000 | wall s | leads/s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             *TABLE_HEAD]
     for m in runs:
-        lines.append(f"| {m.pattern} | {m.leads:,} | {m.calls:,} | {m.calls_per_1k:.1f} | "
-                     f"{m.seconds:.1f} | {m.leads_per_s:,.0f} |")
+        lines.append(m.row())
     naive, coll_small, _, _, bulk_large = runs
     fewer = naive.calls_per_1k / coll_small.calls_per_1k
     faster = coll_small.leads_per_s / naive.leads_per_s

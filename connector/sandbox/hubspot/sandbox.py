@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
-from ..faults import FaultEvent, FaultInjector, Faults
+from ..faults import Faults
+from ..serving import ServedSandbox
 from .errors import ApiError
 from .limits import (
     DEFAULT_DAILY_LIMIT,
@@ -41,12 +39,6 @@ log = logging.getLogger(__name__)
 REP_SOURCE = "CRM_UI"
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs every request at INFO; tests and demos want only errors."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -61,7 +53,7 @@ class WriteRejected(ValueError):
         self.body = error.body
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(ServedSandbox):
     """An in-process HubSpot portal reachable over HTTP on 127.0.0.1.
 
     If ``state_path`` exists the portal is loaded from it (and saved back on
@@ -72,6 +64,8 @@ class HubSpotSandbox:
     time instead of sleeping. ``faults`` is the shared fault script
     (``connector.sandbox.faults``).
     """
+
+    thread_name = "hubspot-sandbox"
 
     def __init__(
         self,
@@ -105,10 +99,7 @@ class HubSpotSandbox:
         )
         self._app = HubSpotApp(self.portal, token=token, clock=self._now, limits=self.limits,
                                faults=faults)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._address: str | None = None
-        self._lifecycle = threading.Lock()
+        self._init_serving()
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -116,74 +107,19 @@ class HubSpotSandbox:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 picks a free port) and return ``"host:port"``."""
-        with self._lifecycle:
-            if self._server is not None:
-                return self.address
-            server = make_server(
-                host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler
-            )
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.01},
-                name=f"hubspot-sandbox:{server.server_port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-            self._address = f"{host}:{server.server_port}"
-            return self._address
-
-    def stop(self) -> None:
-        """Stop serving and, with a ``state_path``, save the portal to it."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-            self._address = None
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-            if thread is not None:
-                thread.join(timeout=5)
-        if self.state_path is not None:
-            self.save()
-
     def save(self) -> None:
         """Write the portal to ``state_path`` atomically."""
         if self.state_path is None:
             raise ValueError("this sandbox has no state_path to save to")
         self.portal.save(self.state_path)
 
-    def __enter__(self) -> HubSpotSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- what callers look at -----------------------------------------------------------
-
-    @property
-    def address(self) -> str:
-        if self._address is None:
-            raise RuntimeError("the sandbox is not started; call start() first")
-        return self._address
 
     @property
     def base_url(self) -> str:
         """``http://host:port``: what ``HubSpot(host=...)`` takes."""
         return f"http://{self.address}"
-
-    @property
-    def request_count(self) -> int:
-        """Every HTTP request received, refused ones included."""
-        return self._app.request_count
-
-    def wsgi_app(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        return self._app(environ, start_response)
 
     def records(self, object_type_name: str, *, include_archived: bool = False
                 ) -> list[dict[str, Any]]:
@@ -225,29 +161,6 @@ class HubSpotSandbox:
         self.limits.set_daily_used(used)
 
     # --- faults -----------------------------------------------------------------------------
-
-    @property
-    def faults(self) -> Faults | None:
-        injector = self._app.injector
-        return injector.faults if injector else None
-
-    @faults.setter
-    def faults(self, faults: Faults | None) -> None:
-        self._app.injector = FaultInjector(faults) if faults is not None else None
-
-    def inject(self, **settings: Any) -> Faults:
-        """``sandbox.inject(error_rate=0.1, seed=1)`` is ``sandbox.faults = Faults(...)``."""
-        faults = Faults(**settings)
-        self.faults = faults
-        return faults
-
-    @property
-    def faulted_count(self) -> int:
-        return self._app.faulted_count
-
-    @property
-    def fault_log(self) -> list[FaultEvent]:
-        return list(self._app.fault_log)
 
     # --- playing a sales rep (no API call, same validation) -------------------------------
 

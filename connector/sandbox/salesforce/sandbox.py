@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
+from ..serving import ServedSandbox
 from . import oauth, soap, writes
 from .convert import LeadConvertResult, convert_lead
-from .faults import FaultEvent, FaultInjector, Faults
+from .faults import Faults
 from .ids import normalize_id
 from .limits import DEFAULT_DAILY_API_ALLOCATION
 from .objects import default_schema
@@ -37,18 +35,12 @@ from .store import Org, Record, SeedError
 log = logging.getLogger(__name__)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs every request at INFO; tests and demos want only errors."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(ServedSandbox):
     """An in-process Salesforce org reachable over HTTP on 127.0.0.1.
 
     If ``state_path`` exists the org is loaded from it, so consecutive demo
@@ -65,6 +57,8 @@ class SalesforceSandbox:
     (whom the client-credentials grant runs as; default the API user) and
     ``faults`` (see ``faults.py``).
     """
+
+    thread_name = "salesforce-sandbox"
 
     def __init__(
         self,
@@ -114,45 +108,9 @@ class SalesforceSandbox:
         )
         # How many polls of a closed Bulk 2.0 job answer InProgress before JobComplete.
         self._app.bulk.in_progress_polls = bulk_in_progress_polls
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._address: str | None = None
-        self._lifecycle = threading.Lock()
+        self._init_serving()
 
     # --- lifecycle --------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 picks a free port); a second call is a no-op."""
-        with self._lifecycle:
-            if self._server is not None:
-                return self.address
-            server = make_server(
-                host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler
-            )
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.01},  # how long stop() waits for the loop
-                name=f"salesforce-sandbox:{server.server_port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-            self._address = f"{host}:{server.server_port}"
-            return self._address
-
-    def stop(self) -> None:
-        """Stop serving and, if there is a ``state_path``, save the org to it."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-            self._address = None
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-            if thread is not None:
-                thread.join(timeout=5)
-        if self.state_path is not None:
-            self.save()
 
     def save(self) -> None:
         """Write the org to ``state_path`` atomically (temp file + rename)."""
@@ -160,26 +118,8 @@ class SalesforceSandbox:
             raise ValueError("this sandbox has no state_path to save to")
         self.org.save(self.state_path)
 
-    def __enter__(self) -> SalesforceSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- what callers look at ------------------------------------------------
-
-    @property
-    def address(self) -> str:
-        """``host:port`` to hand to ``make_session``; only once started."""
-        if self._address is None:
-            raise RuntimeError("the sandbox is not started; call start() first")
-        return self._address
-
-    @property
-    def request_count(self) -> int:
-        """Requests served (login included): what a test counts API calls with."""
-        return self._app.request_count
 
     @property
     def api_usage(self) -> int:
@@ -236,38 +176,6 @@ class SalesforceSandbox:
         return self._app.oauth.consumer_secret
 
     # --- faults -----------------------------------------------------------------
-
-    @property
-    def faults(self) -> Faults | None:
-        """The fault script in force, or None. Assigning one restarts its request numbering."""
-        injector = self._app.injector
-        return injector.faults if injector else None
-
-    @faults.setter
-    def faults(self, faults: Faults | None) -> None:
-        self._app.injector = FaultInjector(faults) if faults is not None else None
-
-    def inject(self, **settings: Any) -> Faults:
-        """``sandbox.inject(error_rate=0.1, seed=1)`` is ``sandbox.faults = Faults(...)``."""
-        faults = Faults(**settings)
-        self.faults = faults
-        return faults
-
-    @property
-    def faulted_count(self) -> int:
-        """Requests answered with an injected fault (503, drop, drop_after, timeout), ever."""
-        return self._app.faulted_count
-
-    @property
-    def fault_log(self) -> list[FaultEvent]:
-        """Each injected fault in order: eligible-request number, kind, method, path."""
-        return list(self._app.fault_log)
-
-    def wsgi_app(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        """The WSGI callable, usable without a socket (e.g. werkzeug's test Client)."""
-        return self._app(environ, start_response)
 
     def records(self, sobject: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """The stored records of an object, for assertions that must not cost API calls."""
