@@ -63,16 +63,23 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
           verbose: VerboseOpt = False) -> None:
     """Validate config.toml and reach every system it names."""
     _setup(log_json, verbose)
+    from rich.markup import escape
+
     from connector.checks import run_checks
 
     cfg = _load(config)
-    problems = run_checks(cfg)
-    for system, problem in problems:
-        err.print(f"[red]✗ {system}[/red]: {problem}", highlight=False)
-    if problems:
+    findings = run_checks(cfg)
+    for finding in findings:
+        mark, colour = ("✗", "red") if finding.severity == "error" else ("!", "yellow")
+        err.print(f"[{colour}]{mark}[/{colour}] {escape(str(finding))}", highlight=False)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if errors:
+        err.print(f"[red]{errors} error(s)[/red], {warnings} warning(s)", highlight=False)
         raise typer.Exit(1)
+    noted = f" ({warnings} warning(s) above)" if warnings else ""
     out.print(f"✓ {cfg.source}: configuration valid, state store, marketing store and "
-              f"{cfg.crm.adapter} reachable, mapped fields exist")
+              f"{cfg.crm.adapter} reachable, mapped fields exist{noted}")
 
 
 @app.command("import")

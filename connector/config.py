@@ -190,24 +190,81 @@ class StatusMapping(Model):
     """Marketing stage once that opportunity is closed and lost ("" to not feed it back)."""
 
 
+SyncRule = Literal["to_crm", "to_marketing", "two_way", "prefer_crm_unless_blank",
+                   "prefer_marketing_unless_blank", "create_only", "none"]
+"""Who wins for one field, in the words of the HubSpot–Salesforce integration:
+
+- to_crm: marketing wins; the CRM value is overwritten when marketing changes.
+- to_marketing: the CRM wins; its value is written back to marketing.
+- two_way: the newest change wins, by each side's modification time.
+- prefer_crm_unless_blank: the CRM value wins; marketing fills it while it is blank.
+- prefer_marketing_unless_blank: marketing wins; the CRM fills it while marketing is blank.
+- create_only: set once, when leadsync creates the CRM record.
+- none: documented, never synced.
+"""
+
+TransformSpec = str | dict[str, Any]
+
+
+class FieldMapping(Model):
+    """One CRM field and where its value comes from (the long form of a mapping)."""
+
+    crm: ApiName
+    source: str | list[str] | None = Field(default=None, alias="from")
+    """The marketing field(s) read, when not the entry's own name (concat/split)."""
+    sync: SyncRule = "to_crm"
+    transform: list[TransformSpec] = []
+    """Applied in order, marketing → CRM; two-way fields are read back through the
+    inverse (value maps inverted)."""
+    value_map: str | dict[str, str | int | float | bool] | None = None
+    """A table (or the name of one in [mapping.value_maps]) applied after transforms."""
+    default: str | int | float | bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("transform")
+    @classmethod
+    def _transforms_parse(cls, value: list[TransformSpec]) -> list[TransformSpec]:
+        from connector.mapping.transforms import TransformError, parse
+
+        try:
+            parse(value)
+        except TransformError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def sources(self, name: str) -> list[str]:
+        if self.source is None:
+            return [name]
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
 class MappingConfig(Model):
     object: ApiName = "Lead"
     external_id_field: ApiName = "Leadsync_Id__c"
-    fields: dict[str, ApiName]
-    """marketing field (or ``score``) = CRM field."""
+    fields: dict[str, ApiName | FieldMapping]
+    """marketing field (or ``score``) = CRM field, or a table with crm, sync, transform…"""
     on_create: dict[str, str | int | float | bool] = {}
     """Constant CRM values set only when leadsync creates the record."""
+    value_maps: dict[str, dict[str, str | int | float | bool]] = {}
+    """Named value tables (picklists), referenced by fields' ``value_map``."""
     status: StatusMapping = StatusMapping()
 
     @field_validator("fields")
     @classmethod
-    def _no_double_target(cls, value: dict[str, str]) -> dict[str, str]:
+    def _no_double_target(cls, value: dict[str, Any]) -> dict[str, Any]:
         seen: dict[str, str] = {}
-        for source, target in value.items():
+        for source, entry in value.items():
+            target = entry if isinstance(entry, str) else entry.crm
             if target in seen:
                 raise ValueError(f"{seen[target]!r} and {source!r} both write {target!r}")
             seen[target] = source
         return value
+
+    def entries(self) -> dict[str, FieldMapping]:
+        """Every mapping in the long form (a short ``email = "Email"`` is to_crm)."""
+        return {name: FieldMapping(crm=entry) if isinstance(entry, str) else entry
+                for name, entry in self.fields.items()}
 
 
 class Config(Model):

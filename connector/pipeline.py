@@ -17,14 +17,29 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connector.adapters.base import CrmAdapter, MarketingAdapter
+from connector.adapters.base import CrmAdapter, FieldUpdate, MarketingAdapter
 from connector.config import Config
-from connector.errors import AdapterError, BatchInterrupted, LeadsyncError, QuotaReserved
+from connector.errors import (
+    AdapterError,
+    BatchInterrupted,
+    LeadsyncError,
+    QuotaReserved,
+    RecordError,
+)
 from connector.feedback import Decided, stage_updates
 from connector.handoff import handoff_task
-from connector.mapping import Payload, map_lead
+from connector.mapping import Mapper, Payload
 from connector.normalize import normalize
-from connector.records import Cursor, HandoffTask, Lead, Write, WriteResult, batched, utcnow
+from connector.records import (
+    Change,
+    Cursor,
+    HandoffTask,
+    Lead,
+    Write,
+    WriteResult,
+    batched,
+    utcnow,
+)
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, StateStore
 
@@ -78,6 +93,7 @@ class Pipeline:
         self.object = config.mapping.object
         self.key_field = config.mapping.external_id_field
         self.status_field = config.mapping.status.crm_field
+        self._mapper: Mapper | None = None
 
     def run(self, *, dry_run: bool = False) -> RunSummary:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
@@ -150,7 +166,9 @@ class Pipeline:
                 events.append(Event(lead.id, "not_qualified", verdict.reason))
                 continue
             summary.counts["qualified"] += 1
-            payload = map_lead(lead, self.config.mapping, computed={"score": points.value})
+            payload = self.mapper.to_crm(lead, computed={"score": points.value})
+            summary.warnings.extend(f"lead {lead.id} ({lead.get('email')}): {warning}"
+                                    for warning in payload.warnings)
             for warning in normalized.warnings:
                 summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
             handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason))
@@ -169,13 +187,26 @@ class Pipeline:
                 for record in self.crm.read_by_keys(self.object, self.key_field, keys, [])
                 if record.key}
 
+    @property
+    def mapper(self) -> Mapper:
+        """The admin's mapping, parsed once a run, with the CRM's field lengths."""
+        if self._mapper is None:
+            self._mapper = Mapper(self.config.mapping,
+                                  default_region=self.config.marketing.default_region,
+                                  schema=self.crm.describe(self.object))
+        return self._mapper
+
     def write_batch(self, handoffs: list[Handoff], summary: RunSummary,
                     events: list[Event]) -> None:
         todo = []
         unchanged = []
+        only: dict[str, set[str]] = {}
         for handoff in handoffs:
             link = handoff.link
-            if link is not None and link.converted:
+            if handoff.payload.issues:  # a value no transform could map: refused here
+                self.refuse(handoff, handoff.payload.issues,
+                            handoff.payload.for_write(creating=link is None), summary, events)
+            elif link is not None and link.converted:
                 if link.payload_hash != handoff.payload.hash:
                     events.append(Event(handoff.lead.id, "not_written",
                                         f"converted in the CRM ({link.crm_status}); the CRM "
@@ -183,7 +214,15 @@ class Pipeline:
                 unchanged.append(handoff.lead.id)
             elif link is not None and link.payload_hash == handoff.payload.hash:
                 unchanged.append(handoff.lead.id)
+            elif link is not None and not (
+                    fields := handoff.payload.worth_writing(link.crm_values())):
+                unchanged.append(handoff.lead.id)  # the CRM holds every value already
+                link.payload_hash = handoff.payload.hash
+                if not summary.dry_run:
+                    self.state.save_links([link])
             else:
+                if link is not None:
+                    only[handoff.lead.id] = fields
                 todo.append(handoff)
         summary.counts["unchanged"] += len(unchanged)
         if not summary.dry_run:  # the CRM holds this payload: an old refusal is moot
@@ -193,7 +232,8 @@ class Pipeline:
         if summary.dry_run:
             self.plan(todo, summary)
             return
-        writes = [h.payload.write(h.lead.id, known=h.link is not None) for h in todo]
+        writes = [h.payload.write(h.lead.id, known=h.link is not None, only=only.get(h.lead.id))
+                  for h in todo]
         try:
             results = self.crm.upsert(self.object, self.key_field, writes)
         except BatchInterrupted as exc:
@@ -230,14 +270,8 @@ class Pipeline:
                 continue
             body = write.body(created=result.created)
             if not result.ok:
-                reason = "; ".join(str(e) for e in result.errors)
-                summary.counts["refused"] += 1
-                summary.refused.append((f"lead {lead.id} ({lead.get('email')})", reason))
-                events.append(Event(lead.id, "refused", reason))
-                self.state.add_dead_letter(summary.run_id, marketing_id=lead.id,
-                                           crm=self.crm.name, crm_object=self.object,
-                                           errors=result.errors,
-                                           payload=write.body(created=handoff.link is None))
+                self.refuse(handoff, result.errors, write.body(created=handoff.link is None),
+                            summary, events)
                 continue
             now = utcnow()
             link = handoff.link or Link(marketing_id=lead.id, crm=self.crm.name,
@@ -245,6 +279,7 @@ class Pipeline:
                                         external_id=lead.id, created_at=now, updated_at=now)
             link.crm_id = result.crm_id or link.crm_id
             link.payload_hash = handoff.payload.hash
+            link.remember(body)
             if self.status_field in body:  # our own status write: its read-back is an echo
                 link.crm_status = str(body[self.status_field])
             links.append(link)
@@ -263,6 +298,18 @@ class Pipeline:
             self.add_tasks(todo_tasks, summary, events)
         elif todo_tasks:
             self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
+
+    def refuse(self, handoff: Handoff, errors: list[RecordError], payload: dict[str, Any],
+               summary: RunSummary, events: list[Event]) -> None:
+        """A record the CRM (or the mapping) refused: a dead letter with the reason."""
+        lead = handoff.lead
+        reason = "; ".join(str(e) for e in errors)
+        summary.counts["refused"] += 1
+        summary.refused.append((f"lead {lead.id} ({lead.get('email')})", reason))
+        events.append(Event(lead.id, "refused", reason))
+        if not summary.dry_run:
+            self.state.add_dead_letter(summary.run_id, marketing_id=lead.id, crm=self.crm.name,
+                                       crm_object=self.object, errors=errors, payload=payload)
 
     def add_tasks(self, tasks: list[HandoffTask], summary: RunSummary,
                   events: list[Event]) -> None:
@@ -305,10 +352,13 @@ class Pipeline:
         stream = crm_stream(self.crm.name, self.object)
         cursor = self.state.cursor(stream)
         since = cursor.value - self.config.sync.lookback if cursor else None
-        changes = self.crm.read_changes(self.object, self.key_field, [self.status_field], since)
+        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back]))
+        changes = self.crm.read_changes(self.object, self.key_field, fields, since)
         for batch in batched(changes, 500):
             links = self.state.links_by_external_id(
                 self.crm.name, self.object, (c.key for c in batch if c.key))
+            if self.mapper.crm_fields_read_back:
+                self.take_back(batch, links, summary)
             decided = stage_updates(batch, links, self.config.mapping.status)
             summary.warnings.extend(decided.unmapped)
             converted = {key for key in decided.converted if not links[key].converted}
@@ -323,6 +373,46 @@ class Pipeline:
             self.write_stages(summary, decided, links)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
+
+    def take_back(self, batch: list[Change], links: dict[str, Link],
+                  summary: RunSummary) -> None:
+        """CRM values of to_marketing / two_way / prefer_* fields, back to marketing.
+
+        Every value read is remembered as what the CRM holds, so the next
+        hand-off does not write it back, and our own writes read back are echoes.
+        """
+        latest: dict[str, Change] = {}
+        for change in batch:
+            if change.key and change.key in links:
+                latest[change.key] = change
+        if not latest:
+            return
+        leads = {lead.id: lead for lead in self.marketing.leads(
+            [links[key].marketing_id for key in latest])}
+        updates, events, seen = [], [], []
+        for key, change in latest.items():
+            link = links[key]
+            values = {f: change.fields.get(f) for f in self.mapper.crm_fields_read_back
+                      if f in change.fields}
+            taken, reasons = self.mapper.to_marketing(values, link.crm_values(),
+                                                      leads.get(link.marketing_id),
+                                                      change.modified_at)
+            link.remember(values)
+            seen.append(link)
+            if taken:
+                updates.append(FieldUpdate(link.marketing_id, taken, change.modified_at))
+                events.extend(Event(link.marketing_id, "taken_back", f"{name} = {taken[name]!r} "
+                                    f"from {reasons[name]}") for name in taken)
+        if summary.dry_run:
+            summary.planned.extend({"lead": u.marketing_id, "action": "take back",
+                                    "fields": u.fields} for u in updates)
+            return
+        written = self.marketing.write_fields(updates) if updates else set()
+        self.state.save_links(seen)
+        self.state.record_events(summary.run_id, [e for e in events
+                                                  if e.marketing_id in written])
+        if written:
+            log.info("fields taken back", leads=len(written))
 
     def write_stages(self, summary: RunSummary, decided: Decided,
                      links: dict[str, Link]) -> None:

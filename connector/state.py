@@ -6,6 +6,7 @@ here holds a secret: payloads are lead data, errors are the CRM's words.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,19 @@ class Link(StateModel, table=True):
     converted: bool = False
     """Sales converted the record (into a contact and an opportunity); the CRM
     refuses writes to it from then on, so leadsync stops sending them."""
+    field_hashes: str = Field(default="{}", sa_column=Column(SAText, nullable=False))
+    """JSON {CRM field: hash of the value the CRM holds, as last written or read}.
+    A value read back that matches is leadsync's own echo (no ping-pong between
+    two-way fields), and a value to write that matches is not sent again."""
+
+    def crm_values(self) -> dict[str, str]:
+        return dict(json.loads(self.field_hashes or "{}"))
+
+    def remember(self, values: dict[str, Any]) -> None:
+        """Note what the CRM now holds for these fields."""
+        known = self.crm_values()
+        known.update({name: value_hash(value) for name, value in values.items()})
+        self.field_hashes = json.dumps(known, sort_keys=True)
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
 
@@ -299,3 +313,18 @@ class StateStore:
             if not include_resolved:
                 query = query.where(col(DeadLetter.resolved_at).is_(None))
             return list(session.exec(query.order_by(col(DeadLetter.id).desc()).limit(limit)))
+
+
+def value_hash(value: Any) -> str:
+    """A field value's fingerprint: blank values ("" and None) are one value, and a
+    number hashes like the text a CRM shows for it (250, 250.0 and "250" agree:
+    Salesforce answers 250.0, HubSpot "250")."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from connector.records import Change, CrmRecord, HandoffTask, Lead, Write, WriteResult
 
@@ -101,6 +101,15 @@ class StageUpdate:
     amount: float | None = None
 
 
+@dataclass(frozen=True)
+class FieldUpdate:
+    """CRM values taken back into a marketing lead's fields (to_marketing, two_way…)."""
+
+    marketing_id: str
+    fields: dict[str, Any]
+    at: datetime
+
+
 @runtime_checkable
 class MarketingAdapter(Protocol):
     """The marketing-automation side: where leads come from and verdicts go to."""
@@ -117,6 +126,10 @@ class MarketingAdapter(Protocol):
 
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         """Write the stages; return the ids actually written (a lead may be gone)."""
+        ...
+
+    def write_fields(self, updates: Sequence[FieldUpdate]) -> set[str]:
+        """Write field values into leads; return the ids actually written."""
         ...
 
     def close(self) -> None: ...

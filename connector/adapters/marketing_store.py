@@ -28,7 +28,7 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.adapters.base import StageUpdate
+from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
 from connector.db import UTCDateTime, create_tables, make_engine
 from connector.records import Activity, ActivityKind, Lead, utcnow
@@ -378,6 +378,27 @@ class EmbeddedMarketingStore:
                 session.add(MkStageChange(lead_id=lead.id, stage=update.stage,
                                           crm_status=update.crm_status, amount=update.amount,
                                           at=update.at))
+                written.add(update.marketing_id)
+            session.commit()
+        return written
+
+    def write_fields(self, updates: Sequence[FieldUpdate]) -> set[str]:
+        """CRM values into lead fields; the lead's change time moves, as in any
+        marketing tool (the next hand-off finds the CRM already holds them)."""
+        written: set[str] = set()
+        now = utcnow()
+        with Session(self.engine) as session:
+            for update in updates:
+                lead = session.get(MkLead, int(update.marketing_id))
+                if lead is None:
+                    continue
+                fields = dict(lead.fields)
+                fields.update(update.fields)
+                if "email" in update.fields and update.fields["email"]:
+                    lead.email = str(update.fields["email"]).strip().lower()
+                lead.fields = fields
+                lead.updated_at = now
+                session.add(lead)
                 written.add(update.marketing_id)
             session.commit()
         return written

@@ -1,28 +1,75 @@
-"""Step 6 of a cycle: config.toml field mappings → the CRM payload.
+"""Step 6 of a cycle, and its mirror in step 9: the admin's field mappings.
 
-For now a direct mapping (marketing field → CRM field) plus constants set
-only on create; transforms and per-field sync rules grow here.
+Marketing → CRM: each mapped field is read from the lead, passed through its
+transforms and value map, and kept if its sync rule lets marketing write it.
+CRM → marketing: a CRM value read back is passed through the inverse
+transforms and written to marketing if its rule lets the CRM win.
+
+Both directions are pure (data in, data and the deciding rule out). Loop
+safety lives in the caller with the per-field hashes of what the CRM holds
+(``state.Link.field_hashes``): a value equal to what the CRM already holds is
+neither written nor taken back, so two two-way cycles converge.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from connector.config import MappingConfig
+from connector.adapters.base import FieldSchema, ObjectSchema
+from connector.config import FieldMapping, MappingConfig, SyncRule
+from connector.errors import RecordError
+from connector.mapping.transforms import Context, Step, apply, inverse, parse
 from connector.records import Lead, Write, payload_hash
 
 COMPUTED = {"score"}
 """Sources that are not marketing fields but computed by the cycle."""
 
+TO_CRM: frozenset[SyncRule] = frozenset({"to_crm", "two_way", "prefer_crm_unless_blank",
+                                         "prefer_marketing_unless_blank"})
+"""Rules under which marketing's value may be written to the CRM after creation."""
+FROM_CRM: frozenset[SyncRule] = frozenset({"to_marketing", "two_way", "prefer_crm_unless_blank",
+                                           "prefer_marketing_unless_blank"})
+"""Rules under which the CRM's value may be written back to marketing."""
+
 
 @dataclass(frozen=True)
+class Compiled:
+    """One mapping entry, parsed once per run."""
+
+    name: str
+    entry: FieldMapping
+    steps: tuple[Step, ...]
+    back: tuple[Step, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def crm(self) -> str:
+        return self.entry.crm
+
+    @property
+    def sync(self) -> SyncRule:
+        return self.entry.sync
+
+    def describe(self) -> str:
+        names = [s.name for s in self.steps]
+        how = f", {' → '.join(names)}" if names else ""
+        return f"mapping.fields.{self.name} ({self.sync}{how})"
+
+
+@dataclass
 class Payload:
     """What to write for one lead, and which config entry decided each field."""
 
     values: dict[str, Any]
     on_create: dict[str, Any]
     rules: dict[str, str]
+    sync: dict[str, SyncRule] = field(default_factory=dict)
+    """CRM field → its rule (for the write filter against what the CRM holds)."""
+    issues: list[RecordError] = field(default_factory=list)
+    """Values that could not be mapped: the record is refused, naming the field."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def hash(self) -> str:
@@ -32,19 +79,129 @@ class Payload:
     def for_write(self, *, creating: bool) -> dict[str, Any]:
         return {**self.on_create, **self.values} if creating else dict(self.values)
 
-    def write(self, key: str, *, known: bool) -> Write:
-        return Write(key, dict(self.values), dict(self.on_create), known=known)
+    def write(self, key: str, *, known: bool, only: set[str] | None = None) -> Write:
+        values = self.values if only is None else {k: v for k, v in self.values.items()
+                                                   if k in only}
+        return Write(key, dict(values), dict(self.on_create), known=known)
+
+    def worth_writing(self, crm_holds: dict[str, str]) -> set[str]:
+        """The fields whose value the CRM does not hold yet, as far as we know.
+
+        ``crm_holds`` is CRM field → hash of its value there (blank: ""). A
+        prefer_crm_unless_blank field is written only while the CRM's is blank.
+        """
+        from connector.state import value_hash
+
+        wanted = set()
+        for name, value in self.values.items():
+            held = crm_holds.get(name)
+            if self.sync.get(name) == "prefer_crm_unless_blank" and held not in (None, ""):
+                continue
+            if held != value_hash(value):
+                wanted.add(name)
+        return wanted
+
+
+class Mapper:
+    """The mapping of one run: entries parsed once, CRM field lengths from describe."""
+
+    def __init__(self, mapping: MappingConfig, *, default_region: str = "US",
+                 schema: ObjectSchema | None = None) -> None:
+        self.mapping = mapping
+        self.default_region = default_region
+        self.schema = schema
+        self.entries = [self._compile(name, entry)
+                        for name, entry in mapping.entries().items()]
+
+    def _compile(self, name: str, entry: FieldMapping) -> Compiled:
+        spec: list[Any] = list(entry.transform)
+        if entry.value_map is not None:
+            table = (self.mapping.value_maps[entry.value_map]
+                     if isinstance(entry.value_map, str) else entry.value_map)
+            spec.append({"value_map": {"map": dict(table)}})
+        steps = parse(spec)
+        return Compiled(name, entry, steps, inverse(steps), tuple(entry.sources(name)))
+
+    def _target(self, crm_field: str) -> FieldSchema | None:
+        return self.schema.field(crm_field) if self.schema else None
+
+    @property
+    def crm_fields_read_back(self) -> list[str]:
+        """CRM fields whose changes may flow back to marketing."""
+        return [c.crm for c in self.entries if c.sync in FROM_CRM]
+
+    # marketing → CRM ------------------------------------------------------------
+    def to_crm(self, lead: Lead, *, computed: dict[str, Any]) -> Payload:
+        record = {**lead.fields, "id": lead.id, "stage": lead.stage, **computed}
+        payload = Payload({}, {}, {})
+        for item in self.entries:
+            if item.sync in ("none", "to_marketing"):
+                continue
+            raw = record.get(item.sources[0])
+            target = self._target(item.crm)
+            ctx = Context(record=record, target_length=target.length if target else None,
+                          default_region=self.default_region)
+            outcome = apply(item.steps, raw, ctx)
+            payload.warnings.extend(f"{item.name} → {item.crm}: {w}" for w in ctx.warnings)
+            if outcome.issue is not None:
+                payload.issues.append(RecordError(
+                    outcome.issue.code, f"{item.name} → {item.crm}: {outcome.issue.message}",
+                    [item.crm]))
+                continue
+            value = outcome.value
+            if (value is None or value == "") and item.entry.default is not None:
+                value = item.entry.default
+            if value is None or value == "":
+                continue
+            if item.sync == "create_only":
+                payload.on_create[item.crm] = value
+            else:
+                payload.values[item.crm] = value
+                payload.sync[item.crm] = item.sync
+            payload.rules[item.crm] = item.describe()
+        for name, value in self.mapping.on_create.items():
+            if name not in payload.values and name not in payload.on_create:
+                payload.on_create[name] = value
+                payload.rules[name] = f"mapping.on_create.{name} (create only)"
+        return payload
+
+    # CRM → marketing ------------------------------------------------------------
+    def to_marketing(self, crm_values: dict[str, Any], crm_holds: dict[str, str],
+                     lead: Lead | None, crm_changed_at: datetime
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+        """(marketing field → value to write, marketing field → the rule that decided).
+
+        Only values the CRM did not already hold (by hash) count: our own writes
+        read back, and values taken before, are echoes.
+        """
+        from connector.state import value_hash
+
+        updates: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for item in self.entries:
+            if item.sync not in FROM_CRM or item.crm not in crm_values or len(item.sources) != 1:
+                continue
+            value = crm_values[item.crm]
+            if crm_holds.get(item.crm) == value_hash(value):
+                continue  # an echo, or a value marketing already took
+            blank = value is None or value == ""
+            mine = lead.get(item.sources[0]) if lead else None
+            if item.sync == "prefer_crm_unless_blank" and blank:
+                continue
+            if item.sync == "prefer_marketing_unless_blank" and mine not in (None, ""):
+                continue
+            if item.sync == "two_way" and lead is not None and lead.updated_at > crm_changed_at:
+                continue  # marketing changed since: its value wins and goes out next hand-off
+            ctx = Context(record=dict(crm_values), default_region=self.default_region)
+            outcome = apply(item.back, value, ctx)
+            if outcome.issue is not None:
+                continue
+            if outcome.value != mine:
+                updates[item.sources[0]] = outcome.value
+                reasons[item.sources[0]] = f"{item.crm} → {item.describe()}"
+        return updates, reasons
 
 
 def map_lead(lead: Lead, mapping: MappingConfig, *, computed: dict[str, Any]) -> Payload:
-    values: dict[str, Any] = {}
-    rules: dict[str, str] = {}
-    for source, target in mapping.fields.items():
-        value = computed[source] if source in COMPUTED else lead.get(source)
-        if value is None or value == "":
-            continue
-        values[target] = value
-        rules[target] = f"mapping.fields.{source}"
-    on_create = {k: v for k, v in mapping.on_create.items() if k not in values}
-    rules.update({k: f"mapping.on_create.{k} (create only)" for k in on_create})
-    return Payload(values, on_create, rules)
+    """One lead through a mapping parsed for it alone (tests, one-offs)."""
+    return Mapper(mapping).to_crm(lead, computed=computed)

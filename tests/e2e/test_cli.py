@@ -95,13 +95,15 @@ def test_dry_run_prints_payloads(demo: Path) -> None:
 def test_check_passes_on_the_demo_and_names_a_bad_mapping(demo: Path) -> None:
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 0, result.output
-    text = (demo / "config.toml").read_text().replace('title = "Title"', 'title = "Titel"')
+    assert "warning" not in result.output  # the shipped config is clean
+    text = (demo / "config.toml").read_text().replace('lead_source = "LeadSource"',
+                                                      'lead_source = "LeadSorce"')
     (demo / "config.toml").write_text(text)
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 1
-    line = next(i for i, ln in enumerate(text.splitlines(), 1) if 'title = "Titel"' in ln)
-    assert f"mapping.fields.title (line {line})" in result.output
-    assert "did you mean 'Title'" in result.output
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if '"LeadSorce"' in ln)
+    assert f"mapping.fields.lead_source (line {line})" in result.output
+    assert "did you mean 'LeadSource'" in result.output
 
 
 def test_malformed_config_exits_2_with_the_line(demo: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connector.adapters import open_crm, open_marketing
+from connector.adapters.base import ObjectSchema
 from connector.errors import BatchInterrupted, FatalError
 from connector.pipeline import Pipeline, run_once
 from connector.records import Write, WriteResult
@@ -118,6 +119,9 @@ def test_dead_letters_retried_after_the_admin_fixes_the_mapping(tmp_path: Path,
 def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
     class Broken:
         name = "salesforce"
+
+        def describe(self, object_name: str) -> ObjectSchema:
+            return ObjectSchema(object_name, {})
 
         def upsert(self, *args: Any) -> list[WriteResult]:
             raise ZeroDivisionError("a bug")

@@ -137,7 +137,7 @@ def test_dry_run_writes_nothing_and_shows_payload_and_rules(world: dict, sf_clie
     plan = next(p for p in summary.planned if p["email"] == "person3@acme3.example")
     assert plan["action"] == "create"
     assert plan["payload"]["Status"] == "Open - Not Contacted"
-    assert plan["rules"]["LastName"] == "mapping.fields.last_name"
+    assert plan["rules"]["LastName"] == "mapping.fields.last_name (to_crm, trim → truncate)"
     assert sf_client.query("SELECT Id FROM Lead")["totalSize"] == 0
     assert run_once(config).counts["created"] == 40  # the cursor did not move
 

@@ -19,7 +19,7 @@ def test_shipped_config_is_the_template_and_valid() -> None:
     assert shipped == TEMPLATE
     cfg = configuration.parse(TEMPLATE, "config.toml")
     assert cfg.crm.salesforce is not None and cfg.crm.salesforce.route_to == "127.0.0.1:8451"
-    assert cfg.mapping.fields["last_name"] == "LastName"
+    assert cfg.mapping.entries()["last_name"].crm == "LastName"
 
 
 @pytest.mark.parametrize(("old", "new", "key", "words"), [
@@ -34,15 +34,16 @@ def test_shipped_config_is_the_template_and_valid() -> None:
     ('adapter = "embedded"', 'adapter = "marketo"', "marketing.adapter", "embedded"),
     ('form_fill = 25', 'webinar = 25', "scoring.activity_points.webinar",
      "unknown activity kind"),
-    ('title = "Title"', 'title = "Company"', "mapping.fields", "both write 'Company'"),
+    ('lead_source = "LeadSource"', 'lead_source = "Company"', "mapping.fields",
+     "both write 'Company'"),
     ('url = "sqlite:///state/leadsync.db"', 'url = "mysql://db/leads"', "state.url",
      "'mysql' is not supported"),
     ('url = "sqlite:///state/marketing.db"', 'url = "leads.db"', "marketing.url",
      "not a database URL"),
     ("batch_size = 200", "batch_size = 0", "sync.batch_size", "greater than or equal to 1"),
     # API names are spliced into SOQL: only names pass, never a fragment of a query
-    ('title = "Title"', 'title = "Title FROM User WHERE Id != null"', "mapping.fields.title",
-     "should match pattern"),
+    ('lead_source = "LeadSource"', 'lead_source = "Email FROM User WHERE Id != null"',
+     "mapping.fields.lead_source", "should match pattern"),
     ('external_id_field = "Leadsync_Id__c"', "external_id_field = \"Id' OR Name != '\"",
      "mapping.external_id_field", "should match pattern"),
 ])
