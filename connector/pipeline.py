@@ -230,7 +230,7 @@ class Pipeline:
         if not todo:
             return
         if summary.dry_run:
-            self.plan(todo, summary)
+            self.plan(todo, only, summary)
             return
         writes = [h.payload.write(h.lead.id, known=h.link is not None, only=only.get(h.lead.id))
                   for h in todo]
@@ -244,16 +244,22 @@ class Pipeline:
             raise
         self.record_results(todo, writes, results, summary, events)
 
-    def plan(self, todo: list[Handoff], summary: RunSummary) -> None:
-        """Dry run: what would be written, asking the CRM (reads only) what it holds."""
+    def plan(self, todo: list[Handoff], only: dict[str, set[str]],
+             summary: RunSummary) -> None:
+        """Dry run: exactly what would be written (only the fields the CRM does not
+        hold yet, for a lead it has), asking the CRM (reads only) what it holds."""
         found = self.known_to_crm(todo)
         for handoff in todo:
             creating = handoff.link is None and handoff.lead.id not in found
+            payload = handoff.payload.for_write(creating=creating)
+            if handoff.lead.id in only:
+                payload = {k: v for k, v in payload.items() if k in only[handoff.lead.id]}
             summary.planned.append({
                 "lead": handoff.lead.id, "email": handoff.lead.get("email"),
-                "action": "create" if creating else "update",
-                "payload": handoff.payload.for_write(creating=creating),
-                "rules": handoff.payload.rules, "score": handoff.score_reason})
+                "action": "create" if creating else "update", "payload": payload,
+                "rules": {k: handoff.payload.rules[k] for k in payload
+                          if k in handoff.payload.rules},
+                "score": handoff.score_reason})
             summary.counts["created" if creating else "updated"] += 1
 
     def record_results(self, todo: list[Handoff], writes: list[Write],

@@ -156,3 +156,13 @@ def test_a_value_no_transform_can_map_refuses_the_record_naming_the_field(
     refused = dict(summary.refused)
     [reason] = [r for lead, r in refused.items() if "person2@" in lead]
     assert "INVALID_PHONE" in reason and "phone → Phone" in reason
+
+
+def test_dry_run_shows_exactly_the_fields_an_update_would_send(config: Any,
+                                                               tmp_path: Path) -> None:
+    assert run_once(config).counts["created"] == 1
+    edit_marketing(config, tmp_path, title="CMO")
+    dry = run_once(config, dry_run=True)
+    [plan] = [p for p in dry.planned if p.get("action") == "update"]
+    assert plan["payload"] == {"Title": "CMO"}  # the CRM holds every other value
+    assert plan["rules"] == {"Title": "mapping.fields.title (two_way, trim)"}
