@@ -101,6 +101,13 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.eligible = 0
 
+    def play(self, method: str, path: str) -> FaultEvent | None:
+        """One eligible request: wait its latency, and return the fault it gets, if any."""
+        number, kind = self.decide()
+        if self.faults.latency:
+            self.faults.sleep(self.faults.latency)
+        return FaultEvent(number, kind, method, path) if kind is not None else None
+
     def decide(self) -> tuple[int, str | None]:
         """Number this eligible request and pick its fault (None: serve it normally).
 

@@ -136,14 +136,13 @@ class HubSpotApp:
         injector = self.injector
         if injector is None:
             return None
-        number, kind = injector.decide()
-        if injector.faults.latency:
-            injector.faults.sleep(injector.faults.latency)
-        if kind is not None:
-            with self._lock:
-                self.faulted_count += 1
-                self.fault_log.append(FaultEvent(number, kind, request.method, request.path))
-        return kind
+        event = injector.play(request.method, request.path)
+        if event is None:
+            return None
+        with self._lock:
+            self.faulted_count += 1
+            self.fault_log.append(event)
+        return event.kind
 
     def authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -189,14 +189,13 @@ class SalesforceApp:
         login = segments[:3] in (["services", "Soap", "u"], ["services", "oauth2", "token"])
         if not (rest or (login and injector.faults.include_login)):
             return None
-        number, kind = injector.decide()
-        if injector.faults.latency:
-            injector.faults.sleep(injector.faults.latency)
-        if kind is not None:
-            with self._lock:
-                self.faulted_count += 1
-                self.fault_log.append(FaultEvent(number, kind, request.method, request.path))
-        return kind
+        event = injector.play(request.method, request.path)
+        if event is None:
+            return None
+        with self._lock:
+            self.faulted_count += 1
+            self.fault_log.append(event)
+        return event.kind
 
     def dispatch(self, request: Request) -> Response:
         segments = _segments(request)
