@@ -22,6 +22,7 @@ from connector.config import FieldMapping, MappingConfig, SyncRule
 from connector.errors import RecordError
 from connector.mapping.transforms import Context, Step, apply, inverse, parse
 from connector.records import Lead, Write, payload_hash
+from connector.state import value_hash
 
 COMPUTED = {"score"}
 """Sources that are not marketing fields but computed by the cycle."""
@@ -90,8 +91,6 @@ class Payload:
         ``crm_holds`` is CRM field → hash of its value there (blank: ""). A
         prefer_crm_unless_blank field is written only while the CRM's is blank.
         """
-        from connector.state import value_hash
-
         wanted = set()
         for name, value in self.values.items():
             held = crm_holds.get(name)
@@ -174,8 +173,6 @@ class Mapper:
         Only values the CRM did not already hold (by hash) count: our own writes
         read back, and values taken before, are echoes.
         """
-        from connector.state import value_hash
-
         updates: dict[str, Any] = {}
         reasons: dict[str, str] = {}
         for item in self.entries:
@@ -200,8 +197,3 @@ class Mapper:
                 updates[item.sources[0]] = outcome.value
                 reasons[item.sources[0]] = f"{item.crm} → {item.describe()}"
         return updates, reasons
-
-
-def map_lead(lead: Lead, mapping: MappingConfig, *, computed: dict[str, Any]) -> Payload:
-    """One lead through a mapping parsed for it alone (tests, one-offs)."""
-    return Mapper(mapping).to_crm(lead, computed=computed)

@@ -108,6 +108,14 @@ class FaultInjector:
             self.faults.sleep(self.faults.latency)
         return FaultEvent(number, kind, method, path) if kind is not None else None
 
+    def after(self, kind: str | None, environ: dict[str, object]) -> None:
+        """The faults that strike once the request was served: the write landed, then
+        the answer is lost (``drop_after``) or late (``timeout``)."""
+        if kind == "drop_after":
+            drop_connection(environ)
+        elif kind == "timeout":
+            self.faults.sleep(self.faults.timeout_seconds)
+
     def decide(self) -> tuple[int, str | None]:
         """Number this eligible request and pick its fault (None: serve it normally).
 

@@ -6,6 +6,7 @@ the helpers a test uses to play a sales rep."""
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -22,7 +23,7 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
-class ServedSandbox:
+class ServedSandbox(ABC):
     """Base of the sandboxes. Subclasses set ``_app`` (a WSGI app with
     ``request_count``, ``injector``, ``faulted_count`` and ``fault_log``),
     ``state_path`` and ``save()``, and call ``_init_serving()``."""
@@ -37,8 +38,9 @@ class ServedSandbox:
         self._address: str | None = None
         self._lifecycle = threading.Lock()
 
+    @abstractmethod
     def save(self) -> None:
-        raise NotImplementedError
+        """Write the sandbox's data to ``state_path`` (each CRM keeps its own shape)."""
 
     # --- lifecycle --------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -126,10 +126,8 @@ class HubSpotApp:
             log.error("sandbox error on %s %s\n%s", request.method, request.path,
                       traceback.format_exc())
             response = self.json(500, error_body("INTERNAL_ERROR", "internal error"), headers)
-        if fault == "drop_after":
-            drop_connection(environ)
-        if fault == "timeout" and self.injector is not None:
-            self.injector.faults.sleep(self.injector.faults.timeout_seconds)
+        if self.injector is not None:
+            self.injector.after(fault, environ)
         return response(environ, start_response)
 
     def fault_for(self, request: Request) -> str | None:

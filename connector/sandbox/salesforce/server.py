@@ -173,10 +173,8 @@ class SalesforceApp:
                 }
             ]
             response = self.json_response(request, 500, body)
-        if fault == "drop_after":
-            drop_connection(environ)
-        if fault == "timeout" and self.injector is not None:
-            self.injector.faults.sleep(self.injector.faults.timeout_seconds)
+        if self.injector is not None:
+            self.injector.after(fault, environ)
         return response(environ, start_response)
 
     def fault_for(self, request: Request) -> str | None:
