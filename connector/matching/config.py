@@ -1,0 +1,121 @@
+"""The `[matching]` section of config.toml: how alike two records must be.
+
+Modelled on Salesforce's standard matching rules: each rule names fields that
+must all agree (each with its own comparison and threshold) and the score a
+match by that rule earns. The best rule over all candidates decides: at or
+above ``match_threshold`` the existing record is updated, between the two
+thresholds the pair is held for review, below it the lead is created.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Kind = Literal["email", "name", "company", "phone", "domain", "text", "exact", "code"]
+"""How a field is compared:
+
+email    the mailbox (case, provider dots and +tags ignored): equal or not
+name     a person's name: nicknames equal, an initial nearly so, else Jaro-Winkler
+company  legal form and noise words removed, then token-set similarity
+phone    E.164 equal; the same national number in another region nearly so
+domain   equal employer domains (free-mail providers never count)
+text     token-sort similarity of folded text (addresses)
+exact    equal once folded
+code     edit-distance similarity (ids, dates, postcodes: one typo costs a little)
+"""
+
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldRule(_Model):
+    kind: Kind
+    min: Share = 0.85
+    """The similarity from which this field counts as agreeing."""
+
+
+class MatchRule(_Model):
+    name: str
+    fields: Annotated[list[str], Field(min_length=1)]
+    score: Annotated[float, Field(gt=0, le=1)]
+    unless_differ: list[str] = []
+    """Fields that, present on both sides and clearly different (similarity under
+    0.5), veto the rule: a shared info@ mailbox is not one person."""
+
+
+class EmailConfig(_Model):
+    dotless_domains: list[str] = ["gmail.com"]
+    plus_tag_domains: list[str] = ["gmail.com", "outlook.com", "hotmail.com", "live.com",
+                                   "icloud.com", "me.com", "fastmail.com", "protonmail.com",
+                                   "proton.me", "yahoo.com"]
+    plus_tags_everywhere: bool = False
+    domain_aliases: dict[str, str] = {"googlemail.com": "gmail.com"}
+
+
+DEFAULT_FIELDS: dict[str, FieldRule] = {
+    "email": FieldRule(kind="email", min=1.0),
+    "first_name": FieldRule(kind="name", min=0.85),
+    "last_name": FieldRule(kind="name", min=0.9),
+    "company": FieldRule(kind="company", min=0.85),
+    "phone": FieldRule(kind="phone", min=0.95),
+    "domain": FieldRule(kind="domain", min=1.0),
+    "street": FieldRule(kind="text", min=0.85),
+    "city": FieldRule(kind="exact", min=1.0),
+    "postal_code": FieldRule(kind="code", min=0.8),
+}
+
+DEFAULT_RULES: list[MatchRule] = [
+    MatchRule(name="email", fields=["email"], score=1.0, unless_differ=["first_name"]),
+    MatchRule(name="name+company", fields=["first_name", "last_name", "company"], score=0.95),
+    MatchRule(name="name+phone", fields=["first_name", "last_name", "phone"], score=0.95),
+    MatchRule(name="name+domain", fields=["first_name", "last_name", "domain"], score=0.92),
+    MatchRule(name="name+address", fields=["first_name", "last_name", "street", "postal_code"],
+              score=0.9),
+    MatchRule(name="email, other name", fields=["email"], score=0.8),
+    MatchRule(name="last name+company", fields=["last_name", "company"], score=0.8),
+    MatchRule(name="phone", fields=["phone"], score=0.8),
+    MatchRule(name="name only", fields=["first_name", "last_name"], score=0.6),
+]
+
+DEFAULT_BLOCKING = ["email", "phone", "last_name+first_name:1", "first_name+last_name:1",
+                    "company+last_name:1", "domain+last_name:1"]
+
+
+class MatchingConfig(_Model):
+    enabled: bool = True
+    match_threshold: Share = 0.9
+    review_threshold: Share = 0.75
+    search: list[Literal["leads", "contacts", "accounts"]] = ["leads", "contacts", "accounts"]
+    """What to look in for earlier records of a person (accounts only for routing)."""
+    fields: dict[str, FieldRule] = DEFAULT_FIELDS
+    rules: Annotated[list[MatchRule], Field(min_length=1)] = DEFAULT_RULES
+    blocking: Annotated[list[str], Field(min_length=1)] = DEFAULT_BLOCKING
+    """Keys two records must share to be compared at all ("field", "a+b", "field:N" for
+    the first N characters), for the local link table and leads in one run."""
+    email: EmailConfig = EmailConfig()
+    history_limit: Annotated[int, Field(ge=0, le=200)] = 10
+    """Earlier activities (per matched record) written into the rep's handoff task."""
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> MatchingConfig:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("review_threshold must not be above match_threshold")
+        for rule in self.rules:
+            for name in (*rule.fields, *rule.unless_differ):
+                if name not in self.fields:
+                    raise ValueError(f"rule {rule.name!r} names field {name!r}, which "
+                                     f"[matching.fields] does not define")
+        for spec in self.blocking:
+            for part in spec.split("+"):
+                name, _, size = part.partition(":")
+                if name not in self.fields:
+                    raise ValueError(f"blocking key {spec!r} names field {name!r}, which "
+                                     f"[matching.fields] does not define")
+                if size and not size.isdigit():
+                    raise ValueError(f"blocking key {spec!r}: {part!r} should be field:N")
+        return self

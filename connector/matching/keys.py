@@ -1,0 +1,163 @@
+"""Normalisation for matching: the forms two records of one person share.
+
+Each function takes what a person typed and returns a comparable key, or None
+when there is nothing to compare. They lean on maintained libraries rather
+than home-made tables: phonenumbers for phones, cleanco for legal suffixes,
+anyascii for unicode folding, nicknames for given-name variants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import phonenumbers
+from anyascii import anyascii
+from cleanco import basename
+from nicknames import NickNamer
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_NOT_LETTER = re.compile(r"[^a-z]+")
+_NOT_DIGIT = re.compile(r"\D+")
+
+# Generic words that differ between two spellings of one company name and say
+# nothing about which company it is; legal forms are cleanco's job.
+COMPANY_NOISE = frozenset({"the", "and", "company", "co", "corporation", "corp", "incorporated",
+                           "inc", "llc", "ltd", "limited", "group", "holding", "holdings"})
+
+
+@dataclass(frozen=True)
+class EmailRules:
+    """How addresses that reach one mailbox are written differently.
+
+    ``dotless`` domains ignore dots in the local part (Gmail does); ``plus_tags``
+    domains deliver ``name+tag@`` to ``name@`` (most large providers do; set
+    ``plus_everywhere`` to strip tags on every domain); ``aliases`` are domains
+    that are one mailbox service (googlemail.com is gmail.com).
+    """
+
+    dotless: frozenset[str] = frozenset({"gmail.com"})
+    plus_tags: frozenset[str] = frozenset({"gmail.com", "outlook.com", "hotmail.com",
+                                           "live.com", "icloud.com", "me.com", "fastmail.com",
+                                           "protonmail.com", "proton.me", "yahoo.com"})
+    plus_everywhere: bool = False
+    aliases: Mapping[str, str] = field(default_factory=lambda: {"googlemail.com": "gmail.com"})
+
+
+DEFAULT_EMAIL_RULES = EmailRules()
+
+# Mailbox providers: a shared domain there says nothing about a shared employer.
+FREE_MAIL = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de",
+    "ymail.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "outlook.com",
+    "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com", "mail.com",
+    "gmx.de", "gmx.net", "gmx.com", "web.de", "t-online.de", "protonmail.com", "proton.me",
+    "fastmail.com", "zoho.com", "yandex.ru", "yandex.com", "mail.ru", "qq.com", "163.com",
+    "126.com", "orange.fr", "free.fr", "laposte.net", "libero.it", "btinternet.com",
+    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "naver.com", "hanmail.net",
+})
+
+
+def fold(text: object) -> str:
+    """Lower-case ASCII: "Zoë Müller" and "zoe muller" compare equal."""
+    return anyascii(str(text)).lower().strip() if text is not None else ""
+
+
+def email_key(value: object, rules: EmailRules = DEFAULT_EMAIL_RULES) -> str | None:
+    """The mailbox an address reaches: case, whitespace, provider dots and +tags removed."""
+    text = fold(value).replace(" ", "")
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain:
+        return None
+    domain = rules.aliases.get(domain, domain)
+    if rules.plus_everywhere or domain in rules.plus_tags:
+        local = local.split("+", 1)[0]
+    if domain in rules.dotless:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local else None
+
+
+def email_domain(value: object, rules: EmailRules = DEFAULT_EMAIL_RULES) -> str | None:
+    """The employer's domain of an address; None for free-mail providers."""
+    key = email_key(value, rules)
+    if key is None:
+        return None
+    domain = key.rpartition("@")[2]
+    return None if domain in FREE_MAIL else domain
+
+
+def website_domain(value: object) -> str | None:
+    """"https://www.Acme.com/about" → "acme.com"."""
+    text = fold(value)
+    if not text:
+        return None
+    text = re.sub(r"^[a-z]+://", "", text).split("/", 1)[0].split(":", 1)[0]
+    text = text.removeprefix("www.")
+    return text if "." in text else None
+
+
+@lru_cache(maxsize=65536)
+def phone_key(value: object, region: str = "US") -> str | None:
+    """E.164 for any way a number is written; None if it is not a possible number."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_digits(e164: str) -> str:
+    """The national significant number: what a CRM's phone search matches on."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.national_significant_number(number)
+
+
+@lru_cache(maxsize=65536)
+def company_key(value: object) -> str | None:
+    """"The ACME Company, Inc." and "Acme" → "acme": legal form, noise and case gone."""
+    text = fold(value)
+    if not text:
+        return None
+    text = basename(text.replace("&", " and "))
+    words = [w for w in _NOT_WORD.split(text.lower()) if w and w not in COMPANY_NOISE]
+    return " ".join(words) or None
+
+
+def name_key(value: object) -> str | None:
+    """A name as letters only: "O'Brien-Smith" → "obriensmith"."""
+    text = _NOT_LETTER.sub("", fold(value))
+    return text or None
+
+
+_NICKNAMES = NickNamer()
+
+
+@lru_cache(maxsize=65536)
+def given_names(value: str) -> frozenset[str]:
+    """A given name with its nicknames and formal forms ("bob" → robert, rob, ...)."""
+    key = name_key(value)
+    if key is None:
+        return frozenset()
+    names = {key} | _NICKNAMES.nicknames_of(key) | _NICKNAMES.canonicals_of(key)
+    for canonical in _NICKNAMES.canonicals_of(key):
+        names |= _NICKNAMES.nicknames_of(canonical)
+    return frozenset(name_key(n) or n for n in names)
+
+
+def digits(value: object) -> str:
+    return _NOT_DIGIT.sub("", str(value or ""))
+
+
+def words(value: object) -> list[str]:
+    return [w for w in _NOT_WORD.split(fold(value)) if w]
+
+
+def first_of(values: Iterable[object]) -> object:
+    return next((v for v in values if v not in (None, "")), None)
