@@ -139,6 +139,9 @@ def sync(config: ConfigOpt = None,
               f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
               f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
               f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    if c["matched"] or c["held"]:
+        out.print(f"  {c['matched']} matched an earlier CRM record (updated, not created); "
+                  f"{c['held']} held for review (`leadsync review`)", highlight=False)
     for lead, reason in summary.refused:
         out.print(f"  refused {lead}: {reason}", highlight=False)
     for warning in summary.warnings[:20]:
@@ -187,6 +190,69 @@ def status(config: ConfigOpt = None,
         out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
                   f"{letter['error_code']}: {letter['message']} (fields: {fields}) "
                   f"(attempts {letter['attempts']})", highlight=False)
+
+
+@app.command()
+def review(
+    review_id: Annotated[int | None, typer.Argument(
+        help="The review to decide (its number in the list).", show_default=False)] = None,
+    choice: Annotated[str | None, typer.Argument(
+        help="same: update the CRM record with the lead; different: create a new record.",
+        show_default=False)] = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Decided ones too.")] = False,
+) -> None:
+    """Possible duplicates held back from the CRM: both records side by side.
+
+    `leadsync review` lists them; `leadsync review 3 same` (or `different`)
+    decides one, and the next run writes the lead accordingly. A decision is
+    remembered: the pair is never asked about again.
+    """
+    from connector.state import StateStore
+
+    cfg = _load(config)
+    store = StateStore(cfg.resolve_url(cfg.state.url))
+    try:
+        if review_id is not None:
+            if choice not in ("same", "different"):
+                err.print("say `same` or `different` after the review number", highlight=False)
+                raise typer.Exit(2)
+            try:
+                decided = store.reviews.decide(review_id, choice)
+            except LookupError as exc:
+                err.print(str(exc), highlight=False)
+                raise typer.Exit(2) from None
+            action = (f"update {decided.kind} {decided.crm_id}" if choice == "same"
+                      else "create a new record")
+            out.print(f"review {review_id}: {choice}; the next run will {action} for lead "
+                      f"{decided.marketing_id}", highlight=False)
+            return
+        items = store.reviews.listing(status=None if show_all else "pending", limit=1000)
+    finally:
+        store.close()
+    rows = [{"id": r.id, "lead_id": r.marketing_id, "lead": json.loads(r.lead),
+             "crm_object": r.crm_object, "crm_id": r.crm_id, "kind": r.kind,
+             "record": json.loads(r.record), "score": r.score, "reason": r.reason,
+             "status": r.status} for r in items]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        out.print("no possible duplicates waiting for review")
+        return
+    for row in rows:
+        table = Table(title=f"review {row['id']} · score {row['score']:.2f} · {row['status']}",
+                      box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        table.add_column("field")
+        table.add_column(f"lead {row['lead_id']} (marketing)")
+        table.add_column(f"{row['kind']} {row['crm_id']} (CRM)")
+        for name in dict.fromkeys([*row["lead"], *row["record"]]):
+            table.add_row(name, str(row["lead"].get(name) or ""),
+                          str(row["record"].get(name) or ""))
+        out.print(table)
+        out.print(f"  why: {row['reason']}", highlight=False)
+    out.print("decide with `leadsync review ID same` or `leadsync review ID different`")
 
 
 def _run_dict(run: Any) -> dict[str, Any]:
@@ -294,6 +360,111 @@ def sandbox(
     finally:
         portal.stop()
         server.stop()
+
+
+rep_app = typer.Typer(help="The reps leads are routed to: away periods, today's load.",
+                      no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(rep_app, name="rep")
+
+
+def _router(cfg: configuration.Config) -> Any:
+    from connector.routing import Router, RoutingStore
+
+    return Router(cfg.routing, RoutingStore.from_url(cfg.resolve_url(cfg.state.url)))
+
+
+def _day(value: str | None, option: str) -> Any:
+    """A YYYY-MM-DD option as a date; a clear error for anything else."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]{option} {value!r}: expected a date like 2026-12-01[/red]",
+                  highlight=False)
+        raise typer.Exit(2) from None
+
+
+@rep_app.command("away")
+def rep_away(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id.")],
+             until: Annotated[str, typer.Option(
+                 "--until", show_default=False,
+                 help="Last day away (inclusive, in the rep's time zone), YYYY-MM-DD.")],
+             start: Annotated[str | None, typer.Option(
+                 "--from", show_default=False,
+                 help="First day away, YYYY-MM-DD [default: now].")] = None,
+             reason: Annotated[str, typer.Option(help="Shown in routing reasons.")] = "",
+             config: ConfigOpt = None) -> None:
+    """Mark a rep out of office: round-robin skips them, their accounts' leads pass on."""
+    from rich.markup import escape
+
+    from connector.routing import UnknownRep
+
+    last, first = _day(until, "--until"), _day(start, "--from")
+    router = _router(_load(config))
+    try:
+        key = router.set_away(name, last, start=first, reason=reason)
+    except (UnknownRep, ValueError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        router.store.close()
+    since = f" from {first}" if first else ""
+    out.print(f"{router.config.rep_name(key)} ({key}) away{since} until {last}",
+              highlight=False)
+
+
+@rep_app.command("back")
+def rep_back(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id.")],
+             config: ConfigOpt = None) -> None:
+    """Clear a rep's away periods set with `leadsync rep away`."""
+    from rich.markup import escape
+
+    from connector.routing import UnknownRep
+
+    router = _router(_load(config))
+    try:
+        key, cleared, still = router.set_back(name)
+    except UnknownRep as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        router.store.close()
+    out.print(f"{router.config.rep_name(key)} ({key}): {cleared} away period(s) cleared",
+              highlight=False)
+    if still:
+        err.print(escape(f"config.toml still says {still}; edit [routing.reps.{key}] away"),
+                  style="yellow", highlight=False)
+
+
+@rep_app.command("list")
+def rep_list(config: ConfigOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+             ) -> None:
+    """Every rep: pools and weights, leads today and this week against the caps, status."""
+    from dataclasses import asdict
+
+    router = _router(_load(config))
+    try:
+        reps = router.status()
+    finally:
+        router.store.close()
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in reps], indent=2))
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("rep", "name", "id", "pools (weight)", "time zone", "today", "week",
+                   "status"):
+        table.add_column(column)
+    for r in reps:
+        table.add_row(r.key, r.name, r.id, ", ".join(f"{p} ({w})" for p, w in r.pools.items()),
+                      r.timezone + (f" {r.hours}" if r.hours else ""),
+                      f"{r.today}/{r.daily_cap}" if r.daily_cap is not None else str(r.today),
+                      f"{r.week}/{r.weekly_cap}" if r.weekly_cap is not None else str(r.week),
+                      r.status)
+    out.print(table)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigError
+from connector.matching.config import MatchingConfig
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LEADSYNC_CONFIG"
@@ -275,6 +276,7 @@ class Config(Model):
     crm: CrmConfig
     scoring: ScoringConfig = ScoringConfig()
     mapping: MappingConfig
+    matching: MatchingConfig = MatchingConfig()
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
 

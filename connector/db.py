@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import create_engine
@@ -62,6 +62,34 @@ def create_tables(metadata: MetaData, engine: Engine) -> None:
     """create_all that tolerates several instances starting at once on a fresh database."""
     with named_lock(engine, "ddl", wait=True):
         metadata.create_all(engine)
+        add_new_columns(metadata, engine)
+
+
+def add_new_columns(metadata: MetaData, engine: Engine) -> None:
+    """Columns a newer leadsync added to an existing table, added in place.
+
+    Only additive changes are made (a column with its default), so a state
+    database from an earlier version keeps its links and cursors.
+    """
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            default = getattr(column.default, "arg", None)
+            kind = column.type.compile(dialect=engine.dialect)
+            sql = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
+            if isinstance(default, bool):
+                sql += f" DEFAULT {'TRUE' if default else 'FALSE'} NOT NULL"
+            elif isinstance(default, (int, float)):
+                sql += f" DEFAULT {default} NOT NULL"
+            elif isinstance(default, str):
+                sql += " DEFAULT '" + default.replace("'", "''") + "' NOT NULL"
+            with engine.begin() as connection:
+                connection.execute(text(sql))
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """One sync cycle, top-down, in the order of DESIGN.md.
 
-read → normalize → score/qualify → map → write → read back → feed back.
-(match and route join between qualify and map in later issues.)
+read → normalize → score/qualify → match → map → write → read back → feed back.
+(route joins between match and map in a later issue.)
 
 The engine never names a CRM: it speaks to adapters through their contract
 and to the admin's choices through Config. A cursor is stored only after
@@ -11,6 +11,7 @@ reason to stop the batch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -29,19 +30,23 @@ from connector.errors import (
 from connector.feedback import Decided, stage_updates
 from connector.handoff import handoff_task
 from connector.mapping import Mapper, Payload
+from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
+from connector.matching.lookup import AccountMatch, account_for, lookup_for, people
 from connector.normalize import normalize
 from connector.records import (
+    Candidate,
     Change,
     Cursor,
     HandoffTask,
     Lead,
+    Touch,
     Write,
     WriteResult,
     batched,
     utcnow,
 )
 from connector.scoring import qualify, score
-from connector.state import RUN_COUNTS, Event, Link, StateStore
+from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore
 
 T = TypeVar("T")
 log = structlog.get_logger("leadsync.pipeline")
@@ -61,6 +66,14 @@ class Handoff:
     payload: Payload
     link: Link | None
     score_reason: str
+    target: Candidate | None = None
+    """An earlier CRM record of this person (matching): updated, never duplicated."""
+    matched: str | None = None
+    """Why ``target`` is this person, for the rep's task and the audit trail."""
+    account: AccountMatch | None = None
+    history: list[Touch] = field(default_factory=list)
+    after: str | None = None
+    """A lead of this run it duplicates, not written yet: this one waits for it."""
 
 
 @dataclass
@@ -94,6 +107,11 @@ class Pipeline:
         self.key_field = config.mapping.external_id_field
         self.status_field = config.mapping.status.crm_field
         self._mapper: Mapper | None = None
+        self.matching = config.matching
+        self.matcher = Matcher(config.matching, region=config.marketing.default_region)
+        self._seen = Index(self.matcher)
+        """The leads of this run, so two records of one person in one run make one."""
+        self._schemas: dict[str, set[str]] = {}
 
     def run(self, *, dry_run: bool = False) -> RunSummary:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
@@ -122,10 +140,13 @@ class Pipeline:
     # steps 1-7: marketing → CRM ------------------------------------------------
     def hand_off(self, summary: RunSummary) -> None:
         retried: set[str] = set()
+        ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
-            ids = [d.marketing_id for d in self.state.dead_letters(limit=100_000)
-                   if d.crm == self.crm.name and d.crm_object == self.object]
-            for batch in batched(self.marketing.leads(ids), self.batch_size):
+            ids += [d.marketing_id for d in self.state.dead_letters(limit=100_000)
+                    if d.crm == self.crm.name and d.crm_object == self.object]
+        if ids:
+            for batch in batched(self.marketing.leads(list(dict.fromkeys(ids))),
+                                 self.batch_size):
                 self.hand_off_batch(batch, summary)
                 retried.update(lead.id for lead in batch)
         start = self.state.cursor(MARKETING_STREAM)
@@ -144,18 +165,23 @@ class Pipeline:
         events: list[Event] = []
         handoffs = self.qualify_batch(batch, summary, events)
         try:
-            self.write_batch(handoffs, summary, events)
+            handoffs = self.match_batch(handoffs, summary, events)
+            waiting = [h for h in handoffs if h.after is not None]
+            self.write_batch([h for h in handoffs if h.after is None], summary, events)
+            if waiting:  # duplicates of leads just written: now updates of their records
+                self.write_batch(self.after_first(waiting, summary), summary, events)
         finally:
             if not summary.dry_run:
                 self.state.record_events(summary.run_id, events)
         log.info("batch handed off", **{k: summary.counts[k] - before[k] for k in
-                                         ("read", "qualified", "created", "updated",
-                                          "unchanged", "refused")})
+                                         ("read", "qualified", "matched", "held", "created",
+                                          "updated", "unchanged", "refused")})
 
     def qualify_batch(self, batch: list[Lead], summary: RunSummary,
                       events: list[Event]) -> list[Handoff]:
         summary.counts["read"] += len(batch)
-        links = self.state.links(self.crm.name, self.object, (lead.id for lead in batch))
+        links = self.state.links_any_object(self.crm.name, (lead.id for lead in batch),
+                                            prefer=self.object)
         handoffs = []
         for raw in batch:
             normalized = normalize(raw, self.config.marketing.default_region)
@@ -173,6 +199,130 @@ class Pipeline:
                 summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
             handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason))
         return handoffs
+
+    # step 4: match -------------------------------------------------------------
+    def match_batch(self, handoffs: list[Handoff], summary: RunSummary,
+                    events: list[Event]) -> list[Handoff]:
+        """Earlier records of each new lead, asked of the CRM once per batch.
+
+        A confident match becomes an update of that record (a lead, or a contact:
+        a customer's person is not recreated as a lead); a possible one is held
+        for review (``leadsync review``) and a person's answer is remembered; a
+        lead matching another lead of this run waits for that one's write.
+        """
+        fresh = [h for h in handoffs if h.link is None and not h.payload.issues]
+        if not self.matching.enabled or not fresh:
+            return handoffs
+        prepared = {h.lead.id: self.matcher.prepare(Person(h.lead.id, "incoming", h.lead.fields))
+                    for h in fresh}
+        candidates = self.crm.find_people(self.object, self.key_field,
+                                          lookup_for(self.matcher, prepared.values()),
+                                          self.matching.search)
+        index = Index(self.matcher)
+        for person in people(candidates):
+            index.add(self.matcher.prepare(person))
+        decided = self.state.reviews.of_leads(self.crm.name, prepared)
+        held: list[MatchReview] = []
+        kept: list[Handoff] = []
+        for handoff in handoffs:
+            me = prepared.get(handoff.lead.id)
+            if me is None:
+                kept.append(handoff)
+                continue
+            answers = {r.crm_id: r.status for r in decided.get(handoff.lead.id, ())}
+            pool = [c for c in index.candidates(me) + self._seen.candidates(me)
+                    if answers.get(c.person.id) != "different"]
+            decision = self.matcher.decide(me, pool)
+            chosen = next((c.person for c in pool if answers.get(c.person.id) == "same"), None)
+            if chosen is not None:  # a person said so
+                decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
+                                         chosen)
+            if decision.outcome == "review":
+                held.append(self.review_of(handoff.lead, me, decision, summary.run_id))
+                summary.counts["held"] += 1
+                events.append(Event(handoff.lead.id, "held",
+                                    f"possible duplicate of {decision.best.kind} "  # type: ignore[union-attr]
+                                    f"{decision.best.id} ({decision.score:.2f}, "  # type: ignore[union-attr]
+                                    f"{decision.reason}); waiting for `leadsync review`"))
+                continue
+            if decision.outcome == "match":
+                self.take_match(handoff, decision, events)
+            target = handoff.target
+            handoff.account = account_for(self.matcher, me, candidates, target)
+            self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
+                                           ref=handoff.lead.id), me.values))
+            kept.append(handoff)
+        if held and not summary.dry_run:
+            self.state.reviews.hold(held)
+        summary.counts["matched"] += sum(1 for h in kept if h.matched)
+        self.add_history([h for h in kept if h.target or h.account])
+        return kept
+
+    def take_match(self, handoff: Handoff, decision: MatchDecision,
+                   events: list[Event]) -> None:
+        best = decision.best
+        assert best is not None
+        what = f"{best.kind} {best.id} (score {decision.score:.2f}, {decision.reason})"
+        if isinstance(best.ref, Candidate):
+            if best.ref.key == handoff.lead.id:  # our own record, the link was lost
+                return
+            handoff.target = best.ref
+        else:  # a lead of this run: update whatever its write makes
+            handoff.after = str(best.ref)
+            what = f"lead {best.ref} of this run (score {decision.score:.2f}, {decision.reason})"
+        handoff.matched = what
+        events.append(Event(handoff.lead.id, "matched", what))
+
+    def review_of(self, lead: Lead, me: Prepared, decision: MatchDecision,
+                  run_id: int) -> MatchReview:
+        best = decision.best
+        assert best is not None
+        ref = best.ref if isinstance(best.ref, Candidate) else None
+        shown = ("first_name", "last_name", "email", "phone", "company", "title", "city",
+                 "country")
+        record = {**{k: best.fields.get(k) for k in shown if best.fields.get(k)},
+                  "owner_id": ref.owner_id if ref else None, "key": ref.key if ref else None}
+        return MatchReview(run_id=run_id, marketing_id=lead.id, crm=self.crm.name,
+                           crm_object=ref.crm_object if ref else self.object,
+                           crm_id=best.id, kind=best.kind, score=decision.score,
+                           reason=decision.reason, created_at=utcnow(),
+                           lead=json.dumps({k: lead.get(k) for k in shown if lead.get(k)},
+                                           default=str),
+                           record=json.dumps(record, default=str))
+
+    def add_history(self, handoffs: list[Handoff]) -> None:
+        """Earlier outreach on the matched records and accounts, for the rep's task."""
+        limit = self.matching.history_limit
+        if not handoffs or limit <= 0 or not self.config.sync.handoff_task:
+            return
+        records: dict[str, Candidate] = {}
+        for h in handoffs:
+            if h.target:
+                records[h.target.crm_id] = h.target
+            if h.account:
+                records[h.account.account_id] = Candidate("account", "Account",
+                                                          h.account.account_id, {})
+        touches = self.crm.history(list(records.values()), limit)
+        for h in handoffs:
+            ids = [x.crm_id for x in (h.target,) if x] + (
+                [h.account.account_id] if h.account else [])
+            h.history = [t for crm_id in dict.fromkeys(ids) for t in touches.get(crm_id, ())]
+
+    def after_first(self, waiting: list[Handoff], summary: RunSummary) -> list[Handoff]:
+        """Duplicates of leads written a moment ago: their records are the targets."""
+        firsts = self.state.links_any_object(self.crm.name, (h.after for h in waiting
+                                                             if h.after), prefer=self.object)
+        for handoff in waiting:
+            first = firsts.get(handoff.after or "")
+            if first is not None:
+                handoff.target = Candidate("lead" if first.crm_object == self.object
+                                           else "contact", first.crm_object, first.crm_id, {},
+                                           key=first.external_id)
+            elif summary.dry_run:  # nothing was written: it would update that lead's record
+                summary.planned.append({"lead": handoff.lead.id, "action": "update",
+                                        "payload": {}, "matched": handoff.matched})
+            handoff.after = None
+        return [h for h in waiting if h.target is not None or not summary.dry_run]
 
     def known_to_crm(self, handoffs: list[Handoff]) -> dict[str, Link]:
         """Links for leads the CRM already holds although we have no link (lost state,
@@ -232,17 +382,50 @@ class Pipeline:
         if summary.dry_run:
             self.plan(todo, only, summary)
             return
-        writes = [h.payload.write(h.lead.id, known=h.link is not None, only=only.get(h.lead.id))
-                  for h in todo]
-        try:
-            results = self.crm.upsert(self.object, self.key_field, writes)
-        except BatchInterrupted as exc:
-            # what was written is recorded; its tasks too, unless the API allowance is
-            # what stopped us (then every further call is one too many)
-            self.record_results(todo, writes, exc.results, summary, events,
-                                tasks=not isinstance(exc.cause, QuotaReserved))
-            raise
-        self.record_results(todo, writes, results, summary, events)
+        groups: dict[str, tuple[list[Handoff], list[Write]]] = {}
+        for handoff in todo:
+            crm_object, write = self.write_for(handoff, only.get(handoff.lead.id))
+            group = groups.setdefault(crm_object, ([], []))
+            group[0].append(handoff)
+            group[1].append(write)
+        for crm_object, (handoffs_, writes) in groups.items():
+            try:
+                results = self.crm.upsert(crm_object, self.key_field, writes)
+            except BatchInterrupted as exc:
+                # what was written is recorded; its tasks too, unless the API allowance is
+                # what stopped us (then every further call is one too many)
+                self.record_results(crm_object, handoffs_, writes, exc.results, summary,
+                                    events, tasks=not isinstance(exc.cause, QuotaReserved))
+                raise
+            self.record_results(crm_object, handoffs_, writes, results, summary, events)
+
+    def write_for(self, handoff: Handoff, only: set[str] | None) -> tuple[str, Write]:
+        """The object and write for one lead: by our external id, or by record id
+        when it goes to an earlier record of the person that matching found."""
+        lead, link, target = handoff.lead, handoff.link, handoff.target
+        if target is None and link is not None and (
+                link.crm_object != self.object or link.external_id != link.marketing_id):
+            target = Candidate("lead", link.crm_object, link.crm_id, {}, key=link.external_id)
+        if target is None:
+            return self.object, handoff.payload.write(lead.id, known=link is not None,
+                                                      only=only)
+        fields = self.writable(target.crm_object)
+        values = {k: v for k, v in handoff.payload.values.items()
+                  if k in fields and (only is None or k in only)
+                  # what sales keeps up to date is not overwritten on a first match
+                  and not (link is None and handoff.payload.sync.get(k)
+                           == "prefer_crm_unless_blank")}
+        stamp = target.key is None and self.key_field in fields
+        return target.crm_object, Write(lead.id, values, known=True, crm_id=target.crm_id,
+                                        stamp=stamp)
+
+    def writable(self, crm_object: str) -> set[str]:
+        """Fields of ``crm_object`` an update may set (a contact has no Company)."""
+        if crm_object not in self._schemas:
+            schema = self.crm.describe(crm_object)
+            self._schemas[crm_object] = {name for name, f in schema.fields.items()
+                                         if f.updateable}
+        return self._schemas[crm_object]
 
     def plan(self, todo: list[Handoff], only: dict[str, set[str]],
              summary: RunSummary) -> None:
@@ -250,8 +433,12 @@ class Pipeline:
         hold yet, for a lead it has), asking the CRM (reads only) what it holds."""
         found = self.known_to_crm(todo)
         for handoff in todo:
-            creating = handoff.link is None and handoff.lead.id not in found
-            payload = handoff.payload.for_write(creating=creating)
+            creating = (handoff.link is None and handoff.target is None
+                        and handoff.lead.id not in found)
+            if handoff.target is not None:
+                payload = self.write_for(handoff, only.get(handoff.lead.id))[1].payload
+            else:
+                payload = handoff.payload.for_write(creating=creating)
             if handoff.lead.id in only:
                 payload = {k: v for k, v in payload.items() if k in only[handoff.lead.id]}
             summary.planned.append({
@@ -259,10 +446,11 @@ class Pipeline:
                 "action": "create" if creating else "update", "payload": payload,
                 "rules": {k: handoff.payload.rules[k] for k in payload
                           if k in handoff.payload.rules},
-                "score": handoff.score_reason})
+                "score": handoff.score_reason,
+                **({"matched": handoff.matched} if handoff.matched else {})})
             summary.counts["created" if creating else "updated"] += 1
 
-    def record_results(self, todo: list[Handoff], writes: list[Write],
+    def record_results(self, crm_object: str, todo: list[Handoff], writes: list[Write],
                        results: list[WriteResult], summary: RunSummary,
                        events: list[Event], *, tasks: bool = True) -> None:
         """Links for what was written, dead letters for what was refused; a record
@@ -280,9 +468,14 @@ class Pipeline:
                             summary, events)
                 continue
             now = utcnow()
+            external_id = lead.id
+            if write.crm_id and not write.stamp:  # the record keeps its own key (or none)
+                target = handoff.target
+                external_id = (target.key if target and target.key else write.crm_id)
             link = handoff.link or Link(marketing_id=lead.id, crm=self.crm.name,
-                                        crm_object=self.object, crm_id=result.crm_id or "",
-                                        external_id=lead.id, created_at=now, updated_at=now)
+                                        crm_object=crm_object, crm_id=result.crm_id or "",
+                                        external_id=external_id, created_at=now,
+                                        updated_at=now)
             link.crm_id = result.crm_id or link.crm_id
             link.payload_hash = handoff.payload.hash
             link.remember(body)
@@ -292,16 +485,21 @@ class Pipeline:
             written.append(lead.id)
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
-            if result.created and self.config.sync.handoff_task:
+            first_match = handoff.matched is not None and handoff.link is None
+            if (result.created or first_match) and self.config.sync.handoff_task:
+                owner = handoff.target.owner_id if handoff.target else None
                 todo_tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
                                           handoff.score_reason, now=now,
-                                          due_in=self.config.sync.task_due))
-            events.append(Event(lead.id, kind, f"{self.object} {link.crm_id}; "
+                                          due_in=self.config.sync.task_due,
+                                          owner_id=owner, matched=handoff.matched,
+                                          history=handoff.history))
+            events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
+        self.state.reviews.applied(self.crm.name, written)
         if todo_tasks and tasks:
-            self.add_tasks(todo_tasks, summary, events)
+            self.add_tasks(crm_object, todo_tasks, summary, events)
         elif todo_tasks:
             self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
 
@@ -317,7 +515,7 @@ class Pipeline:
             self.state.add_dead_letter(summary.run_id, marketing_id=lead.id, crm=self.crm.name,
                                        crm_object=self.object, errors=errors, payload=payload)
 
-    def add_tasks(self, tasks: list[HandoffTask], summary: RunSummary,
+    def add_tasks(self, crm_object: str, tasks: list[HandoffTask], summary: RunSummary,
                   events: list[Event]) -> None:
         """The new owner's to-do; a refused task is a warning, the lead stays handed off.
 
@@ -325,7 +523,7 @@ class Pipeline:
         make two): the leads it was for are named in the run's warnings.
         """
         try:
-            results = self.crm.add_tasks(self.object, tasks)
+            results = self.crm.add_tasks(crm_object, tasks)
         except QuotaReserved:
             self.tasks_missing(tasks, "the run stopped at the API reserve", summary, events)
             raise

@@ -76,6 +76,12 @@ class Write:
     on_create: dict[str, Any] = field(default_factory=dict)
     known: bool = False
     """We hold a link to it: the CRM most likely has it, so try an update first."""
+    crm_id: str | None = None
+    """Update this record by its id: an earlier record of the same person that
+    matching found (it may not carry our external id yet)."""
+    stamp: bool = True
+    """With ``crm_id``: also write ``key`` into the external id field, so later
+    writes find the record by it (not when it already holds another lead's key)."""
 
     def body(self, *, created: bool) -> dict[str, Any]:
         return {**self.payload, **self.on_create} if created else dict(self.payload)
@@ -132,6 +138,58 @@ class Change(CrmRecord):
     owner_id: str | None = None
     converted: bool = False
     deal: Deal | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What to look for in the CRM for earlier records of a batch of leads: the
+    blocking keys, in forms a CRM query can use."""
+
+    emails: frozenset[str] = frozenset()
+    """Addresses as typed (lower-cased) and as the mailbox they reach."""
+    phones: frozenset[str] = frozenset()
+    """E.164 numbers."""
+    names: frozenset[tuple[str, frozenset[str]]] = frozenset()
+    """(last name, the given names it may go with: nicknames, formal forms)."""
+    companies: frozenset[str] = frozenset()
+    """Company names as typed and without their legal form."""
+    domains: frozenset[str] = frozenset()
+    """Employer domains (never free-mail providers)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.emails or self.phones or self.names or self.companies or self.domains)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A CRM record that may be an earlier record of an incoming lead.
+
+    ``fields`` uses the marketing names (first_name, email, company, phone,
+    mobile_phone, street, city, postal_code, country, website) whatever the
+    CRM calls them, so matching never names a CRM.
+    """
+
+    kind: str          # lead | contact | account
+    crm_object: str    # the CRM's object name (Lead, Contact, contacts, companies ...)
+    crm_id: str
+    fields: dict[str, Any]
+    key: str | None = None          # our external id, if the record carries one
+    owner_id: str | None = None
+    account_id: str | None = None
+    account_name: str | None = None
+    account_owner_id: str | None = None
+    converted: bool = False
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Earlier outreach on a CRM record: who reached out, when, and how it went."""
+
+    crm_id: str        # the record it is attached to
+    at: datetime | None
+    who: str | None    # the rep's name (or owner id when the name is unknown)
+    what: str          # subject or type of the activity
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def _when(**kwargs: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kwargs))
 
 
-RUN_COUNTS = ("read", "qualified", "created", "updated", "unchanged", "refused", "fed_back")
+RUN_COUNTS = ("read", "qualified", "matched", "held", "created", "updated", "unchanged",
+              "refused", "fed_back")
 
 
 class SyncRun(StateModel, table=True):
@@ -44,6 +45,10 @@ class SyncRun(StateModel, table=True):
     dry_run: bool = False
     read: int = 0
     qualified: int = 0
+    matched: int = 0
+    """Leads found to be an earlier CRM record of the same person (updated, not created)."""
+    held: int = 0
+    """Leads held for a person's review: a possible, not a certain, duplicate."""
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -130,6 +135,32 @@ class DeadLetter(StateModel, table=True):
         return json.loads(self.fields)
 
 
+class MatchReview(StateModel, table=True):
+    """A possible duplicate waiting for a person: the lead is held, not written,
+    until someone says "same" (update that record) or "different" (create)."""
+
+    __tablename__ = "match_review"
+    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int
+    marketing_id: str = Field(index=True)
+    crm: str
+    crm_object: str
+    crm_id: str
+    kind: str  # lead | contact: what the CRM record is
+    score: float
+    reason: str = Field(sa_column=Column(SAText, nullable=False))
+    lead: str = Field(default="{}", sa_column=Column(SAText, nullable=False))
+    """JSON of the lead's matching fields, as they were when it was held."""
+    record: str = Field(default="{}", sa_column=Column(SAText, nullable=False))
+    """JSON of the CRM record's matching fields, owner and key."""
+    status: str = "pending"  # pending | same | different
+    created_at: datetime = _when(nullable=False)
+    decided_at: datetime | None = _when(nullable=True)
+    applied_at: datetime | None = _when(nullable=True)
+    """When a run acted on the decision (the lead was written)."""
+
+
 @dataclass(frozen=True)
 class Event:
     marketing_id: str | None
@@ -148,6 +179,7 @@ class StateStore:
         self.url = url
         self.engine = make_engine(url)
         create_tables(StateModel.metadata, self.engine)
+        self.reviews = Reviews(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -229,6 +261,21 @@ class StateStore:
                                            col(getattr(Link, column)).in_(
                                                wanted[start:start + 500]))
                 found.update({getattr(link, column): link for link in session.exec(query)})
+        return found
+
+    def links_any_object(self, crm: str, marketing_ids: Iterable[str],
+                         prefer: str) -> dict[str, Link]:
+        """Each lead's link to any object of this CRM (a lead matched to a contact is
+        linked to the contact), ``prefer``'s when there are several."""
+        wanted = list(dict.fromkeys(marketing_ids))
+        found: dict[str, Link] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(wanted), 500):
+                query = select(Link).where(Link.crm == crm, col(Link.marketing_id).in_(
+                    wanted[start:start + 500]))
+                for link in session.exec(query):
+                    if link.marketing_id not in found or link.crm_object == prefer:
+                        found[link.marketing_id] = link
         return found
 
     def save_links(self, links: Sequence[Link]) -> None:
@@ -313,6 +360,94 @@ class StateStore:
             if not include_resolved:
                 query = query.where(col(DeadLetter.resolved_at).is_(None))
             return list(session.exec(query.order_by(col(DeadLetter.id).desc()).limit(limit)))
+
+
+class Reviews:
+    """The review queue of possible duplicates (``leadsync review``)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def hold(self, reviews: Sequence[MatchReview]) -> None:
+        """Queue these pairs; a pair already queued keeps its first entry and decision."""
+        if not reviews:
+            return
+        with Session(self.engine) as session:
+            for review in reviews:
+                known = session.exec(select(MatchReview).where(
+                    MatchReview.crm == review.crm,
+                    MatchReview.marketing_id == review.marketing_id,
+                    MatchReview.crm_id == review.crm_id)).first()
+                if known is None:
+                    review.created_at = review.created_at or utcnow()
+                    session.add(review)
+                elif known.status == "pending":  # newer evidence for the same pair
+                    known.score, known.reason = review.score, review.reason
+                    known.lead, known.record = review.lead, review.record
+                    session.add(known)
+            session.commit()
+
+    def of_leads(self, crm: str, marketing_ids: Iterable[str]) -> dict[str, list[MatchReview]]:
+        wanted = list(dict.fromkeys(marketing_ids))
+        found: dict[str, list[MatchReview]] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(wanted), 500):
+                query = select(MatchReview).where(
+                    MatchReview.crm == crm,
+                    col(MatchReview.marketing_id).in_(wanted[start:start + 500]))
+                for review in session.exec(query):
+                    found.setdefault(review.marketing_id, []).append(review)
+        return found
+
+    def listing(self, *, status: str | None = "pending", limit: int = 100) -> list[MatchReview]:
+        with Session(self.engine) as session:
+            query = select(MatchReview).order_by(col(MatchReview.id))
+            if status is not None:
+                query = query.where(MatchReview.status == status)
+            return list(session.exec(query.limit(limit)))
+
+    def decide(self, review_id: int, choice: str) -> MatchReview:
+        """Remember a person's answer; the next run acts on it."""
+        if choice not in ("same", "different"):
+            raise ValueError(f"choose 'same' or 'different', not {choice!r}")
+        with Session(self.engine) as session:
+            review = session.get(MatchReview, review_id)
+            if review is None:
+                raise LookupError(f"no review {review_id}")
+            review.status, review.decided_at, review.applied_at = choice, utcnow(), None
+            session.add(review)
+            if choice == "same":  # one record per lead: other pending pairs are moot
+                for other in session.exec(select(MatchReview).where(
+                        MatchReview.crm == review.crm,
+                        MatchReview.marketing_id == review.marketing_id,
+                        MatchReview.id != review.id, MatchReview.status == "pending")):
+                    other.status, other.decided_at = "different", utcnow()
+                    session.add(other)
+            session.commit()
+            session.refresh(review)
+            return review
+
+    def to_apply(self, crm: str) -> list[str]:
+        """Leads whose review was decided but not acted on yet."""
+        with Session(self.engine) as session:
+            query = select(MatchReview.marketing_id).where(
+                MatchReview.crm == crm, MatchReview.status != "pending",
+                col(MatchReview.applied_at).is_(None))
+            return list(dict.fromkeys(session.exec(query)))
+
+    def applied(self, crm: str, marketing_ids: Iterable[str]) -> None:
+        wanted = list(dict.fromkeys(marketing_ids))
+        if not wanted:
+            return
+        with Session(self.engine) as session:
+            for start in range(0, len(wanted), 500):
+                for review in session.exec(select(MatchReview).where(
+                        MatchReview.crm == crm, MatchReview.status != "pending",
+                        col(MatchReview.applied_at).is_(None),
+                        col(MatchReview.marketing_id).in_(wanted[start:start + 500]))):
+                    review.applied_at = utcnow()
+                    session.add(review)
+            session.commit()
 
 
 def value_hash(value: Any) -> str:

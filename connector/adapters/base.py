@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from connector.records import Change, CrmRecord, HandoffTask, Lead, Write, WriteResult
+from connector.records import (
+    Candidate,
+    Change,
+    CrmRecord,
+    HandoffTask,
+    Lead,
+    Lookup,
+    Touch,
+    Write,
+    WriteResult,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,18 @@ class CrmAdapter(Protocol):
         Inclusive on purpose: the engine's cursor drops what it already saw at
         the boundary, so a record written in the same millisecond is not lost.
         """
+        ...
+
+    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
+                    kinds: Sequence[str]) -> list[Candidate]:
+        """Earlier records of these people: leads (``object_name``, not converted),
+        contacts and accounts (``kinds``), found by ``lookup``'s keys in batched
+        queries, never one query per lead nor a scan of the whole CRM."""
+        ...
+
+    def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
+        """Activities on these records (and a contact's account), newest first, at
+        most ``limit`` per record: what the new owner should know before calling."""
         ...
 
     def close(self) -> None: ...

@@ -42,11 +42,15 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
+from connector.matching.keys import phone_digits
 from connector.records import (
+    Candidate,
     Change,
     CrmRecord,
     Deal,
     HandoffTask,
+    Lookup,
+    Touch,
     Write,
     WriteResult,
     batched,
@@ -337,9 +341,14 @@ class HubSpotAdapter:
                records: Sequence[Write]) -> list[WriteResult]:
         out: dict[str, WriteResult] = {}
         try:
+            by_id = [w for w in records if w.crm_id]
+            for chunk in batched(by_id, self.settings.batch_size):
+                for write, result in self._update_chunk(object_name, external_id_field, chunk):
+                    out[write.key] = result
             # a look-up per 500 leads, then their upserts: the searches (5 a second at
             # most) are spaced out by the writes between them instead of waiting
-            for group in batched(records, IN_VALUES * FILTER_GROUPS):
+            for group in batched([w for w in records if not w.crm_id],
+                                 IN_VALUES * FILTER_GROUPS):
                 self._upsert_group(object_name, external_id_field, group, out)
         except RecordRejected as exc:  # a look-up refused: not one record's fault
             raise BatchInterrupted(list(out.values()), FatalError(
@@ -410,6 +419,82 @@ class HubSpotAdapter:
                                            else dict(error))]
                 yield write, WriteResult(write.key, ok=False, errors=errors or [
                     RecordError("ERROR", "HubSpot returned no result for this input")])
+
+    def _update_chunk(self, object_name: str, key_field: str,
+                      chunk: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
+        """Updates by record id (earlier records matching found), halved like upserts
+        until a refusal is pinned on its record."""
+        body = {"inputs": [{"id": w.crm_id, "properties": _strings(
+            {**w.payload, **({key_field: w.key} if w.stamp else {})})} for w in chunk]}
+        try:
+            answer = self._call("crm.objects.batch_api", "update", object_name, body)
+        except RecordRejected as exc:
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                yield from self._update_chunk(object_name, key_field, chunk[:half])
+                yield from self._update_chunk(object_name, key_field, chunk[half:])
+            else:
+                yield chunk[0], WriteResult(chunk[0].key, ok=False, errors=exc.errors)
+            return
+        done = {str(row.id) for row in answer.results or []}
+        for write in chunk:
+            if write.crm_id in done:
+                yield write, WriteResult(write.key, ok=True, crm_id=write.crm_id)
+            elif len(chunk) > 1:
+                yield from self._update_chunk(object_name, key_field, [write])
+            else:
+                yield write, WriteResult(write.key, ok=False, errors=[
+                    RecordError("OBJECT_NOT_FOUND", f"{object_name} {write.crm_id} was not "
+                                "updated (deleted or merged since it was matched)")])
+
+    # earlier records of a person ----------------------------------------------
+    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
+                    kinds: Sequence[str]) -> list[Candidate]:
+        """Contacts by email, calculated phone number and name pairs, companies by
+        domain and name: ORed filter groups, five to a search, 100 values a filter."""
+        found: dict[str, Candidate] = {}
+        if "leads" in kinds or "contacts" in kinds:
+            props = [key_field, *CONTACT_FIELDS]
+            for groups in batched(_contact_groups(lookup), FILTER_GROUPS):
+                for row in self._search(object_name, groups, props, sorts=BY_ID):
+                    found.setdefault(row["id"], _contact(object_name, row, key_field))
+        if "accounts" in kinds:
+            for groups in batched(_company_groups(lookup), FILTER_GROUPS):
+                for row in self._search("companies", groups, list(COMPANY_FIELDS),
+                                        sorts=BY_ID):
+                    found.setdefault("c" + row["id"], _company(row))
+        return list(found.values())
+
+    def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
+        """Tasks associated with the contacts and companies: two batch calls per 100."""
+        out: dict[str, list[Touch]] = {r.crm_id: [] for r in records}
+        if limit <= 0:
+            return out
+        owners: dict[str, str] = {}
+        for object_type in ("contacts", "companies"):
+            ids = [r.crm_id for r in records
+                   if (r.kind == "account") == (object_type == "companies")]
+            if not ids:
+                continue
+            linked = self._associated(object_type, "tasks", ids)
+            tasks = self._read("tasks", sorted({t for ts in linked.values() for t in ts}),
+                               TASK_FIELDS)
+            for record_id, task_ids in linked.items():
+                touches = [_touch(record_id, tasks[t], owners) for t in task_ids if t in tasks]
+                touches.sort(key=lambda t: t.at or datetime.min.replace(tzinfo=UTC),
+                             reverse=True)
+                out.setdefault(record_id, []).extend(touches[:limit])
+        return out
+
+    def _read(self, object_type: str, ids: list[str],
+              properties: Sequence[str]) -> dict[str, dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for chunk in batched(ids, self.settings.batch_size):
+            page = self._call("crm.objects.batch_api", "read", object_type,
+                              {"inputs": [{"id": i} for i in chunk],
+                               "properties": list(properties)})
+            rows.update({str(row.id): dict(row.properties or {}) for row in page.results or []})
+        return rows
 
     def _adopt(self, object_name: str, key_field: str, write: Write,
                existing_id: str) -> WriteResult:
@@ -649,6 +734,82 @@ class HubSpotAdapter:
                 *_, deal_id = max(known)
                 out[record_id] = _deal(deal_id, deals[deal_id])
         return out
+
+
+BY_ID = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+CONTACT_FIELDS = ("email", "firstname", "lastname", "phone", "mobilephone", "company",
+                  "jobtitle", "address", "city", "state", "zip", "country", "website",
+                  "hubspot_owner_id", "lifecyclestage")
+COMPANY_FIELDS = ("name", "domain", "website", "phone", "city", "zip", "country",
+                  "hubspot_owner_id")
+TASK_FIELDS = ("hs_task_subject", "hs_task_status", "hs_timestamp", "hs_createdate",
+               "hubspot_owner_id")
+# HubSpot property → the marketing name matching compares on
+CONTACT_NAMES = {"email": "email", "firstname": "first_name", "lastname": "last_name",
+                 "company": "company", "jobtitle": "title", "address": "street",
+                 "city": "city", "state": "state", "zip": "postal_code", "country": "country",
+                 "website": "website"}
+CUSTOMER_STAGES = frozenset({"salesqualifiedlead", "opportunity", "customer", "evangelist"})
+NAME_PAIRS = 15
+"""Leads per name filter group: their last names crossed with their given names
+(and nicknames) stay under the 100 values of an IN filter."""
+
+
+def _in(prop: str, values: Sequence[str]) -> dict[str, Any]:
+    return {"filters": [{"propertyName": prop, "operator": "IN", "values": list(values)}]}
+
+
+def _contact_groups(lookup: Lookup) -> list[dict[str, Any]]:
+    groups = [_in("email", chunk) for chunk in batched(sorted(lookup.emails), IN_VALUES)]
+    numbers = sorted({phone_digits(p) for p in lookup.phones})
+    for prop in ("hs_searchable_calculated_phone_number",
+                 "hs_searchable_calculated_mobile_number"):
+        groups += [_in(prop, chunk) for chunk in batched(numbers, IN_VALUES)]
+    pairs = sorted(lookup.names, key=lambda pair: pair[0])
+    for chunk in batched(pairs, NAME_PAIRS):
+        lasts = sorted({last.lower() for last, _ in chunk})
+        firsts = sorted({f.lower() for _, fs in chunk for f in fs})[:IN_VALUES]
+        groups.append({"filters": [
+            {"propertyName": "lastname", "operator": "IN", "values": lasts},
+            {"propertyName": "firstname", "operator": "IN", "values": firsts}]})
+    return groups
+
+
+def _company_groups(lookup: Lookup) -> list[dict[str, Any]]:
+    names = sorted({c.lower() for c in lookup.companies})
+    return ([_in("domain", chunk) for chunk in batched(sorted(lookup.domains), IN_VALUES)]
+            + [_in("name", chunk) for chunk in batched(names, IN_VALUES)])
+
+
+def _contact(object_name: str, row: dict[str, Any], key_field: str) -> Candidate:
+    props = row["properties"]
+    fields = {name: props[prop] for prop, name in CONTACT_NAMES.items() if props.get(prop)}
+    phones = [props[p] for p in ("phone", "mobilephone") if props.get(p)]
+    if phones:
+        fields["phone"] = phones if len(phones) > 1 else phones[0]
+    kind = "contact" if props.get("lifecyclestage") in CUSTOMER_STAGES else "lead"
+    return Candidate(kind, object_name, row["id"], fields, key=props.get(key_field) or None,
+                     owner_id=props.get("hubspot_owner_id") or None)
+
+
+def _company(row: dict[str, Any]) -> Candidate:
+    props = row["properties"]
+    fields = {"company": props.get("name"), "website": props.get("domain") or props.get("website"),
+              "phone": props.get("phone"), "city": props.get("city"),
+              "postal_code": props.get("zip"), "country": props.get("country")}
+    owner = props.get("hubspot_owner_id") or None
+    return Candidate("account", "companies", row["id"], fields, owner_id=owner,
+                     account_id=row["id"], account_name=props.get("name"),
+                     account_owner_id=owner)
+
+
+def _touch(record_id: str, props: dict[str, Any], owners: dict[str, str]) -> Touch:
+    stamp = props.get("hs_timestamp") or props.get("hs_createdate")
+    owner = props.get("hubspot_owner_id")
+    return Touch(crm_id=record_id, at=hs_datetime(stamp) if stamp else None,
+                 who=owners.get(owner, f"owner {owner}") if owner else None,
+                 what=props.get("hs_task_subject") or "Task",
+                 outcome=props.get("hs_task_status"))
 
 
 def _stamp(row: dict[str, Any]) -> datetime:

@@ -44,11 +44,15 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
+from connector.matching.keys import phone_digits
 from connector.records import (
+    Candidate,
     Change,
     CrmRecord,
     Deal,
     HandoffTask,
+    Lookup,
+    Touch,
     Write,
     WriteResult,
     batched,
@@ -333,26 +337,29 @@ class SalesforceAdapter:
         Collections, 200 records a call.
         """
         out: dict[str, WriteResult] = {}
+        by_id = [w for w in records if w.crm_id]
+        rest = [w for w in records if not w.crm_id]
         try:
+            self._write("update", object_name, external_id_field, by_id, out)
             key = self.describe(object_name).field(external_id_field)
             if key is not None and key.unique:
                 exists = self._write("insert", object_name, external_id_field,
-                                     [w for w in records if not w.known], out)
+                                     [w for w in rest if not w.known], out)
                 self._write("upsert", object_name, external_id_field,
-                            [w for w in records if w.known] + exists, out)
+                            [w for w in rest if w.known] + exists, out)
             else:  # an insert would not be refused for an id already there: upsert all
-                self._write("upsert", object_name, external_id_field, list(records), out)
+                self._write("upsert", object_name, external_id_field, rest, out)
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
         return [out[w.key] for w in records]
 
-    def _write(self, operation: Literal["insert", "upsert"], object_name: str, key_field: str,
-               writes: list[Write], out: dict[str, WriteResult]) -> list[Write]:
+    def _write(self, operation: Literal["insert", "upsert", "update"], object_name: str,
+               key_field: str, writes: list[Write], out: dict[str, WriteResult]) -> list[Write]:
         """Write ``writes`` into ``out``; returns those an insert found already there."""
         if not writes:
             return []
         results = (self._bulk(operation, object_name, key_field, writes)
-                   if len(writes) > self.settings.bulk_threshold
+                   if len(writes) > self.settings.bulk_threshold and operation != "update"
                    else self._collections(operation, object_name, key_field, writes))
         exists, reborn = [], []
         for write, result in results:  # as each call returns: a later failure keeps these
@@ -372,15 +379,17 @@ class SalesforceAdapter:
                     out[write.key] = replace(done[write.key], crm_id=out[write.key].crm_id)
         return exists
 
-    def _collections(self, operation: Literal["insert", "upsert"], object_name: str,
+    def _collections(self, operation: Literal["insert", "upsert", "update"], object_name: str,
                      key_field: str, writes: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
         creating = operation == "insert"
-        path = ("composite/sobjects" if creating
+        path = ("composite/sobjects" if operation != "upsert"
                 else f"composite/sobjects/{object_name}/{key_field}")
         for chunk in batched(writes, self.settings.collection_size):
             body = {"allOrNone": False, "records": [
                 {"attributes": {"type": object_name}, **w.body(created=creating),
-                 key_field: w.key} for w in chunk]}
+                 **({"id": w.crm_id} if operation == "update" else {}),
+                 **({key_field: w.key} if operation != "update" or w.stamp else {})}
+                for w in chunk]}
             try:
                 answer = self._call(lambda c, b=body: c.restful(
                     path, method="POST" if creating else "PATCH", json=b))
@@ -519,6 +528,73 @@ class SalesforceAdapter:
             found.extend(self._query(head + format_soql("{}", chunk), key_field))
         return found
 
+    # earlier records of a person ----------------------------------------------
+    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
+                    kinds: Sequence[str]) -> list[Candidate]:
+        """Leads (not converted), contacts and accounts sharing a blocking key.
+
+        SOQL finds emails and name pairs (Email and names are indexed fields in
+        Salesforce); phone numbers are stored as people typed them, so they are
+        found by SOSL, whose phone search ignores formatting. Queries are chunked
+        by URL length, each returning only the few records that share a key.
+        """
+        found: dict[str, Candidate] = {}
+        people = [(k, o) for k, o in (("leads", object_name), ("contacts", "Contact"))
+                  if k in kinds]
+        for kind, sobject in people:
+            schema = self.describe(sobject)
+            fields = _person_fields(schema, key_field)
+            head = (f"SELECT {', '.join(fields)} FROM {sobject} WHERE "
+                    + ("IsConverted = false AND " if schema.field("IsConverted") else ""))
+            for soql in _or_queries(head, _person_terms(lookup, schema)):
+                for row in self._rows(soql):
+                    found.setdefault(row["Id"], _candidate(kind, sobject, row, key_field))
+            if lookup.phones:
+                for row, sobject_ in self._phone_search(sobject, fields, lookup, schema):
+                    found.setdefault(row["Id"], _candidate(kind, sobject_, row, key_field))
+        if "accounts" in kinds and (lookup.companies or lookup.domains):
+            head = f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM Account WHERE "
+            for soql in _or_queries(head, _account_terms(lookup)):
+                for row in self._rows(soql):
+                    found.setdefault(row["Id"], _candidate("account", "Account", row, key_field))
+        return list(found.values())
+
+    def _phone_search(self, sobject: str, fields: list[str], lookup: Lookup,
+                      schema: ObjectSchema) -> Iterator[tuple[dict[str, Any], str]]:
+        where = " WHERE IsConverted = false" if schema.field("IsConverted") else ""
+        numbers = sorted({phone_digits(p) for p in lookup.phones})
+        for chunk in batched(numbers, SOSL_TERMS):
+            sosl = (f"FIND {{{' OR '.join(chunk)}}} IN PHONE FIELDS RETURNING "
+                    f"{sobject}({', '.join(fields)}{where}) LIMIT {SOSL_ROWS}")
+            answer = self._call(lambda c, q=sosl: c.search(q))
+            for row in answer.get("searchRecords", []) if answer else []:
+                kind = row.get("attributes", {}).get("type", sobject)
+                yield {k: v for k, v in row.items() if k != "attributes"}, kind
+
+    def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
+        """Tasks on the leads and contacts (WhoId) and on the accounts (WhatId)."""
+        out: dict[str, list[Touch]] = {r.crm_id: [] for r in records}
+        if limit <= 0 or not records:
+            return out
+        people = [r.crm_id for r in records if r.kind != "account"]
+        accounts = [r.crm_id for r in records if r.kind == "account"]
+        head = ("SELECT Id, WhoId, WhatId, Subject, Status, ActivityDate, CreatedDate, "
+                "Owner.Name FROM Task WHERE ")
+        terms = [format_soql("WhoId IN {}", chunk) for chunk in batched(people, 100)]
+        terms += [format_soql("WhatId IN {}", chunk) for chunk in batched(accounts, 100)]
+        for soql in _or_queries(head, terms, " ORDER BY CreatedDate DESC"):
+            for row in self._rows(soql):
+                touch = Touch(crm_id=row.get("WhoId") or row.get("WhatId") or "",
+                              at=sf_datetime(row["CreatedDate"]) if row.get("CreatedDate")
+                              else None,
+                              who=(row.get("Owner") or {}).get("Name"),
+                              what=row.get("Subject") or "Task",
+                              outcome=row.get("Status"))
+                for crm_id in (row.get("WhoId"), row.get("WhatId")):
+                    if crm_id in out and len(out[crm_id]) < limit:
+                        out[crm_id].append(touch)
+        return out
+
     def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
         return [CrmRecord(row["Id"], row.get(key_field), row) for row in self._rows(soql)]
 
@@ -572,6 +648,95 @@ class SalesforceAdapter:
                           stage=opportunity.get("StageName"), amount=opportunity.get("Amount"),
                           closed=bool(opportunity.get("IsClosed")),
                           won=bool(opportunity.get("IsWon"))) if opportunity else None)
+
+
+# Salesforce field → the marketing name matching compares on
+PERSON_FIELDS = {"FirstName": "first_name", "LastName": "last_name", "Email": "email",
+                 "Phone": "phone", "MobilePhone": "mobile_phone", "Company": "company",
+                 "Title": "title", "Street": "street", "City": "city", "State": "state",
+                 "PostalCode": "postal_code", "Country": "country", "Website": "website",
+                 "MailingStreet": "street", "MailingCity": "city", "MailingState": "state",
+                 "MailingPostalCode": "postal_code", "MailingCountry": "country"}
+ACCOUNT_FIELDS = ("Id", "Name", "Website", "Phone", "OwnerId", "BillingStreet", "BillingCity",
+                  "BillingPostalCode", "BillingCountry")
+SOSL_TERMS = 50
+"""Numbers per SOSL search: a search returns at most 2,000 rows, and long OR lists
+in a FIND clause are cut (see the sandbox's search module for the limits)."""
+SOSL_ROWS = 2000
+
+
+def _person_fields(schema: ObjectSchema, key_field: str) -> list[str]:
+    wanted = ["Id", *PERSON_FIELDS, "OwnerId", "IsConverted", key_field, "AccountId"]
+    fields = [f for f in wanted if schema.field(f)]
+    if schema.field("AccountId"):
+        fields += ["Account.Name", "Account.OwnerId", "Account.Website"]
+    return fields
+
+
+def _person_terms(lookup: Lookup, schema: ObjectSchema) -> list[str]:
+    """SOQL conditions, one per chunk of emails and one per name pair."""
+    terms = [format_soql("Email IN {}", sorted(chunk))
+             for chunk in batched(sorted(lookup.emails), 100)]
+    for last, firsts in sorted(lookup.names, key=lambda pair: pair[0]):
+        terms.append(format_soql("(LastName = {} AND FirstName IN {})", last, sorted(firsts)))
+    if schema.field("Company"):
+        terms += [format_soql("Company IN {}", sorted(chunk))
+                  for chunk in batched(sorted(lookup.companies), 100)]
+    return terms
+
+
+def _account_terms(lookup: Lookup) -> list[str]:
+    sites = sorted({f"{scheme}{www}{domain}{slash}" for domain in lookup.domains
+                    for scheme in ("", "http://", "https://") for www in ("", "www.")
+                    for slash in ("", "/")})
+    return ([format_soql("Name IN {}", sorted(chunk))
+             for chunk in batched(sorted(lookup.companies), 100)]
+            + [format_soql("Website IN {}", chunk) for chunk in batched(sites, 100)])
+
+
+def _or_queries(head: str, terms: list[str], tail: str = "") -> Iterator[str]:
+    """``head (t1 OR t2 ...) tail`` queries, as few as fit the URL budget."""
+    budget = QUERY_URL_BUDGET - len(quote_plus(head + "()" + tail))
+    chunk: list[str] = []
+    size = 0
+    for term in terms:
+        cost = len(quote_plus(term + " OR "))
+        if chunk and size + cost > budget:
+            yield f"{head}({' OR '.join(chunk)}){tail}"
+            chunk, size = [], 0
+        chunk.append(term)
+        size += cost
+    if chunk:
+        yield f"{head}({' OR '.join(chunk)}){tail}"
+
+
+def _candidate(kind: str, sobject: str, row: dict[str, Any], key_field: str) -> Candidate:
+    account = row.get("Account") or {}
+    if kind == "account":
+        fields = {"company": row.get("Name"), "website": row.get("Website"),
+                  "phone": row.get("Phone"), "street": row.get("BillingStreet"),
+                  "city": row.get("BillingCity"), "postal_code": row.get("BillingPostalCode"),
+                  "country": row.get("BillingCountry")}
+        return Candidate("account", "Account", row["Id"], fields, owner_id=row.get("OwnerId"),
+                         account_id=row["Id"], account_name=row.get("Name"),
+                         account_owner_id=row.get("OwnerId"))
+    fields: dict[str, Any] = {}
+    for api, name in PERSON_FIELDS.items():
+        if row.get(api) is not None:
+            fields.setdefault(name, row[api])
+    phones = [row[f] for f in ("Phone", "MobilePhone") if row.get(f)]
+    fields.pop("mobile_phone", None)
+    if phones:
+        fields["phone"] = phones if len(phones) > 1 else phones[0]
+    if account.get("Name") and "company" not in fields:
+        fields["company"] = account["Name"]
+    if account.get("Website") and "website" not in fields:
+        fields["website"] = account["Website"]
+    kind = "contact" if sobject == "Contact" else kind
+    return Candidate(kind, sobject, row["Id"], fields, key=row.get(key_field),
+                     owner_id=row.get("OwnerId"), account_id=row.get("AccountId"),
+                     account_name=account.get("Name"), account_owner_id=account.get("OwnerId"),
+                     converted=bool(row.get("IsConverted")))
 
 
 CLOSED_LOOP_FIELDS = ("OwnerId", "IsConverted", "ConvertedOpportunityId")

@@ -123,6 +123,9 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
         def describe(self, object_name: str) -> ObjectSchema:
             return ObjectSchema(object_name, {})
 
+        def find_people(self, *args: Any) -> list[Any]:
+            return []
+
         def upsert(self, *args: Any) -> list[WriteResult]:
             raise ZeroDivisionError("a bug")
 

@@ -366,6 +366,12 @@ def default_properties() -> dict[str, dict[str, PropertyDef]]:
         ], field_type="radio"),
         _enum("hs_lead_status", "Lead Status", LEAD_STATUSES, field_type="radio"),
         _stamp("lastmodifieddate", "Last Modified Date"),
+        PropertyDef("hs_searchable_calculated_phone_number", "Calculated Phone Number",
+                    "string", "text", group_name="contactinformation", read_only=True,
+                    calculated=True),
+        PropertyDef("hs_searchable_calculated_mobile_number", "Calculated Mobile Number",
+                    "string", "text", group_name="contactinformation", read_only=True,
+                    calculated=True),
         PropertyDef("leadsync_id", "leadsync ID", "string", "text", has_unique_value=True,
                     hubspot_defined=False, description="The lead's id in leadsync; unique, "
                     "used as idProperty for upserts.", display_order=0),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import phonenumbers
 
 from . import schema
 from .errors import PropertyError, conflict, property_errors
@@ -145,6 +148,23 @@ class Owner:
             archived=bool(body.get("archived", False)),
             teams=list(body.get("teams") or []),
         )
+
+
+SEARCHABLE_PHONES = {"phone": "hs_searchable_calculated_phone_number",
+                     "mobilephone": "hs_searchable_calculated_mobile_number"}
+
+
+def searchable_phone(value: str | None) -> str | None:
+    """HubSpot's calculated phone properties: the number's digits without country
+    code or formatting, so a search finds "(415) 555-0100" by 4155550100."""
+    if not value:
+        return None
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        digits = re.sub(r"\D", "", value).lstrip("0")
+        return digits or None
+    return phonenumbers.national_significant_number(number) or None
 
 
 class Portal:
@@ -365,6 +385,13 @@ class Portal:
             record.properties["hs_updated_by_user_id"] = str(user_id)
         else:
             record.properties.pop("hs_updated_by_user_id", None)
+        if record.object_type == "contacts":
+            for source, target in SEARCHABLE_PHONES.items():
+                digits = searchable_phone(record.properties.get(source))
+                if digits:
+                    record.properties[target] = digits
+                else:
+                    record.properties.pop(target, None)
         if record.object_type == "deals":
             stage = record.properties.get("dealstage", "")
             record.properties["hs_is_closed"] = str(stage in ("closedwon", "closedlost")).lower()

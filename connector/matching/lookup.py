@@ -1,0 +1,89 @@
+"""From prepared leads to what a CRM is asked for, and from CRM records back
+to people the matcher can compare: the two ends of candidate retrieval."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from connector.matching import Matcher, Person, Prepared
+from connector.matching.keys import company_key, email_key, fold, given_names, name_key
+from connector.records import Candidate, Lookup
+
+
+def lookup_for(matcher: Matcher, leads: Iterable[Prepared]) -> Lookup:
+    """Blocking keys of a batch, in the forms CRM queries compare against: the
+    value as typed (CRM text filters ignore case) and its normal form."""
+    emails: set[str] = set()
+    phones: set[str] = set()
+    names: dict[str, set[str]] = {}
+    companies: set[str] = set()
+    domains: set[str] = set()
+    for lead in leads:
+        fields = lead.person.fields
+        raw_email = fold(fields.get("email")).replace(" ", "")
+        if raw_email and "@" in raw_email:
+            emails.add(raw_email)
+            key = email_key(raw_email, matcher.email_rules)
+            if key:
+                emails.add(key)
+        phones.update(lead.values.get("phone") or ())
+        domains.update(lead.values.get("domain") or ())
+        first, last = fields.get("first_name"), fields.get("last_name")
+        for one, other in ((first, last), (last, first)):  # swapped names too
+            if other and name_key(other):
+                variants = names.setdefault(str(other).strip(), set())
+                if one:
+                    variants.add(str(one).strip())
+                    variants.update(given_names(str(one)))
+        company = fields.get("company")
+        if company and str(company).strip():
+            companies.add(str(company).strip())
+            if key := company_key(company):
+                companies.add(key)
+    return Lookup(emails=frozenset(emails), phones=frozenset(phones),
+                  names=frozenset((last, frozenset(firsts)) for last, firsts in names.items()
+                                  if firsts),
+                  companies=frozenset(companies), domains=frozenset(domains))
+
+
+def people(candidates: Sequence[Candidate]) -> list[Person]:
+    """CRM leads and contacts as people to compare with (accounts are not people)."""
+    return [Person(c.crm_id, c.kind, c.fields, ref=c) for c in candidates
+            if c.kind != "account" and not c.converted]
+
+
+@dataclass(frozen=True)
+class AccountMatch:
+    """The account a lead belongs to, for routing to its owner."""
+
+    account_id: str
+    name: str | None
+    owner_id: str | None
+    via: str
+
+
+def account_for(matcher: Matcher, lead: Prepared, candidates: Sequence[Candidate],
+                person: Candidate | None = None) -> AccountMatch | None:
+    """A matched contact's account first; else an account whose name (without
+    legal form) or website domain is the lead's company or email domain."""
+    if person is not None and person.account_id:
+        return AccountMatch(person.account_id, person.account_name, person.account_owner_id,
+                            f"{person.kind} {person.crm_id} is on account "
+                            f"{person.account_name or person.account_id}")
+    company = company_key(lead.person.fields.get("company"))
+    domains = set(lead.values.get("domain") or ())
+    for account in candidates:
+        if account.kind != "account":
+            continue
+        if company and company_key(account.fields.get("company")) == company:
+            return AccountMatch(account.crm_id, account.account_name, account.owner_id,
+                                f"company {lead.person.fields.get('company')!r} is account "
+                                f"{account.account_name!r}")
+        site = matcher.prepare(Person(account.crm_id, "account",
+                                      {"domain": account.fields.get("website")}))
+        if domains & set(site.values.get("domain") or ()):
+            return AccountMatch(account.crm_id, account.account_name, account.owner_id,
+                                f"email domain {sorted(domains)[0]} is account "
+                                f"{account.account_name!r}'s website")
+    return None
