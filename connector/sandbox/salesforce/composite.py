@@ -280,3 +280,75 @@ def _given_id(record: Any) -> str | None:
         return None
     value = next((v for k, v in record.items() if k.lower() == "id"), None)
     return str(value) if value not in (None, "") else None
+
+
+# --- the composite resource: ``/services/data/vXX.X/composite`` ------------------
+
+MAX_SUBREQUESTS = 25
+MAX_QUERIES = 5
+"""Salesforce's documented caps for one composite request: 25 subrequests, of which
+at most 5 may be queries (query/queryAll) or sObject Collections. The whole request
+counts as one call against the org's daily API allocation."""
+
+
+def handle_composite(app: SalesforceApp, ctx: _Context) -> Route:
+    """Run each subrequest as its own REST call inside one request.
+
+    The answer is HTTP 200 whatever the subrequests did; each gets
+    ``{"body", "httpHeaders", "httpStatusCode", "referenceId"}`` in order. Only
+    independent subrequests are modelled (no ``@{ref.field}`` substitution).
+    """
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from .server import _Context as Context
+
+    if ctx.request.method != "POST":
+        raise method_not_allowed(ctx.request.method, ["POST"])
+    try:
+        body = json.loads(ctx.request.get_data() or b"{}")
+    except ValueError:
+        raise ApiError(400, [{"errorCode": "JSON_PARSER_ERROR",
+                              "message": "The request body is not valid JSON"}]) from None
+    subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+    if not isinstance(subrequests, list) or not subrequests:
+        raise ApiError(400, [{"errorCode": "INVALID_INPUT",
+                              "message": "compositeRequest must be a non-empty list"}])
+    # errorCode and wording of the two caps are not documented; these are ours
+    if len(subrequests) > MAX_SUBREQUESTS:
+        raise ApiError(400, [{"errorCode": "LIMIT_EXCEEDED", "message":
+                              f"A composite request can have at most {MAX_SUBREQUESTS} "
+                              "subrequests"}])
+    heavy = sum(1 for s in subrequests if isinstance(s, dict) and any(
+        f"/{part}" in str(s.get("url", "")) for part in ("query", "queryAll",
+                                                          "composite/sobjects")))
+    if heavy > MAX_QUERIES:
+        raise ApiError(400, [{"errorCode": "LIMIT_EXCEEDED", "message":
+                              f"A composite request can have at most {MAX_QUERIES} query or "
+                              "sObject Collections subrequests"}])
+    answers = []
+    for sub in subrequests:
+        url = str(sub.get("url", ""))
+        path, _, query = url.partition("?")
+        segments = [s for s in path.split("/") if s]
+        reference = sub.get("referenceId")
+        if segments[:2] != ["services", "data"] or len(segments) < 3:
+            answers.append(_sub(404, [{"errorCode": "NOT_FOUND",
+                                       "message": "The requested resource does not exist"}],
+                                reference))
+            continue
+        builder = EnvironBuilder(method=str(sub.get("method", "GET")), path=path,
+                                 query_string=query, headers=dict(ctx.request.headers),
+                                 json=sub.get("body") if "body" in sub else None)
+        request = Request(builder.get_environ())
+        try:
+            status, payload, _ = app.route(Context(request, ctx.version, ctx.user_id),
+                                           segments[3:])
+        except ApiError as exc:
+            status, payload = exc.status, exc.body
+        answers.append(_sub(status, payload, reference))
+    return 200, {"compositeResponse": answers}, {}
+
+
+def _sub(status: int, body: Any, reference: Any) -> dict[str, Any]:
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": reference}

@@ -86,11 +86,7 @@ def feed(
     covered = min(end, _minute(now))
     if kind == "updated":
         stamp_field = "SystemModstamp" if sobject.field("SystemModstamp") else "LastModifiedDate"
-        ids = [
-            r["Id"]
-            for r in org.rows(sobject)
-            if _within(r.get(stamp_field), start, end)
-        ]
+        ids = [r["Id"] for r in org.rows(sobject) if _within(r.get(stamp_field), start, end)]
         _cap(len(ids))
         return {"ids": ids, "latestDateCovered": format_datetime(covered)}
     deleted = []

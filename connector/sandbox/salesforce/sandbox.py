@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from .server import SalesforceApp
 from .store import Org, Record, SeedError
 
 log = logging.getLogger(__name__)
-
 
 
 def _utcnow() -> datetime:
@@ -118,7 +117,6 @@ class SalesforceSandbox(ServedSandbox):
             raise ValueError("this sandbox has no state_path to save to")
         self.org.save(self.state_path)
 
-
     # --- what callers look at ------------------------------------------------
 
     @property
@@ -183,6 +181,18 @@ class SalesforceSandbox(ServedSandbox):
         if definition is None:
             raise KeyError(sobject)
         return self.org.rows(definition, include_deleted=include_deleted)
+
+    def load(self, sobject_name: str, rows: Iterable[dict[str, Any]]) -> list[str]:
+        """Insert many records straight into the org (no HTTP); returns their ids in order.
+
+        Each row is validated as an API create is and gets the same defaults,
+        derived fields, audit stamps and index entries, so loaded records are
+        indistinguishable from ones created over REST; only the per-request
+        overhead is skipped, which is what makes a 1,000,000-record benchmark
+        org take seconds rather than hours. Owned by the API user. A rejected
+        row raises ``SeedError`` naming it.
+        """
+        return self.org.load(self._object(sobject_name), rows, user_id=self.org.admin_id)
 
     # --- playing a user in the org (no API call, same validation) ------------------
 

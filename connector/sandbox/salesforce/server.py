@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, convert, feeds, oauth, soap, soql
+from . import bulk, composite, convert, feeds, oauth, planner, soap, soql, sosl
 from .dates import user_zone
 from .errors import (
     ApiError,
@@ -144,15 +144,15 @@ class SalesforceApp:
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
         if len(uri.encode()) > MAX_URI_BYTES:
             # Salesforce answers a URI over 16,384 bytes with 414 before any API logic.
-            return Response("URI Too Long", 414, content_type="text/plain")(environ,
-                                                                           start_response)
+            return Response("URI Too Long", 414, content_type="text/plain")(environ, start_response)
         fault = self.fault_for(request)
         if fault == "503":
             response = self.json_response(request, 503, SERVER_UNAVAILABLE, self.usage.header())
             return response(environ, start_response)
         if fault == "502":
-            return Response(BAD_GATEWAY_HTML, 502, content_type="text/html")(environ,
-                                                                           start_response)
+            return Response(BAD_GATEWAY_HTML, 502, content_type="text/html")(
+                environ, start_response
+            )
         if fault == "drop":
             drop_connection(environ)
         try:
@@ -339,6 +339,8 @@ class SalesforceApp:
             return self.sobjects(ctx, rest)
         if head == "composite" and rest[:1] == ["sobjects"]:
             return composite.handle(self, ctx, rest[1:])
+        if head == "composite" and not rest:
+            return composite.handle_composite(self, ctx)
         if head == "jobs" and rest[:1] == ["ingest"]:
             return self.bulk.handle(self, ctx, rest[1:])
         if head in ("query", "queryAll") and len(rest) <= 1:
@@ -346,6 +348,9 @@ class SalesforceApp:
             if rest:
                 return 200, self.query_more(ctx, rest[0]), {}
             return 200, self.query(ctx, include_deleted=head == "queryAll"), {}
+        if head == "search" and not rest:
+            _allow(method, "GET")
+            return 200, self.search(ctx), {}
         if head == "limits" and not rest:
             _allow(method, "GET")
             return 200, self.usage.limits(), {}
@@ -369,6 +374,7 @@ class SalesforceApp:
             "limits": f"{base}/limits",
             "query": f"{base}/query",
             "queryAll": f"{base}/queryAll",
+            "search": f"{base}/search",
             "sobjects": f"{base}/sobjects",
         }
 
@@ -397,7 +403,7 @@ class SalesforceApp:
                 return self.create(ctx, sobject)
             recent = [
                 self.render(ctx, sobject, r, ["Id", "Name"] if sobject.field("Name") else ["Id"])
-                for r in self.org.rows(sobject)[-5:]
+                for r in self.org.recent(sobject, 5)
             ]
             return 200, {"objectDescribe": sobject.summary(ctx.version), "recentItems": recent}, {}
         if rest == ["describe"]:
@@ -605,16 +611,24 @@ class SalesforceApp:
             )
         except SoqlError as exc:
             raise exc.to_api_error(text) from None
-        rows = self.org.rows(bound.sobject, include_deleted=include_deleted)
-
-        def lookup(record_id: str) -> dict[str, Any] | None:
-            found = self.org.record_by_id(record_id)
-            return found[1] if found else None
-
-        total, records = soql.execute(
-            bound, rows, lookup=lookup, record_url=self.record_url(ctx.version)
+        total, records = planner.select(
+            self.org,
+            bound,
+            include_deleted=include_deleted,
+            record_url=self.record_url(ctx.version),
         )
         return self.page(ctx, total, records, start=0)
+
+    def search(self, ctx: _Context) -> dict[str, Any]:
+        """``GET search/?q=<SOSL>``: what ``Salesforce.search`` calls; see ``sosl.py``."""
+        text = ctx.request.args.get("q", "")
+        try:
+            search = sosl.parse(
+                text, self.schema, now=self._now(), zone=self.user_zone(ctx.user_id)
+            )
+        except SoqlError as exc:
+            raise exc.to_api_error(text) from None
+        return sosl.run(self.org, search, record_url=self.record_url(ctx.version))
 
     def page(
         self, ctx: _Context, total: int, records: list[dict[str, Any]], *, start: int

@@ -57,6 +57,13 @@ from .schema import (
 
 MAX_OFFSET = 2000
 
+MAX_QUERY_LENGTH = 100_000
+"""Salesforce's default cap on a SOQL statement (Salesforce Developer Limits, "SOQL and
+SOSL Limits for Search Queries"). Past it the API answers MALFORMED_QUERY "SOQL
+statements cannot be longer than 100000 characters" (the wording clients report,
+e.g. django-salesforce issue #164). Over REST GET the 16,384-byte URI cap
+(``server.MAX_URI_BYTES``, a 414) is met long before this."""
+
 KEYWORDS = frozenset(
     {
         "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC",
@@ -474,6 +481,11 @@ class _Parser:
 def parse(query: str) -> Query:
     if not query or not query.strip():
         raise SoqlError("MALFORMED_QUERY", "SOQL statements cannot be empty or null")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"SOQL statements cannot be longer than {MAX_QUERY_LENGTH} characters",
+        )
     return _Parser(tokenize(query)).query()
 
 
@@ -723,6 +735,82 @@ def _literal_key(f: Field, literal: Literal, clock: _Now | None = None) -> Any:
     return literal.value
 
 
+# --- planning ----------------------------------------------------------------
+
+Probe = Callable[[Field, list[Any]], "set[str] | None"]
+Size = Callable[[Field, list[Any]], "int | None"]
+
+
+def plan(expr: Any, probe: Probe, size: Size | None = None) -> set[str] | None:
+    """Ids that can possibly match ``expr``, from indexes; None means scan everything.
+
+    Only ``=`` and ``IN`` on a field of the queried object itself can use an
+    index (``probe`` answers None for a field without one). OR needs every
+    child planned (the union); AND needs one: with ``size`` (how many ids a
+    look-up would yield, without building them) it takes only its most
+    selective child, so ``LastName = 'smith' AND FirstName IN ('robert', ...)``
+    costs the few Smiths, not every Robert; without ``size`` it intersects all
+    planned children. NOT, ranges, LIKE, relationship paths and ``= null``
+    (which matches the nulls no index holds) are never planned. Candidates
+    are a superset of the answer and the full predicate is applied to them
+    afterwards, so results equal a scan's by construction.
+    """
+    if isinstance(expr, And):
+        if size is not None:
+            costs = [(c, i) for i, c in enumerate(estimate(e, size) for e in expr.items)]
+            planned = [(c, i) for c, i in costs if c is not None]
+            if not planned:
+                return None
+            return plan(expr.items[min(planned)[1]], probe, size)
+        sets = [s for s in (plan(e, probe) for e in expr.items) if s is not None]
+        if not sets:
+            return None
+        sets.sort(key=len)
+        found = set(sets[0])
+        for other in sets[1:]:
+            found &= other
+        return found
+    if isinstance(expr, Or):
+        union: set[str] = set()
+        for item in expr.items:
+            part = plan(item, probe, size)
+            if part is None:
+                return None
+            union |= part
+        return union
+    keys = _index_keys(expr)
+    return None if keys is None else probe(expr.field.leaf, keys)
+
+
+def estimate(expr: Any, size: Size) -> int | None:
+    """How many candidates ``plan`` would produce (an upper bound), or None if unplannable."""
+    if isinstance(expr, And):
+        costs = [c for c in (estimate(e, size) for e in expr.items) if c is not None]
+        return min(costs) if costs else None
+    if isinstance(expr, Or):
+        total = 0
+        for item in expr.items:
+            cost = estimate(item, size)
+            if cost is None:
+                return None
+            total += cost
+        return total
+    keys = _index_keys(expr)
+    return None if keys is None else size(expr.field.leaf, keys)
+
+
+def _index_keys(expr: Any) -> list[Any] | None:
+    """The match keys an index look-up needs for a comparison, or None if it cannot use one."""
+    if not isinstance(expr, BoundComparison) or expr.field.reference is not None:
+        return None
+    if expr.op not in ("=", "IN") or any(isinstance(v, Bounds) for v in expr.values):
+        return None
+    if expr.op == "=" and expr.values[0] is None:
+        return None
+    # A null in an IN list matches nothing (see ``_matches``).
+    return [v for v in expr.values if v is not None]
+
+
 # --- evaluation --------------------------------------------------------------
 
 Lookup = Callable[[str], dict[str, Any] | None]
@@ -739,10 +827,20 @@ def _sort_key(f: Field, value: Any) -> Any:
     if f.type in NUMBER_TYPES:
         return float(value)
     if f.type == DATETIME:
-        return parse_datetime(value)
+        return _stored_datetime(value)
     if f.type == DATE:
         return parse_date(value)
     return value
+
+
+def _stored_datetime(text: str) -> datetime | None:
+    """A datetime in the store's own wire form parses fast (sorting 1M stamps); others fully."""
+    if len(text) == 28 and text.endswith("+0000"):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    return parse_datetime(text)
 
 
 def _raw_value(bound: BoundField, row: dict[str, Any], lookup: Lookup) -> Any:

@@ -11,6 +11,16 @@ copy is a full copy; deep copies made a 100,000-row bulk job crawl.
 
 Unique and external-id fields are indexed (value key -> ids) so uniqueness
 checks and upsert look-ups cost O(1) per record, not a scan of the table.
+Those indexes hold live records only (a deleted record frees its value).
+
+Queries get their own *lookup* indexes (``LOOKUP_FIELDS`` plus every
+unique/external-id field), which hold deleted records too so ``queryAll``
+plans the same way as ``query``, and a digits index over phone fields for
+SOSL ``IN PHONE FIELDS`` (``PHONE_FIELDS``). A lookup index is not a
+uniqueness rule: a key maps to one id (a str, the common case, to keep 1M
+records cheap) or to a list of ids. Every record also has an ordinal (its
+position in creation order) so index hits can be put back in the order a
+scan would see them.
 
 Audit stamps come from the injected clock but are made strictly increasing
 (by at least a millisecond, the API's resolution) so a change feed that
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -46,6 +57,7 @@ from .schema import (
     missing_required,
     normalize_values,
     parse_datetime,
+    validate_write,
     value_errors,
 )
 
@@ -60,6 +72,30 @@ _AUDIT_FIELDS = (
 )
 
 Record = dict[str, Any]
+
+# Non-unique fields a SOQL ``=``/``IN`` can be answered from (the dedupe
+# look-ups: email, names, company, account, and a task's who/what).
+LOOKUP_FIELDS: dict[str, tuple[str, ...]] = {
+    "Lead": ("Email", "FirstName", "LastName", "Company"),
+    "Contact": ("Email", "FirstName", "LastName", "AccountId"),
+    "Account": ("Name", "Website"),
+    "Task": ("WhoId", "WhatId"),
+}
+
+# The fields SOSL's PHONE FIELDS search group covers on each object.
+PHONE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Lead": ("Phone", "MobilePhone"),
+    "Contact": ("Phone", "MobilePhone"),
+    "Account": ("Phone",),
+}
+
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+
+# A posting list: one id (most keys), a short list, or a set once a key is
+# common (a first name shared by 50,000 leads) so adding and removing stay
+# O(1). Order does not matter: hits are sorted by creation ordinal.
+Postings = str | list[str] | set[str]
+_LIST_POSTINGS = 16
 
 
 class SeedError(ValueError):
@@ -86,6 +122,29 @@ class Org:
         self._indexed_fields: dict[str, tuple[Field, ...]] = {
             o.name: tuple(f for f in o.fields if f.unique or f.external_id) for o in schema
         }
+        # (object, field) -> match key -> ids of records (deleted too) holding it.
+        self._lookup_fields: dict[str, tuple[Field, ...]] = {}
+        for o in schema:
+            wanted = set(LOOKUP_FIELDS.get(o.name, ())) | {
+                f.name for f in self._indexed_fields[o.name]
+            }
+            # SOQL compares text case-insensitively; a case-sensitive key could miss.
+            self._lookup_fields[o.name] = tuple(
+                f
+                for f in o.fields
+                if f.name in wanted and not (f.case_sensitive and f.type in TEXT_TYPES)
+            )
+        self._lookups: dict[tuple[str, str], dict[Any, Postings]] = {
+            (name, f.name): {} for name, fields in self._lookup_fields.items() for f in fields
+        }
+        self._phone_fields: dict[str, tuple[str, ...]] = {
+            o.name: tuple(n for n in PHONE_FIELDS.get(o.name, ()) if o.field(n)) for o in schema
+        }
+        # object -> phone digits -> ids (deleted too), for SOSL IN PHONE FIELDS.
+        self._phones: dict[str, dict[str, Postings]] = {o.name: {} for o in schema}
+        # object -> id -> position in creation order.
+        self._ordinals: dict[str, dict[str, int]] = {o.name: {} for o in schema}
+        self._next_ordinal = 0
         self._templates: dict[str, Record] = {}
         # An undo log while a transaction is open (allOrNone writes), else None.
         self._journal: list[tuple[str, str, Record | None, str | None]] | None = None
@@ -131,6 +190,7 @@ class Org:
             org._tables[sobject.name] = {row["Id"]: {**blank, **row} for row in rows}
             for record in org._tables[sobject.name].values():
                 org._index(sobject.name, record)
+                org._index_lookups(sobject.name, record)
         return org
 
     def to_state(self) -> dict[str, Any]:
@@ -195,6 +255,36 @@ class Org:
                 except ApiError as exc:
                     raise SeedError(f"seed {name}[{index}] rejected: {exc.errors}") from exc
 
+    def load(
+        self, sobject: SObject, rows: Iterable[Mapping[str, Any]], *, user_id: str
+    ) -> list[str]:
+        """Create many records at once, validated like an API create; returns their ids.
+
+        For benchmarks that need an org of 1,000,000 records: no HTTP, one
+        lock for the whole load, no copy of each stored record handed back.
+        A rejected row raises ``SeedError`` naming it; the rows before it stay.
+        """
+        if not sobject.createable:
+            raise SeedError(
+                f"{sobject.name} rejected: INSUFFICIENT_ACCESS_OR_READONLY (cannot create "
+                f"{sobject.name})"
+            )
+        ids: list[str] = []
+        with self.lock:
+            for index, row in enumerate(rows):
+                try:
+                    try:
+                        values = validate_write(sobject, row, "", creating=True)
+                    except ApiError as exc:
+                        if exc.errors and exc.errors[0]["errorCode"] != "JSON_PARSER_ERROR":
+                            raise
+                        # Only a parser error quotes the body: rebuild it for the message.
+                        values = validate_write(sobject, row, json.dumps(row), creating=True)
+                    ids.append(self._insert(sobject, values, user_id=user_id)["Id"])
+                except ApiError as exc:
+                    raise SeedError(f"{sobject.name}[{index}] rejected: {exc.errors}") from exc
+        return ids
+
     # --- ids and stamps ---------------------------------------------------
 
     def mint_id(self, key_prefix: str) -> str:
@@ -247,6 +337,78 @@ class Org:
                 if include_deleted or not r.get("IsDeleted")
             ]
 
+    def recent(self, sobject: SObject, count: int) -> list[Record]:
+        """Copies of the last ``count`` live records created, oldest first."""
+        with self.lock:
+            found: list[Record] = []
+            for record in reversed(self._tables[sobject.name].values()):
+                if len(found) == count:
+                    break
+                if not record.get("IsDeleted"):
+                    found.append(dict(record))
+            return found[::-1]
+
+    def stored(self, sobject: SObject) -> dict[str, Record]:
+        """The live table itself (id -> record, creation order), not a copy.
+
+        Only for readers that hold ``lock`` and copy what they hand on; a
+        1,000,000-row table is too big to copy per query.
+        """
+        return self._tables[sobject.name]
+
+    def peek(self, record_id: str) -> Record | None:
+        """The stored record for a canonical id, uncopied (hold ``lock``)."""
+        sobject = self.schema.by_prefix(record_id[:3])
+        return self._tables[sobject.name].get(record_id) if sobject else None
+
+    def lookup_field(self, sobject: SObject, field_name: str) -> bool:
+        """Whether ``probe`` can answer ``=``/``IN`` on this field."""
+        return (sobject.name, field_name) in self._lookups or field_name == "Id"
+
+    def probe(self, sobject: SObject, field_name: str, keys: Iterable[Any]) -> set[str] | None:
+        """Ids (deleted ones too) whose field matches any of ``keys``; None if not indexed.
+
+        ``keys`` are already match keys (casefolded text, canonical ids), as
+        SOQL's binder produces them. Hold ``lock``.
+        """
+        if field_name == "Id":
+            table = self._tables[sobject.name]
+            return {k for k in keys if isinstance(k, str) and k in table}
+        index = self._lookups.get((sobject.name, field_name))
+        if index is None:
+            return None
+        return _collect(index, keys)
+
+    def probe_size(self, sobject: SObject, field_name: str, keys: Iterable[Any]) -> int | None:
+        """How many ids ``probe`` would return (deleted too, before de-duplication)."""
+        if field_name == "Id":
+            return sum(1 for _ in keys)
+        index = self._lookups.get((sobject.name, field_name))
+        if index is None:
+            return None
+        total = 0
+        for key in keys:
+            held = index.get(key)
+            if held is not None:
+                total += 1 if isinstance(held, str) else len(held)
+        return total
+
+    def probe_phones(self, sobject: SObject, digits: Iterable[str]) -> set[str]:
+        """Ids (deleted ones too) with a phone field whose digits equal one of ``digits``."""
+        return _collect(self._phones[sobject.name], digits)
+
+    def phone_keys(self, sobject: SObject) -> Iterable[str]:
+        """Every distinct phone-digits key of an object (for wildcard terms). Hold ``lock``."""
+        return self._phones[sobject.name].keys()
+
+    def lookup_keys(self, sobject: SObject, field_name: str) -> Iterable[Any]:
+        """Every distinct match key of a lookup-indexed field (for wildcard terms)."""
+        return self._lookups.get((sobject.name, field_name), {}).keys()
+
+    def in_creation_order(self, sobject: SObject, ids: Iterable[str]) -> list[str]:
+        ordinals = self._ordinals[sobject.name]
+        return sorted(ids, key=ordinals.__getitem__)
+
     def find(self, sobject: SObject, field_name: str, value: Any) -> list[Record]:
         """Live records whose ``field_name`` equals ``value`` (case rules of the field)."""
         f = sobject.field(field_name)
@@ -284,6 +446,11 @@ class Org:
         self, sobject: SObject, values: Mapping[str, Any], *, user_id: str, system: bool = False
     ) -> Record:
         """Create a record from validated values; ``system`` lets seeds set audit fields."""
+        return dict(self._insert(sobject, values, user_id=user_id, system=system))
+
+    def _insert(
+        self, sobject: SObject, values: Mapping[str, Any], *, user_id: str, system: bool = False
+    ) -> Record:
         with self.lock:
             record = dict(self._defaults(sobject))
             if "OwnerId" in record:
@@ -314,9 +481,10 @@ class Org:
                     record[name] = stamp
             self._tables[sobject.name][record["Id"]] = record
             self._index(sobject.name, record)
+            self._index_lookups(sobject.name, record)
             if self._journal is not None:
                 self._journal.append((sobject.name, record["Id"], None, None))
-            return dict(record)
+            return record
 
     def update(
         self, sobject: SObject, record_id: str, values: Mapping[str, Any], *, user_id: str
@@ -341,9 +509,11 @@ class Org:
                     merged[name] = value
             self._remember(sobject.name, current)
             self._unindex(sobject.name, current)
+            self._unindex_lookups(sobject.name, current)
             current.clear()
             current.update(merged)
             self._index(sobject.name, current)
+            self._index_lookups(sobject.name, current)
             return dict(current)
 
     def delete(self, sobject: SObject, record_id: str, *, user_id: str) -> None:
@@ -378,11 +548,14 @@ class Org:
                     current = table.get(record_id)
                     if current is not None:
                         self._unindex(name, current)
+                        self._unindex_lookups(name, current)
                     if before is None:
                         table.pop(record_id, None)
+                        self._ordinals[name].pop(record_id, None)
                         continue
                     table[record_id] = before
                     self._index(name, before)
+                    self._index_lookups(name, before)
                     if deleted_at is None:
                         self._deleted_at.pop(record_id, None)
                     else:
@@ -409,6 +582,29 @@ class Org:
             if value is not None:
                 key = _match_key(f.type, f.case_sensitive, value)
                 self._indexes[(name, f.name)].setdefault(key, []).append(record["Id"])
+
+    def _index_lookups(self, name: str, record: Record) -> None:
+        """Add a record (deleted or not) to its object's lookup and phone indexes."""
+        record_id = record["Id"]
+        ordinals = self._ordinals[name]
+        if record_id not in ordinals:
+            ordinals[record_id] = self._next_ordinal
+            self._next_ordinal += 1
+        for f in self._lookup_fields[name]:
+            value = record.get(f.name)
+            if value is not None:
+                _post(self._lookups[(name, f.name)], _lookup_key(f, value), record_id)
+        for digits in _phone_digits(record, self._phone_fields[name]):
+            _post(self._phones[name], digits, record_id)
+
+    def _unindex_lookups(self, name: str, record: Record) -> None:
+        record_id = record["Id"]
+        for f in self._lookup_fields[name]:
+            value = record.get(f.name)
+            if value is not None:
+                _unpost(self._lookups[(name, f.name)], _lookup_key(f, value), record_id)
+        for digits in _phone_digits(record, self._phone_fields[name]):
+            _unpost(self._phones[name], digits, record_id)
 
     def _unindex(self, name: str, record: Record) -> None:
         for f in self._indexed_fields[name]:
@@ -536,6 +732,73 @@ def _seed_value(value: Any) -> Any:
 
 def _known_elsewhere(prefix: str, reference_to: tuple[str, ...]) -> bool:
     return any(_UNMODELLED_PREFIXES.get(name) == prefix for name in reference_to)
+
+
+def _lookup_key(f: Field, value: Any) -> Any:
+    key = _match_key(f.type, f.case_sensitive, value)
+    # Most stored text is already folded (emails, ids): share the record's
+    # string instead of keeping an equal copy per index entry.
+    return value if key == value and type(key) is type(value) else key
+
+
+def phone_digits(text: str) -> str:
+    """A phone value as SOSL compares it: its digits only, formatting ignored."""
+    return _NOT_DIGIT.sub("", text)
+
+
+def _phone_digits(record: Record, fields: tuple[str, ...]) -> set[str]:
+    found = set()
+    for name in fields:
+        value = record.get(name)
+        if value:
+            digits = phone_digits(str(value))
+            if digits:
+                found.add(digits)
+    return found
+
+
+def _post(index: dict[Any, Postings], key: Any, record_id: str) -> None:
+    held = index.get(key)
+    if held is None:
+        index[key] = record_id
+    elif isinstance(held, str):
+        if held != record_id:
+            index[key] = [held, record_id]
+    elif isinstance(held, set):
+        held.add(record_id)
+    elif record_id not in held:
+        held.append(record_id)
+        if len(held) > _LIST_POSTINGS:
+            index[key] = set(held)
+
+
+def _unpost(index: dict[Any, Postings], key: Any, record_id: str) -> None:
+    held = index.get(key)
+    if held is None:
+        return
+    if isinstance(held, str):
+        if held == record_id:
+            del index[key]
+        return
+    if isinstance(held, set):
+        held.discard(record_id)
+    elif record_id in held:
+        held.remove(record_id)
+    if len(held) == 1:
+        index[key] = next(iter(held))
+
+
+def _collect(index: dict[Any, Postings], keys: Iterable[Any]) -> set[str]:
+    found: set[str] = set()
+    for key in keys:
+        held = index.get(key)
+        if held is None:
+            continue
+        if isinstance(held, str):
+            found.add(held)
+        else:
+            found.update(held)
+    return found
 
 
 def _match_key(field_type: str, case_sensitive: bool, value: Any) -> Any:
