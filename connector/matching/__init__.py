@@ -22,7 +22,6 @@ from connector.matching.keys import EmailRules
 
 Outcome = Literal["match", "review", "none"]
 NAME_PAIR = ("first_name", "last_name")
-VETO = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,21 @@ class Matcher:
         self.email_rules = EmailRules(dotless=frozenset(email.dotless_domains),
                                       plus_tags=frozenset(email.plus_tag_domains),
                                       plus_everywhere=email.plus_tags_everywhere,
-                                      aliases=dict(email.domain_aliases))
+                                      aliases=dict(email.domain_aliases),
+                                      roles=frozenset(r.lower() for r in email.role_mailboxes))
         self.kinds = {name: rule.kind for name, rule in config.fields.items()}
         self.minimum = {name: rule.min for name, rule in config.fields.items()}
         self.rules = sorted(config.rules, key=lambda r: -r.score)
+        self._needs = [(r, frozenset(r.fields) if r.at_least is None else frozenset())
+                       for r in self.rules]
+        """Fields a rule needs on both sides: a cheap test before any comparison."""
         self.blocking = [[(name, int(size) if size else 0)
                           for name, _, size in (part.partition(":") for part in spec.split("+"))]
                          for spec in config.blocking]
+        self.name_pair: tuple[str, str] = (config.names[0], config.names[1])
+        self._swappable = all(self.kinds.get(n) == "name" for n in self.name_pair)
+        self._name_specs = [i for i, spec in enumerate(self.blocking)
+                            if any(name in self.name_pair for name, _ in spec)]
 
     # -- normalise -------------------------------------------------------------
     def prepare(self, person: Person) -> Prepared:
@@ -94,21 +101,33 @@ class Matcher:
         return Prepared(person, values)
 
     def keys(self, prepared: Prepared) -> set[str]:
-        """Blocking keys: records that share none are never compared."""
+        """Blocking keys: records that share none are never compared.
+
+        Keys naming a first or last name are made from the names swapped too,
+        so "Smith John" meets "John Smith"."""
+        found = self._keys(prepared.values, range(len(self.blocking)))
+        values = prepared.values
+        if self._swappable and all(n in values for n in self.name_pair):
+            first, last = self.name_pair
+            swapped = {**values, first: values[last], last: values[first]}
+            found |= self._keys(swapped, self._name_specs)
+        return found
+
+    def _keys(self, values: Mapping[str, Any], specs: Iterable[int]) -> set[str]:
         found: set[str] = set()
-        for index, spec in enumerate(self.blocking):
+        for index in specs:
             parts: list[list[str]] = []
-            for name, size in spec:
-                values = blocking_values(self.kinds[name], prepared.values.get(name))
+            for name, size in self.blocking[index]:
+                found_values = blocking_values(self.kinds[name], values.get(name))
                 if size:
-                    values = [v[:size] for v in values]
-                if not values:
+                    found_values = sorted({v[:size] for v in found_values})
+                if not found_values:
                     break
-                parts.append(values)
+                parts.append(found_values)
             else:
                 combos = [""]
-                for values in parts:
-                    combos = [f"{c}|{v}" for c in combos for v in values]
+                for part in parts:
+                    combos = [f"{c}|{v}" for c in combos for v in part]
                 found.update(f"{index}{c}" for c in combos)
         return found
 
@@ -121,52 +140,69 @@ class Matcher:
 
     def _names(self, a: Prepared, b: Prepared) -> tuple[dict[str, float | None], bool]:
         """First and last name similarity, trying them swapped too (Smith John)."""
-        straight = {n: self.similarity(n, a, b) for n in NAME_PAIR}
-        if None in straight.values() or all(s == 1.0 for s in straight.values()):  # type: ignore[comparison-overlap]
-            return straight, False
-        first, last = a.values["first_name"], a.values["last_name"]
-        swapped_a = Prepared(a.person, {**a.values, "first_name": last, "last_name": first})
-        swapped = {n: self.similarity(n, swapped_a, b) for n in NAME_PAIR}
-        if min(swapped.values()) > min(straight.values()):  # type: ignore[type-var]
-            return swapped, True
+        first, last = self.name_pair
+        straight = {n: self.similarity(n, a, b) for n in self.name_pair}
+        s_first, s_last = straight[first], straight[last]
+        if (s_first is None or s_last is None
+                or (s_first >= self.minimum[first] and s_last >= self.minimum[last])):
+            return straight, False  # agreeing as they stand: swapping cannot help a rule
+        compare = SIMILARITY["name"]
+        a_first, a_last = a.values[first], a.values[last]
+        swapped = {first: compare(a_last, b.values[first]),
+                   last: compare(a_first, b.values[last])}
+        if min(swapped.values()) > min(s_first, s_last):
+            return swapped, True  # type: ignore[return-value]
         return straight, False
 
     def score(self, a: Prepared, b: Prepared) -> Scored:
         """The best rule these two records satisfy, with the evidence for it."""
         sims: dict[str, float | None] = {}
         swapped = False
-        if all(self.kinds.get(n) == "name" for n in NAME_PAIR):
+        if self._swappable:
             names, swapped = self._names(a, b)
             sims.update(names)
-        for rule in self.rules:
-            if self._holds(rule, a, b, sims):
+        present = a.values.keys() & b.values.keys()
+        for rule, needs in self._needs:
+            if needs <= present and self._holds(rule, a, b, sims):
                 return Scored(rule.score, rule.name, self._reason(rule, a, b, sims, swapped))
         return NO_MATCH
 
-    def _sim(self, name: str, a: Prepared, b: Prepared, sims: dict[str, float | None]) -> float | None:
+    def _sim(self, name: str, a: Prepared, b: Prepared,
+             sims: dict[str, float | None]) -> float | None:
         if name not in sims:
             sims[name] = self.similarity(name, a, b)
         return sims[name]
 
     def _holds(self, rule: MatchRule, a: Prepared, b: Prepared,
                sims: dict[str, float | None]) -> bool:
-        for name in rule.fields:
+        if rule.at_least is None:
+            for name in rule.fields:
+                value = self._sim(name, a, b, sims)
+                if value is None or value < self.minimum[name]:
+                    return False
+        else:
+            spare = len(rule.fields) - rule.at_least  # fields that may disagree
+            for name in rule.fields:
+                value = self._sim(name, a, b, sims)
+                if value is None or value < self.minimum[name]:
+                    spare -= 1
+                    if spare < 0:
+                        return False
+        for name in rule.unless_differ:  # present on both sides and not agreeing
             value = self._sim(name, a, b, sims)
-            if value is None or value < self.minimum[name]:
-                return False
-        for name in rule.unless_differ:
-            value = self._sim(name, a, b, sims)
-            if value is not None and value < VETO:
+            if value is not None and value < self.minimum[name]:
                 return False
         return True
 
     def _reason(self, rule: MatchRule, a: Prepared, b: Prepared,
                 sims: dict[str, float | None], swapped: bool) -> str:
         shown = []
-        for name in rule.fields:
+        agreeing = [n for n in rule.fields
+                    if sims.get(n) is not None and sims[n] >= self.minimum[n]]  # type: ignore[operator]
+        for name in agreeing:
             mine = name
-            if swapped and name in NAME_PAIR:  # a's last name agreed with b's first
-                mine = NAME_PAIR[1 - NAME_PAIR.index(name)]
+            if swapped and name in self.name_pair:  # a's last name agreed with b's first
+                mine = self.name_pair[1 - self.name_pair.index(name)]
             left, right = a.person.fields.get(mine), b.person.fields.get(name)
             if name == "domain":
                 left = left or a.person.fields.get("email")
@@ -174,8 +210,10 @@ class Matcher:
             same = sims[name] == 1.0 and str(left).strip().lower() == str(right).strip().lower()
             value = f"{left!r}" if same else f"{left!r}~{right!r}"
             shown.append(f"{name} {value} {sims[name]:.2f}")
-        note = ", names swapped" if swapped and set(NAME_PAIR) & set(rule.fields) else ""
-        return f"rule {rule.name}: " + "; ".join(shown) + note
+        note = ", names swapped" if swapped and set(self.name_pair) & set(rule.fields) else ""
+        count = (f" ({len(agreeing)} of {len(rule.fields)} agree)"
+                 if rule.at_least is not None else "")
+        return f"rule {rule.name}{count}: " + "; ".join(shown) + note
 
     # -- decide ----------------------------------------------------------------
     def decide(self, incoming: Prepared, candidates: Iterable[Prepared]) -> MatchDecision:

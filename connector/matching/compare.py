@@ -1,7 +1,7 @@
 """Field comparisons: two prepared values in, a similarity in [0, 1] out.
 
 rapidfuzz does the string measures (Jaro-Winkler for names, token measures for
-companies and addresses, normalised Levenshtein for codes); keys.py has put
+companies and addresses, optimal-string-alignment edit distance for codes); keys.py has put
 both values into comparable forms first, once per record.
 """
 
@@ -11,17 +11,19 @@ from collections.abc import Callable
 from typing import Any
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from connector.matching.keys import (
     company_key,
     digits,
     email_domain,
-    email_key,
     fold,
-    given_names,
+    formal_names,
     name_key,
+    nicknames_near,
+    person_email_key,
     phone_key,
+    text_key,
     website_domain,
     words,
 )
@@ -32,10 +34,10 @@ def prepare(kind: str, value: Any, *, region: str, email_rules: Any) -> Any:
     if value is None or value == "" or value == []:
         return None
     if kind == "email":
-        return email_key(value, email_rules)
+        return person_email_key(value, email_rules)
     if kind == "name":
         key = name_key(value)
-        return (key, given_names(str(value))) if key else None
+        return (key, nicknames_near(str(value)), formal_names(str(value))) if key else None
     if kind == "company":
         return company_key(value)
     if kind == "phone":
@@ -49,17 +51,24 @@ def prepare(kind: str, value: Any, *, region: str, email_rules: Any) -> Any:
                               else website_domain(v)))
         return found or None
     if kind == "text":
-        return " ".join(sorted(words(value))) or None
+        return text_key(value)
     if kind == "code":
         text = "".join(words(value))
         return text or None
     return fold(value) or None
 
 
-def _name(a: tuple[str, frozenset[str]], b: tuple[str, frozenset[str]]) -> float:
+NameValue = tuple[str, frozenset[str], frozenset[str]]
+"""A prepared name: its key, the names one nickname step away, its formal names."""
+
+
+def _name(a: NameValue, b: NameValue) -> float:
     if a[0] == b[0]:
         return 1.0
-    if a[1] & b[1]:  # Bob and Robert
+    # "Agent 7" and "Agent 17": numbers are not typos (isalpha: the common case, fast)
+    if not (a[0].isalpha() and b[0].isalpha()) and digits(a[0]) != digits(b[0]):
+        return 0.0
+    if a[0] in b[1] or b[0] in a[1] or a[2] & b[2]:  # Bob and Robert; Liz and Beth
         return 1.0
     short, long = sorted((a[0], b[0]), key=len)
     if len(short) == 1:  # an initial
@@ -94,7 +103,7 @@ def _code(a: str, b: str) -> float:
         return 1.0
     if digits(a) and digits(a) == digits(b) and len(digits(a)) >= 4:
         return 0.95
-    return Levenshtein.normalized_similarity(a, b)
+    return OSA.normalized_similarity(a, b)  # a transposition (5126/5162) is one typo
 
 
 def _exact(a: str, b: str) -> float:
@@ -111,8 +120,8 @@ def blocking_values(kind: str, prepared: Any) -> list[str]:
     """The strings a prepared value contributes to blocking keys."""
     if prepared is None:
         return []
-    if kind == "name":
-        return [prepared[0]]
+    if kind == "name":  # Bob is found under robert too
+        return sorted(prepared[2])
     if isinstance(prepared, frozenset):
         return sorted(prepared)
     return [str(prepared)]

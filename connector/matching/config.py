@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connector.matching.keys import ROLE_MAILBOXES
+
 Kind = Literal["email", "name", "company", "phone", "domain", "text", "exact", "code"]
 """How a field is compared:
 
@@ -21,9 +23,10 @@ name     a person's name: nicknames equal, an initial nearly so, else Jaro-Winkl
 company  legal form and noise words removed, then token-set similarity
 phone    E.164 equal; the same national number in another region nearly so
 domain   equal employer domains (free-mail providers never count)
-text     token-sort similarity of folded text (addresses)
+text     token-sort similarity of folded text (addresses: "St" is "Street")
 exact    equal once folded
-code     edit-distance similarity (ids, dates, postcodes: one typo costs a little)
+code     edit-distance similarity (ids, dates, postcodes: one typo -- a transposition
+         too -- costs a little)
 """
 
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -44,8 +47,20 @@ class MatchRule(_Model):
     fields: Annotated[list[str], Field(min_length=1)]
     score: Annotated[float, Field(gt=0, le=1)]
     unless_differ: list[str] = []
-    """Fields that, present on both sides and clearly different (similarity under
-    0.5), veto the rule: a shared info@ mailbox is not one person."""
+    """Fields that, present on both sides and not agreeing (similarity under the
+    field's ``min``), veto the rule: a shared info@ mailbox is not one person.
+    A missing value does not veto."""
+    at_least: Annotated[int, Field(ge=1)] | None = None
+    """How many of ``fields`` must agree (a missing value does not); all when
+    unset. "Any 6 of these 10" tolerates the few fields a typo or an empty
+    form spoiled, as a probabilistic linker would, with a rule a human can read."""
+
+    @model_validator(mode="after")
+    def _at_most_all(self) -> MatchRule:
+        if self.at_least is not None and self.at_least > len(self.fields):
+            raise ValueError(f"rule {self.name!r}: at_least {self.at_least} is more than its "
+                             f"{len(self.fields)} fields")
+        return self
 
 
 class EmailConfig(_Model):
@@ -55,6 +70,9 @@ class EmailConfig(_Model):
                                    "proton.me", "yahoo.com"]
     plus_tags_everywhere: bool = False
     domain_aliases: dict[str, str] = {"googlemail.com": "gmail.com"}
+    role_mailboxes: list[str] = list(ROLE_MAILBOXES)
+    """Local parts of shared mailboxes (info@, sales@ ...): such an address names
+    a team, not a person, so email rules ignore it (its domain still counts)."""
 
 
 DEFAULT_FIELDS: dict[str, FieldRule] = {
@@ -78,7 +96,8 @@ DEFAULT_RULES: list[MatchRule] = [
               score=0.9),
     MatchRule(name="email, other name", fields=["email"], score=0.8),
     MatchRule(name="last name+company", fields=["last_name", "company"], score=0.8),
-    MatchRule(name="phone", fields=["phone"], score=0.8),
+    MatchRule(name="phone", fields=["phone"], score=0.8,  # not a switchboard: names agree
+              unless_differ=["first_name", "last_name"]),
     MatchRule(name="name only", fields=["first_name", "last_name"], score=0.6),
 ]
 
@@ -98,6 +117,10 @@ class MatchingConfig(_Model):
     """Keys two records must share to be compared at all ("field", "a+b", "field:N" for
     the first N characters), for the local link table and leads in one run."""
     email: EmailConfig = EmailConfig()
+    names: Annotated[list[str], Field(min_length=2, max_length=2)] = ["first_name", "last_name"]
+    """The given-name and family-name fields (both of kind "name"): compared
+    swapped too, and blocking keys on them are made from the swapped names as
+    well, since "Smith, John" is John Smith."""
     history_limit: Annotated[int, Field(ge=0, le=200)] = 10
     """Earlier activities (per matched record) written into the rep's handoff task."""
 
@@ -110,6 +133,11 @@ class MatchingConfig(_Model):
                 if name not in self.fields:
                     raise ValueError(f"rule {rule.name!r} names field {name!r}, which "
                                      f"[matching.fields] does not define")
+        if "names" in self.model_fields_set:
+            for name in self.names:
+                if name not in self.fields or self.fields[name].kind != "name":
+                    raise ValueError(f"names: {name!r} should be a field of kind \"name\" in "
+                                     f"[matching.fields]")
         for spec in self.blocking:
             for part in spec.split("+"):
                 name, _, size = part.partition(":")

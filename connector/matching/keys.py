@@ -19,13 +19,23 @@ from cleanco import basename
 from nicknames import NickNamer
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
-_NOT_LETTER = re.compile(r"[^a-z]+")
+_NOT_LETTER = re.compile(r"[^a-z0-9]+")  # digits kept: "Pat1" and "Pat2" are two people
 _NOT_DIGIT = re.compile(r"\D+")
 
 # Generic words that differ between two spellings of one company name and say
 # nothing about which company it is; legal forms are cleanco's job.
 COMPANY_NOISE = frozenset({"the", "and", "company", "co", "corporation", "corp", "incorporated",
-                           "inc", "llc", "ltd", "limited", "group", "holding", "holdings"})
+                           "inc", "llc", "ltd", "limited", "group", "holding", "holdings",
+                           # legal forms cleanco's table misses
+                           "ug", "haftungsbeschrankt", "pty", "pvt"})
+
+
+# Mailboxes a team shares: two people writing from info@acme.com are not one.
+ROLE_MAILBOXES = frozenset({
+    "info", "sales", "contact", "hello", "office", "admin", "support", "team", "marketing",
+    "hr", "jobs", "careers", "billing", "accounts", "enquiries", "inquiries", "mail",
+    "noreply", "no-reply", "help", "service", "kontakt", "vertrieb", "bureau", "post",
+})
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ class EmailRules:
                                            "protonmail.com", "proton.me", "yahoo.com"})
     plus_everywhere: bool = False
     aliases: Mapping[str, str] = field(default_factory=lambda: {"googlemail.com": "gmail.com"})
+    roles: frozenset[str] = field(default_factory=lambda: ROLE_MAILBOXES)
+    """Shared mailboxes' local parts: ``person_email_key`` skips them."""
 
 
 DEFAULT_EMAIL_RULES = EmailRules()
@@ -77,6 +89,14 @@ def email_key(value: object, rules: EmailRules = DEFAULT_EMAIL_RULES) -> str | N
     if domain in rules.dotless:
         local = local.replace(".", "")
     return f"{local}@{domain}" if local else None
+
+
+def person_email_key(value: object, rules: EmailRules = DEFAULT_EMAIL_RULES) -> str | None:
+    """``email_key`` for a person's own mailbox; None for a shared one (info@ ...)."""
+    key = email_key(value, rules)
+    if key is None or key.partition("@")[0] in rules.roles:
+        return None
+    return key
 
 
 def email_domain(value: object, rules: EmailRules = DEFAULT_EMAIL_RULES) -> str | None:
@@ -125,13 +145,18 @@ def company_key(value: object) -> str | None:
     text = fold(value)
     if not text:
         return None
-    text = basename(text.replace("&", " and "))
+    for _ in range(3):  # "Acme Co., Ltd." and "Acme GmbH & Co. KG" carry two legal forms
+        shorter = basename(text)
+        if shorter == text or not shorter:
+            break
+        text = shorter
+    text = text.replace("&", " and ")
     words = [w for w in _NOT_WORD.split(text.lower()) if w and w not in COMPANY_NOISE]
     return " ".join(words) or None
 
 
 def name_key(value: object) -> str | None:
-    """A name as letters only: "O'Brien-Smith" → "obriensmith"."""
+    """A name as letters (and digits) only: "O'Brien-Smith" → "obriensmith"."""
     text = _NOT_LETTER.sub("", fold(value))
     return text or None
 
@@ -141,7 +166,10 @@ _NICKNAMES = NickNamer()
 
 @lru_cache(maxsize=65536)
 def given_names(value: str) -> frozenset[str]:
-    """A given name with its nicknames and formal forms ("bob" → robert, rob, ...)."""
+    """A given name with its nicknames and formal forms ("bob" → robert, rob, ...),
+    two steps wide: what to ask a CRM for, where a wider net costs little. To
+    decide that two names are one, compare with ``nicknames_near`` and
+    ``formal_names`` instead (two steps join unrelated names: bob → bert → albert)."""
     key = name_key(value)
     if key is None:
         return frozenset()
@@ -149,6 +177,46 @@ def given_names(value: str) -> frozenset[str]:
     for canonical in _NICKNAMES.canonicals_of(key):
         names |= _NICKNAMES.nicknames_of(canonical)
     return frozenset(name_key(n) or n for n in names)
+
+
+@lru_cache(maxsize=65536)
+def nicknames_near(value: str) -> frozenset[str]:
+    """The name with its nicknames and formal forms one step away in the table
+    ("bob" → robert, rob, bert, bobby)."""
+    key = name_key(value)
+    if key is None:
+        return frozenset()
+    names = {key} | _NICKNAMES.nicknames_of(key) | _NICKNAMES.canonicals_of(key)
+    return frozenset(name_key(n) or n for n in names)
+
+
+@lru_cache(maxsize=65536)
+def formal_names(value: str) -> frozenset[str]:
+    """The name with the formal names it is short for ("liz" → elizabeth, liz):
+    two nicknames of one formal name (Liz, Beth) share one."""
+    key = name_key(value)
+    if key is None:
+        return frozenset()
+    return frozenset({key} | {name_key(n) or n for n in _NICKNAMES.canonicals_of(key)})
+
+
+# How addresses abbreviate (USPS suffixes and their common European kin):
+# "1 Main St." and "1 Main Street" are one street.
+ADDRESS_WORDS = {
+    "st": "street", "str": "strasse", "ave": "avenue", "av": "avenue", "rd": "road",
+    "blvd": "boulevard", "ln": "lane", "dr": "drive", "ct": "court", "pl": "place",
+    "sq": "square", "hwy": "highway", "pkwy": "parkway", "cres": "crescent", "cl": "close",
+    "tce": "terrace", "ter": "terrace", "cir": "circle", "hts": "heights", "mt": "mount",
+    "ste": "suite", "apt": "apartment", "fl": "floor", "bldg": "building", "n": "north",
+    "s": "south", "e": "east", "w": "west", "ne": "northeast", "nw": "northwest",
+    "se": "southeast", "sw": "southwest",
+}
+
+
+def text_key(value: object) -> str | None:
+    """Folded words in sorted order, address abbreviations spelled out."""
+    found = sorted(ADDRESS_WORDS.get(w, w) for w in words(value))
+    return " ".join(found) or None
 
 
 def digits(value: object) -> str:

@@ -1,0 +1,342 @@
+"""Match rules, outcomes, blocking and the `[matching]` config (connector/matching)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from connector.matching import Index, Matcher, MatchingConfig, Person, Prepared
+
+MATCHER = Matcher(MatchingConfig(), region="US")
+
+JANE = {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@acme.com",
+        "phone": "(415) 555-0134", "company": "Acme Inc.", "street": "1 Main Street",
+        "postal_code": "94107", "city": "San Francisco"}
+
+
+def person(id: str = "c1", kind: str = "lead", matcher: Matcher = MATCHER,
+           **fields: Any) -> Prepared:
+    """A prepared person; ``None`` for a field removes it."""
+    return matcher.prepare(Person(id, kind, {k: v for k, v in fields.items() if v is not None}))
+
+
+def jane(id: str = "in", kind: str = "incoming", **changes: Any) -> Prepared:
+    return person(id, kind, **{**JANE, **changes})
+
+
+# -- each default rule ---------------------------------------------------------------
+# (incoming Jane changed like this, the earlier record, rule expected, outcome)
+STRANGER = {"first_name": "Rob", "last_name": "Miller", "email": "rob@globex.com",
+            "phone": "+44 20 7946 0958", "company": "Globex", "street": "9 Elm Road",
+            "postal_code": "10013"}
+RULES: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
+    ("same email", {}, {**STRANGER, "first_name": "Jane", "email": "Jane.Doe@ACME.com"},
+     "email", "match"),
+    ("email, first name missing on one side", {"first_name": None},
+     {**STRANGER, "first_name": "Jane", "email": "jane.doe@acme.com"}, "email", "match"),
+    ("email, another first name: vetoed, held for review", {},
+     {**STRANGER, "email": "jane.doe@acme.com"}, "email, other name", "review"),
+    ("name + company", {"email": None, "phone": None},
+     {**JANE, "email": "jd@other.org", "phone": None, "company": "ACME"}, "name+company", "match"),
+    ("name + phone", {"email": None, "company": None},
+     {**JANE, "email": "jd@other.org", "company": "Globex", "phone": "+1 415 555 0134"},
+     "name+phone", "match"),
+    ("name + email domain", {"email": "jdoe@acme.com", "phone": None, "company": None},
+     {**JANE, "email": "jane.doe@acme.com", "company": None, "phone": None}, "name+domain",
+     "match"),
+    ("name + address", {"email": None, "phone": None, "company": None},
+     {**JANE, "email": None, "phone": None, "company": None, "street": "1 Main St"},
+     "name+address", "match"),
+    ("last name + company: a relative or colleague, review", {"email": None, "phone": None},
+     {**JANE, "first_name": "Paul", "email": None, "phone": None}, "last name+company",
+     "review"),
+    ("phone, no names on file: review", {"email": None},
+     {"phone": "415-555-0134", "company": "Globex"}, "phone", "review"),
+    ("phone, other names: a switchboard, vetoed", {"email": None},
+     {**STRANGER, "phone": "415-555-0134"}, "", "none"),
+    ("name only: never enough", {"email": None, "phone": None, "company": None,
+                                 "street": None},
+     {**STRANGER, "first_name": "Jane", "last_name": "Doe"}, "name only", "none"),
+    ("nothing shared", {}, STRANGER, "", "none"),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "earlier", "rule", "outcome"), RULES,
+                         ids=[r[0] for r in RULES])
+def test_each_default_rule(case: str, changes: dict[str, Any], earlier: dict[str, Any],
+                           rule: str, outcome: str) -> None:
+    incoming, candidate = jane(**changes), person("c1", "lead", **earlier)
+    scored = MATCHER.score(incoming, candidate)
+    decision = MATCHER.decide(incoming, [candidate])
+    assert scored.rule == rule
+    assert decision.outcome == outcome
+    if outcome == "none":
+        assert decision.best is None and decision.score == 0.0
+    else:
+        assert decision.best is candidate.person
+        assert decision.reason == scored.reason and decision.reason.startswith(f"rule {rule}:")
+
+
+def test_a_rule_does_not_fire_when_one_field_disagrees() -> None:
+    incoming = jane(email=None, phone=None)
+    assert MATCHER.score(incoming, person(**{**JANE, "email": None, "phone": None})).rule == \
+        "name+company"
+    for change in ({"company": "Globex"}, {"last_name": "Dorsey"}, {"first_name": "Mary"}):
+        earlier = {**JANE, "email": None, "phone": None, "street": None, **change}
+        assert MATCHER.score(incoming, person(**earlier)).rule != "name+company"
+
+
+def test_a_role_mailbox_is_not_a_person() -> None:
+    """info@ used by two colleagues: the address says nothing about who wrote."""
+    a = person("c1", "lead", first_name="Ann", last_name="Lee", email="info@acme.com")
+    b = jane(email="INFO@acme.com", phone=None, company=None)
+    assert MATCHER.decide(b, [a]).outcome == "none"
+    assert "email" not in b.values and b.values["domain"] == frozenset({"acme.com"})
+    # the same person at a role mailbox is still found by name and domain
+    again = person("c2", "lead", first_name="Jane", last_name="Doe", email="info@acme.com")
+    assert MATCHER.score(b, again).rule == "name+domain"
+
+
+def test_shared_personal_mailbox_is_vetoed_by_first_names() -> None:
+    """A couple writing from one family address: the email rule is vetoed."""
+    a = person("c1", "lead", first_name="John", last_name="Doe", email="the.does@gmail.com")
+    b = jane(email="thedoes@gmail.com", phone=None, company=None)
+    assert MATCHER.score(b, a).rule == "email, other name"
+    assert MATCHER.decide(b, [a]).outcome == "review"
+
+
+def test_role_mailboxes_are_configurable() -> None:
+    matcher = Matcher(MatchingConfig.model_validate({"email": {"role_mailboxes": ["Desk"]}}))
+    assert "email" not in person(matcher=matcher, email="desk@acme.com").values
+    assert person(matcher=matcher, email="info@acme.com").values["email"] == "info@acme.com"
+
+
+def test_email_rule_holds_despite_a_first_name_typo() -> None:
+    earlier = person(**{**JANE, "first_name": "Jnae"})
+    assert MATCHER.score(jane(), earlier).rule == "email"
+
+
+def test_names_swapped() -> None:
+    incoming = jane(first_name="Doe", last_name="Jane", email=None, phone=None)
+    earlier = person(**{**JANE, "email": None, "phone": None})
+    scored = MATCHER.score(incoming, earlier)
+    assert scored.rule == "name+company"
+    assert "names swapped" in scored.reason
+    assert MATCHER.decide(incoming, [earlier]).outcome == "match"
+    straight = MATCHER.score(jane(email=None, phone=None), earlier)
+    assert "swapped" not in straight.reason
+
+
+def test_nickname_and_suffix_and_phone_format_together() -> None:
+    incoming = jane(first_name="Bob", last_name="Smith", email="bob.smith+x@gmail.com",
+                    company="ACME GmbH", phone="+1 415.555.0134")
+    earlier = person(first_name="Robert", last_name="Smith", email="rsmith@acme.com",
+                     company="Acme", phone="4155550134")
+    decision = MATCHER.decide(incoming, [earlier])
+    assert (decision.outcome, MATCHER.score(incoming, earlier).rule) == ("match", "name+company")
+
+
+def test_changed_email_still_matched_by_name_company_phone() -> None:
+    incoming = jane(email="jane.d@newmail.example")
+    decision = MATCHER.decide(incoming, [person(**JANE)])
+    assert decision.outcome == "match" and decision.best is not None
+
+
+def test_gmail_variants_are_one_mailbox() -> None:
+    earlier = person(first_name="Jane", last_name="Doe", email="janedoe@gmail.com")
+    for address in ("jane.doe@gmail.com", "JaneDoe+webinar@gmail.com", "jane.doe@googlemail.com"):
+        assert MATCHER.score(jane(email=address), earlier).rule == "email"
+
+
+# -- thresholds and choosing among candidates -------------------------------------------
+@pytest.mark.parametrize(("match", "review", "outcome"), [
+    (0.9, 0.75, "match"),      # name+company scores 0.95
+    (0.96, 0.75, "review"),
+    (0.99, 0.96, "none"),
+    (0.95, 0.95, "match"),     # at the threshold counts
+])
+def test_thresholds_decide_the_outcome(match: float, review: float, outcome: str) -> None:
+    matcher = Matcher(MatchingConfig(match_threshold=match, review_threshold=review))
+    incoming = person("in", "incoming", matcher, **{**JANE, "email": None, "phone": None})
+    earlier = person("c1", "lead", matcher, **{**JANE, "email": None, "phone": None})
+    assert matcher.decide(incoming, [earlier]).outcome == outcome
+
+
+def test_contact_is_preferred_to_lead_on_equal_scores() -> None:
+    lead, contact = person("a-lead", "lead", **JANE), person("z-contact", "contact", **JANE)
+    for candidates in ([lead, contact], [contact, lead]):
+        decision = MATCHER.decide(jane(), candidates)
+        assert decision.best is contact.person
+        assert [p for p, _ in decision.others] == [lead.person]
+
+
+def test_a_higher_score_wins_over_kind() -> None:
+    lead = person("l1", "lead", **JANE)                                      # email: 1.0
+    contact = person("c1", "contact", **{**JANE, "email": "other@acme.org"})  # 0.95
+    decision = MATCHER.decide(jane(), [contact, lead])
+    assert decision.best is lead.person and decision.score == 1.0
+
+
+def test_decide_ignores_the_incoming_record_itself_and_weak_candidates() -> None:
+    me = jane(id="same")
+    weak = person("w", "lead", first_name="Jane", last_name="Doe")  # name only, 0.6
+    decision = MATCHER.decide(me, [person("same", "lead", **JANE), weak])
+    assert decision.outcome == "none" and decision.others == []
+
+
+# -- rules from TOML ------------------------------------------------------------------------
+def config_from(text: str) -> MatchingConfig:
+    return MatchingConfig.model_validate(tomllib.loads(text)["matching"])
+
+
+FEBRL_LIKE = """
+[matching]
+names = ["given_name", "surname"]
+blocking = ["soc_sec_id", "surname+given_name:1"]
+[matching.fields]
+given_name = { kind = "name" }
+surname = { kind = "name" }
+postcode = { kind = "code", min = 0.75 }
+date_of_birth = { kind = "code" }
+soc_sec_id = { kind = "code" }
+state = { kind = "exact" }
+[[matching.rules]]
+name = "id+birth"
+fields = ["soc_sec_id", "date_of_birth"]
+score = 1.0
+[[matching.rules]]
+name = "most"
+fields = ["given_name", "surname", "postcode", "date_of_birth", "soc_sec_id"]
+at_least = 3
+score = 0.91
+"""
+
+
+def test_rules_written_in_toml() -> None:
+    matcher = Matcher(config_from(FEBRL_LIKE), region="AU")
+    a = person("a", "lead", matcher, given_name="michaela", surname="neumann",
+               postcode="4223", date_of_birth="19151111", soc_sec_id="5304218")
+    # names swapped, birth date transposed, a different id: still three of five agree
+    b = person("b", "incoming", matcher, given_name="neumann", surname="michaela",
+               postcode="4232", date_of_birth="19151111", soc_sec_id="9999999")
+    scored = matcher.score(b, a)
+    assert scored.rule == "most"
+    assert "(4 of 5 agree)" in scored.reason and "names swapped" in scored.reason
+    c = person("c", "incoming", matcher, given_name="nina", surname="neumann",
+               postcode="9999", date_of_birth="19800101", soc_sec_id="5304218")
+    assert matcher.score(c, a).rule == ""  # id alone: one of five, and no birth date
+
+
+def test_code_similarity_forgives_one_typo_or_transposition() -> None:
+    matcher = Matcher(config_from(FEBRL_LIKE))
+    a = person("a", "lead", matcher, postcode="5162")
+    for other, at_least in (("5162", 1.0), ("5126", 0.75), ("5163", 0.75)):
+        value = matcher.similarity("postcode", a, person("b", "lead", matcher, postcode=other))
+        assert value is not None and value >= at_least
+    far = matcher.similarity("postcode", a, person("b", "lead", matcher, postcode="2615"))
+    assert far is not None and far < 0.75
+
+
+# -- blocking ---------------------------------------------------------------------------------
+def test_blocking_keys_of_the_default_config() -> None:
+    keys = MATCHER.keys(jane())
+    assert "0|jane.doe@acme.com" in keys
+    assert "1|+14155550134" in keys
+    assert "2|doe|j" in keys and "3|jane|d" in keys
+    assert "4|acme|d" in keys and "5|acme.com|d" in keys
+
+
+def test_no_key_from_a_missing_field() -> None:
+    keys = MATCHER.keys(person(first_name="Jane", last_name="Doe"))
+    assert keys and all(k[0] in "23" for k in keys)
+    assert MATCHER.keys(person(title="CEO")) == set()
+
+
+def shares_a_key(a: Prepared, b: Prepared) -> bool:
+    return bool(MATCHER.keys(a) & MATCHER.keys(b))
+
+
+@pytest.mark.parametrize("change", [
+    {"email": "JANE.DOE@acme.com ", "phone": None, "company": None},
+    {"email": None, "phone": "+1 415 555 0134", "company": None},
+    {"email": None, "phone": None, "first_name": "J."},                     # initial
+    {"email": None, "phone": None, "first_name": "Doe", "last_name": "Jane",
+     "company": None},                                                       # swapped
+    {"email": None, "phone": None, "company": None, "first_name": "Liz",
+     "last_name": "Dough"},                                                  # nickname, typo
+])
+def test_blocking_brings_variants_together(change: dict[str, Any]) -> None:
+    earlier = person(**{**JANE, "first_name": "Elizabeth"} if "Liz" in change.values()
+                     else JANE)
+    assert shares_a_key(jane(**change), earlier)
+
+
+def test_blocking_keeps_strangers_apart() -> None:
+    assert not shares_a_key(jane(), person(**STRANGER))
+
+
+def test_index_returns_each_candidate_once() -> None:
+    index = Index(MATCHER)
+    earlier = person("c1", "lead", **JANE)           # shares several keys with Jane
+    stranger = person("c2", "lead", **STRANGER)
+    index.add(earlier)
+    index.add(stranger)
+    assert index.candidates(jane()) == [earlier]
+    assert index.candidates(person("x", "incoming", **STRANGER)) == [stranger]
+    assert index.candidates(person("y", "incoming", first_name="Nobody")) == []
+
+
+def test_index_finds_swapped_names() -> None:
+    index = Index(MATCHER)
+    earlier = person("c1", "lead", first_name="Jane", last_name="Doe")
+    index.add(earlier)
+    assert index.candidates(person("x", "incoming", first_name="Doe", last_name="Jane")) == \
+        [earlier]
+
+
+def test_blocking_prefix_sizes() -> None:
+    matcher = Matcher(MatchingConfig(blocking=["last_name:3", "company"]))
+    assert matcher.keys(person(matcher=matcher, last_name="Doering", company="Acme Inc")) == \
+        {"0|doe", "1|acme"}
+
+
+# -- config validation ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("config", "message"), [
+    ({"match_threshold": 0.7, "review_threshold": 0.8}, "review_threshold must not be above"),
+    ({"rules": [{"name": "r", "fields": ["shoe_size"], "score": 0.9}]},
+     "rule 'r' names field 'shoe_size'"),
+    ({"rules": [{"name": "r", "fields": ["email"], "score": 0.9,
+                 "unless_differ": ["shoe_size"]}]}, "rule 'r' names field 'shoe_size'"),
+    ({"blocking": ["email+shoe_size"]}, "blocking key 'email+shoe_size' names field"),
+    ({"blocking": ["last_name:x"]}, "should be field:N"),
+    ({"rules": [{"name": "r", "fields": ["email", "phone"], "score": 0.9, "at_least": 3}]},
+     "at_least 3 is more than its 2 fields"),
+    ({"names": ["first_name", "company"]}, "'company' should be a field of kind"),
+    ({"names": ["first_name"]}, "at least 2 items"),
+    ({"rules": []}, "at least 1 item"),
+    ({"blocking": []}, "at least 1 item"),
+    ({"rules": [{"name": "r", "fields": [], "score": 0.9}]}, "at least 1 item"),
+    ({"rules": [{"name": "r", "fields": ["email"], "score": 0}]}, "greater than 0"),
+    ({"match_threshold": 1.5}, "less than or equal to 1"),
+    ({"fields": {"email": {"kind": "soundex"}}}, "Input should be"),
+    ({"fields": {"email": {"kind": "email", "min": -0.1}}}, "greater than or equal to 0"),
+    ({"treshold": 0.9}, "Extra inputs are not permitted"),
+])
+def test_config_errors(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        MatchingConfig.model_validate(config)
+
+
+def test_custom_fields_need_their_own_rules_and_blocking() -> None:
+    with pytest.raises(ValidationError, match="names field 'email'"):
+        MatchingConfig.model_validate({"fields": {"ssn": {"kind": "code"}}})
+    config = MatchingConfig.model_validate({
+        "fields": {"ssn": {"kind": "code"}}, "blocking": ["ssn"],
+        "rules": [{"name": "ssn", "fields": ["ssn"], "score": 1.0}]})
+    matcher = Matcher(config)
+    a, b = (person(i, "lead", matcher, ssn="123-45-6789") for i in "ab")
+    assert matcher.decide(a, [b]).outcome == "match"
