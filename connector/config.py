@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
+from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LEADSYNC_CONFIG"
@@ -277,6 +278,7 @@ class Config(Model):
     scoring: ScoringConfig = ScoringConfig()
     mapping: MappingConfig
     matching: MatchingConfig = MatchingConfig()
+    routing: RoutingConfig = RoutingConfig()
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
 
