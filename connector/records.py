@@ -141,6 +141,19 @@ class Change(CrmRecord):
 
 
 @dataclass(frozen=True)
+class NameKey:
+    """A name to look for: the last name, the given names it may go with
+    (nicknames, formal forms) and, when known, where the person works: the first
+    word of the company's name and the email domain. A common name alone would
+    fetch hundreds of namesakes from a large CRM; with an employer, a few."""
+
+    last: str
+    firsts: frozenset[str]
+    company_word: str | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
 class Lookup:
     """What to look for in the CRM for earlier records of a batch of leads: the
     blocking keys, in forms a CRM query can use."""
@@ -149,8 +162,8 @@ class Lookup:
     """Addresses as typed (lower-cased) and as the mailbox they reach."""
     phones: frozenset[str] = frozenset()
     """E.164 numbers."""
-    names: frozenset[tuple[str, frozenset[str]]] = frozenset()
-    """(last name, the given names it may go with: nicknames, formal forms)."""
+    names: frozenset[NameKey] = frozenset()
+    """People by name, each with the employer that makes the name selective."""
     companies: frozenset[str] = frozenset()
     """Company names as typed and without their legal form."""
     domains: frozenset[str] = frozenset()

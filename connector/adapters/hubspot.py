@@ -765,10 +765,10 @@ def _contact_groups(lookup: Lookup) -> list[dict[str, Any]]:
     for prop in ("hs_searchable_calculated_phone_number",
                  "hs_searchable_calculated_mobile_number"):
         groups += [_in(prop, chunk) for chunk in batched(numbers, IN_VALUES)]
-    pairs = sorted(lookup.names, key=lambda pair: pair[0])
+    pairs = sorted(lookup.names, key=lambda name: name.last)
     for chunk in batched(pairs, NAME_PAIRS):
-        lasts = sorted({last.lower() for last, _ in chunk})
-        firsts = sorted({f.lower() for _, fs in chunk for f in fs})[:IN_VALUES]
+        lasts = sorted({name.last.lower() for name in chunk})
+        firsts = sorted({f.lower() for name in chunk for f in name.firsts})[:IN_VALUES]
         groups.append({"filters": [
             {"propertyName": "lastname", "operator": "IN", "values": lasts},
             {"propertyName": "firstname", "operator": "IN", "values": firsts}]})

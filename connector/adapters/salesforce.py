@@ -719,8 +719,17 @@ def _person_terms(lookup: Lookup, schema: ObjectSchema) -> list[str]:
     """SOQL conditions, one per chunk of emails and one per name pair."""
     terms = [format_soql("Email IN {}", sorted(chunk))
              for chunk in batched(sorted(lookup.emails), 100)]
-    for last, firsts in sorted(lookup.names, key=lambda pair: pair[0]):
-        terms.append(format_soql("(LastName = {} AND FirstName IN {})", last, sorted(firsts)))
+    company = "Company" if schema.field("Company") else (
+        "Account.Name" if schema.field("AccountId") else None)
+    for name in sorted(lookup.names, key=lambda n: (n.last, n.company_word or "",
+                                                   n.domain or "")):
+        term = format_soql("LastName = {} AND FirstName IN {}", name.last, sorted(name.firsts))
+        where = []  # where they work: a common name alone would fetch every namesake
+        if name.company_word and company:
+            where.append(format_soql(f"{company} LIKE {{}}", name.company_word + "%"))
+        if name.domain:
+            where.append(format_soql("Email LIKE {}", "%@" + name.domain))
+        terms.append(f"({term} AND ({' OR '.join(where)}))" if where else f"({term})")
     if schema.field("Company"):
         terms += [format_soql("Company IN {}", sorted(chunk))
                   for chunk in batched(sorted(lookup.companies), 100)]

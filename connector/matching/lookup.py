@@ -7,8 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from connector.matching import Matcher, Person, Prepared
-from connector.matching.keys import company_key, email_key, fold, given_names, name_key
-from connector.records import Candidate, Lookup
+from connector.matching.keys import (
+    company_key,
+    email_domain,
+    email_key,
+    fold,
+    given_names,
+    name_key,
+)
+from connector.records import Candidate, Lookup, NameKey
 
 
 def lookup_for(matcher: Matcher, leads: Iterable[Prepared]) -> Lookup:
@@ -16,7 +23,7 @@ def lookup_for(matcher: Matcher, leads: Iterable[Prepared]) -> Lookup:
     value as typed (CRM text filters ignore case) and its normal form."""
     emails: set[str] = set()
     phones: set[str] = set()
-    names: dict[str, set[str]] = {}
+    names: dict[tuple[str, str | None, str | None], set[str]] = {}
     companies: set[str] = set()
     domains: set[str] = set()
     for lead in leads:
@@ -28,22 +35,24 @@ def lookup_for(matcher: Matcher, leads: Iterable[Prepared]) -> Lookup:
             if key:
                 emails.add(key)
         phones.update(lead.values.get("phone") or ())
+        domain = email_domain(fields.get("email"), matcher.email_rules)
         domains.update(lead.values.get("domain") or ())
+        company = fields.get("company")
+        ckey = company_key(company) if company else None
+        word = next((w for w in (ckey or "").split() if len(w) >= 3), None)
         first, last = fields.get("first_name"), fields.get("last_name")
         for one, other in ((first, last), (last, first)):  # swapped names too
-            if other and name_key(other):
-                variants = names.setdefault(str(other).strip(), set())
-                if one:
-                    variants.add(str(one).strip())
-                    variants.update(given_names(str(one)))
-        company = fields.get("company")
+            if other and one and name_key(other):
+                variants = names.setdefault((str(other).strip(), word, domain), set())
+                variants.add(str(one).strip())
+                variants.update(given_names(str(one)))
         if company and str(company).strip():
             companies.add(str(company).strip())
-            if key := company_key(company):
-                companies.add(key)
+            if ckey:
+                companies.add(ckey)
     return Lookup(emails=frozenset(emails), phones=frozenset(phones),
-                  names=frozenset((last, frozenset(firsts)) for last, firsts in names.items()
-                                  if firsts),
+                  names=frozenset(NameKey(last, frozenset(firsts), word, domain)
+                                  for (last, word, domain), firsts in names.items()),
                   companies=frozenset(companies), domains=frozenset(domains))
 
 
