@@ -91,6 +91,14 @@ QUERIES: list[tuple[str, bool]] = [
      "('ACME.example')", True),
     ("SELECT Id FROM Account WHERE Name IN ('acme corp') ORDER BY Name, Id DESC", True),
     ("SELECT Id FROM Lead WHERE Id IN ('{lead0}', '{lead1}') AND Email != null", True),
+    ("SELECT Id FROM Lead WHERE (LastName = 'smith' AND FirstName IN ('robert', 'bob') AND "
+     "(Company LIKE 'acme%' OR Email LIKE '%@x.example')) OR (LastName = 'jones' AND "
+     "FirstName = 'robert' AND Company LIKE 'Ac%') OR Email IN ('mary@jones.example')", True),
+    ("SELECT Id FROM Lead WHERE LastName = 'smith' AND FirstName = null", True),
+    ("SELECT Id FROM Lead WHERE LastName = 'smith' AND FirstName IN ('robert') AND "
+     "FirstName IN ('bob')", True),
+    ("SELECT Id FROM Contact WHERE (LastName = 'doe' AND FirstName IN ('jane')) OR "
+     "(LastName = 'smith' AND FirstName = 'robert' AND Account.Name LIKE 'acme%')", True),
 ]  # fmt: skip
 
 ID_QUERIES: list[tuple[str, bool]] = [
@@ -148,6 +156,29 @@ def test_results_are_not_empty_where_they_should_not_be(org_box: Any) -> None:
     total, records = planner.select(box.org, bound, include_deleted=False, record_url=_url)
     assert total == 4
     assert [r["FirstName"] for r in records] == ["Robert", "bob", "Rob", "Mary"]
+
+
+def test_a_name_pair_is_answered_from_the_compound_index(clock: FakeClock) -> None:
+    """Last AND first name costs the people holding both, and the index follows edits."""
+    with SalesforceSandbox(clock=clock) as box:
+        sf = connect(box)
+        bob = sf.Lead.create(lead(FirstName="Bob", LastName="Smith"))["id"]
+        sf.Lead.create(lead(FirstName="Ann", LastName="Smith"))
+        sf.Lead.create(lead(FirstName="Bob", LastName="Jones"))
+        leads = box.org.schema.get("Lead")
+        with box.org.lock:
+            assert box.org.probe_compound(leads, {"LastName": ["smith"],
+                                                  "FirstName": ["bob", "rob"]}) == {
+                bob}
+            assert box.org.probe_compound(leads, {"LastName": ["smith"]}) is None
+        sf.Lead.update(bob, {"LastName": "Jones-Smith"})
+        with box.org.lock:
+            assert box.org.probe_compound(leads, {"LastName": ["smith"],
+                                                  "FirstName": ["bob"]}) == set()
+            assert box.org.probe_compound(leads, {"LastName": ["jones-smith"],
+                                                  "FirstName": ["bob"]}) == {bob}
+        query = "SELECT Id FROM Lead WHERE LastName = 'Jones-Smith' AND FirstName = 'BOB'"
+        assert [r["Id"] for r in sf.query(query)["records"]] == [bob]
 
 
 def test_indexes_follow_updates_deletes_and_rollbacks(clock: FakeClock) -> None:

@@ -44,7 +44,16 @@ def select(
         def size(f: Field, keys: list[Any]) -> int | None:
             return org.probe_size(sobject, f.name, keys)
 
-        ids = soql.plan(bound.where, probe, size) if bound.where is not None else None
+        def compound(keyed: dict[str, list[Any]]) -> set[str] | None:
+            return org.probe_compound(sobject, keyed)
+
+        lookup = _peek(org)
+
+        def check(expr: Any, ids: set[str]) -> set[str]:
+            return {i for i in ids if soql.matches(expr, table[i], lookup)}
+
+        ids = (soql.plan(bound.where, probe, size, compound=compound, check=check)
+               if bound.where is not None else None)
         if within is not None:
             hits = set(within)
             ids = hits if ids is None else ids & hits
@@ -58,7 +67,7 @@ def select(
                 for i in org.in_creation_order(sobject, ids)
                 if include_deleted or not table[i].get("IsDeleted")
             ]
-        return soql.execute(bound, rows, lookup=_peek(org), record_url=record_url)
+        return soql.execute(bound, rows, lookup=lookup, record_url=record_url)
 
 
 def _peek(org: Org) -> Callable[[str], Record | None]:

@@ -739,9 +739,12 @@ def _literal_key(f: Field, literal: Literal, clock: _Now | None = None) -> Any:
 
 Probe = Callable[[Field, list[Any]], "set[str] | None"]
 Size = Callable[[Field, list[Any]], "int | None"]
+Compound = Callable[[dict[str, list[Any]]], "set[str] | None"]
+Check = Callable[[Any, set[str]], set[str]]
 
 
-def plan(expr: Any, probe: Probe, size: Size | None = None) -> set[str] | None:
+def plan(expr: Any, probe: Probe, size: Size | None = None, *,
+         compound: Compound | None = None, check: Check | None = None) -> set[str] | None:
     """Ids that can possibly match ``expr``, from indexes; None means scan everything.
 
     Only ``=`` and ``IN`` on a field of the queried object itself can use an
@@ -754,15 +757,30 @@ def plan(expr: Any, probe: Probe, size: Size | None = None) -> set[str] | None:
     (which matches the nulls no index holds) are never planned. Candidates
     are a superset of the answer and the full predicate is applied to them
     afterwards, so results equal a scan's by construction.
+
+    ``compound`` answers an AND of ``=``/``IN`` on two fields indexed together
+    (last and first name) with the records holding both. ``check`` keeps the ids
+    of an OR's branch whose rows match that branch: a query ORing a hundred name
+    pairs then tests each candidate against its own pair, not against all hundred.
     """
     if isinstance(expr, And):
+        if compound is not None:
+            keyed: dict[str, list[Any]] = {}
+            for item in expr.items:
+                keys = _index_keys(item)
+                if keys is not None:
+                    keyed.setdefault(item.field.leaf.name, keys)
+            if len(keyed) >= 2 and (found := compound(keyed)) is not None:
+                return found
         if size is not None:
             costs = [(c, i) for i, c in enumerate(estimate(e, size) for e in expr.items)]
             planned = [(c, i) for c, i in costs if c is not None]
             if not planned:
                 return None
-            return plan(expr.items[min(planned)[1]], probe, size)
-        sets = [s for s in (plan(e, probe) for e in expr.items) if s is not None]
+            return plan(expr.items[min(planned)[1]], probe, size, compound=compound,
+                        check=check)
+        sets = [s for s in (plan(e, probe, compound=compound, check=check)
+                            for e in expr.items) if s is not None]
         if not sets:
             return None
         sets.sort(key=len)
@@ -773,10 +791,10 @@ def plan(expr: Any, probe: Probe, size: Size | None = None) -> set[str] | None:
     if isinstance(expr, Or):
         union: set[str] = set()
         for item in expr.items:
-            part = plan(item, probe, size)
+            part = plan(item, probe, size, compound=compound, check=check)
             if part is None:
                 return None
-            union |= part
+            union |= check(item, part) if check is not None and len(expr.items) > 1 else part
         return union
     keys = _index_keys(expr)
     return None if keys is None else probe(expr.field.leaf, keys)
@@ -870,6 +888,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     except TypeError:
         return False
     raise AssertionError(op)
+
+
+def matches(expr: Any, row: dict[str, Any], lookup: Lookup) -> bool:
+    """Whether a stored row satisfies a bound WHERE expression."""
+    return _matches(expr, row, lookup)
 
 
 def _matches(expr: Any, row: dict[str, Any], lookup: Lookup) -> bool:
