@@ -55,11 +55,23 @@ class ObjectSchema:
         return next((f for n, f in self.fields.items() if n.lower() == lowered), None)
 
 
+@dataclass(frozen=True)
+class CrmOwner:
+    """A CRM user (or owner) records can be assigned to."""
+
+    id: str
+    name: str
+    active: bool
+
+
 @runtime_checkable
 class CrmAdapter(Protocol):
     """One CRM, reached through its real client library."""
 
     name: ClassVar[str]
+    owner_field: ClassVar[str]
+    """The field of a lead or person record that holds its owner's id: routing's choice
+    is written there, so the engine never needs to know what the CRM calls it."""
 
     def check(self) -> list[str]:
         """Problems reaching the CRM (empty when it answers and we may log in)."""
@@ -109,6 +121,12 @@ class CrmAdapter(Protocol):
         most ``limit`` per record: what the new owner should know before calling."""
         ...
 
+    def owners(self) -> list[CrmOwner]:
+        """Every user/owner the CRM lists, active or not, in one or a few calls: routing
+        skips inactive reps, reasons name owners, and `leadsync check` tells a
+        deactivated rep from a mistyped id."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -144,6 +162,11 @@ class MarketingAdapter(Protocol):
 
     def leads(self, marketing_ids: Sequence[str]) -> list[Lead]:
         """The current leads with these ids (with activities); unknown ids are left out."""
+        ...
+
+    def find(self, email: str) -> list[str]:
+        """Ids of the leads with this email address (any case): `leadsync explain` and
+        `reroute` accept an address where a person has no lead id at hand."""
         ...
 
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:

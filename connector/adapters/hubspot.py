@@ -30,7 +30,7 @@ import urllib3
 from hubspot import HubSpot
 from tenacity.wait import wait_base
 
-from connector.adapters.base import FieldSchema, ObjectSchema
+from connector.adapters.base import CrmOwner, FieldSchema, ObjectSchema
 from connector.adapters.registry import register_crm
 from connector.config import HubSpotConfig, secret
 from connector.errors import (
@@ -228,6 +228,7 @@ class UsageMeter:
 
 class HubSpotAdapter:
     name: ClassVar[str] = "hubspot"
+    owner_field: ClassVar[str] = "hubspot_owner_id"
 
     def __init__(self, settings: HubSpotConfig, *, token: str,
                  retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
@@ -464,6 +465,23 @@ class HubSpotAdapter:
                                         sorts=BY_ID):
                     found.setdefault("c" + row["id"], _company(row))
         return list(found.values())
+
+    def owners(self) -> list[CrmOwner]:
+        """Owners, active and archived (HubSpot lists the two apart), 100 a page."""
+        found: list[CrmOwner] = []
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                page = self._call("crm.owners.owners_api", "get_page", limit=100,
+                                  archived=archived, **({"after": after} if after else {}))
+                for owner in page.results or []:
+                    name = " ".join(p for p in (owner.first_name, owner.last_name) if p)
+                    found.append(CrmOwner(str(owner.id), name or owner.email or str(owner.id),
+                                          not archived))
+                after = page.paging.next.after if page.paging and page.paging.next else None
+                if not after:
+                    break
+        return found
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
         """Tasks associated with the contacts and companies: two batch calls per 100."""

@@ -355,6 +355,13 @@ class EmbeddedMarketingStore:
     def get(self, marketing_id: str) -> Lead | None:
         return next(iter(self.leads([marketing_id])), None)
 
+    def find(self, email: str) -> list[str]:
+        """Emails are stored normalised and lower-cased: one lead at most."""
+        wanted = email.strip().lower()
+        with Session(self.engine) as session:
+            return [str(i) for i in session.exec(select(MkLead.id)
+                                                 .where(MkLead.email == wanted))]
+
     def leads(self, marketing_ids: Sequence[str]) -> list[Lead]:
         ids = [int(i) for i in marketing_ids if str(i).isdigit()]
         found: list[Lead] = []

@@ -32,7 +32,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
 
-from connector.adapters.base import FieldSchema, ObjectSchema
+from connector.adapters.base import CrmOwner, FieldSchema, ObjectSchema
 from connector.adapters.registry import register_crm
 from connector.config import SalesforceConfig, secret
 from connector.errors import (
@@ -202,6 +202,7 @@ _USAGE = re.compile(r"(?:^|[^-])api-usage=(?P<used>\d+)/(?P<total>\d+)")
 
 class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
+    owner_field: ClassVar[str] = "OwnerId"
 
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
                  consumer_key: str | None = None, consumer_secret: str | None = None,
@@ -627,6 +628,14 @@ class SalesforceAdapter:
                     if crm_id in out and len(out[crm_id]) < limit:
                         out[crm_id].append(touch)
         return out
+
+    def owners(self) -> list[CrmOwner]:
+        """Users, active and deactivated, in one query (an org has thousands at most).
+
+        Queues are not listed: reading Group needs a permission integration users
+        often lack, and routing only asks whether *reps* are active."""
+        return [CrmOwner(row["Id"], row.get("Name") or row["Id"], bool(row.get("IsActive")))
+                for row in self._rows("SELECT Id, Name, IsActive FROM User ORDER BY Id")]
 
     def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
         return [CrmRecord(row["Id"], row.get(key_field), row) for row in self._rows(soql)]

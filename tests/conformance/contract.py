@@ -115,6 +115,13 @@ class CrmAdapterContract:
                                                     [self.status_field], None) if c.key == "o1"]
         assert change.owner_id == owner_id
 
+    def test_owners_list_active_and_deactivated_users(self, adapter: CrmAdapter,
+                                                      owner_id: str) -> None:
+        assert adapter.owner_field == self.owner_field  # what routing writes to
+        owners = {o.id: o for o in adapter.owners()}
+        assert owners[owner_id].active and owners[owner_id].name
+        assert any(not o.active for o in owners.values())  # each sandbox has a leaver
+
     def test_creation_only_fields_never_overwrite_sales_work(
             self, adapter: CrmAdapter, record: Callable[[int], dict],
             set_status: Callable[[str, str], None]) -> None:

@@ -119,6 +119,10 @@ def test_dead_letters_retried_after_the_admin_fixes_the_mapping(tmp_path: Path,
 def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
     class Broken:
         name = "salesforce"
+        owner_field = "OwnerId"
+
+        def owners(self) -> list[Any]:
+            return []
 
         def describe(self, object_name: str) -> ObjectSchema:
             return ObjectSchema(object_name, {})
