@@ -1,7 +1,6 @@
 """One sync cycle, top-down, in the order of DESIGN.md.
 
-read → normalize → score/qualify → match → map → write → read back → feed back.
-(route joins between match and map in a later issue.)
+read → normalize → score/qualify → match → route → map → write → read back → feed back.
 
 The engine never names a CRM: it speaks to adapters through their contract
 and to the admin's choices through Config. A cursor is stored only after
@@ -12,13 +11,13 @@ reason to stop the batch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
 
-from connector.adapters.base import CrmAdapter, FieldUpdate, MarketingAdapter
+from connector.adapters.base import CrmAdapter, CrmOwner, FieldUpdate, MarketingAdapter
 from connector.config import Config
 from connector.errors import (
     AdapterError,
@@ -37,6 +36,7 @@ from connector.records import (
     Candidate,
     Change,
     Cursor,
+    Decision,
     HandoffTask,
     Lead,
     Touch,
@@ -45,6 +45,9 @@ from connector.records import (
     batched,
     utcnow,
 )
+from connector.routing.router import Assignment, Clock, Router
+from connector.routing.rules import AccountHint, RoutingInput
+from connector.routing.store import Current, RoutingStore
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore
 
@@ -66,6 +69,7 @@ class Handoff:
     payload: Payload
     link: Link | None
     score_reason: str
+    score: float | None = None
     target: Candidate | None = None
     """An earlier CRM record of this person (matching): updated, never duplicated."""
     matched: str | None = None
@@ -74,6 +78,13 @@ class Handoff:
     history: list[Touch] = field(default_factory=list)
     after: str | None = None
     """A lead of this run it duplicates, not written yet: this one waits for it."""
+    owner_id: str | None = None
+    """The owner routing chose (or kept) for this lead; None: routing had no say."""
+    assign: bool = False
+    """Routing chose ``owner_id`` in this run: it is written on an update too. A kept
+    owner is written only when the record is created (sales may have changed it since)."""
+    routing: str | None = None
+    """The reason of the lead's current assignment (what ``routing_reason`` maps)."""
 
 
 @dataclass
@@ -96,7 +107,8 @@ def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
 
 class Pipeline:
     def __init__(self, config: Config, state: StateStore, marketing: MarketingAdapter,
-                 crm: CrmAdapter, *, retry_dead_letters: bool = False) -> None:
+                 crm: CrmAdapter, *, retry_dead_letters: bool = False,
+                 clock: Clock = utcnow) -> None:
         self.config = config
         self.state = state
         self.marketing = marketing
@@ -112,6 +124,11 @@ class Pipeline:
         self._seen = Index(self.matcher)
         """The leads of this run, so two records of one person in one run make one."""
         self._schemas: dict[str, set[str]] = {}
+        routing = config.routing
+        self.router: Router | None = None
+        if routing.configured or routing.account_owner:
+            self.router = Router(routing, RoutingStore(state.engine), clock=clock)
+        self._owners: list[CrmOwner] | None = None
 
     def run(self, *, dry_run: bool = False) -> RunSummary:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
@@ -166,6 +183,7 @@ class Pipeline:
         handoffs = self.qualify_batch(batch, summary, events)
         try:
             handoffs = self.match_batch(handoffs, summary, events)
+            self.route_batch(handoffs, summary, events)
             waiting = [h for h in handoffs if h.after is not None]
             self.write_batch([h for h in handoffs if h.after is None], summary, events)
             if waiting:  # duplicates of leads just written: now updates of their records
@@ -197,7 +215,8 @@ class Pipeline:
                                     for warning in payload.warnings)
             for warning in normalized.warnings:
                 summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
-            handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason))
+            handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason,
+                                    points.value))
         return handoffs
 
     # step 4: match -------------------------------------------------------------
@@ -257,6 +276,105 @@ class Pipeline:
         summary.counts["matched"] += sum(1 for h in kept if h.matched)
         self.add_history([h for h in kept if h.target or h.account])
         return kept
+
+    # step 5: route -------------------------------------------------------------
+    def route_batch(self, handoffs: list[Handoff], summary: RunSummary,
+                    events: list[Event]) -> None:
+        """An owner for each lead new to the CRM from our side, with its reason.
+
+        Leads we already linked keep the owner they have in the CRM; a lead routed
+        before (a write that failed, a re-read) is "kept" by the router, never given
+        a second owner. Without territories, reps or a fallback only the account
+        rule speaks: a lead it cannot place keeps the CRM's default owner, silently,
+        as before routing existed.
+        """
+        router = self.router
+        if router is None or not handoffs:
+            return
+        todo = [h for h in handoffs if h.link is None and h.after is None
+                and not h.payload.issues]
+        hinted = {id(h): self.account_hint(h) for h in todo}
+        if not router.config.configured:
+            todo = [h for h in todo if hinted[id(h)] is not None]
+        reasons = self.reasons_mapped()
+        current = router.store.current(h.lead.id for h in handoffs) if reasons else {}
+        if todo:
+            decisions = router.route_batch(
+                [RoutingInput(h.lead.id, h.score, h.lead.fields, hinted[id(h)]) for h in todo],
+                self.active_owner_ids(summary), dry_run=summary.dry_run)
+            for handoff, decision in zip(todo, decisions, strict=True):
+                self.take_route(handoff, decision, current, summary, events)
+        chosen = {h.lead.id: h.owner_id for h in todo}
+        for handoff in handoffs:
+            if handoff.after is not None:  # its record is the one the first lead's write makes
+                handoff.owner_id = chosen.get(handoff.after)
+            elif handoff.routing is None and handoff.lead.id in current:
+                handoff.routing = current[handoff.lead.id].reason
+        if reasons:  # the reason is known only now: map again with it
+            for handoff in handoffs:
+                if handoff.routing is not None:
+                    handoff.payload = self.mapper.to_crm(handoff.lead, computed={
+                        "score": handoff.score, "routing_reason": handoff.routing})
+
+    def take_route(self, handoff: Handoff, decision: Decision[Assignment],
+                   current: dict[str, Current], summary: RunSummary,
+                   events: list[Event]) -> None:
+        value = decision.value
+        handoff.owner_id = value.owner_id
+        if value.rule == "kept":
+            earlier = current.get(handoff.lead.id)
+            handoff.routing = earlier.reason if earlier is not None else decision.reason
+            return
+        handoff.assign = value.owner_id is not None
+        handoff.routing = decision.reason
+        events.append(Event(handoff.lead.id, "routed", decision.reason))
+        if value.warning:
+            summary.warnings.append(f"lead {handoff.lead.id} ({handoff.lead.get('email')}): "
+                                    f"{value.warning}")
+
+    def account_hint(self, handoff: Handoff) -> AccountHint | None:
+        """Whose person this already is, from the match step: a matched CRM lead's own
+        owner, else the account's (a contact's account, or one found by company or
+        domain), else a matched contact's owner."""
+        target, account = handoff.target, handoff.account
+        if target is not None and target.kind == "lead" and target.owner_id:
+            return AccountHint(target.owner_id, target.crm_id,
+                               "the lead matched it; its owner keeps the person",
+                               label="CRM lead")
+        if account is not None and account.owner_id:
+            return AccountHint(account.owner_id, account.name or account.account_id,
+                               account.via)
+        if target is not None and target.owner_id:
+            return AccountHint(target.owner_id, target.crm_id,
+                               "the lead matched it; its owner keeps the person",
+                               label=f"CRM {target.kind}")
+        return None
+
+    def reasons_mapped(self) -> bool:
+        return bool(self.mapper.writes_from("routing_reason"))
+
+    def owners(self, summary: RunSummary | None = None) -> list[CrmOwner] | None:
+        """The CRM's users/owners, asked once per run and only when a lead is routed.
+
+        A CRM that cannot list them (a permission the integration user lacks) is a
+        warning: routing then skips nobody as inactive."""
+        if self._owners is None:
+            try:
+                self._owners = self.crm.owners()
+            except QuotaReserved:
+                raise
+            except AdapterError as exc:
+                if summary is not None:
+                    summary.warnings.append(f"could not list the CRM's users, so routing "
+                                            f"skips nobody as inactive: {exc}")
+                return None
+            if self.router is not None:
+                self.router.owner_names.update({o.id: o.name for o in self._owners})
+        return self._owners
+
+    def active_owner_ids(self, summary: RunSummary | None = None) -> set[str] | None:
+        owners = self.owners(summary)
+        return None if owners is None else {o.id for o in owners if o.active}
 
     def take_match(self, handoff: Handoff, decision: MatchDecision,
                    events: list[Event]) -> None:
@@ -406,15 +524,21 @@ class Pipeline:
         if target is None and link is not None and (
                 link.crm_object != self.object or link.external_id != link.marketing_id):
             target = Candidate("lead", link.crm_object, link.crm_id, {}, key=link.external_id)
+        owner = self.crm.owner_field
         if target is None:
-            return self.object, handoff.payload.write(lead.id, known=link is not None,
-                                                      only=only)
+            write = handoff.payload.write(lead.id, known=link is not None, only=only)
+            if handoff.owner_id and link is None:  # on create only: never over sales' choice
+                write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
+            return self.object, write
         fields = self.writable(target.crm_object)
         values = {k: v for k, v in handoff.payload.values.items()
                   if k in fields and (only is None or k in only)
                   # what sales keeps up to date is not overwritten on a first match
                   and not (link is None and handoff.payload.sync.get(k)
                            == "prefer_crm_unless_blank")}
+        if (handoff.assign and handoff.owner_id and handoff.owner_id != target.owner_id
+                and owner in fields):  # routing gave the person to someone else
+            values[owner] = handoff.owner_id
         stamp = target.key is None and self.key_field in fields
         return target.crm_object, Write(lead.id, values, known=True, crm_id=target.crm_id,
                                         stamp=stamp)
@@ -439,6 +563,8 @@ class Pipeline:
                 payload = self.write_for(handoff, only.get(handoff.lead.id))[1].payload
             else:
                 payload = handoff.payload.for_write(creating=creating)
+                if creating and handoff.owner_id:
+                    payload[self.crm.owner_field] = handoff.owner_id
             if handoff.lead.id in only:
                 payload = {k: v for k, v in payload.items() if k in only[handoff.lead.id]}
             summary.planned.append({
@@ -447,7 +573,8 @@ class Pipeline:
                 "rules": {k: handoff.payload.rules[k] for k in payload
                           if k in handoff.payload.rules},
                 "score": handoff.score_reason,
-                **({"matched": handoff.matched} if handoff.matched else {})})
+                **({"matched": handoff.matched} if handoff.matched else {}),
+                **({"routing": handoff.routing} if handoff.routing else {})})
             summary.counts["created" if creating else "updated"] += 1
 
     def record_results(self, crm_object: str, todo: list[Handoff], writes: list[Write],
@@ -487,7 +614,10 @@ class Pipeline:
             summary.counts[kind] += 1
             first_match = handoff.matched is not None and handoff.link is None
             if (result.created or first_match) and self.config.sync.handoff_task:
-                owner = handoff.target.owner_id if handoff.target else None
+                # the owner the record has now: the one just written, else the one it had
+                owner = (body.get(self.crm.owner_field)
+                         or (handoff.target.owner_id if handoff.target else None)
+                         or handoff.owner_id)
                 todo_tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
                                           handoff.score_reason, now=now,
                                           due_in=self.config.sync.task_due,

@@ -24,8 +24,9 @@ from connector.mapping.transforms import Context, Step, apply, inverse, parse
 from connector.records import Lead, Write, payload_hash
 from connector.state import value_hash
 
-COMPUTED = {"score"}
-"""Sources that are not marketing fields but computed by the cycle."""
+COMPUTED = {"score", "routing_reason"}
+"""Sources that are not marketing fields but computed by the cycle: the lead's score,
+and the reason routing gave for its owner (known only after the route step)."""
 
 TO_CRM: frozenset[SyncRule] = frozenset({"to_crm", "two_way", "prefer_crm_unless_blank",
                                          "prefer_marketing_unless_blank"})
@@ -128,6 +129,11 @@ class Mapper:
     def crm_fields_read_back(self) -> list[str]:
         """CRM fields whose changes may flow back to marketing."""
         return [c.crm for c in self.entries if c.sync in FROM_CRM]
+
+    def writes_from(self, source: str) -> list[str]:
+        """CRM fields whose value is read from ``source`` (a computed one, typically)."""
+        return [c.crm for c in self.entries if source in c.sources
+                and c.sync not in ("none", "to_marketing")]
 
     # marketing → CRM ------------------------------------------------------------
     def to_crm(self, lead: Lead, *, computed: dict[str, Any]) -> Payload:

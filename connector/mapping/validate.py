@@ -30,7 +30,7 @@ WRITES: frozenset[SyncRule] = TO_CRM | {"create_only"}
 NUMERIC = {"int": "integer", "double": "number", "currency": "number", "percent": "number",
            "number": "number"}
 """CRM field type → the transform that turns marketing's text into it."""
-NUMBERS = COMPUTED | {"employees", "annual_revenue"}
+NUMBERS = (COMPUTED - {"routing_reason"}) | {"employees", "annual_revenue"}
 """Sources that are numbers before mapping: computed, or made numbers by ``normalize``."""
 BOOLEAN = {"boolean", "bool"}
 TEXT = {"string", "textarea"}

@@ -200,7 +200,7 @@ class Router:
             hint = lead.account or (accounts.match(lead.fields) if accounts else None)
             if hint is not None:
                 refused = self._account_refusal(hint, reps, active, exclude)
-                label = f"account {hint.account_name} ({hint.via})"
+                label = f"{hint.label} {hint.account_name} ({hint.via})"
                 if refused is None:
                     key = self.key_of.get(hint.owner_id)
                     if key is not None:

@@ -24,6 +24,9 @@ class AccountHint:
     account_name: str
     via: str
     """How the match was made, for the reason: "email domain acme.de", "contact on account"."""
+    label: str = "account"
+    """What ``account_name`` names, for the reason: an account, or the CRM record the lead
+    matched ("CRM lead"), whose owner keeps the person."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,6 +336,12 @@ class RoutingStore:
                                 .order_by(HISTORY.c.id))
             return [RoutingAssignment(**row._mapping) for row in rows]
 
+    def current(self, lead_ids: Iterable[str]) -> dict[str, Current]:
+        """The latest assignment of each lead that has one, read without the lock: for
+        the reason a mapped ``routing_reason`` field holds, not for deciding."""
+        with self.engine.connect() as conn:
+            return Batch(conn, 0, None).current(lead_ids)
+
     def loads(self, periods: Iterable[str]) -> dict[tuple[str, str], int]:
         """(rep id, period) → leads, for these periods."""
         wanted = sorted(set(periods))
