@@ -1,8 +1,10 @@
-"""`leadsync check`: reach every system and hold the mapping against CRM metadata."""
+"""`leadsync check`: reach every system, hold the mapping against CRM metadata and the
+routing reps against the CRM's users."""
 
 from __future__ import annotations
 
 from connector.adapters import open_crm, open_marketing
+from connector.adapters.base import CrmOwner
 from connector.config import Config
 from connector.db import redacted
 from connector.errors import LeadsyncError
@@ -33,9 +35,19 @@ def run_checks(config: Config) -> list[Finding]:
             found.extend(_unreachable(crm.name, p) for p in reached)
             if not reached:
                 found.extend(mapping_findings(config, crm.describe(config.mapping.object)))
+                if config.routing.configured:
+                    found.extend(_routing(config, crm.owners()))
     except LeadsyncError as exc:
         found.append(_unreachable(config.crm.adapter, str(exc)))
     return found
+
+
+def _routing(config: Config, owners: list[CrmOwner]) -> list[Finding]:
+    """Rep ids and the fallback against the CRM's users/owners (active or not)."""
+    from connector.routing import routing_findings
+
+    return routing_findings(config, {o.id for o in owners if o.active},
+                            {o.id: o.name for o in owners})
 
 
 def _unreachable(system: str, message: str) -> Finding:

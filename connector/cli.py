@@ -255,6 +255,83 @@ def review(
     out.print("decide with `leadsync review ID same` or `leadsync review ID different`")
 
 
+@app.command()
+def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email address.")],
+            config: ConfigOpt = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+            ) -> None:
+    """Why a lead is where it is: its score, the match decision, every owner it was
+    given and why, and what each run did with it."""
+    from rich.markup import escape
+
+    from connector.explain import UnknownLead
+    from connector.explain import explain as explain_lead
+
+    cfg = _load(config)
+    try:
+        found = explain_lead(cfg, lead)
+    except UnknownLead as exc:
+        err.print(escape(str(exc)), highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
+        return
+    out.print(f"lead {found.lead_id}" + (f" ({found.email})" if found.email else ""),
+              highlight=False)
+    out.print(f"  score:   {found.score or 'not in the marketing store any more'}",
+              highlight=False)
+    out.print(f"  match:   {found.match}", highlight=False)
+    for record in found.crm:
+        out.print(f"  crm:     {record['crm']} {record['object']} {record['id']}"
+                  + (f", status {record['status']}" if record["status"] else "")
+                  + (", converted" if record["converted"] else ""), highlight=False)
+    if not found.routing:
+        out.print("  routing: no owner assigned by leadsync", highlight=False)
+    for row in found.routing:
+        owner = f"{row['owner']} ({row['owner_id']})" if row["owner_id"] else "nobody"
+        out.print(f"  routing: {row['at'][:16].replace('T', ' ')} → {owner}, rule "
+                  f"{row['rule']}: {row['reason']}", highlight=False)
+    if found.events:
+        out.print("  events:")
+    for event in found.events:
+        out.print(f"    {event['at'][:16].replace('T', ' ')} run {event['run']} "
+                  f"{event['kind']}: {event['detail']}", highlight=False)
+
+
+@app.command()
+def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email address.")],
+            why: Annotated[str, typer.Option(help="Why, for the history and the reason.")]
+            = "re-routed by hand",
+            config: ConfigOpt = None) -> None:
+    """Give a handed-off lead to the next rep of its pool and set the owner in the CRM.
+
+    The current owner is left out; the routing history keeps every owner the lead
+    had (`leadsync explain` shows them)."""
+    from rich.markup import escape
+
+    from connector.pipeline import reroute_once
+
+    cfg = _load(config)
+    try:
+        summary, done = reroute_once(cfg, lead, why=why)
+    except LeadsyncError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    for item in done:
+        verb = "now owned by" if item.written else "stays with"
+        owner = item.owner_id if item.written else (item.previous or "its current owner")
+        out.print(f"lead {item.lead_id} {verb} {owner}: {item.reason}", highlight=False)
+    for name, reason in summary.refused:
+        out.print(f"  refused {name}: {reason}", highlight=False)
+    for warning in summary.warnings:
+        out.print(f"  warning {warning}", highlight=False)
+    if summary.status != "ok":
+        err.print(f"[red]{escape(summary.error or summary.status)}[/red]", highlight=False)
+        raise typer.Exit(1)
+    if not done or summary.refused:
+        raise typer.Exit(1)
+
+
 def _run_dict(run: Any) -> dict[str, Any]:
     return {"id": run.id, "started_at": run.started_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,

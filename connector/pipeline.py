@@ -22,6 +22,7 @@ from connector.config import Config
 from connector.errors import (
     AdapterError,
     BatchInterrupted,
+    ConfigError,
     LeadsyncError,
     QuotaReserved,
     RecordError,
@@ -30,7 +31,7 @@ from connector.feedback import Decided, stage_updates
 from connector.handoff import handoff_task
 from connector.mapping import Mapper, Payload
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
-from connector.matching.lookup import AccountMatch, account_for, lookup_for, people
+from connector.matching.lookup import AccountMatch, Accounts, lookup_for, people
 from connector.normalize import normalize
 from connector.records import (
     Candidate,
@@ -99,6 +100,17 @@ class RunSummary:
     planned: list[dict[str, Any]] = field(default_factory=list)
     """Dry run: the exact payload per lead and the rule that decided each field."""
     error: str | None = None
+
+
+@dataclass
+class Rerouted:
+    """One lead re-routed: from whom, to whom, why, and whether the CRM took it."""
+
+    lead_id: str
+    previous: str | None
+    owner_id: str | None
+    reason: str
+    written: bool = False
 
 
 def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
@@ -238,6 +250,7 @@ class Pipeline:
                                           lookup_for(self.matcher, prepared.values()),
                                           self.matching.search)
         index = Index(self.matcher)
+        accounts = Accounts(self.matcher, candidates)
         for person in people(candidates):
             index.add(self.matcher.prepare(person))
         decided = self.state.reviews.of_leads(self.crm.name, prepared)
@@ -267,7 +280,7 @@ class Pipeline:
             if decision.outcome == "match":
                 self.take_match(handoff, decision, events)
             target = handoff.target
-            handoff.account = account_for(self.matcher, me, candidates, target)
+            handoff.account = accounts.find(me, target)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
                                            ref=handoff.lead.id), me.values))
             kept.append(handoff)
@@ -293,7 +306,7 @@ class Pipeline:
             return
         todo = [h for h in handoffs if h.link is None and h.after is None
                 and not h.payload.issues]
-        hinted = {id(h): self.account_hint(h) for h in todo}
+        hinted = {id(h): account_hint(h) for h in todo}
         if not router.config.configured:
             todo = [h for h in todo if hinted[id(h)] is not None]
         reasons = self.reasons_mapped()
@@ -331,24 +344,6 @@ class Pipeline:
         if value.warning:
             summary.warnings.append(f"lead {handoff.lead.id} ({handoff.lead.get('email')}): "
                                     f"{value.warning}")
-
-    def account_hint(self, handoff: Handoff) -> AccountHint | None:
-        """Whose person this already is, from the match step: a matched CRM lead's own
-        owner, else the account's (a contact's account, or one found by company or
-        domain), else a matched contact's owner."""
-        target, account = handoff.target, handoff.account
-        if target is not None and target.kind == "lead" and target.owner_id:
-            return AccountHint(target.owner_id, target.crm_id,
-                               "the lead matched it; its owner keeps the person",
-                               label="CRM lead")
-        if account is not None and account.owner_id:
-            return AccountHint(account.owner_id, account.name or account.account_id,
-                               account.via)
-        if target is not None and target.owner_id:
-            return AccountHint(target.owner_id, target.crm_id,
-                               "the lead matched it; its owner keeps the person",
-                               label=f"CRM {target.kind}")
-        return None
 
     def reasons_mapped(self) -> bool:
         return bool(self.mapper.writes_from("routing_reason"))
@@ -675,6 +670,93 @@ class Pipeline:
                                 f"{', …' if len(tasks) > 10 else ''}): {why}")
         events.extend(Event(t.key, "task_missing", why) for t in tasks)
 
+    # re-routing -------------------------------------------------------------------
+    def reroute(self, lead_ids: list[str], summary: RunSummary, *,
+                why: str = "not followed up in time") -> list[Rerouted]:
+        """Give handed-off leads to the next rep of their pool and set the CRM owner.
+
+        The entry point `leadsync reroute` uses, and the one the SLA step calls for
+        leads not followed up in time when ``[routing] reroute_on_sla`` is on. The
+        current owner is the CRM's (sales may have moved the lead), else routing's;
+        the history keeps every owner. A mapped ``routing_reason`` is written too.
+        """
+        router = self.router
+        if router is None or not router.config.configured:
+            raise ConfigError("[routing] has no reps, territories or fallback_owner: there is "
+                              "nobody to re-route to")
+        links = self.state.links_any_object(self.crm.name, lead_ids, prefer=self.object)
+        leads = {lead.id: lead for lead in self.marketing.leads(lead_ids)}
+        current = router.store.current(lead_ids)
+        owner_field = self.crm.owner_field
+        todo: list[tuple[Lead, Link, str]] = []
+        for lead_id in lead_ids:
+            link, raw = links.get(lead_id), leads.get(lead_id)
+            if link is None or raw is None:
+                summary.warnings.append(f"lead {lead_id}: " + (
+                    "not in the marketing store" if raw is None else
+                    "not handed to the CRM yet; the next sync routes it"))
+                continue
+            held = self.crm.read_by_keys(link.crm_object, self.key_field, [link.external_id],
+                                         [owner_field]) if link.external_id else []
+            owner = next((str(r.fields[owner_field]) for r in held
+                          if r.crm_id == link.crm_id and r.fields.get(owner_field)), None)
+            if owner is None and lead_id in current:
+                owner = current[lead_id].owner_id
+            todo.append((normalize(raw, self.config.marketing.default_region).lead, link,
+                         owner or ""))
+        if not todo:
+            return []
+        inputs = []
+        for lead, _, owner in todo:
+            points = score(lead, self.config.scoring)
+            inputs.append((RoutingInput(lead.id, points.value, lead.fields), owner))
+        decisions = router.reroute_batch(inputs, self.active_owner_ids(summary), why=why)
+        events: list[Event] = []
+        done: list[Rerouted] = []
+        groups: dict[str, list[tuple[Lead, Link, Write, Rerouted]]] = {}
+        for (lead, link, owner), (routed, _), decision in zip(todo, inputs, decisions,
+                                                               strict=True):
+            new = decision.value.owner_id
+            item = Rerouted(lead.id, owner or None, new, decision.reason)
+            done.append(item)
+            events.append(Event(lead.id, "rerouted", decision.reason))
+            if decision.value.warning:
+                summary.warnings.append(f"lead {lead.id}: {decision.value.warning}")
+            if new is None or new == owner:
+                continue
+            values: dict[str, Any] = {owner_field: new}
+            if self.reasons_mapped():
+                payload = self.mapper.to_crm(lead, computed={"score": routed.score,
+                                                             "routing_reason": decision.reason})
+                values.update({f: payload.values[f]
+                               for f in self.mapper.writes_from("routing_reason")
+                               if f in payload.values})
+            write = Write(link.external_id, values, known=True, crm_id=link.crm_id,
+                          stamp=False)
+            groups.setdefault(link.crm_object, []).append((lead, link, write, item))
+        try:
+            for crm_object, group in groups.items():
+                results = self.crm.upsert(crm_object, self.key_field, [g[2] for g in group])
+                by_key = {r.key: r for r in results}
+                for lead, link, write, item in group:
+                    result = by_key.get(write.key)
+                    if result is not None and result.ok:
+                        link.remember(write.payload)
+                        item.written = True
+                        summary.counts["updated"] += 1
+                        events.append(Event(lead.id, "updated", f"{crm_object} {link.crm_id}; "
+                                            f"{owner_field} = {item.owner_id}"))
+                    else:
+                        reason = "; ".join(str(e) for e in result.errors) if result else \
+                            "no answer for this record"
+                        summary.counts["refused"] += 1
+                        summary.refused.append((f"lead {lead.id}", reason))
+                        events.append(Event(lead.id, "refused", reason))
+                self.state.save_links([g[1] for g in group])
+        finally:
+            self.state.record_events(summary.run_id, events)
+        return done
+
     # steps 8-9: CRM → marketing -------------------------------------------------
     def feed_back(self, summary: RunSummary) -> None:
         """Read CRM changes since the cursor, less a look-back window.
@@ -770,6 +852,49 @@ class Pipeline:
         summary.counts["fed_back"] += len(changed)
         if changed:
             log.info("statuses fed back", count=len(changed))
+
+
+def account_hint(handoff: Handoff) -> AccountHint | None:
+    """Whose person this already is, from the match step: a matched CRM lead's own
+    owner, else the account's (a contact's account, or one found by company or
+    domain), else a matched contact's owner."""
+    target, account = handoff.target, handoff.account
+    if target is not None and target.kind == "lead" and target.owner_id:
+        return AccountHint(target.owner_id, target.crm_id,
+                           "the lead matched it; its owner keeps the person",
+                           label="CRM lead")
+    if account is not None and account.owner_id:
+        return AccountHint(account.owner_id, account.name or account.account_id,
+                           account.via)
+    if target is not None and target.owner_id:
+        return AccountHint(target.owner_id, target.crm_id,
+                           "the lead matched it; its owner keeps the person",
+                           label=f"CRM {target.kind}")
+    return None
+
+
+def reroute_once(config: Config, lead: str, *, why: str = "not followed up in time",
+                 clock: Clock = utcnow) -> tuple[RunSummary, list[Rerouted]]:
+    """`leadsync reroute`: one lead (id or email) to the next rep, as a run of its own."""
+    from connector.adapters import open_crm, open_marketing
+
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with state.run_lock(), open_marketing(config) as marketing, open_crm(config) as crm:
+            ids = marketing.find(lead) if "@" in lead else [lead]
+            pipeline = Pipeline(config, state, marketing, crm, clock=clock)
+            summary = RunSummary(state.start_run(), dry_run=False)
+            done: list[Rerouted] = []
+            try:
+                done = pipeline.reroute(ids or [lead], summary, why=why)
+            except LeadsyncError as exc:
+                summary.status, summary.error = "failed", str(exc)
+            finally:
+                state.finish_run(summary.run_id, summary.counts, status=summary.status,
+                                 error=summary.error)
+            return summary, done
+    finally:
+        state.close()
 
 
 def run_once(config: Config, *, dry_run: bool = False,

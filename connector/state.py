@@ -109,7 +109,8 @@ class RecordEvent(StateModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(index=True)
     marketing_id: str | None = Field(default=None, index=True)
-    kind: str  # created | updated | refused | fed_back | not_qualified | rejected_input
+    kind: str  # created | updated | refused | fed_back | not_qualified | matched | routed
+    # | rerouted | task …
     detail: str = Field(default="", sa_column=Column(SAText, nullable=False))
     at: datetime = _when(nullable=False)
 
@@ -306,6 +307,13 @@ class StateStore:
             if kind:
                 query = query.where(RecordEvent.kind == kind)
             return list(session.exec(query.order_by(col(RecordEvent.id))))
+
+    def events_of(self, marketing_id: str, limit: int = 1000) -> list[RecordEvent]:
+        """A lead's events over every run, oldest first: what `leadsync explain` tells."""
+        with Session(self.engine) as session:
+            query = (select(RecordEvent).where(RecordEvent.marketing_id == marketing_id)
+                     .order_by(col(RecordEvent.id)).limit(limit))
+            return list(session.exec(query))
 
     def add_dead_letter(self, run_id: int, *, marketing_id: str, crm: str, crm_object: str,
                         errors: list[RecordError], payload: dict[str, Any]) -> None:
