@@ -72,27 +72,51 @@ class AccountMatch:
     via: str
 
 
-def account_for(matcher: Matcher, lead: Prepared, candidates: Sequence[Candidate],
-                person: Candidate | None = None) -> AccountMatch | None:
-    """A matched contact's account first; else an account whose name (without
-    legal form) or website domain is the lead's company or email domain."""
-    if person is not None and person.account_id:
-        return AccountMatch(person.account_id, person.account_name, person.account_owner_id,
-                            f"{person.kind} {person.crm_id} is on account "
-                            f"{person.account_name or person.account_id}")
-    company = company_key(lead.person.fields.get("company"))
-    domains = set(lead.values.get("domain") or ())
-    for account in candidates:
-        if account.kind != "account":
-            continue
-        if company and company_key(account.fields.get("company")) == company:
+class Accounts:
+    """The accounts of one look-up, indexed once by company key and website domain:
+    a batch of 200 leads against its few hundred accounts costs a dict probe per
+    lead, not every account prepared again for every lead."""
+
+    def __init__(self, matcher: Matcher, candidates: Sequence[Candidate]) -> None:
+        self.accounts = [c for c in candidates if c.kind == "account"]
+        self.by_company: dict[str, int] = {}
+        self.by_domain: dict[str, int] = {}
+        for at, account in enumerate(self.accounts):
+            if key := company_key(account.fields.get("company")):
+                self.by_company.setdefault(key, at)
+            site = matcher.prepare(Person(account.crm_id, "account",
+                                          {"domain": account.fields.get("website")}))
+            for domain in site.values.get("domain") or ():
+                self.by_domain.setdefault(domain, at)
+
+    def find(self, lead: Prepared, person: Candidate | None = None) -> AccountMatch | None:
+        """A matched contact's account first; else the first account whose name
+        (without legal form) is the lead's company or whose website domain is the
+        lead's email domain."""
+        if person is not None and person.account_id:
+            return AccountMatch(person.account_id, person.account_name,
+                                person.account_owner_id,
+                                f"{person.kind} {person.crm_id} is on account "
+                                f"{person.account_name or person.account_id}")
+        company = company_key(lead.person.fields.get("company"))
+        by_name = self.by_company.get(company) if company else None
+        domains = sorted(lead.values.get("domain") or ())
+        hits = [(at, d) for d in domains if (at := self.by_domain.get(d)) is not None]
+        by_site = min(hits) if hits else None
+        if by_name is not None and (by_site is None or by_name <= by_site[0]):
+            account = self.accounts[by_name]
             return AccountMatch(account.crm_id, account.account_name, account.owner_id,
                                 f"company {lead.person.fields.get('company')!r} is account "
                                 f"{account.account_name!r}")
-        site = matcher.prepare(Person(account.crm_id, "account",
-                                      {"domain": account.fields.get("website")}))
-        if domains & set(site.values.get("domain") or ()):
+        if by_site is not None:
+            account = self.accounts[by_site[0]]
             return AccountMatch(account.crm_id, account.account_name, account.owner_id,
-                                f"email domain {sorted(domains)[0]} is account "
+                                f"email domain {by_site[1]} is account "
                                 f"{account.account_name!r}'s website")
-    return None
+        return None
+
+
+def account_for(matcher: Matcher, lead: Prepared, candidates: Sequence[Candidate],
+                person: Candidate | None = None) -> AccountMatch | None:
+    """The account of one lead (``Accounts`` does a batch)."""
+    return Accounts(matcher, candidates).find(lead, person)
