@@ -202,7 +202,8 @@ class RoutingConfig(RoutingModel):
     Left out, such leads keep the CRM's default owner (the integration user)."""
     reroute_on_sla: bool = False
     """When the SLA check finds a lead not followed up in time, give it to the next rep
-    of its pool (the history keeps every owner it had)."""
+    of its pool (the history keeps every owner it had). The SLA step (not built yet)
+    reads it and calls ``Pipeline.reroute``, as `leadsync reroute` does by hand."""
     score_tiers: dict[str, float] = {}
     """Tier name = lowest score in the tier; a lead is in the highest tier it reaches."""
     reps: dict[str, Rep] = {}
