@@ -181,3 +181,22 @@ def hs_client(hubspot_sandbox):  # noqa: ANN001, ANN201
     from hubspot import HubSpot
 
     return HubSpot(access_token="sandbox-token", host=f"http://{hubspot_sandbox.address}")
+
+
+HUBSPOT_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "config-hubspot.toml"
+
+
+def hubspot_example_config(tmp_path: Path, address: str, extra: str = "") -> Path:
+    """examples/config-hubspot.toml pointed at a test's own state and sandbox."""
+    text = HUBSPOT_EXAMPLE.read_text(encoding="utf-8")
+    for old, new in {
+        'url = "sqlite:///../state/hubspot-leadsync.db"': f'url = "sqlite:///{tmp_path}/s.db"',
+        'url = "sqlite:///../state/hubspot-marketing.db"': f'url = "sqlite:///{tmp_path}/m.db"',
+        'route_to = "127.0.0.1:8452"': f'route_to = "{address}"',
+        "embedded = true": "embedded = false",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "config.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path

@@ -11,25 +11,13 @@ import pytest
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.pipeline import run_once
-from tests.conftest import import_leads, lead_row
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config-hubspot.toml"
+from tests.conftest import hubspot_example_config, import_leads, lead_row
 
 
 @pytest.fixture
 def config(tmp_path: Path, hubspot_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-    text = EXAMPLE.read_text(encoding="utf-8")
-    for old, new in {
-        'url = "sqlite:///../state/hubspot-leadsync.db"': f'url = "sqlite:///{tmp_path}/s.db"',
-        'url = "sqlite:///../state/hubspot-marketing.db"': f'url = "sqlite:///{tmp_path}/m.db"',
-        'route_to = "127.0.0.1:8452"': f'route_to = "{hubspot_sandbox.address}"',
-        "embedded = true": "embedded = false",
-    }.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
+    path = hubspot_example_config(tmp_path, hubspot_sandbox.address)
     config = configuration.load(path)
     rows = [lead_row(i) for i in range(12)]
     rows.append(lead_row(12, last_name="", email="nolast@acme.example"))

@@ -26,11 +26,10 @@ from connector.config import Config
 from connector.pipeline import Pipeline, RunSummary, reroute_once
 from connector.routing import RoutingStore
 from connector.state import StateStore
-from tests.conftest import import_leads, lead_row
+from tests.conftest import hubspot_example_config, import_leads, lead_row
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
 ADMIN, AVERY, JORDAN, MORGAN = (f"0058d000000000{n}AAA" for n in (1, 2, 3, 4))
-HS_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config-hubspot.toml"
 
 
 def frozen(at: datetime = NOW) -> Any:
@@ -227,17 +226,7 @@ country = ["US"]
 @pytest.fixture
 def hs_config(tmp_path: Path, hubspot_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-    text = HS_EXAMPLE.read_text(encoding="utf-8")
-    for old, new in {
-        'url = "sqlite:///../state/hubspot-leadsync.db"': f'url = "sqlite:///{tmp_path}/s.db"',
-        'url = "sqlite:///../state/hubspot-marketing.db"': f'url = "sqlite:///{tmp_path}/m.db"',
-        'route_to = "127.0.0.1:8452"': f'route_to = "{hubspot_sandbox.address}"',
-        "embedded = true": "embedded = false",
-    }.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "config.toml"
-    path.write_text(text + HS_ROUTING, encoding="utf-8")
+    path = hubspot_example_config(tmp_path, hubspot_sandbox.address, HS_ROUTING)
     return configuration.load(path)
 
 
