@@ -115,8 +115,3 @@ class Accounts:
                                 f"{account.account_name!r}'s website")
         return None
 
-
-def account_for(matcher: Matcher, lead: Prepared, candidates: Sequence[Candidate],
-                person: Candidate | None = None) -> AccountMatch | None:
-    """The account of one lead (``Accounts`` does a batch)."""
-    return Accounts(matcher, candidates).find(lead, person)
