@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ from sf_helpers import FakeClock, connect, lead
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
 from connector.sandbox.salesforce import SalesforceSandbox
+from connector.sandbox.salesforce.pretty import pretty
 
 
 @pytest.fixture
@@ -152,3 +154,29 @@ def test_soql_injection_attempt_stays_a_literal_over_http(sf: Salesforce) -> Non
     result = sf.query(r"SELECT Id FROM Lead WHERE LastName = 'x\' OR LastName != \''")
 
     assert result["totalSize"] == 0
+
+
+def test_pretty_print_is_salesforce_shaped(paged: tuple[SalesforceSandbox, Salesforce]) -> None:
+    """simple-salesforce always sends X-PrettyPrint: 1; Salesforce answers in
+    Jackson's layout, and a client without the header gets compact JSON."""
+    _, sf = paged
+    url = f"{sf.base_url}query/"
+    params = {"q": "SELECT LastName, Email FROM Lead WHERE Leadsync_Id__c = 'ls-1'"}
+
+    pretty = sf.session.get(url, headers=sf.headers, params=params).text
+    compact = sf.session.get(url, params=params, headers={
+        k: v for k, v in sf.headers.items() if k != "X-PrettyPrint"}).text
+
+    assert sf.headers["X-PrettyPrint"] == "1"
+    assert pretty.startswith('{\n  "totalSize" : 1,\n  "done" : true,\n  "records" : [ {\n')
+    assert '    "LastName" : "Lead 01",\n    "Email" : null\n  } ]\n}' in pretty
+    assert compact.startswith('{"totalSize":1,"done":true,"records":[{')
+    assert json.loads(pretty) == json.loads(compact)
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], {"a": []}, [1, 2.5, -3, True, False, None], {"k\"ey": "va\nlue", "n": {"m": {}}},
+    {"records": [{"attributes": {"type": "Lead"}, "Name": "Zoë"}, {"Name": None}]},
+])
+def test_pretty_round_trips(value: object) -> None:
+    assert json.loads(pretty(value)) == value

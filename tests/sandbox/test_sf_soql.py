@@ -29,6 +29,8 @@ ROWS: list[dict[str, Any]] = [
     {"LastName": "100%_Real", "Company": "Wild", "LeadSource": "Other"},
     {"LastName": "Back\\slash", "Company": "Wild"},
     {"LastName": "Line\nBreak", "Company": "Wild"},
+    # Company 'Evil' keeps this row out of the ORDER BY cases
+    {"FirstName": "Jörg", "LastName": "Müller GmbH", "Company": "Evil", "LeadSource": "Web"},
 ]  # fmt: skip
 
 EVERYONE = {row["LastName"] for row in ROWS}
@@ -77,20 +79,34 @@ WHERE_CASES: list[tuple[str, set[str]]] = [
     (r"LastName = 'Hopp\u0065r'", {"Hopper"}),
     ("Email = null", EVERYONE - {"O'Brien"}),
     ("Email != null", {"O'Brien"}),
-    ("LeadSource != 'Web'", EVERYONE - {"O'Brien"}),  # != matches nulls in SOQL
+    ("LeadSource != 'Web'", EVERYONE - {"O'Brien", "Müller GmbH"}),  # != matches nulls in SOQL
     ("NumberOfEmployees > 20", {"O'Brien"}),
     ("NumberOfEmployees <= 10", {"Lovelace"}),  # nulls never satisfy a range
     ("Leadsync_Score__c >= 80.0 AND Leadsync_Score__c < 90", {"O'Brien"}),
     ("Leadsync_Score__c > -1.5", {"O'Brien", "Lovelace"}),
-    ("LeadSource IN ('Web', 'Other')", {"O'Brien", "100%_Real"}),
-    ("LeadSource NOT IN ('Web')", EVERYONE - {"O'Brien"}),
+    ("LeadSource IN ('Web', 'Other')", {"O'Brien", "100%_Real", "Müller GmbH"}),
+    ("LeadSource IN ('WEB')", {"O'Brien", "Müller GmbH"}),
+    ("LeadSource NOT IN ('Web')", EVERYONE - {"O'Brien", "Müller GmbH"}),  # nulls are not in
+    ("LeadSource NOT IN ('Web', 'Other', 'Phone Inquiry')", EVERYONE - {
+        "O'Brien", "100%_Real", "Müller GmbH", "Hopper"}),
+    ("Leadsync_Score__c IN (80, 95.5)", {"O'Brien", "Lovelace"}),
+    ("CreatedDate IN (2026-11-25T03:00:00Z, TODAY)", set()),
     ("LastName LIKE 'ho%'", {"Hopper"}),
+    ("LastName LIKE 'HOP%'", {"Hopper"}),
+    ("Email LIKE '%@ACME.example'", {"O'Brien"}),
+    ("Email LIKE '%@acme'", set()),
+    ("LastName LIKE 'm%'", {"Müller GmbH"}),  # an ASCII pattern against a value that is not
+    ("LastName LIKE '%GMBH'", {"Müller GmbH"}),
+    ("LastName LIKE 'MÜL%'", {"Müller GmbH"}),
+    ("FirstName LIKE 'J_RG'", {"Müller GmbH"}),
+    ("LastName LIKE '%'", EVERYONE),
     ("LastName LIKE '%p_er'", {"Hopper"}),
     (r"LastName LIKE '100\%\_%'", {"100%_Real"}),
     (r"LastName LIKE '100\%x%'", set()),
     ("Status = 'working - contacted'", {"O'Brien"}),
     ("NOT LastName = 'Hopper' AND Company = 'Navy'", set()),
-    ("NOT (LastName = 'Hopper' OR Company = 'Wild')", {"O'Brien", INJECTION, "Lovelace"}),
+    ("NOT (LastName = 'Hopper' OR Company = 'Wild')",
+     {"O'Brien", INJECTION, "Lovelace", "Müller GmbH"}),
     ("(LastName = 'Hopper' OR LastName = 'Lovelace') AND NumberOfEmployees = 10", {"Lovelace"}),
     ("Owner.Username = 'avery.chen@leadsync.sandbox'", {"Hopper"}),
     ("IsConverted = false AND IsDeleted = FALSE", EVERYONE),

@@ -49,6 +49,7 @@ from .faults import (
 )
 from .ids import looks_like_id, make_id, normalize_id
 from .limits import DEFAULT_DAILY_API_ALLOCATION, ApiUsage
+from .pretty import pretty as jackson_pretty
 from .schema import Field, SObject, coerce, validate_write
 from .store import Org
 
@@ -302,7 +303,7 @@ class SalesforceApp:
         else:
             pretty = request.headers.get("X-PrettyPrint", "") not in ("", "0", "false")
             text = (
-                json.dumps(payload, indent=2, separators=(",", " : "), ensure_ascii=False)
+                jackson_pretty(payload)
                 if pretty
                 else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
             )

@@ -82,8 +82,9 @@ class Token:
     pos: int
     value: Any = None
     # For STRING: (char, is_wildcard) pairs, so LIKE can tell an escaped
-    # \% or \_ (a literal) from a bare % or _ (a wildcard).
-    pattern: tuple[tuple[str, bool], ...] = ()
+    # \% or \_ (a literal) from a bare % or _ (a wildcard); None when the literal
+    # has no escapes, so every % and _ in it is a wildcard.
+    pattern: tuple[tuple[str, bool], ...] | None = ()
 
     def is_keyword(self, *words: str) -> bool:
         return self.kind == "IDENT" and self.text.upper() in words
@@ -153,6 +154,10 @@ def tokenize(query: str) -> list[Token]:
 
 
 def _string(query: str, start: int) -> tuple[Token, int]:
+    end = query.find("'", start + 1)
+    if end != -1 and query.find("\\", start + 1, end) == -1:  # no escapes: the common case
+        text = query[start + 1 : end]
+        return Token("STRING", query[start : end + 1], start, text, None), end + 1
     chars: list[str] = []
     pattern: list[tuple[str, bool]] = []
     i = start + 1
@@ -235,7 +240,7 @@ class Literal:
     kind: str  # string number boolean null datetime date date_literal
     value: Any
     pos: int
-    pattern: tuple[tuple[str, bool], ...] = ()
+    pattern: tuple[tuple[str, bool], ...] | None = ()  # as Token.pattern
 
 
 @dataclass(frozen=True)
@@ -507,7 +512,10 @@ class BoundComparison:
     field: BoundField
     op: str
     values: tuple[Any, ...]  # comparison keys, already in the field's type
-    regex: re.Pattern[str] | None = None
+    regex: Callable[[str], bool] | None = None  # the LIKE test
+    members: frozenset[Any] | None = None
+    """For IN and NOT IN over plain values: the values as a set, so a row is tested
+    in one look-up however long the list (a date literal's bounds keep the scan)."""
 
 
 BoundExpr = BoundComparison | And | Or | Not
@@ -665,15 +673,37 @@ def _bind_expr(expr: Node, sobject: SObject, schema: Schema, clock: _Now) -> Bou
         literal = literals[0]
         if literal.kind != "string" or bound.leaf.type not in TEXT_TYPES:
             raise _filter_type_error(bound.leaf, literal)
-        regex = re.compile(
-            "".join(
-                (".*" if c == "%" else ".") if wild else re.escape(c) for c, wild in literal.pattern
-            ),
-            re.IGNORECASE | re.DOTALL,
-        )
+        regex = _like(literal)
     elif expr.op in ("<", ">", "<=", ">=") and values[0] is None:
         raise SoqlError("MALFORMED_QUERY", "null is only allowed with = and !=", literals[0].pos)
-    return BoundComparison(bound, expr.op, values, regex)
+    members = None
+    if expr.op in ("IN", "NOT IN") and not any(isinstance(v, Bounds) for v in values):
+        members = frozenset(v for v in values if v is not None)
+    return BoundComparison(bound, expr.op, values, regex, members)
+
+
+def _like(literal: Literal) -> Callable[[str], bool]:
+    """A test for ``LIKE literal``: case-insensitive, % any run, _ one character.
+
+    The patterns a connector sends most ('acme%', '%@acme.com') are, on an
+    ASCII value, a prefix or suffix test; the rest go by regular expression."""
+    pattern = (literal.pattern if literal.pattern is not None
+               else tuple((c, c in "%_") for c in literal.value))
+    source = "".join((".*" if c == "%" else ".") if w else re.escape(c) for c, w in pattern)
+    flags = re.IGNORECASE | re.DOTALL
+
+    def full(value: str) -> bool:
+        return re.fullmatch(source, value, flags) is not None
+
+    wild = [i for i, (_, w) in enumerate(pattern) if w]
+    plain = "".join(c for c, w in pattern if not w).lower()
+    if not plain.isascii() or len(wild) != 1 or pattern[wild[0]][0] != "%":
+        return full
+    if wild[0] == len(pattern) - 1:
+        return lambda value: value.lower().startswith(plain) if value.isascii() else full(value)
+    if wild[0] == 0:
+        return lambda value: value.lower().endswith(plain) if value.isascii() else full(value)
+    return full
 
 
 def _type_name(f: Field) -> str:
@@ -904,8 +934,11 @@ def _matches(expr: Any, row: dict[str, Any], lookup: Lookup) -> bool:
         return not _matches(expr.item, row, lookup)
     raw = _raw_value(expr.field, row, lookup)
     if expr.op == "LIKE":
-        return raw is not None and expr.regex.fullmatch(str(raw)) is not None
+        return raw is not None and expr.regex(str(raw))
     key = _sort_key(expr.field.leaf, raw)
+    if expr.members is not None:
+        found = key is not None and key in expr.members
+        return found if expr.op == "IN" else not found
     if expr.op in ("IN", "NOT IN"):
         found = key is not None and any(
             v.holds("=", key) if isinstance(v, Bounds) else key == v for v in expr.values
