@@ -282,7 +282,8 @@ class Pipeline:
             target = handoff.target
             handoff.account = accounts.find(me, target)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
-                                           ref=handoff.lead.id), me.values))
+                                           ref=handoff.lead.id), me.values,
+                                    self.matcher.keys(me)))
             kept.append(handoff)
         if held and not summary.dry_run:
             self.state.reviews.hold(held)

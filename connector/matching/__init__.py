@@ -39,6 +39,8 @@ class Person:
 class Prepared:
     person: Person
     values: dict[str, Any]
+    blocking: frozenset[str] | None = field(default=None, compare=False, repr=False)
+    """Its blocking keys, once ``Matcher.keys`` has made them (they follow from ``values``)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class MatchDecision:
 
 
 NO_MATCH = Scored(0.0, "", "")
+PREPARED_CACHE = 200_000
+"""Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
 """On equal scores: a contact (a customer's person) before a lead, before a lead
 leadsync handed over in this same run."""
@@ -87,48 +91,66 @@ class Matcher:
         self._swappable = all(self.kinds.get(n) == "name" for n in self.name_pair)
         self._name_specs = [i for i, spec in enumerate(self.blocking)
                             if any(name in self.name_pair for name, _ in spec)]
+        self._blocked = {name for spec in self.blocking for name, _ in spec}
+        self._prepared: dict[tuple[str, str], Any] = {}
+        """Prepared forms of text values by (kind, text): the same first names, last
+        names and companies come back in record after record."""
 
     # -- normalise -------------------------------------------------------------
     def prepare(self, person: Person) -> Prepared:
         values: dict[str, Any] = {}
+        cache = self._prepared
+        if len(cache) > PREPARED_CACHE:
+            cache.clear()
         for name, kind in self.kinds.items():
             raw = person.fields.get(name)
             if raw is None and kind == "domain":  # an employer domain from the email
                 raw = person.fields.get("email")
-            value = prepare(kind, raw, region=self.region, email_rules=self.email_rules)
+            if raw is None:
+                continue
+            if isinstance(raw, str):  # names and companies recur across records
+                value = cache.get((kind, raw), cache)
+                if value is cache:
+                    value = cache[kind, raw] = prepare(kind, raw, region=self.region,
+                                                       email_rules=self.email_rules)
+            else:
+                value = prepare(kind, raw, region=self.region, email_rules=self.email_rules)
             if value is not None:
                 values[name] = value
         return Prepared(person, values)
 
-    def keys(self, prepared: Prepared) -> set[str]:
+    def keys(self, prepared: Prepared) -> frozenset[str]:
         """Blocking keys: records that share none are never compared.
 
         Keys naming a first or last name are made from the names swapped too,
         so "Smith John" meets "John Smith"."""
-        found = self._keys(prepared.values, range(len(self.blocking)))
+        if prepared.blocking is not None:
+            return prepared.blocking
         values = prepared.values
+        parts = {name: blocking_values(kind, values.get(name))
+                 for name, kind in self.kinds.items() if name in self._blocked}
+        found = self._keys(parts, range(len(self.blocking)))
         if self._swappable and all(n in values for n in self.name_pair):
             first, last = self.name_pair
-            swapped = {**values, first: values[last], last: values[first]}
-            found |= self._keys(swapped, self._name_specs)
-        return found
+            found |= self._keys({**parts, first: parts[last], last: parts[first]},
+                                self._name_specs)
+        keys = frozenset(found)
+        object.__setattr__(prepared, "blocking", keys)  # a cache: the keys follow from values
+        return keys
 
-    def _keys(self, values: Mapping[str, Any], specs: Iterable[int]) -> set[str]:
+    def _keys(self, parts: Mapping[str, list[str]], specs: Iterable[int]) -> set[str]:
         found: set[str] = set()
         for index in specs:
-            parts: list[list[str]] = []
+            combos = [str(index)]
             for name, size in self.blocking[index]:
-                found_values = blocking_values(self.kinds[name], values.get(name))
+                values = parts[name]
                 if size:
-                    found_values = sorted({v[:size] for v in found_values})
-                if not found_values:
+                    values = sorted({v[:size] for v in values})
+                if not values:
                     break
-                parts.append(found_values)
+                combos = [f"{c}|{v}" for c in combos for v in values]
             else:
-                combos = [""]
-                for part in parts:
-                    combos = [f"{c}|{v}" for c in combos for v in part]
-                found.update(f"{index}{c}" for c in combos)
+                found.update(combos)
         return found
 
     # -- compare ---------------------------------------------------------------
