@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import dates
 from .errors import SoqlError
@@ -75,8 +75,7 @@ KEYWORDS = frozenset(
 # --- tokens ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a long query has thousands, built fast
     kind: str  # IDENT STRING NUMBER DATETIME DATE OP LPAREN RPAREN COMMA DOT COLON EOF
     text: str
     pos: int
