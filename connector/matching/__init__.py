@@ -92,6 +92,10 @@ class Matcher:
         self._name_specs = [i for i, spec in enumerate(self.blocking)
                             if any(name in self.name_pair for name, _ in spec)]
         self._blocked = {name for spec in self.blocking for name, _ in spec}
+        """Fields whose blocking values a record's keys need: those a spec names, and
+        both names when they are swapped (a last_name spec is fed the first name)."""
+        if self._swappable and self._name_specs:
+            self._blocked |= set(self.name_pair)
         self._prepared: dict[tuple[str, str], Any] = {}
         """Prepared forms of text values by (kind, text): the same first names, last
         names and companies come back in record after record."""
@@ -127,10 +131,10 @@ class Matcher:
         if prepared.blocking is not None:
             return prepared.blocking
         values = prepared.values
-        parts = {name: blocking_values(kind, values.get(name))
-                 for name, kind in self.kinds.items() if name in self._blocked}
+        parts = {name: blocking_values(self.kinds[name], values.get(name))
+                 for name in self._blocked}
         found = self._keys(parts, range(len(self.blocking)))
-        if self._swappable and all(n in values for n in self.name_pair):
+        if self._name_specs and self._swappable and all(n in values for n in self.name_pair):
             first, last = self.name_pair
             found |= self._keys({**parts, first: parts[last], last: parts[first]},
                                 self._name_specs)

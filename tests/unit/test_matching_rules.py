@@ -304,6 +304,18 @@ def test_blocking_prefix_sizes() -> None:
         {"0|doe", "1|acme"}
 
 
+def test_blocking_on_one_name_or_none_still_swaps() -> None:
+    """A spec naming only the last name is fed the first name too (Smith, John);
+    with no spec naming a name there is nothing to swap."""
+    by_email = Matcher(MatchingConfig(blocking=["email"]))
+    by_last = Matcher(MatchingConfig(blocking=["last_name:3"]))
+    fields = {"first_name": "John", "last_name": "Smith", "email": "john@acme.example"}
+
+    assert by_email.keys(person(matcher=by_email, **fields)) == {"0|john@acme.example"}
+    assert by_last.keys(person(matcher=by_last, **fields)) == {"0|smi", "0|joh", "0|ian",
+                                                               "0|iva", "0|jon"}
+
+
 # -- config validation ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("config", "message"), [
     ({"match_threshold": 0.7, "review_threshold": 0.8}, "review_threshold must not be above"),
