@@ -3,13 +3,13 @@ routing reps against the CRM's users."""
 
 from __future__ import annotations
 
-from connector.adapters import open_crm, open_marketing
 from connector.adapters.base import CrmOwner
 from connector.config import Config
 from connector.db import redacted
 from connector.errors import LeadsyncError
 from connector.mapping.validate import Finding, mapping_findings
 from connector.state import StateStore
+from connector.wiring import open_crm, open_marketing
 
 
 def run_checks(config: Config) -> list[Finding]:

@@ -118,8 +118,8 @@ def sync(config: ConfigOpt = None,
          log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Run the sync cycle once (--once) or on the configured schedule."""
     _setup(log_json, verbose)
-    from connector.pipeline import run_once
     from connector.scheduler import run_forever
+    from connector.wiring import run_once
 
     cfg = _load(config)
     if not once and not dry_run:
@@ -309,7 +309,7 @@ def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     had (`leadsync explain` shows them)."""
     from rich.markup import escape
 
-    from connector.pipeline import reroute_once
+    from connector.wiring import reroute_once
 
     cfg = _load(config)
     try:

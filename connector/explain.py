@@ -45,7 +45,7 @@ class UnknownLead(LookupError):
 
 def explain(config: Config, lead: str) -> Explanation:
     """Everything stored about one lead, given its marketing id or email address."""
-    from connector.adapters import open_marketing
+    from connector.wiring import open_marketing
 
     with open_marketing(config) as marketing:
         ids = marketing.find(lead) if "@" in lead else [lead]

@@ -127,3 +127,8 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
     normalized = Lead(id=lead.id, fields=values, updated_at=lead.updated_at, stage=lead.stage,
                       activities=lead.activities)
     return Normalized(normalized, warnings)
+
+
+def phone_digits(e164: str) -> str:
+    """The national significant number: what a CRM's phone search matches on."""
+    return phonenumbers.national_significant_number(phonenumbers.parse(e164))

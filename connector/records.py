@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -253,3 +253,34 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    """One field as the CRM describes it: what the mapping language is checked against."""
+
+    name: str
+    type: str
+    label: str = ""
+    length: int | None = None
+    required: bool = False
+    """Must be given on create (not nillable and not defaulted)."""
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    name: str
+    fields: Mapping[str, FieldSchema] = field(default_factory=dict)
+
+    def field(self, name: str) -> FieldSchema | None:
+        """Case-insensitive lookup, as CRMs treat field names."""
+        if name in self.fields:
+            return self.fields[name]
+        lowered = name.lower()
+        return next((f for n, f in self.fields.items() if n.lower() == lowered), None)

@@ -11,7 +11,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from connector.config import Config
 from connector.errors import LeadsyncError
-from connector.pipeline import run_once
+from connector.wiring import run_once
 
 log = structlog.get_logger("leadsync.scheduler")
 

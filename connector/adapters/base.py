@@ -8,51 +8,23 @@ missing something. Every CRM adapter passes ``tests/conformance``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from connector.records import (
+from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, named here too
     Candidate,
     Change,
     CrmRecord,
     HandoffTask,
     Lead,
     Lookup,
+    ObjectSchema,
     Touch,
     Write,
     WriteResult,
 )
-
-
-@dataclass(frozen=True)
-class FieldSchema:
-    name: str
-    type: str
-    label: str = ""
-    length: int | None = None
-    required: bool = False
-    """Must be given on create (not nillable and not defaulted)."""
-    createable: bool = True
-    updateable: bool = True
-    external_id: bool = False
-    unique: bool = False
-    picklist: tuple[str, ...] = ()
-    restricted: bool = False
-
-
-@dataclass(frozen=True)
-class ObjectSchema:
-    name: str
-    fields: Mapping[str, FieldSchema] = field(default_factory=dict)
-
-    def field(self, name: str) -> FieldSchema | None:
-        """Case-insensitive lookup, as CRMs treat field names."""
-        if name in self.fields:
-            return self.fields[name]
-        lowered = name.lower()
-        return next((f for n, f in self.fields.items() if n.lower() == lowered), None)
 
 
 @dataclass(frozen=True)

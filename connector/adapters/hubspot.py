@@ -20,8 +20,8 @@ import heapq
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -30,7 +30,7 @@ import urllib3
 from hubspot import HubSpot
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner, FieldSchema, ObjectSchema
+from connector.adapters.base import CrmOwner
 from connector.adapters.registry import register_crm
 from connector.config import HubSpotConfig, secret
 from connector.errors import (
@@ -42,14 +42,16 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.matching.keys import phone_digits
+from connector.normalize import phone_digits
 from connector.records import (
     Candidate,
     Change,
     CrmRecord,
     Deal,
+    FieldSchema,
     HandoffTask,
     Lookup,
+    ObjectSchema,
     Touch,
     Write,
     WriteResult,
@@ -62,9 +64,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = structlog.get_logger("leadsync.hubspot")
-
-SANDBOX_TOKEN = "sandbox-token"
-"""The sandbox's documented token, used only when it runs embedded and no env var is set."""
 
 SEARCH_LIMIT = 200          # results per search page
 SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one search
@@ -854,46 +853,20 @@ def _strings(properties: dict[str, Any]) -> dict[str, str]:
 
 
 @contextmanager
-def open_hubspot(config: Config) -> Iterator[HubSpotAdapter]:
-    """The adapter for one run; starts the embedded sandbox first when configured."""
+def open_hubspot(config: Config, *, credentials: Mapping[str, str] | None = None
+                 ) -> Iterator[HubSpotAdapter]:
+    """The adapter for one run: the token as given (the wiring's, for a sandbox it
+    started), else from the environment variable config.toml names."""
     settings = config.crm.hubspot
     assert settings is not None
-    embedded = settings.sandbox is not None and settings.sandbox.embedded
-    token = secret(settings.access_token_env, what="crm.hubspot.access_token_env",
-                   fallback=SANDBOX_TOKEN if embedded else None).get_secret_value()
-    with ExitStack() as stack:
-        if embedded:
-            stack.enter_context(embedded_sandbox(config, token=token))
-        adapter = HubSpotAdapter(settings, token=token)
-        stack.callback(adapter.close)
+    token = (credentials["token"] if credentials is not None else
+             secret(settings.access_token_env, what="crm.hubspot.access_token_env"
+                    ).get_secret_value())
+    adapter = HubSpotAdapter(settings, token=token)
+    try:
         yield adapter
-
-
-@contextmanager
-def embedded_sandbox(config: Config, *, token: str) -> Iterator[Any]:
-    from connector.sandbox.hubspot import HubSpotSandbox
-
-    settings = config.crm.hubspot
-    assert settings is not None and settings.sandbox is not None
-    if not settings.route_to:
-        from connector.errors import ConfigError
-        raise ConfigError("crm.hubspot.route_to: the embedded sandbox needs host:port")
-    host, _, port = settings.route_to.rpartition(":")
-    sandbox = HubSpotSandbox(
-        token=token, state_path=config.resolve_path(settings.sandbox.state),
-        seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None)
-    try:
-        sandbox.start(host, int(port))
-    except OSError as exc:
-        raise FatalError(f"cannot start the embedded HubSpot sandbox on {settings.route_to}: "
-                         f"{exc.strerror}; is `leadsync sandbox` already running there? "
-                         "Then set crm.hubspot.sandbox.embedded = false.",
-                         system="hubspot") from exc
-    log.info("sandbox started", crm="hubspot", address=sandbox.address)
-    try:
-        yield sandbox
     finally:
-        sandbox.stop()
+        adapter.close()
 
 
 register_crm("hubspot", open_hubspot)

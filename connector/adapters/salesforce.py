@@ -13,8 +13,8 @@ import heapq
 import io
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -32,7 +32,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner, FieldSchema, ObjectSchema
+from connector.adapters.base import CrmOwner
 from connector.adapters.registry import register_crm
 from connector.config import SalesforceConfig, secret
 from connector.errors import (
@@ -44,14 +44,16 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.matching.keys import phone_digits
+from connector.normalize import phone_digits
 from connector.records import (
     Candidate,
     Change,
     CrmRecord,
     Deal,
+    FieldSchema,
     HandoffTask,
     Lookup,
+    ObjectSchema,
     Touch,
     Write,
     WriteResult,
@@ -65,9 +67,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = structlog.get_logger("leadsync.salesforce")
-
-SANDBOX_PASSWORD = "sandbox"
-"""The sandbox's documented password, used only when it runs embedded and no env var is set."""
 
 QUERY_URL_BUDGET = 12_000
 """Bytes of URL-encoded SOQL per GET query. Salesforce caps a call's URI plus headers at
@@ -869,64 +868,30 @@ def _csv_chunks(rows: list[dict[str, Any]],
 
 
 @contextmanager
-def open_salesforce(config: Config) -> Iterator[SalesforceAdapter]:
-    """The adapter for one run; starts the embedded sandbox first when configured."""
+def open_salesforce(config: Config, *, credentials: Mapping[str, str] | None = None
+                    ) -> Iterator[SalesforceAdapter]:
+    """The adapter for one run: credentials as given (the wiring's, for a sandbox it
+    started), else from the environment variables config.toml names."""
     settings = config.crm.salesforce
     assert settings is not None
-    embedded = settings.sandbox is not None and settings.sandbox.embedded
-    password = secret(settings.password_env, what="crm.salesforce.password_env",
-                      fallback=SANDBOX_PASSWORD if embedded else None).get_secret_value()
-    token = secret(settings.security_token_env, fallback="").get_secret_value()
-    consumer: dict[str, str | None] = {"consumer_key": None, "consumer_secret": None}
-    if settings.auth != "soap":
-        from connector.sandbox.salesforce import oauth
-
-        for name, env, fallback in (
-                ("consumer_key", settings.consumer_key_env, oauth.DEFAULT_CONSUMER_KEY),
-                ("consumer_secret", settings.consumer_secret_env, oauth.DEFAULT_CONSUMER_SECRET)):
-            consumer[name] = secret(env, what=f"crm.salesforce.{name}_env",
-                                    fallback=fallback if embedded else None).get_secret_value()
-    with ExitStack() as stack:
-        if embedded:
-            stack.enter_context(embedded_sandbox(config, password=password, token=token,
-                                                 **consumer))
-        adapter = SalesforceAdapter(settings, password=password, security_token=token,
-                                    **consumer)
-        stack.callback(adapter.close)
+    if credentials is None:
+        credentials = {"password": secret(settings.password_env,
+                                          what="crm.salesforce.password_env").get_secret_value(),
+                       "security_token": secret(settings.security_token_env,
+                                                fallback="").get_secret_value()}
+        if settings.auth != "soap":
+            for name, env in (("consumer_key", settings.consumer_key_env),
+                              ("consumer_secret", settings.consumer_secret_env)):
+                credentials[name] = secret(env, what=f"crm.salesforce.{name}_env"
+                                           ).get_secret_value()
+    adapter = SalesforceAdapter(settings, password=credentials["password"],
+                                security_token=credentials.get("security_token", ""),
+                                consumer_key=credentials.get("consumer_key"),
+                                consumer_secret=credentials.get("consumer_secret"))
+    try:
         yield adapter
-
-
-@contextmanager
-def embedded_sandbox(config: Config, *, password: str, token: str,
-                     consumer_key: str | None = None,
-                     consumer_secret: str | None = None) -> Iterator[Any]:
-    from connector.sandbox.salesforce import SalesforceSandbox
-
-    settings = config.crm.salesforce
-    assert settings is not None and settings.sandbox is not None
-    if not settings.route_to:
-        from connector.errors import ConfigError
-        raise ConfigError("crm.salesforce.route_to: the embedded sandbox needs host:port")
-    host, _, port = settings.route_to.rpartition(":")
-    sandbox = SalesforceSandbox(
-        username=settings.username, password=password, security_token=token,
-        state_path=config.resolve_path(settings.sandbox.state),
-        seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None,
-        api_version=settings.api_version,
-        **{k: v for k, v in (("consumer_key", consumer_key),
-                             ("consumer_secret", consumer_secret)) if v is not None})
-    try:
-        sandbox.start(host, int(port))
-    except OSError as exc:
-        raise FatalError(f"cannot start the embedded Salesforce sandbox on {settings.route_to}: "
-                         f"{exc.strerror}; is `leadsync sandbox` already running there? "
-                         "Then set crm.salesforce.sandbox.embedded = false.",
-                         system="salesforce") from exc
-    log.info("sandbox started", crm="salesforce", address=sandbox.address)
-    try:
-        yield sandbox
     finally:
-        sandbox.stop()
+        adapter.close()
 
 
 register_crm("salesforce", open_salesforce)

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.adapters.base import FieldSchema, ObjectSchema
 from connector.config import FieldMapping, MappingConfig, SyncRule
 from connector.errors import RecordError
 from connector.mapping.transforms import Context, Step, apply, inverse, parse
-from connector.records import Lead, Write, payload_hash
+from connector.records import FieldSchema, Lead, ObjectSchema, Write, payload_hash
 from connector.state import value_hash
 
 COMPUTED = {"score", "routing_reason"}

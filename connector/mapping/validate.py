@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from connector.adapters.base import FieldSchema, ObjectSchema
 from connector.config import Config, FieldMapping, SyncRule, key_lines
 from connector.mapping import COMPUTED, TO_CRM
 from connector.mapping.transforms import Step, parse
+from connector.records import FieldSchema, ObjectSchema
 
 Severity = Literal["error", "warning"]
 

@@ -133,12 +133,6 @@ def phone_key(value: object, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_digits(e164: str) -> str:
-    """The national significant number: what a CRM's phone search matches on."""
-    number = phonenumbers.parse(e164)
-    return phonenumbers.national_significant_number(number)
-
-
 @lru_cache(maxsize=65536)
 def company_key(value: object) -> str | None:
     """"The ACME Company, Inc." and "Acme" → "acme": legal form, noise and case gone."""

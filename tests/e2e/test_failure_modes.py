@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from connector.adapters import open_crm, open_marketing
 from connector.adapters.base import ObjectSchema
 from connector.errors import BatchInterrupted, FatalError
-from connector.pipeline import Pipeline, run_once
+from connector.pipeline import Pipeline
 from connector.records import Write, WriteResult
 from connector.state import StateStore
+from connector.wiring import open_crm, open_marketing, run_once
 from tests.conftest import import_leads, lead_row
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
-from connector.pipeline import run_once
+from connector.wiring import run_once
 from tests.conftest import config_text, import_leads, lead_row
 
 MAPPING = '''

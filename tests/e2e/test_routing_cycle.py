@@ -18,14 +18,14 @@ from tenacity import wait_none
 from typer.testing import CliRunner
 
 from connector import config as configuration
-from connector.adapters import open_crm, open_marketing
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.cli import app
 from connector.config import Config
-from connector.pipeline import Pipeline, RunSummary, reroute_once
+from connector.pipeline import Pipeline, RunSummary
 from connector.routing import RoutingStore
 from connector.state import StateStore
+from connector.wiring import open_crm, open_marketing, reroute_once
 from tests.conftest import hubspot_example_config, import_leads, lead_row
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday

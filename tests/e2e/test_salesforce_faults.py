@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from tenacity import wait_none
 
-from connector.adapters import open_marketing
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import Config
 from connector.pipeline import Pipeline
@@ -21,6 +20,7 @@ from connector.records import Write, WriteResult
 from connector.retry import RetryPolicy
 from connector.sandbox.salesforce.faults import Faults
 from connector.state import StateStore
+from connector.wiring import open_marketing
 from tests.conftest import import_leads, lead_row
 
 

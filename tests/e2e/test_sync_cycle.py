@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from tenacity import wait_none
 
-from connector.adapters import open_marketing
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.adapters.salesforce import SalesforceAdapter
-from connector.pipeline import Pipeline, run_once
+from connector.pipeline import Pipeline
 from connector.state import StateStore
+from connector.wiring import open_marketing, run_once
 from tests.conftest import import_leads, lead_row
 
 SOQL = ("SELECT Id, Leadsync_Id__c, Email, FirstName, LastName, Company, Title, Phone, "

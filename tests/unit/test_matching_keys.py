@@ -20,11 +20,11 @@ from connector.matching.keys import (
     name_key,
     nicknames_near,
     person_email_key,
-    phone_digits,
     phone_key,
     text_key,
     website_domain,
 )
+from connector.normalize import phone_digits
 
 
 # -- email -------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from connector import config as configuration
-from connector.adapters.base import FieldSchema, ObjectSchema
 from connector.mapping.validate import Finding, mapping_findings
+from connector.records import FieldSchema, ObjectSchema
 
 STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
             "Closed - Not Converted")

@@ -36,6 +36,9 @@ from .store import DEFAULT_TYPE, Portal, Record
 
 log = logging.getLogger(__name__)
 
+DEFAULT_TOKEN = "sandbox-token"
+"""The documented private-app token the portal accepts unless given another."""
+
 REP_SOURCE = "CRM_UI"
 
 
@@ -70,7 +73,7 @@ class HubSpotSandbox(ServedSandbox):
     def __init__(
         self,
         *,
-        token: str = "sandbox-token",
+        token: str = DEFAULT_TOKEN,
         state_path: Path | None = None,
         seed: Path | dict[str, Any] | None = None,
         clock: Callable[[], datetime] | None = None,

@@ -34,6 +34,9 @@ from .store import Org, Record, SeedError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PASSWORD = "sandbox"
+"""The API user's documented password (username ``admin@leadsync.sandbox``, empty token)."""
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -63,7 +66,7 @@ class SalesforceSandbox(ServedSandbox):
         self,
         *,
         username: str = "admin@leadsync.sandbox",
-        password: str = "sandbox",
+        password: str = DEFAULT_PASSWORD,
         security_token: str = "",
         state_path: Path | None = None,
         seed: Path | dict[str, Any] | None = None,

@@ -1,0 +1,160 @@
+"""Wiring: what a run needs, opened for one config, and nothing else knows it.
+
+The layer above the engine (DESIGN.md "Layers"). It resolves credentials,
+starts an embedded sandbox when the config asks for one (the demo), opens the
+adapters through their registry and hands them to the pipeline. Only this
+module and the CLI import ``connector.sandbox``; an adapter receives a URL
+(``route_to``) and credentials, and cannot tell a sandbox from a real org.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+
+import structlog
+
+from connector.adapters import registry
+from connector.adapters.base import CrmAdapter, MarketingAdapter
+from connector.config import Config, HubSpotConfig, SalesforceConfig, secret
+from connector.errors import ConfigError, FatalError, LeadsyncError
+from connector.pipeline import Pipeline, Rerouted, RunSummary
+from connector.records import utcnow
+from connector.routing.router import Clock
+from connector.state import StateStore
+
+log = structlog.get_logger("leadsync.wiring")
+
+Credentials = Mapping[str, str]
+"""What an adapter's opener takes besides the config: e.g. ``password``, ``token``."""
+
+
+def open_marketing(config: Config, *, seed: bool = False
+                   ) -> AbstractContextManager[MarketingAdapter]:
+    return registry.open_marketing(config, seed=seed)
+
+
+@contextmanager
+def open_crm(config: Config) -> Iterator[CrmAdapter]:
+    """The configured CRM adapter, behind its embedded sandbox when the config has one."""
+    name = config.crm.adapter
+    settings = getattr(config.crm, name, None)
+    embedded = (name in EMBEDDED and settings is not None
+                and settings.sandbox is not None and settings.sandbox.embedded)
+    with ExitStack() as stack:
+        credentials = stack.enter_context(EMBEDDED[name](config)) if embedded else None
+        yield stack.enter_context(registry.open_crm(config, credentials=credentials))
+
+
+def run_once(config: Config, *, dry_run: bool = False,
+             retry_dead_letters: bool = False) -> RunSummary:
+    """Open the configured adapters and the state store, run one cycle, close all."""
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with state.run_lock(), open_marketing(config, seed=True) as marketing, \
+                open_crm(config) as crm:
+            pipeline = Pipeline(config, state, marketing, crm,
+                                retry_dead_letters=retry_dead_letters)
+            return pipeline.run(dry_run=dry_run)
+    finally:
+        state.close()
+
+
+def reroute_once(config: Config, lead: str, *, why: str = "not followed up in time",
+                 clock: Clock = utcnow) -> tuple[RunSummary, list[Rerouted]]:
+    """`leadsync reroute`: one lead (id or email) to the next rep, as a run of its own."""
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with state.run_lock(), open_marketing(config) as marketing, open_crm(config) as crm:
+            ids = marketing.find(lead) if "@" in lead else [lead]
+            pipeline = Pipeline(config, state, marketing, crm, clock=clock)
+            summary = RunSummary(state.start_run(), dry_run=False)
+            done: list[Rerouted] = []
+            try:
+                done = pipeline.reroute(ids or [lead], summary, why=why)
+            except LeadsyncError as exc:
+                summary.status, summary.error = "failed", str(exc)
+            finally:
+                state.finish_run(summary.run_id, summary.counts, status=summary.status,
+                                 error=summary.error)
+            return summary, done
+    finally:
+        state.close()
+
+
+# --- the embedded sandboxes (the demo config) -----------------------------------------------
+
+def _address(settings: SalesforceConfig | HubSpotConfig, crm: str) -> tuple[str, int]:
+    if not settings.route_to:
+        raise ConfigError(f"crm.{crm}.route_to: the embedded sandbox needs host:port")
+    host, _, port = settings.route_to.rpartition(":")
+    return host, int(port)
+
+
+@contextmanager
+def _serving(sandbox: object, crm: str, host: str, port: int) -> Iterator[None]:
+    try:
+        sandbox.start(host, port)  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise FatalError(f"cannot start the embedded {crm} sandbox on {host}:{port}: "
+                         f"{exc.strerror}; is `leadsync sandbox` already running there? "
+                         f"Then set crm.{crm.lower()}.sandbox.embedded = false.",
+                         system=crm.lower()) from exc
+    log.info("sandbox started", crm=crm.lower(), address=sandbox.address)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        sandbox.stop()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _salesforce_sandbox(config: Config) -> Iterator[Credentials]:
+    """Serve the demo org; the adapter logs in with the sandbox's documented
+    credentials unless the environment names others."""
+    from connector.sandbox.salesforce import SalesforceSandbox, oauth
+    from connector.sandbox.salesforce.sandbox import DEFAULT_PASSWORD
+
+    settings = config.crm.salesforce
+    assert settings is not None and settings.sandbox is not None
+    credentials = {
+        "password": secret(settings.password_env,
+                           fallback=DEFAULT_PASSWORD).get_secret_value(),
+        "security_token": secret(settings.security_token_env, fallback="").get_secret_value(),
+    }
+    if settings.auth != "soap":
+        credentials["consumer_key"] = secret(
+            settings.consumer_key_env, fallback=oauth.DEFAULT_CONSUMER_KEY).get_secret_value()
+        credentials["consumer_secret"] = secret(
+            settings.consumer_secret_env,
+            fallback=oauth.DEFAULT_CONSUMER_SECRET).get_secret_value()
+    host, port = _address(settings, "salesforce")
+    sandbox = SalesforceSandbox(
+        username=settings.username, state_path=config.resolve_path(settings.sandbox.state),
+        seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None,
+        api_version=settings.api_version, **credentials)
+    with _serving(sandbox, "Salesforce", host, port):
+        yield credentials
+
+
+@contextmanager
+def _hubspot_sandbox(config: Config) -> Iterator[Credentials]:
+    from connector.sandbox.hubspot import HubSpotSandbox
+    from connector.sandbox.hubspot.sandbox import DEFAULT_TOKEN
+
+    settings = config.crm.hubspot
+    assert settings is not None and settings.sandbox is not None
+    credentials = {"token": secret(settings.access_token_env,
+                                   fallback=DEFAULT_TOKEN).get_secret_value()}
+    host, port = _address(settings, "hubspot")
+    sandbox = HubSpotSandbox(
+        token=credentials["token"], state_path=config.resolve_path(settings.sandbox.state),
+        seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None)
+    with _serving(sandbox, "HubSpot", host, port):
+        yield credentials
+
+
+EMBEDDED: dict[str, Callable[[Config], AbstractContextManager[Credentials]]] = {
+    "salesforce": _salesforce_sandbox,
+    "hubspot": _hubspot_sandbox,
+}
+"""CRM adapter name → a starter for its embedded sandbox, yielding the credentials to use."""
