@@ -139,6 +139,10 @@ def sync(config: ConfigOpt = None,
               f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
               f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
               f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    if c["conflicts"]:
+        out.print(f"  {c['conflicts']} two-way fields changed on both sides: the newer change "
+                  "won, the other is kept as a conflict event (`leadsync explain`)",
+                  highlight=False)
     if c["matched"] or c["held"]:
         out.print(f"  {c['matched']} matched an earlier CRM record (updated, not created); "
                   f"{c['held']} held for review (`leadsync review`)", highlight=False)
@@ -168,21 +172,25 @@ def status(config: ConfigOpt = None,
     try:
         runs = [_run_dict(run) for run in store.runs(limit)]
         letters = [_letter_dict(letter) for letter in store.dead_letters()]
+        conflicts = [{"run": run["id"], "lead": e.marketing_id, "detail": e.detail}
+                     for run in runs if run["conflicts"]
+                     for e in store.events(run["id"], "conflict")]
     finally:
         store.close()
     if as_json:
-        typer.echo(json.dumps({"runs": runs, "dead_letters": letters}, indent=2))
+        typer.echo(json.dumps({"runs": runs, "dead_letters": letters, "conflicts": conflicts},
+                              indent=2))
         return
     table = Table(title="last runs", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("run", "started (UTC)", "status", "read", "qualified", "created", "updated",
-                 "refused", "fed back"):
+                 "refused", "fed back", "conflicts"):
         table.add_column(name, no_wrap=True, min_width=len(name))
     for run in runs:
         table.add_row(str(run["id"]), run["started_at"][5:16].replace("T", " ")
                       + (" dry" if run["dry_run"] else ""),
                       run["status"], *(str(run[k]) for k in
                                        ("read", "qualified", "created", "updated", "refused",
-                                        "fed_back")))
+                                        "fed_back", "conflicts")))
     out.print(table)
     out.print(f"{len(letters)} dead letters waiting")
     for letter in letters:
@@ -190,6 +198,12 @@ def status(config: ConfigOpt = None,
         out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
                   f"{letter['error_code']}: {letter['message']} (fields: {fields}) "
                   f"(attempts {letter['attempts']})", highlight=False)
+    if conflicts:
+        out.print(f"{len(conflicts)} conflicts in these runs (both sides changed a two-way "
+                  "field; the newer won):")
+        for conflict in conflicts[:20]:
+            out.print(f"  run {conflict['run']}, lead {conflict['lead']}: {conflict['detail']}",
+                      highlight=False)
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 A status read back that equals the one last seen for the record is an echo
 (of our own write, or a change to another field) and is dropped; only real
-status changes travel back to marketing.
+status changes travel back to marketing. A CRM record may stand for several
+marketing leads (one person with two addresses, a merge): every one of them
+hears the verdict.
 """
 
 from __future__ import annotations
@@ -18,39 +20,45 @@ from connector.state import Link
 
 @dataclass
 class Decided:
-    updates: list[tuple[StageUpdate, str]] = field(default_factory=list)
-    """(update, external id) per real status change."""
-    unmapped_by_key: dict[str, str] = field(default_factory=dict)
-    """External id → why its status could not be fed back."""
-    converted: set[str] = field(default_factory=set)
-    """External ids of records the CRM reports converted."""
+    updates: list[tuple[StageUpdate, Link]] = field(default_factory=list)
+    """(update, the link it came through) per real status change and linked lead."""
+    unmapped_by_lead: dict[str, str] = field(default_factory=dict)
+    """Marketing id → why its record's status could not be fed back."""
+    converted: list[Link] = field(default_factory=list)
+    """Links of records the CRM reports converted (not known so before)."""
 
     @property
     def unmapped(self) -> list[str]:
-        return list(self.unmapped_by_key.values())
+        return list(self.unmapped_by_lead.values())
 
 
-def stage_updates(changes: Sequence[Change], links: dict[str, Link],
-                  mapping: StatusMapping) -> Decided:
-    decided = Decided()
+def latest_by_record(changes: Sequence[Change]) -> dict[str, Change]:
+    """The newest change of each CRM record (the feed is oldest first)."""
     latest: dict[str, Change] = {}
-    for change in changes:  # oldest first: the last one per record wins
-        if change.key and change.key in links:
-            latest[change.key] = change
-    for key, change in latest.items():
-        link = links[key]
-        if change.converted:
-            decided.converted.add(key)
-        status, stage, where = verdict(change, mapping)
-        if status is None or status == link.crm_status or where == SWITCHED_OFF:
-            continue
-        if stage is None:
-            decided.unmapped_by_key[key] = (f"lead {link.marketing_id}: CRM status {status!r} has "
-                                            f"no entry in {where}; not fed back")
-            continue
-        amount = change.deal.amount if change.deal else None
-        decided.updates.append((StageUpdate(link.marketing_id, stage, status,
-                                            change.modified_at, amount), key))
+    for change in changes:
+        latest[change.crm_id] = change
+    return latest
+
+
+def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
+                  mapping: StatusMapping) -> Decided:
+    """``links``: CRM record id → every link to it."""
+    decided = Decided()
+    for crm_id, change in latest_by_record(changes).items():
+        for link in links.get(crm_id, ()):
+            if change.converted and not link.converted:
+                decided.converted.append(link)
+            status, stage, where = verdict(change, mapping)
+            if status is None or status == link.crm_status or where == SWITCHED_OFF:
+                continue
+            if stage is None:
+                decided.unmapped_by_lead[link.marketing_id] = (
+                    f"lead {link.marketing_id}: CRM status {status!r} has no entry in "
+                    f"{where}; not fed back")
+                continue
+            amount = change.deal.amount if change.deal else None
+            decided.updates.append((StageUpdate(link.marketing_id, stage, status,
+                                                change.modified_at, amount), link))
     return decided
 
 

@@ -27,7 +27,7 @@ from connector.errors import (
     QuotaReserved,
     RecordError,
 )
-from connector.feedback import Decided, stage_updates
+from connector.feedback import Decided, latest_by_record, stage_updates
 from connector.handoff import handoff_task
 from connector.mapping import Mapper, Payload
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
@@ -141,13 +141,16 @@ class Pipeline:
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
         self._owners: list[CrmOwner] | None = None
+        self._taken: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        """Read back in this run: marketing id → (fields taken, what the CRM holds). A dry
+        run writes neither, so its hand-off plan lays them over the stored lead and link."""
 
     def run(self, *, dry_run: bool = False) -> RunSummary:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
         log.info("run started", run=summary.run_id, dry_run=dry_run, crm=self.crm.name)
         try:
-            self.hand_off(summary)
-            self.feed_back(summary)
+            self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
+            self.hand_off(summary)   # and a converted or deleted record is not written to
         except LeadsyncError as exc:
             cause = exc.cause if isinstance(exc, BatchInterrupted) else exc
             if isinstance(cause, QuotaReserved):  # nothing is wrong: resume on a later run
@@ -214,6 +217,8 @@ class Pipeline:
                                             prefer=self.object)
         handoffs = []
         for raw in batch:
+            if summary.dry_run and raw.id in self._taken:
+                raw = replace(raw, fields={**raw.fields, **self._taken[raw.id][0]})
             normalized = normalize(raw, self.config.marketing.default_region)
             lead = normalized.lead
             points = score(lead, self.config.scoring)
@@ -479,7 +484,7 @@ class Pipeline:
             elif link is not None and link.payload_hash == handoff.payload.hash:
                 unchanged.append(handoff.lead.id)
             elif link is not None and not (
-                    fields := handoff.payload.worth_writing(link.crm_values())):
+                    fields := handoff.payload.worth_writing(self.held(link, summary))):
                 unchanged.append(handoff.lead.id)  # the CRM holds every value already
                 link.payload_hash = handoff.payload.hash
                 if not summary.dry_run:
@@ -512,6 +517,12 @@ class Pipeline:
                                     events, tasks=not isinstance(exc.cause, QuotaReserved))
                 raise
             self.record_results(crm_object, handoffs_, writes, results, summary, events)
+
+    def held(self, link: Link, summary: RunSummary) -> dict[str, str]:
+        """What the CRM holds for this link's record, with this run's read-back."""
+        if summary.dry_run and link.marketing_id in self._taken:
+            return self._taken[link.marketing_id][1]
+        return link.crm_values()
 
     def write_for(self, handoff: Handoff, only: set[str] | None) -> tuple[str, Write]:
         """The object and write for one lead: by our external id, or by record id
@@ -579,7 +590,7 @@ class Pipeline:
         """Links for what was written, dead letters for what was refused; a record
         with no result (a batch cut off before it) is left for the next run."""
         by_key = {result.key: result for result in results}
-        links, written, todo_tasks = [], [], []
+        links, written, todo_tasks, rebuilt = [], [], [], []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -600,6 +611,8 @@ class Pipeline:
                                         external_id=external_id, created_at=now,
                                         updated_at=now)
             link.crm_id = result.crm_id or link.crm_id
+            if handoff.link is None and not result.created and write.crm_id is None:
+                rebuilt.append(link)  # the CRM had it under our key: state was lost
             link.payload_hash = handoff.payload.hash
             link.remember(body)
             if self.status_field in body:  # our own status write: its read-back is an echo
@@ -622,12 +635,40 @@ class Pipeline:
             events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links)
+        if rebuilt:
+            self.learn_rebuilt(rebuilt, summary)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
         if todo_tasks and tasks:
             self.add_tasks(crm_object, todo_tasks, summary, events)
         elif todo_tasks:
             self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
+
+    def learn_rebuilt(self, links: list[Link], summary: RunSummary) -> None:
+        """Links remade from the CRM (a lost or restored state database): learn each
+        record's status now, once. The status leadsync itself sets on create is not a
+        verdict; anything else is what sales said, and marketing hears it."""
+        summary.warnings.append(f"{len(links)} links were rebuilt from the CRM: it already "
+                                "held these leads under leadsync's key (the state database "
+                                "was lost, restored from a backup, or a run was cut off)")
+        created_with = self.config.mapping.on_create.get(self.status_field)
+        by_key = {link.external_id: link for link in links}
+        held = self.crm.read_by_keys(self.object, self.key_field, list(by_key),
+                                     [self.status_field])
+        now = utcnow()
+        changes, by_record = [], {}
+        for record in held:
+            link = by_key.get(record.key or "")
+            if link is None:
+                continue
+            link.crm_status = str(created_with) if created_with is not None else None
+            by_record[record.crm_id] = [link]
+            changes.append(Change(crm_id=record.crm_id, key=record.key, fields=record.fields,
+                                  modified_at=now))
+        decided = stage_updates(changes, by_record, self.config.mapping.status)
+        summary.warnings.extend(decided.unmapped)
+        self.write_stages(summary, decided)
+        self.state.save_links(links)  # the baseline of those sales had not touched
 
     def refuse(self, handoff: Handoff, errors: list[RecordError], payload: dict[str, Any],
                summary: RunSummary, events: list[Event]) -> None:
@@ -772,78 +813,80 @@ class Pipeline:
         fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back]))
         changes = self.crm.read_changes(self.object, self.key_field, fields, since)
         for batch in batched(changes, 500):
-            links = self.state.links_by_external_id(
-                self.crm.name, self.object, (c.key for c in batch if c.key))
+            links = self.state.links_to_records(self.crm.name, self.object,
+                                                (c.crm_id for c in batch))
             if self.mapper.crm_fields_read_back:
                 self.take_back(batch, links, summary)
             decided = stage_updates(batch, links, self.config.mapping.status)
             summary.warnings.extend(decided.unmapped)
-            converted = {key for key in decided.converted if not links[key].converted}
             for change in batch:
                 cursor = advanced(cursor, change.modified_at, change.crm_id)
             if summary.dry_run:
                 summary.counts["fed_back"] += len(decided.updates)
                 continue
-            for key in converted:
-                links[key].converted = True
-            self.state.save_links([links[key] for key in converted])
-            self.write_stages(summary, decided, links)
+            for link in decided.converted:
+                link.converted = True
+            self.state.save_links(decided.converted)
+            self.write_stages(summary, decided)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
 
-    def take_back(self, batch: list[Change], links: dict[str, Link],
+    def take_back(self, batch: list[Change], links: dict[str, list[Link]],
                   summary: RunSummary) -> None:
-        """CRM values of to_marketing / two_way / prefer_* fields, back to marketing.
+        """CRM values of to_marketing / two_way / prefer_* fields, back to marketing,
+        into every lead linked to the record.
 
         Every value read is remembered as what the CRM holds, so the next
         hand-off does not write it back, and our own writes read back are echoes.
         """
-        latest: dict[str, Change] = {}
-        for change in batch:
-            if change.key and change.key in links:
-                latest[change.key] = change
+        latest = {crm_id: change for crm_id, change in latest_by_record(batch).items()
+                  if crm_id in links}
         if not latest:
             return
         leads = {lead.id: lead for lead in self.marketing.leads(
-            [links[key].marketing_id for key in latest])}
+            [link.marketing_id for crm_id in latest for link in links[crm_id]])}
         updates, events, seen = [], [], []
-        for key, change in latest.items():
-            link = links[key]
+        for change, link in ((c, link) for crm_id, c in latest.items()
+                             for link in links[crm_id]):
             values = {f: change.fields.get(f) for f in self.mapper.crm_fields_read_back
                       if f in change.fields}
-            taken, reasons = self.mapper.to_marketing(values, link.crm_values(),
-                                                      leads.get(link.marketing_id),
-                                                      change.modified_at)
+            back = self.mapper.to_marketing(values, link.crm_values(),
+                                            leads.get(link.marketing_id), change.modified_at)
             link.remember(values)
             seen.append(link)
-            if taken:
-                updates.append(FieldUpdate(link.marketing_id, taken, change.modified_at))
-                events.extend(Event(link.marketing_id, "taken_back", f"{name} = {taken[name]!r} "
-                                    f"from {reasons[name]}") for name in taken)
+            for conflict in back.conflicts:
+                summary.counts["conflicts"] += 1
+                summary.warnings.append(f"lead {link.marketing_id}: conflict: "
+                                        f"{conflict.describe()}")
+                events.append(Event(link.marketing_id, "conflict", conflict.describe()))
+            if back.updates:
+                updates.append(FieldUpdate(link.marketing_id, back.updates, change.modified_at))
+                self._taken[link.marketing_id] = (back.updates, link.crm_values())
+                events.extend(Event(link.marketing_id, "taken_back",
+                                    f"{name} = {value!r} from {back.reasons[name]}")
+                              for name, value in back.updates.items())
         if summary.dry_run:
             summary.planned.extend({"lead": u.marketing_id, "action": "take back",
                                     "fields": u.fields} for u in updates)
             return
         written = self.marketing.write_fields(updates) if updates else set()
         self.state.save_links(seen)
-        self.state.record_events(summary.run_id, [e for e in events
-                                                  if e.marketing_id in written])
+        self.state.record_events(summary.run_id, [e for e in events if e.kind == "conflict"
+                                                  or e.marketing_id in written])
         if written:
             log.info("fields taken back", leads=len(written))
 
-    def write_stages(self, summary: RunSummary, decided: Decided,
-                     links: dict[str, Link]) -> None:
-        events = [Event(links[key].marketing_id, "unmapped_status", note)
-                  for key, note in decided.unmapped_by_key.items()]
+    def write_stages(self, summary: RunSummary, decided: Decided) -> None:
+        events = [Event(marketing_id, "unmapped_status", note)
+                  for marketing_id, note in decided.unmapped_by_lead.items()]
         written = self.marketing.write_stages([update for update, _ in decided.updates])
         changed = []
-        for update, key in decided.updates:
+        for update, link in decided.updates:
             if update.marketing_id not in written:
                 summary.warnings.append(f"lead {update.marketing_id}: not in the marketing "
                                         f"store any more; status {update.crm_status!r} kept "
                                         "in the CRM only")
                 continue
-            link = links[key]
             link.crm_status = update.crm_status
             changed.append(link)
             events.append(Event(update.marketing_id, "fed_back",

@@ -33,7 +33,7 @@ def _when(**kwargs: Any) -> Any:
 
 
 RUN_COUNTS = ("read", "qualified", "matched", "held", "created", "updated", "unchanged",
-              "refused", "fed_back")
+              "refused", "fed_back", "conflicts")
 
 
 class SyncRun(StateModel, table=True):
@@ -54,6 +54,8 @@ class SyncRun(StateModel, table=True):
     unchanged: int = 0
     refused: int = 0
     fed_back: int = 0
+    conflicts: int = 0
+    """Two-way fields both sides changed since the last sync (the newer won)."""
     error: str | None = Field(default=None, sa_column=Column(SAText, nullable=True))
 
     def counts(self) -> dict[str, int]:
@@ -264,6 +266,20 @@ class StateStore:
                 found.update({getattr(link, column): link for link in session.exec(query)})
         return found
 
+    def links_to_records(self, crm: str, crm_object: str,
+                         crm_ids: Iterable[str]) -> dict[str, list[Link]]:
+        """CRM record id → every link to it: one record may stand for several leads
+        (one person's two addresses, a match, a merge in the CRM)."""
+        wanted = list(dict.fromkeys(crm_ids))
+        found: dict[str, list[Link]] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(wanted), 500):
+                query = select(Link).where(Link.crm == crm, Link.crm_object == crm_object,
+                                           col(Link.crm_id).in_(wanted[start:start + 500]))
+                for link in session.exec(query.order_by(col(Link.id))):
+                    found.setdefault(link.crm_id, []).append(link)
+        return found
+
     def links_any_object(self, crm: str, marketing_ids: Iterable[str],
                          prefer: str) -> dict[str, Link]:
         """Each lead's link to any object of this CRM (a lead matched to a contact is
@@ -284,6 +300,17 @@ class StateStore:
             return
         now = utcnow()
         with Session(self.engine) as session:
+            new = [link for link in links if link.id is None]
+            if new:  # saved before in this run (merge leaves the caller's copy id-less)
+                known: dict[tuple[str, str, str], int] = {}
+                for start in range(0, len(new), 500):
+                    chunk = new[start:start + 500]
+                    rows = session.exec(select(Link.id, Link.crm, Link.crm_object,
+                                               Link.marketing_id).where(
+                        col(Link.marketing_id).in_([link.marketing_id for link in chunk])))
+                    known.update({(crm, obj, mid): id_ for id_, crm, obj, mid in rows})
+                for link in new:
+                    link.id = known.get((link.crm, link.crm_object, link.marketing_id))
             for link in links:
                 link.updated_at = now
                 if link.created_at is None:

@@ -101,6 +101,40 @@ class Payload:
         return wanted
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A two-way field both sides changed since the last sync: who won, what lost."""
+
+    field: str
+    crm_field: str
+    marketing: Any
+    crm: Any
+    marketing_at: datetime | None
+    crm_at: datetime
+    winner: str  # "marketing" | "crm"
+
+    def describe(self) -> str:
+        won, lost = ((self.marketing, self.crm) if self.winner == "marketing"
+                     else (self.crm, self.marketing))
+        loser = "crm" if self.winner == "marketing" else "marketing"
+        when = {"marketing": self.marketing_at, "crm": self.crm_at}
+        return (f"{self.field} ({self.crm_field}) changed on both sides: {self.winner}'s "
+                f"{won!r} ({_stamp(when[self.winner])}) is newer than {loser}'s {lost!r} "
+                f"({_stamp(when[loser])}), which is kept here")
+
+
+def _stamp(at: datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at else "time unknown"
+
+
+@dataclass
+class TakenBack:
+    updates: dict[str, Any] = field(default_factory=dict)
+    """Marketing field → the CRM's value to write."""
+    reasons: dict[str, str] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
 class Mapper:
     """The mapping of one run: entries parsed once, CRM field lengths from describe."""
 
@@ -171,15 +205,20 @@ class Mapper:
 
     # CRM → marketing ------------------------------------------------------------
     def to_marketing(self, crm_values: dict[str, Any], crm_holds: dict[str, str],
-                     lead: Lead | None, crm_changed_at: datetime
-                     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """(marketing field → value to write, marketing field → the rule that decided).
+                     lead: Lead | None, crm_changed_at: datetime,
+                     marketing_changed_at: datetime | None = None) -> TakenBack:
+        """Marketing field → value to write, the rule that decided, and conflicts.
 
         Only values the CRM did not already hold (by hash) count: our own writes
-        read back, and values taken before, are echoes.
+        read back, and values taken before, are echoes. On a two_way field both
+        sides may have changed since the last sync: the newer change wins (the
+        CRM's stamp against marketing's) and the loser is reported, never dropped
+        silently. When only the CRM changed it, the CRM's value is taken whatever
+        else changed on the marketing lead meanwhile.
         """
-        updates: dict[str, Any] = {}
-        reasons: dict[str, str] = {}
+        out = TakenBack()
+        updates, reasons = out.updates, out.reasons
+        mine_at = marketing_changed_at or (lead.updated_at if lead else None)
         for item in self.entries:
             if item.sync not in FROM_CRM or item.crm not in crm_values or len(item.sources) != 1:
                 continue
@@ -192,13 +231,30 @@ class Mapper:
                 continue
             if item.sync == "prefer_marketing_unless_blank" and mine not in (None, ""):
                 continue
-            if item.sync == "two_way" and lead is not None and lead.updated_at > crm_changed_at:
-                continue  # marketing changed since: its value wins and goes out next hand-off
             ctx = Context(record=dict(crm_values), default_region=self.default_region)
             outcome = apply(item.back, value, ctx)
-            if outcome.issue is not None:
+            if outcome.issue is not None or outcome.value == mine:
                 continue
-            if outcome.value != mine:
-                updates[item.sources[0]] = outcome.value
-                reasons[item.sources[0]] = f"{item.crm} → {item.describe()}"
-        return updates, reasons
+            if item.sync == "two_way" and lead is not None and self._changed_since_sync(
+                    item, lead, crm_holds.get(item.crm)):
+                marketing_wins = mine_at is not None and mine_at > crm_changed_at
+                out.conflicts.append(Conflict(
+                    item.sources[0], item.crm, marketing=mine, crm=outcome.value,
+                    marketing_at=mine_at, crm_at=crm_changed_at,
+                    winner="marketing" if marketing_wins else "crm"))
+                if marketing_wins:
+                    continue  # its value goes out in this run's hand-off
+            updates[item.sources[0]] = outcome.value
+            reasons[item.sources[0]] = f"{item.crm} → {item.describe()}"
+        return out
+
+    def _changed_since_sync(self, item: Compiled, lead: Lead, held: str | None) -> bool:
+        """Marketing's value, mapped, differs from what the CRM held at the last sync:
+        marketing changed it too. Never synced: a value marketing has counts."""
+        record = {**lead.fields, "id": lead.id, "stage": lead.stage}
+        ctx = Context(record=record, default_region=self.default_region)
+        outcome = apply(item.steps, record.get(item.sources[0]), ctx)
+        if outcome.issue is not None:
+            return False
+        mapped = value_hash(outcome.value)
+        return mapped != held if held is not None else mapped != ""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connector.adapters.base import ObjectSchema
+from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.errors import BatchInterrupted, FatalError
 from connector.pipeline import Pipeline
 from connector.records import Write, WriteResult
@@ -89,7 +90,17 @@ def test_lost_state_database_neither_duplicates_nor_resets(config: Any, sf_clien
     after = statuses(sf_client)
     assert len(after) == 10
     assert list(after.values()).count("Closed - Not Converted") == 1
-    assert again.counts["fed_back"] == 10  # every current CRM status, learnt afresh
+    # only what sales said is a verdict: leadsync's own create-time status is not
+    assert again.counts["fed_back"] == 1
+    assert any("10 links were rebuilt from the CRM" in w for w in again.warnings)
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        stages = {lead.fields["email"]: lead.stage for lead in store.read_changes(None)}
+    finally:
+        store.close()
+    assert stages.pop("person1@acme1.example") is not None
+    assert set(stages.values()) == {None}
+    assert run_once(fresh).counts["fed_back"] == 0
 
 
 def test_dead_letters_retried_after_the_admin_fixes_the_mapping(tmp_path: Path,
@@ -128,6 +139,12 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
             return ObjectSchema(object_name, {})
 
         def find_people(self, *args: Any) -> list[Any]:
+            return []
+
+        def read_changes(self, *args: Any) -> list[Any]:
+            return []
+
+        def read_removed(self, *args: Any) -> list[Any]:
             return []
 
         def upsert(self, *args: Any) -> list[WriteResult]:

@@ -32,7 +32,7 @@ def change(key: str | None, status: str | None, minutes: int = 0) -> Change:
      [("m1", "sales_accepted", "Working - Contacted")], []),
     (None, [change("1", "Closed - Not Converted")],
      [("m1", "recycle", "Closed - Not Converted")], []),                          # never seen
-    ("Open - Not Contacted", [change("1", "Nurture Later")], [], ["1"]),             # unmapped
+    ("Open - Not Contacted", [change("1", "Nurture Later")], [], ["m1"]),            # unmapped
     ("Open - Not Contacted", [change("1", "Working - Contacted"),
                               change("1", "Closed - Not Converted", 1)],
      [("m1", "recycle", "Closed - Not Converted")], []),                          # latest wins
@@ -42,9 +42,18 @@ def change(key: str | None, status: str | None, minutes: int = 0) -> Change:
 ])
 def test_stage_updates(known: str | None, changes: list[Change],
                        updates: list[tuple[str, str, str]], unmapped: list[str]) -> None:
-    decided = stage_updates(changes, {"1": link("1", known)}, MAP)
+    decided = stage_updates(changes, {"00Q1": [link("1", known)]}, MAP)
     assert [(u.marketing_id, u.stage, u.crm_status) for u, _ in decided.updates] == updates
-    assert list(decided.unmapped_by_key) == unmapped
+    assert list(decided.unmapped_by_lead) == unmapped
+
+
+def test_every_lead_linked_to_the_record_hears_its_verdict() -> None:
+    """Two marketing leads (one person's two addresses) on one CRM record."""
+    one, two = link("1", "Open - Not Contacted"), link("1", None)
+    two.marketing_id = "m2"
+    decided = stage_updates([change("1", "Working - Contacted")], {"00Q1": [one, two]}, MAP)
+    assert [(u.marketing_id, u.stage) for u, _ in decided.updates] == [
+        ("m1", "sales_accepted"), ("m2", "sales_accepted")]
 
 
 def converted(key: str, stage: str, *, closed: bool, won: bool, amount: float | None = 5000.0,
@@ -69,7 +78,7 @@ def converted(key: str, stage: str, *, closed: bool, won: bool, amount: float | 
 def test_a_converted_leads_opportunity_decides_won_and_lost(
         known: str, incoming: Change, expected: tuple[str, str, float] | None) -> None:
     mapping = StatusMapping(to_marketing={"Closed - Converted": "opportunity"})
-    decided = stage_updates([incoming], {"1": link("1", known)}, mapping)
+    decided = stage_updates([incoming], {"00Q1": [link("1", known)]}, mapping)
     got = [(u.stage, u.crm_status, u.amount) for u, _ in decided.updates]
     assert got == ([expected] if expected else [])
 
@@ -77,9 +86,9 @@ def test_a_converted_leads_opportunity_decides_won_and_lost(
 def test_won_and_lost_stages_are_configurable_and_can_be_switched_off() -> None:
     mapping = StatusMapping(won="customer", lost="")  # TOML has no null
     won = stage_updates([converted("1", "Closed Won", closed=True, won=True)],
-                        {"1": link("1", "x")}, mapping)
+                        {"00Q1": [link("1", "x")]}, mapping)
     assert [u.stage for u, _ in won.updates] == ["customer"]
     lost = stage_updates([converted("1", "Closed Lost", closed=True, won=False)],
-                         {"1": link("1", "x")}, mapping)
-    assert (lost.updates, lost.unmapped_by_key) == ([], {})  # off: not fed back, no warning
-    assert lost.converted == {"1"}
+                         {"00Q1": [link("1", "x")]}, mapping)
+    assert (lost.updates, lost.unmapped_by_lead) == ([], {})  # off: not fed back, no warning
+    assert [link.marketing_id for link in lost.converted] == ["m1"]
