@@ -86,6 +86,9 @@ class Handoff:
     owner is written only when the record is created (sales may have changed it since)."""
     routing: str | None = None
     """The reason of the lead's current assignment (what ``routing_reason`` maps)."""
+    same_address: bool = False
+    """``target`` (or ``after``) was matched on the same address: it may be written in
+    full. Any other match fills blanks of the record's identity only."""
 
 
 @dataclass
@@ -283,6 +286,8 @@ class Pipeline:
                                     f"{decision.reason}); waiting for `leadsync review`"))
                 continue
             if decision.outcome == "match":
+                best = next((c for c in pool if c.person is decision.best), None)
+                handoff.same_address = best is not None and self.matcher.same_address(me, best)
                 self.take_match(handoff, decision, events)
             target = handoff.target
             handoff.account = accounts.find(me, target)
@@ -543,12 +548,44 @@ class Pipeline:
                   # what sales keeps up to date is not overwritten on a first match
                   and not (link is None and handoff.payload.sync.get(k)
                            == "prefer_crm_unless_blank")}
+        protect = self.protected(handoff)
+        if protect:  # someone's own record: its name and email stay, blanks are filled
+            for crm_field, source in self.identity_fields().items():
+                known = target.fields  # empty: built from a link, so nothing is known blank
+                if crm_field in values and (link is not None or not known or known.get(source)):
+                    del values[crm_field]
+            other = self.other_email(handoff)
+            secondary = self.matching.secondary_email_field
+            if other and secondary and secondary in fields:
+                values[secondary] = other
         if (handoff.assign and handoff.owner_id and handoff.owner_id != target.owner_id
-                and owner in fields):  # routing gave the person to someone else
+                and owner in fields and not protect):  # routing gave the person to another
             values[owner] = handoff.owner_id
         stamp = target.key is None and self.key_field in fields
         return target.crm_object, Write(lead.id, values, known=True, crm_id=target.crm_id,
                                         stamp=stamp)
+
+    def protected(self, handoff: Handoff) -> bool:
+        """Writes to this lead's record keep the record's identity: it was matched by
+        something other than the same address, now or when it was linked."""
+        if handoff.link is not None:
+            return handoff.link.protected
+        return (handoff.target is not None or handoff.after is not None) and \
+            not handoff.same_address
+
+    def identity_fields(self) -> dict[str, str]:
+        """CRM field → marketing field, for the fields that say who a person is."""
+        sources = {*self.matching.names, "email"}
+        return {c.crm: c.sources[0] for c in self.mapper.entries
+                if c.sources and c.sources[0] in sources}
+
+    def other_email(self, handoff: Handoff) -> str | None:
+        """The lead's address when the record it was matched to keeps another one."""
+        mine = handoff.lead.get("email")
+        theirs = handoff.target.fields.get("email") if handoff.target else None
+        if not mine or (theirs and str(theirs).strip().lower() == str(mine).strip().lower()):
+            return None
+        return str(mine) if theirs or handoff.link is None else None
 
     def writable(self, crm_object: str) -> set[str]:
         """Fields of ``crm_object`` an update may set (a contact has no Company)."""
@@ -611,6 +648,9 @@ class Pipeline:
                                         external_id=external_id, created_at=now,
                                         updated_at=now)
             link.crm_id = result.crm_id or link.crm_id
+            if handoff.link is None and self.protected(handoff):
+                link.protected = True
+                link.other_email = self.other_email(handoff)
             if handoff.link is None and not result.created and write.crm_id is None:
                 rebuilt.append(link)  # the CRM had it under our key: state was lost
             link.payload_hash = handoff.payload.hash
@@ -627,10 +667,14 @@ class Pipeline:
                 owner = (body.get(self.crm.owner_field)
                          or (handoff.target.owner_id if handoff.target else None)
                          or handoff.owner_id)
+                matched = handoff.matched
+                if matched and link.other_email:
+                    matched += (f"; matched by name, so the record keeps its own name and "
+                                f"email: marketing knows this person as {link.other_email}")
                 todo_tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
                                           handoff.score_reason, now=now,
                                           due_in=self.config.sync.task_due,
-                                          owner_id=owner, matched=handoff.matched,
+                                          owner_id=owner, matched=matched,
                                           history=handoff.history))
             events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))

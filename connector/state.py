@@ -89,6 +89,11 @@ class Link(StateModel, table=True):
     converted: bool = False
     """Sales converted the record (into a contact and an opportunity); the CRM
     refuses writes to it from then on, so leadsync stops sending them."""
+    protected: bool = False
+    """The record was matched by something other than the same address: it is
+    someone's own record, whose name, email and owner leadsync never overwrites."""
+    other_email: str | None = None
+    """The lead's address when the record keeps another (a match by name)."""
     field_hashes: str = Field(default="{}", sa_column=Column(SAText, nullable=False))
     """JSON {CRM field: hash of the value the CRM holds, as last written or read}.
     A value read back that matches is leadsync's own echo (no ping-pong between

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from connector.matching.compare import SIMILARITY, blocking_values, prepare
 from connector.matching.config import MatchingConfig, MatchRule
-from connector.matching.keys import EmailRules
+from connector.matching.keys import FREE_MAIL, EmailRules
 
 Outcome = Literal["match", "review", "none"]
 NAME_PAIR = ("first_name", "last_name")
@@ -96,6 +96,12 @@ class Matcher:
         both names when they are swapped (a last_name spec is fed the first name)."""
         if self._swappable and self._name_specs:
             self._blocked |= set(self.name_pair)
+        self._email_fields = [n for n, kind in self.kinds.items() if kind == "email"]
+        self._personal_rules = {r.name for r in config.rules
+                                if any(self.kinds.get(f) in ("email", "phone")
+                                       for f in r.fields)}
+        """Rules that hold on a person's own address or number: another employer's
+        domain does not count against them (a new job, the same mobile)."""
         self._prepared: dict[tuple[str, str], Any] = {}
         """Prepared forms of text values by (kind, text): the same first names, last
         names and companies come back in record after record."""
@@ -188,10 +194,40 @@ class Matcher:
             names, swapped = self._names(a, b)
             sims.update(names)
         present = a.values.keys() & b.values.keys()
+        penalised = NO_MATCH
         for rule, needs in self._needs:
+            if rule.score <= penalised.score:
+                break  # sorted by score: nothing further can beat it
             if needs <= present and self._holds(rule, a, b, sims):
-                return Scored(rule.score, rule.name, self._reason(rule, a, b, sims, swapped))
-        return NO_MATCH
+                reason = self._reason(rule, a, b, sims, swapped)
+                against = None if rule.name in self._personal_rules else self._domains(a, b)
+                if against is None:
+                    return Scored(rule.score, rule.name, reason)
+                penalty = self.config.work_email_differs_penalty
+                lowered = round(max(0.0, rule.score - penalty), 6)
+                if lowered > penalised.score:
+                    penalised = Scored(lowered, rule.name,
+                                       f"{reason}; {against} (-{penalty:.2f})")
+        return penalised
+
+    def same_address(self, a: Prepared, b: Prepared) -> bool:
+        """Both carry the same personal mailbox (after normalising): the one kind of
+        match that may speak for the record's identity (name, email, owner)."""
+        return any(a.values.get(n) is not None and a.values.get(n) == b.values.get(n)
+                   for n in self._email_fields)
+
+    def _domains(self, a: Prepared, b: Prepared) -> str | None:
+        """Why two work addresses count against a match by name: two employers'
+        domains are two jobs or two people. Free mail and shared mailboxes (info@)
+        say nothing either way."""
+        for name in self._email_fields:
+            left, right = a.values.get(name), b.values.get(name)
+            if left is None or right is None:
+                continue
+            domains = left.rpartition("@")[2], right.rpartition("@")[2]
+            if domains[0] != domains[1] and not set(domains) & FREE_MAIL:
+                return f"work email domains differ ({domains[0]} vs {domains[1]})"
+        return None
 
     def _sim(self, name: str, a: Prepared, b: Prepared,
              sims: dict[str, float | None]) -> float | None:

@@ -121,6 +121,15 @@ class MatchingConfig(_Model):
     """The given-name and family-name fields (both of kind "name"): compared
     swapped too, and blocking keys on them are made from the swapped names as
     well, since "Smith, John" is John Smith."""
+    work_email_differs_penalty: Share = 0.15
+    """Taken off the score of a match by name (without the address or the phone)
+    when both records carry a work address at different domains: two employers are
+    two jobs or two people, so a confident name match becomes one to review."""
+    secondary_email_field: str = ""
+    """A CRM field for a person's other address (e.g. a custom Secondary_Email__c, or
+    HubSpot's hs_additional_emails): when a match by name keeps the CRM record's
+    email, the lead's address goes there; without one it is kept in the task and
+    the link."""
     history_limit: Annotated[int, Field(ge=0, le=200)] = 10
     """Earlier activities (per matched record) written into the rep's handoff task."""
 

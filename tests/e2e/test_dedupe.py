@@ -124,7 +124,51 @@ def test_a_person_whose_email_changed_is_matched_by_name_company_and_phone(
     summary = sync(config, [lead(2, email="dana.n2@northwind.example")])
     assert summary.counts["matched"] == 1 and summary.counts["created"] == 0
     [only] = leads_in(salesforce_sandbox)
-    assert only["Id"] == old["Id"] and only["Email"] == "dana.n2@northwind.example"
+    # matched by name, not by address: the record keeps its identity; the rep learns
+    # the other address from the task, and the link keeps it
+    assert only["Id"] == old["Id"] and only["Email"] == "dana@old-employer.example"
+    [task] = [t for t in salesforce_sandbox.records("Task") if t["WhoId"] == old["Id"]]
+    assert "marketing knows this person as dana.n2@northwind.example" in task["Description"]
+
+
+def test_a_match_by_name_never_overwrites_the_records_name_email_or_owner(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Lars Bergman (another mailbox at the same employer) meets the lead Lars Berg."""
+    rep = "riley.okafor@leadsync.sandbox"
+    berg = salesforce_sandbox.create("Lead", {
+        "FirstName": "Lars", "LastName": "Berg", "Company": "Northwind Traders",
+        "Email": "lars.berg@northwind.example", "Title": ""}, as_user=rep)
+    summary = sync(config, [lead(8, first_name="Lars", last_name="Bergman",
+                                 email="lars.bergman@northwind.example", title="CTO")])
+    assert summary.status == "ok", summary.error
+    rows = {r["Id"]: r for r in leads_in(salesforce_sandbox)}
+    kept = rows[berg["Id"]]
+    assert (kept["FirstName"], kept["LastName"], kept["Email"], kept["OwnerId"]) == (
+        "Lars", "Berg", "lars.berg@northwind.example", berg["OwnerId"])
+
+
+def test_a_nickname_match_to_a_contact_fills_blanks_and_keeps_its_identity(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Bob Hansen is the contact Robert Hansen: the match is right, the names stay."""
+    account = salesforce_sandbox.create("Account", {"Name": "Hansen Freight"})
+    robert = salesforce_sandbox.create("Contact", {
+        "FirstName": "Robert", "LastName": "Hansen", "AccountId": account["Id"],
+        "Email": "robert.hansen@hansen-freight.example", "Phone": "(415) 555-0299"})
+    summary = sync(config, [lead(9, first_name="Bob", last_name="Hansen",
+                                 company="Hansen Freight", email="bob.h@gmail.com",
+                                 phone="+1 415 555 0299", title="Dispatcher")])
+    assert summary.counts["matched"] == 1 and summary.counts["created"] == 0
+    [contact] = salesforce_sandbox.records("Contact")
+    assert contact["Id"] == robert["Id"]
+    assert (contact["FirstName"], contact["Email"]) == (
+        "Robert", "robert.hansen@hansen-freight.example")
+    assert contact["Title"] == "Dispatcher"  # a blank filled
+    # later marketing edits of the name still leave the contact's identity alone
+    sync(config, [lead(9, at=T0 + timedelta(days=1), first_name="Bobby", last_name="Hansen",
+                       company="Hansen Freight", email="bob.h@gmail.com",
+                       phone="+1 415 555 0299", title="Dispatcher")])
+    [contact] = salesforce_sandbox.records("Contact")
+    assert contact["FirstName"] == "Robert"
 
 
 def test_a_customer_contact_is_not_recreated_as_a_lead(config: Config,
@@ -257,8 +301,11 @@ def test_hubspot_contact_a_rep_created_is_updated_not_duplicated(
     [contact] = hubspot_sandbox.records("contacts")
     assert contact["id"] == existing["id"]
     assert contact["properties"]["leadsync_id"] == "9"
-    assert contact["properties"]["email"] == "dana.n9@northwind.example"
+    # matched by name, company and phone: the contact's own address stays
+    assert contact["properties"]["email"] == "dana@personal.example"
     [task] = hubspot_sandbox.records("tasks")
+    assert "marketing knows this person as dana.n9@northwind.example" in \
+        task["properties"]["hs_task_body"]
     assert task["properties"]["hubspot_owner_id"] == "70000002"
     assert "returning" in task["properties"]["hs_task_subject"]
     assert again.counts["created"] == 0 and again.counts["unchanged"] == 1

@@ -352,3 +352,31 @@ def test_custom_fields_need_their_own_rules_and_blocking() -> None:
     matcher = Matcher(config)
     a, b = (person(i, "lead", matcher, ssn="123-45-6789") for i in "ab")
     assert matcher.decide(a, [b]).outcome == "match"
+
+
+# -- another employer's address counts against a match by name ------------------------------
+GINA = {"first_name": "Gina", "last_name": "Goodrow", "company": "Goodco Ltd",
+        "email": "gina@goodco1.example"}
+
+
+@pytest.mark.parametrize(("other", "outcome"), [
+    # two people: another employer's domain turns a name+company match into a review
+    ({**GINA, "company": "Goodco Limited", "email": "gina@goodco2.example"}, "review"),
+    ({**GINA, "email": "g.goodrow@goodco1.example"}, "match"),  # the same employer's domain
+    ({**GINA, "email": "gina.goodrow@gmail.com"}, "match"),     # free mail says nothing
+    ({**GINA, "email": None}, "match"),                         # nothing to compare
+])
+def test_work_email_domains_that_differ_count_against_a_name_match(
+        other: dict[str, Any], outcome: str) -> None:
+    incoming = person("in", "incoming", **GINA)
+    decision = MATCHER.decide(incoming, [person("c1", **other)])
+    assert decision.outcome == outcome, decision.reason
+    if outcome == "review":
+        assert "work email domains differ (goodco1.example vs goodco2.example)" in \
+            decision.reason
+
+
+def test_a_shared_phone_outweighs_a_new_employers_domain() -> None:
+    """A new job, the same mobile: name+phone is personal evidence."""
+    incoming = jane(email="jane@newjob.example", company="Initech")
+    assert MATCHER.decide(incoming, [person(**JANE)]).outcome == "match"
