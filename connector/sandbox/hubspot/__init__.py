@@ -27,9 +27,14 @@ What a caller can rely on:
 * Bearer-token auth (``token``); rate limits with HubSpot's headers and 429
   bodies (ten-second window, daily quota, search per second); the shared
   fault script (latency, 502/503, drops, ``fail_at``).
+* Merges (``/crm/v3/objects/{contacts,companies,deals}/merge``) make a new
+  record with a new id; the old ids keep answering reads and writes with it.
+  Archived records are read with ``archived=true``; ``propertiesWithHistory``
+  returns every change with its source (``INTEGRATION`` for the API,
+  ``CRM_UI`` for a rep) on the injected clock.
 * Helpers that play a sales rep without API calls: ``create``, ``update``,
-  ``set_owner``, ``associate``, ``create_deal``, ``archive``; and
-  ``records``/``associations``/``request_count`` for assertions.
+  ``set_owner``, ``associate``, ``create_deal``, ``archive``, ``merge``; and
+  ``records``/``history``/``associations``/``request_count`` for assertions.
 * Time: every stamp and every limit window follow the injected ``clock``.
 """
 

@@ -40,7 +40,7 @@ DEFAULT_TOKEN = "sandbox-token"
 """The documented private-app token the portal accepts unless given another."""
 
 REP_SOURCE = "CRM_UI"
-
+"""``sourceType`` of a rep's edits in property history (HubSpot's for edits made in the UI)."""
 
 
 def _utcnow() -> datetime:
@@ -126,20 +126,26 @@ class HubSpotSandbox(ServedSandbox):
 
     def records(self, object_type_name: str, *, include_archived: bool = False
                 ) -> list[dict[str, Any]]:
-        """Stored records as ``{"id", "properties", "createdAt", "updatedAt", "archived"}``."""
+        """Stored records as ``{"id", "properties", "createdAt", "updatedAt", "archived"}``
+        (plus ``archivedAt`` for archived ones). Merged-away records are gone: their
+        ids live on as aliases of the merged record."""
         kind = self._kind(object_type_name)
         with self.portal.lock:
             return [
-                {
-                    "id": str(r.id),
-                    "properties": dict(r.properties),
-                    "createdAt": iso(r.created_at),
-                    "updatedAt": iso(r.updated_at),
-                    "archived": r.archived,
-                }
+                self._plain(r)
                 for r in self.portal.records[kind].values()
                 if include_archived or not r.archived
             ]
+
+    def history(self, object_type_name: str, object_id: str | int, prop: str
+                ) -> list[dict[str, Any]]:
+        """One property's history, newest first, as ``propertiesWithHistory`` shows it."""
+        kind = self._kind(object_type_name)
+        with self.portal.lock:
+            record = self.portal.resolve(kind, object_id)
+            if record is None:
+                raise KeyError(object_id)
+            return record.history_json(prop)
 
     def associations(self, from_type: str, from_id: str | int, to_type: str) -> list[str]:
         """Ids of the ``to_type`` records associated with one record (no API call)."""
@@ -204,20 +210,48 @@ class HubSpotSandbox(ServedSandbox):
             except ApiError as exc:
                 raise WriteRejected(exc) from None
             owner = changes.get("hubspot_owner_id") or record.properties.get("hubspot_owner_id")
-            self.portal.update(record, changes, user_id=self._user(owner) or self._any_rep())
+            self.portal.update(record, changes, user_id=self._user(owner) or self._any_rep(),
+                               source=REP_SOURCE)
             return self._plain(record)
 
     def set_owner(self, object_type_name: str, object_id: str | int, owner: str) -> dict[str, Any]:
         """Assign an owner by owner id or email (the rep's routing decision)."""
         return self.update(object_type_name, object_id, {"hubspot_owner_id": self._owner(owner)})
 
-    def archive(self, object_type_name: str, object_id: str | int) -> None:
+    def archive(self, object_type_name: str, object_id: str | int) -> dict[str, Any]:
+        """Delete a record as a rep would: it leaves live reads and shows up in
+        ``archived=true`` reads with ``archivedAt`` at the clock's now."""
         kind = self._kind(object_type_name)
         with self.portal.lock:
             record = self.portal.live(kind, object_id)
             if record is None:
                 raise KeyError(object_id)
             self.portal.archive(record)
+            return self._plain(record)
+
+    def merge(
+        self, object_type_name: str, primary_id: str | int, merged_id: str | int
+    ) -> dict[str, Any]:
+        """Merge two records as a rep would in the UI; returns the new merged record.
+
+        Same rules as ``POST /crm/v3/objects/{type}/merge`` (``Portal.merge``),
+        but the history marks the merge's own values as the rep's (``CRM_UI``).
+        An id that names nothing raises ``KeyError``; merging a record into
+        itself raises ``WriteRejected`` with the API's 400.
+        """
+        kind = self._kind(object_type_name)
+        with self.portal.lock:
+            for object_id in (primary_id, merged_id):
+                if self.portal.live(kind, object_id) is None:
+                    raise KeyError(object_id)
+            try:
+                primary, secondary = self.portal.merge_pair(kind, primary_id, merged_id)
+            except ApiError as exc:
+                raise WriteRejected(exc) from None
+            owner = primary.properties.get("hubspot_owner_id")
+            record = self.portal.merge(primary, secondary, source=REP_SOURCE,
+                                       user_id=self._user(owner) or self._any_rep())
+            return self._plain(record)
 
     def associate(
         self, from_type: str, from_id: str | int, to_type: str, to_id: str | int
@@ -297,9 +331,12 @@ class HubSpotSandbox(ServedSandbox):
         return next(o.user_id for o in self.portal.owners if not o.archived)
 
     def _plain(self, record: Record) -> dict[str, Any]:
-        return {"id": str(record.id), "properties": dict(record.properties),
-                "createdAt": iso(record.created_at), "updatedAt": iso(record.updated_at),
-                "archived": record.archived}
+        plain = {"id": str(record.id), "properties": dict(record.properties),
+                 "createdAt": iso(record.created_at), "updatedAt": iso(record.updated_at),
+                 "archived": record.archived}
+        if record.archived_at is not None:
+            plain["archivedAt"] = iso(record.archived_at)
+        return plain
 
     def _load_seed(self, seed: dict[str, Any]) -> None:
         """Seed rows are validated like writes; read-only stamps may be given."""

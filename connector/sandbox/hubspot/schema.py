@@ -337,6 +337,10 @@ def _system(group: str) -> list[PropertyDef]:
         _text("hs_object_source", "Record source", group_name=group, read_only=True),
         PropertyDef("hs_updated_by_user_id", "Updated by user ID", "number", "number",
                     group_name=group, read_only=True),
+        # Semicolon-separated ids folded into this record by merges (knowledge base
+        # "Merge records": the "Merged [record] IDs" property).
+        PropertyDef("hs_merged_object_ids", "Merged record IDs", "string", "text",
+                    group_name=group, read_only=True, calculated=True),
         _enum("hubspot_owner_id", "Contact owner", [], group_name=group, external_options=True),
     ]
 
@@ -370,6 +374,15 @@ def default_properties() -> dict[str, dict[str, PropertyDef]]:
                     "string", "text", group_name="contactinformation", read_only=True,
                     calculated=True),
         PropertyDef("hs_searchable_calculated_mobile_number", "Calculated Mobile Number",
+                    "string", "text", group_name="contactinformation", read_only=True,
+                    calculated=True),
+        # A merge keeps the secondary contact's address here (knowledge base "Merge
+        # records"); read-only in the sandbox, as the objects API does not set it.
+        PropertyDef("hs_additional_emails", "Additional email addresses", "string", "text",
+                    group_name="contactinformation", read_only=True, calculated=True),
+        # "<id>:<epoch ms>;..." per merged contact (the property's own description,
+        # quoted in Fivetran's HubSpot docs).
+        PropertyDef("hs_calculated_merged_vids", "Merged vids with timestamps of a contact",
                     "string", "text", group_name="contactinformation", read_only=True,
                     calculated=True),
         PropertyDef("leadsync_id", "leadsync ID", "string", "text", has_unique_value=True,

@@ -12,6 +12,14 @@ Batch endpoints take at most 100 inputs. A batch is refused whole when any
 input has an invalid value (400) or takes a unique value another record
 holds (409), as HubSpot does; inputs naming records that do not exist are
 reported per id in a 207 multi-status answer while the rest succeed.
+
+Reads follow HubSpot's published OpenAPI spec for contacts
+(HubSpot-public-api-spec-collection, ``PublicApiSpecs/CRM/Contacts/Rollouts/
+424/v3/contacts.json``): ``archived`` reads only archived records (GET list,
+GET one, and batch read as a query parameter), ``propertiesWithHistory``
+(GET list, GET one, batch read body) adds each named property's history,
+newest first, as ``ValueWithTimestamp`` entries. Merged-away ids keep
+answering with the merged record (see ``Portal.merge``).
 """
 
 from __future__ import annotations
@@ -63,6 +71,12 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=utf-8"
 MAX_BATCH = 100
 MAX_PAGE = 100
+MAX_HISTORY_PAGE = 50
+"""The spec says ``propertiesWithHistory`` on a list "will reduce the maximum number
+of contacts that can be read by a single request" without a number; 50 is our guess
+(pages shrink, paging goes on, nothing is refused)."""
+MERGEABLE = ("contacts", "companies", "deals")
+"""The object types whose spec has a ``/merge`` path (contacts, companies, deals v3)."""
 MAX_ASSOCIATION_PAGE = 500
 MAX_OWNER_PAGE = 500
 
@@ -174,6 +188,8 @@ class HubSpotApp:
             if tail == ["search"]:
                 _allow(method, "POST")
                 return self.search(request, kind)
+            if tail == ["merge"] and method == "POST":
+                return self.merge(request, kind)
             if len(tail) == 2 and tail[0] == "batch":
                 _allow(method, "POST")
                 handler = {
@@ -253,11 +269,14 @@ class HubSpotApp:
         written: Iterable[str] = (),
         associations: list[str] | None = None,
         new: bool | None = None,
+        history: list[str] | None = None,
     ) -> dict[str, Any]:
         """A record as the API returns it: requested (or default) properties, nulls for unset.
 
         Named properties always come with the record's id and its create and
-        modified stamps, which the real API adds to every answer.
+        modified stamps, which the real API adds to every answer. ``history``
+        names the properties whose ``propertiesWithHistory`` to add; unknown
+        names are ignored, as the spec says.
         """
         kind = record.object_type
         names: list[str] = list(requested) if requested else list(DEFAULT_RETURNED[kind])
@@ -277,6 +296,11 @@ class HubSpotApp:
         }
         if record.archived_at is not None:
             body["archivedAt"] = iso(record.archived_at)
+        if history:
+            body["propertiesWithHistory"] = {
+                name: record.history_json(name) for name in dict.fromkeys(history)
+                if name in known
+            }
         if new is not None:
             body["new"] = new
         if associations:
@@ -301,6 +325,9 @@ class HubSpotApp:
         limit = _query_int(request, "limit", 10)
         if not 0 < limit <= MAX_PAGE:
             raise validation(f"limit must be between 1 and {MAX_PAGE}; got {limit}")
+        history = _query_list(request, "propertiesWithHistory")
+        if history:
+            limit = min(limit, MAX_HISTORY_PAGE)
         archived = _query_bool(request, "archived")
         after = _query_int(request, "after", 0)
         order = self.portal.order[kind]
@@ -316,7 +343,8 @@ class HubSpotApp:
         requested = _query_list(request, "properties")
         associations = _query_list(request, "associations")
         body: dict[str, Any] = {
-            "results": [self.view(r, requested, associations=associations) for r in page[:limit]]
+            "results": [self.view(r, requested, associations=associations, history=history)
+                        for r in page[:limit]]
         }
         if len(page) > limit:
             next_after = str(page[limit - 1].id)
@@ -331,7 +359,8 @@ class HubSpotApp:
         record = self.lookup(kind, object_id, request.args.get("idProperty"),
                              archived=_query_bool(request, "archived"))
         return 200, self.view(record, _query_list(request, "properties"),
-                              associations=_query_list(request, "associations"))
+                              associations=_query_list(request, "associations"),
+                              history=_query_list(request, "propertiesWithHistory"))
 
     def lookup(
         self, kind: str, object_id: str, id_property: str | None, *, archived: bool = False
@@ -341,7 +370,7 @@ class HubSpotApp:
             self.require_unique(kind, id_property)
             record = None if archived else self.portal.find_unique(kind, id_property, object_id)
         else:
-            record = self.portal.get(kind, object_id)
+            record = self.portal.resolve(kind, object_id)  # a merged-away id: its merge
             if record is not None and record.archived != archived:
                 record = None
         if record is None:
@@ -462,6 +491,7 @@ class HubSpotApp:
             self.require_unique(kind, id_property)
         archived = _query_bool(request, "archived")
         requested = body.get("properties") or None
+        history = body.get("propertiesWithHistory") or None
         results, missing = [], []
         seen: set[int] = set()
         for item in inputs:
@@ -473,7 +503,7 @@ class HubSpotApp:
                 continue
             if record.id not in seen:
                 seen.add(record.id)
-                results.append(self.view(record, requested))
+                results.append(self.view(record, requested, history=history))
         errors = []
         if missing:
             errors.append(standard_error(
@@ -556,6 +586,25 @@ class HubSpotApp:
             if record is not None:
                 self.portal.archive(record)
         return 204, None
+
+    # --- merge --------------------------------------------------------------------------------
+
+    def merge(self, request: Request, kind: str) -> tuple[int, Any]:
+        """``POST /crm/v3/objects/{type}/merge`` (``PublicMergeInput``): 200 with the merged
+        record as ``SimplePublicObject`` (spec, contacts v3); what a merge does is
+        ``Portal.merge``'s. Every refusal is a 400 VALIDATION_ERROR; the wording
+        is ours, no real body for these cases could be found.
+        """
+        if kind not in MERGEABLE:
+            raise resource_not_found()
+        body = _body(request)
+        missing = [k for k in ("primaryObjectId", "objectIdToMerge") if not body.get(k)]
+        if missing:
+            raise validation(f"Missing required fields: {', '.join(missing)}")  # guessed
+        primary, secondary = self.portal.merge_pair(kind, str(body["primaryObjectId"]),
+                                                    str(body["objectIdToMerge"]))
+        record = self.portal.merge(primary, secondary)
+        return 200, self.view(record, None, written=record.properties)
 
     # --- search -------------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ property (email, leadsync_id...) map to their record id, and each object
 type keeps its records sorted by last-modified time, so "changed since the
 cursor" searches bisect instead of scanning. Ids come from one counter, so
 they are unique across object types and increase with creation time.
+
+Every property change is kept in the record's history, oldest first, with
+who made it (``sourceType``/``sourceId``/``updatedByUserId``), which is what
+``propertiesWithHistory`` returns newest first. A merge makes a new record
+from two (see ``Portal.merge``) and leaves the two old ids as aliases of it.
 """
 
 from __future__ import annotations
@@ -30,10 +35,39 @@ from typing import Any
 import phonenumbers
 
 from . import schema
-from .errors import PropertyError, conflict, property_errors
+from .errors import PropertyError, conflict, property_errors, validation
 from .schema import MODIFIED, SINGULAR, PropertyDef, iso, to_millis
 
 STATE_VERSION = 1
+"""Version 1 files without ``history``/``merged`` (written before merges) still load."""
+
+PRIVATE_APP_ID = "3160001"
+"""The sandbox token's private app: ``sourceId`` of API writes in property history.
+Real histories of private-app writes show ``sourceType: INTEGRATION`` with the
+app's numeric id as ``sourceId`` and no user (bodies recorded from the v3 API
+in public client test fixtures); the number itself is made up."""
+
+API_SOURCE = "INTEGRATION"
+CALCULATED = "CALCULATED"
+"""``sourceType`` of values the portal computes (stamps, ids, merge bookkeeping).
+HubSpot's history shows calculated properties this way; which properties it
+counts as calculated is our reading, not documented per property."""
+
+SYSTEM_PROPERTIES = frozenset({
+    "hs_object_id", "hs_lastmodifieddate", "lastmodifieddate", "hs_updated_by_user_id",
+    "hs_object_source", "hs_merged_object_ids", "hs_calculated_merged_vids",
+    "hs_additional_emails", "hs_searchable_calculated_phone_number",
+    "hs_searchable_calculated_mobile_number", "hs_is_closed", "hs_is_closed_won",
+})
+"""Properties a merge computes afresh instead of taking from either record."""
+
+SINGLE_PRIMARY_TYPES = frozenset({1, 5})
+"""Labelled "Primary" types a record holds once (its primary company). On a merge
+the primary record's is kept and the other's dropped (developer changelog
+"Updated merge functionality for contacts and companies")."""
+
+HistoryEntry = tuple[str, str, str, str | None, int | None]
+"""(value, ISO timestamp, sourceType, sourceId, updatedByUserId), oldest first in a list."""
 
 ASSOCIATION_TYPES: dict[int, tuple[str, str, str | None]] = {
     1: ("contacts", "companies", "Primary"),
@@ -92,6 +126,7 @@ class Record:
     updated_at: datetime
     archived: bool = False
     archived_at: datetime | None = None
+    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -103,7 +138,22 @@ class Record:
         }
         if self.archived_at is not None:
             body["archivedAt"] = iso(self.archived_at)
+        if self.history:
+            body["history"] = {name: [list(e) for e in entries]
+                               for name, entries in self.history.items()}
         return body
+
+    def history_json(self, name: str) -> list[dict[str, Any]]:
+        """One property's ``ValueWithTimestamp`` list, newest first (as the API orders it)."""
+        out = []
+        for value, stamp, source_type, source_id, user_id in reversed(self.history.get(name, [])):
+            entry: dict[str, Any] = {"value": value, "timestamp": stamp, "sourceType": source_type}
+            if source_id is not None:
+                entry["sourceId"] = source_id
+            if user_id is not None:
+                entry["updatedByUserId"] = user_id
+            out.append(entry)
+        return out
 
 
 @dataclass
@@ -179,6 +229,8 @@ class Portal:
         self.unique: dict[str, dict[str, dict[str, int]]] = {t: {} for t in self.properties}
         self.modified: dict[str, list[tuple[float, int]]] = {t: [] for t in self.properties}
         self.associations: dict[tuple[str, int, str], dict[int, list[int]]] = {}
+        self.merged: dict[str, dict[int, int]] = {t: {} for t in self.properties}
+        """Ids merged away, per type, to the id of the record they became (one hop)."""
         self.owners: list[Owner] = []
         self.next_id = 1001
         self._index_uniques()
@@ -221,8 +273,22 @@ class Portal:
             return None
         return self.records[object_type].get(number)
 
-    def live(self, object_type: str, object_id: str | int) -> Record | None:
+    def resolve(self, object_type: str, object_id: str | int) -> Record | None:
+        """The record an id names, following a merge: HubSpot's developer changelog
+        ("Updated merge functionality for contacts and companies") says both previous
+        ids point to the merged record, and fetching by them returns it, new id and all."""
         record = self.get(object_type, object_id)
+        if record is not None:
+            return record
+        try:
+            number = int(str(object_id))
+        except ValueError:
+            return None
+        target = self.merged[object_type].get(number)
+        return self.records[object_type].get(target) if target is not None else None
+
+    def live(self, object_type: str, object_id: str | int) -> Record | None:
+        record = self.resolve(object_type, object_id)
         return record if record is not None and not record.archived else None
 
     def find_unique(self, object_type: str, prop: str, value: str) -> Record | None:
@@ -321,7 +387,7 @@ class Portal:
         object_type: str,
         changes: dict[str, str],
         *,
-        source: str = "INTEGRATION",
+        source: str = API_SOURCE,
         user_id: int | None = None,
         record_id: int | None = None,
     ) -> Record:
@@ -341,6 +407,7 @@ class Portal:
         properties["hs_object_source"] = source
         record = Record(number, object_type, properties, now, now)
         self._stamp(record, now, user_id)
+        self._remember(record, {}, set(changes), stamp, source, user_id)
         self.records[object_type][number] = record
         self.order[object_type].append(number)
         self._index(record)
@@ -352,16 +419,41 @@ class Portal:
         changes: dict[str, str],
         *,
         user_id: int | None = None,
+        source: str = API_SOURCE,
     ) -> Record:
+        """Apply validated changes; ``source`` is the history's ``sourceType`` for them."""
+        now = self.clock()
+        before = dict(record.properties)
         self._unindex(record)
         for name, value in changes.items():
             if value == "":
                 record.properties.pop(name, None)
             else:
                 record.properties[name] = value
-        self._stamp(record, self.clock(), user_id)
+        self._stamp(record, now, user_id)
+        self._remember(record, before, set(changes), iso(now), source, user_id)
         self._index(record)
         return record
+
+    def _remember(
+        self,
+        record: Record,
+        before: dict[str, str],
+        written: set[str],
+        stamp: str,
+        source: str,
+        user_id: int | None,
+    ) -> None:
+        """Add a history entry for every property whose value changed (a cleared one
+        records ``""``); what the writer gave is its own, the rest ``CALCULATED``."""
+        writer = (source, _source_id(source, user_id),
+                  user_id if source != API_SOURCE else None)
+        for name in record.properties.keys() | before.keys():
+            value = record.properties.get(name, "")
+            if value == before.get(name, ""):
+                continue
+            who = writer if name in written else (CALCULATED, None, None)
+            record.history.setdefault(name, []).append((value, stamp, *who))
 
     def archive(self, record: Record) -> None:
         if record.archived:
@@ -373,6 +465,150 @@ class Portal:
                     record.id]:
             for other in list(self.associations.get(key, {})):
                 self.unlink(record.object_type, record.id, key[2], other)
+
+    def merge_pair(
+        self, object_type: str, primary_id: str | int, merged_id: str | int
+    ) -> tuple[Record, Record]:
+        """The two live records a merge names, or HubSpot's 400 VALIDATION_ERROR.
+
+        The wording is ours: no real body for these refusals could be found.
+        A merged-away id resolves to its merged record, so merging it into
+        the record it became is a merge into itself.
+        """
+        primary, secondary = self.live(object_type, primary_id), self.live(object_type, merged_id)
+        if primary is None or secondary is None:
+            unknown = [str(i) for i, r in ((primary_id, primary), (merged_id, secondary))
+                       if r is None]
+            raise validation(
+                f"Unable to merge: no {SINGULAR[object_type]} with id {', '.join(unknown)} "
+                "exists.",
+                context={"ids": unknown},
+            )
+        if primary.id == secondary.id:
+            raise validation(
+                f"Unable to merge {SINGULAR[object_type]} {primary_id} into {merged_id}: "
+                "a record cannot be merged into itself.",
+                context={"ids": [str(primary_id), str(merged_id)]},
+            )
+        return primary, secondary
+
+    def merge(
+        self,
+        primary: Record,
+        secondary: Record,
+        *,
+        source: str = API_SOURCE,
+        user_id: int | None = None,
+    ) -> Record:
+        """Merge two live records of one type into a new record with a new id.
+
+        What this follows, and from where:
+
+        * A new record with a new id; both old ids then point to it (developer
+          changelog "Updated merge functionality for contacts and companies",
+          developers.hubspot.com/changelog/updated-merge-functionality-for-contacts-
+          and-companies, which brought contacts and companies in line with the
+          other objects).
+        * Current values are the primary's; the secondary fills only what the
+          primary lacks (same changelog; knowledge base "Merge records",
+          knowledge.hubspot.com/records/merge-records, linked from the merge
+          operation of the v3 contacts spec).
+        * Exceptions from the knowledge base: the primary's email stays the
+          email and the secondary's joins ``hs_additional_emails``; the
+          lifecycle stage furthest down the funnel wins.
+        * Both records' property histories are kept; where both hold an entry
+          for a property at the same timestamp only the primary's is kept
+          (changelog). A current value that is not its history's newest gets
+          an entry at the merge time, so history and value agree.
+        * ``hs_merged_object_ids`` lists every id folded into the record
+          (knowledge base: "Merged [record] IDs"); contacts also get
+          ``hs_calculated_merged_vids`` as ``id:epochMillis`` pairs, the format
+          HubSpot's property description gives (quoted in Fivetran's HubSpot
+          docs).
+        * Associations of both move to the new record; the primary's are kept
+          first, and a second "Primary" company is dropped (changelog).
+
+        Chosen where nothing says: ``createdAt`` is the merge time (a new record),
+        ``createdate`` follows the primary-wins rule.
+        """
+        kind = primary.object_type
+        now = self.clock()
+        stamp = iso(now)
+        number = self.allocate_id()
+        properties = {
+            name: value
+            for record in (secondary, primary)  # the primary's values overwrite
+            for name, value in record.properties.items()
+            if name not in SYSTEM_PROPERTIES and value != ""
+        }
+        properties["hs_object_source"] = primary.properties.get("hs_object_source", source)
+        definitions = self.properties[kind]
+        stage = definitions.get("lifecyclestage")
+        if stage is not None:
+            order = [o.value for o in stage.options]
+            stages = [r.properties.get("lifecyclestage") for r in (primary, secondary)]
+            known = [v for v in stages if v in order]
+            if known:
+                properties["lifecyclestage"] = max(known, key=order.index)
+        if kind == "contacts":
+            emails = [primary.properties.get("email", ""),
+                      *primary.properties.get("hs_additional_emails", "").split(";"),
+                      secondary.properties.get("email", ""),
+                      *secondary.properties.get("hs_additional_emails", "").split(";")]
+            emails = [e for e in dict.fromkeys(emails) if e]
+            if emails:
+                properties["email"] = emails[0]
+            if emails[1:]:
+                properties["hs_additional_emails"] = ";".join(emails[1:])
+            millis = str(int(to_millis(stamp)))
+            vids = [v for r in (primary, secondary)
+                    for v in r.properties.get("hs_calculated_merged_vids", "").split(";") if v]
+            vids += [f"{primary.id}:{millis}", f"{secondary.id}:{millis}"]
+            properties["hs_calculated_merged_vids"] = ";".join(vids)
+        folded = {int(v) for r in (primary, secondary)
+                  for v in r.properties.get("hs_merged_object_ids", "").split(";") if v}
+        folded |= {primary.id, secondary.id}
+        properties["hs_merged_object_ids"] = ";".join(str(i) for i in sorted(folded))
+        properties["hs_object_id"] = str(number)
+
+        record = Record(number, kind, properties, now, now,
+                        history=_merged_history(primary, secondary))
+        self._stamp(record, now, user_id)
+        writer = (source, _source_id(source, user_id), user_id if source != API_SOURCE else None)
+        for name in record.properties.keys() | record.history.keys():
+            value = record.properties.get(name, "")
+            entries = record.history.get(name)
+            if (entries[-1][0] if entries else "") != value:
+                who = (CALCULATED, None, None) if name in SYSTEM_PROPERTIES else writer
+                record.history.setdefault(name, []).append((value, stamp, *who))
+
+        for old in (primary, secondary):
+            self._unindex(old)
+            del self.records[kind][old.id]
+            self.order[kind].remove(old.id)
+        self.records[kind][number] = record
+        self.order[kind].append(number)
+        self._index(record)
+        aliases = self.merged[kind]
+        for old_id, target in list(aliases.items()):
+            if target in (primary.id, secondary.id):
+                aliases[old_id] = number
+        aliases[primary.id] = aliases[secondary.id] = number
+        for old in (primary, secondary):
+            self._move_associations(old, record, keep_primaries=old is primary)
+        return record
+
+    def _move_associations(self, old: Record, new: Record, *, keep_primaries: bool) -> None:
+        kind = old.object_type
+        for key in [k for k in self.associations if k[0] == kind and k[1] == old.id]:
+            to_type = key[2]
+            for to_id, types in list(self.associations.get(key, {}).items()):
+                for type_id in types:
+                    held = any(type_id in t for t in self.linked(kind, new.id, to_type).values())
+                    if type_id in SINGLE_PRIMARY_TYPES and held and not keep_primaries:
+                        continue
+                    self.link(kind, new.id, to_type, to_id, type_id)
+                self.unlink(kind, old.id, to_type, to_id)
 
     def _stamp(self, record: Record, now: datetime, user_id: int | None) -> None:
         stamp = iso(now)
@@ -397,12 +633,23 @@ class Portal:
             record.properties["hs_is_closed"] = str(stage in ("closedwon", "closedlost")).lower()
             record.properties["hs_is_closed_won"] = str(stage == "closedwon").lower()
 
+    @staticmethod
+    def _unique_values(record: Record, prop: str) -> list[str]:
+        """A record's values of a unique property; a merged contact's additional
+        emails count as its emails (knowledge base "Merge records": a merged-away
+        address cannot be used for a new contact)."""
+        value = record.properties.get(prop)
+        values = [value] if value else []
+        if prop == "email":
+            values += [v for v in record.properties.get("hs_additional_emails", "").split(";")
+                       if v]
+        return values
+
     def _index(self, record: Record) -> None:
         if record.archived:
             return
         for prop, index in self.unique[record.object_type].items():
-            value = record.properties.get(prop)
-            if value:
+            for value in self._unique_values(record, prop):
                 index[self._unique_key(prop, value)] = record.id
         bisect.insort(self.modified[record.object_type], (self._modified_key(record), record.id))
 
@@ -410,9 +657,9 @@ class Portal:
         if record.archived:
             return
         for prop, index in self.unique[record.object_type].items():
-            value = record.properties.get(prop)
-            if value and index.get(self._unique_key(prop, value)) == record.id:
-                del index[self._unique_key(prop, value)]
+            for value in self._unique_values(record, prop):
+                if index.get(self._unique_key(prop, value)) == record.id:
+                    del index[self._unique_key(prop, value)]
         entries = self.modified[record.object_type]
         key = (self._modified_key(record), record.id)
         position = bisect.bisect_left(entries, key)
@@ -430,8 +677,9 @@ class Portal:
         if definition.has_unique_value:
             index = self.unique[object_type].setdefault(definition.name, {})
             for record in self.records[object_type].values():
-                value = record.properties.get(definition.name)
-                if value and not record.archived:
+                if record.archived:
+                    continue
+                for value in self._unique_values(record, definition.name):
                     index[self._unique_key(definition.name, value)] = record.id
 
     # --- associations -------------------------------------------------------------
@@ -481,6 +729,8 @@ class Portal:
                 for (f, fid, t), linked in self.associations.items()
                 for tid, types in linked.items()
             ],
+            "merged": {t: {str(old): new for old, new in aliases.items()}
+                       for t, aliases in self.merged.items() if aliases},
         }
 
     @classmethod
@@ -505,6 +755,10 @@ class Portal:
                     archived_at=schema.parse_datetime(row["archivedAt"])
                     if row.get("archivedAt")
                     else None,
+                    history={
+                        name: [(str(e[0]), str(e[1]), str(e[2]), e[3], e[4]) for e in entries]
+                        for name, entries in (row.get("history") or {}).items()
+                    },
                 )
                 portal.records[object_type][record.id] = record
                 portal.order[object_type].append(record.id)
@@ -513,6 +767,8 @@ class Portal:
             portal.associations.setdefault(
                 (link["fromType"], int(link["fromId"]), link["toType"]), {}
             )[int(link["toId"])] = [int(t) for t in link["types"]]
+        for object_type, aliases in (state.get("merged") or {}).items():
+            portal.merged[object_type].update({int(k): int(v) for k, v in aliases.items()})
         return portal
 
     def save(self, path: Path) -> None:
@@ -524,3 +780,25 @@ class Portal:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(temp, path)
+
+
+def _source_id(source: str, user_id: int | None) -> str | None:
+    """``sourceId`` of a history entry: the app for API writes, ``userId:N`` for a
+    person's edit (the form in published examples of the v3 history body)."""
+    if source == API_SOURCE:
+        return PRIVATE_APP_ID
+    if user_id is not None:
+        return f"userId:{user_id}"
+    return None
+
+
+def _merged_history(primary: Record, secondary: Record) -> dict[str, list[HistoryEntry]]:
+    """Both records' histories per property, oldest first; on a timestamp both hold
+    for one property the primary's entry alone is kept."""
+    merged: dict[str, list[HistoryEntry]] = {}
+    for name in primary.history.keys() | secondary.history.keys():
+        mine = primary.history.get(name, [])
+        taken = {entry[1] for entry in mine}
+        theirs = [e for e in secondary.history.get(name, []) if e[1] not in taken]
+        merged[name] = sorted([*theirs, *mine], key=lambda e: e[1])
+    return merged
