@@ -11,6 +11,7 @@ reason to stop the batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -269,11 +270,13 @@ class Pipeline:
             if me is None:
                 kept.append(handoff)
                 continue
-            answers = {r.crm_id: r.status for r in decided.get(handoff.lead.id, ())}
+            answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
             pool = [c for c in index.candidates(me) + self._seen.candidates(me)
-                    if answers.get(c.person.id) != "different"]
+                    if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(me, pool)
-            chosen = next((c.person for c in pool if answers.get(c.person.id) == "same"), None)
+            chosen = next((c.person for c in pool if answer_for(answers, c) == "same"), None)
+            if chosen is None:  # the record answered about was not fetched again
+                chosen = self.answered(answers.values())
             if chosen is not None:  # a person said so
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
@@ -396,6 +399,25 @@ class Pipeline:
             what = f"lead {best.ref} of this run (score {decision.score:.2f}, {decision.reason})"
         handoff.matched = what
         events.append(Event(handoff.lead.id, "matched", what))
+
+    def answered(self, reviews: Iterable[MatchReview]) -> Person | None:
+        """The record a reviewer called the same person, from the review alone: a
+        lead of an earlier run is found through its link, a CRM record by its id."""
+        same = next((r for r in reviews if r.status == "same"), None)
+        if same is None:
+            return None
+        if same.kind == "link":
+            link = self.state.links_any_object(self.crm.name, [same.crm_id],
+                                               prefer=self.object).get(same.crm_id)
+            if link is None:  # that lead was never written: it will be matched again
+                return None
+            kind = "lead" if link.crm_object == self.object else "contact"
+            target = Candidate(kind, link.crm_object, link.crm_id, {}, key=link.external_id)
+        else:
+            record = json.loads(same.record or "{}")
+            target = Candidate(same.kind, same.crm_object, same.crm_id, {},
+                               key=record.get("key"), owner_id=record.get("owner_id"))
+        return Person(target.crm_id, target.kind, {}, ref=target)
 
     def review_of(self, lead: Lead, me: Prepared, decision: MatchDecision,
                   run_id: int) -> MatchReview:
@@ -940,6 +962,16 @@ class Pipeline:
         summary.counts["fed_back"] += len(changed)
         if changed:
             log.info("statuses fed back", count=len(changed))
+
+
+def answer_for(answers: dict[str, MatchReview], candidate: Prepared) -> str | None:
+    """A reviewer's answer about this candidate: asked about by its CRM id, or, for a
+    lead of an earlier run that is in the CRM now, by our key on the record."""
+    review = answers.get(candidate.person.id)
+    ref = candidate.person.ref
+    if review is None and isinstance(ref, Candidate) and ref.key:
+        review = answers.get(ref.key)
+    return review.status if review is not None else None
 
 
 def account_hint(handoff: Handoff) -> AccountHint | None:

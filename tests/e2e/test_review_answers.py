@@ -1,0 +1,87 @@
+"""A reviewer's answer is acted on in the very next run, on both CRMs, even when
+the record asked about was a lead of the same run (in the CRM by the time the
+answer comes), and the pair is never asked about again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import config as configuration
+from connector.state import StateStore
+from connector.wiring import run_once
+from tests.conftest import config_text, hubspot_example_config, import_leads, lead_row
+
+DANA = dict(first_name="Dana", last_name="Nguyen", company="Northwind Traders",
+            email="dana@northwind.example", phone="")
+CHRIS = dict(first_name="Chris", last_name="Nguyen", company="Northwind Traders",
+             email="chris@northwind.example", phone="")
+
+
+@pytest.fixture(params=["salesforce", "hubspot"])
+def world(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """(config, a function counting the person records in the CRM)."""
+    if request.param == "salesforce":
+        sandbox = request.getfixturevalue("salesforce_sandbox")
+        monkeypatch.setenv("SF_PASSWORD", "sandbox")
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                    marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                    route_to=sandbox.address), encoding="utf-8")
+
+        def people() -> list[dict[str, Any]]:
+            return [{"email": r["Email"], "first": r["FirstName"]}
+                    for r in sandbox.records("Lead")]
+    else:
+        sandbox = request.getfixturevalue("hubspot_sandbox")
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+        path = hubspot_example_config(tmp_path, sandbox.address)
+
+        def people() -> list[dict[str, Any]]:
+            return [{"email": r["properties"]["email"], "first": r["properties"]["firstname"]}
+                    for r in sandbox.records("contacts")]
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    first = run_once(config)
+    assert first.status == "ok", first.error
+    assert (first.counts["created"], first.counts["held"]) == (1, 1)
+    return config, people
+
+
+def answer(config: Any, choice: str) -> None:
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [pending] = state.reviews.listing()
+        assert pending.kind == "link"  # a lead of the same run, not in the CRM then
+        state.reviews.decide(pending.id, choice)
+    finally:
+        state.close()
+
+
+def test_same_updates_the_record_the_other_lead_became(world: tuple[Any, Any]) -> None:
+    config, people = world
+    answer(config, "same")
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["created"], summary.counts["held"],
+            summary.counts["updated"]) == (0, 0, 1)
+    [only] = people()
+    assert only == {"email": "dana@northwind.example", "first": "Dana"}  # identity kept
+    again = run_once(config)
+    assert (again.counts["created"], again.counts["held"]) == (0, 0)
+
+
+def test_different_creates_and_is_never_asked_again(world: tuple[Any, Any],
+                                                    tmp_path: Path) -> None:
+    config, people = world
+    answer(config, "different")
+    summary = run_once(config)
+    assert (summary.counts["created"], summary.counts["held"]) == (1, 0)
+    assert sorted(p["first"] for p in people()) == ["Chris", "Dana"]
+    import_leads(config, tmp_path / "edit.csv", [lead_row(2, **{**CHRIS, "title": "CFO"})])
+    later = run_once(config)
+    assert (later.counts["held"], later.counts["created"]) == (0, 0)
+    assert later.counts["updated"] == 1
