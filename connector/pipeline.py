@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connector.adapters.base import CrmAdapter, CrmOwner, FieldUpdate, MarketingAdapter
+from connector.adapters.base import (
+    CrmAdapter,
+    CrmOwner,
+    FieldUpdate,
+    MarketingAdapter,
+    TaskMove,
+)
 from connector.config import Config
 from connector.errors import (
     AdapterError,
@@ -842,6 +848,7 @@ class Pipeline:
             write = Write(link.external_id, values, known=True, crm_id=link.crm_id,
                           stamp=False)
             groups.setdefault(link.crm_object, []).append((lead, link, write, item))
+        moves: list[TaskMove] = []
         try:
             for crm_object, group in groups.items():
                 results = self.crm.upsert(crm_object, self.key_field, [g[2] for g in group])
@@ -851,6 +858,7 @@ class Pipeline:
                     if result is not None and result.ok:
                         link.remember(write.payload)
                         item.written = True
+                        moves.append(TaskMove(link.crm_id, item.previous, item.owner_id or ""))
                         summary.counts["updated"] += 1
                         events.append(Event(lead.id, "updated", f"{crm_object} {link.crm_id}; "
                                             f"{owner_field} = {item.owner_id}"))
@@ -861,6 +869,12 @@ class Pipeline:
                         summary.refused.append((f"lead {lead.id}", reason))
                         events.append(Event(lead.id, "refused", reason))
                 self.state.save_links([g[1] for g in group])
+            if moves:  # the follow-up goes with the lead
+                moved = self.crm.move_open_tasks(moves)
+                events.extend(Event(item.lead_id, "task_moved", f"open tasks of "
+                                    f"{item.previous or 'nobody'} → {item.owner_id}")
+                              for item in done if item.written)
+                log.info("open tasks moved", tasks=moved)
         finally:
             self.state.record_events(summary.run_id, events)
         return done

@@ -28,6 +28,15 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
 
 
 @dataclass(frozen=True)
+class TaskMove:
+    """The open tasks on one record, from one owner to another (a re-route)."""
+
+    crm_id: str
+    from_owner: str | None
+    to_owner: str
+
+
+@dataclass(frozen=True)
 class CrmOwner:
     """A CRM user (or owner) records can be assigned to."""
 
@@ -65,6 +74,12 @@ class CrmAdapter(Protocol):
 
     def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
         """Create each task attached to its record; one result per task (by ``key``)."""
+        ...
+
+    def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
+        """Give the open tasks on each record that ``from_owner`` holds (any owner when
+        None) to ``to_owner``: a re-routed lead takes its follow-up with it. Returns
+        how many tasks moved."""
         ...
 
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],

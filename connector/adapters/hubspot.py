@@ -30,7 +30,7 @@ import urllib3
 from hubspot import HubSpot
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner
+from connector.adapters.base import CrmOwner, TaskMove
 from connector.adapters.registry import register_crm
 from connector.config import HubSpotConfig, secret
 from connector.errors import (
@@ -502,6 +502,25 @@ class HubSpotAdapter:
                              reverse=True)
                 out.setdefault(record_id, []).extend(touches[:limit])
         return out
+
+    def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
+        """Tasks associated with the contacts, not completed and the old owner's, to
+        the new owner: an association read, a task read and an update per 100."""
+        wanted = {m.crm_id: m for m in moves}
+        linked = self._associated("contacts", "tasks", sorted(wanted))
+        tasks = self._read("tasks", sorted({t for ts in linked.values() for t in ts}),
+                           TASK_FIELDS)
+        updates = []
+        for contact_id, task_ids in linked.items():
+            move = wanted[contact_id]
+            for task_id in task_ids:
+                props = tasks.get(task_id)
+                if props is None or props.get("hs_task_status") == "COMPLETED":
+                    continue
+                if move.from_owner is None or props.get("hubspot_owner_id") == move.from_owner:
+                    updates.append((task_id, {"hubspot_owner_id": move.to_owner}))
+        self._update_by_id("tasks", updates)
+        return len(updates)
 
     def _read(self, object_type: str, ids: list[str],
               properties: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -32,7 +32,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner
+from connector.adapters.base import CrmOwner, TaskMove
 from connector.adapters.registry import register_crm
 from connector.config import SalesforceConfig, secret
 from connector.errors import (
@@ -508,6 +508,26 @@ class SalesforceAdapter:
                 WriteResult(t.key, ok=False, errors=record_errors(item.get("errors")))
                 for t, item in zip(chunk, answer, strict=True))
         return results
+
+    def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
+        """Open Tasks on the records (WhoId), the old owner's, to the new owner: one
+        query per ~500 records and a collections update per 200 tasks."""
+        wanted = {m.crm_id: m for m in moves}
+        updates: list[dict[str, Any]] = []
+        for chunk in batched(sorted(wanted), 500):
+            soql = format_soql("SELECT Id, WhoId, OwnerId FROM Task WHERE IsClosed = false "
+                               "AND WhoId IN {}", chunk)
+            for row in self._rows(soql):
+                move = wanted[row["WhoId"]]
+                if move.from_owner is None or row.get("OwnerId") == move.from_owner:
+                    updates.append({"attributes": {"type": "Task"}, "id": row["Id"],
+                                    "OwnerId": move.to_owner})
+        moved = 0
+        for chunk in batched(updates, self.settings.collection_size):
+            answer = self._call(lambda c, b=chunk: c.restful(
+                "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": b}))
+            moved += sum(1 for item in answer if item.get("success"))
+        return moved
 
     # reads --------------------------------------------------------------------
     def read_by_keys(self, object_name: str, key_field: str, keys: Sequence[str],

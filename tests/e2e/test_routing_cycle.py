@@ -163,11 +163,18 @@ def test_explain_prints_every_reason_and_reroute_moves_the_owner(
     assert "routed:" in shown.output and "created: Lead " in shown.output
 
     # the SLA step would call this for a lead not followed up in time
+    lead_id = crm_leads(salesforce_sandbox)["pat1@firm1.example"]["Id"]
+    done = salesforce_sandbox.create("Task", {"WhoId": lead_id, "Subject": "Call: no answer",
+                                              "Status": "Completed", "OwnerId": JORDAN})
     summary, [moved] = reroute_once(config, "2", why="no first touch in 4h",
                                     clock=frozen(NOW + timedelta(hours=5)))
     assert summary.status == "ok" and moved.written
     assert (moved.previous, moved.owner_id) == (JORDAN, MORGAN)  # next in turn but Jordan
     assert crm_leads(salesforce_sandbox)["pat1@firm1.example"]["OwnerId"] == MORGAN
+    tasks = {t["Id"]: t for t in salesforce_sandbox.records("Task") if t["WhoId"] == lead_id}
+    [followup] = [t for t in tasks.values() if t["Subject"].startswith("Follow up")]
+    assert followup["OwnerId"] == MORGAN  # the open follow-up went with the lead
+    assert tasks[done["Id"]]["OwnerId"] == JORDAN  # what Jordan did stays Jordan's
     assert crm_leads(salesforce_sandbox)["pat1@firm1.example"]["Description"].startswith(
         "rerouted from Jordan Patel (no first touch in 4h)")
     data = json.loads(runner.invoke(app, ["explain", "2", "--json", "-c",
@@ -257,3 +264,14 @@ def test_hubspot_round_robin_skips_an_archived_owner_and_sets_hubspot_owner_id(
             owner["properties"]["hubspot_owner_id"]
     [row] = history(hs_config, "1")
     assert "casey inactive in CRM skipped" in row.reason
+
+    # a re-route takes the open follow-up task to the new owner
+    summary, [moved] = reroute_once(hs_config, "1", why="no first touch",
+                                    clock=frozen(NOW + timedelta(hours=5)))
+    assert summary.status == "ok" and moved.written, summary.error
+    contact = next(c for c in hubspot_sandbox.records("contacts")
+                   if c["properties"]["email"] == "pat1@firm1.example")
+    assert contact["properties"]["hubspot_owner_id"] == moved.owner_id != moved.previous
+    [task] = [t for t in hubspot_sandbox.records("tasks")
+              if hubspot_sandbox.associations("tasks", t["id"], "contacts") == [contact["id"]]]
+    assert task["properties"]["hubspot_owner_id"] == moved.owner_id
