@@ -247,6 +247,9 @@ def test_global_describe_and_basic_info(sf: Salesforce) -> None:
         "Contact": "003",
         "Opportunity": "006",
         "Task": "00T",
+        "LeadStatus": "01J",  # the org's setup and history objects are listed too
+        "LeadHistory": "017",
+        "OpportunityFieldHistory": "017",
     }
 
     info = sf.Lead.metadata()

@@ -15,12 +15,18 @@ What a caller can rely on:
 
 * Objects: Lead (standard fields plus ``Leadsync_Id__c``, external id and
   unique, and ``Leadsync_Score__c``), Account, Contact, Opportunity, Task,
-  and User (read-only over the API).
-* APIs: REST records, SOQL, sObject Collections (``composite/sobjects``),
-  Bulk API 2.0 ingest (``jobs/ingest``; a closed job is processed on the
-  next poll) and the SOAP ``convertLead`` call.
+  and User (read-only over the API); read-only setup and history objects
+  LeadStatus (the Lead Status picklist, ``lead_statuses=``), LeadHistory and
+  OpportunityFieldHistory (rows for every change to a tracked field,
+  ``field_history=``), queryable but not in the global describe.
+* APIs: REST records, SOQL (``query`` and ``queryAll``, which adds deleted
+  and merged records: IsDeleted, MasterRecordId), sObject Collections
+  (``composite/sobjects``), Bulk API 2.0 ingest (``jobs/ingest``; a closed
+  job is processed on the next poll) and the SOAP ``convertLead`` and
+  ``merge`` calls (``partner.py``).
 * Acting as a user without an API call: ``create``, ``update`` (a rep's
-  edit: stamps move, LastModifiedBy is the owner) and ``convert_lead``;
+  edit: stamps move, LastModifiedBy is the owner), ``delete`` (to the
+  Recycle Bin), ``merge`` (duplicates into a master) and ``convert_lead``;
   refusals raise ``WriteRejected`` with Salesforce's errors.
 * Users: the API user (``admin@leadsync.sandbox`` by default) and the reps
   ``avery.chen``, ``jordan.patel``, ``morgan.diaz``, ``riley.okafor`` (active)
@@ -44,7 +50,17 @@ What a caller can rely on:
 """
 
 from .faults import FaultEvent, Faults
+from .objects import DEFAULT_FIELD_HISTORY, DEFAULT_LEAD_STATUSES, LeadStatusValue
 from .sandbox import SalesforceSandbox, WriteRejected
 from .store import SeedError
 
-__all__ = ["FaultEvent", "Faults", "SalesforceSandbox", "SeedError", "WriteRejected"]
+__all__ = [
+    "DEFAULT_FIELD_HISTORY",
+    "DEFAULT_LEAD_STATUSES",
+    "FaultEvent",
+    "Faults",
+    "LeadStatusValue",
+    "SalesforceSandbox",
+    "SeedError",
+    "WriteRejected",
+]

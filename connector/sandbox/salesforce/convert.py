@@ -1,8 +1,10 @@
 """Lead conversion: the partner SOAP ``convertLead()`` call and the shared conversion.
 
 Salesforce has no REST resource for converting a lead; clients post a
-``convertLead`` envelope to the partner endpoint
-``/services/Soap/u/{version}/{orgId}`` with the session in ``SessionHeader``.
+``convertLead`` envelope to the partner endpoint (``partner.py``:
+``/services/Soap/u/{version}`` or ``.../{orgId}``) with the session in
+``SessionHeader`` (SOAP API Developer Guide, "convertLead()",
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_convertlead.htm).
 Conversion creates (or reuses) an Account and a Contact and, unless told
 not to, an Opportunity, copying the lead's data onto them, then marks the
 lead converted (IsConverted, ConvertedDate, Converted*Id, Status). After
@@ -20,14 +22,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
-from werkzeug.wrappers import Request, Response
-
-from . import writes
-from .errors import ApiError
+from . import soap, writes
 from .ids import normalize_id
-from .objects import CONVERTED_LEAD_STATUSES, DEFAULT_OPPORTUNITY_STAGE
+from .objects import DEFAULT_OPPORTUNITY_STAGE, converted_statuses
 from .soap import SoapFault
 from .store import Org
 
@@ -75,7 +73,8 @@ def convert_lead(
         "success": False,
         "errors": [],
     }
-    status = converted_status or CONVERTED_LEAD_STATUSES[0]
+    converted = converted_statuses(org.schema)
+    status = converted_status or (converted[0] if converted else "")
     with org.transaction() as rollback:
         try:
             ids = _convert(
@@ -119,7 +118,9 @@ def _convert(
         raise writes.RecordError(
             [writes.record_error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")]
         )
-    if status not in CONVERTED_LEAD_STATUSES:
+    if status not in converted_statuses(schema):
+        # "convertedStatus: Valid LeadStatus value for a converted lead" (convertLead(),
+        # LeadConvert arguments): a value whose LeadStatus.IsConverted is true.
         raise writes.RecordError(
             [writes.record_error("INVALID_STATUS", f"invalid convertedStatus: {status}")]
         )
@@ -182,6 +183,7 @@ def _convert(
             "Status": status,
         },
         user_id=user_id,
+        history_event="leadConverted",
     )
     return {"accountId": account["Id"], "contactId": contact["Id"], "opportunityId": opportunity_id}
 
@@ -200,47 +202,21 @@ def _quarter_end(today: date) -> date:
 
 # --- SOAP ---------------------------------------------------------------------------
 
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+MAX_CONVERTS = 100
 
 
-def operation(body: bytes) -> str | None:
-    """The name of the call in a SOAP envelope (``login``, ``convertLead``...)."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return None
-    body_el = next((el for el in root.iter() if _local(el.tag) == "Body"), None)
-    first = next(iter(body_el), None) if body_el is not None else None
-    return _local(first.tag) if first is not None else None
-
-
-def soap_call(app: SalesforceApp, request: Request) -> Response:
-    """Answer a partner-endpoint call other than login (only convertLead is modelled)."""
-    root = ET.fromstring(request.get_data())
-    session_id = next(
-        ((el.text or "").strip() for el in root.iter() if _local(el.tag) == "sessionId"), ""
-    )
-    user_id = _session_user(app, request, session_id)
-    app.count_api_call()
-    call = operation(request.get_data())
-    if call != "convertLead":
-        raise SoapFault(
-            "INVALID_OPERATION",
-            f"The sandbox models only login() and convertLead(), not {call}",
-            fault_type="ApiFault",
-        )
-    converts = [el for el in root.iter() if _local(el.tag) == "leadConverts"]
-    if not converts or len(converts) > 100:
+def soap_convert(app: SalesforceApp, call: ET.Element, user_id: str) -> list[str]:
+    """The ``<result>`` items of a ``convertLead`` call (``partner.py`` routes it here)."""
+    converts = [el for el in call.iter() if soap.local(el.tag) == "leadConverts"]
+    if not converts or len(converts) > MAX_CONVERTS:
         raise SoapFault(
             "LIMIT_EXCEEDED" if converts else "INVALID_FIELD",
-            "convertLead takes between 1 and 100 LeadConvert items",
+            f"convertLead takes between 1 and {MAX_CONVERTS} LeadConvert items",
             fault_type="ApiFault",
         )
     results = []
     for item in converts:
-        fields = {_local(child.tag): (child.text or "").strip() for child in item}
+        fields = {soap.local(child.tag): (child.text or "").strip() for child in item}
         results.append(
             convert_lead(
                 app.org,
@@ -255,50 +231,18 @@ def soap_call(app: SalesforceApp, request: Request) -> Response:
                 opportunity_name=fields.get("opportunityName") or None,
             )
         )
-    return Response(_envelope(results), 200, content_type="text/xml;charset=UTF-8")
+    return [_result_xml(r) for r in results]
 
 
-def _session_user(app: SalesforceApp, request: Request, session_id: str) -> str:
-    """Check the SessionHeader with the REST path's own session check."""
-    environ = dict(request.environ)
-    environ["HTTP_AUTHORIZATION"] = f"Bearer {session_id}"
-    try:
-        return app.authenticate(Request(environ))
-    except ApiError:
-        raise SoapFault(
-            "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
-        ) from None
-
-
-def _envelope(results: list[LeadConvertResult]) -> str:
-    def value(name: str, v: str | None) -> str:
-        return f'<{name} xsi:nil="true"/>' if v is None else f"<{name}>{escape(v)}</{name}>"
-
-    items = []
-    for r in results:
-        errors = "".join(
-            "<errors>"
-            + "".join(f"<fields>{escape(f)}</fields>" for f in e["fields"])
-            + f"<message>{escape(e['message'])}</message>"
-            + f"<statusCode>{escape(e['statusCode'])}</statusCode></errors>"
-            for e in r["errors"]
-        )
-        items.append(
-            "<result>"
-            + value("accountId", r["accountId"])
-            + value("contactId", r["contactId"])
-            + errors
-            + value("leadId", r["leadId"])
-            + value("opportunityId", r["opportunityId"])
-            + f"<success>{'true' if r['success'] else 'false'}</success>"
-            + "</result>"
-        )
+def _result_xml(r: LeadConvertResult) -> str:
+    value = soap.value_xml
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns="urn:partner.soap.sforce.com" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        "<soapenv:Body><convertLeadResponse>"
-        + "".join(items)
-        + "</convertLeadResponse></soapenv:Body></soapenv:Envelope>"
+        "<result>"
+        + value("accountId", r["accountId"])
+        + value("contactId", r["contactId"])
+        + soap.errors_xml(r["errors"])
+        + value("leadId", r["leadId"])
+        + value("opportunityId", r["opportunityId"])
+        + f"<success>{'true' if r['success'] else 'false'}</success>"
+        + "</result>"
     )

@@ -16,17 +16,25 @@ creates the first three and the handoff's follow-up is a Task; their fields
 are the standard ones the connector maps or reads back. Fields Salesforce
 computes (Opportunity.IsWon/IsClosed from the stage, Task.IsClosed from the
 status) are read-only and derived in ``DERIVED``, run on every write.
+Lead, Contact and Account are the mergeable ones and carry MasterRecordId.
+
+Org setup lives here too: the Lead Status picklist is per org
+(``default_schema(statuses)``, ``LeadStatusValue``) and the LeadStatus
+object mirrors it; LeadHistory and OpportunityFieldHistory hold the changes
+to the fields ``DEFAULT_FIELD_HISTORY`` (or the sandbox's ``field_history``)
+tracks, written by the store on every update.
 
 Adding an object is adding one ``SObject`` here and to ``OBJECTS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .schema import (
+    ANYTYPE,
     BOOLEAN,
     CURRENCY,
     DATE,
@@ -127,13 +135,32 @@ def _audit_fields() -> tuple[Field, ...]:
     )  # fmt: skip
 
 
+def _master_record(sobject: str) -> Field:
+    """Set on a record that lost a merge: the id of the record it was merged into.
+
+    queryAll() reads it ("To find records that have been deleted, specify
+    isDeleted = true in the query string. For merged records, request the
+    masterRecord", SOAP API Developer Guide, "queryAll()",
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_queryall.htm;
+    REST: "Execute a SOQL Query that Includes Deleted Items",
+    https://developer.salesforce.com/docs/platform/api-rest/guide/dome-queryall.html).
+    Only merge() sets it.
+    """
+    return read_only(Field(
+        "MasterRecordId", "Master Record ID", REFERENCE, 18, reference_to=(sobject,),
+        relationship_name="MasterRecord",
+    ))  # fmt: skip
+
+
 LEAD = SObject(
     name="Lead",
     label="Lead",
     label_plural="Leads",
     key_prefix="00Q",
+    mergeable=True,
     fields=(
         *_system_fields("Lead"),
+        _master_record("Lead"),
         Field("LastName", "Last Name", STRING, 80, nillable=False),
         Field("FirstName", "First Name", STRING, 40),
         Field(
@@ -160,7 +187,12 @@ LEAD = SObject(
         Field("LeadSource", "Lead Source", PICKLIST, 255, picklist=_values(LEAD_SOURCES)),
         Field(
             "Status", "Status", PICKLIST, 255, nillable=False, defaulted_on_create=True,
-            picklist=_values(LEAD_STATUSES, DEFAULT_LEAD_STATUS), restricted_picklist=True,
+            picklist=tuple(
+                PicklistValue(v, default=v == DEFAULT_LEAD_STATUS,
+                              converted=v in CONVERTED_LEAD_STATUSES)
+                for v in LEAD_STATUSES
+            ),
+            restricted_picklist=True,
         ),
         Field("Industry", "Industry", PICKLIST, 255, picklist=_values(INDUSTRIES)),
         Field("Rating", "Rating", PICKLIST, 255, picklist=_values(("Hot", "Warm", "Cold"))),
@@ -170,7 +202,7 @@ LEAD = SObject(
             "OwnerId", "Owner ID", REFERENCE, 18, nillable=False, defaulted_on_create=True,
             reference_to=("Group", "User"), relationship_name="Owner", polymorphic=True,
         ),
-        # Set by lead conversion, which the sandbox does not model yet.
+        # Set by lead conversion (convert.py).
         read_only(Field("IsConverted", "Converted", BOOLEAN), system=True),
         read_only(Field("ConvertedDate", "Converted Date", DATE)),
         read_only(Field(
@@ -282,8 +314,10 @@ ACCOUNT = SObject(
     label="Account",
     label_plural="Accounts",
     key_prefix="001",
+    mergeable=True,
     fields=(
         *_system_fields("Account"),
+        _master_record("Account"),
         Field("Name", "Account Name", STRING, 255, nillable=False, name_field=True, id_lookup=True),
         Field("Type", "Account Type", PICKLIST, 255, picklist=_values(ACCOUNT_TYPES)),
         *_address("Billing", "Billing"),
@@ -304,8 +338,10 @@ CONTACT = SObject(
     label="Contact",
     label_plural="Contacts",
     key_prefix="003",
+    mergeable=True,
     fields=(
         *_system_fields("Contact"),
+        _master_record("Contact"),
         Field(
             "AccountId", "Account ID", REFERENCE, 18, reference_to=("Account",),
             relationship_name="Account",
@@ -402,7 +438,255 @@ TASK = SObject(
     ),
 )  # fmt: skip
 
-OBJECTS: tuple[SObject, ...] = (LEAD, USER, ACCOUNT, CONTACT, OPPORTUNITY, TASK)
+# --- the Lead Status picklist and the LeadStatus object ---------------------------
+
+
+@dataclass(frozen=True)
+class LeadStatusValue:
+    """One value of the org's Lead Status picklist, as Setup > Lead Status holds it.
+
+    ``label`` is LeadStatus.MasterLabel and ``api_name`` (default: the label)
+    LeadStatus.ApiName, the value stored in Lead.Status. ``converted`` is the
+    "Converted" flag (LeadStatus.IsConverted: "Multiple lead status values can
+    represent a converted lead"), ``default`` the picklist default
+    (LeadStatus.IsDefault). Object Reference, "LeadStatus",
+    https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-leadstatus.html
+    """
+
+    label: str
+    converted: bool = False
+    default: bool = False
+    api_name: str | None = None
+
+    @property
+    def value(self) -> str:
+        return self.api_name or self.label
+
+
+DEFAULT_LEAD_STATUSES: tuple[LeadStatusValue, ...] = tuple(
+    LeadStatusValue(
+        status,
+        converted=status in CONVERTED_LEAD_STATUSES,
+        default=status == DEFAULT_LEAD_STATUS,
+    )
+    for status in LEAD_STATUSES
+)
+"""The Lead Status picklist of a new Developer/Enterprise org (today's default)."""
+
+LeadStatusEntry = str | Mapping[str, Any] | LeadStatusValue
+"""How a caller names a status: "Recycle", {"MasterLabel": "Qualified",
+"IsConverted": True}, or a ``LeadStatusValue``."""
+
+
+def lead_status_value(entry: LeadStatusEntry) -> LeadStatusValue:
+    """A status from a plain label, a LeadStatus-shaped mapping, or a LeadStatusValue."""
+    if isinstance(entry, LeadStatusValue):
+        return entry
+    if isinstance(entry, str):
+        if not entry.strip():
+            raise ValueError("a Lead Status value needs a label")
+        return LeadStatusValue(entry)
+    if isinstance(entry, Mapping):
+        fields = {str(k).lower(): v for k, v in entry.items()}
+        label = fields.get("masterlabel") or fields.get("apiname") or fields.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"a LeadStatus needs a MasterLabel or ApiName: {dict(entry)!r}")
+        api_name = fields.get("apiname")
+        return LeadStatusValue(
+            label,
+            converted=bool(fields.get("isconverted", False)),
+            default=bool(fields.get("isdefault", False)),
+            api_name=api_name if isinstance(api_name, str) and api_name != label else None,
+        )
+    raise TypeError(f"not a Lead Status value: {entry!r}")
+
+
+def lead_statuses(
+    base: Iterable[LeadStatusEntry], *extra: Iterable[LeadStatusEntry]
+) -> tuple[LeadStatusValue, ...]:
+    """The picklist ``base`` plus every value of ``extra`` it lacks, checked.
+
+    Values are only ever added, the way an admin adds picklist values: a
+    status already there (same API name, compared case-insensitively) keeps
+    its place and flags. Raises ValueError if no value is "Converted" (lead
+    conversion needs one) or more than one is the default; without a default
+    the first non-converted value is it, as Setup always has one.
+    """
+    values = [lead_status_value(e) for e in base]
+    seen = {v.value.casefold() for v in values}
+    if len(seen) != len(values):
+        raise ValueError("Lead Status values must have distinct API names")
+    for group in extra:
+        for entry in group:
+            value = lead_status_value(entry)
+            if value.value.casefold() not in seen:
+                seen.add(value.value.casefold())
+                values.append(replace(value, default=False))
+    if not values:
+        raise ValueError("the Lead Status picklist needs at least one value")
+    if not any(v.converted for v in values):
+        raise ValueError(
+            "no Lead Status value is Converted, so leads could never be converted; "
+            "start from DEFAULT_LEAD_STATUSES, e.g. [*DEFAULT_LEAD_STATUSES, 'Recycle']"
+        )
+    defaults = [v for v in values if v.default]
+    if len(defaults) > 1:
+        raise ValueError(f"only one Lead Status can be the default: {[v.label for v in defaults]}")
+    if not defaults:
+        first = next((i for i, v in enumerate(values) if not v.converted), 0)
+        values[first] = replace(values[first], default=True)
+    return tuple(values)
+
+
+def converted_statuses(schema: Schema) -> tuple[str, ...]:
+    """The org's Lead Status values flagged Converted, in picklist order."""
+    lead = schema.get("Lead")
+    status = lead.field("Status") if lead else None
+    return tuple(p.value for p in status.picklist if p.converted) if status else ()
+
+
+def _with_lead_statuses(statuses: tuple[LeadStatusValue, ...]) -> SObject:
+    """Lead with ``statuses`` as its Status picklist (describe shows them, writes accept them)."""
+    picklist = tuple(
+        PicklistValue(
+            v.value, default=v.default, label=v.label if v.label != v.value else None,
+            converted=v.converted,
+        )
+        for v in statuses
+    )  # fmt: skip
+    fields = tuple(replace(f, picklist=picklist) if f.name == "Status" else f for f in LEAD.fields)
+    # A fresh field index: ``replace`` would hand LEAD's own dict to the copy.
+    return replace(LEAD, fields=fields, _by_lower={})
+
+
+LEAD_STATUS = SObject(
+    name="LeadStatus",
+    label="Lead Status Value",
+    label_plural="Lead Status Values",
+    key_prefix="01J",
+    createable=False,
+    updateable=False,
+    deletable=False,
+    # Object Reference, "LeadStatus": supported calls describeSObjects(), query(),
+    # retrieve(); fields as in the Field Reference ("LeadStatus",
+    # https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-leadstatus.html).
+    # No IsDeleted.
+    fields=(
+        _system_fields("Lead Status Value")[0],
+        read_only(Field("MasterLabel", "Master Label", STRING, 255)),
+        read_only(Field("ApiName", "API Name", STRING, 255, nillable=False, id_lookup=True)),
+        read_only(Field("SortOrder", "Sort Order", INT, digits=9)),
+        read_only(Field("IsDefault", "Is Default", BOOLEAN), system=True),
+        read_only(Field("IsConverted", "Is Converted", BOOLEAN), system=True),
+        *_audit_fields(),
+    ),
+)
+
+
+# --- field history ------------------------------------------------------------------
+
+# History rows for events that are not a field edit; Salesforce records them under
+# these names (the Field of LeadHistory, and FeedTrackedChange's "leadConverted",
+# "leadMerged" for Lead).
+LEAD_EVENTS = ("created", "leadConverted", "leadMerged")
+OPPORTUNITY_EVENTS = ("created", "opportunityCreatedFromLead")
+
+
+def history_field_name(f: Field) -> str:
+    """What a history row's Field says for a change to ``f``.
+
+    A lookup is recorded under its relationship (Owner, not OwnerId), the
+    name LeadHistory queries filter on (``WHERE Field = 'Owner'``).
+    """
+    if f.type == REFERENCE and f.relationship_name:
+        return f.relationship_name
+    return f.name
+
+
+def _history_object(
+    name: str,
+    label: str,
+    key_prefix: str,
+    parent: SObject,
+    parent_field: str,
+    events: tuple[str, ...],
+) -> SObject:
+    """A field history object (Object Reference, "LeadHistory", "OpportunityFieldHistory").
+
+    https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_leadhistory.htm
+    https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-opportunityfieldhistory.html
+
+    Read-only to everyone (supported calls describeSObjects(), getDeleted(),
+    getUpdated(), query(), retrieve()); Field is a restricted picklist of the
+    parent's fields; OldValue/NewValue are anyType, sortable but not
+    filterable. Every field history object has the key prefix 017.
+    """
+    tracked = tuple(history_field_name(f) for f in parent.fields if f.updateable and f.name != "Id")
+    return SObject(
+        name=name,
+        label=label,
+        label_plural=label,
+        key_prefix=key_prefix,
+        createable=False,
+        updateable=False,
+        deletable=False,
+        fields=(
+            *_system_fields(label),
+            read_only(Field(
+                parent_field, f"{parent.label} ID", REFERENCE, 18, nillable=False,
+                reference_to=(parent.name,), relationship_name=parent.name,
+            )),
+            read_only(Field("Field", "Changed Field", PICKLIST, 255, nillable=False,
+                            picklist=_values((*tracked, *events)), restricted_picklist=True)),
+            read_only(Field("DataType", "Data Type", PICKLIST, 40, picklist=_values(
+                ("Text", "EntityId", "DynamicEnum", "Currency", "Date", "DateTime", "Double",
+                 "Boolean")))),
+            read_only(Field("OldValue", "Old Value", ANYTYPE, 255, filterable=False)),
+            read_only(Field("NewValue", "New Value", ANYTYPE, 255, filterable=False)),
+            *_audit_fields()[:2],  # CreatedDate, CreatedById: a history row is never edited
+        ),
+    )  # fmt: skip
+
+
+HISTORY_KEY_PREFIX = "017"
+LEAD_HISTORY = _history_object(
+    "LeadHistory", "Lead History", HISTORY_KEY_PREFIX, LEAD, "LeadId", LEAD_EVENTS
+)
+OPPORTUNITY_FIELD_HISTORY = _history_object(
+    "OpportunityFieldHistory",
+    "Opportunity Field History",
+    HISTORY_KEY_PREFIX,
+    OPPORTUNITY,
+    "OpportunityId",
+    OPPORTUNITY_EVENTS,
+)
+
+# Parent object -> (its history object, the history's parent id field).
+HISTORY_OBJECTS: dict[str, tuple[str, str]] = {
+    "Lead": ("LeadHistory", "LeadId"),
+    "Opportunity": ("OpportunityFieldHistory", "OpportunityId"),
+}
+
+# A history row's DataType by the tracked field's type. The Field Reference lists
+# DataType (a picklist) on every history object without its values; these are
+# the names orgs report, best effort. A lookup's id row is "EntityId".
+HISTORY_DATA_TYPES: dict[str, str] = {
+    STRING: "Text", EMAIL: "Text", PHONE: "Text", URL: "Text", TEXTAREA: "Text",
+    PICKLIST: "DynamicEnum", CURRENCY: "Currency", DATE: "Date", DATETIME: "DateTime",
+    DOUBLE: "Double", PERCENT: "Double", INT: "Double", BOOLEAN: "Boolean",
+}  # fmt: skip
+
+# Fields whose changes are tracked unless the sandbox is told otherwise (an admin
+# picks up to 20 per object in Setup, "Field History Tracking").
+DEFAULT_FIELD_HISTORY: dict[str, tuple[str, ...]] = {
+    "Lead": ("Status", "OwnerId", "Title", "Email", "Phone", "Company", "FirstName", "LastName"),
+    "Opportunity": ("StageName", "Amount", "CloseDate"),
+}
+
+OBJECTS: tuple[SObject, ...] = (
+    LEAD, USER, ACCOUNT, CONTACT, OPPORTUNITY, TASK,
+    LEAD_STATUS, LEAD_HISTORY, OPPORTUNITY_FIELD_HISTORY,
+)  # fmt: skip
 
 
 def _derive_opportunity(record: dict[str, Any], changed: set[str]) -> None:
@@ -427,8 +711,12 @@ DERIVED: dict[str, Callable[[dict[str, Any], set[str]], None]] = {
 }
 
 
-def default_schema() -> Schema:
-    return Schema(OBJECTS)
+def default_schema(statuses: Iterable[LeadStatusEntry] | None = None) -> Schema:
+    """The org's objects; ``statuses`` is the Lead Status picklist (default: today's four)."""
+    if statuses is None:
+        return Schema(OBJECTS)
+    lead = _with_lead_statuses(lead_statuses(statuses))
+    return Schema(lead if o is LEAD else o for o in OBJECTS)
 
 
 # The org's built-in users: the API user the sandbox logs in as, and the

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from .convert import LeadConvertResult, convert_lead
 from .faults import Faults
 from .ids import normalize_id
 from .limits import DEFAULT_DAILY_API_ALLOCATION
-from .objects import default_schema
+from .merge import MergeResult, merge_records
+from .objects import DEFAULT_LEAD_STATUSES, LeadStatusEntry, default_schema, lead_statuses
 from .schema import SObject
 from .server import SalesforceApp
 from .store import Org, Record, SeedError
@@ -58,6 +59,17 @@ class SalesforceSandbox(ServedSandbox):
     connected app for ``/services/oauth2/token``), ``client_credentials_user``
     (whom the client-credentials grant runs as; default the API user) and
     ``faults`` (see ``faults.py``).
+
+    Org setup: ``lead_statuses`` is the Lead Status picklist (default: the
+    four of a new org; ``[*DEFAULT_LEAD_STATUSES, "Recycle"]`` adds one), each
+    value a label, a ``LeadStatusValue`` or a LeadStatus-shaped mapping
+    (``{"MasterLabel": "Qualified", "IsConverted": True}``). A seed's
+    ``"LeadStatus"`` rows add values too, and a reloaded org keeps the ones it
+    had. The picklist is what Lead.Status accepts (it is restricted), what
+    describe lists and what the LeadStatus object answers.
+    ``field_history`` maps Lead and/or Opportunity to their tracked fields
+    (default ``objects.DEFAULT_FIELD_HISTORY``); every change to one writes
+    LeadHistory / OpportunityFieldHistory rows.
     """
 
     thread_name = "salesforce-sandbox"
@@ -81,17 +93,26 @@ class SalesforceSandbox(ServedSandbox):
         client_credentials_user: str | None = None,
         faults: Faults | None = None,
         bulk_in_progress_polls: int = 1,
+        lead_statuses: Sequence[LeadStatusEntry] | None = None,
+        field_history: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.state_path = Path(state_path) if state_path is not None else None
         self._clock = clock or _utcnow
-        schema = default_schema()
+        base = DEFAULT_LEAD_STATUSES if lead_statuses is None else lead_statuses
         if self.state_path is not None and self.state_path.exists():
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            schema = default_schema(_picklist(base, _saved_statuses(state)))
             self.org = Org.from_state(schema, self._clock, state)
         else:
+            data = _read_seed(seed) if seed is not None else {}
+            added = [row for k, rows in data.items() if k.lower() == "leadstatus" for row in rows]
+            schema = default_schema(_picklist(base, added))
             self.org = Org.fresh(schema, self._clock, admin_username=username)
-            if seed is not None:
-                self.org.load_seed(_read_seed(seed))
+            rest = {k: rows for k, rows in data.items() if k.lower() != "leadstatus"}
+            if rest:
+                self.org.load_seed(rest)
+        if field_history is not None:
+            self.org.track_history(field_history)
         self._app = SalesforceApp(
             self.org,
             username=username,
@@ -272,6 +293,51 @@ class SalesforceSandbox(ServedSandbox):
             raise WriteRejected(result["errors"])
         return result
 
+    def delete(self, sobject: str, record_id: str, *, as_user: str | None = None) -> None:
+        """Delete a record as a rep would: to the Recycle Bin (IsDeleted, queryAll, ``deleted``).
+
+        By default the record's owner deletes it. Raises ``WriteRejected``
+        with Salesforce's errors (ENTITY_IS_DELETED for a record already gone).
+        """
+        definition = self._object(sobject)
+        current = self.org.get(definition, record_id, include_deleted=True)
+        if current is None:
+            raise KeyError(record_id)
+        user_id = self._user(as_user) if as_user else current.get("OwnerId") or self.org.admin_id
+        try:
+            writes.delete(self.org, definition, record_id, user_id=user_id)
+        except writes.RecordError as exc:
+            raise WriteRejected(exc.errors) from None
+
+    def merge(
+        self,
+        sobject: str,
+        master_id: str,
+        loser_ids: Iterable[str],
+        *,
+        fields: Mapping[str, Any] | None = None,
+        as_user: str | None = None,
+    ) -> MergeResult:
+        """Merge duplicates as a rep would (what SOAP merge() does); no API call is counted.
+
+        ``loser_ids`` (one or two) are deleted with MasterRecordId set to
+        ``master_id``, their Tasks (and an Account's Contacts and
+        Opportunities) move to the master, and ``fields`` are written to the
+        master. Made by the master's owner unless ``as_user`` says otherwise.
+        Returns the ``MergeResult`` fields; raises ``WriteRejected`` if
+        Salesforce would refuse the merge.
+        """
+        definition = self._object(sobject)
+        master = self.org.get(definition, master_id) if normalize_id(master_id) else None
+        owner = master.get("OwnerId") if master else None
+        user_id = self._user(as_user) if as_user else owner or self.org.admin_id
+        result = merge_records(
+            self.org, definition, master_id, list(loser_ids), user_id=user_id, fields=fields
+        )
+        if not result["success"]:
+            raise WriteRejected(result["errors"])
+        return result
+
     def _object(self, sobject: str) -> SObject:
         definition = self.org.schema.get(sobject)
         if definition is None:
@@ -298,6 +364,20 @@ class WriteRejected(ValueError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("; ".join(f"{e['statusCode']}: {e['message']}" for e in errors))
         self.errors = errors
+
+
+def _picklist(base: Iterable[LeadStatusEntry], added: Iterable[LeadStatusEntry]) -> Any:
+    """The Lead Status picklist, or a SeedError when the values cannot make one."""
+    try:
+        return lead_statuses(base, added)
+    except (TypeError, ValueError) as exc:
+        raise SeedError(f"Lead Status picklist: {exc}") from None
+
+
+def _saved_statuses(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The LeadStatus rows of a saved org, in picklist order: the values it had."""
+    rows = list(state.get("records", {}).get("LeadStatus", []))
+    return sorted(rows, key=lambda row: row.get("SortOrder") or 0)
 
 
 def _read_seed(seed: Path | dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,9 @@ DOUBLE = "double"
 CURRENCY = "currency"
 PERCENT = "percent"
 INT = "int"
+# The type of a history row's OldValue/NewValue: whatever the tracked field held
+# (LeadHistory, "Fields": "Type anyType, Properties Nillable, Sort").
+ANYTYPE = "anyType"
 
 TEXT_TYPES = frozenset({ID, STRING, EMAIL, PHONE, URL, TEXTAREA, PICKLIST, REFERENCE})
 NUMBER_TYPES = frozenset({DOUBLE, CURRENCY, PERCENT, INT})
@@ -58,6 +61,7 @@ _SOAP_TYPES = {
     CURRENCY: "xsd:double",
     PERCENT: "xsd:double",
     INT: "xsd:int",
+    ANYTYPE: "xsd:anyType",
 }
 
 # The type name Salesforce's JSON deserialiser puts in its error messages.
@@ -84,6 +88,10 @@ class PicklistValue:
     default: bool = False
     active: bool = True
     label: str | None = None
+    # Lead Status only: the value is flagged "Converted" in the org's Lead Status
+    # setup (LeadStatus.IsConverted). describe does not show it; the LeadStatus
+    # object does, and convertLead accepts only such a value as convertedStatus.
+    converted: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -146,11 +154,12 @@ class Field:
 
     def describe(self) -> dict[str, Any]:
         text = self.type in TEXT_TYPES and self.type not in (ID, REFERENCE)
+        sized = text or self.type in (ID, REFERENCE, ANYTYPE)
         return {
             "aggregatable": self.type not in (TEXTAREA,) or self.length <= 255,
             "aiPredictionField": False,
             "autoNumber": False,
-            "byteLength": self.length * 3 if self.type in TEXT_TYPES else 0,
+            "byteLength": self.length * 3 if sized else 0,
             "calculated": self.calculated,
             "calculatedFormula": None,
             "cascadeDelete": False,
@@ -178,7 +187,7 @@ class Field:
             "idLookup": self.id_lookup,
             "inlineHelpText": None,
             "label": self.label,
-            "length": self.length if text or self.type in (ID, REFERENCE) else 0,
+            "length": self.length if sized else 0,
             "mask": None,
             "maskType": None,
             "name": self.name,
@@ -220,6 +229,9 @@ class SObject:
     updateable: bool = True
     deletable: bool = True
     custom: bool = False
+    # Only Lead, Contact and Account can be merged (SOAP API Developer Guide,
+    # "merge()": "Supported Object Types").
+    mergeable: bool = False
     required_fields: tuple[str, ...] = dataclass_field(default=(), init=False, compare=False)
     defaulted_required_fields: tuple[str, ...] = dataclass_field(
         default=(), init=False, compare=False
@@ -294,7 +306,7 @@ class SObject:
             "label": self.label,
             "labelPlural": self.label_plural,
             "layoutable": True,
-            "mergeable": self.deletable,
+            "mergeable": self.mergeable,
             "mruEnabled": True,
             "name": self.name,
             "queryable": True,
@@ -440,6 +452,8 @@ def _coerce(f: Field, value: Any) -> Any:
         return False if f.type == BOOLEAN else None
     if isinstance(value, (dict, list)):
         raise _Undeserializable
+    if f.type == ANYTYPE:
+        return value  # a history value keeps the type of the field it records
     if f.type in TEXT_TYPES:
         if isinstance(value, bool):
             value = "true" if value else "false"

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, convert, feeds, oauth, planner, soap, soql, sosl
+from . import bulk, composite, feeds, oauth, partner, planner, soap, soql, sosl
 from .dates import user_zone
 from .errors import (
     ApiError,
@@ -201,8 +201,9 @@ class SalesforceApp:
         if segments[:3] == ["services", "Soap", "u"] and len(segments) >= 4:
             if request.method != "POST":
                 raise method_not_allowed(request.method, ["POST"])
-            if len(segments) >= 5 and convert.operation(request.get_data()) != "login":
-                return convert.soap_call(self, request)  # the partner endpoint's other calls
+            if soap.operation(request.get_data()) not in (None, "login"):
+                # convertLead, merge...: on .../u/{version} and .../u/{version}/{orgId} alike.
+                return partner.handle(self, request)
             return self.soap_login(request, segments[3])
         if segments[:3] == ["services", "oauth2", "token"] and len(segments) == 3:
             return self.oauth_token(request)

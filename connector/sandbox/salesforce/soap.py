@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 INVALID_LOGIN_MESSAGE = "Invalid username, password, security token; or user locked out."
@@ -52,6 +53,58 @@ def invalid_login() -> SoapFault:
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
+
+local = _local
+"""An element's name without its namespace: clients spell prefixes as they like."""
+
+
+def operation(body: bytes) -> str | None:
+    """The name of the call in a SOAP envelope (``login``, ``convertLead``, ``merge``...)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    body_el = next((el for el in root.iter() if _local(el.tag) == "Body"), None)
+    first = next(iter(body_el), None) if body_el is not None else None
+    return _local(first.tag) if first is not None else None
+
+
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+def is_nil(element: ET.Element) -> bool:
+    return element.get(XSI_NIL, "").lower() in ("true", "1")
+
+
+def value_xml(name: str, value: str | None) -> str:
+    """``<name>value</name>``, or ``<name xsi:nil="true"/>`` for a null (partner WSDL)."""
+    return f'<{name} xsi:nil="true"/>' if value is None else f"<{name}>{escape(value)}</{name}>"
+
+
+def errors_xml(errors: list[dict[str, Any]]) -> str:
+    """A result's ``errors`` as partner ``Error`` elements (fields, message, statusCode)."""
+    return "".join(
+        "<errors>"
+        + "".join(f"<fields>{escape(f)}</fields>" for f in e.get("fields", []))
+        + f"<message>{escape(e['message'])}</message>"
+        + f"<statusCode>{escape(e['statusCode'])}</statusCode></errors>"
+        for e in errors
+    )
+
+
+def response_envelope(call: str, results: list[str]) -> str:
+    """``<{call}Response>`` holding one ``<result>`` per item, in the partner namespace."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns="urn:partner.soap.sforce.com" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<soapenv:Body><{call}Response>"
+        + "".join(results)
+        + f"</{call}Response></soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def parse_login(body: bytes) -> tuple[str, str]:

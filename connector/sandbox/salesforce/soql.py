@@ -38,6 +38,7 @@ from . import dates
 from .errors import SoqlError
 from .ids import normalize_id
 from .schema import (
+    ANYTYPE,
     BOOLEAN,
     CURRENCY,
     DATE,
@@ -867,6 +868,9 @@ def _sort_key(f: Field, value: Any) -> Any:
     """A stored value in the comparable form ``_literal_key`` produces."""
     if value is None:
         return None
+    if f.type == ANYTYPE:
+        # A history value holds text, numbers or dates; ordering compares them as text.
+        return str(value).casefold()
     if f.type in (ID, REFERENCE):
         return normalize_id(value) or value
     if f.type in TEXT_TYPES:

@@ -22,6 +22,12 @@ records cheap) or to a list of ids. Every record also has an ordinal (its
 position in creation order) so index hits can be put back in the order a
 scan would see them.
 
+Every update compares the tracked fields (``track_history``) before and
+after and writes LeadHistory/OpportunityFieldHistory rows stamped with the
+update's own stamp, inside the same journal, so a rolled-back write leaves
+no history. Server-made rows (history, LeadStatus) are stored by ``_put``:
+no validation and no stamp of their own.
+
 Audit stamps come from the injected clock but are made strictly increasing
 (by at least a millisecond, the API's resolution) so a change feed that
 reads "SystemModstamp > last seen" never misses or repeats a write, even
@@ -44,9 +50,17 @@ from typing import Any
 
 from .errors import ApiError, error
 from .ids import make_id, normalize_id, short_id
-from .objects import BUILTIN_REPS, DERIVED
+from .objects import (
+    BUILTIN_REPS,
+    DEFAULT_FIELD_HISTORY,
+    DERIVED,
+    HISTORY_DATA_TYPES,
+    HISTORY_OBJECTS,
+    history_field_name,
+)
 from .schema import (
     BOOLEAN,
+    ID,
     PICKLIST,
     REFERENCE,
     TEXT_TYPES,
@@ -80,7 +94,11 @@ LOOKUP_FIELDS: dict[str, tuple[str, ...]] = {
     "Lead": ("Email", "FirstName", "LastName", "Company"),
     "Contact": ("Email", "FirstName", "LastName", "AccountId"),
     "Account": ("Name", "Website"),
+    "Opportunity": ("AccountId",),
     "Task": ("WhoId", "WhatId"),
+    # History rows by parent: ``LeadId IN (...)`` and the rows a delete takes along.
+    "LeadHistory": ("LeadId",),
+    "OpportunityFieldHistory": ("OpportunityId",),
 }
 
 # Field pairs indexed together, as Salesforce indexes a person's Name: a query
@@ -169,6 +187,12 @@ class Org:
         self._templates: dict[str, Record] = {}
         # An undo log while a transaction is open (allOrNone writes), else None.
         self._journal: list[tuple[str, str, Record | None, str | None]] | None = None
+        # Parent object -> the fields whose changes write history rows.
+        self._tracked: dict[str, tuple[Field, ...]] = {}
+        self.track_history({
+            name: fields for name, fields in DEFAULT_FIELD_HISTORY.items()
+            if schema.get(name) is not None and schema.get(HISTORY_OBJECTS[name][0]) is not None
+        })  # fmt: skip
 
     # --- construction ---------------------------------------------------
 
@@ -188,6 +212,7 @@ class Org:
         }
         for row in (admin, *BUILTIN_REPS):
             org.insert(user, dict(row), user_id=org.admin_id, system=True)
+        org.sync_lead_statuses()
         return org
 
     @classmethod
@@ -212,6 +237,7 @@ class Org:
             for record in org._tables[sobject.name].values():
                 org._index(sobject.name, record)
                 org._index_lookups(sobject.name, record)
+        org.sync_lead_statuses()  # a state written before LeadStatus existed gains its rows
         return org
 
     def to_state(self) -> dict[str, Any]:
@@ -255,6 +281,13 @@ class Org:
             sobject = self.schema.get(name)
             if sobject is None:
                 raise SeedError(f"seed names an unknown object: {name}")
+            if sobject.name == "LeadStatus":
+                # The picklist is part of the schema, built before the org: SalesforceSandbox
+                # reads a seed's LeadStatus values first (lead_statuses()).
+                raise SeedError(
+                    "LeadStatus values are the Lead Status picklist; give them to "
+                    "SalesforceSandbox(seed=...) or default_schema(statuses)"
+                )
             for index, row in enumerate(seed[name]):
                 values = {key: _seed_value(value) for key, value in row.items()}
                 owner = values.get("OwnerId")
@@ -471,6 +504,83 @@ class Org:
     def deleted_at(self, record_id: str) -> str | None:
         return self._deleted_at.get(record_id)
 
+    def children(self, sobject: SObject, field_name: str, parent_id: str) -> list[str]:
+        """Ids of live ``sobject`` records whose ``field_name`` is ``parent_id``, oldest first."""
+        with self.lock:
+            table = self._tables[sobject.name]
+            ids = self.probe(sobject, field_name, [parent_id])
+            if ids is None:
+                ids = {i for i, r in table.items() if r.get(field_name) == parent_id}
+            ordered = self.in_creation_order(sobject, ids)
+            return [i for i in ordered if not table[i].get("IsDeleted")]
+
+    # --- org setup: field history and the Lead Status picklist --------------------
+
+    def track_history(self, tracked: Mapping[str, Iterable[str]]) -> None:
+        """Set the tracked fields of the objects named in ``tracked`` (others keep theirs).
+
+        Only objects with a history object (Lead, Opportunity) can be tracked;
+        an unknown object or field raises ValueError naming what exists.
+        """
+        chosen: dict[str, tuple[Field, ...]] = {}
+        for name, field_names in tracked.items():
+            sobject = self.schema.get(name)
+            if sobject is None or sobject.name not in HISTORY_OBJECTS:
+                raise ValueError(
+                    f"no field history for {name!r}; tracked objects: {sorted(HISTORY_OBJECTS)}"
+                )
+            if self.schema.get(HISTORY_OBJECTS[sobject.name][0]) is None:
+                continue  # a schema without the history object (a test's own) tracks nothing
+            fields = []
+            for field_name in field_names:
+                f = sobject.field(field_name)
+                if f is None or not f.updateable:
+                    raise ValueError(
+                        f"{sobject.name}.{field_name} cannot be tracked: not an editable field"
+                    )
+                fields.append(f)
+            chosen[sobject.name] = tuple(fields)
+        with self.lock:
+            self._tracked.update(chosen)
+
+    def tracked_fields(self, sobject_name: str) -> tuple[str, ...]:
+        return tuple(f.name for f in self._tracked.get(sobject_name, ()))
+
+    def sync_lead_statuses(self) -> None:
+        """Make the LeadStatus rows mirror the schema's Lead Status picklist.
+
+        LeadStatus "represents a value in the lead status picklist" (Object
+        Reference, "LeadStatus"): one row per value, SortOrder its position,
+        IsDefault/IsConverted its flags. Rows are org metadata: making them
+        takes no audit stamp (they carry the org's creation time), so the
+        stamps of records are what they were before LeadStatus existed.
+        """
+        lead, statuses = self.schema.get("Lead"), self.schema.get("LeadStatus")
+        status = lead.field("Status") if lead else None
+        if statuses is None or status is None:
+            return
+        with self.lock:
+            table = self._tables[statuses.name]
+            by_name = {str(r.get("ApiName", "")).casefold(): r for r in table.values()}
+            admin = self._tables.get("User", {}).get(self.admin_id, {})
+            created = admin.get("CreatedDate") or format_datetime(self.clock())
+            for order, value in enumerate(status.picklist, start=1):
+                row = {
+                    "MasterLabel": value.label or value.value,
+                    "ApiName": value.value,
+                    "SortOrder": order,
+                    "IsDefault": value.default,
+                    "IsConverted": value.converted,
+                }
+                existing = by_name.get(value.value.casefold())
+                if existing is not None:
+                    existing.update(row)
+                    continue
+                audit = {"CreatedDate": created, "LastModifiedDate": created,
+                         "SystemModstamp": created, "CreatedById": self.admin_id or None,
+                         "LastModifiedById": self.admin_id or None}  # fmt: skip
+                self._put(statuses, {**row, **audit})
+
     # --- writes -------------------------------------------------------------
 
     def insert(
@@ -518,8 +628,19 @@ class Org:
             return record
 
     def update(
-        self, sobject: SObject, record_id: str, values: Mapping[str, Any], *, user_id: str
+        self,
+        sobject: SObject,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        user_id: str,
+        history_event: str | None = None,
     ) -> Record:
+        """Write ``values``; tracked fields that change get history rows stamped like the write.
+
+        ``history_event`` adds a row for what the write is part of
+        ("leadConverted", "leadMerged"), as Salesforce's history shows them.
+        """
         with self.lock:
             current = self._live(sobject, record_id)
             if current.get("IsConverted") and sobject.name == "Lead":
@@ -530,6 +651,11 @@ class Org:
             merged = {**current, **values}
             self._check_integrity(sobject, merged, set(values), record_id=current["Id"])
             self._derive(sobject, merged, set(values))
+            changes = [
+                (f, current.get(f.name), merged.get(f.name))
+                for f in self._tracked.get(sobject.name, ())
+                if current.get(f.name) != merged.get(f.name)
+            ]
             stamp = self.stamp()
             for name, value in (
                 ("LastModifiedDate", stamp),
@@ -545,10 +671,28 @@ class Org:
             current.update(merged)
             self._index(sobject.name, current)
             self._index_lookups(sobject.name, current)
+            if changes or history_event:
+                self._write_history(
+                    sobject, current["Id"], changes, stamp=stamp, user_id=user_id,
+                    event=history_event,
+                )  # fmt: skip
             return dict(current)
 
-    def delete(self, sobject: SObject, record_id: str, *, user_id: str) -> None:
-        """Soft delete: the record stays, flagged, for queryAll and change feeds."""
+    def delete(
+        self,
+        sobject: SObject,
+        record_id: str,
+        *,
+        user_id: str,
+        master_record_id: str | None = None,
+    ) -> None:
+        """Soft delete: the record stays, flagged, for queryAll and change feeds.
+
+        ``master_record_id`` is set by merge() on each losing record. The
+        record's field history goes to the Recycle Bin with it (IsDeleted on
+        LeadHistory: "Indicates whether the object has been moved to the
+        Recycle Bin"), still readable through queryAll.
+        """
         with self.lock:
             current = self._live(sobject, record_id)
             self._remember(sobject.name, current)
@@ -556,7 +700,20 @@ class Org:
             stamp = self.stamp()
             current["IsDeleted"] = True
             current["SystemModstamp"] = stamp
+            if master_record_id is not None and "MasterRecordId" in current:
+                current["MasterRecordId"] = master_record_id
             self._deleted_at[current["Id"]] = stamp
+            history = HISTORY_OBJECTS.get(sobject.name)
+            index = self._lookups.get(history) if history else None
+            if history is None or index is None:
+                return
+            rows = self._tables[history[0]]
+            for row_id in _collect(index, [current["Id"]]):
+                row = rows[row_id]
+                if not row.get("IsDeleted"):
+                    self._remember(history[0], row)
+                    row["IsDeleted"] = True
+                    self._deleted_at[row_id] = stamp
 
     @contextmanager
     def transaction(self) -> Iterator[Callable[[], None]]:
@@ -605,6 +762,68 @@ class Org:
                 (name, record["Id"], dict(record), self._deleted_at.get(record["Id"]))
             )
 
+    def _put(self, sobject: SObject, values: Mapping[str, Any]) -> Record:
+        """Store a server-made record (a history row, a LeadStatus) as given: no checks, no stamp.
+
+        Journalled like an insert, so a rolled-back write takes its history rows along.
+        """
+        table = self._tables[sobject.name]
+        record = {**self._blank(sobject), **values}
+        record["Id"] = self.mint_id(sobject.key_prefix)
+        while record["Id"] in table:  # history objects share a key prefix, not a table
+            record["Id"] = self.mint_id(sobject.key_prefix)
+        table[record["Id"]] = record
+        self._index(sobject.name, record)
+        self._index_lookups(sobject.name, record, canonical_ids=True)
+        if self._journal is not None:
+            self._journal.append((sobject.name, record["Id"], None, None))
+        return record
+
+    def _write_history(
+        self,
+        sobject: SObject,
+        parent_id: str,
+        changes: list[tuple[Field, Any, Any]],
+        *,
+        stamp: str,
+        user_id: str,
+        event: str | None,
+    ) -> None:
+        """History rows for one write, all stamped with the write's own stamp.
+
+        A changed lookup writes two rows under its relationship name (Owner):
+        one with the records' names, one with their ids, as Salesforce does
+        ("Two rows are added to this object when foreign key fields change",
+        Object Reference, "EntityHistory", https://developer.salesforce.com/docs/
+        atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_entityhistory.htm).
+        """
+        spec = HISTORY_OBJECTS.get(sobject.name)
+        history = self.schema.get(spec[0]) if spec else None
+        if spec is None or history is None:
+            return
+        rows: list[tuple[str, str | None, Any, Any]] = []
+        for f, old, new in changes:
+            name = history_field_name(f)
+            if f.type == REFERENCE:
+                rows.append((name, "Text", self._display_name(old), self._display_name(new)))
+                rows.append((name, "EntityId", old, new))
+            else:
+                rows.append((name, HISTORY_DATA_TYPES.get(f.type, "Text"), old, new))
+        if event:
+            rows.append((event, None, None, None))
+        for field_name, data_type, old, new in rows:
+            self._put(history, {
+                spec[1]: parent_id, "Field": field_name, "DataType": data_type,
+                "OldValue": old, "NewValue": new, "CreatedDate": stamp, "CreatedById": user_id,
+            })  # fmt: skip
+
+    def _display_name(self, record_id: Any) -> Any:
+        """What the UI shows for a referenced record: its Name, or the id if not modelled."""
+        if not isinstance(record_id, str):
+            return record_id
+        found = self.peek(record_id)
+        return (found.get("Name") or record_id) if found else record_id
+
     def _index(self, name: str, record: Record) -> None:
         if record.get("IsDeleted"):
             return
@@ -614,8 +833,12 @@ class Org:
                 key = _match_key(f.type, f.case_sensitive, value)
                 self._indexes[(name, f.name)].setdefault(key, []).append(record["Id"])
 
-    def _index_lookups(self, name: str, record: Record) -> None:
-        """Add a record (deleted or not) to its object's lookup and phone indexes."""
+    def _index_lookups(self, name: str, record: Record, *, canonical_ids: bool = False) -> None:
+        """Add a record (deleted or not) to its object's lookup and phone indexes.
+
+        ``canonical_ids``: the record's id fields hold 18-character ids already
+        (server-made rows), so they are their own keys and skip the checksum.
+        """
         record_id = record["Id"]
         ordinals = self._ordinals[name]
         if record_id not in ordinals:
@@ -624,7 +847,9 @@ class Org:
         for f in self._lookup_fields[name]:
             value = record.get(f.name)
             if value is not None:
-                _post(self._lookups[(name, f.name)], _lookup_key(f, value), record_id)
+                trusted = canonical_ids and f.type in (ID, REFERENCE)
+                key = value if trusted else _lookup_key(f, value)
+                _post(self._lookups[(name, f.name)], key, record_id)
         for pair, key in self._compound_keys(name, record):
             _post(self._compounds[(name, pair)], key, record_id)
         for digits in _phone_digits(record, self._phone_fields[name]):
