@@ -73,6 +73,10 @@ class SyncConfig(Model):
     """Create a task on each lead leadsync creates in the CRM, for its owner, holding the
     lead's score and activity history, so the rep starts with the context."""
     task_due_hours: Annotated[float, Field(ge=0)] = 24
+    on_crm_delete: Literal["keep_deleted", "recreate_on_new_activity"] = "keep_deleted"
+    """A record a rep deleted in the CRM stays deleted: later marketing changes to the
+    lead are not written (keep_deleted), or it is created again, in full, only when the
+    lead qualifies again with an activity newer than the deletion."""
 
     @property
     def lookback(self) -> timedelta:
@@ -190,6 +194,8 @@ class StatusMapping(Model):
     """Marketing stage once the opportunity the lead became is closed and won."""
     lost: str | None = "lost"
     """Marketing stage once that opportunity is closed and lost ("" to not feed it back)."""
+    deleted: str | None = "crm_deleted"
+    """Marketing stage once a rep deleted the record in the CRM ("" to not feed it back)."""
 
 
 SyncRule = Literal["to_crm", "to_marketing", "two_way", "prefer_crm_unless_blank",

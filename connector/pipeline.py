@@ -23,6 +23,7 @@ from connector.adapters.base import (
     CrmOwner,
     FieldUpdate,
     MarketingAdapter,
+    StageUpdate,
     TaskMove,
 )
 from connector.config import Config
@@ -505,15 +506,26 @@ class Pipeline:
         only: dict[str, set[str]] = {}
         for handoff in handoffs:
             link = handoff.link
+            if link is not None and link.deleted_at is not None and self.recreate(handoff,
+                                                                                   events):
+                link = None
             if handoff.payload.issues:  # a value no transform could map: refused here
                 self.refuse(handoff, handoff.payload.issues,
                             handoff.payload.for_write(creating=link is None), summary, events)
-            elif link is not None and link.converted:
-                if link.payload_hash != handoff.payload.hash:
-                    events.append(Event(handoff.lead.id, "not_written",
-                                        f"converted in the CRM ({link.crm_status}); the CRM "
-                                        "accepts no more writes to it"))
-                unchanged.append(handoff.lead.id)
+            elif link is not None and (link.deleted_at is not None or link.converted):
+                if link.payload_hash == handoff.payload.hash:
+                    unchanged.append(handoff.lead.id)
+                    continue
+                summary.counts["not_written"] += 1
+                why = (f"a rep deleted {link.crm_object} {link.crm_id} in the CRM on "
+                       f"{link.deleted_at:%Y-%m-%d}; it is not re-created ([sync] on_crm_delete)"
+                       if link.deleted_at is not None else
+                       f"converted in the CRM ({link.crm_status}); the CRM accepts no more "
+                       "writes to it")
+                events.append(Event(handoff.lead.id, "not_written", why))
+                link.payload_hash = handoff.payload.hash  # said once per change
+                if not summary.dry_run:
+                    self.state.save_links([link])
             elif link is not None and link.payload_hash == handoff.payload.hash:
                 unchanged.append(handoff.lead.id)
             elif link is not None and not (
@@ -551,6 +563,23 @@ class Pipeline:
                 raise
             self.record_results(crm_object, handoffs_, writes, results, summary, events)
 
+    def recreate(self, handoff: Handoff, events: list[Event]) -> bool:
+        """Whether a lead whose record a rep deleted is handed off again, as a new
+        record with every field: only under ``recreate_on_new_activity``, and only
+        for an activity newer than the deletion (the lead qualified to get here)."""
+        link = handoff.link
+        assert link is not None and link.deleted_at is not None
+        if self.config.sync.on_crm_delete != "recreate_on_new_activity":
+            return False
+        newer = [a for a in handoff.lead.activities if a.occurred_at > link.deleted_at]
+        if not newer:
+            return False
+        handoff.link = None  # created anew, on_create values and owner included
+        events.append(Event(handoff.lead.id, "recreated",
+                            f"{link.crm_object} {link.crm_id} was deleted in the CRM on "
+                            f"{link.deleted_at:%Y-%m-%d}; a new {newer[-1].kind} since "))
+        return True
+
     def held(self, link: Link, summary: RunSummary) -> dict[str, str]:
         """What the CRM holds for this link's record, with this run's read-back."""
         if summary.dry_run and link.marketing_id in self._taken:
@@ -562,11 +591,14 @@ class Pipeline:
         when it goes to an earlier record of the person that matching found."""
         lead, link, target = handoff.lead, handoff.link, handoff.target
         if target is None and link is not None and (
-                link.crm_object != self.object or link.external_id != link.marketing_id):
+                link.crm_object != self.object or link.external_id != link.marketing_id
+                or link.protected):
             target = Candidate("lead", link.crm_object, link.crm_id, {}, key=link.external_id)
         owner = self.crm.owner_field
         if target is None:
             write = handoff.payload.write(lead.id, known=link is not None, only=only)
+            if link is not None:  # by its id: a record deleted since is refused, not re-made
+                write = replace(write, crm_id=link.crm_id, stamp=False)
             if handoff.owner_id and link is None:  # on create only: never over sales' choice
                 write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
             return self.object, write
@@ -662,6 +694,9 @@ class Pipeline:
             if result is None:
                 continue
             body = write.body(created=result.created)
+            if not result.ok and result.gone and handoff.link is not None:
+                self.gone(handoff.link, result.gone, summary, events)
+                continue
             if not result.ok:
                 self.refuse(handoff, result.errors, write.body(created=handoff.link is None),
                             summary, events)
@@ -715,6 +750,19 @@ class Pipeline:
             self.add_tasks(crm_object, todo_tasks, summary, events)
         elif todo_tasks:
             self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
+
+    def gone(self, link: Link, how: str, summary: RunSummary, events: list[Event]) -> None:
+        """The CRM said the record takes no more writes (converted or deleted since the
+        read-back of this run): news to remember, not a refusal to retry."""
+        if how == "converted":
+            link.converted = True
+        else:
+            link.deleted_at = link.deleted_at or utcnow()
+        summary.counts["not_written"] += 1
+        events.append(Event(link.marketing_id, "not_written",
+                            f"{link.crm_object} {link.crm_id} was {how} in the CRM meanwhile; "
+                            "the change was not written"))
+        self.state.save_links([link])
 
     def learn_rebuilt(self, links: list[Link], summary: RunSummary) -> None:
         """Links remade from the CRM (a lost or restored state database): learn each
@@ -887,6 +935,7 @@ class Pipeline:
         can land behind a stored cursor; re-reading the window is cheap because
         a status equal to the one last seen is dropped as an echo.
         """
+        self.follow_removals(summary)
         stream = crm_stream(self.crm.name, self.object)
         cursor = self.state.cursor(stream)
         since = cursor.value - self.config.sync.lookback if cursor else None
@@ -910,6 +959,54 @@ class Pipeline:
             self.write_stages(summary, decided)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
+
+    def follow_removals(self, summary: RunSummary) -> None:
+        """Records deleted or merged in the CRM since the last look.
+
+        A merge moves every link of a merged-away record to the survivor (several
+        leads may now share it: all hear its verdicts; none rewrites its identity).
+        A deletion marks the links so nothing is written to the record again, and
+        marketing hears it as ``mapping.status.deleted``.
+        """
+        stream = crm_stream(self.crm.name, self.object) + ":removed"
+        cursor = self.state.cursor(stream)
+        since = cursor.value - self.config.sync.lookback if cursor else None
+        for batch in batched(self.crm.read_removed(self.object, self.key_field, since), 500):
+            links = self.state.links_to_records(self.crm.name, self.object,
+                                                (r.crm_id for r in batch))
+            events: list[Event] = []
+            changed: list[Link] = []
+            decided = Decided()
+            stage = self.config.mapping.status.deleted
+            for removal in batch:
+                cursor = advanced(cursor, removal.removed_at, removal.crm_id)
+                for link in links.get(removal.crm_id, ()):
+                    if removal.merged_into:
+                        events.append(Event(link.marketing_id, "merged",
+                                            f"{link.crm_object} {link.crm_id} was merged into "
+                                            f"{removal.merged_into} in the CRM; the lead "
+                                            "follows it"))
+                        link.crm_id = removal.merged_into
+                        link.protected = True  # the survivor is who the CRM says it is
+                    elif link.deleted_at is None:
+                        link.deleted_at = removal.removed_at
+                        events.append(Event(link.marketing_id, "deleted",
+                                            f"a rep deleted {link.crm_object} {link.crm_id} "
+                                            "in the CRM"))
+                        if stage:
+                            decided.updates.append((StageUpdate(
+                                link.marketing_id, stage, "deleted in the CRM",
+                                removal.removed_at), link))
+                    changed.append(link)
+            if summary.dry_run:
+                summary.counts["fed_back"] += len(decided.updates)
+                continue
+            self.state.save_links(changed)
+            self.state.record_events(summary.run_id, events)
+            if decided.updates:
+                self.write_stages(summary, decided)
+            if cursor is not None:
+                self.state.set_cursor(stream, cursor)
 
     def take_back(self, batch: list[Change], links: dict[str, list[Link]],
                   summary: RunSummary) -> None:

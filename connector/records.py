@@ -108,6 +108,9 @@ class WriteResult:
     crm_id: str | None = None
     created: bool = False
     errors: list[RecordError] = field(default_factory=list)
+    gone: str | None = None
+    """The record takes no more writes: "converted" or "deleted" (merged away too).
+    Not a refusal of the values: news about the record, never a dead letter."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,16 @@ class CrmRecord:
     crm_id: str
     key: str | None  # our external id, if the record carries one
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A record gone from the CRM: deleted by a rep, or merged into ``merged_into``."""
+
+    crm_id: str
+    key: str | None
+    removed_at: datetime
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True)

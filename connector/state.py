@@ -33,7 +33,7 @@ def _when(**kwargs: Any) -> Any:
 
 
 RUN_COUNTS = ("read", "qualified", "matched", "held", "created", "updated", "unchanged",
-              "refused", "fed_back", "conflicts")
+              "refused", "not_written", "fed_back", "conflicts")
 
 
 class SyncRun(StateModel, table=True):
@@ -54,6 +54,8 @@ class SyncRun(StateModel, table=True):
     unchanged: int = 0
     refused: int = 0
     fed_back: int = 0
+    not_written: int = 0
+    """Changes for records the CRM takes no more writes to (converted, deleted)."""
     conflicts: int = 0
     """Two-way fields both sides changed since the last sync (the newer won)."""
     error: str | None = Field(default=None, sa_column=Column(SAText, nullable=True))
@@ -89,6 +91,9 @@ class Link(StateModel, table=True):
     converted: bool = False
     """Sales converted the record (into a contact and an opportunity); the CRM
     refuses writes to it from then on, so leadsync stops sending them."""
+    deleted_at: datetime | None = _when(nullable=True)
+    """A rep deleted the record in the CRM: nothing is written to it any more (and it is
+    not re-created, unless ``[sync] on_crm_delete`` says so)."""
     protected: bool = False
     """The record was matched by something other than the same address: it is
     someone's own record, whose name, email and owner leadsync never overwrites."""

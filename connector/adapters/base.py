@@ -21,6 +21,7 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
     Lead,
     Lookup,
     ObjectSchema,
+    Removal,
     Touch,
     Write,
     WriteResult,
@@ -74,6 +75,12 @@ class CrmAdapter(Protocol):
 
     def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
         """Create each task attached to its record; one result per task (by ``key``)."""
+        ...
+
+    def read_removed(self, object_name: str, key_field: str,
+                     since: datetime | None) -> Iterator[Removal]:
+        """Records deleted (or merged away, with the survivor's id) at or after
+        ``since``: what the engine must stop writing to, or follow."""
         ...
 
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:

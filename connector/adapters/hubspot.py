@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -52,6 +53,7 @@ from connector.records import (
     HandoffTask,
     Lookup,
     ObjectSchema,
+    Removal,
     Touch,
     Write,
     WriteResult,
@@ -355,7 +357,7 @@ class HubSpotAdapter:
                 f"HubSpot refused a look-up: {exc}", system="hubspot")) from exc
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
-        return [out[w.key] for w in records]
+        return [_news(out[w.key]) for w in records]
 
     def _upsert_group(self, object_name: str, key_field: str, group: list[Write],
                       out: dict[str, WriteResult]) -> None:
@@ -502,6 +504,33 @@ class HubSpotAdapter:
                              reverse=True)
                 out.setdefault(record_id, []).extend(touches[:limit])
         return out
+
+    def read_removed(self, object_name: str, key_field: str,
+                     since: datetime | None) -> Iterator[Removal]:
+        """Contacts of ours archived (a rep deleted them) at or after ``since``, and
+        contacts merged away. Archived ones are listed with ``archived=true`` (the
+        search API does not return them); a merge makes a new record listing the old
+        ids in ``hs_merged_object_ids`` (HubSpot changelog, "Updated merge
+        functionality for contacts and companies"), found by one search."""
+        after: str | None = None
+        while True:
+            page = self._call("crm.objects.basic_api", "get_page", object_name, limit=100,
+                              after=after, properties=[key_field], archived=True)
+            for row in page.results or []:
+                at = row.archived_at
+                key = (row.properties or {}).get(key_field)
+                if key and at is not None and (since is None or at >= since):
+                    yield Removal(str(row.id), key, at.astimezone(UTC))
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if after is None:
+                break
+        for row in self._changed(object_name, ["hs_merged_object_ids", key_field,
+                                               "hs_lastmodifieddate"], since,
+                                 "hs_merged_object_ids"):
+            merged = str(row["properties"].get("hs_merged_object_ids") or "")
+            for old in filter(None, (part.strip() for part in merged.split(";"))):
+                if old != row["id"]:
+                    yield Removal(old, None, _stamp(row), merged_into=row["id"])
 
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
         """Tasks associated with the contacts, not completed and the old owner's, to
@@ -846,6 +875,14 @@ def _touch(record_id: str, props: dict[str, Any], owners: dict[str, str]) -> Tou
                  who=owners.get(owner, f"owner {owner}") if owner else None,
                  what=props.get("hs_task_subject") or "Task",
                  outcome=props.get("hs_task_status"))
+
+
+def _news(result: WriteResult) -> WriteResult:
+    """An update by id that found no record: the contact was archived (a rep deleted
+    it) since; a merged-away id would still have resolved to its merge."""
+    if not result.ok and any(e.code == "OBJECT_NOT_FOUND" for e in result.errors):
+        return replace(result, gone="deleted")
+    return result
 
 
 def _stamp(row: dict[str, Any]) -> datetime:

@@ -54,6 +54,7 @@ from connector.records import (
     HandoffTask,
     Lookup,
     ObjectSchema,
+    Removal,
     Touch,
     Write,
     WriteResult,
@@ -168,6 +169,16 @@ def _translate(exc: Exception) -> Exception:
 def sf_datetime(value: str) -> datetime:
     """Salesforce's ``2026-11-25T03:01:09.000+0000`` → aware datetime."""
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+GONE_CODES = {"CANNOT_UPDATE_CONVERTED_LEAD": "converted", "ENTITY_IS_DELETED": "deleted"}
+"""Refusals that say the record takes no more writes: a rep converted or deleted it
+(or merged it away) since leadsync last saw it."""
+
+
+def _news(result: WriteResult) -> WriteResult:
+    gone = next((GONE_CODES[e.code] for e in result.errors if e.code in GONE_CODES), None)
+    return replace(result, gone=gone) if gone and not result.ok else result
 
 
 def soql_datetime(value: datetime) -> str:
@@ -351,7 +362,7 @@ class SalesforceAdapter:
                 self._write("upsert", object_name, external_id_field, rest, out)
         except AdapterError as exc:
             raise BatchInterrupted(list(out.values()), exc) from exc
-        return [out[w.key] for w in records]
+        return [_news(out[w.key]) for w in records]
 
     def _write(self, operation: Literal["insert", "upsert", "update"], object_name: str,
                key_field: str, writes: list[Write], out: dict[str, WriteResult]) -> list[Write]:
@@ -509,6 +520,21 @@ class SalesforceAdapter:
                 for t, item in zip(chunk, answer, strict=True))
         return results
 
+    def read_removed(self, object_name: str, key_field: str,
+                     since: datetime | None) -> Iterator[Removal]:
+        """Deleted and merged-away records of ours, from ``queryAll``: "queryAll() ...
+        includes records that have been deleted because of a merge or delete", with
+        IsDeleted and, for a merge loser, MasterRecordId (SOAP API Developer Guide,
+        queryAll()). The Recycle Bin keeps them 15 days: a run at least that often
+        sees every one."""
+        soql = (f"SELECT Id, {key_field}, MasterRecordId, SystemModstamp FROM {object_name} "
+                f"WHERE IsDeleted = true AND {key_field} != null"
+                + (f" AND SystemModstamp >= {soql_datetime(since)}" if since else "")
+                + " ORDER BY SystemModstamp, Id")
+        for row in self._rows(soql, deleted=True):
+            yield Removal(row["Id"], row.get(key_field), sf_datetime(row["SystemModstamp"]),
+                          merged_into=row.get("MasterRecordId") or None)
+
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
         """Open Tasks on the records (WhoId), the old owner's, to the new owner: one
         query per ~500 records and a collections update per 200 tasks."""
@@ -659,9 +685,10 @@ class SalesforceAdapter:
     def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
         return [CrmRecord(row["Id"], row.get(key_field), row) for row in self._rows(soql)]
 
-    def _rows(self, soql: str) -> Iterator[dict[str, Any]]:
-        """Every row of a query, page by page (nextRecordsUrl), each page retried alone."""
-        page = self._call(lambda c: c.query(soql))
+    def _rows(self, soql: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Every row of a query, page by page (nextRecordsUrl), each page retried alone;
+        ``deleted``: through queryAll, which also returns deleted and merged records."""
+        page = self._call(lambda c: c.query(soql, include_deleted=deleted))
         for row in page["records"]:
             yield {k: v for k, v in row.items() if k != "attributes"}
         if not page.get("done", True):

@@ -50,7 +50,8 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
     assert first.status == "ok", first.error
     assert first.counts == {"read": 49, "qualified": 42, "matched": 0, "held": 0, "created": 40,
                             "updated": 0,
-                            "unchanged": 0, "refused": 2, "fed_back": 0, "conflicts": 0}
+                            "unchanged": 0, "refused": 2, "not_written": 0, "fed_back": 0,
+                            "conflicts": 0}
     refused = dict(first.refused)
     assert any("REQUIRED_FIELD_MISSING" in r and "LastName" in r for r in refused.values())
     assert any("STRING_TOO_LONG" in r and "Company" in r for r in refused.values())

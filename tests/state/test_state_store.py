@@ -22,7 +22,7 @@ def test_run_lifecycle_and_counts(db_url: str) -> None:
     assert [r.id for r in runs] == [second, run]
     assert runs[1].counts() == {"read": 5, "qualified": 3, "matched": 0, "held": 0,
                                 "created": 2, "updated": 0,
-                                "unchanged": 0, "refused": 1, "fed_back": 0,
+                                "unchanged": 0, "refused": 1, "not_written": 0, "fed_back": 0,
                                 "conflicts": 0}
     assert runs[0].dry_run and runs[0].error == "Salesforce 503"
     assert runs[1].started_at.tzinfo is not None

@@ -1,0 +1,215 @@
+"""Reps delete, merge and convert records between runs, on both CRMs: a deleted
+record is not brought back (unless the admin's policy says so, and then in full),
+merges are followed so every linked lead hears the survivor's verdict, and a change
+meeting a converted lead is news, never a dead letter (docs/sync-semantics.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import config as configuration
+from connector.adapters.marketing_store import EmbeddedMarketingStore
+from connector.state import StateStore
+from connector.wiring import run_once
+from tests.conftest import config_text, hubspot_example_config, import_leads, lead_row
+
+
+class Rep:
+    """A sales rep on one CRM: through the real client where the API allows it."""
+
+    status_field: str
+    worked: str  # a status that means "sales accepted"
+
+    def records(self) -> dict[str, dict[str, Any]]: ...  # email → {id, status, first}
+    def delete(self, crm_id: str) -> None: ...
+    def merge(self, survivor: str, loser: str) -> str: ...  # the surviving record's id
+    def set_status(self, crm_id: str, status: str) -> None: ...
+
+
+@pytest.fixture(params=["salesforce", "hubspot"])
+def world(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Rep, Path]:
+    if request.param == "salesforce":
+        sandbox = request.getfixturevalue("salesforce_sandbox")
+        client = request.getfixturevalue("sf_client")
+        monkeypatch.setenv("SF_PASSWORD", "sandbox")
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                    marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                    route_to=sandbox.address), encoding="utf-8")
+
+        class SalesforceRep(Rep):
+            worked = "Working - Contacted"
+
+            def records(self) -> dict[str, dict[str, Any]]:
+                rows = client.query_all("SELECT Id, Email, FirstName, Status FROM Lead")
+                return {r["Email"]: {"id": r["Id"], "status": r["Status"],
+                                     "first": r["FirstName"]} for r in rows["records"]}
+
+            def delete(self, crm_id: str) -> None:
+                client.Lead.delete(crm_id)
+
+            def merge(self, survivor: str, loser: str) -> str:
+                sandbox.merge("Lead", survivor, [loser])  # the merge wizard in the UI
+                return survivor
+
+            def set_status(self, crm_id: str, status: str) -> None:
+                client.Lead.update(crm_id, {"Status": status})
+
+        rep: Rep = SalesforceRep()
+    else:
+        sandbox = request.getfixturevalue("hubspot_sandbox")
+        client = request.getfixturevalue("hs_client")
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+        path = hubspot_example_config(tmp_path, sandbox.address)
+        from hubspot.crm.contacts import PublicMergeInput, SimplePublicObjectInput
+
+        class HubSpotRep(Rep):
+            worked = "IN_PROGRESS"
+
+            def records(self) -> dict[str, dict[str, Any]]:
+                page = client.crm.contacts.basic_api.get_page(
+                    limit=100, properties=["email", "firstname", "hs_lead_status"])
+                return {c.properties["email"]: {"id": c.id,
+                                                "status": c.properties["hs_lead_status"],
+                                                "first": c.properties["firstname"]}
+                        for c in page.results}
+
+            def delete(self, crm_id: str) -> None:
+                client.crm.contacts.basic_api.archive(crm_id)
+
+            def merge(self, survivor: str, loser: str) -> str:
+                merged = client.crm.contacts.basic_api.merge(PublicMergeInput(
+                    primary_object_id=survivor, object_id_to_merge=loser))
+                return str(merged.id)
+
+            def set_status(self, crm_id: str, status: str) -> None:
+                client.crm.contacts.basic_api.update(
+                    crm_id, SimplePublicObjectInput(properties={"hs_lead_status": status}))
+
+        rep = HubSpotRep()
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "three.csv", [lead_row(n) for n in (1, 2, 3)])
+    first = run_once(config)
+    assert first.status == "ok" and first.counts["created"] == 3, first.error
+    return config, rep, path
+
+
+def stages(config: Any) -> dict[str, str | None]:
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        return {lead.fields["email"]: lead.stage for lead in store.read_changes(None)}
+    finally:
+        store.close()
+
+
+def dead_letters(config: Any) -> list[Any]:
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        return state.dead_letters()
+    finally:
+        state.close()
+
+
+def edit(config: Any, tmp_path: Path, n: int, **fields: str) -> None:
+    import_leads(config, tmp_path / f"edit{n}.csv", [lead_row(n, **fields)])
+
+
+def test_a_deleted_record_is_not_brought_back_and_marketing_hears_of_it(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    config, rep, _ = world
+    rep.delete(rep.records()["person1@acme1.example"]["id"])
+    edit(config, tmp_path, 1, title="CEO")
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    assert summary.counts["not_written"] == 1 and summary.counts["refused"] == 0
+    assert "person1@acme1.example" not in rep.records()  # not re-created, not even empty
+    assert dead_letters(config) == []
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
+    again = run_once(config)  # said once; nothing new
+    assert (again.counts["not_written"], again.counts["created"]) == (0, 0)
+
+
+def test_the_admin_may_recreate_a_deleted_record_on_new_activity_in_full(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    config, rep, path = world
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "[sync]\n", '[sync]\non_crm_delete = "recreate_on_new_activity"\n', 1),
+        encoding="utf-8")
+    config = configuration.load(path)
+    rep.delete(rep.records()["person1@acme1.example"]["id"])
+    edit(config, tmp_path, 1, title="CEO")  # old activities only: stays deleted
+    assert run_once(config).counts["created"] == 0
+    assert "person1@acme1.example" not in rep.records()
+    edit(config, tmp_path, 1, title="CEO",
+         activities="form_fill|2099-01-01T10:00:00Z|Request a demo")
+    back = run_once(config)
+    assert back.counts["created"] == 1, back.error
+    record = rep.records()["person1@acme1.example"]
+    assert record["first"] == "Pat1" and record["status"]  # every field, create-time status
+
+
+def test_a_merge_is_followed_and_every_linked_lead_hears_the_survivor(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    config, rep, _ = world
+    records = rep.records()
+    survivor = rep.merge(records["person2@acme2.example"]["id"],
+                         records["person3@acme3.example"]["id"])
+    rep.set_status(survivor, rep.worked)
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    assert summary.counts["fed_back"] == 2
+    now = stages(config)
+    assert now["person2@acme2.example"] == now["person3@acme3.example"] == "sales_accepted"
+    edit(config, tmp_path, 3, title="COO", first_name="Patricia")
+    later = run_once(config)
+    assert later.counts["created"] == 0 and later.counts["refused"] == 0, later.refused
+    after = rep.records()
+    assert "person3@acme3.example" not in after  # not re-created
+    assert after["person2@acme2.example"]["first"] == "Pat2"  # survivor's identity kept
+    assert dead_letters(config) == []
+
+
+def test_a_change_meeting_a_lead_converted_since_is_news_not_a_dead_letter(
+        tmp_path: Path, make_config: Any, salesforce_sandbox: Any, sf_client: Any) -> None:
+    config = make_config()
+    import_leads(config, tmp_path / "two.csv", [lead_row(1), lead_row(2)])
+    assert run_once(config).counts["created"] == 2
+    ids = {r["Email"]: r["Id"] for r in
+           sf_client.query_all("SELECT Id, Email FROM Lead")["records"]}
+    salesforce_sandbox.convert_lead(ids["person1@acme1.example"])
+    edit(config, tmp_path, 1, title="CEO")
+    summary = run_once(config)  # the read-back sees the conversion before the write
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["not_written"], summary.counts["refused"]) == (1, 0)
+    assert dead_letters(config) == []
+
+    # converted between this run's read-back and its write: the CRM's refusal is news
+    from connector.pipeline import Pipeline
+    from connector.wiring import open_crm, open_marketing
+
+    class ConvertsFirst:
+        def __init__(self, real: Any) -> None:
+            self.real, self.name = real, real.name
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def upsert(self, *args: Any) -> Any:
+            salesforce_sandbox.convert_lead(ids["person2@acme2.example"])
+            return self.real.upsert(*args)
+
+    edit(config, tmp_path, 2, title="CFO")
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with open_marketing(config) as marketing, open_crm(config) as crm:
+            raced = Pipeline(config, state, marketing, ConvertsFirst(crm)).run()
+    finally:
+        state.close()
+    assert raced.status == "ok", raced.error
+    assert (raced.counts["not_written"], raced.counts["refused"]) == (1, 0)
+    assert dead_letters(config) == []
+    assert len(sf_client.query_all("SELECT Id FROM Lead")["records"]) == 2
