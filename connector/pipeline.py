@@ -1023,12 +1023,24 @@ class Pipeline:
         leads = {lead.id: lead for lead in self.marketing.leads(
             [link.marketing_id for crm_id in latest for link in links[crm_id]])}
         updates, events, seen = [], [], []
-        for change, link in ((c, link) for crm_id, c in latest.items()
-                             for link in links[crm_id]):
-            values = {f: change.fields.get(f) for f in self.mapper.crm_fields_read_back
-                      if f in change.fields}
-            back = self.mapper.to_marketing(values, link.crm_values(),
-                                            leads.get(link.marketing_id), change.modified_at)
+        pairs = [(c, link) for crm_id, c in latest.items() for link in links[crm_id]]
+        values_of = {c.crm_id: {f: c.fields.get(f) for f in self.mapper.crm_fields_read_back
+                                if f in c.fields} for c, _ in pairs}
+        backs = [self.mapper.to_marketing(values_of[c.crm_id], link.crm_values(),
+                                          leads.get(link.marketing_id), c.modified_at)
+                 for c, link in pairs]
+        disputed = sorted({c.crm_id for (c, _), back in zip(pairs, backs, strict=True)
+                           if back.conflicts})
+        if disputed:  # when did each disputed field change? the CRM's history knows
+            fields = sorted({x.crm_field for back in backs for x in back.conflicts})
+            times = self.crm.field_times(self.object, disputed, fields)
+            backs = [self.mapper.to_marketing(values_of[c.crm_id], link.crm_values(),
+                                              leads.get(link.marketing_id), c.modified_at,
+                                              field_changed_at=times.get(c.crm_id))
+                     if c.crm_id in times else back
+                     for (c, link), back in zip(pairs, backs, strict=True)]
+        for (change, link), back in zip(pairs, backs, strict=True):
+            values = values_of[change.crm_id]
             link.remember(values)
             seen.append(link)
             for conflict in back.conflicts:

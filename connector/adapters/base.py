@@ -77,6 +77,13 @@ class CrmAdapter(Protocol):
         """Create each task attached to its record; one result per task (by ``key``)."""
         ...
 
+    def field_times(self, object_name: str, crm_ids: Sequence[str],
+                    fields: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """When each field of each record last changed, where the CRM keeps field
+        history (a tracked field); records or fields it does not know are left out.
+        Asked only for two-way conflicts, so a few calls at most."""
+        ...
+
     def read_removed(self, object_name: str, key_field: str,
                      since: datetime | None) -> Iterator[Removal]:
         """Records deleted (or merged away, with the survivor's id) at or after

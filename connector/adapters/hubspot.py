@@ -505,6 +505,22 @@ class HubSpotAdapter:
                 out.setdefault(record_id, []).extend(touches[:limit])
         return out
 
+    def field_times(self, object_name: str, crm_ids: Sequence[str],
+                    fields: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """From each property's history (``propertiesWithHistory`` on a batch read,
+        newest first): HubSpot keeps it for every property."""
+        out: dict[str, dict[str, datetime]] = {}
+        for chunk in batched(sorted(crm_ids), self.settings.batch_size):
+            page = self._call("crm.objects.batch_api", "read", object_name,
+                              {"inputs": [{"id": i} for i in chunk], "properties": [],
+                               "propertiesWithHistory": list(fields)})
+            for row in page.results or []:
+                for name, versions in (row.properties_with_history or {}).items():
+                    if versions and versions[0].timestamp is not None:
+                        out.setdefault(str(row.id), {})[name] = \
+                            versions[0].timestamp.astimezone(UTC)
+        return out
+
     def read_removed(self, object_name: str, key_field: str,
                      since: datetime | None) -> Iterator[Removal]:
         """Contacts of ours archived (a rep deleted them) at or after ``since``, and

@@ -312,6 +312,15 @@ class SalesforceAdapter:
             return [f"{exc} (tried {self._retry.attempts} times)"]
         return []
 
+    def describe_or_none(self, object_name: str) -> ObjectSchema | None:
+        """The object's describe, or None where the org has no such object (404)."""
+        try:
+            return self.describe(object_name)
+        except FatalError as exc:
+            if exc.code in ("NOT_FOUND", "INVALID_TYPE"):
+                return None
+            raise
+
     def describe(self, object_name: str) -> ObjectSchema:
         if object_name not in self._describes:
             raw = self._call(lambda c: getattr(c, object_name).describe())
@@ -519,6 +528,26 @@ class SalesforceAdapter:
                 WriteResult(t.key, ok=False, errors=record_errors(item.get("errors")))
                 for t, item in zip(chunk, answer, strict=True))
         return results
+
+    def field_times(self, object_name: str, crm_ids: Sequence[str],
+                    fields: Sequence[str]) -> dict[str, dict[str, datetime]]:
+        """From the object's field history (LeadHistory, ContactHistory; Object
+        Reference, "LeadHistory"): only fields the org tracks have rows. An org without
+        history on the object answers nothing here, and the record's stamp decides."""
+        history = f"{object_name[:-3]}__History" if object_name.endswith("__c") \
+            else f"{object_name}History"
+        parent = "ParentId" if object_name.endswith("__c") else f"{object_name}Id"
+        if self.describe_or_none(history) is None:
+            return {}
+        out: dict[str, dict[str, datetime]] = {}
+        for chunk in batched(sorted(crm_ids), 200):
+            soql = format_soql(f"SELECT {parent}, Field, CreatedDate FROM {history} "
+                               f"WHERE {parent} IN {{}} AND Field IN {{}} "
+                               "ORDER BY CreatedDate DESC", chunk, sorted(fields))
+            for row in self._rows(soql):
+                out.setdefault(row[parent], {}).setdefault(row["Field"],
+                                                           sf_datetime(row["CreatedDate"]))
+        return out
 
     def read_removed(self, object_name: str, key_field: str,
                      since: datetime | None) -> Iterator[Removal]:

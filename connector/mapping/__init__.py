@@ -206,7 +206,8 @@ class Mapper:
     # CRM → marketing ------------------------------------------------------------
     def to_marketing(self, crm_values: dict[str, Any], crm_holds: dict[str, str],
                      lead: Lead | None, crm_changed_at: datetime,
-                     marketing_changed_at: datetime | None = None) -> TakenBack:
+                     marketing_changed_at: datetime | None = None,
+                     field_changed_at: dict[str, datetime] | None = None) -> TakenBack:
         """Marketing field → value to write, the rule that decided, and conflicts.
 
         Only values the CRM did not already hold (by hash) count: our own writes
@@ -214,7 +215,10 @@ class Mapper:
         sides may have changed since the last sync: the newer change wins (the
         CRM's stamp against marketing's) and the loser is reported, never dropped
         silently. When only the CRM changed it, the CRM's value is taken whatever
-        else changed on the marketing lead meanwhile.
+        else changed on the marketing lead meanwhile. ``field_changed_at`` (CRM field →
+        when it last changed, from the CRM's field history) is used over the record's
+        stamp where known: a rep's later edit of another field must not make an older
+        edit of this one look newer.
         """
         out = TakenBack()
         updates, reasons = out.updates, out.reasons
@@ -237,10 +241,11 @@ class Mapper:
                 continue
             if item.sync == "two_way" and lead is not None and self._changed_since_sync(
                     item, lead, crm_holds.get(item.crm)):
-                marketing_wins = mine_at is not None and mine_at > crm_changed_at
+                crm_at = (field_changed_at or {}).get(item.crm, crm_changed_at)
+                marketing_wins = mine_at is not None and mine_at > crm_at
                 out.conflicts.append(Conflict(
                     item.sources[0], item.crm, marketing=mine, crm=outcome.value,
-                    marketing_at=mine_at, crm_at=crm_changed_at,
+                    marketing_at=mine_at, crm_at=crm_at,
                     winner="marketing" if marketing_wins else "crm"))
                 if marketing_wins:
                     continue  # its value goes out in this run's hand-off

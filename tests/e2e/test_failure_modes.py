@@ -101,6 +101,8 @@ def test_lost_state_database_neither_duplicates_nor_resets(config: Any, sf_clien
     assert stages.pop("person1@acme1.example") is not None
     assert set(stages.values()) == {None}
     assert run_once(fresh).counts["fed_back"] == 0
+    tasks = sf_client.query_all("SELECT WhoId FROM Task")["records"]
+    assert len(tasks) == 10  # one follow-up per lead, none made again for rebuilt links
 
 
 def test_dead_letters_retried_after_the_admin_fixes_the_mapping(tmp_path: Path,

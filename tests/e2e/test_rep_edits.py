@@ -40,6 +40,7 @@ class Crm:
 
     def title(self) -> str | None: ...
     def set_title(self, value: str) -> None: ...
+    def set_phone(self, value: str) -> None: ...
 
 
 @pytest.fixture(params=["salesforce", "hubspot"])
@@ -66,6 +67,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
             def set_title(self, value: str) -> None:
                 client.Lead.update(self._id(), {"Title": value})
 
+            def set_phone(self, value: str) -> None:
+                client.Lead.update(self._id(), {"Phone": value})
+
         crm: Crm = SalesforceRep()
     else:
         sandbox = request.getfixturevalue("hubspot_sandbox")
@@ -88,6 +92,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
             def set_title(self, value: str) -> None:
                 client.crm.contacts.basic_api.update(
                     self._contact().id, SimplePublicObjectInput(properties={"jobtitle": value}))
+
+            def set_phone(self, value: str) -> None:
+                client.crm.contacts.basic_api.update(
+                    self._contact().id, SimplePublicObjectInput(properties={"phone": value}))
 
         crm = HubSpotRep()
     config = configuration.load(path)
@@ -141,3 +149,18 @@ def test_a_rep_edit_alone_is_taken_whatever_else_marketing_changed(
     assert summary.counts["conflicts"] == 0
     assert crm.title() == "Chief Revenue Officer"
     assert marketing_fields(config)["title"] == "Chief Revenue Officer"
+
+
+def test_the_fields_own_change_time_decides_not_the_records(
+        world: tuple[Any, Crm], tmp_path: Path) -> None:
+    """Rep edits title, then marketing edits title, then the rep edits the phone: the
+    record changed last in the CRM, but its title did not; the CRM's field history
+    (LeadHistory, propertiesWithHistory) says so, and marketing's newer title wins."""
+    config, crm = world
+    crm.set_title("Chief Revenue Officer")
+    import_leads(config, tmp_path / "edit.csv", [lead_row(1, title="Head of Growth")])
+    crm.set_phone("+1 415 555 0199")
+    summary = run_once(config)
+    assert summary.counts["conflicts"] == 1
+    assert crm.title() == "Head of Growth"
+    assert marketing_fields(config)["title"] == "Head of Growth"
