@@ -49,7 +49,8 @@ def test_every_module_has_a_layer_and_the_sandbox_forbids_it() -> None:
                for name in layer.replace(":", "|").split("|")}
     modules = _top_level_modules() - {"connector.sandbox"}
     assert modules - layered == set(), "place new modules in the `layers` contract"
-    assert modules - set(contracts["sandbox-apart"]["forbidden_modules"]) == set()
+    assert modules - set(contracts["sandbox-apart"]["forbidden_modules"]) == set(), \
+        "add new modules to the `sandbox-apart` contract's forbidden_modules too"
 
 
 @pytest.mark.parametrize(("module", "line", "named"), [

@@ -136,9 +136,11 @@ def test_a_deleted_record_is_not_brought_back_and_marketing_hears_of_it(
 def test_the_admin_may_recreate_a_deleted_record_on_new_activity_in_full(
         world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
     config, rep, path = world
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "[sync]\n", '[sync]\non_crm_delete = "recreate_on_new_activity"\n', 1),
-        encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    text = (text.replace('on_crm_delete = "keep_deleted"', "on_crm_delete = "
+                         '"recreate_on_new_activity"') if "on_crm_delete" in text else
+            text.replace("[sync]\n", '[sync]\non_crm_delete = "recreate_on_new_activity"\n', 1))
+    path.write_text(text, encoding="utf-8")
     config = configuration.load(path)
     rep.delete(rep.records()["person1@acme1.example"]["id"])
     edit(config, tmp_path, 1, title="CEO")  # old activities only: stays deleted
