@@ -94,6 +94,9 @@ class Handoff:
     owner is written only when the record is created (sales may have changed it since)."""
     routing: str | None = None
     """The reason of the lead's current assignment (what ``routing_reason`` maps)."""
+    sibling_status: str | None = None
+    """``target`` is the record another lead of this run just became: the status that
+    lead's write set (leadsync's own, not a verdict)."""
     same_address: bool = False
     """``target`` (or ``after``) was matched on the same address: it may be written in
     full. Any other match fills blanks of the record's identity only."""
@@ -471,6 +474,7 @@ class Pipeline:
                 handoff.target = Candidate("lead" if first.crm_object == self.object
                                            else "contact", first.crm_object, first.crm_id, {},
                                            key=first.external_id)
+                handoff.sibling_status = first.crm_status
             elif summary.dry_run:  # nothing was written: it would update that lead's record
                 summary.planned.append({"lead": handoff.lead.id, "action": "update",
                                         "payload": {}, "matched": handoff.matched})
@@ -687,7 +691,7 @@ class Pipeline:
         """Links for what was written, dead letters for what was refused; a record
         with no result (a batch cut off before it) is left for the next run."""
         by_key = {result.key: result for result in results}
-        links, written, todo_tasks, rebuilt = [], [], [], []
+        links, written, todo_tasks, rebuilt, adopted = [], [], [], [], []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -716,6 +720,11 @@ class Pipeline:
                 link.other_email = self.other_email(handoff)
             if handoff.link is None and not result.created and write.crm_id is None:
                 rebuilt.append(link)  # the CRM had it under our key: state was lost
+            elif handoff.link is None and handoff.sibling_status is not None:
+                link.crm_status = handoff.sibling_status  # written a moment ago, by us
+            elif (handoff.link is None and handoff.target is not None
+                  and crm_object == self.object and self.status_field not in body):
+                adopted.append(link)  # an earlier record of the person: sales set its status
             link.payload_hash = handoff.payload.hash
             link.remember(body)
             if self.status_field in body:  # our own status write: its read-back is an echo
@@ -743,7 +752,13 @@ class Pipeline:
                                                f"{handoff.score_reason}"))
         self.state.save_links(links)
         if rebuilt:
-            self.learn_rebuilt(rebuilt, summary)
+            summary.warnings.append(
+                f"{len(rebuilt)} links were rebuilt from the CRM: it already held these leads "
+                "under leadsync's key (the state database was lost, restored from a backup, "
+                "or a run was cut off)")
+            self.learn_status(rebuilt, summary, ours=True)
+        if adopted:
+            self.learn_status(adopted, summary, ours=False)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
         if todo_tasks and tasks:
@@ -764,14 +779,17 @@ class Pipeline:
                             "the change was not written"))
         self.state.save_links([link])
 
-    def learn_rebuilt(self, links: list[Link], summary: RunSummary) -> None:
-        """Links remade from the CRM (a lost or restored state database): learn each
-        record's status now, once. The status leadsync itself sets on create is not a
-        verdict; anything else is what sales said, and marketing hears it."""
-        summary.warnings.append(f"{len(links)} links were rebuilt from the CRM: it already "
-                                "held these leads under leadsync's key (the state database "
-                                "was lost, restored from a backup, or a run was cut off)")
-        created_with = self.config.mapping.on_create.get(self.status_field)
+    def learn_status(self, links: list[Link], summary: RunSummary, *, ours: bool) -> None:
+        """Learn the status of records just linked that leadsync did not create in this
+        run, once, so their verdict is fed back now and not mistaken later.
+
+        ``ours``: links remade from the CRM (a lost or restored state database), whose
+        records leadsync created: the status it sets on create is not a verdict, any
+        other is what sales said. Otherwise: earlier records of the person that a
+        match adopted, whose status sales set.
+        """
+        created_with = (self.config.mapping.on_create.get(self.status_field)
+                        if ours else None)
         by_key = {link.external_id: link for link in links}
         held = self.crm.read_by_keys(self.object, self.key_field, list(by_key),
                                      [self.status_field])

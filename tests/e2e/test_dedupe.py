@@ -198,6 +198,9 @@ def test_two_records_of_one_person_in_one_run_make_one_crm_lead(
     assert summary.status == "ok", summary.error
     assert summary.counts["created"] == 1 and summary.counts["matched"] == 1
     assert len(leads_in(salesforce_sandbox)) == 1
+    # both leads are linked to it; its status is leadsync's own: no verdict, now or later
+    assert summary.counts["fed_back"] == 0
+    assert sync(config, []).counts["fed_back"] == 0
 
 
 def test_a_possible_duplicate_is_held_then_a_persons_answer_is_kept(
@@ -309,3 +312,14 @@ def test_hubspot_contact_a_rep_created_is_updated_not_duplicated(
     assert task["properties"]["hubspot_owner_id"] == "70000002"
     assert "returning" in task["properties"]["hs_task_subject"]
     assert again.counts["created"] == 0 and again.counts["unchanged"] == 1
+
+
+def test_a_matched_records_sales_status_is_fed_back_once_in_the_same_run(
+        config: Config, salesforce_sandbox: Any) -> None:
+    salesforce_sandbox.create("Lead", {
+        "FirstName": "Dana", "LastName": "Nguyen10", "Company": "Northwind Traders",
+        "Email": "dana.n10@northwind.example", "Status": "Working - Contacted"})
+    first = sync(config, [lead(10)])
+    assert (first.counts["matched"], first.counts["fed_back"]) == (1, 1)
+    again = sync(config, [lead(10)])
+    assert again.counts["fed_back"] == 0  # learnt once: not news the next time
