@@ -57,7 +57,16 @@ class TransientError(AdapterError):
 
 
 class FatalError(AdapterError):
-    """Not worth retrying: bad credentials, missing permissions, a mapping the CRM rejects."""
+    """Not worth retrying: bad credentials, missing permissions, a mapping the CRM rejects.
+
+    ``content`` marks a request the CRM refused for what it carried (a body it
+    could not parse, a URI too long): one record's data may be the cause, so the
+    engine splits the batch to find it instead of failing the run.
+    """
+
+    def __init__(self, message: str, *, content: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.content = content
 
 
 class QuotaReserved(FatalError):

@@ -31,6 +31,7 @@ from connector.errors import (
     AdapterError,
     BatchInterrupted,
     ConfigError,
+    FatalError,
     LeadsyncError,
     QuotaReserved,
     RecordError,
@@ -165,6 +166,7 @@ class Pipeline:
         try:
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
+            self.judge(summary)
         except LeadsyncError as exc:
             cause = exc.cause if isinstance(exc, BatchInterrupted) else exc
             if isinstance(cause, QuotaReserved):  # nothing is wrong: resume on a later run
@@ -182,6 +184,17 @@ class Pipeline:
             log.info("run finished", run=summary.run_id, status=summary.status,
                      **summary.counts)
         return summary
+
+    def judge(self, summary: RunSummary) -> None:
+        """A run in which every lead it tried to hand off was refused did not work,
+        whatever each refusal says: exit non-zero and say why (the dead letters wait)."""
+        c = summary.counts
+        went = c["created"] + c["updated"] + c["unchanged"] + c["held"] + c["not_written"]
+        if c["refused"] and not went:
+            summary.status = "failed"
+            summary.error = (f"every lead this run tried to hand off was refused "
+                             f"({c['refused']}); the first: {summary.refused[0][1]}")
+            log.error("run failed", run=summary.run_id, error=summary.error)
 
     # steps 1-7: marketing → CRM ------------------------------------------------
     def hand_off(self, summary: RunSummary) -> None:
@@ -233,22 +246,51 @@ class Pipeline:
         for raw in batch:
             if summary.dry_run and raw.id in self._taken:
                 raw = replace(raw, fields={**raw.fields, **self._taken[raw.id][0]})
-            normalized = normalize(raw, self.config.marketing.default_region)
-            lead = normalized.lead
-            points = score(lead, self.config.scoring)
-            verdict = qualify(lead, points.value, self.config.scoring)
-            if not verdict.value:
-                events.append(Event(lead.id, "not_qualified", verdict.reason))
+            unfit = unfit_value(raw)
+            if unfit is not None:
+                self.poison(raw, "read", unfit, summary, events)
                 continue
-            summary.counts["qualified"] += 1
-            payload = self.mapper.to_crm(lead, computed={"score": points.value})
-            summary.warnings.extend(f"lead {lead.id} ({lead.get('email')}): {warning}"
-                                    for warning in payload.warnings)
-            for warning in normalized.warnings:
-                summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
-            handoffs.append(Handoff(lead, payload, links.get(lead.id), points.reason,
-                                    points.value))
+            try:
+                handoff = self.qualify_one(raw, links.get(raw.id), summary, events)
+            except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+                # one record's data broke a step: that record waits, the batch goes on
+                self.poison(raw, "qualify and map", RecordError(
+                    "LEADSYNC_STEP_FAILED", f"{exc.__class__.__name__}: {exc}"), summary, events)
+                continue
+            if handoff is not None:
+                handoffs.append(handoff)
         return handoffs
+
+    def qualify_one(self, raw: Lead, link: Link | None, summary: RunSummary,
+                    events: list[Event]) -> Handoff | None:
+        normalized = normalize(raw, self.config.marketing.default_region)
+        lead = normalized.lead
+        points = score(lead, self.config.scoring)
+        verdict = qualify(lead, points.value, self.config.scoring)
+        if not verdict.value:
+            events.append(Event(lead.id, "not_qualified", verdict.reason))
+            return None
+        summary.counts["qualified"] += 1
+        payload = self.mapper.to_crm(lead, computed={"score": points.value})
+        summary.warnings.extend(f"lead {lead.id} ({lead.get('email')}): {warning}"
+                                for warning in payload.warnings)
+        for warning in normalized.warnings:
+            summary.warnings.append(f"lead {lead.id} ({lead.get('email')}): {warning}")
+        return Handoff(lead, payload, link, points.reason, points.value)
+
+    def poison(self, lead: Lead, step: str, error: RecordError, summary: RunSummary,
+               events: list[Event]) -> None:
+        """A record whose own data broke a step: a dead letter naming the step, the
+        field and the cause; the rest of the batch goes on."""
+        reason = f"{step}: {error}"
+        summary.counts["refused"] += 1
+        summary.refused.append((f"lead {lead.id} ({lead.get('email')})", reason))
+        events.append(Event(lead.id, "refused", reason))
+        if not summary.dry_run:
+            self.state.add_dead_letter(summary.run_id, marketing_id=lead.id, crm=self.crm.name,
+                                       crm_object=self.object, errors=[replace(
+                                           error, message=f"{step}: {error.message}")],
+                                       payload={})
 
     # step 4: match -------------------------------------------------------------
     def match_batch(self, handoffs: list[Handoff], summary: RunSummary,
@@ -265,9 +307,13 @@ class Pipeline:
             return handoffs
         prepared = {h.lead.id: self.matcher.prepare(Person(h.lead.id, "incoming", h.lead.fields))
                     for h in fresh}
-        candidates = self.crm.find_people(self.object, self.key_field,
-                                          lookup_for(self.matcher, prepared.values()),
-                                          self.matching.search)
+        candidates, poisoned = self.find_people(list(prepared.values()))
+        for handoff in fresh:
+            if handoff.lead.id in poisoned:
+                self.poison(handoff.lead, "match look-up", poisoned[handoff.lead.id],
+                            summary, events)
+                prepared.pop(handoff.lead.id)
+        handoffs = [h for h in handoffs if h.lead.id not in poisoned]
         index = Index(self.matcher)
         accounts = Accounts(self.matcher, candidates)
         for person in people(candidates):
@@ -313,6 +359,29 @@ class Pipeline:
         summary.counts["matched"] += sum(1 for h in kept if h.matched)
         self.add_history([h for h in kept if h.target or h.account])
         return kept
+
+    def find_people(self, prepared: list[Prepared]
+                    ) -> tuple[list[Candidate], dict[str, RecordError]]:
+        """The CRM's records sharing a key with these leads, once per batch. A request
+        refused for what it carried is split until the lead whose values broke it is
+        found: that lead is returned as poisoned, the others are looked up."""
+        poisoned: dict[str, RecordError] = {}
+
+        def ask(items: list[Prepared]) -> list[Candidate]:
+            try:
+                return self.crm.find_people(self.object, self.key_field,
+                                            lookup_for(self.matcher, items),
+                                            self.matching.search)
+            except FatalError as exc:
+                if not exc.content:
+                    raise
+                if len(items) == 1:
+                    poisoned[items[0].person.id] = RecordError(exc.code or "REFUSED", str(exc))
+                    return []
+                half = len(items) // 2
+                return ask(items[:half]) + ask(items[half:])
+
+        return (ask(prepared) if prepared else []), poisoned
 
     # step 5: route -------------------------------------------------------------
     def route_batch(self, handoffs: list[Handoff], summary: RunSummary,
@@ -558,7 +627,7 @@ class Pipeline:
             group[1].append(write)
         for crm_object, (handoffs_, writes) in groups.items():
             try:
-                results = self.crm.upsert(crm_object, self.key_field, writes)
+                results = self.upsert(crm_object, writes)
             except BatchInterrupted as exc:
                 # what was written is recorded; its tasks too, unless the API allowance is
                 # what stopped us (then every further call is one too many)
@@ -566,6 +635,32 @@ class Pipeline:
                                     events, tasks=not isinstance(exc.cause, QuotaReserved))
                 raise
             self.record_results(crm_object, handoffs_, writes, results, summary, events)
+
+    def upsert(self, crm_object: str, writes: list[Write]) -> list[WriteResult]:
+        """The adapter's batch write; a call refused for what it carried (a body the CRM
+        could not parse) is split until the record that broke it is found, which gets
+        the refusal as its own result, a dead letter, while the others are written."""
+        try:
+            return self.crm.upsert(crm_object, self.key_field, writes)
+        except BatchInterrupted as exc:
+            cause = exc.cause
+            if not (isinstance(cause, FatalError) and cause.content):
+                raise
+            done = {r.key: r for r in exc.results}
+            rest = [w for w in writes if w.key not in done]
+            if len(rest) == 1:
+                done[rest[0].key] = WriteResult(rest[0].key, ok=False, errors=[
+                    RecordError(cause.code or "REFUSED", str(cause))])
+            elif rest:
+                half = len(rest) // 2
+                for part in (rest[:half], rest[half:]):
+                    try:
+                        done.update((r.key, r) for r in self.upsert(crm_object, part))
+                    except BatchInterrupted as inner:
+                        done.update((r.key, r) for r in inner.results)
+                        raise BatchInterrupted([done[w.key] for w in writes if w.key in done],
+                                               inner.cause) from inner
+            return [done[w.key] for w in writes]
 
     def recreate(self, handoff: Handoff, events: list[Event]) -> bool:
         """Whether a lead whose record a rep deleted is handed off again, as a new
@@ -1103,6 +1198,22 @@ class Pipeline:
         summary.counts["fed_back"] += len(changed)
         if changed:
             log.info("statuses fed back", count=len(changed))
+
+
+def unfit_value(lead: Lead) -> RecordError | None:
+    """A field value no step can take: a structure where one value belongs (JSON
+    lists and objects), or text that is not Unicode (a lone surrogate)."""
+    for name, value in lead.fields.items():
+        if isinstance(value, (dict, list, tuple, set)):
+            return RecordError("INVALID_VALUE", f"{name}: a {type(value).__name__} where a "
+                               "single value belongs", [name])
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return RecordError("INVALID_VALUE", f"{name}: not valid Unicode (a lone "
+                                   "surrogate)", [name])
+    return None
 
 
 def answer_for(answers: dict[str, MatchReview], candidate: Prepared) -> str | None:

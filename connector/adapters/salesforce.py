@@ -104,6 +104,10 @@ FATAL_CODES = frozenset({
 })
 """Codes that mean the mapping, the org or the credentials are wrong: every record would fail."""
 
+CONTENT_CODES = frozenset({"JSON_PARSER_ERROR", "MALFORMED_QUERY"})
+"""Of those, the ones one record's value can cause (a body Salesforce cannot parse, a
+query a value broke): the engine looks for that record before failing the run."""
+
 
 def classify(status: int, code: str | None, message: str = "") -> Outcome:
     """The one table: what a Salesforce error means for the run.
@@ -155,6 +159,9 @@ def _translate(exc: Exception) -> Exception:
                         "where this one stopped.")
         cls = {"transient": TransientError, "session": SessionExpired,
                "quota": QuotaReserved}.get(outcome, FatalError)
+        if cls is FatalError:
+            return FatalError(message, system="salesforce", status=exc.status, code=code,
+                              content=code in CONTENT_CODES or exc.status == 414)
         return cls(message, system="salesforce", status=exc.status, code=code)
     if isinstance(exc, SalesforceOperationError):  # Bulk API 2.0 upload/job errors
         return FatalError(f"Salesforce Bulk API: {exc}", system="salesforce")
