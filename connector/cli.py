@@ -175,11 +175,13 @@ def status(config: ConfigOpt = None,
         conflicts = [{"run": run["id"], "lead": e.marketing_id, "detail": e.detail}
                      for run in runs if run["conflicts"]
                      for e in store.events(run["id"], "conflict")]
+        owed = [{"lead": row.marketing_id, "record": row.crm_id, "attempts": row.attempts,
+                 "last_error": row.last_error} for row in store.tasks_owed(cfg.crm.adapter)]
     finally:
         store.close()
     if as_json:
-        typer.echo(json.dumps({"runs": runs, "dead_letters": letters, "conflicts": conflicts},
-                              indent=2))
+        typer.echo(json.dumps({"runs": runs, "dead_letters": letters, "conflicts": conflicts,
+                               "tasks_owed": owed}, indent=2))
         return
     table = Table(title="last runs", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("run", "started (UTC)", "status", "read", "qualified", "created", "updated",
@@ -198,6 +200,10 @@ def status(config: ConfigOpt = None,
         out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
                   f"{letter['error_code']}: {letter['message']} (fields: {fields}) "
                   f"(attempts {letter['attempts']})", highlight=False)
+    if owed:
+        out.print(f"{len(owed)} follow-up tasks owed to reps (the next run makes them, never "
+                  f"twice); the last error: {owed[0]['last_error'] or 'none yet'}",
+                  highlight=False, markup=False)
     if conflicts:
         out.print(f"{len(conflicts)} conflicts in these runs (both sides changed a two-way "
                   "field; the newer won):")

@@ -59,7 +59,7 @@ from connector.routing.router import Assignment, Clock, Router
 from connector.routing.rules import AccountHint, RoutingInput
 from connector.routing.store import Current, RoutingStore
 from connector.scoring import qualify, score
-from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore
+from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore, TaskOwed
 
 T = TypeVar("T")
 log = structlog.get_logger("leadsync.pipeline")
@@ -156,6 +156,8 @@ class Pipeline:
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
         self._owners: list[CrmOwner] | None = None
+        self._fresh_tasks: set[tuple[str, str]] = set()
+        """(lead, record) of tasks owed by this run's own writes: not made before."""
         self._taken: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
         """Read back in this run: marketing id → (fields taken, what the CRM holds). A dry
         run writes neither, so its hand-off plan lays them over the stored lead and link."""
@@ -198,6 +200,10 @@ class Pipeline:
 
     # steps 1-7: marketing → CRM ------------------------------------------------
     def hand_off(self, summary: RunSummary) -> None:
+        if not summary.dry_run and self.config.sync.handoff_task:
+            events: list[Event] = []
+            self.make_tasks(summary, events)  # what earlier runs still owe
+            self.state.record_events(summary.run_id, events)
         retried: set[str] = set()
         ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
@@ -786,7 +792,8 @@ class Pipeline:
         """Links for what was written, dead letters for what was refused; a record
         with no result (a batch cut off before it) is left for the next run."""
         by_key = {result.key: result for result in results}
-        links, written, todo_tasks, rebuilt, adopted = [], [], [], [], []
+        links, written, rebuilt, adopted = [], [], [], []
+        owed: list[TaskOwed] = []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -829,7 +836,8 @@ class Pipeline:
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
             first_match = handoff.matched is not None and handoff.link is None
-            if (result.created or first_match) and self.config.sync.handoff_task:
+            again = bool(rebuilt) and rebuilt[-1] is link  # its task may be there already
+            if (result.created or first_match or again) and self.config.sync.handoff_task:
                 # the owner the record has now: the one just written, else the one it had
                 owner = (body.get(self.crm.owner_field)
                          or (handoff.target.owner_id if handoff.target else None)
@@ -838,14 +846,18 @@ class Pipeline:
                 if matched and link.other_email:
                     matched += (f"; matched by name, so the record keeps its own name and "
                                 f"email: marketing knows this person as {link.other_email}")
-                todo_tasks.append(handoff_task(lead, crm_id=link.crm_id, score_reason=
-                                          handoff.score_reason, now=now,
-                                          due_in=self.config.sync.task_due,
-                                          owner_id=owner, matched=matched,
-                                          history=handoff.history))
+                task = handoff_task(lead, crm_id=link.crm_id, score_reason=
+                                    handoff.score_reason, now=now,
+                                    due_in=self.config.sync.task_due, owner_id=owner,
+                                    matched=matched, history=handoff.history)
+                owed.append(TaskOwed(marketing_id=lead.id, crm=self.crm.name,
+                                     crm_object=crm_object, crm_id=link.crm_id,
+                                     task=task.as_json(), verify=again, created_at=now))
+                if not again:
+                    self._fresh_tasks.add((lead.id, link.crm_id))
             events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
-        self.state.save_links(links)
+        self.state.save_links(links, owed)  # with what they owe, in one transaction
         if rebuilt:
             summary.warnings.append(
                 f"{len(rebuilt)} links were rebuilt from the CRM: it already held these leads "
@@ -856,10 +868,11 @@ class Pipeline:
             self.learn_status(adopted, summary, ours=False)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
-        if todo_tasks and tasks:
-            self.add_tasks(crm_object, todo_tasks, summary, events)
-        elif todo_tasks:
-            self.tasks_missing(todo_tasks, "the run stopped at the API reserve", summary, events)
+        if owed and tasks:
+            self.make_tasks(summary, events)
+        elif owed:
+            summary.warnings.append(f"{len(owed)} follow-up tasks owed: the run stopped at "
+                                    "the API reserve; the next run makes them")
 
     def gone(self, link: Link, how: str, summary: RunSummary, events: list[Event]) -> None:
         """The CRM said the record takes no more writes (converted or deleted since the
@@ -915,35 +928,66 @@ class Pipeline:
             self.state.add_dead_letter(summary.run_id, marketing_id=lead.id, crm=self.crm.name,
                                        crm_object=self.object, errors=errors, payload=payload)
 
-    def add_tasks(self, crm_object: str, tasks: list[HandoffTask], summary: RunSummary,
-                  events: list[Event]) -> None:
-        """The new owner's to-do; a refused task is a warning, the lead stays handed off.
+    def make_tasks(self, summary: RunSummary, events: list[Event]) -> None:
+        """Every follow-up task this CRM is owed, made once (the outbox).
 
-        A task call that fails is not repeated (it may have landed; a repeat could
-        make two): the leads it was for are named in the run's warnings.
+        Tasks owed since this run's own writes are made straight away; any other
+        (an earlier run stopped or crashed around the call, or the link was rebuilt)
+        is first looked for in the CRM by its token. A call that fails leaves its
+        tasks owed for the next run; a task the CRM refuses is settled with the
+        reason as a warning (the lead stays handed off).
         """
+        rows = self.state.tasks_owed(self.crm.name)
+        if not rows:
+            return
+        tasks = {row.id or 0: HandoffTask.from_json(row.task) for row in rows}
+        made: dict[int, str] = {}
+        failed: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        unsure = [row for row in rows
+                  if row.verify or (row.marketing_id, row.crm_id) not in self._fresh_tasks]
         try:
-            results = self.crm.add_tasks(crm_object, tasks)
+            if unsure:
+                there = self.crm.tasks_made([tasks[row.id or 0] for row in unsure])
+                made.update({row.id or 0: there[tasks[row.id or 0].key] for row in unsure
+                             if tasks[row.id or 0].key in there})
+            todo = [row for row in rows if row.id not in made]
+            groups: dict[tuple[str, int], list[TaskOwed]] = {}
+            for row in todo:  # keys must be unique within a call: results are matched by it
+                round_ = sum(1 for r in todo[:todo.index(row)]
+                             if r.marketing_id == row.marketing_id and r.crm_object ==
+                             row.crm_object)
+                groups.setdefault((row.crm_object, round_), []).append(row)
+            for (crm_object, _), group in groups.items():
+                results = {r.key: r for r in self.crm.add_tasks(
+                    crm_object, [tasks[row.id or 0] for row in group])}
+                for row in group:
+                    result = results.get(row.marketing_id)
+                    if result is not None and result.ok:
+                        made[row.id or 0] = result.crm_id or ""
+                    elif result is not None:
+                        refused[row.id or 0] = "; ".join(str(e) for e in result.errors)
         except QuotaReserved:
-            self.tasks_missing(tasks, "the run stopped at the API reserve", summary, events)
             raise
         except AdapterError as exc:
-            self.tasks_missing(tasks, str(exc), summary, events)
-            return
-        for result in results:
-            if result.ok:
-                events.append(Event(result.key, "task", f"handoff task {result.crm_id}"))
-            else:
-                reason = "; ".join(str(e) for e in result.errors)
-                summary.warnings.append(f"lead {result.key}: handoff task refused: {reason}")
-                events.append(Event(result.key, "task_refused", reason))
-
-    def tasks_missing(self, tasks: list[HandoffTask], why: str, summary: RunSummary,
-                      events: list[Event]) -> None:
-        summary.warnings.append(f"no handoff task for {len(tasks)} new leads "
-                                f"({', '.join(t.key for t in tasks[:10])}"
-                                f"{', …' if len(tasks) > 10 else ''}): {why}")
-        events.extend(Event(t.key, "task_missing", why) for t in tasks)
+            failed.update({row.id or 0: str(exc) for row in rows
+                           if row.id not in made and row.id not in refused})
+        finally:
+            self.state.tasks_settled(made, failed, refused)
+        for row in rows:
+            owed_id = row.id or 0
+            if owed_id in made:
+                events.append(Event(row.marketing_id, "task", f"handoff task {made[owed_id]}"))
+            elif owed_id in refused:
+                summary.warnings.append(f"lead {row.marketing_id}: handoff task refused: "
+                                        f"{refused[owed_id]}")
+                events.append(Event(row.marketing_id, "task_refused", refused[owed_id]))
+        if failed:
+            why = next(iter(failed.values()))
+            summary.warnings.append(f"{len(failed)} follow-up tasks still owed (the next run "
+                                    f"makes them, never twice): {why}")
+            events.extend(Event(row.marketing_id, "task_owed", why) for row in rows
+                          if row.id in failed)
 
     # re-routing -------------------------------------------------------------------
     def reroute(self, lead_ids: list[str], summary: RunSummary, *,

@@ -98,6 +98,28 @@ class HandoffTask:
     due: datetime
     owner_id: str | None = None
 
+    @property
+    def token(self) -> str:
+        """What makes this task itself, written into its text: found on the record,
+        it says the task was made already (a run cut off after the call)."""
+        return f"leadsync-task:{self.key}:{self.crm_id}"
+
+    @property
+    def text(self) -> str:
+        """The body as written to the CRM: the token on its last line."""
+        return f"{self.body[:30_000]}\n({self.token})"
+
+    def as_json(self) -> str:
+        return json.dumps({"key": self.key, "crm_id": self.crm_id, "subject": self.subject,
+                           "body": self.body, "due": self.due.isoformat(),
+                           "owner_id": self.owner_id})
+
+    @classmethod
+    def from_json(cls, text: str) -> HandoffTask:
+        data = json.loads(text)
+        return cls(data["key"], data["crm_id"], data["subject"], data["body"],
+                   datetime.fromisoformat(data["due"]), data.get("owner_id"))
+
 
 @dataclass
 class WriteResult:

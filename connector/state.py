@@ -174,6 +174,31 @@ class MatchReview(StateModel, table=True):
     """When a run acted on the decision (the lead was written)."""
 
 
+class TaskOwed(StateModel, table=True):
+    """A follow-up task a handoff owes its owner: saved with the link, in the same
+    transaction, and marked made once the CRM has it (an outbox). A crash or a
+    refused call leaves it owed; the next run makes it, after asking the CRM
+    whether it is there already (its token is in the task), so never twice."""
+
+    __tablename__ = "task_owed"
+    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    marketing_id: str = Field(index=True)
+    crm: str
+    crm_object: str
+    crm_id: str
+    task: str = Field(sa_column=Column(SAText, nullable=False))
+    """JSON of the HandoffTask: subject, body, due, owner."""
+    verify: bool = False
+    """Ask the CRM first: the record was there before this link (lost state, a run cut
+    off after its write), so its task may have been made already."""
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(SAText, nullable=True))
+    task_id: str | None = None
+    created_at: datetime = _when(nullable=False)
+    made_at: datetime | None = _when(nullable=True)
+
+
 @dataclass(frozen=True)
 class Event:
     marketing_id: str | None
@@ -305,11 +330,20 @@ class StateStore:
                         found[link.marketing_id] = link
         return found
 
-    def save_links(self, links: Sequence[Link]) -> None:
-        if not links:
+    def save_links(self, links: Sequence[Link], owed: Sequence[TaskOwed] = ()) -> None:
+        """Links, and the tasks their handoffs owe, in one transaction: a link is
+        never saved without what it owes."""
+        if not links and not owed:
             return
         now = utcnow()
         with Session(self.engine) as session:
+            for item in owed:
+                known = session.exec(select(TaskOwed).where(
+                    TaskOwed.crm == item.crm, TaskOwed.marketing_id == item.marketing_id,
+                    TaskOwed.crm_id == item.crm_id)).first()
+                if known is None:
+                    item.created_at = now
+                    session.add(item)
             new = [link for link in links if link.id is None]
             if new:  # saved before in this run (merge leaves the caller's copy id-less)
                 known: dict[tuple[str, str, str], int] = {}
@@ -326,6 +360,35 @@ class StateStore:
                 if link.created_at is None:
                     link.created_at = now
                 session.merge(link)
+            session.commit()
+
+    def tasks_owed(self, crm: str, *, limit: int = 10_000) -> list[TaskOwed]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(TaskOwed).where(
+                TaskOwed.crm == crm, col(TaskOwed.made_at).is_(None)
+            ).order_by(col(TaskOwed.id)).limit(limit)))
+
+    def tasks_settled(self, made: dict[int, str], failed: dict[int, str],
+                      refused: dict[int, str] | None = None) -> None:
+        """``made``: owed id → the CRM's task id; ``failed``: owed id → why not yet;
+        ``refused``: owed id → why the CRM will not take it (settled, not retried)."""
+        refused = refused or {}
+        if not made and not failed and not refused:
+            return
+        now = utcnow()
+        with Session(self.engine) as session:
+            for owed_id in [*made, *failed, *refused]:
+                row = session.get(TaskOwed, owed_id)
+                if row is None:
+                    continue
+                if owed_id in made:
+                    row.made_at, row.task_id = now, made[owed_id]
+                elif owed_id in refused:
+                    row.made_at, row.last_error = now, refused[owed_id]
+                else:
+                    row.attempts, row.last_error = row.attempts + 1, failed[owed_id]
+                    row.verify = True  # a failed call may still have landed
+                session.add(row)
             session.commit()
 
     # events and dead letters -------------------------------------------------

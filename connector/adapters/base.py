@@ -90,6 +90,12 @@ class CrmAdapter(Protocol):
         ``since``: what the engine must stop writing to, or follow."""
         ...
 
+    def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
+        """Which of these tasks the CRM already holds (its ``token`` in a task on its
+        record): task key → the CRM's task id. Asked before making a task that an
+        earlier, interrupted run may have made."""
+        ...
+
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
         """Give the open tasks on each record that ``from_owner`` holds (any owner when
         None) to ``to_owner``: a re-routed lead takes its follow-up with it. Returns

@@ -548,6 +548,23 @@ class HubSpotAdapter:
                 if old != row["id"]:
                     yield Removal(old, None, _stamp(row), merged_into=row["id"])
 
+    def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
+        """Tasks associated with the contacts whose body carries the token."""
+        by_record: dict[str, list[HandoffTask]] = {}
+        for task in tasks:
+            by_record.setdefault(task.crm_id, []).append(task)
+        linked = self._associated("contacts", "tasks", sorted(by_record))
+        bodies = self._read("tasks", sorted({t for ts in linked.values() for t in ts}),
+                            ["hs_task_body"])
+        found: dict[str, str] = {}
+        for contact_id, task_ids in linked.items():
+            for task_id in task_ids:
+                text = (bodies.get(task_id) or {}).get("hs_task_body") or ""
+                for task in by_record.get(contact_id, ()):
+                    if task.token in text:
+                        found[task.key] = task_id
+        return found
+
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
         """Tasks associated with the contacts, not completed and the old owner's, to
         the new owner: an association read, a task read and an update per 100."""
@@ -618,7 +635,7 @@ class HubSpotAdapter:
             body = {"inputs": [{
                 "objectWriteTraceId": t.key,  # results come back in any order
                 "properties": _strings({
-                    "hs_task_subject": t.subject, "hs_task_body": t.body,
+                    "hs_task_subject": t.subject, "hs_task_body": t.text,
                     "hs_timestamp": hs_millis(t.due), "hs_task_status": "NOT_STARTED",
                     "hs_task_priority": "MEDIUM", "hs_task_type": "TODO",
                     **({"hubspot_owner_id": t.owner_id} if t.owner_id else {})}),

@@ -519,7 +519,7 @@ class SalesforceAdapter:
         for chunk in batched(tasks, self.settings.collection_size):
             body = {"allOrNone": False, "records": [{
                 "attributes": {"type": "Task"}, "WhoId": t.crm_id, "Subject": t.subject,
-                "Description": t.body[:32000], "Status": "Not Started", "Priority": "Normal",
+                "Description": t.text, "Status": "Not Started", "Priority": "Normal",
                 "ActivityDate": t.due.date().isoformat(),
                 **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
             try:
@@ -570,6 +570,24 @@ class SalesforceAdapter:
         for row in self._rows(soql, deleted=True):
             yield Removal(row["Id"], row.get(key_field), sf_datetime(row["SystemModstamp"]),
                           merged_into=row.get("MasterRecordId") or None)
+
+    def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
+        """Tasks on the records (WhoId) whose Description carries the token: a long
+        text area can be read but not filtered in SOQL, so the few tasks of each
+        record are read and searched here."""
+        by_record: dict[str, list[HandoffTask]] = {}
+        for task in tasks:
+            by_record.setdefault(task.crm_id, []).append(task)
+        found: dict[str, str] = {}
+        for chunk in batched(sorted(by_record), 500):
+            soql = format_soql("SELECT Id, WhoId, Description FROM Task WHERE WhoId IN {}",
+                               chunk)
+            for row in self._rows(soql):
+                text = row.get("Description") or ""
+                for task in by_record.get(row.get("WhoId") or "", ()):
+                    if task.token in text:
+                        found[task.key] = row["Id"]
+        return found
 
     def move_open_tasks(self, moves: Sequence[TaskMove]) -> int:
         """Open Tasks on the records (WhoId), the old owner's, to the new owner: one
