@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
@@ -107,10 +108,8 @@ def test_a_lost_answer_never_makes_a_task_twice(make_config: Any, tmp_path: Path
 def test_a_process_killed_after_the_write_still_owes_and_makes_each_task(
         make_config: Any, tmp_path: Path, sf_client: Any) -> None:
     config = setup(make_config, tmp_path)
-    try:
+    with pytest.raises(Crash):
         run_with(config, DiesAfterTheWrite)
-    except Crash:
-        pass
     assert set(tasks_by_lead(sf_client).values()) == {0}  # leads written, nothing saved
     after = run_once(config)  # links are rebuilt: the CRM had them under our key
     assert after.status == "ok", after.error
