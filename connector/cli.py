@@ -13,6 +13,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connector import config as configuration
 from connector.errors import ConfigError, LeadsyncError
@@ -23,8 +24,17 @@ app = typer.Typer(
          "Start with `leadsync sync --once`: on the shipped config.toml it runs against the "
          "embedded marketing store and a local Salesforce sandbox.",
     no_args_is_help=True, add_completion=False, rich_markup_mode=None)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+EXIT_SKIPPED = 3
+"""Another run holds the pipeline lock: this one did nothing (not a failure)."""
+EXIT_RESERVE = 75
+"""Stopped at the CRM's API reserve (sysexits' EX_TEMPFAIL): the next run resumes."""
+EXIT_INTERRUPTED = 130
+"""A second SIGINT/SIGTERM stopped the run at once (128 + SIGINT, as shells report)."""
+
+# Data never goes through rich's markup: a value holding "[/x]" is printed as it is.
+# Colour comes from style= only.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", "-c", help="config.toml to use [default: $LEADSYNC_CONFIG, else ./config.toml]",
@@ -41,7 +51,7 @@ def _load(path: Path | None) -> configuration.Config:
     try:
         return configuration.load(path)
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        err.print(f"{exc}", style="red", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -63,7 +73,6 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
           verbose: VerboseOpt = False) -> None:
     """Validate config.toml and reach every system it names."""
     _setup(log_json, verbose)
-    from rich.markup import escape
 
     from connector.checks import run_checks
 
@@ -71,11 +80,12 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
     findings = run_checks(cfg)
     for finding in findings:
         mark, colour = ("✗", "red") if finding.severity == "error" else ("!", "yellow")
-        err.print(f"[{colour}]{mark}[/{colour}] {escape(str(finding))}", highlight=False)
+        err.print(Text.assemble((mark, colour), f" {finding}"), highlight=False)
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
     if errors:
-        err.print(f"[red]{errors} error(s)[/red], {warnings} warning(s)", highlight=False)
+        err.print(Text.assemble((f"{errors} error(s)", "red"), f", {warnings} warning(s)"),
+                  highlight=False)
         raise typer.Exit(1)
     noted = f" ({warnings} warning(s) above)" if warnings else ""
     out.print(f"✓ {cfg.source}: configuration valid, state store, marketing store and "
@@ -95,7 +105,7 @@ def import_(file: Annotated[Path, typer.Argument(help="A .csv or .jsonl file of 
     try:
         report = store.import_file(file)
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"{exc}", style="red")
         raise typer.Exit(1) from None
     finally:
         store.close()
@@ -119,16 +129,30 @@ def sync(config: ConfigOpt = None,
     """Run the sync cycle once (--once) or on the configured schedule."""
     _setup(log_json, verbose)
     from connector.scheduler import run_forever
+    from connector.state import RunLocked
+    from connector.stopping import Stop, on_signals
     from connector.wiring import run_once
 
     cfg = _load(config)
+    stop = Stop()
     if not once and not dry_run:
-        run_forever(cfg)
+        with on_signals(stop):
+            run_forever(cfg, stop)
         return
     try:
-        summary = run_once(cfg, dry_run=dry_run, retry_dead_letters=retry_dead_letters)
+        with on_signals(stop):
+            summary = run_once(cfg, dry_run=dry_run, retry_dead_letters=retry_dead_letters,
+                               stop=stop)
+    except RunLocked as exc:
+        err.print(str(exc), style="yellow", highlight=False)
+        raise typer.Exit(EXIT_SKIPPED) from None
+    except KeyboardInterrupt as exc:
+        err.print(f"run interrupted: {exc or 'a second signal'}; the run is marked "
+                  "interrupted and the next one goes on from the last finished batch",
+                  style="red", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except LeadsyncError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        err.print(f"{exc}", style="red", highlight=False)
         raise typer.Exit(1) from None
     if dry_run:
         for plan in summary.planned:
@@ -152,11 +176,14 @@ def sync(config: ConfigOpt = None,
         out.print(f"  warning {warning}", highlight=False)
     if len(summary.warnings) > 20:
         out.print(f"  … and {len(summary.warnings) - 20} more warnings")
+    if summary.status == "stopped" and summary.signal:  # asked to stop: it did, cleanly
+        err.print(f"run stopped: {summary.error}", style="yellow", highlight=False)
+        return
     if summary.status == "stopped":  # sysexits' EX_TEMPFAIL: fine, try again later
-        err.print(f"[yellow]run stopped: {summary.error}[/yellow]", highlight=False)
-        raise typer.Exit(75)
+        err.print(f"run stopped: {summary.error}", style="yellow", highlight=False)
+        raise typer.Exit(EXIT_RESERVE)
     if summary.status != "ok":
-        err.print(f"[red]run {summary.status}: {summary.error}[/red]", highlight=False)
+        err.print(f"run {summary.status}: {summary.error}", style="red", highlight=False)
         raise typer.Exit(1)
 
 
@@ -282,7 +309,6 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
             ) -> None:
     """Why a lead is where it is: its score, the match decision, every owner it was
     given and why, and what each run did with it."""
-    from rich.markup import escape
 
     from connector.explain import UnknownLead
     from connector.explain import explain as explain_lead
@@ -291,7 +317,7 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     try:
         found = explain_lead(cfg, lead)
     except UnknownLead as exc:
-        err.print(escape(str(exc)), highlight=False)
+        err.print(str(exc), highlight=False)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
@@ -327,7 +353,6 @@ def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
 
     The current owner is left out; the routing history keeps every owner the lead
     had (`leadsync explain` shows them)."""
-    from rich.markup import escape
 
     from connector.wiring import reroute_once
 
@@ -335,7 +360,7 @@ def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     try:
         summary, done = reroute_once(cfg, lead, why=why)
     except LeadsyncError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        err.print(f"{str(exc)}", style="red", highlight=False)
         raise typer.Exit(1) from None
     for item in done:
         verb = "now owned by" if item.written else "stays with"
@@ -346,7 +371,7 @@ def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     for warning in summary.warnings:
         out.print(f"  warning {warning}", highlight=False)
     if summary.status != "ok":
-        err.print(f"[red]{escape(summary.error or summary.status)}[/red]", highlight=False)
+        err.print(f"{summary.error or summary.status}", style="red", highlight=False)
         raise typer.Exit(1)
     if not done or summary.refused:
         raise typer.Exit(1)
@@ -433,7 +458,7 @@ def sandbox(
         faults = (Faults(latency=latency, error_rate=error_rate, drop_rate=drop_rate)
                   if latency or error_rate or drop_rate else None)
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        err.print(f"{exc}", style="red", highlight=False)
         raise typer.Exit(2) from None
     server = SalesforceSandbox(username=username, password=password,
                                security_token=security_token, state_path=state, seed=seed,
@@ -479,7 +504,7 @@ def _day(value: str | None, option: str) -> Any:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]{option} {value!r}: expected a date like 2026-12-01[/red]",
+        err.print(f"{option} {value!r}: expected a date like 2026-12-01", style="red",
                   highlight=False)
         raise typer.Exit(2) from None
 
@@ -495,7 +520,6 @@ def rep_away(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id."
              reason: Annotated[str, typer.Option(help="Shown in routing reasons.")] = "",
              config: ConfigOpt = None) -> None:
     """Mark a rep out of office: round-robin skips them, their accounts' leads pass on."""
-    from rich.markup import escape
 
     from connector.routing import UnknownRep
 
@@ -504,7 +528,7 @@ def rep_away(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id."
     try:
         key = router.set_away(name, last, start=first, reason=reason)
     except (UnknownRep, ValueError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        err.print(f"{str(exc)}", style="red", highlight=False)
         raise typer.Exit(1) from None
     finally:
         router.store.close()
@@ -517,7 +541,6 @@ def rep_away(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id."
 def rep_back(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id.")],
              config: ConfigOpt = None) -> None:
     """Clear a rep's away periods set with `leadsync rep away`."""
-    from rich.markup import escape
 
     from connector.routing import UnknownRep
 
@@ -525,14 +548,14 @@ def rep_back(name: Annotated[str, typer.Argument(help="Rep key, name or CRM id."
     try:
         key, cleared, still = router.set_back(name)
     except UnknownRep as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        err.print(f"{str(exc)}", style="red", highlight=False)
         raise typer.Exit(1) from None
     finally:
         router.store.close()
     out.print(f"{router.config.rep_name(key)} ({key}): {cleared} away period(s) cleared",
               highlight=False)
     if still:
-        err.print(escape(f"config.toml still says {still}; edit [routing.reps.{key}] away"),
+        err.print((f"config.toml still says {still}; edit [routing.reps.{key}] away"),
                   style="yellow", highlight=False)
 
 

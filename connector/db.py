@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,30 @@ def add_new_columns(metadata: MetaData, engine: Engine) -> None:
                 connection.execute(text(sql))
 
 
+class HeldLock:
+    """A named lock as held (or not): true while held; ``alive()`` asks whether it
+    still is. A PostgreSQL advisory lock lives as long as its session: if that
+    connection dies (a cut TCP link, a server restart), the lock is gone and
+    another instance may take it, so a run asks before each write."""
+
+    def __init__(self, held: bool, probe: Any = None) -> None:
+        self.held = held
+        self._probe = probe
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def alive(self) -> bool:
+        if not self.held or self._probe is None:
+            return self.held
+        try:
+            return bool(self._probe())
+        except Exception:  # any driver error: the session, and so the lock, is gone
+            return False
+
+
 @contextmanager
-def named_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[bool]:
+def named_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[HeldLock]:
     """A lock named ``name`` shared by every process using this database.
 
     PostgreSQL: a session advisory lock, released by the server even if the
@@ -112,25 +134,35 @@ def named_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[bool]:
                 held = bool(conn.execute(text("select pg_try_advisory_lock(:k)"),
                                          {"k": key}).scalar())
             conn.commit()
+
+            def probe() -> bool:  # is this session still the one holding the lock?
+                found = conn.execute(text(
+                    "select count(*) from pg_locks where locktype = 'advisory' and granted "
+                    "and pid = pg_backend_pid() and ((classid::bigint << 32) | objid::bigint)"
+                    " = (:k)::bigint"), {"k": key}).scalar()
+                conn.commit()
+                return bool(found)
+
             try:
-                yield held
+                yield HeldLock(held, probe)
             finally:
                 if held:
-                    conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
+                    with suppress(Exception):  # a dead session released it already
+                        conn.execute(text("select pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
         return
     database = engine.url.database
     if not database or database == ":memory:":
-        yield True
+        yield HeldLock(True)
         return
     with Path(f"{database}.{name}.lock").open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield HeldLock(False)
             return
         try:
-            yield True
+            yield HeldLock(True)  # an OS lock on this machine: gone only with the process
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -27,6 +27,7 @@ from connector.adapters.base import (
     TaskMove,
 )
 from connector.config import Config
+from connector.db import HeldLock
 from connector.errors import (
     AdapterError,
     BatchInterrupted,
@@ -60,9 +61,22 @@ from connector.routing.rules import AccountHint, RoutingInput
 from connector.routing.store import Current, RoutingStore
 from connector.scoring import qualify, score
 from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore, TaskOwed
+from connector.stopping import NEVER, Stop
 
 T = TypeVar("T")
 log = structlog.get_logger("leadsync.pipeline")
+
+
+class RunStopped(LeadsyncError):
+    """A stop was asked for (a signal): the run ends after the batch it was in."""
+
+    def __init__(self, message: str, *, signal: str) -> None:
+        super().__init__(message)
+        self.signal = signal
+
+
+class LockLost(LeadsyncError):
+    """The run lock's session died: stop before writing anything more."""
 
 MARKETING_STREAM = "marketing:leads"
 
@@ -115,6 +129,8 @@ class RunSummary:
     planned: list[dict[str, Any]] = field(default_factory=list)
     """Dry run: the exact payload per lead and the rule that decided each field."""
     error: str | None = None
+    signal: str | None = None
+    """The signal that stopped the run politely (SIGTERM, SIGINT), if one did."""
 
 
 @dataclass
@@ -135,8 +151,13 @@ def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
 class Pipeline:
     def __init__(self, config: Config, state: StateStore, marketing: MarketingAdapter,
                  crm: CrmAdapter, *, retry_dead_letters: bool = False,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, stop: Stop = NEVER,
+                 lock: HeldLock | None = None) -> None:
         self.config = config
+        self.stop = stop
+        """Asked between batches: SIGTERM or a first Ctrl-C ends the run after the batch."""
+        self.lock = lock
+        """The run lock: asked before each write, in case its session died."""
         self.state = state
         self.marketing = marketing
         self.crm = crm
@@ -169,6 +190,9 @@ class Pipeline:
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
             self.judge(summary)
+        except RunStopped as exc:
+            summary.status, summary.error, summary.signal = "stopped", str(exc), exc.signal
+            log.warning("run stopped", run=summary.run_id, reason=str(exc))
         except LeadsyncError as exc:
             cause = exc.cause if isinstance(exc, BatchInterrupted) else exc
             if isinstance(cause, QuotaReserved):  # nothing is wrong: resume on a later run
@@ -177,6 +201,9 @@ class Pipeline:
             else:
                 summary.status, summary.error = "failed", str(exc)
                 log.error("run failed", run=summary.run_id, error=str(exc))
+        except KeyboardInterrupt as exc:  # a second signal: stop now, say so
+            summary.status, summary.error = "interrupted", str(exc) or "interrupted"
+            raise
         except Exception as exc:  # a bug: record the run as failed, then let it surface
             summary.status, summary.error = "failed", f"{exc.__class__.__name__}: {exc}"
             raise
@@ -224,6 +251,24 @@ class Pipeline:
                 cursor = advanced(cursor, lead.updated_at, lead.id)
             if not summary.dry_run and cursor is not None:
                 self.state.set_cursor(MARKETING_STREAM, cursor)
+            self.checkpoint(summary)
+
+    def checkpoint(self, summary: RunSummary) -> None:
+        """Between batches: a sign of life, and a polite stop if one was asked for."""
+        if not summary.dry_run:
+            self.state.heartbeat(summary.run_id)
+        if self.stop.requested:
+            raise RunStopped(f"stopped by {self.stop.requested} after a whole batch; "
+                             "cursors are saved and the next run goes on from there",
+                             signal=self.stop.requested)
+
+    def still_locked(self) -> None:
+        """Before writing: the run lock must still be ours. A PostgreSQL lock dies with
+        its session; another instance could be running beside us from then on."""
+        if self.lock is not None and not self.lock.alive():
+            raise LockLost("the pipeline lock was lost (its database session ended); "
+                           "the run stopped before its next write so that no other "
+                           "instance's writes are doubled")
 
     def hand_off_batch(self, batch: list[Lead], summary: RunSummary) -> None:
         before = dict(summary.counts)
@@ -233,6 +278,8 @@ class Pipeline:
             handoffs = self.match_batch(handoffs, summary, events)
             self.route_batch(handoffs, summary, events)
             waiting = [h for h in handoffs if h.after is not None]
+            if not summary.dry_run:
+                self.still_locked()
             self.write_batch([h for h in handoffs if h.after is None], summary, events)
             if waiting:  # duplicates of leads just written: now updates of their records
                 self.write_batch(self.after_first(waiting, summary), summary, events)
@@ -1110,12 +1157,14 @@ class Pipeline:
             if summary.dry_run:
                 summary.counts["fed_back"] += len(decided.updates)
                 continue
+            self.still_locked()
             for link in decided.converted:
                 link.converted = True
             self.state.save_links(decided.converted)
             self.write_stages(summary, decided)
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
+            self.checkpoint(summary)
 
     def follow_removals(self, summary: RunSummary) -> None:
         """Records deleted or merged in the CRM since the last look.

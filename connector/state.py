@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.db import UTCDateTime, create_tables, make_engine, named_lock
+from connector.db import HeldLock, UTCDateTime, create_tables, make_engine, named_lock
 from connector.errors import LeadsyncError, RecordError
 from connector.records import Cursor, utcnow
 
@@ -41,8 +43,14 @@ class SyncRun(StateModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = _when(nullable=False)
     finished_at: datetime | None = _when(nullable=True)
-    status: str = "running"  # running | ok | failed | stopped
+    status: str = "running"  # running | ok | failed | stopped | interrupted | abandoned
     dry_run: bool = False
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: datetime | None = _when(nullable=True)
+    """Moved after every batch: a "running" run whose process is gone is found by the
+    next start (which holds the lock, so nothing else can be running) and marked
+    abandoned, with its last sign of life."""
     read: int = 0
     qualified: int = 0
     matched: int = 0
@@ -223,14 +231,14 @@ class StateStore:
         self.engine.dispose()
 
     @contextmanager
-    def run_lock(self, name: str = "pipeline") -> Iterator[None]:
+    def run_lock(self, name: str = "pipeline") -> Iterator[HeldLock]:
         """Hold the pipeline lock for a run, or raise RunLocked at once: several
         instances on one state store never run the pipeline at the same time."""
         with named_lock(self.engine, name, wait=False) as held:
             if not held:
                 raise RunLocked(f"another leadsync run holds the {name} lock on this state "
                                 "database; this run was skipped")
-            yield
+            yield held
 
     def drop_all(self) -> None:
         """For tests: remove every state table."""
@@ -238,12 +246,31 @@ class StateStore:
 
     # runs -----------------------------------------------------------------
     def start_run(self, *, dry_run: bool = False) -> int:
+        """A new run; runs left "running" by a process that died are marked abandoned
+        (call it holding the run lock: no other run can be live then)."""
+        now = utcnow()
         with Session(self.engine) as session:
-            run = SyncRun(started_at=utcnow(), dry_run=dry_run)
+            for dead in session.exec(select(SyncRun).where(SyncRun.status == "running")):
+                seen = dead.heartbeat_at or dead.started_at
+                dead.status, dead.finished_at = "abandoned", now
+                dead.error = (f"the process died (pid {dead.pid or '?'} on "
+                              f"{dead.host or 'an unknown host'}); last sign of life "
+                              f"{seen:%Y-%m-%d %H:%M:%S} UTC")
+                session.add(dead)
+            run = SyncRun(started_at=now, dry_run=dry_run, host=socket.gethostname(),
+                          pid=os.getpid(), heartbeat_at=now)
             session.add(run)
             session.commit()
             assert run.id is not None
             return run.id
+
+    def heartbeat(self, run_id: int) -> None:
+        with Session(self.engine) as session:
+            run = session.get(SyncRun, run_id)
+            if run is not None and run.status == "running":
+                run.heartbeat_at = utcnow()
+                session.add(run)
+                session.commit()
 
     def finish_run(self, run_id: int, counts: dict[str, int], *, status: str,
                    error: str | None = None) -> SyncRun:

@@ -22,6 +22,7 @@ from connector.pipeline import Pipeline, Rerouted, RunSummary
 from connector.records import utcnow
 from connector.routing.router import Clock
 from connector.state import StateStore
+from connector.stopping import NEVER, Stop
 
 log = structlog.get_logger("leadsync.wiring")
 
@@ -46,15 +47,16 @@ def open_crm(config: Config) -> Iterator[CrmAdapter]:
         yield stack.enter_context(registry.open_crm(config, credentials=credentials))
 
 
-def run_once(config: Config, *, dry_run: bool = False,
-             retry_dead_letters: bool = False) -> RunSummary:
-    """Open the configured adapters and the state store, run one cycle, close all."""
+def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool = False,
+             stop: Stop = NEVER) -> RunSummary:
+    """Open the configured adapters and the state store, run one cycle, close all.
+    ``stop``: asked between batches (the CLI sets it on SIGTERM and Ctrl-C)."""
     state = StateStore(config.resolve_url(config.state.url))
     try:
-        with state.run_lock(), open_marketing(config, seed=True) as marketing, \
+        with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
                 open_crm(config) as crm:
             pipeline = Pipeline(config, state, marketing, crm,
-                                retry_dead_letters=retry_dead_letters)
+                                retry_dead_letters=retry_dead_letters, stop=stop, lock=lock)
             return pipeline.run(dry_run=dry_run)
     finally:
         state.close()
