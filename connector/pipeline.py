@@ -274,6 +274,9 @@ class Pipeline:
         before = dict(summary.counts)
         events: list[Event] = []
         handoffs = self.qualify_batch(batch, summary, events)
+        for handoff in handoffs:  # before routing: a re-created record gets an owner anew
+            if handoff.link is not None and handoff.link.deleted_at is not None:
+                self.recreate(handoff, events)
         try:
             handoffs = self.match_batch(handoffs, summary, events)
             self.route_batch(handoffs, summary, events)
@@ -632,9 +635,6 @@ class Pipeline:
         only: dict[str, set[str]] = {}
         for handoff in handoffs:
             link = handoff.link
-            if link is not None and link.deleted_at is not None and self.recreate(handoff,
-                                                                                   events):
-                link = None
             if handoff.payload.issues:  # a value no transform could map: refused here
                 self.refuse(handoff, handoff.payload.issues,
                             handoff.payload.for_write(creating=link is None), summary, events)
@@ -727,9 +727,11 @@ class Pipeline:
         if not newer:
             return False
         handoff.link = None  # created anew, on_create values and owner included
+        latest = max(newer, key=lambda a: a.occurred_at)
         events.append(Event(handoff.lead.id, "recreated",
                             f"{link.crm_object} {link.crm_id} was deleted in the CRM on "
-                            f"{link.deleted_at:%Y-%m-%d}; a new {newer[-1].kind} since "))
+                            f"{link.deleted_at:%Y-%m-%d}; created anew for a {latest.kind} "
+                            f"on {latest.occurred_at:%Y-%m-%d} ([sync] on_crm_delete)"))
         return True
 
     def held(self, link: Link, summary: RunSummary) -> dict[str, str]:
@@ -762,10 +764,14 @@ class Pipeline:
                            == "prefer_crm_unless_blank")}
         protect = self.protected(handoff)
         if protect:  # someone's own record: its name and email stay, blanks are filled
+            known = target.fields  # empty: built from a link, so nothing is known blank
             for crm_field, source in self.identity_fields().items():
-                known = target.fields  # empty: built from a link, so nothing is known blank
                 if crm_field in values and (link is not None or not known or known.get(source)):
                     del values[crm_field]
+            if link is None:  # the first write to it fills what the record lacks, only
+                for item in self.mapper.entries:
+                    if item.sources and known.get(item.sources[0]) not in (None, ""):
+                        values.pop(item.crm, None)
             other = self.other_email(handoff)
             secondary = self.matching.secondary_email_field
             if other and secondary and secondary in fields:
@@ -815,12 +821,14 @@ class Pipeline:
         for handoff in todo:
             creating = (handoff.link is None and handoff.target is None
                         and handoff.lead.id not in found)
-            if handoff.target is not None:
-                payload = self.write_for(handoff, only.get(handoff.lead.id))[1].payload
-            else:
-                payload = handoff.payload.for_write(creating=creating)
-                if creating and handoff.owner_id:
+            if creating:
+                payload = handoff.payload.for_write(creating=True)
+                if handoff.owner_id:
                     payload[self.crm.owner_field] = handoff.owner_id
+            elif handoff.link is None and handoff.target is None:  # the CRM has it already
+                payload = handoff.payload.for_write(creating=False)
+            else:  # exactly what the write would carry: identity kept, blanks filled
+                payload = self.write_for(handoff, only.get(handoff.lead.id))[1].payload
             if handoff.lead.id in only:
                 payload = {k: v for k, v in payload.items() if k in only[handoff.lead.id]}
             summary.planned.append({
@@ -912,7 +920,19 @@ class Pipeline:
                 "or a run was cut off)")
             self.learn_status(rebuilt, summary, ours=True)
         if adopted:
-            self.learn_status(adopted, summary, ours=False)
+            known = self.state.links_to_records(self.crm.name, self.object,
+                                                (link.crm_id for link in adopted))
+            for link in adopted:  # a record leadsync made for another lead: its status known
+                sibling = next((x for x in known.get(link.crm_id, ())
+                                if x.marketing_id != link.marketing_id), None)
+                if sibling is not None:
+                    link.crm_status = sibling.crm_status
+            self.state.save_links(adopted)
+            rest = [link for link in adopted
+                    if not any(x.marketing_id != link.marketing_id
+                               for x in known.get(link.crm_id, ()))]
+            if rest:
+                self.learn_status(rest, summary, ours=False)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
         if owed and tasks:

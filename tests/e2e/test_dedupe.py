@@ -323,3 +323,16 @@ def test_a_matched_records_sales_status_is_fed_back_once_in_the_same_run(
     assert (first.counts["matched"], first.counts["fed_back"]) == (1, 1)
     again = sync(config, [lead(10)])
     assert again.counts["fed_back"] == 0  # learnt once: not news the next time
+
+
+def test_a_second_address_of_a_person_arriving_later_hears_no_verdict_of_ours(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """johndoe@gmail.com was handed over; j.ohn.doe@gmail.com comes a run later: it is
+    linked to the same record, and leadsync's own create-time status is no verdict."""
+    first = lead(11, email="johndoe@gmail.com")
+    assert sync(config, [first]).counts["created"] == 1
+    later = sync(config, [first, lead(12, at=T0 + timedelta(days=1),
+                                      email="j.ohn.doe@gmail.com")])
+    assert (later.counts["matched"], later.counts["created"], later.counts["fed_back"]) == (
+        1, 0, 0)
+    assert len(leads_in(salesforce_sandbox)) == 1

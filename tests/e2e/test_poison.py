@@ -113,3 +113,27 @@ def test_a_run_whose_every_lead_is_refused_fails_saying_why(make_config: Any,
     assert "every lead this run tried to hand off was refused (1)" in (summary.error or "")
     assert "company: a dict" in (summary.error or "")
     assert [letter.marketing_id for letter in letters] == ["3"]  # kept, not lost
+
+
+def test_values_that_look_like_markup_are_printed_as_they_are(
+        make_config: Any, tmp_path: Any, sf_client: Any) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.conftest import import_leads, lead_row
+
+    config = make_config()
+    import_leads(config, tmp_path / "l.csv", [lead_row(1, title="MKT [/i] Z"),
+                                              lead_row(2, last_name="")])
+    runner = CliRunner()
+    synced = runner.invoke(app, ["sync", "--once", "-c", str(config.source)])
+    assert synced.exit_code == 0, synced.output
+    [row] = sf_client.query("SELECT Id FROM Lead")["records"]
+    sf_client.Lead.update(row["Id"], {"Title": "REP [/x] newer [bold]"})
+    again = runner.invoke(app, ["sync", "--once", "-c", str(config.source)])
+    assert again.exit_code == 0, again.output
+    shown = runner.invoke(app, ["status", "-c", str(config.source)])
+    assert shown.exit_code == 0, shown.output
+    explained = runner.invoke(app, ["explain", "1", "-c", str(config.source)])
+    assert explained.exit_code == 0, explained.output
+    assert "REP [/x] newer [bold]" in explained.output

@@ -215,3 +215,39 @@ def test_a_change_meeting_a_lead_converted_since_is_news_not_a_dead_letter(
     assert (raced.counts["not_written"], raced.counts["refused"]) == (1, 0)
     assert dead_letters(config) == []
     assert len(sf_client.query_all("SELECT Id FROM Lead")["records"]) == 2
+
+
+def test_a_recreated_record_is_routed_anew(tmp_path: Path, make_config: Any,
+                                          salesforce_sandbox: Any, sf_client: Any) -> None:
+    config = make_config()
+    path = config.source
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'on_crm_delete = "keep_deleted"', 'on_crm_delete = "recreate_on_new_activity"'),
+        encoding="utf-8")
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "one.csv", [lead_row(1)])
+    assert run_once(config).counts["created"] == 1
+    [first] = sf_client.query("SELECT Id, OwnerId FROM Lead")["records"]
+    sf_client.Lead.delete(first["Id"])
+    run_once(config)
+    edit(config, tmp_path, 1, activities="form_fill|2099-01-01T10:00:00Z|Request a demo")
+    back = run_once(config)
+    assert back.counts["created"] == 1, back.error
+    [again] = sf_client.query("SELECT Id, OwnerId FROM Lead")["records"]
+    admin = sf_client.query("SELECT Id FROM User WHERE Username = 'admin@leadsync.sandbox'")
+    assert again["OwnerId"] != admin["records"][0]["Id"]  # a rep, by routing, as at first
+    [task] = sf_client.query(f"SELECT OwnerId FROM Task WHERE WhoId = '{again['Id']}'"
+                             )["records"]
+    assert task["OwnerId"] == again["OwnerId"]
+
+
+def test_the_dry_run_shows_what_a_protected_write_would_carry(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    config, rep, _ = world
+    records = rep.records()
+    rep.merge(records["person2@acme2.example"]["id"], records["person3@acme3.example"]["id"])
+    run_once(config)
+    edit(config, tmp_path, 3, first_name="Patricia", title="COO")
+    dry = run_once(config, dry_run=True)
+    [plan] = [p for p in dry.planned if p.get("lead") == "3" and p.get("action") == "update"]
+    assert not {"FirstName", "firstname", "Email", "email"} & set(plan["payload"])

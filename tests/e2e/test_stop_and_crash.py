@@ -97,9 +97,10 @@ def test_a_second_signal_stops_at_once_and_says_so(tmp_path: Path,
                                                    slow: SalesforceSandbox) -> None:
     path = write_config(tmp_path, slow)
     proc = start(path)
-    wait_for_leads(slow, 1)
+    wait_for_leads(slow, 20)
+    time.sleep(0.2)  # well into the second batch (each takes most of a second here)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.1)  # two signals at once are one: the OS does not queue them
+    time.sleep(0.05)  # two signals at once are one: the OS does not queue them
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130, output
