@@ -48,6 +48,8 @@ class Lead:
     updated_at: datetime
     stage: str | None = None
     activities: list[Activity] = field(default_factory=list)
+    field_times: dict[str, datetime] = field(default_factory=dict)
+    """When each field last changed, where the store knows it (else ``updated_at``)."""
 
     def get(self, name: str, default: Any = None) -> Any:
         if name == "id":

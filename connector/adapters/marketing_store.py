@@ -53,6 +53,20 @@ class MkLead(MarketingModel, table=True):
     stage_updated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    field_times: dict[str, str] | None = Field(default=None, sa_column=Column(JSON,
+                                                                            nullable=True))
+    """Field → when its value last changed (ISO time), as a marketing tool keeps per
+    property: a two-way conflict is decided by the field's own change, not by the
+    lead's last change of any field."""
+
+
+def _stamp_changes(lead: MkLead, before: dict[str, Any], after: dict[str, Any],
+                   now: datetime) -> None:
+    times = dict(lead.field_times or {})
+    for name, value in after.items():
+        if before.get(name) != value or name not in times:
+            times[name] = now.isoformat()
+    lead.field_times = times
 
 
 class MkActivity(MarketingModel, table=True):
@@ -286,12 +300,14 @@ class EmbeddedMarketingStore:
         if lead is None:
             lead = MkLead(email=row.email, fields=row.fields, created_at=row.created_at or now,
                           updated_at=now)
+            _stamp_changes(lead, {}, row.fields, now)
             session.add(lead)
             session.flush()
             report.created += 1
         else:
             merged = {**lead.fields, **row.fields}  # a later row's filled values win
             if merged != lead.fields:
+                _stamp_changes(lead, lead.fields, merged, now)
                 lead.fields = merged
                 changed = True
         assert lead.id is not None
@@ -350,7 +366,10 @@ class EmbeddedMarketingStore:
             by_lead.setdefault(act.lead_id, []).append(
                 Activity(ActivityKind(act.kind), act.occurred_at, act.detail))
         return [Lead(id=str(r.id), fields=dict(r.fields), updated_at=r.updated_at, stage=r.stage,
-                     activities=by_lead.get(r.id or 0, [])) for r in rows]
+                     activities=by_lead.get(r.id or 0, []),
+                     field_times={k: datetime.fromisoformat(v)
+                                  for k, v in (r.field_times or {}).items()})
+                for r in rows]
 
     def get(self, marketing_id: str) -> Lead | None:
         return next(iter(self.leads([marketing_id])), None)
@@ -401,6 +420,7 @@ class EmbeddedMarketingStore:
                     continue
                 fields = dict(lead.fields)
                 fields.update(update.fields)
+                _stamp_changes(lead, lead.fields, fields, now)
                 if "email" in update.fields and update.fields["email"]:
                     lead.email = str(update.fields["email"]).strip().lower()
                 lead.fields = fields

@@ -242,10 +242,11 @@ class Mapper:
             if item.sync == "two_way" and lead is not None and self._changed_since_sync(
                     item, lead, crm_holds.get(item.crm)):
                 crm_at = (field_changed_at or {}).get(item.crm, crm_changed_at)
-                marketing_wins = mine_at is not None and mine_at > crm_at
+                field_at = lead.field_times.get(item.sources[0]) or mine_at
+                marketing_wins = field_at is not None and field_at > crm_at
                 out.conflicts.append(Conflict(
                     item.sources[0], item.crm, marketing=mine, crm=outcome.value,
-                    marketing_at=mine_at, crm_at=crm_at,
+                    marketing_at=field_at, crm_at=crm_at,
                     winner="marketing" if marketing_wins else "crm"))
                 if marketing_wins:
                     continue  # its value goes out in this run's hand-off

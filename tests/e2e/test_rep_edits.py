@@ -164,3 +164,18 @@ def test_the_fields_own_change_time_decides_not_the_records(
     assert summary.counts["conflicts"] == 1
     assert crm.title() == "Head of Growth"
     assert marketing_fields(config)["title"] == "Head of Growth"
+
+
+def test_marketings_later_edit_of_another_field_does_not_make_its_title_newer(
+        world: tuple[Any, Crm], tmp_path: Path) -> None:
+    """Marketing's title, then the rep's title, then marketing's city: the rep's title
+    is the newer title; the marketing store knows each field's own change time."""
+    config, crm = world
+    import_leads(config, tmp_path / "edit.csv", [lead_row(1, title="Head of Growth")])
+    crm.set_title("Chief Revenue Officer")
+    import_leads(config, tmp_path / "city.csv", [lead_row(1, title="Head of Growth",
+                                                          city="Oakland")])
+    summary = run_once(config)
+    assert summary.counts["conflicts"] == 1
+    assert crm.title() == "Chief Revenue Officer"
+    assert marketing_fields(config)["title"] == "Chief Revenue Officer"
