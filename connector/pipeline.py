@@ -129,6 +129,8 @@ class RunSummary:
     planned: list[dict[str, Any]] = field(default_factory=list)
     """Dry run: the exact payload per lead and the rule that decided each field."""
     error: str | None = None
+    rebuilt: int = 0
+    """Links remade from the CRM (the state database was lost or restored)."""
     signal: str | None = None
     """The signal that stopped the run politely (SIGTERM, SIGINT), if one did."""
 
@@ -177,6 +179,10 @@ class Pipeline:
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
         self._owners: list[CrmOwner] | None = None
+        self._orphans: dict[str, Change] = {}
+        """Records the CRM holds under our key that the state does not know (read on a
+        first read-back): the state database was lost or restored. Their leads get
+        their links back from these, before anything is matched or written."""
         self._fresh_tasks: set[tuple[str, str]] = set()
         """(lead, record) of tasks owed by this run's own writes: not made before."""
         self._taken: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
@@ -217,6 +223,11 @@ class Pipeline:
     def judge(self, summary: RunSummary) -> None:
         """A run in which every lead it tried to hand off was refused did not work,
         whatever each refusal says: exit non-zero and say why (the dead letters wait)."""
+        if summary.rebuilt:  # first: it explains everything else in this run
+            summary.warnings.insert(0, f"{summary.rebuilt} links were rebuilt from the CRM: "
+                                    "it already held these leads under leadsync's key (the "
+                                    "state database was lost or restored from a backup, or "
+                                    "a run was cut off); nothing was created twice")
         c = summary.counts
         went = c["created"] + c["updated"] + c["unchanged"] + c["held"] + c["not_written"]
         if c["refused"] and not went:
@@ -298,6 +309,9 @@ class Pipeline:
         summary.counts["read"] += len(batch)
         links = self.state.links_any_object(self.crm.name, (lead.id for lead in batch),
                                             prefer=self.object)
+        if self._orphans:
+            links.update(self.relink([lead for lead in batch if lead.id not in links
+                                      and lead.id in self._orphans], summary))
         handoffs = []
         for raw in batch:
             if summary.dry_run and raw.id in self._taken:
@@ -316,6 +330,41 @@ class Pipeline:
             if handoff is not None:
                 handoffs.append(handoff)
         return handoffs
+
+    def relink(self, leads: list[Lead], summary: RunSummary) -> dict[str, Link]:
+        """Links back for leads whose records the CRM holds under our key (a lost or
+        restored state database), from what the first read-back saw: the record's
+        identity is protected where its email is not the lead's (it was matched by
+        name), and its status is learnt (leadsync's create-time status is no verdict)."""
+        if not leads:
+            return {}
+        now = utcnow()
+        created_with = self.config.mapping.on_create.get(self.status_field)
+        emails = [crm for crm, source in self.identity_fields().items() if source == "email"]
+        links: dict[str, Link] = {}
+        changes = []
+        for lead in leads:
+            change = self._orphans.pop(lead.id)
+            link = Link(marketing_id=lead.id, crm=self.crm.name, crm_object=self.object,
+                        crm_id=change.crm_id, external_id=change.key or lead.id,
+                        crm_status=str(created_with) if created_with is not None else None,
+                        created_at=now, updated_at=now)
+            link.remember({k: v for k, v in change.fields.items()
+                           if k != self.status_field and k in self.mapper.crm_fields})
+            theirs = next((change.fields.get(f) for f in emails if change.fields.get(f)), None)
+            mine = lead.get("email")
+            if theirs and mine and str(theirs).strip().lower() != str(mine).strip().lower():
+                link.protected, link.other_email = True, str(mine)
+            links[lead.id] = link
+            changes.append(change)
+        summary.rebuilt += len(links)
+        if not summary.dry_run:
+            self.state.save_links(list(links.values()))
+            by_record = {link.crm_id: [link] for link in links.values()}
+            decided = stage_updates(changes, by_record, self.config.mapping.status)
+            self.write_stages(summary, decided)
+            self.state.save_links(list(links.values()))
+        return links
 
     def qualify_one(self, raw: Lead, link: Link | None, summary: RunSummary,
                     events: list[Event]) -> Handoff | None:
@@ -891,7 +940,8 @@ class Pipeline:
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
             first_match = handoff.matched is not None and handoff.link is None
-            again = bool(rebuilt) and rebuilt[-1] is link  # its task may be there already
+            # its task may be there already: the CRM had the record (lost state, a cut run)
+            again = (bool(rebuilt) and rebuilt[-1] is link) or summary.rebuilt > 0
             if (result.created or first_match or again) and self.config.sync.handoff_task:
                 # the owner the record has now: the one just written, else the one it had
                 owner = (body.get(self.crm.owner_field)
@@ -914,10 +964,7 @@ class Pipeline:
                                                f"{handoff.score_reason}"))
         self.state.save_links(links, owed)  # with what they owe, in one transaction
         if rebuilt:
-            summary.warnings.append(
-                f"{len(rebuilt)} links were rebuilt from the CRM: it already held these leads "
-                "under leadsync's key (the state database was lost, restored from a backup, "
-                "or a run was cut off)")
+            summary.rebuilt += len(rebuilt)
             self.learn_status(rebuilt, summary, ours=True)
         if adopted:
             known = self.state.links_to_records(self.crm.name, self.object,
@@ -1163,11 +1210,16 @@ class Pipeline:
         stream = crm_stream(self.crm.name, self.object)
         cursor = self.state.cursor(stream)
         since = cursor.value - self.config.sync.lookback if cursor else None
-        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back]))
+        fresh = cursor is None  # nothing read before: every record of ours comes now
+        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back,
+                                     *(self.identity_fields() if fresh else ())]))
         changes = self.crm.read_changes(self.object, self.key_field, fields, since)
         for batch in batched(changes, 500):
             links = self.state.links_to_records(self.crm.name, self.object,
                                                 (c.crm_id for c in batch))
+            if fresh:  # records under our key this state database does not know: lost state
+                self._orphans.update((c.key, c) for c in batch
+                                     if c.key and c.crm_id not in links)
             if self.mapper.crm_fields_read_back:
                 self.take_back(batch, links, summary)
             decided = stage_updates(batch, links, self.config.mapping.status)
@@ -1204,6 +1256,24 @@ class Pipeline:
             changed: list[Link] = []
             decided = Decided()
             stage = self.config.mapping.status.deleted
+            orphans = [r for r in batch if r.key and r.crm_id not in links]
+            owners = self.state.links_any_object(self.crm.name, (r.key or "" for r in orphans),
+                                                 prefer=self.object) if orphans else {}
+            for removal in orphans:  # ours by its key, unknown here: the state was lost
+                if removal.key in owners:
+                    continue
+                now = utcnow()
+                tomb = Link(marketing_id=removal.key or "", crm=self.crm.name,
+                            crm_object=self.object, crm_id=removal.merged_into or removal.crm_id,
+                            external_id=removal.key or "", created_at=now, updated_at=now,
+                            protected=bool(removal.merged_into),
+                            deleted_at=None if removal.merged_into else removal.removed_at)
+                owners[tomb.marketing_id] = tomb
+                changed.append(tomb)
+                events.append(Event(tomb.marketing_id, "rebuilt",
+                                    f"the CRM {'merged' if removal.merged_into else 'deleted'} "
+                                    f"{self.object} {removal.crm_id} before this state "
+                                    "database knew it: it is not re-created"))
             for removal in batch:
                 cursor = advanced(cursor, removal.removed_at, removal.crm_id)
                 for link in links.get(removal.crm_id, ()):

@@ -107,6 +107,12 @@ class HandoffTask:
         return f"leadsync-task:{self.key}:{self.crm_id}"
 
     @property
+    def mark(self) -> str:
+        """What a task of this lead carries whatever record it was made on: a merge
+        moves tasks to the survivor, and the lead's task there is still its task."""
+        return f"leadsync-task:{self.key}:"
+
+    @property
     def text(self) -> str:
         """The body as written to the CRM: the token on its last line."""
         return f"{self.body[:30_000]}\n({self.token})"

@@ -561,7 +561,7 @@ class HubSpotAdapter:
             for task_id in task_ids:
                 text = (bodies.get(task_id) or {}).get("hs_task_body") or ""
                 for task in by_record.get(contact_id, ()):
-                    if task.token in text:
+                    if task.mark in text:
                         found[task.key] = task_id
         return found
 

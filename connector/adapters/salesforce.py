@@ -585,7 +585,7 @@ class SalesforceAdapter:
             for row in self._rows(soql):
                 text = row.get("Description") or ""
                 for task in by_record.get(row.get("WhoId") or "", ()):
-                    if task.token in text:
+                    if task.mark in text:
                         found[task.key] = row["Id"]
         return found
 

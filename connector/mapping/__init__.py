@@ -159,6 +159,11 @@ class Mapper:
         return self.schema.field(crm_field) if self.schema else None
 
     @property
+    def crm_fields(self) -> set[str]:
+        """Every CRM field a mapping entry names."""
+        return {c.crm for c in self.entries}
+
+    @property
     def crm_fields_read_back(self) -> list[str]:
         """CRM fields whose changes may flow back to marketing."""
         return [c.crm for c in self.entries if c.sync in FROM_CRM]

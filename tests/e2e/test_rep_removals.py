@@ -23,7 +23,11 @@ class Rep:
     status_field: str
     worked: str  # a status that means "sales accepted"
 
+    merges_keep_keys: bool = True  # a merged-away record still shows its key (queryAll)
+
     def records(self) -> dict[str, dict[str, Any]]: ...  # email → {id, status, first}
+    def task_count(self) -> int: ...
+    def create_person(self, *, first: str, last: str, email: str, company: str) -> str: ...
     def delete(self, crm_id: str) -> None: ...
     def merge(self, survivor: str, loser: str) -> str: ...  # the surviving record's id
     def set_status(self, crm_id: str, status: str) -> None: ...
@@ -49,6 +53,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
                 return {r["Email"]: {"id": r["Id"], "status": r["Status"],
                                      "first": r["FirstName"]} for r in rows["records"]}
 
+            def task_count(self) -> int:
+                return len(client.query_all("SELECT Id FROM Task")["records"])
+
+            def create_person(self, *, first: str, last: str, email: str, company: str) -> str:
+                return client.Lead.create({"FirstName": first, "LastName": last,
+                                           "Email": email, "Company": company})["id"]
+
             def delete(self, crm_id: str) -> None:
                 client.Lead.delete(crm_id)
 
@@ -69,6 +80,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
 
         class HubSpotRep(Rep):
             worked = "IN_PROGRESS"
+            merges_keep_keys = False  # the merged record keeps the primary's key only
 
             def records(self) -> dict[str, dict[str, Any]]:
                 page = client.crm.contacts.basic_api.get_page(
@@ -77,6 +89,14 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
                                                 "status": c.properties["hs_lead_status"],
                                                 "first": c.properties["firstname"]}
                         for c in page.results}
+
+            def task_count(self) -> int:
+                return len(sandbox.records("tasks"))
+
+            def create_person(self, *, first: str, last: str, email: str, company: str) -> str:
+                return str(client.crm.contacts.basic_api.create(SimplePublicObjectInput(
+                    properties={"firstname": first, "lastname": last, "email": email,
+                                "company": company})).id)
 
             def delete(self, crm_id: str) -> None:
                 client.crm.contacts.basic_api.archive(crm_id)
