@@ -163,6 +163,9 @@ def sync(config: ConfigOpt = None,
               f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
               f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
               f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    if c["not_written"]:
+        out.print(f"  {c['not_written']} changes not written: their CRM records were converted "
+                  "or deleted by sales (`leadsync explain` says which)", highlight=False)
     if c["conflicts"]:
         out.print(f"  {c['conflicts']} two-way fields changed on both sides: the newer change "
                   "won, the other is kept as a conflict event (`leadsync explain`)",

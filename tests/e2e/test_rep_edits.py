@@ -76,9 +76,8 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
         client = request.getfixturevalue("hs_client")
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
         path = hubspot_example_config(tmp_path, sandbox.address)
-        text = path.read_text(encoding="utf-8").replace('title = "jobtitle"\n', "")
-        path.write_text(text + '\n[mapping.fields.title]\ncrm = "jobtitle"\nsync = "two_way"\n',
-                        encoding="utf-8")
+        # the shipped example's rule
+        assert 'crm = "jobtitle"\nsync = "two_way"' in path.read_text(encoding="utf-8")
         from hubspot.crm.contacts import SimplePublicObjectInput
 
         class HubSpotRep(Crm):
