@@ -1,15 +1,37 @@
-"""`leadsync check`: reach every system, hold the mapping against CRM metadata and the
-routing reps against the CRM's users."""
+"""`leadsync check`: reach every system, hold the mapping against CRM metadata, the routing
+reps against the CRM's users, and every marketing field config.toml names against the
+fields the marketing store holds.
+
+A database that cannot be opened is one finding naming its setting (``state.url``,
+``marketing.url``) with the password hidden. A marketing field name that no lead has
+(``required_fields = ["companyy"]``) would qualify no lead, silently: it is an error here,
+with the name it most likely misspells.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from connector.adapters.base import CrmOwner
-from connector.config import Config
-from connector.db import redacted
+from connector.config import Config, closest, database_problem
 from connector.errors import LeadsyncError
-from connector.mapping.validate import Finding, mapping_findings
+from connector.mapping import COMPUTED
+from connector.mapping.transforms import parse
+from connector.mapping.validate import WRITES, Finding, Severity, mapping_findings
 from connector.state import StateStore
 from connector.wiring import open_crm, open_marketing
+
+PSEUDO_FIELDS = COMPUTED | {"id", "stage"}
+"""Names a rule may use that are no marketing field: computed by the cycle, or the
+lead's own id and stage (``Lead.get``)."""
+
+TERRITORY_FIELDS: dict[str, tuple[str, ...]] = {
+    "country": ("country",), "state": ("state",), "postal_code": ("postal_code",),
+    "industry": ("industry",), "employees": ("employees",),
+    "revenue": ("annual_revenue", "revenue"), "lead_source": ("lead_source",),
+}
+"""A territory condition → the lead fields it reads (any of them)."""
 
 
 def run_checks(config: Config) -> list[Finding]:
@@ -22,13 +44,21 @@ def run_checks(config: Config) -> list[Finding]:
     try:
         StateStore(config.resolve_url(config.state.url)).close()
     except Exception as exc:  # any driver error is a finding here, not a crash
-        found.append(_unreachable("state", f"{redacted(config.state.url)}: "
-                                           f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"))
+        found.append(_database(config, "state.url", exc))
+    known: set[str] | None = None
+    empty: bool | None = None
     try:
-        with open_marketing(config):
-            pass
+        with open_marketing(config) as marketing:
+            lister = getattr(marketing, "known_fields", None)
+            known = set(lister()) if lister is not None else None
+            is_empty = getattr(marketing, "is_empty", None)
+            empty = is_empty() if is_empty is not None else None
     except Exception as exc:
-        found.append(_unreachable("marketing", f"{exc.__class__.__name__}: {exc}"))
+        found.append(_database(config, "marketing.url", exc))
+    else:
+        found.extend(seed_findings(config, empty))
+    if known is not None:
+        found.extend(marketing_field_findings(config, known))
     try:
         with open_crm(config) as crm:
             reached = crm.check()
@@ -40,6 +70,86 @@ def run_checks(config: Config) -> list[Finding]:
     except LeadsyncError as exc:
         found.append(_unreachable(config.crm.adapter, str(exc)))
     return found
+
+
+def _database(config: Config, key: str, exc: BaseException) -> Finding:
+    return Finding("error", key, config.line(*key.split(".")), database_problem(config, key, exc))
+
+
+def seed_findings(config: Config, empty: bool | None) -> list[Finding]:
+    """The seed file must exist while the store is empty: the first run reads it."""
+    seed = config.marketing.seed
+    if not seed or config.resolve_path(seed).is_file():
+        return []
+    path = config.resolve_path(seed)
+    if empty is False:
+        return [Finding("warning", "marketing.seed", config.line("marketing", "seed"),
+                        f"no file {path}; not read again, the store already holds leads",
+                        "remove the setting")]
+    return [Finding("error", "marketing.seed", config.line("marketing", "seed"),
+                    f"no file {path}; the first run imports it into the empty store",
+                    "fix the path (relative to config.toml's folder) or remove the setting")]
+
+
+def marketing_field_findings(config: Config, known: Iterable[str]) -> list[Finding]:
+    """Every marketing field a scoring, mapping or routing rule names, held against the
+    fields the store holds (``known``). Pure: the config and the names in, findings out.
+
+    A misspelt name (one close to a known field) is an error with the known one; a name
+    no lead has is an error where it makes every lead fail (a required field), and a
+    warning where it only never contributes (points, a mapped value, a condition).
+    """
+    names = set(known)
+    have = names | PSEUDO_FIELDS
+    found: list[Finding] = []
+
+    def check(name: str, path: tuple[str, ...], effect: str, *, severe: bool = False) -> None:
+        if name in have:
+            return
+        close = closest(name, names)
+        severity: Severity = "error" if close or severe else "warning"
+        message = f"no lead in the marketing store has a field {name!r}: {effect}"
+        fix = f"did you mean {close!r}?" if close else None
+        found.append(Finding(severity, ".".join(path), config.line(*path), message, fix))
+
+    scoring = config.scoring
+    for name in scoring.required_fields:
+        check(name, ("scoring", "required_fields"), "no lead can qualify", severe=True)
+    for name in scoring.profile_points:
+        check(name, ("scoring", "profile_points", name), "it never adds points")
+    for name, entry in config.mapping.entries().items():
+        base = ("mapping", "fields", name)
+        if entry.sync in WRITES:
+            for source in entry.sources(name):
+                check(source, (*base, "from") if entry.source is not None else base,
+                      f"nothing is written to {entry.crm}")
+            for field, _step in _transform_fields(entry.transform):
+                check(field, (*base, "transform"), "the transform never reads a value")
+        elif entry.sync != "none" and name not in have:
+            close = closest(name, names)
+            if close:  # written into, so created if new; a near-miss is likely a typo
+                found.append(Finding("warning", ".".join(base), config.line(*base),
+                                     f"no lead in the marketing store has a field {name!r}: "
+                                     f"the CRM's {entry.crm} will be written into a new field",
+                                     f"did you mean {close!r}?"))
+    for index, territory in enumerate(config.routing.territories):
+        for condition, fields in TERRITORY_FIELDS.items():
+            if getattr(territory, condition) and not any(f in have for f in fields):
+                path = ("routing", "territories", str(index), condition)
+                found.append(Finding(
+                    "warning", f"routing.territories.{index}.{condition}", config.line(*path),
+                    f"territory {territory.name!r}: no lead in the marketing store has a field "
+                    f"{fields[0]!r}, so this condition matches no lead"))
+    return sorted(found, key=lambda f: (f.line is None, f.line or 0))
+
+
+def _transform_fields(spec: list[Any]) -> Iterable[tuple[str, str]]:
+    """The other marketing fields a transform chain reads (concat, state's country)."""
+    for step in parse(spec):
+        if step.name == "concat":
+            yield from ((name, step.name) for name in step.args["fields"])
+        elif step.name == "state" and step.args.get("country_field"):
+            yield step.args["country_field"], step.name
 
 
 def _routing(config: Config, owners: list[CrmOwner]) -> list[Finding]:

@@ -3,14 +3,21 @@
 This is the only module that reads TOML. Every problem is reported with the
 key path and the line of config.toml it sits on, all at once, and unknown
 keys are errors: a misspelt key silently ignored is a mapping silently wrong.
+Types are strict (``batch_size = "200"`` is refused, not read as 200: a value
+quoted by mistake is as likely a value meant for another key) and numbers have
+bounds a run can live with, so a setting that would fail hours later in the
+scheduler fails here, naming its key. Cross-references (a field's value map)
+are resolved here too. Nothing here touches the network or a database.
 Secrets are never values in the file, only names of environment variables.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +35,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connector.db import redacted
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
 from connector.routing.config import RoutingConfig
@@ -38,7 +46,22 @@ TEMPLATE = Path(__file__).with_name("config_template.toml")
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _within(low: float, high: float, words: str) -> AfterValidator:
+    """A bound on a number, said in the setting's own units: "at most 31 days" is
+    what the admin needs, not "less than or equal to 44640"."""
+
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be {words}")
+        return value
+
+    return AfterValidator(check)
+
+
+MINUTES_31_DAYS = 31 * 24 * 60
 
 
 def _database_url(value: str) -> str:
@@ -66,13 +89,14 @@ class StateConfig(Model):
 class SyncConfig(Model):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     """Leads qualified, mapped and written together; the cursor is stored after each batch."""
-    lookback_seconds: Annotated[float, Field(ge=0)] = 300
+    lookback_seconds: Annotated[float, _within(
+        0, 7 * 24 * 3600, "from 0 to 604800 seconds (7 days)")] = 300
     """CRM changes are re-read this far behind the cursor: CRMs stamp a change before it
     commits, so a slow transaction can appear behind a stored cursor."""
     handoff_task: bool = True
     """Create a task on each lead leadsync creates in the CRM, for its owner, holding the
     lead's score and activity history, so the rep starts with the context."""
-    task_due_hours: Annotated[float, Field(ge=0)] = 24
+    task_due_hours: Annotated[float, _within(0, 366 * 24, "from 0 to 8784 hours (a year)")] = 24
     on_crm_delete: Literal["keep_deleted", "recreate_on_new_activity"] = "keep_deleted"
     """A record a rep deleted in the CRM stays deleted: later marketing changes to the
     lead are not written (keep_deleted), or it is created again, in full, only when the
@@ -88,7 +112,22 @@ class SyncConfig(Model):
 
 
 class ScheduleConfig(Model):
-    every_minutes: Annotated[float, Field(gt=0)] = 15
+    every_minutes: Annotated[float, _within(
+        1, MINUTES_31_DAYS, f"at least 1 minute and at most 31 days ({MINUTES_31_DAYS} "
+        "minutes)")] = 15
+    """APScheduler's interval: below a minute runs overlap their own start-up; beyond a
+    month the scheduler's date arithmetic is as likely to overflow as to be meant."""
+
+
+def _region(value: str) -> str:
+    """phonenumbers knows regions in capitals only: "us" would fail every phone, silently."""
+    import phonenumbers
+
+    region = value.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a region code (ISO 3166-1 alpha-2, e.g. \"US\", "
+                         "\"GB\")")
+    return region
 
 
 class MarketingConfig(Model):
@@ -96,7 +135,7 @@ class MarketingConfig(Model):
     url: DatabaseUrl = "sqlite:///state/marketing.db"
     seed: str | None = None
     """CSV/JSONL imported on the first run, while the store is still empty."""
-    default_region: Annotated[str, Field(min_length=2, max_length=2)] = "US"
+    default_region: Annotated[str, AfterValidator(_region)] = "US"
     """Region assumed for phone numbers written without a country code."""
 
 
@@ -112,6 +151,9 @@ def _host_port(value: str) -> str:
 
 
 HostPort = Annotated[str, AfterValidator(_host_port)]
+Seconds = Annotated[float, _within(1, 3600, "from 1 to 3600 seconds (an hour)")]
+"""A call's timeout: under a second every call times out; beyond an hour the socket
+layer may refuse it, and a hung call holds the run."""
 
 
 class SandboxConfig(Model):
@@ -135,15 +177,16 @@ class SalesforceConfig(Model):
     api_version: Annotated[str, Field(pattern=r"^\d+\.\d$")] = "59.0"
     route_to: HostPort | None = None
     """host:port that every HTTPS call is sent to (the sandbox). Remove to go live."""
-    timeout_s: Annotated[float, Field(gt=0)] = 30
+    timeout_s: Seconds = 30
     collection_size: Annotated[int, Field(ge=1, le=200)] = 200
     """Records per sObject Collections call (Salesforce allows 200)."""
     bulk_threshold: Annotated[int, Field(ge=1)] = 2000
     """A write batch larger than this goes through one Bulk API 2.0 job instead of
     collections: Salesforce's own advice is Bulk above about 2,000 records."""
-    bulk_poll_s: Annotated[float, Field(gt=0)] = 2.0
+    bulk_poll_s: Annotated[float, _within(0.1, 30, "from 0.1 to 30 seconds")] = 2.0
     """First wait between Bulk job status polls; doubles up to 30 s."""
-    bulk_timeout_s: Annotated[float, Field(gt=0)] = 1800
+    bulk_timeout_s: Annotated[float, _within(1, 24 * 3600, "from 1 to 86400 seconds (a day)")
+                              ] = 1800
     api_reserve: Annotated[int, Field(ge=0)] = 1000
     """API calls of the org's daily allocation left for everyone else: when fewer
     remain, the run stops cleanly before its next call and resumes on a later run."""
@@ -155,10 +198,11 @@ class HubSpotConfig(Model):
     """Environment variable holding the private app's access token."""
     route_to: HostPort | None = None
     """host:port of a HubSpot sandbox to call instead of api.hubapi.com. Remove to go live."""
-    timeout_s: Annotated[float, Field(gt=0)] = 30
+    timeout_s: Seconds = 30
     batch_size: Annotated[int, Field(ge=1, le=100)] = 100
     """Inputs per batch call (HubSpot allows 100)."""
-    searches_per_second: Annotated[float, Field(gt=0, le=5)] = 4
+    searches_per_second: Annotated[float, _within(0.1, 5, "from 0.1 to 5 (HubSpot allows 5 "
+                                                  "a second)")] = 4
     """Search calls are limited per account (5 a second); stay under it."""
     api_reserve: Annotated[int, Field(ge=0)] = 1000
     """Calls of the daily limit left for other integrations: when fewer remain, the run
@@ -172,13 +216,18 @@ class CrmConfig(Model):
     hubspot: HubSpotConfig | None = None
 
 
+Points = Annotated[float, _within(-1_000_000, 1_000_000, "from -1000000 to 1000000")]
+"""Points are summed into a score the CRM stores in a number field: a bound keeps the
+sum a number the field (and JSON) can hold."""
+
+
 class ScoringConfig(Model):
     threshold: Annotated[float, Field(ge=0)] = 40
     required_fields: list[str] = ["email", "company"]
-    activity_points: dict[str, float] = {"form_fill": 25, "email_click": 5, "page_visit": 2}
-    page_points: dict[str, float] = {}
+    activity_points: dict[str, Points] = {"form_fill": 25, "email_click": 5, "page_visit": 2}
+    page_points: dict[str, Points] = {}
     """Extra points when an activity's detail contains the key (e.g. "/pricing")."""
-    profile_points: dict[str, float] = {}
+    profile_points: dict[str, Points] = {}
     """Points for a filled profile field (e.g. title = 5)."""
 
 
@@ -228,7 +277,8 @@ class FieldMapping(Model):
     """A table (or the name of one in [mapping.value_maps]) applied after transforms."""
     default: str | int | float | bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True,
+                              allow_inf_nan=False)
 
     @field_validator("transform")
     @classmethod
@@ -287,6 +337,7 @@ class Config(Model):
     routing: RoutingConfig = RoutingConfig()
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -296,6 +347,15 @@ class Config(Model):
     @property
     def source(self) -> Path | None:
         return self._source
+
+    def line(self, *path: str) -> int | None:
+        """The line of config.toml a key is on, or that of its closest enclosing key/table."""
+        return _line_for(path, self._lines)
+
+    def where(self, *path: str) -> str:
+        """``state.url (line 15)``: how a message names a setting."""
+        line = self.line(*path)
+        return ".".join(path) + (f" (line {line})" if line else "")
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file, taken relative to the file's own folder."""
@@ -328,6 +388,18 @@ def secret(env_name: str, *, fallback: str | None = None, what: str = "secret") 
     return SecretStr(value)
 
 
+class SettingError(ConfigError):
+    """The file, or one setting in it, cannot be used as given: one line naming it.
+
+    For what parsing cannot see (the file itself; a database URL that parses but
+    names a server that is down, a database that does not exist, a folder that
+    cannot be written), so the admin reads the key and the cause, not a traceback.
+    """
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
+
+
 def config_path(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
@@ -336,11 +408,24 @@ def load(path: str | Path | None = None) -> Config:
     """Load and validate config.toml; raise ConfigError listing every problem."""
     path = config_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
+        raise SettingError(
             f"{path} not found (looked at --config, then ${CONFIG_ENV}, then ./{DEFAULT_CONFIG});"
-            " run `leadsync init` to write a commented one") from None
+            " run `leadsync init` to write a commented one", str(path)) from None
+    except IsADirectoryError:
+        raise SettingError(f"cannot read {path}: it is a directory; --config and "
+                           f"${CONFIG_ENV} name the file itself", str(path)) from None
+    except PermissionError:
+        raise SettingError(f"cannot read {path}: permission denied", str(path)) from None
+    except OSError as exc:
+        raise SettingError(f"cannot read {path}: {exc.strerror or exc}", str(path)) from None
+    try:
+        text = data.decode("utf-8-sig")  # Notepad's byte-order mark is UTF-8 too
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SettingError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
+                           f"{line}); save it as UTF-8", str(path)) from None
     return parse(text, path)
 
 
@@ -350,46 +435,94 @@ def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
+    lines = key_lines(text)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        lines = key_lines(text)
-        raise ConfigError([_describe(err, lines) for err in exc.errors()], str(path)) from None
+        raise ConfigError([p for err in exc.errors() for p in _describe(err, lines)],
+                          str(path)) from None
     base = path.resolve().parent
     problems = _cross_checks(config)
     if problems:
-        lines = key_lines(text)
-        raise ConfigError([f"{key} (line {lines.get(tuple(key.split('.')), '?')}): {msg}"
-                           for key, msg in problems], str(path))
-    config._base_dir, config._source = base, path
+        raise ConfigError([f"{_where(key, lines)}: {msg}" for key, msg in problems], str(path))
+    config._base_dir, config._source, config._lines = base, path, lines
     return config
 
 
-def _cross_checks(config: Config) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+def closest(word: str, names: Iterable[str]) -> str | None:
+    """The name ``word`` most likely misspells (case-insensitively), if one is close."""
+    candidates = {name.lower(): name for name in names}
+    match = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.6)
+    return candidates[match[0]] if match else None
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` when a name is close, else nothing."""
+    close = closest(word, names)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+Problem = tuple[tuple[str, ...], str]
+"""A problem found after the models validated: the key path and what is wrong."""
+
+
+def _cross_checks(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
     if config.crm_settings is None:
-        problems.append((f"crm.{config.crm.adapter}",
+        problems.append((("crm", config.crm.adapter),
                          f"crm.adapter is {config.crm.adapter!r} but [crm.{config.crm.adapter}] "
                          "is missing"))
     for kind in config.scoring.activity_points:
         if kind not in {"page_visit", "form_fill", "email_click"}:
-            problems.append((f"scoring.activity_points.{kind}",
+            problems.append((("scoring", "activity_points", kind),
                              "unknown activity kind; use page_visit, form_fill or email_click"))
+    named = config.mapping.value_maps
+    for name, entry in config.mapping.fields.items():
+        if isinstance(entry, FieldMapping) and isinstance(entry.value_map, str) \
+                and entry.value_map not in named:
+            there = (f" (there are {', '.join(repr(n) for n in named)})" if named
+                     else " (there are none)")
+            hint = did_you_mean(entry.value_map, named) or (
+                f"; add a [mapping.value_maps.{entry.value_map}] table")
+            problems.append((("mapping", "fields", name, "value_map"),
+                             f"no value map {entry.value_map!r} in [mapping.value_maps]"
+                             f"{there}{hint}"))
     return problems
 
 
-def _describe(err: Any, lines: dict[tuple[str, ...], int]) -> str:
+def _where(path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> str:
+    line = _line_for(path, lines)
+    return ".".join(path) + (f" (line {line})" if line else "")
+
+
+QUOTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+          "date_type": "a date (2026-12-31)"}
+"""Strict type errors on a quoted value: what to write instead."""
+
+
+def _describe(err: Any, lines: dict[tuple[str, ...], int]) -> list[str]:
     loc = tuple(str(p) for p in err["loc"])
+    keyed = getattr(err.get("ctx", {}).get("error"), "keyed", None)
+    if keyed:  # a section's own cross-references, each at its key's line
+        return [f"{_where(loc + tuple(str(p) for p in path), lines)}: {message}"
+                for path, message in keyed]
     key = ".".join(loc) or "(top level)"
     line = _line_for(loc, lines)
     where = f" (line {line})" if line else ""
     if err["type"] == "extra_forbidden":
-        return f"{key}{where}: unknown key; check the spelling against `leadsync init`'s template"
+        return [f"{key}{where}: unknown key; check the spelling against `leadsync init`'s "
+                "template"]
     if err["type"] == "missing":
-        return f"{key}{where}: required key is missing"
+        return [f"{key}{where}: required key is missing"]
     value = err.get("input")
     shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
-    return f"{key}{where}: {err['msg']}{shown}"
+    message = err["msg"].removeprefix("Value error, ")
+    hint = ""
+    if err["type"] in QUOTED and isinstance(value, str):
+        hint = f"; write {QUOTED[err['type']]} without quotes"
+    elif err["type"] == "bool_type":
+        hint = "; write true or false"
+    return [f"{key}{where}: {message}{shown}{hint}"]
 
 
 def _line_for(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
@@ -401,6 +534,7 @@ def _line_for(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | 
 
 
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_ARRAY = re.compile(r"^\s*\[\[")
 _PART = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)"""
 _KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
 
@@ -414,12 +548,26 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Map every key path of a TOML document to the line it is defined on.
 
     tomllib keeps no positions, so this walks the lines: table headers set the
-    prefix, ``key =`` lines add a key. Multi-line strings and arrays are rare
-    in config.toml and only cost precision, never a wrong line for a key.
+    prefix, ``key =`` lines add a key. An array of tables (``[[routing.territories]]``)
+    is keyed both with the element's index, as validation errors name it
+    (``routing.territories.1.pool``), and without (its first line). Multi-line
+    strings and arrays are rare in config.toml and only cost precision, never a
+    wrong line for a key.
     """
     found: dict[tuple[str, ...], int] = {}
-    prefix: tuple[str, ...] = ()
+    prefixes: list[tuple[str, ...]] = [()]
+    arrays: dict[tuple[str, ...], int] = {}
     in_multiline = False
+
+    def indexed(path: tuple[str, ...], *, new_element: bool) -> tuple[str, ...]:
+        """``path`` with the current index inserted after each array of tables in it."""
+        out: tuple[str, ...] = ()
+        for end in range(1, len(path) + 1):
+            out += (path[end - 1],)
+            if path[:end] in arrays and not (new_element and end == len(path)):
+                out += (str(arrays[path[:end]] - 1),)
+        return out
+
     for number, line in enumerate(text.splitlines(), start=1):
         if in_multiline:
             if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
@@ -427,14 +575,56 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
             continue
         table = _TABLE.match(line)
         if table:
-            prefix = _split_key(table.group(1))
-            for end in range(1, len(prefix) + 1):
-                found.setdefault(prefix[:end], number)
+            path = _split_key(table.group(1))
+            if _ARRAY.match(line):
+                element = indexed(path, new_element=True) + (str(arrays.get(path, 0)),)
+                arrays[path] = arrays.get(path, 0) + 1
+                prefixes = [element, path]
+            else:
+                prefixes = [indexed(path, new_element=False), path]
+            for prefix in prefixes:
+                for end in range(1, len(prefix) + 1):
+                    found.setdefault(prefix[:end], number)
             continue
         key = _KEY.match(line)
         if key:
-            path = prefix + _split_key(key.group(1))
-            found.setdefault(path, number)
+            for prefix in prefixes:
+                found.setdefault(prefix + _split_key(key.group(1)), number)
             if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
                 in_multiline = True
     return found
+
+
+def database_error(config: Config, key: str, exc: BaseException) -> SettingError:
+    """A database setting (``state.url``, ``marketing.url``) that cannot be opened, as one
+    line: the key and its line, the URL with its password hidden, and the driver's cause.
+
+    Formatting only: the caller opened the database and caught ``exc``.
+    """
+    section, _, name = key.partition(".")
+    return SettingError(f"{config.where(section, name)}: {database_problem(config, key, exc)}",
+                        str(config.source) if config.source else None)
+
+
+def database_problem(config: Config, key: str, exc: BaseException) -> str:
+    """``cannot open <url, password hidden>: <the driver's first line>``."""
+    section, _, name = key.partition(".")
+    url = getattr(getattr(config, section), name)
+    return f"cannot open {redacted(config.resolve_url(url))}: {_cause(exc, url)}"
+
+
+def _cause(exc: BaseException, url: str) -> str:
+    """The first line of what the driver said (not SQLAlchemy's wrapper), password removed."""
+    original = getattr(exc, "orig", None) or exc
+    if isinstance(original, OSError) and original.strerror:
+        text = original.strerror + (f": {original.filename}" if original.filename else "")
+    else:
+        lines = [ln.strip() for ln in str(original).splitlines() if ln.strip()]
+        text = lines[0] if lines else original.__class__.__name__
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text

@@ -39,7 +39,7 @@ from connector.errors import (
 )
 from connector.feedback import Decided, latest_by_record, stage_updates
 from connector.handoff import handoff_task
-from connector.mapping import Mapper, Payload
+from connector.mapping import Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.lookup import AccountMatch, Accounts, lookup_for, people
 from connector.normalize import normalize
@@ -652,6 +652,7 @@ class Pipeline:
             elif summary.dry_run:  # nothing was written: it would update that lead's record
                 summary.planned.append({"lead": handoff.lead.id, "action": "update",
                                         "payload": {}, "matched": handoff.matched})
+                summary.counts["updated"] += 1
             handoff.after = None
         return [h for h in waiting if h.target is not None or not summary.dry_run]
 
@@ -880,6 +881,15 @@ class Pipeline:
                 payload = self.write_for(handoff, only.get(handoff.lead.id))[1].payload
             if handoff.lead.id in only:
                 payload = {k: v for k, v in payload.items() if k in only[handoff.lead.id]}
+            predicted = predicted_refusals(payload, self.mapper.schema, creating=creating)
+            if predicted:  # the CRM's metadata already says no: as the real run would hear
+                reason = "; ".join(str(e) for e in predicted)
+                summary.counts["refused"] += 1
+                summary.refused.append((f"lead {handoff.lead.id} ({handoff.lead.get('email')})",
+                                        f"{reason} (predicted from the CRM's metadata)"))
+                summary.planned.append({"lead": handoff.lead.id, "action": "refused",
+                                        "reasons": [str(e) for e in predicted]})
+                continue
             summary.planned.append({
                 "lead": handoff.lead.id, "email": handoff.lead.get("email"),
                 "action": "create" if creating else "update", "payload": payload,

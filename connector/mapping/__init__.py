@@ -269,3 +269,37 @@ class Mapper:
             return False
         mapped = value_hash(outcome.value)
         return mapped != held if held is not None else mapped != ""
+
+
+def predicted_refusals(payload: dict[str, Any], schema: ObjectSchema | None, *,
+                       creating: bool) -> list[RecordError]:
+    """What the CRM's own metadata already says it will refuse in this payload: a
+    required field missing on create, text longer than the field, a value outside a
+    restricted picklist. The dry run reports these as the real run would meet them."""
+    if schema is None:
+        return []
+    found: list[RecordError] = []
+    if creating:
+        missing = [f.name for f in schema.fields.values()
+                   if f.required and f.createable and payload.get(f.name) in (None, "")
+                   and not f.external_id]
+        if missing:
+            found.append(RecordError("REQUIRED_FIELD_MISSING",
+                                     f"Required fields are missing: [{', '.join(missing)}]",
+                                     missing))
+    for name, value in payload.items():
+        target = schema.field(name)
+        if target is None or value is None:
+            continue
+        if (isinstance(value, str) and target.length and target.type in TEXT_TYPES
+                and len(value) > target.length):
+            found.append(RecordError("STRING_TOO_LONG", f"{name}: data value too large "
+                                     f"(max length={target.length})", [name]))
+        if target.restricted and target.picklist and str(value) not in target.picklist:
+            found.append(RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                     f"{name}: bad value for restricted picklist field: "
+                                     f"{value}", [name]))
+    return found
+
+
+TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist"})

@@ -9,6 +9,8 @@ thresholds the pair is held for review, below it the lead is created.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,7 +35,21 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class KeyedProblems(ValueError):
+    """Problems of ``[matching]``, each with its key path relative to the section, so
+    ``connector.config`` reports each at its own line (it cannot be imported here)."""
+
+    def __init__(self, keyed: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.keyed = keyed
+        super().__init__("; ".join(message for _, message in keyed))
+
+
+def _did_you_mean(word: str, names: Iterable[str]) -> str:
+    found = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""
 
 
 class FieldRule(_Model):
@@ -135,24 +151,33 @@ class MatchingConfig(_Model):
 
     @model_validator(mode="after")
     def _known_fields(self) -> MatchingConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         if self.review_threshold > self.match_threshold:
-            raise ValueError("review_threshold must not be above match_threshold")
-        for rule in self.rules:
-            for name in (*rule.fields, *rule.unless_differ):
-                if name not in self.fields:
-                    raise ValueError(f"rule {rule.name!r} names field {name!r}, which "
-                                     f"[matching.fields] does not define")
+            problems.append((("review_threshold",),
+                             "review_threshold must not be above match_threshold"))
+        for index, rule in enumerate(self.rules):
+            for key in ("fields", "unless_differ"):
+                for name in getattr(rule, key):
+                    if name not in self.fields:
+                        problems.append((("rules", index, key),
+                                         f"rule {rule.name!r} names field {name!r}, which "
+                                         f"[matching.fields] does not define"
+                                         f"{_did_you_mean(name, self.fields)}"))
         if "names" in self.model_fields_set:
             for name in self.names:
                 if name not in self.fields or self.fields[name].kind != "name":
-                    raise ValueError(f"names: {name!r} should be a field of kind \"name\" in "
-                                     f"[matching.fields]")
+                    problems.append((("names",), f"names: {name!r} should be a field of kind "
+                                     "\"name\" in [matching.fields]"))
         for spec in self.blocking:
             for part in spec.split("+"):
                 name, _, size = part.partition(":")
                 if name not in self.fields:
-                    raise ValueError(f"blocking key {spec!r} names field {name!r}, which "
-                                     f"[matching.fields] does not define")
+                    problems.append((("blocking",), f"blocking key {spec!r} names field "
+                                     f"{name!r}, which [matching.fields] does not define"
+                                     f"{_did_you_mean(name, self.fields)}"))
                 if size and not size.isdigit():
-                    raise ValueError(f"blocking key {spec!r}: {part!r} should be field:N")
+                    problems.append((("blocking",),
+                                     f"blocking key {spec!r}: {part!r} should be field:N"))
+        if problems:
+            raise KeyedProblems(problems)
         return self

@@ -4,7 +4,7 @@ Lives here rather than in ``connector.config`` so the routing package owns
 its own vocabulary; ``connector.config`` imports ``RoutingConfig`` from here,
 so nothing in this module may import ``connector.config`` (that would be a
 cycle). The base model repeats that module's conventions: unknown keys are
-errors, models are frozen.
+errors, types are strict, models are frozen.
 
 Every cross-reference (a territory's pool, a pool's reps, a score tier) is
 checked when the file loads, so a typo is a config error naming the key,
@@ -13,7 +13,9 @@ never a lead silently sent to the fallback queue.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -29,7 +32,17 @@ from pydantic import (
 
 
 class RoutingModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class KeyedProblems(ValueError):
+    """Several problems of one section, each with the key path (relative to the section)
+    it sits at: ``connector.config`` reports each at its own line of config.toml."""
+
+    def __init__(self, keyed: list[tuple[tuple[str | int, ...], str]]) -> None:
+        self.keyed = keyed
+        super().__init__("; ".join(f"{'.'.join(map(str, path))}: {message}"
+                                   for path, message in keyed))
 
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -61,7 +74,19 @@ def parse_hours(value: str) -> tuple[int, int]:
     return (int(start[:2]) * 60 + int(start[3:]), int(end[:2]) * 60 + int(end[3:]))
 
 
+def _iso_day(value: object) -> object:
+    """A TOML date, or the same written as a quoted "2026-12-21"; never a number (a lax
+    date would read 20261221 as seconds since 1970)."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date like 2026-12-21") from None
+    return value
+
+
 TimeZone = Annotated[str, AfterValidator(_timezone)]
+IsoDate = Annotated[date, BeforeValidator(_iso_day)]
 Hours = Annotated[str, AfterValidator(_hours)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -69,12 +94,13 @@ Count = Annotated[int, Field(ge=0)]
 class AwayPeriod(RoutingModel):
     """Out of office, both days inclusive, in the rep's own time zone."""
 
-    start: date | None = Field(default=None, alias="from")
-    until: date
+    start: IsoDate | None = Field(default=None, alias="from")
+    until: IsoDate
     """The last day away; the rep takes leads again the day after."""
     reason: str = ""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> AwayPeriod:
@@ -192,6 +218,12 @@ class Territory(RoutingModel):
         return codes
 
 
+def _did_you_mean(word: str, names: Iterable[str]) -> str:
+    """The same hint as ``connector.config.did_you_mean`` (which this module may not import)."""
+    found = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""
+
+
 class RoutingConfig(RoutingModel):
     """Who gets a qualified lead: account owner, territory pool, fallback, in that order."""
 
@@ -213,29 +245,36 @@ class RoutingConfig(RoutingModel):
 
     @model_validator(mode="after")
     def _references(self) -> RoutingConfig:
-        problems: list[str] = []
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         seen: dict[str, str] = {}
         for key, rep in self.reps.items():
             if rep.id in seen:
-                problems.append(f"reps.{key}: id {rep.id!r} is also reps.{seen[rep.id]}")
+                problems.append((("reps", key, "id"),
+                                 f"id {rep.id!r} is also reps.{seen[rep.id]}"))
             seen[rep.id] = key
         for name, pool in self.pools.items():
             for rep_key in pool.weights():
                 if rep_key not in self.reps:
-                    problems.append(f"pools.{name}: no rep {rep_key!r} in [routing.reps]")
+                    problems.append((("pools", name, "reps"), f"no rep {rep_key!r} in "
+                                     f"[routing.reps]{_did_you_mean(rep_key, self.reps)}"))
         names: set[str] = set()
         for index, territory in enumerate(self.territories):
-            where = f"territories[{index}] ({territory.name})"
+            where = f"territory {territory.name!r}"
             if territory.name in names:
-                problems.append(f"{where}: another territory has this name")
+                problems.append((("territories", index, "name"),
+                                 f"{where}: another territory has this name"))
             names.add(territory.name)
             if territory.pool not in self.pools:
-                problems.append(f"{where}: no pool {territory.pool!r} in [routing.pools]")
+                problems.append((("territories", index, "pool"),
+                                 f"{where}: no pool {territory.pool!r} in [routing.pools]"
+                                 f"{_did_you_mean(territory.pool, self.pools)}"))
             for tier in territory.score_tier:
                 if tier not in self.score_tiers:
-                    problems.append(f"{where}: no score tier {tier!r} in [routing.score_tiers]")
+                    problems.append((("territories", index, "score_tier"),
+                                     f"{where}: no score tier {tier!r} in [routing.score_tiers]"
+                                     f"{_did_you_mean(tier, self.score_tiers)}"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise KeyedProblems(problems)
         return self
 
     @property

@@ -137,3 +137,20 @@ def test_values_that_look_like_markup_are_printed_as_they_are(
     explained = runner.invoke(app, ["explain", "1", "-c", str(config.source)])
     assert explained.exit_code == 0, explained.output
     assert "REP [/x] newer [bold]" in explained.output
+
+
+def test_the_dry_run_predicts_the_refusals_the_crms_metadata_tells(
+        make_config: Any, tmp_path: Any) -> None:
+    from connector.wiring import run_once
+    from tests.conftest import import_leads, lead_row
+
+    config = make_config()
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2, last_name=""),
+                                              lead_row(3, company="C" * 300)])
+    dry = run_once(config, dry_run=True)
+    real = run_once(config)
+    assert (dry.counts["refused"], dry.counts["created"]) == (2, 1)
+    assert (real.counts["refused"], real.counts["created"]) == (2, 1)
+    predicted = dict(dry.refused)
+    assert any("REQUIRED_FIELD_MISSING" in r and "LastName" in r for r in predicted.values())
+    assert any("STRING_TOO_LONG" in r and "Company" in r for r in predicted.values())
