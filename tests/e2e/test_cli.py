@@ -89,7 +89,9 @@ def test_dry_run_prints_payloads(demo: Path) -> None:
     result = runner.invoke(app, ["sync", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert '"action": "create"' in result.output and "(dry run)" in result.output
-    assert "9 would be created" in result.output
+    # as the real run: 8 created, and the lead without a last name refused, predicted
+    assert "8 would be created" in result.output and "1 refused" in result.output
+    assert "REQUIRED_FIELD_MISSING" in result.output and "predicted" in result.output
 
 
 def test_check_passes_on_the_demo_and_names_a_bad_mapping(demo: Path) -> None:

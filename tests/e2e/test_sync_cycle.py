@@ -135,7 +135,8 @@ def test_fixed_lead_goes_through_and_its_dead_letter_resolves(world: dict, tmp_p
 def test_dry_run_writes_nothing_and_shows_payload_and_rules(world: dict, sf_client: Any) -> None:
     config = world["config"]
     summary = run_once(config, dry_run=True)
-    assert summary.counts["created"] == 42 and summary.counts["refused"] == 0
+    # the refusals the CRM's metadata tells are predicted, as the real run meets them
+    assert summary.counts["created"] == 40 and summary.counts["refused"] == 2
     plan = next(p for p in summary.planned if p["email"] == "person3@acme3.example")
     assert plan["action"] == "create"
     assert plan["payload"]["Status"] == "Open - Not Contacted"
