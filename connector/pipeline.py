@@ -43,12 +43,12 @@ from connector.mapping import Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.lookup import AccountMatch, Accounts, lookup_for, people
 from connector.normalize import normalize
+from connector.outbox import make_owed_tasks
 from connector.records import (
     Candidate,
     Change,
     Cursor,
     Decision,
-    HandoffTask,
     Lead,
     Touch,
     Write,
@@ -1053,65 +1053,9 @@ class Pipeline:
                                        crm_object=self.object, errors=errors, payload=payload)
 
     def make_tasks(self, summary: RunSummary, events: list[Event]) -> None:
-        """Every follow-up task this CRM is owed, made once (the outbox).
-
-        Tasks owed since this run's own writes are made straight away; any other
-        (an earlier run stopped or crashed around the call, or the link was rebuilt)
-        is first looked for in the CRM by its token. A call that fails leaves its
-        tasks owed for the next run; a task the CRM refuses is settled with the
-        reason as a warning (the lead stays handed off).
-        """
-        rows = self.state.tasks_owed(self.crm.name)
-        if not rows:
-            return
-        tasks = {row.id or 0: HandoffTask.from_json(row.task) for row in rows}
-        made: dict[int, str] = {}
-        failed: dict[int, str] = {}
-        refused: dict[int, str] = {}
-        unsure = [row for row in rows
-                  if row.verify or (row.marketing_id, row.crm_id) not in self._fresh_tasks]
-        try:
-            if unsure:
-                there = self.crm.tasks_made([tasks[row.id or 0] for row in unsure])
-                made.update({row.id or 0: there[tasks[row.id or 0].key] for row in unsure
-                             if tasks[row.id or 0].key in there})
-            todo = [row for row in rows if row.id not in made]
-            groups: dict[tuple[str, int], list[TaskOwed]] = {}
-            for row in todo:  # keys must be unique within a call: results are matched by it
-                round_ = sum(1 for r in todo[:todo.index(row)]
-                             if r.marketing_id == row.marketing_id and r.crm_object ==
-                             row.crm_object)
-                groups.setdefault((row.crm_object, round_), []).append(row)
-            for (crm_object, _), group in groups.items():
-                results = {r.key: r for r in self.crm.add_tasks(
-                    crm_object, [tasks[row.id or 0] for row in group])}
-                for row in group:
-                    result = results.get(row.marketing_id)
-                    if result is not None and result.ok:
-                        made[row.id or 0] = result.crm_id or ""
-                    elif result is not None:
-                        refused[row.id or 0] = "; ".join(str(e) for e in result.errors)
-        except QuotaReserved:
-            raise
-        except AdapterError as exc:
-            failed.update({row.id or 0: str(exc) for row in rows
-                           if row.id not in made and row.id not in refused})
-        finally:
-            self.state.tasks_settled(made, failed, refused)
-        for row in rows:
-            owed_id = row.id or 0
-            if owed_id in made:
-                events.append(Event(row.marketing_id, "task", f"handoff task {made[owed_id]}"))
-            elif owed_id in refused:
-                summary.warnings.append(f"lead {row.marketing_id}: handoff task refused: "
-                                        f"{refused[owed_id]}")
-                events.append(Event(row.marketing_id, "task_refused", refused[owed_id]))
-        if failed:
-            why = next(iter(failed.values()))
-            summary.warnings.append(f"{len(failed)} follow-up tasks still owed (the next run "
-                                    f"makes them, never twice): {why}")
-            events.extend(Event(row.marketing_id, "task_owed", why) for row in rows
-                          if row.id in failed)
+        """Every follow-up task this CRM is owed, made once (connector/outbox.py)."""
+        events.extend(make_owed_tasks(self.state, self.crm, fresh=self._fresh_tasks,
+                                      warnings=summary.warnings))
 
     # re-routing -------------------------------------------------------------------
     def reroute(self, lead_ids: list[str], summary: RunSummary, *,
