@@ -16,6 +16,7 @@ from typing import Any
 import phonenumbers
 import pycountry
 
+from connector.errors import RecordError
 from connector.records import Lead
 
 _SPACES = re.compile(r"\s+")
@@ -38,6 +39,8 @@ COUNTRY_ALIASES = {
 class Normalized:
     lead: Lead
     warnings: list[str] = field(default_factory=list)
+    issues: list[RecordError] = field(default_factory=list)
+    """Values no CRM field of their kind can take: the record is refused, naming them."""
 
 
 @lru_cache(maxsize=4096)
@@ -93,6 +96,7 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
     """A copy of ``lead`` with normalised values, and what could not be normalised."""
     values = dict(lead.fields)
     warnings: list[str] = []
+    issues: list[RecordError] = []
     for key, value in list(values.items()):
         if isinstance(value, str):
             values[key] = _SPACES.sub(" ", value).strip()
@@ -119,14 +123,14 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
     for key in ("employees", "annual_revenue"):
         if key in values:
             number = _number(values[key])
-            if number is None:
-                warnings.append(f"{key}: {values[key]!r} is not a number; left out")
-                del values[key]
+            if number is None:  # a value no CRM number field takes: the record waits
+                issues.append(RecordError("INVALID_NUMBER", f"{key}: {values[key]!r} is not "
+                                          "a number", [key]))
             else:
                 values[key] = number
     normalized = Lead(id=lead.id, fields=values, updated_at=lead.updated_at, stage=lead.stage,
-                      activities=lead.activities)
-    return Normalized(normalized, warnings)
+                      activities=lead.activities, field_times=lead.field_times)
+    return Normalized(normalized, warnings, issues)
 
 
 def phone_digits(e164: str) -> str:

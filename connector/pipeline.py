@@ -370,6 +370,9 @@ class Pipeline:
                     events: list[Event]) -> Handoff | None:
         normalized = normalize(raw, self.config.marketing.default_region)
         lead = normalized.lead
+        if normalized.issues:
+            self.poison(raw, "normalize", normalized.issues[0], summary, events)
+            return None
         points = score(lead, self.config.scoring)
         verdict = qualify(lead, points.value, self.config.scoring)
         if not verdict.value:

@@ -154,3 +154,15 @@ def test_the_dry_run_predicts_the_refusals_the_crms_metadata_tells(
     predicted = dict(dry.refused)
     assert any("REQUIRED_FIELD_MISSING" in r and "LastName" in r for r in predicted.values())
     assert any("STRING_TOO_LONG" in r and "Company" in r for r in predicted.values())
+
+
+def test_a_number_no_crm_field_takes_is_a_dead_letter_naming_the_field(
+        make_config: Any, salesforce_sandbox: Any) -> None:
+    """'lots' of employees from a marketing source that let it through: refused the
+    same on every CRM, before any write, naming the field."""
+    config = qualify_all(make_config())
+    summary, letters = run(config, [lead(1, employees="lots"), lead(2, employees="250")])
+    assert summary.status == "ok" and summary.counts["created"] == 1
+    [letter] = letters
+    assert letter.marketing_id == "1" and "employees: 'lots' is not a number" in \
+        letter.message and letter.errors() == ["employees"]

@@ -54,8 +54,10 @@ def test_normalize_uses_the_country_for_the_phone_and_codes_states() -> None:
 
 def test_unnormalisable_values_are_kept_and_reported_by_field() -> None:
     result = normalize(lead(phone="n/a", country="Atlantis", employees="lots"))
-    assert result.lead.fields == {"phone": "n/a", "country": "Atlantis"}
-    assert [w.split(":")[0] for w in result.warnings] == ["country", "phone", "employees"]
+    assert result.lead.fields == {"phone": "n/a", "country": "Atlantis", "employees": "lots"}
+    assert [w.split(":")[0] for w in result.warnings] == ["country", "phone"]
+    # a number no CRM number field takes refuses the record, naming the field
+    assert [(i.code, i.fields) for i in result.issues] == [("INVALID_NUMBER", ["employees"])]
 
 
 @given(st.dictionaries(st.sampled_from(["email", "phone", "country", "state", "employees",
