@@ -125,7 +125,7 @@ def _region(value: str) -> str:
 
     region = value.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{value!r} is not a region code (ISO 3166-1 alpha-2, e.g. \"US\", "
+        raise ValueError("not a region code (ISO 3166-1 alpha-2, e.g. \"US\", "
                          "\"GB\")")
     return region
 
@@ -396,6 +396,14 @@ class SettingError(ConfigError):
     cannot be written), so the admin reads the key and the cause, not a traceback.
     """
 
+    def __init__(self, problems: list[str] | str, path: str | None = None, *,
+                 key: str | None = None, detail: str | None = None) -> None:
+        super().__init__(problems, path)
+        self.key = key
+        """The setting at fault (``state.url``), when it is one setting."""
+        self.detail = detail
+        """What is wrong with it, without the key: for a report that names the key itself."""
+
     def __str__(self) -> str:
         return "; ".join(self.problems)
 
@@ -601,13 +609,18 @@ def database_error(config: Config, key: str, exc: BaseException) -> SettingError
 
     Formatting only: the caller opened the database and caught ``exc``.
     """
+    if isinstance(exc, SettingError) and exc.key == key:
+        return exc  # already said
     section, _, name = key.partition(".")
-    return SettingError(f"{config.where(section, name)}: {database_problem(config, key, exc)}",
-                        str(config.source) if config.source else None)
+    detail = database_problem(config, key, exc)
+    return SettingError(f"{config.where(section, name)}: {detail}",
+                        str(config.source) if config.source else None, key=key, detail=detail)
 
 
 def database_problem(config: Config, key: str, exc: BaseException) -> str:
     """``cannot open <url, password hidden>: <the driver's first line>``."""
+    if isinstance(exc, SettingError) and exc.detail:
+        return exc.detail  # raised as database_error() already (wiring): said once
     section, _, name = key.partition(".")
     url = getattr(getattr(config, section), name)
     return f"cannot open {redacted(config.resolve_url(url))}: {_cause(exc, url)}"
@@ -616,11 +629,17 @@ def database_problem(config: Config, key: str, exc: BaseException) -> str:
 def _cause(exc: BaseException, url: str) -> str:
     """The first line of what the driver said (not SQLAlchemy's wrapper), password removed."""
     original = getattr(exc, "orig", None) or exc
-    if isinstance(original, OSError) and original.strerror:
+    if isinstance(original, FileExistsError | NotADirectoryError) and original.filename:
+        text = f"{original.filename} is a file, not a folder"
+    elif isinstance(original, PermissionError):
+        text = f"permission denied: {original.filename or original}; the folder must be writable"
+    elif isinstance(original, OSError) and original.strerror:
         text = original.strerror + (f": {original.filename}" if original.filename else "")
     else:
         lines = [ln.strip() for ln in str(original).splitlines() if ln.strip()]
         text = lines[0] if lines else original.__class__.__name__
+        if text == "unable to open database file":  # SQLite says no more than this
+            text += " (does its folder exist, and may leadsync write there?)"
     try:
         password = make_url(url).password
     except ArgumentError:

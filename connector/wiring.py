@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.adapters import registry
 from connector.adapters.base import CrmAdapter, MarketingAdapter
-from connector.config import Config, HubSpotConfig, SalesforceConfig, secret
+from connector.config import Config, HubSpotConfig, SalesforceConfig, database_error, secret
 from connector.errors import ConfigError, FatalError, LeadsyncError
 from connector.pipeline import Pipeline, Rerouted, RunSummary
 from connector.records import utcnow
@@ -30,9 +31,29 @@ Credentials = Mapping[str, str]
 """What an adapter's opener takes besides the config: e.g. ``password``, ``token``."""
 
 
-def open_marketing(config: Config, *, seed: bool = False
-                   ) -> AbstractContextManager[MarketingAdapter]:
-    return registry.open_marketing(config, seed=seed)
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+"""What opening a database raises when its URL names a server that is down, a database
+that does not exist, or a SQLite file in a folder that cannot be written."""
+
+
+def open_state(config: Config) -> StateStore:
+    """The state store; one that cannot be opened is an error naming ``state.url``."""
+    try:
+        return StateStore(config.resolve_url(config.state.url))
+    except DATABASE_ERRORS as exc:
+        raise database_error(config, "state.url", exc) from None
+
+
+@contextmanager
+def open_marketing(config: Config, *, seed: bool = False) -> Iterator[MarketingAdapter]:
+    """The marketing adapter; opening it (not using it) failing is an error naming
+    ``marketing.url``: a database lost mid-run is the run's failure, not a setting's."""
+    with ExitStack() as stack:
+        try:
+            marketing = stack.enter_context(registry.open_marketing(config, seed=seed))
+        except DATABASE_ERRORS as exc:
+            raise database_error(config, "marketing.url", exc) from None
+        yield marketing
 
 
 @contextmanager
@@ -51,7 +72,7 @@ def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool 
              stop: Stop = NEVER) -> RunSummary:
     """Open the configured adapters and the state store, run one cycle, close all.
     ``stop``: asked between batches (the CLI sets it on SIGTERM and Ctrl-C)."""
-    state = StateStore(config.resolve_url(config.state.url))
+    state = open_state(config)
     try:
         with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
                 open_crm(config) as crm:
@@ -65,7 +86,7 @@ def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool 
 def reroute_once(config: Config, lead: str, *, why: str = "not followed up in time",
                  clock: Clock = utcnow) -> tuple[RunSummary, list[Rerouted]]:
     """`leadsync reroute`: one lead (id or email) to the next rep, as a run of its own."""
-    state = StateStore(config.resolve_url(config.state.url))
+    state = open_state(config)
     try:
         with state.run_lock(), open_marketing(config) as marketing, open_crm(config) as crm:
             ids = marketing.find(lead) if "@" in lead else [lead]

@@ -184,4 +184,9 @@ class MarketingAdapter(Protocol):
         """Write field values into leads; return the ids actually written."""
         ...
 
+    def known_fields(self) -> set[str]:
+        """Every field name a lead can hold here (standard and custom): `leadsync check`
+        holds the names config.toml's rules use against it."""
+        ...
+
     def close(self) -> None: ...

@@ -36,6 +36,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
+from connector.config import SettingError
 from connector.db import UTCDateTime, create_tables, make_engine
 from connector.records import Activity, ActivityKind, Lead, utcnow
 
@@ -648,6 +649,15 @@ class EmbeddedMarketingStore:
         with Session(self.engine) as session:
             return session.exec(select(MkLead.id).limit(1)).first() is None
 
+    def known_fields(self) -> set[str]:
+        """Every field a lead here can hold: the standard columns and each custom field
+        some lead has. `leadsync check` holds the field names config.toml uses against it."""
+        names = set(LEAD_COLUMNS)
+        with Session(self.engine) as session:
+            for fields in session.exec(select(MkLead.fields).execution_options(yield_per=1000)):
+                names.update(fields or {})
+        return names
+
     # import ----------------------------------------------------------------
     def import_file(self, path: Path | str, *, clock: datetime | None = None) -> ImportReport:
         """Every record is taken or refused on its own; only a header that cannot be read
@@ -851,7 +861,11 @@ def open_embedded(config: Config, *, seed: bool = False) -> Iterator[EmbeddedMar
     store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
     try:
         if seed and config.marketing.seed and store.is_empty():
-            seed_store(store, config.resolve_path(config.marketing.seed))
+            path = config.resolve_path(config.marketing.seed)
+            if not path.is_file():
+                raise SettingError(f"{config.where('marketing', 'seed')}: no file {path} to "
+                                   "seed the empty marketing store from", key="marketing.seed")
+            seed_store(store, path)
         yield store
     finally:
         store.close()

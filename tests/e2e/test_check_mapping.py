@@ -48,9 +48,9 @@ def test_five_seeded_mistakes_are_each_reported_at_their_line(
     text = seed(text, 'email = "Email"', 'email = "Emial"')
     # 2. a constant the restricted Lead.Status picklist does not hold
     text = seed(text, 'Status = "Open - Not Contacted"', 'Status = "New"')
-    # 3. a value map that is not defined
+    # 3. a value map whose value the restricted Lead.Status picklist does not hold
     text = seed(text, 'industry = "Industry"',
-                'industry = { crm = "Industry", value_map = "industries" }')
+                'industry = { crm = "Status", sync = "create_only", value_map = { new = "New" } }')
     # 4. a required field left unmapped
     text = seed(text, 'company = "Company"\n', "")
     # 5. two-way on a field Salesforce computes
@@ -68,8 +68,8 @@ def test_five_seeded_mistakes_are_each_reported_at_their_line(
          "did you mean 'Email'?"),
         (f"mapping.on_create.Status (line {status}): 'New' is not an active value of "
          "Lead.Status, a restricted picklist", "'Open - Not Contacted'"),
-        (f"mapping.fields.industry.value_map (line {industry}): no value map 'industries' "
-         "in [mapping.value_maps]", "add a [mapping.value_maps.industries] table"),
+        (f"mapping.fields.industry.value_map.new (line {industry}): 'New' is not an active "
+         "value of Lead.Status, a restricted picklist", "'Open - Not Contacted'"),
         (f"mapping.fields (line {fields}): Lead.Company is required by the CRM (salesforce) "
          "and nothing maps to it", "add it to [mapping.on_create]"),
         (f"mapping.fields.converted.sync (line {converted}): Lead.IsConverted is read-only in "

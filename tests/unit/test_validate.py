@@ -166,12 +166,6 @@ CASES = [
      "error", "mapping.fields.verdict.sync", 'sync = "create_only"', "cannot be set on create"),
     ("on_create of a read-only field", {"on_create": "IsConverted = true"},
      "error", "mapping.on_create.IsConverted", "IsConverted =", "read-only"),
-    ("value map name that does not exist",
-     {"tables": '[mapping.fields.rating]\ncrm = "Rating"\nvalue_map = "ratngs"\n\n'
-                '[mapping.value_maps.ratings]\nhot = "Hot"\n'},
-     "error", "mapping.fields.rating.value_map", 'value_map = "ratngs"',
-     "no value map 'ratngs' in [mapping.value_maps] (there are 'ratings'); "
-     "did you mean 'ratings'?"),
     ("status value not in the status picklist", {"to_marketing": '"Working" = "mql"'},
      "error", "mapping.status.to_marketing.Working", '"Working" = "mql"',
      "'Working' is not a value of Lead.Status"),
