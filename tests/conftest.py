@@ -200,3 +200,23 @@ def hubspot_example_config(tmp_path: Path, address: str, extra: str = "") -> Pat
     path = tmp_path / "config.toml"
     path.write_text(text + extra, encoding="utf-8")
     return path
+
+
+def crm_world(request: pytest.FixtureRequest, crm: str, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, Any]:
+    """(config.toml path, sandbox, real client) for a test run on either CRM: the
+    shipped Salesforce template or examples/config-hubspot.toml, pointed at this
+    test's own databases and sandbox, the secret in the environment as live."""
+    if crm == "salesforce":
+        sandbox = request.getfixturevalue("salesforce_sandbox")
+        client = request.getfixturevalue("sf_client")
+        monkeypatch.setenv("SF_PASSWORD", "sandbox")
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                    marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                    route_to=sandbox.address), encoding="utf-8")
+        return path, sandbox, client
+    sandbox = request.getfixturevalue("hubspot_sandbox")
+    client = request.getfixturevalue("hs_client")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+    return hubspot_example_config(tmp_path, sandbox.address), sandbox, client

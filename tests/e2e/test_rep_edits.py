@@ -13,7 +13,7 @@ from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import config_text, hubspot_example_config, import_leads, lead_row
+from tests.conftest import crm_world, import_leads, lead_row
 
 
 def marketing_fields(config: Any, n: int = 1) -> dict[str, Any]:
@@ -46,16 +46,10 @@ class Crm:
 @pytest.fixture(params=["salesforce", "hubspot"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Crm]:
+    path, sandbox, client = crm_world(request, request.param, tmp_path, monkeypatch)
     if request.param == "salesforce":
-        sandbox = request.getfixturevalue("salesforce_sandbox")
-        client = request.getfixturevalue("sf_client")
-        monkeypatch.setenv("SF_PASSWORD", "sandbox")
-        text = config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
-                           marketing_url=f"sqlite:///{tmp_path}/m.db",
-                           route_to=sandbox.address)
-        assert 'crm = "Title"\nsync = "two_way"' in text  # the shipped template's rule
-        path = tmp_path / "config.toml"
-        path.write_text(text, encoding="utf-8")
+        # the shipped template's rule
+        assert 'crm = "Title"\nsync = "two_way"' in path.read_text(encoding="utf-8")
 
         class SalesforceRep(Crm):
             def _id(self) -> str:
@@ -72,10 +66,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
 
         crm: Crm = SalesforceRep()
     else:
-        sandbox = request.getfixturevalue("hubspot_sandbox")
-        client = request.getfixturevalue("hs_client")
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-        path = hubspot_example_config(tmp_path, sandbox.address)
         # the shipped example's rule
         assert 'crm = "jobtitle"\nsync = "two_way"' in path.read_text(encoding="utf-8")
         from hubspot.crm.contacts import SimplePublicObjectInput

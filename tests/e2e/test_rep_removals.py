@@ -14,7 +14,7 @@ from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import config_text, hubspot_example_config, import_leads, lead_row
+from tests.conftest import crm_world, import_leads, lead_row
 
 
 class Rep:
@@ -36,14 +36,8 @@ class Rep:
 @pytest.fixture(params=["salesforce", "hubspot"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Rep, Path]:
+    path, sandbox, client = crm_world(request, request.param, tmp_path, monkeypatch)
     if request.param == "salesforce":
-        sandbox = request.getfixturevalue("salesforce_sandbox")
-        client = request.getfixturevalue("sf_client")
-        monkeypatch.setenv("SF_PASSWORD", "sandbox")
-        path = tmp_path / "config.toml"
-        path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
-                                    marketing_url=f"sqlite:///{tmp_path}/m.db",
-                                    route_to=sandbox.address), encoding="utf-8")
 
         class SalesforceRep(Rep):
             worked = "Working - Contacted"
@@ -72,10 +66,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
 
         rep: Rep = SalesforceRep()
     else:
-        sandbox = request.getfixturevalue("hubspot_sandbox")
-        client = request.getfixturevalue("hs_client")
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-        path = hubspot_example_config(tmp_path, sandbox.address)
         from hubspot.crm.contacts import PublicMergeInput, SimplePublicObjectInput
 
         class HubSpotRep(Rep):

@@ -12,7 +12,7 @@ import pytest
 from connector import config as configuration
 from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import config_text, hubspot_example_config, import_leads, lead_row
+from tests.conftest import crm_world, import_leads, lead_row
 
 DANA = dict(first_name="Dana", last_name="Nguyen", company="Northwind Traders",
             email="dana@northwind.example", phone="")
@@ -24,21 +24,13 @@ CHRIS = dict(first_name="Chris", last_name="Nguyen", company="Northwind Traders"
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """(config, a function counting the person records in the CRM)."""
+    path, sandbox, _ = crm_world(request, request.param, tmp_path, monkeypatch)
     if request.param == "salesforce":
-        sandbox = request.getfixturevalue("salesforce_sandbox")
-        monkeypatch.setenv("SF_PASSWORD", "sandbox")
-        path = tmp_path / "config.toml"
-        path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
-                                    marketing_url=f"sqlite:///{tmp_path}/m.db",
-                                    route_to=sandbox.address), encoding="utf-8")
 
         def people() -> list[dict[str, Any]]:
             return [{"email": r["Email"], "first": r["FirstName"]}
                     for r in sandbox.records("Lead")]
     else:
-        sandbox = request.getfixturevalue("hubspot_sandbox")
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-        path = hubspot_example_config(tmp_path, sandbox.address)
 
         def people() -> list[dict[str, Any]]:
             return [{"email": r["properties"]["email"], "first": r["properties"]["firstname"]}
