@@ -55,6 +55,17 @@ def _load(path: Path | None) -> configuration.Config:
         raise typer.Exit(2) from None
 
 
+def _state(cfg: configuration.Config) -> Any:
+    """The state store, or one line naming state.url and why it cannot be opened."""
+    from connector.wiring import open_state
+
+    try:
+        return open_state(cfg)
+    except ConfigError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def init(config: ConfigOpt = None,
          force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
@@ -195,10 +206,8 @@ def status(config: ConfigOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
            limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10) -> None:
     """Last runs, their counts, and the dead letters waiting."""
-    from connector.state import StateStore
-
     cfg = _load(config)
-    store = StateStore(cfg.resolve_url(cfg.state.url))
+    store = _state(cfg)
     try:
         runs = [_run_dict(run) for run in store.runs(limit)]
         letters = [_letter_dict(letter) for letter in store.dead_letters()]
@@ -259,10 +268,8 @@ def review(
     decides one, and the next run writes the lead accordingly. A decision is
     remembered: the pair is never asked about again.
     """
-    from connector.state import StateStore
-
     cfg = _load(config)
-    store = StateStore(cfg.resolve_url(cfg.state.url))
+    store = _state(cfg)
     try:
         if review_id is not None:
             if choice not in ("same", "different"):
@@ -319,7 +326,7 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     cfg = _load(config)
     try:
         found = explain_lead(cfg, lead)
-    except UnknownLead as exc:
+    except (UnknownLead, LeadsyncError) as exc:
         err.print(str(exc), highlight=False)
         raise typer.Exit(1) from None
     if as_json:

@@ -15,7 +15,6 @@ from connector.config import Config
 from connector.normalize import normalize
 from connector.routing import Router, RoutingStore
 from connector.scoring import qualify, score
-from connector.state import StateStore
 
 MATCH_KINDS = ("matched", "held")
 """Events that carry the match step's decision."""
@@ -52,7 +51,9 @@ def explain(config: Config, lead: str) -> Explanation:
         found = marketing.leads(ids) if ids else []
     current = found[0] if found else None
     lead_id = current.id if current else (ids[0] if ids else lead)
-    state = StateStore(config.resolve_url(config.state.url))
+    from connector.wiring import open_state
+
+    state = open_state(config)
     routing = RoutingStore(state.engine)
     try:
         events = state.events_of(lead_id)

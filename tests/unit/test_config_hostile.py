@@ -241,3 +241,16 @@ def test_database_errors_name_the_setting_without_the_password(
     assert "hunter2" not in message and "\n" not in message
     assert isinstance(error, ConfigError)
     assert configuration.database_error(cfg, "state.url", error) is error  # said once
+
+
+@pytest.mark.parametrize("command", [["status"], ["review"], ["explain", "1"]])
+def test_every_command_names_a_state_database_it_cannot_open(tmp_path: Path,
+                                                            command: list[str]) -> None:
+    text = configuration.TEMPLATE.read_text(encoding="utf-8").replace('url = "sqlite:///state/leadsync.db"',
+                                 f'url = "sqlite:///{tmp_path}/afile/state.db"')
+    (tmp_path / "afile").write_text("not a folder", encoding="utf-8")
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, [*command, "-c", str(path)])
+    assert result.exit_code == 1
+    assert "state.url (line" in result.output and "Traceback" not in result.output
