@@ -7,6 +7,7 @@ retried is decided by its class, never by string matching at the call site.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +92,18 @@ class RecordError:
 
     def __str__(self) -> str:
         where = f" (fields: {', '.join(self.fields)})" if self.fields else ""
-        return f"{self.code}: {self.message}{where}"
+        return f"{self.code}: {elide(self.message)}{where}"
+
+
+_LONG_RUN = re.compile(r"\S{81,}")
+
+
+def elide(text: str, *, limit: int = 1_000) -> str:
+    """A message fit to print: a value a CRM echoes back (a 70,000-character name in
+    STRING_TOO_LONG) is cut to its ends, and the whole to ``limit`` characters. The
+    record itself is kept whole (the dead letter's payload)."""
+    text = _LONG_RUN.sub(lambda m: f"{m.group()[:40]}…{m.group()[-12:]}", text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class RecordRejected(LeadsyncError):

@@ -229,6 +229,13 @@ class Pipeline:
                                     "state database was lost or restored from a backup, or "
                                     "a run was cut off); nothing was created twice")
         c = summary.counts
+        if c["read"] and not c["qualified"]:  # a typo in a required field qualifies nobody
+            known = getattr(self.marketing, "known_fields", lambda: None)()
+            unknown = sorted(set(self.config.scoring.required_fields) - set(known or ()))
+            if known is not None and unknown:
+                summary.warnings.insert(0, f"no lead qualified: scoring.required_fields names "
+                                        f"{', '.join(map(repr, unknown))}, which no lead has "
+                                        "(`leadsync check` says which field was meant)")
         went = c["created"] + c["updated"] + c["unchanged"] + c["held"] + c["not_written"]
         if c["refused"] and not went:
             summary.status = "failed"

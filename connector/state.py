@@ -22,7 +22,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from connector.db import HeldLock, UTCDateTime, create_tables, make_engine, named_lock
-from connector.errors import LeadsyncError, RecordError
+from connector.errors import LeadsyncError, RecordError, elide
 from connector.records import Cursor, utcnow
 
 
@@ -446,7 +446,7 @@ class StateStore:
                         errors: list[RecordError], payload: dict[str, Any]) -> None:
         """Keep a refused record; a repeat refusal of the same record bumps its attempts."""
         first = errors[0] if errors else RecordError("UNKNOWN", "no reason given")
-        message = "; ".join(e.message for e in errors) or first.message
+        message = elide("; ".join(e.message for e in errors) or first.message, limit=4_000)
         fields = sorted({f for e in errors for f in e.fields})
         with Session(self.engine) as session:
             query = select(DeadLetter).where(DeadLetter.marketing_id == marketing_id,

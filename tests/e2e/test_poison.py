@@ -10,6 +10,7 @@ from typing import Any
 
 from tenacity import wait_none
 
+from connector import config as configuration
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import Config
 from connector.errors import BatchInterrupted, FatalError
@@ -166,3 +167,41 @@ def test_a_number_no_crm_field_takes_is_a_dead_letter_naming_the_field(
     [letter] = letters
     assert letter.marketing_id == "1" and "employees: 'lots' is not a number" in \
         letter.message and letter.errors() == ["employees"]
+
+
+def test_long_values_echoed_by_the_crm_are_cut_in_messages_not_in_the_record(
+        make_config: Any, tmp_path: Any, salesforce_sandbox: Any) -> None:
+    from connector.wiring import run_once
+    from tests.conftest import import_leads, lead_row
+
+    config = make_config()
+    text = config.source.read_text(encoding="utf-8")
+    config.source.write_text(text.replace('last_name = { crm = "LastName", transform = '
+                                          '["trim", "truncate"] }', 'last_name = "LastName"'),
+                             encoding="utf-8")
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2, last_name="L" * 70_000)])
+    summary = run_once(configuration.load(config.source))
+    [(_, reason)] = summary.refused
+    assert "STRING_TOO_LONG" in reason and len(reason) < 400
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [letter] = state.dead_letters()
+    finally:
+        state.close()
+    assert len(letter.message) < 4_000 and "L" * 70_000 in letter.payload  # kept whole
+
+
+def test_a_required_field_no_lead_has_is_named_when_nobody_qualifies(
+        make_config: Any, tmp_path: Any) -> None:
+    from connector.wiring import run_once
+    from tests.conftest import import_leads, lead_row
+
+    config = make_config()
+    config.source.write_text(config.source.read_text(encoding="utf-8").replace(
+        'required_fields = ["email", "company"]', 'required_fields = ["email", "companyy"]'),
+        encoding="utf-8")
+    config = configuration.load(config.source)
+    import_leads(config, tmp_path / "l.csv", [lead_row(1)])
+    summary = run_once(config)
+    assert summary.counts["qualified"] == 0
+    assert "scoring.required_fields names 'companyy'" in summary.warnings[0]
