@@ -817,11 +817,16 @@ class Pipeline:
                 write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
             return self.object, write
         fields = self.writable(target.crm_object)
+        # what sales keeps up to date is not overwritten on a first match: a prefer-CRM
+        # or two-way value the record holds (or may hold: fields the look-up did not show)
+        # stays; the read-back brings it to marketing, and later changes go newest-first
+        known_first = target.fields
         values = {k: v for k, v in handoff.payload.values.items()
                   if k in fields and (only is None or k in only)
-                  # what sales keeps up to date is not overwritten on a first match
-                  and not (link is None and handoff.payload.sync.get(k)
-                           == "prefer_crm_unless_blank")}
+                  and not (link is None and handoff.payload.sync.get(k) in (
+                      "prefer_crm_unless_blank", "two_way")
+                      and (not known_first or known_first.get(self.source_of(k))
+                           not in (None, "")))}
         protect = self.protected(handoff)
         if protect:  # someone's own record: its name and email stay, blanks are filled
             known = target.fields  # empty: built from a link, so nothing is known blank
@@ -850,6 +855,11 @@ class Pipeline:
             return handoff.link.protected
         return (handoff.target is not None or handoff.after is not None) and \
             not handoff.same_address
+
+    def source_of(self, crm_field: str) -> str | None:
+        """The marketing field a mapped CRM field is written from."""
+        return next((c.sources[0] for c in self.mapper.entries
+                     if c.crm == crm_field and c.sources), None)
 
     def identity_fields(self) -> dict[str, str]:
         """CRM field → marketing field, for the fields that say who a person is."""
@@ -924,8 +934,15 @@ class Pipeline:
             if result is None:
                 continue
             body = write.body(created=result.created)
-            if not result.ok and result.gone and handoff.link is not None:
-                self.gone(handoff.link, result.gone, summary, events)
+            if not result.ok and result.gone and (handoff.link is not None or write.crm_id):
+                now = utcnow()  # a record matched (or answered "same") that is gone since
+                link = handoff.link or Link(
+                    marketing_id=lead.id, crm=self.crm.name, crm_object=crm_object,
+                    crm_id=write.crm_id or "", external_id=(handoff.target.key if handoff.target
+                                                            else None) or write.crm_id or "",
+                    protected=True, created_at=now, updated_at=now)
+                self.gone(link, result.gone, summary, events)
+                self.state.reviews.applied(self.crm.name, [lead.id])
                 continue
             if not result.ok:
                 self.refuse(handoff, result.errors, write.body(created=handoff.link is None),
@@ -1020,6 +1037,8 @@ class Pipeline:
                             f"{link.crm_object} {link.crm_id} was {how} in the CRM meanwhile; "
                             "the change was not written"))
         self.state.save_links([link])
+        if how != "converted":
+            self.hear_deleted([link], link.deleted_at or utcnow(), summary)
 
     def learn_status(self, links: list[Link], summary: RunSummary, *, ours: bool) -> None:
         """Learn the status of records just linked that leadsync did not create in this
@@ -1220,6 +1239,7 @@ class Pipeline:
             changed: list[Link] = []
             decided = Decided()
             stage = self.config.mapping.status.deleted
+            tombs: list[Link] = []
             orphans = [r for r in batch if r.key and r.crm_id not in links]
             owners = self.state.links_any_object(self.crm.name, (r.key or "" for r in orphans),
                                                  prefer=self.object) if orphans else {}
@@ -1234,6 +1254,8 @@ class Pipeline:
                             deleted_at=None if removal.merged_into else removal.removed_at)
                 owners[tomb.marketing_id] = tomb
                 changed.append(tomb)
+                if tomb.deleted_at is not None:
+                    tombs.append(tomb)
                 events.append(Event(tomb.marketing_id, "rebuilt",
                                     f"the CRM {'merged' if removal.merged_into else 'deleted'} "
                                     f"{self.object} {removal.crm_id} before this state "
@@ -1248,6 +1270,7 @@ class Pipeline:
                                             "follows it"))
                         link.crm_id = removal.merged_into
                         link.protected = True  # the survivor is who the CRM says it is
+                        links.setdefault(removal.merged_into, []).append(link)
                     elif link.deleted_at is None:
                         link.deleted_at = removal.removed_at
                         events.append(Event(link.marketing_id, "deleted",
@@ -1265,6 +1288,8 @@ class Pipeline:
             self.state.record_events(summary.run_id, events)
             if decided.updates:
                 self.write_stages(summary, decided)
+            for tomb in tombs:  # found by key only: marketing may not have heard it yet
+                self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
 
@@ -1326,9 +1351,14 @@ class Pipeline:
             log.info("fields taken back", leads=len(written))
 
     def write_stages(self, summary: RunSummary, decided: Decided) -> None:
+        """Sales' verdicts into marketing's stage history; ``fed_back`` counts the leads
+        whose stage they changed (two statuses that mean one stage change nothing)."""
         events = [Event(marketing_id, "unmapped_status", note)
                   for marketing_id, note in decided.unmapped_by_lead.items()]
+        ids = [update.marketing_id for update, _ in decided.updates]
+        before = {lead.id: lead.stage for lead in self.marketing.leads(ids)} if ids else {}
         written = self.marketing.write_stages([update for update, _ in decided.updates])
+        moved = 0
         changed = []
         for update, link in decided.updates:
             if update.marketing_id not in written:
@@ -1338,13 +1368,26 @@ class Pipeline:
                 continue
             link.crm_status = update.crm_status
             changed.append(link)
+            if before.get(update.marketing_id) != update.stage:
+                moved += 1
+                before[update.marketing_id] = update.stage
             events.append(Event(update.marketing_id, "fed_back",
                                 f"{update.crm_status} → {update.stage}"))
         self.state.save_links(changed)
         self.state.record_events(summary.run_id, events)
-        summary.counts["fed_back"] += len(changed)
-        if changed:
-            log.info("statuses fed back", count=len(changed))
+        summary.counts["fed_back"] += moved
+        if moved:
+            log.info("statuses fed back", count=moved)
+
+    def hear_deleted(self, links: list[Link], at: datetime, summary: RunSummary) -> None:
+        """Marketing hears that a rep deleted these leads' records (mapping.status.deleted),
+        however leadsync learnt it: the read-back, a refused write, a rebuilt link."""
+        stage = self.config.mapping.status.deleted
+        if not stage or not links or summary.dry_run:
+            return
+        decided = Decided(updates=[(StageUpdate(link.marketing_id, stage, "deleted in the CRM",
+                                                at), link) for link in links])
+        self.write_stages(summary, decided)
 
 
 def unfit_value(lead: Lead) -> RecordError | None:
