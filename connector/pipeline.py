@@ -179,6 +179,8 @@ class Pipeline:
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
         self._owners: list[CrmOwner] | None = None
+        self._tombs: Index | None = None
+        """People whose records reps deleted, by blocking key (built once a run)."""
         self._orphans: dict[str, Change] = {}
         """Records the CRM holds under our key that the state does not know (read on a
         first read-back): the state database was lost or restored. Their leads get
@@ -463,6 +465,14 @@ class Pipeline:
                 best = next((c for c in pool if c.person is decision.best), None)
                 handoff.same_address = best is not None and self.matcher.same_address(me, best)
                 self.take_match(handoff, decision, events)
+            elif (tomb := self.deleted_person(me)) is not None:  # the person, deleted by a rep
+                handoff.link = tomb
+                events.append(Event(handoff.lead.id, "matched",
+                                    f"the same mailbox as lead {tomb.external_id}, whose "
+                                    f"{tomb.crm_object} {tomb.crm_id} a rep deleted: not "
+                                    "created again ([sync] on_crm_delete)"))
+                kept.append(handoff)
+                continue
             target = handoff.target
             handoff.account = accounts.find(me, target)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
@@ -474,6 +484,30 @@ class Pipeline:
         summary.counts["matched"] += sum(1 for h in kept if h.matched)
         self.add_history([h for h in kept if h.target or h.account])
         return kept
+
+    def deleted_person(self, me: Prepared) -> Link | None:
+        """A record a rep deleted that belonged to this person (the same mailbox under
+        another spelling: Gmail dots, case): no-resurrection holds per person, not per
+        marketing lead. Returns a deleted link for this lead to that record."""
+        if self._tombs is None:
+            self._tombs = Index(self.matcher)
+            deleted = self.state.deleted_links(self.crm.name)
+            leads = {lead.id: lead for lead in self.marketing.leads(
+                [link.marketing_id for link in deleted])} if deleted else {}
+            for link in deleted:
+                if link.marketing_id in leads:
+                    self._tombs.add(self.matcher.prepare(Person(
+                        link.marketing_id, "deleted", leads[link.marketing_id].fields,
+                        ref=link)))
+        for other in self._tombs.candidates(me):
+            if other.person.id != me.person.id and self.matcher.same_address(me, other):
+                gone: Link = other.person.ref  # type: ignore[assignment]
+                now = utcnow()
+                return Link(marketing_id=me.person.id, crm=self.crm.name,
+                            crm_object=gone.crm_object, crm_id=gone.crm_id,
+                            external_id=gone.external_id, deleted_at=gone.deleted_at,
+                            protected=True, created_at=now, updated_at=now)
+        return None
 
     def find_people(self, prepared: list[Prepared]
                     ) -> tuple[list[Candidate], dict[str, RecordError]]:

@@ -328,6 +328,12 @@ class StateStore:
                 found.update({getattr(link, column): link for link in session.exec(query)})
         return found
 
+    def deleted_links(self, crm: str) -> list[Link]:
+        """Links to records reps deleted: the people leadsync must not bring back."""
+        with Session(self.engine) as session:
+            return list(session.exec(select(Link).where(
+                Link.crm == crm, col(Link.deleted_at).is_not(None))))
+
     def links_to_records(self, crm: str, crm_object: str,
                          crm_ids: Iterable[str]) -> dict[str, list[Link]]:
         """CRM record id → every link to it: one record may stand for several leads

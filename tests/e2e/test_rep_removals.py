@@ -261,3 +261,17 @@ def test_the_dry_run_shows_what_a_protected_write_would_carry(
     dry = run_once(config, dry_run=True)
     [plan] = [p for p in dry.planned if p.get("lead") == "3" and p.get("action") == "update"]
     assert not {"FirstName", "firstname", "Email", "email"} & set(plan["payload"])
+
+
+def test_a_deleted_person_is_not_brought_back_under_another_spelling_of_their_mailbox(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    config, rep, _ = world
+    import_leads(config, tmp_path / "g1.csv", [lead_row(7, email="john.doe7@gmail.com")])
+    assert run_once(config).counts["created"] == 1
+    rep.delete(rep.records()["john.doe7@gmail.com"]["id"])
+    run_once(config)
+    import_leads(config, tmp_path / "g2.csv", [lead_row(8, email="JohnDoe7@gmail.com",
+                                                        first_name="Pat7", last_name="Lee7")])
+    later = run_once(config)
+    assert later.counts["created"] == 0 and later.counts["not_written"] == 1, later.refused
+    assert not {"johndoe7@gmail.com", "john.doe7@gmail.com"} & set(rep.records())
