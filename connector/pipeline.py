@@ -471,6 +471,7 @@ class Pipeline:
                                     f"the same mailbox as lead {tomb.external_id}, whose "
                                     f"{tomb.crm_object} {tomb.crm_id} a rep deleted: not "
                                     "created again ([sync] on_crm_delete)"))
+                self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
                 kept.append(handoff)
                 continue
             target = handoff.target

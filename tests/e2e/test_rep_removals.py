@@ -275,3 +275,4 @@ def test_a_deleted_person_is_not_brought_back_under_another_spelling_of_their_ma
     later = run_once(config)
     assert later.counts["created"] == 0 and later.counts["not_written"] == 1, later.refused
     assert not {"johndoe7@gmail.com", "john.doe7@gmail.com"} & set(rep.records())
+    assert stages(config)["johndoe7@gmail.com"] == "crm_deleted"  # it hears why
