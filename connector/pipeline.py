@@ -453,6 +453,14 @@ class Pipeline:
             if chosen is not None:  # a person said so
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
+            pending = [r for r in answers.values() if r.status == "pending"]
+            if decision.outcome == "none" and pending:  # still waiting for a person's answer
+                summary.counts["held"] += 1
+                events.append(Event(handoff.lead.id, "held",
+                                    f"still waiting for `leadsync review {pending[0].id}` "
+                                    f"(possible duplicate of {pending[0].kind} "
+                                    f"{pending[0].crm_id})"))
+                continue
             if decision.outcome == "review":
                 held.append(self.review_of(handoff.lead, me, decision, summary.run_id))
                 summary.counts["held"] += 1

@@ -77,3 +77,14 @@ def test_different_creates_and_is_never_asked_again(world: tuple[Any, Any],
     later = run_once(config)
     assert (later.counts["held"], later.counts["created"]) == (0, 0)
     assert later.counts["updated"] == 1
+
+
+def test_a_held_lead_that_changes_waits_for_the_answer(world: tuple[Any, Any],
+                                                       tmp_path: Path) -> None:
+    """Found by the rep simulator (HubSpot): the change re-read the lead, its match
+    look-up found nothing this time, and it was created while the review waited."""
+    config, people = world
+    import_leads(config, tmp_path / "edit.csv", [lead_row(2, **{**CHRIS, "title": "CFO"})])
+    again = run_once(config)
+    assert (again.counts["created"], again.counts["held"]) == (0, 1)
+    assert len(people()) == 1
