@@ -338,13 +338,32 @@ def held_lead_written_unanswered(crm: str) -> tuple[object, object]:
         w.close()
 
 
+def late_link_no_verdict(crm: str) -> tuple[object, object]:
+    """A rep gives Dana's record a verdict, lead 1 hears it; then marketing gets Dana's
+    other Gmail spelling (lead 2), matched to the same record. Expected: lead 2 hears the
+    record's verdict too."""
+    w = World(crm)
+    try:
+        w.imports(lead_row(1, email="dana.nguyen@gmail.com", **DANA))
+        w.run()
+        status = "Closed - Not Converted" if crm == "salesforce" else "BAD_TIMING"
+        w.side.set_fields(w.record("1"), {w.side.status_field: status}, True)
+        w.run()
+        w.imports(lead_row(2, email="dananguyen@gmail.com", **DANA))
+        w.run()
+        w.run()
+        return verdict(("recycle", "recycle"), (w.stage("1"), w.stage("2")))
+    finally:
+        w.close()
+
+
 REPROS: dict[str, Callable[[str], tuple[object, object]]] = {
     f.__name__: f for f in (
         resurrected_by_address, hubspot_merge_then_archive, merge_then_delete_in_one_batch,
         merge_into_keyless_survivor, deleted_between_read_and_write,
         killed_after_create_then_deleted, same_answer_to_deleted_record,
         fed_back_counts_same_stage, reviewer_same_rewrites_identity, review_asked_twice,
-        held_lead_written_unanswered)}
+        held_lead_written_unanswered, late_link_no_verdict)}
 
 
 def main(argv: list[str]) -> None:
