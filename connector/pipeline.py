@@ -1049,12 +1049,24 @@ class Pipeline:
         if adopted:
             known = self.state.links_to_records(self.crm.name, self.object,
                                                 (link.crm_id for link in adopted))
+            created_with = self.config.mapping.on_create.get(self.status_field)
+            heard: list[Change] = []
             for link in adopted:  # a record leadsync made for another lead: its status known
                 sibling = next((x for x in known.get(link.crm_id, ())
                                 if x.marketing_id != link.marketing_id), None)
                 if sibling is not None:
-                    link.crm_status = sibling.crm_status
+                    link.crm_status = (str(created_with) if created_with is not None
+                                       else sibling.crm_status)
+                    if sibling.crm_status and sibling.crm_status != link.crm_status:
+                        heard.append(Change(crm_id=link.crm_id, key=link.external_id,
+                                            fields={self.status_field: sibling.crm_status},
+                                            modified_at=utcnow()))
             self.state.save_links(adopted)
+            if heard:  # the verdict the other lead heard already: this one hears it too
+                by_record = {link.crm_id: [link] for link in adopted
+                             if any(c.crm_id == link.crm_id for c in heard)}
+                decided = stage_updates(heard, by_record, self.config.mapping.status)
+                self.write_stages(summary, decided)
             rest = [link for link in adopted
                     if not any(x.marketing_id != link.marketing_id
                                for x in known.get(link.crm_id, ()))]

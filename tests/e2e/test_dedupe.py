@@ -336,3 +336,18 @@ def test_a_second_address_of_a_person_arriving_later_hears_no_verdict_of_ours(
     assert (later.counts["matched"], later.counts["created"], later.counts["fed_back"]) == (
         1, 0, 0)
     assert len(leads_in(salesforce_sandbox)) == 1
+
+
+def test_a_second_address_arriving_after_sales_spoke_hears_the_same_verdict(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Found by the rep simulator: the first lead heard 'Working - Contacted'; the
+    person's second address, linked later to the same record, heard nothing."""
+    first = lead(13, email="janedoe13@gmail.com")
+    sync(config, [first])
+    [record] = leads_in(salesforce_sandbox)
+    salesforce_sandbox.update("Lead", record["Id"], {"Status": "Working - Contacted"})
+    heard = sync(config, [first])
+    assert heard.counts["fed_back"] == 1
+    later = sync(config, [first, lead(14, at=T0 + timedelta(days=1),
+                                      email="jane.doe13@gmail.com")])
+    assert (later.counts["matched"], later.counts["fed_back"]) == (1, 1)  # the second lead
