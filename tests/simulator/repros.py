@@ -357,13 +357,64 @@ def late_link_no_verdict(crm: str) -> tuple[object, object]:
         w.close()
 
 
+def twin_leads_rewrite_identity(crm: str) -> tuple[object, object]:
+    """A rep's own record for Tom (tom.okafor@globex.example); marketing sends two leads
+    of Tom's one Gmail mailbox in one run (tom.okafor@ and tomokafor@gmail.com), matched
+    to it by name and company. Expected: the record keeps its own email."""
+    w = World(crm)
+    try:
+        tom = dict(first_name="Tom", last_name="Okafor", company="Globex")
+        w.side.create({**tom, "email": "tom.okafor@globex.example"}, contact=False,
+                      owner=w.side.owners[0], via_client=True)
+        w.imports(lead_row(1, email="tom.okafor@gmail.com", phone="", **tom),
+                  lead_row(2, email="tomokafor@gmail.com", phone="", **tom))
+        w.run()
+        return verdict("tom.okafor@globex.example", w.people()[0].email)
+    finally:
+        w.close()
+
+
+def killed_between_link_and_stage(crm: str) -> tuple[object, object]:
+    """A rep deletes lead 1's record; the next run is killed after it marked the link
+    deleted but before it wrote the stage to marketing (two databases, no transaction
+    across them). Expected: a later run still tells marketing crm_deleted."""
+    w = World(crm)
+
+    class Killed(BaseException):
+        pass
+
+    class DiesWritingStages:
+        def __init__(self, real: Any) -> None:
+            self.real, self.name = real, real.name
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def write_stages(self, *args: Any) -> Any:
+            raise Killed()
+
+    try:
+        w.imports(lead_row(1))
+        w.run()
+        w.side.delete(w.record("1"), via_client=True)
+        with w.state() as state, open_marketing(w.config) as marketing, \
+                open_crm(w.config) as crm_, suppress(Killed):
+            Pipeline(w.config, state, DiesWritingStages(marketing), crm_).run()
+        w.run()
+        w.run()
+        return verdict("crm_deleted", w.stage("1"))
+    finally:
+        w.close()
+
+
 REPROS: dict[str, Callable[[str], tuple[object, object]]] = {
     f.__name__: f for f in (
         resurrected_by_address, hubspot_merge_then_archive, merge_then_delete_in_one_batch,
         merge_into_keyless_survivor, deleted_between_read_and_write,
         killed_after_create_then_deleted, same_answer_to_deleted_record,
         fed_back_counts_same_stage, reviewer_same_rewrites_identity, review_asked_twice,
-        held_lead_written_unanswered, late_link_no_verdict)}
+        held_lead_written_unanswered, late_link_no_verdict, twin_leads_rewrite_identity,
+        killed_between_link_and_stage)}
 
 
 def main(argv: list[str]) -> None:

@@ -120,30 +120,28 @@ KNOWN_BUGS: dict[str, str] = {
         "(read_removed finds merges by a search on hs_merged_object_ids, which never returns "
         "archived contacts): leads of the merged-away contacts stay linked to the old ids "
         "and never hear crm_deleted"),
-    "verdict_missing_keyless_survivor": (
+    "keyless_survivor_unread": (
         "Salesforce: a rep merges leadsync's lead into the rep's own lead (no "
         "Leadsync_Id__c): the link follows the merge, but read_changes and read_removed "
-        "only read leads WHERE Leadsync_Id__c != null, so the survivor's status never "
-        "reaches the lead, nor its own later merge or deletion"),
-    "deleted_without_stage": (
-        "a lead matched to a person whose record a rep deleted (another spelling of the "
-        "mailbox, 6295b0d) is linked as deleted and not written, but never hears "
-        "crm_deleted: its stage stays empty although its record is gone"),
-    "late_link_no_verdict": (
-        "a lead linked to a record whose verdict another linked lead already heard (a "
-        "second address of the person, a match by name, a reviewer's 'same'; also when the "
-        "record was converted and lost meanwhile) never hears that verdict: the new link "
-        "takes the status its sibling knows as already seen, and the record does not change "
-        "again; docs/sync-semantics.md: every lead linked to a record gets its verdict"),
+        "only read leads WHERE Leadsync_Id__c != null, so the survivor is never read back: "
+        "its status never reaches the lead, its own later merge or deletion is never "
+        "followed, and a rep's edit of its two-way title is not seen, so the lead's older "
+        "title overwrites it"),
     "asked_twice": (
         "a lead held against a lead of the same run ('link' review) and, before anyone "
         "answers, held again against that lead's CRM record: two pending reviews for one "
         "pair; answering one leaves the other to be asked (Reviews.hold keys a pair by "
         "crm_id, which is a lead id the first time and a record id the second)"),
-    "held_lead_written": (
-        "HubSpot: a lead held against a lead of the same run is created on its next change "
-        "though the review is still pending: the contact look-up has no last name + "
-        "company search, so the candidate is not found again and nothing holds the lead"),
+    "identity_overwritten_by_twin": (
+        "two leads of one mailbox in one run (tom.okafor@ and tomokafor@gmail.com) match a "
+        "rep's own record by name: the first keeps the record's identity, the second, a "
+        "'duplicate of a lead of this run' on the same address as that lead, is written in "
+        "full and overwrites the record's email (same_address is judged against the other "
+        "lead, not against the record it writes)"),
+    "deleted_stage_lost_in_kill": (
+        "a run killed after follow_removals saved the link as deleted but before it wrote "
+        "crm_deleted to marketing (two databases, no transaction across them): later runs "
+        "re-read the deletion but skip links already marked, so marketing never hears it"),
 }
 """Invariant name → the product bug behind it (reported; see the module docstring)."""
 
@@ -280,6 +278,7 @@ class RepSimulator(RuleBasedStateMachine):
         self.since_run = 0
         self.since_settle = 0
         self.explained_letters = True
+        self.kills: list[datetime] = []
         self.processes = 0
         self.fault_runs = 0
 
@@ -622,6 +621,7 @@ class RepSimulator(RuleBasedStateMachine):
                 proc.wait()
                 code = None
         if code is None:
+            self.kills.append(datetime.now(UTC))
             self.stats["kills"] += 1
             self.trail.append(f"   (killed {hundredths / 100:.2f}s into its run)")
             time.sleep(0.1)  # a request the process sent may still be being served
@@ -840,8 +840,14 @@ class RepSimulator(RuleBasedStateMachine):
                                                            strict=True))
                 if not filled and not self.same_address_speaks(rec.identity,
                                                                person.identity(), mk_now):
-                    self.finding("identity_overwritten", f"{rec.origin} record {crm_id} was "
-                                 f"{rec.identity}, leadsync made it {person.identity()}")
+                    mailbox = email_key(person.email)
+                    twins = [m for m, m_lead in mk_now.items()
+                             if email_key(m_lead.fields.get("email")) == mailbox
+                             and m in links and self.resolve(links[m].crm_id) == crm_id]
+                    self.finding("identity_overwritten_by_twin" if len(twins) > 1 else
+                                 "identity_overwritten", f"{rec.origin} record {crm_id} was "
+                                 f"{rec.identity}, leadsync made it {person.identity()}"
+                                 + "".join(self.story(m) for m in twins))
                 rec.identity = person.identity()
             if person.owner != rec.owner:
                 # docs/sync-semantics.md: a first match on the same address updates the
@@ -867,7 +873,8 @@ class RepSimulator(RuleBasedStateMachine):
                     linked = [m for m in sources
                               if self.resolve(self.links_before.get(m.lead_id, "")) == crm_id]
                     own = email_key(live[crm_id].email)
-                    name = ("older_title_won" if linked else
+                    name = ("keyless_survivor_unread" if crm_id in self.keyless else
+                            "older_title_won" if linked else
                             "older_title_won_on_address_match"
                             if own and any(email_key(m.fields.get("email")) == own
                                            for m in sources) else
@@ -992,7 +999,20 @@ class RepSimulator(RuleBasedStateMachine):
                                      f"{done.id} ({done.kind} {done.crm_id}) was answered "
                                      f"{done.status!r}")
                 link = links.get(lead)
-                if link is not None and link.deleted_at is None:  # held means not written
+                gone = pending.crm_id in self.merged or any(
+                    g.crm_id == pending.crm_id for g in self.deletions)
+                asked = (links[pending.crm_id].crm_id if pending.kind == "link"
+                         and pending.crm_id in links else pending.crm_id)
+                target = self.resolve(link.crm_id) if link is not None else None
+                own = target in self.recs and self.recs[target].origin == "leadsync" \
+                    and link is not None and link.external_id == lead
+                if link is None or link.deleted_at is not None:
+                    pass
+                elif gone or (target != self.resolve(asked) and not own):
+                    # written to another record it matched for sure: the question is moot
+                    # (if still listed); held means neither that record nor a new one
+                    self.stats["stale_reviews_seen"] += 1
+                else:
                     self.finding("held_lead_written", f"lead {lead}: review {pending.id} "
                                  f"({pending.kind} {pending.crm_id}, {pending.reason}) is "
                                  f"still pending, yet the lead was written to "
@@ -1031,7 +1051,7 @@ class RepSimulator(RuleBasedStateMachine):
                            or record in deleted else "contact_links"] += 1
                 continue
             if record != link.crm_id:
-                name = ("verdict_missing_keyless_survivor" if link.crm_id in self.keyless
+                name = ("keyless_survivor_unread" if link.crm_id in self.keyless
                         else "merged_then_archived_unseen" if record in deleted
                         else "link_not_following_merge")
                 self.finding(name, f"lead {lead.lead_id} is linked to "
@@ -1042,12 +1062,16 @@ class RepSimulator(RuleBasedStateMachine):
                 if lead.stage == status.deleted:
                     continue
                 if link.deleted_at is None:
-                    self.finding("deletion_not_heard", f"lead {lead.lead_id}: a rep deleted "
+                    self.finding("keyless_survivor_unread" if record in self.keyless
+                                 else "deletion_not_heard", f"lead {lead.lead_id}: a rep deleted "
                                  f"its record {record}; the link does not know, stage is "
                                  f"{lead.stage!r}"
                              + self.story(lead.lead_id))
                 else:
-                    self.finding("deleted_without_stage", f"lead {lead.lead_id}: its record "
+                    when = [g.at for g in self.deletions if g.crm_id == record]
+                    killed = any(k >= min(when) for k in self.kills) if when else False
+                    self.finding("deleted_stage_lost_in_kill" if killed else
+                                 "deleted_without_stage", f"lead {lead.lead_id}: its record "
                                  f"{record} is known deleted, but the stage is "
                                  f"{lead.stage!r}, not {status.deleted!r}"
                              + self.story(lead.lead_id))
@@ -1069,7 +1093,7 @@ class RepSimulator(RuleBasedStateMachine):
                 siblings = [m for m, other in links.items() if m != lead.lead_id
                             and self.resolve(other.crm_id) == record]
                 heard = any(self.mk[m].stage == expected for m in siblings if m in self.mk)
-                self.finding("verdict_missing_keyless_survivor" if not person.key else
+                self.finding("keyless_survivor_unread" if not person.key else
                              "late_link_no_verdict" if heard else "verdict_missing",
                              f"lead {lead.lead_id}: record {record} says {person.status!r} "
                              f"(converted={person.converted}), so the stage should be "
