@@ -606,14 +606,7 @@ class RepSimulator(RuleBasedStateMachine):
         self.runs += 1
         log = self.tmp / f"run{self.runs}.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(
-                [str(LEADSYNC), "sync", "--once", "--config", str(self.side.config_path)],
-                env={**os.environ, **self.side.env}, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.tmp)
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and "run started" not in log.read_text() \
-                    and time.monotonic() < deadline:
-                time.sleep(0.01)
+            proc = self.start_sync(out, log)
             try:
                 code = proc.wait(timeout=hundredths / 100)
             except subprocess.TimeoutExpired:
@@ -631,6 +624,19 @@ class RepSimulator(RuleBasedStateMachine):
         self.check("subprocess")
         self.process_ended(code, log)
 
+    def start_sync(self, out: Any, log: Path) -> subprocess.Popen[bytes]:
+        """``leadsync sync --once`` in its own process, returned once its run started
+        (or it ended, or 30 s passed): the moment the rules time their actions from."""
+        proc = subprocess.Popen(
+            [str(LEADSYNC), "sync", "--once", "--config", str(self.side.config_path)],
+            env={**os.environ, **self.side.env}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self.tmp)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and "run started" not in log.read_text() \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return proc
+
     @precondition(lambda self: self.processes < MAX_PROCESSES)
     @rule(record=st.integers(0, 10**6), hundredths=st.integers(0, 40))
     @guarded
@@ -646,14 +652,7 @@ class RepSimulator(RuleBasedStateMachine):
         person = self.pick(record)
         log = self.tmp / f"run{self.runs}.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(
-                [str(LEADSYNC), "sync", "--once", "--config", str(self.side.config_path)],
-                env={**os.environ, **self.side.env}, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.tmp)
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and "run started" not in log.read_text() \
-                    and time.monotonic() < deadline:
-                time.sleep(0.01)
+            proc = self.start_sync(out, log)
             time.sleep(hundredths / 100)
             deletions = len(self.deletions)
             if person is not None:

@@ -42,13 +42,7 @@ CALLS: dict[str, Callable[[SalesforceApp, ET.Element, str], list[str]]] = {
 
 def handle(app: SalesforceApp, request: Request) -> Response:
     """Answer one partner call other than login: session first, then the call."""
-    body = request.get_data()
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise SoapFault(
-            "INVALID_REQUEST", f"Could not parse the SOAP request: {exc}", fault_type="ApiFault"
-        ) from None
+    root = soap.parse_envelope(request.get_data())
     session_id = next(
         ((el.text or "").strip() for el in root.iter() if soap.local(el.tag) == "sessionId"), ""
     )

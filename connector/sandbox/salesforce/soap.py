@@ -107,14 +107,19 @@ def response_envelope(call: str, results: list[str]) -> str:
     )
 
 
-def parse_login(body: bytes) -> tuple[str, str]:
-    """(username, password) from a login envelope; the password includes the token."""
+def parse_envelope(body: bytes) -> ET.Element:
+    """The XML of a SOAP request, or the fault Salesforce gives for one it cannot parse."""
     try:
-        root = ET.fromstring(body)
+        return ET.fromstring(body)
     except ET.ParseError as exc:
         raise SoapFault(
             "INVALID_REQUEST", f"Could not parse the SOAP request: {exc}", fault_type="ApiFault"
         ) from None
+
+
+def parse_login(body: bytes) -> tuple[str, str]:
+    """(username, password) from a login envelope; the password includes the token."""
+    root = parse_envelope(body)
     login = next((el for el in root.iter() if _local(el.tag) == "login"), None)
     if login is None:
         body_el = next((el for el in root.iter() if _local(el.tag) == "Body"), None)
