@@ -1,38 +1,36 @@
 """Step 2 of a cycle: put lead values into the forms the CRM and dedupe expect.
 
-Email lower-cased, phone in E.164 (phonenumbers), country as ISO 3166
-alpha-2 and US/CA states as their codes (pycountry), numbers as numbers,
-whitespace collapsed. A value that cannot be normalised is kept as given and
-reported with its field: a lead is never dropped for a bad phone number.
+Email lower-cased, country as ISO 3166 alpha-2 from a name in any language
+(pycountry's codes and names, CLDR's territory names through babel), phone in
+E.164 read in the lead's own country (phonenumbers), US/CA states as their
+codes (pycountry), numbers as numbers, whitespace collapsed. A value that
+cannot be normalised is kept as given and reported with its field: a lead is
+never dropped for a bad phone number.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 import pycountry
+from babel import localedata
 
 from connector.errors import RecordError
 from connector.records import Lead
 
 _SPACES = re.compile(r"\s+")
 
-COUNTRY_ALIASES = {
-    "uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "great britain": "GB",
-    "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US", "america": "US",
-    "deutschland": "DE", "holland": "NL", "the netherlands": "NL", "españa": "ES",
-    "espana": "ES", "brasil": "BR", "russia": "RU", "south korea": "KR", "korea": "KR",
-    "czech republic": "CZ", "türkiye": "TR", "turkey": "TR", "vietnam": "VN", "uae": "AE",
-    # names in the country's own language, as people type them into forms
-    "sverige": "SE", "norge": "NO", "danmark": "DK", "suomi": "FI", "italia": "IT",
-    "österreich": "AT", "schweiz": "CH", "suisse": "CH", "svizzera": "CH", "belgië": "BE",
-    "belgique": "BE", "polska": "PL", "nederland": "NL", "méxico": "MX", "mexico": "MX",
-    "nippon": "JP", "日本": "JP", "中国": "CN", "éire": "IE", "россия": "RU",
-}
+INFORMAL_COUNTRIES = {"great britain": "GB", "scotland": "GB", "wales": "GB",
+                      "northern ireland": "GB", "uae": "AE"}
+"""What people write for a country that neither CLDR nor ISO 3166 carries as its name:
+the UK's constituent nations and one abbreviation. Everything else comes from the tables."""
+
+_QUIET = frozenset(".'\u2019")  # U.S.A. is USA; Cote d'Ivoire is "cote divoire" both ways
 
 
 @dataclass
@@ -43,19 +41,74 @@ class Normalized:
     """Values no CRM field of their kind can take: the record is refused, naming them."""
 
 
+def _name_key(text: str) -> str:
+    """A country name as compared: case, Latin accents, dots and apostrophes gone,
+    punctuation a space, a leading "the" dropped ("The Netherlands", "ESPANA" and "España"
+    meet their table entries). Marks on other scripts stay: they spell the word."""
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFKD", text.casefold()):
+        if char in _QUIET or (unicodedata.combining(char) and kept and kept[-1] < "\u0250"):
+            continue
+        kept.append(" " if unicodedata.category(char)[0] in "PZSC" else char)
+    words = unicodedata.normalize("NFC", "".join(kept)).split()
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    return " ".join(words)
+
+
+@lru_cache(maxsize=1)
+def _territory_names() -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """CLDR's territory names (babel ships them for every locale) by name key: English
+    names apart, since an English name wins over another language's spelling of it.
+
+    Loaded on the first name pycountry does not know (about a second: 1,100 locales)."""
+    iso = {c.alpha_2 for c in pycountry.countries}
+    english = {_name_key(name): code for code, name in
+               localedata.load("en").get("territories", {}).items() if code in iso}
+    pairs = {(name, code) for locale in localedata.locale_identifiers()
+             for code, name in localedata.load(locale).get("territories", {}).items()
+             if code in iso}  # locales share most names: each is keyed once
+    found: dict[str, set[str]] = {}
+    for name, code in pairs:
+        found.setdefault(_name_key(name), set()).add(code)
+    return english, {key: frozenset(codes) for key, codes in found.items()}
+
+
 @lru_cache(maxsize=4096)
-def country_code(value: str) -> str | None:
-    """ISO 3166-1 alpha-2 for a country written any common way, or None."""
+def country_codes(value: str) -> frozenset[str]:
+    """Every ISO 3166-1 alpha-2 code a country name or code may mean, in any language:
+    one when it is clear, several when it is ambiguous ("Kongo"), none when unknown.
+
+    ISO codes and names first (pycountry: "DE", "DEU", "Germany", "Korea, Republic of"),
+    then CLDR's names in English, then in every locale ("Deutschland", "Россия")."""
     text = _SPACES.sub(" ", value.strip())
     if not text:
-        return None
-    alias = COUNTRY_ALIASES.get(text.lower())
-    if alias:
-        return alias
+        return frozenset()
     try:
-        return pycountry.countries.lookup(text).alpha_2
+        return frozenset({pycountry.countries.lookup(text).alpha_2})
     except LookupError:
-        return None
+        pass
+    key = _name_key(text)
+    english, anywhere = _territory_names()
+    if key in english:
+        return frozenset({english[key]})
+    if key in INFORMAL_COUNTRIES:
+        return frozenset({INFORMAL_COUNTRIES[key]})
+    return anywhere.get(key, frozenset())
+
+
+def country_code(value: str) -> str | None:
+    """ISO 3166-1 alpha-2 for a country written any common way, or None (unknown or
+    ambiguous: ``country_codes`` says which)."""
+    codes = country_codes(value)
+    return next(iter(codes)) if len(codes) == 1 else None
+
+
+def phone_region(country: str | None, default: str) -> str:
+    """The region a number written without its country code is read in: the record's
+    country where phonenumbers knows it ("030 1234567" in Germany), else ``default``."""
+    code = country_code(country) if country else None
+    return code if code in phonenumbers.SUPPORTED_REGIONS else default
 
 
 @lru_cache(maxsize=4096)
@@ -104,9 +157,13 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
         values["email"] = str(values["email"]).lower()
     country = None
     if values.get("country"):
-        country = country_code(str(values["country"]))
-        if country:
-            values["country"] = country
+        codes = country_codes(str(values["country"]))
+        if len(codes) == 1:
+            country = values["country"] = next(iter(codes))
+        elif codes:
+            warnings.append(f"country: {values['country']!r} is ambiguous (it names "
+                            f"{' and '.join(sorted(codes))} in different languages); "
+                            "kept as given")
         else:
             warnings.append(f"country: {values['country']!r} is not a known country; kept as given")
     if values.get("state") and country in ("US", "CA"):
@@ -114,12 +171,13 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
         if code:
             values["state"] = code
     if values.get("phone"):
-        e164 = phone_e164(str(values["phone"]), country or default_region)
+        region = phone_region(country, default_region)
+        e164 = phone_e164(str(values["phone"]), region)
         if e164:
             values["phone"] = e164
         else:
             warnings.append(f"phone: {values['phone']!r} is not a possible phone number for "
-                            f"{country or default_region}; kept as given")
+                            f"{region}; kept as given")
     for key in ("employees", "annual_revenue"):
         if key in values:
             number = _number(values[key])

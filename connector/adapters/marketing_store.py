@@ -1,7 +1,9 @@
 """The embedded marketing-automation store.
 
-A small stand-in for Marketo/Pardot-style systems: leads keyed by email,
-their activities (page visits, form fills, email clicks), and the stage that
+A small stand-in for Marketo/Pardot-style systems: leads keyed by who they
+are (an explicit id, else the person's email; on a shared mailbox such as info@
+the email with the person's name, since two people on one mailbox are two
+leads), their activities (page visits, form fills, email clicks), and the stage that
 the closed loop writes back. Its change feed follows profile and activity
 changes only; a stage written back by leadsync is not a marketing change and
 would otherwise come straight back as one.
@@ -20,7 +22,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,15 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import structlog
+from anyascii import anyascii
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, or_
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, or_, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
-from connector.config import SettingError
+from connector.config import MatchingConfig, SettingError
 from connector.db import UTCDateTime, create_tables, make_engine
 from connector.records import Activity, ActivityKind, Lead, utcnow
 
@@ -52,9 +55,11 @@ class MarketingModel(SQLModel, registry=registry()):
 
 class MkLead(MarketingModel, table=True):
     __tablename__ = "mk_lead"
-    __table_args__ = (UniqueConstraint("email"), Index("ix_mk_lead_feed", "updated_at", "id"))
+    __table_args__ = (UniqueConstraint("key"), Index("ix_mk_lead_feed", "updated_at", "id"))
     id: int | None = Field(default=None, primary_key=True)
-    email: str
+    key: str = ""
+    """Who the lead is, for import to find it again: ``lead_key``."""
+    email: str = Field(index=True)
     fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     stage: str | None = None
     stage_updated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
@@ -183,6 +188,8 @@ class ImportReport:
 @dataclass
 class _Row:
     line: int
+    given_id: str | None
+    """The row's own ``id`` column: the source system's key, kept as the lead's."""
     email: str
     fields: dict[str, Any]
     created_at: datetime | None
@@ -442,7 +449,9 @@ def parse_row(raw: dict[str, Any], line: int, *, undecodable: bool = False
     fields = {key: value for key, value in values.items()
               if key not in _RESERVED and key != "email" and value not in (None, "")}
     fields["email"] = email
-    return _Row(line, email, fields, times.get("created_at"), activities), rejected
+    given = values.get("id")
+    given_id = str(given) if given not in (None, "") else None
+    return _Row(line, given_id, email, fields, times.get("created_at"), activities), rejected
 
 
 class _LineTooLong(Exception):
@@ -631,13 +640,40 @@ def read_rows(path: Path) -> Iterator[RawRow]:
     raise ImportFileError(path, 0, "(file)", "expected a .csv or .jsonl file")
 
 
+DEFAULT_ROLE_MAILBOXES = frozenset(MatchingConfig().email.role_mailboxes)
+"""``[matching.email] role_mailboxes`` when no config is at hand."""
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+
+def lead_key(given_id: str | None, email: str, fields: dict[str, Any],
+             roles: frozenset[str] = DEFAULT_ROLE_MAILBOXES) -> str:
+    """Who a row is, so a later row of the same person updates their lead.
+
+    An explicit id is the source's own key. Otherwise a person's email; but a
+    shared mailbox (info@, sales@ ...) names a team, so there the folded name
+    rides along: "Zoë Müller" and "zoe muller" on info@acme.com are one lead,
+    Jane Doe on the same mailbox another. A shared mailbox with no name is one lead."""
+    if given_id is not None:
+        return f"id:{given_id}"
+    if email.rpartition("@")[0] not in roles:
+        return email
+    name = " ".join(str(fields.get(k) or "") for k in ("first_name", "last_name"))
+    folded = " ".join(_NOT_NAME.split(anyascii(name).lower())).strip()
+    return f"{email} {folded}" if folded else email
+
+
 class EmbeddedMarketingStore:
     name: ClassVar[str] = "embedded"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, role_mailboxes: Iterable[str] | None = None) -> None:
         self.url = url
+        self.roles = (DEFAULT_ROLE_MAILBOXES if role_mailboxes is None
+                      else frozenset(r.lower() for r in role_mailboxes))
         self.engine = make_engine(url)
         create_tables(MarketingModel.metadata, self.engine)
+        with self.engine.begin() as connection:  # a store from before keys: keyed by email
+            connection.execute(update(MkLead).where(col(MkLead.key) == "")
+                               .values(key=MkLead.email))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -703,12 +739,13 @@ class EmbeddedMarketingStore:
                                      field=problem.field, reason=problem.reason, raw=blob, at=now))
 
     def _upsert(self, session: Session, row: _Row, report: ImportReport, now: datetime) -> None:
-        lead = session.exec(select(MkLead).where(MkLead.email == row.email)).first()
+        key = lead_key(row.given_id, row.email, row.fields, self.roles)
+        lead = session.exec(select(MkLead).where(MkLead.key == key)).first()
         created = lead is None
         changed = False
         if lead is None:
-            lead = MkLead(email=row.email, fields=row.fields, created_at=row.created_at or now,
-                          updated_at=now)
+            lead = MkLead(key=key, email=row.email, fields=row.fields,
+                          created_at=row.created_at or now, updated_at=now)
             _stamp_changes(lead, {}, row.fields, now)
             session.add(lead)
             session.flush()
@@ -784,11 +821,12 @@ class EmbeddedMarketingStore:
         return next(iter(self.leads([marketing_id])), None)
 
     def find(self, email: str) -> list[str]:
-        """Emails are stored normalised and lower-cased: one lead at most."""
+        """Emails are stored normalised and lower-cased: one lead per person on the
+        address (several on a shared mailbox), oldest first."""
         wanted = email.strip().lower()
         with Session(self.engine) as session:
-            return [str(i) for i in session.exec(select(MkLead.id)
-                                                 .where(MkLead.email == wanted))]
+            return [str(i) for i in session.exec(select(MkLead.id).where(MkLead.email == wanted)
+                                                 .order_by(col(MkLead.id)))]
 
     def leads(self, marketing_ids: Sequence[str]) -> list[Lead]:
         ids = [int(i) for i in marketing_ids if str(i).isdigit()]
@@ -832,12 +870,24 @@ class EmbeddedMarketingStore:
                 _stamp_changes(lead, lead.fields, fields, now)
                 if "email" in update.fields and update.fields["email"]:
                     lead.email = str(update.fields["email"]).strip().lower()
+                    self._rekey(session, lead, fields)
                 lead.fields = fields
                 lead.updated_at = now
                 session.add(lead)
                 written.add(update.marketing_id)
             session.commit()
         return written
+
+    def _rekey(self, session: Session, lead: MkLead, fields: dict[str, Any]) -> None:
+        """A lead keyed by its email follows a new address, so the next import of the
+        person under it finds them; unless another lead already is that person."""
+        if lead.key.startswith("id:"):
+            return
+        key = lead_key(None, lead.email, fields, self.roles)
+        taken = session.exec(select(MkLead.id).where(MkLead.key == key,
+                                                     MkLead.id != lead.id)).first()
+        if taken is None:
+            lead.key = key
 
     def stage_history(self, marketing_id: str) -> list[MkStageChange]:
         with Session(self.engine) as session:
@@ -858,7 +908,8 @@ def seed_store(store: EmbeddedMarketingStore, path: Path) -> ImportReport:
 
 @contextmanager
 def open_embedded(config: Config, *, seed: bool = False) -> Iterator[EmbeddedMarketingStore]:
-    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url),
+                                   role_mailboxes=config.matching.email.role_mailboxes)
     try:
         if seed and config.marketing.seed and store.is_empty():
             path = config.resolve_path(config.marketing.seed)

@@ -18,6 +18,8 @@ from anyascii import anyascii
 from cleanco import basename
 from nicknames import NickNamer
 
+from connector.normalize import phone_region
+
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _NOT_LETTER = re.compile(r"[^a-z0-9]+")  # digits kept: "Pat1" and "Pat2" are two people
 _NOT_DIGIT = re.compile(r"\D+")
@@ -223,3 +225,10 @@ def words(value: object) -> list[str]:
 
 def first_of(values: Iterable[object]) -> object:
     return next((v for v in values if v not in (None, "")), None)
+
+
+def record_region(country: object, default: str) -> str:
+    """The region a record's phone is read in: its own country, written any way in any
+    language ("Deutschland", "DE", "Germany"), else ``default``. A German contact's
+    "030 1234567" is +49 30 1234567, not a US number."""
+    return phone_region(str(country), default) if country not in (None, "") else default
