@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 from connector.matching.compare import SIMILARITY, blocking_values, prepare
 from connector.matching.config import MatchingConfig, MatchRule
-from connector.matching.keys import FREE_MAIL, EmailRules
+from connector.matching.keys import FREE_MAIL, EmailRules, record_region
 
 Outcome = Literal["match", "review", "none"]
+Level = Literal["agree", "neutral", "differ", "missing"]
 NAME_PAIR = ("first_name", "last_name")
 
 
@@ -48,6 +49,14 @@ class Scored:
     score: float
     rule: str
     reason: str
+    weight: float = 0.0
+    """Summed log2 weights of every field compared (agreeing +, differing -): the
+    evidence that orders candidates one rule scores alike."""
+
+    @property
+    def probability(self) -> float:
+        """The weight mapped to [0, 1] (even prior odds): 0.5 is no evidence either way."""
+        return 1 / (1 + 2 ** -max(-60.0, min(60.0, self.weight)))
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,9 @@ NO_MATCH = Scored(0.0, "", "")
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
-"""On equal scores: a contact (a customer's person) before a lead, before a lead
-leadsync handed over in this same run."""
+"""On equal scores and equal evidence: a contact (a customer's person) before a
+lead, before a lead leadsync handed over in this same run."""
+NAME_KINDS = ("name", "surname")
 
 
 class Matcher:
@@ -79,16 +89,18 @@ class Matcher:
                                       aliases=dict(email.domain_aliases),
                                       roles=frozenset(r.lower() for r in email.role_mailboxes))
         self.kinds = {name: rule.kind for name, rule in config.fields.items()}
-        self.minimum = {name: rule.min for name, rule in config.fields.items()}
+        self.agree = {name: rule.agree_at for name, rule in config.fields.items()}
+        self.differ = {name: rule.differ_below for name, rule in config.fields.items()}
+        self.weights = {name: rule.weights for name, rule in config.fields.items()}
         self.rules = sorted(config.rules, key=lambda r: -r.score)
-        self._needs = [(r, frozenset(r.fields) if r.at_least is None else frozenset())
+        self._needs = [(r, frozenset(r.fields) if r.all_must_agree else frozenset())
                        for r in self.rules]
         """Fields a rule needs on both sides: a cheap test before any comparison."""
         self.blocking = [[(name, int(size) if size else 0)
                           for name, _, size in (part.partition(":") for part in spec.split("+"))]
                          for spec in config.blocking]
         self.name_pair: tuple[str, str] = (config.names[0], config.names[1])
-        self._swappable = all(self.kinds.get(n) == "name" for n in self.name_pair)
+        self._swappable = all(self.kinds.get(n) in NAME_KINDS for n in self.name_pair)
         self._name_specs = [i for i, spec in enumerate(self.blocking)
                             if any(name in self.name_pair for name, _ in spec)]
         self._blocked = {name for spec in self.blocking for name, _ in spec}
@@ -108,10 +120,13 @@ class Matcher:
 
     # -- normalise -------------------------------------------------------------
     def prepare(self, person: Person) -> Prepared:
+        """Each value in its comparable form; phones read in the person's own country
+        (a German contact's "030 1234567"), else in the configured region."""
         values: dict[str, Any] = {}
         cache = self._prepared
         if len(cache) > PREPARED_CACHE:
             cache.clear()
+        region = record_region(person.fields.get("country"), self.region)
         for name, kind in self.kinds.items():
             raw = person.fields.get(name)
             if raw is None and kind == "domain":  # an employer domain from the email
@@ -119,12 +134,13 @@ class Matcher:
             if raw is None:
                 continue
             if isinstance(raw, str):  # names and companies recur across records
-                value = cache.get((kind, raw), cache)
+                key = (kind, f"{region} {raw}" if kind == "phone" else raw)
+                value = cache.get(key, cache)
                 if value is cache:
-                    value = cache[kind, raw] = prepare(kind, raw, region=self.region,
-                                                       email_rules=self.email_rules)
+                    value = cache[key] = prepare(kind, raw, region=region,
+                                                 email_rules=self.email_rules)
             else:
-                value = prepare(kind, raw, region=self.region, email_rules=self.email_rules)
+                value = prepare(kind, raw, region=region, email_rules=self.email_rules)
             if value is not None:
                 values[name] = value
         return Prepared(person, values)
@@ -170,19 +186,34 @@ class Matcher:
             return None
         return SIMILARITY[self.kinds[name]](left, right)
 
+    def level(self, name: str, similarity: float | None) -> Level:
+        """Whether a field agrees, differs or is neutral (in the band between the two
+        levels: neither way); a value missing on a side is "missing"."""
+        if similarity is None:
+            return "missing"
+        if similarity >= self.agree[name]:
+            return "agree"
+        return "differ" if similarity < self.differ[name] else "neutral"
+
+    def _weight(self, name: str, similarity: float | None) -> float:
+        level = self.level(name, similarity)
+        agreeing, differing = self.weights[name]
+        return agreeing if level == "agree" else differing if level == "differ" else 0.0
+
     def _names(self, a: Prepared, b: Prepared) -> tuple[dict[str, float | None], bool]:
         """First and last name similarity, trying them swapped too (Smith John)."""
         first, last = self.name_pair
         straight = {n: self.similarity(n, a, b) for n in self.name_pair}
         s_first, s_last = straight[first], straight[last]
         if (s_first is None or s_last is None
-                or (s_first >= self.minimum[first] and s_last >= self.minimum[last])):
+                or (s_first >= self.agree[first] and s_last >= self.agree[last])):
             return straight, False  # agreeing as they stand: swapping cannot help a rule
-        compare = SIMILARITY["name"]
         a_first, a_last = a.values[first], a.values[last]
-        swapped = {first: compare(a_last, b.values[first]),
-                   last: compare(a_first, b.values[last])}
-        if min(swapped.values()) > min(s_first, s_last):
+        swapped = {first: SIMILARITY[self.kinds[first]](a_last, b.values[first]),
+                   last: SIMILARITY[self.kinds[last]](a_first, b.values[last])}
+        # by the sum: one name agreeing as it stands (Bradley/Giaan Sribar) is not
+        # traded for two half-alike swapped ones
+        if sum(swapped.values()) > s_first + s_last:
             return swapped, True  # type: ignore[return-value]
         return straight, False
 
@@ -200,15 +231,24 @@ class Matcher:
                 break  # sorted by score: nothing further can beat it
             if needs <= present and self._holds(rule, a, b, sims):
                 reason = self._reason(rule, a, b, sims, swapped)
+                weight = self.evidence(a, b, sims)
                 against = None if rule.name in self._personal_rules else self._domains(a, b)
                 if against is None:
-                    return Scored(rule.score, rule.name, reason)
+                    return Scored(rule.score, rule.name, reason, weight)
                 penalty = self.config.work_email_differs_penalty
                 lowered = round(max(0.0, rule.score - penalty), 6)
                 if lowered > penalised.score:
                     penalised = Scored(lowered, rule.name,
-                                       f"{reason}; {against} (-{penalty:.2f})")
+                                       f"{reason}; {against} (-{penalty:.2f})", weight)
         return penalised
+
+    def evidence(self, a: Prepared, b: Prepared,
+                 sims: dict[str, float | None] | None = None) -> float:
+        """Summed weights of every field both records carry: Fellegi-Sunter's
+        match weight, what orders candidates a rule scores alike."""
+        sims = {} if sims is None else sims
+        return sum(self._weight(name, self._sim(name, a, b, sims))
+                   for name in a.values.keys() & b.values.keys())
 
     def same_address(self, a: Prepared, b: Prepared) -> bool:
         """Both carry the same personal mailbox (after normalising): the one kind of
@@ -237,30 +277,39 @@ class Matcher:
 
     def _holds(self, rule: MatchRule, a: Prepared, b: Prepared,
                sims: dict[str, float | None]) -> bool:
-        if rule.at_least is None:
+        agree = self.agree
+        if rule.all_must_agree:
             for name in rule.fields:
                 value = self._sim(name, a, b, sims)
-                if value is None or value < self.minimum[name]:
+                if value is None or value < agree[name]:
                     return False
         else:
-            spare = len(rule.fields) - rule.at_least  # fields that may disagree
+            spare = len(rule.fields) - (rule.at_least or 0)  # fields that may disagree
+            total = 0.0
             for name in rule.fields:
                 value = self._sim(name, a, b, sims)
-                if value is None or value < self.minimum[name]:
+                if value is None or value < agree[name]:
                     spare -= 1
                     if spare < 0:
                         return False
-        for name in rule.unless_differ:  # present on both sides and not agreeing
-            value = self._sim(name, a, b, sims)
-            if value is not None and value < self.minimum[name]:
+                total += self._weight(name, value)
+            if rule.min_weight is not None and total < rule.min_weight:
+                return False
+        if rule.require_one_of and not any(
+                all((v := self._sim(n, a, b, sims)) is not None and v >= agree[n] for n in group)
+                for group in rule.require_one_of):
+            return False
+        for group in rule.vetoes:  # present on both sides and differing
+            if all((v := self._sim(n, a, b, sims)) is not None and v < self.differ[n]
+                   for n in group):
                 return False
         return True
 
     def _reason(self, rule: MatchRule, a: Prepared, b: Prepared,
                 sims: dict[str, float | None], swapped: bool) -> str:
         shown = []
-        agreeing = [n for n in rule.fields
-                    if sims.get(n) is not None and sims[n] >= self.minimum[n]]  # type: ignore[operator]
+        levels = {n: self.level(n, sims.get(n)) for n in rule.fields}
+        agreeing = [n for n in rule.fields if levels[n] == "agree"]
         for name in agreeing:
             mine = name
             if swapped and name in self.name_pair:  # a's last name agreed with b's first
@@ -273,18 +322,30 @@ class Matcher:
             value = f"{left!r}" if same else f"{left!r}~{right!r}"
             shown.append(f"{name} {value} {sims[name]:.2f}")
         note = ", names swapped" if swapped and set(self.name_pair) & set(rule.fields) else ""
-        count = (f" ({len(agreeing)} of {len(rule.fields)} agree)"
-                 if rule.at_least is not None else "")
+        count = ""
+        if not rule.all_must_agree:
+            count = f" ({len(agreeing)} of {len(rule.fields)} agree"
+            if rule.min_weight is not None:
+                total = sum(self._weight(n, sims.get(n)) for n in rule.fields)
+                count += f", weight {total:.1f} of {rule.min_weight:g} needed"
+            count += ")"
+            for level in ("differ", "neutral"):
+                if named := [n for n in rule.fields if levels[n] == level]:
+                    note += f"; {'differ' if level == 'differ' else 'neutral'}: " + \
+                        ", ".join(named)
         return f"rule {rule.name}{count}: " + "; ".join(shown) + note
 
     # -- decide ----------------------------------------------------------------
     def decide(self, incoming: Prepared, candidates: Iterable[Prepared]) -> MatchDecision:
+        """The best candidate: by rule score, then by the weight of all the evidence
+        (a closer namesake before a farther one), and only then by record kind."""
         scored = [(c.person, s) for c in candidates
                   if c.person.id != incoming.person.id
                   and (s := self.score(incoming, c)).score >= self.config.review_threshold]
         if not scored:
             return MatchDecision("none", 0.0, "no earlier record matches")
-        scored.sort(key=lambda ps: (-ps[1].score, KIND_PREFERENCE.get(ps[0].kind, 9), ps[0].id))
+        scored.sort(key=lambda ps: (-ps[1].score, -ps[1].weight,
+                                    KIND_PREFERENCE.get(ps[0].kind, 9), ps[0].id))
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"
         return MatchDecision(outcome, top.score, top.reason, best, scored[1:])

@@ -38,6 +38,9 @@ def prepare(kind: str, value: Any, *, region: str, email_rules: Any) -> Any:
     if kind == "name":
         key = name_key(value)
         return (key, nicknames_near(str(value)), formal_names(str(value))) if key else None
+    if kind == "surname":  # the shape of a name, without the given-name table
+        key = name_key(value)
+        return (key, frozenset(), frozenset({key})) if key else None
     if kind == "company":
         return company_key(value)
     if kind == "phone":
@@ -76,6 +79,16 @@ def _name(a: NameValue, b: NameValue) -> float:
     return JaroWinkler.normalized_similarity(a[0], b[0])
 
 
+def _surname(a: NameValue, b: NameValue) -> float:
+    """Jaro-Winkler on the letters: "Green" is not "Berry", "King" is not "Kingston"
+    (the given-name table says both)."""
+    if a[0] == b[0]:
+        return 1.0
+    if not (a[0].isalpha() and b[0].isalpha()) and digits(a[0]) != digits(b[0]):
+        return 0.0
+    return JaroWinkler.normalized_similarity(a[0], b[0])
+
+
 def _company(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -111,8 +124,8 @@ def _exact(a: str, b: str) -> float:
 
 
 SIMILARITY: dict[str, Callable[[Any, Any], float]] = {
-    "email": _exact, "name": _name, "company": _company, "phone": _phone, "domain": _sets,
-    "text": _text, "code": _code, "exact": _exact,
+    "email": _exact, "name": _name, "surname": _surname, "company": _company, "phone": _phone,
+    "domain": _sets, "text": _text, "code": _code, "exact": _exact,
 }
 
 
@@ -120,7 +133,7 @@ def blocking_values(kind: str, prepared: Any) -> list[str]:
     """The strings a prepared value contributes to blocking keys."""
     if prepared is None:
         return []
-    if kind == "name":  # Bob is found under robert too
+    if kind in ("name", "surname"):  # Bob is found under robert too
         return sorted(prepared[2])
     if isinstance(prepared, frozenset):
         return sorted(prepared)

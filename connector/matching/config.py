@@ -5,11 +5,18 @@ must all agree (each with its own comparison and threshold) and the score a
 match by that rule earns. The best rule over all candidates decides: at or
 above ``match_threshold`` the existing record is updated, between the two
 thresholds the pair is held for review, below it the lead is created.
+
+What record linkage has learned is written into the same language: a field
+agrees, differs or is neutral (a band between the two levels counts neither
+way), and carries Fellegi-Sunter weights (log2 of m/u), so "most of these
+fields" weighs a street above a state, and candidates a rule ties on are
+ordered by the weight of all their evidence.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -17,11 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connector.matching.keys import ROLE_MAILBOXES
 
-Kind = Literal["email", "name", "company", "phone", "domain", "text", "exact", "code"]
+Kind = Literal["email", "name", "surname", "company", "phone", "domain", "text", "exact",
+               "code"]
 """How a field is compared:
 
 email    the mailbox (case, provider dots and +tags ignored): equal or not
-name     a person's name: nicknames equal, an initial nearly so, else Jaro-Winkler
+name     a given name: nicknames equal, an initial nearly so, else Jaro-Winkler
+surname  a family name: Jaro-Winkler only (never the nickname table: Green is not Berry)
 company  legal form and noise words removed, then token-set similarity
 phone    E.164 equal; the same national number in another region nearly so
 domain   equal employer domains (free-mail providers never count)
@@ -31,7 +40,9 @@ code     edit-distance similarity (ids, dates, postcodes: one typo -- a transpos
          too -- costs a little)
 """
 
+NAME_KINDS = ("name", "surname")
 Share = Annotated[float, Field(ge=0, le=1)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
 
 
 class _Model(BaseModel):
@@ -55,21 +66,70 @@ def _did_you_mean(word: str, names: Iterable[str]) -> str:
 class FieldRule(_Model):
     kind: Kind
     min: Share = 0.85
-    """The similarity from which this field counts as agreeing."""
+    """The similarity from which this field counts as agreeing (``agree`` says the same)."""
+    agree: Share | None = None
+    """Similarity from which the field agrees; ``min`` when unset."""
+    disagree: Share | None = None
+    """Similarity under which the field differs (vetoes, counts against); the agree
+    level when unset. Between the two the field is neutral: a postcode one typo
+    away neither agrees nor vetoes."""
+    m: Probability | None = None
+    """P(agree | same person): how often a true duplicate keeps this field."""
+    u: Probability | None = None
+    """P(agree | two people): how often strangers share it by chance (a state: often)."""
+    weight: float | None = None
+    """log2 weight of an agreeing value, instead of m/u; 1 (a count) when neither is set."""
+    differ_weight: Annotated[float, Field(le=0)] | None = None
+    """log2 weight of a differing value (0 or less); from m/u, else 0."""
+
+    @model_validator(mode="after")
+    def _levels_and_weights(self) -> FieldRule:
+        if self.disagree is not None and self.disagree > self.agree_at:
+            raise ValueError(f"disagree {self.disagree} is above the agree level {self.agree_at}")
+        if (self.m is None) != (self.u is None):
+            raise ValueError("m and u go together")
+        if self.m is not None and (self.weight is not None or self.differ_weight is not None):
+            raise ValueError("give m/u or weight/differ_weight, not both")
+        return self
+
+    @property
+    def agree_at(self) -> float:
+        return self.min if self.agree is None else self.agree
+
+    @property
+    def differ_below(self) -> float:
+        return self.agree_at if self.disagree is None else self.disagree
+
+    @property
+    def weights(self) -> tuple[float, float]:
+        """(agreeing, differing) log2 weights; neutral and missing values weigh 0."""
+        if self.m is not None and self.u is not None:
+            return math.log2(self.m / self.u), math.log2((1 - self.m) / (1 - self.u))
+        return (1.0 if self.weight is None else self.weight,
+                0.0 if self.differ_weight is None else self.differ_weight)
 
 
 class MatchRule(_Model):
     name: str
     fields: Annotated[list[str], Field(min_length=1)]
     score: Annotated[float, Field(gt=0, le=1)]
-    unless_differ: list[str] = []
-    """Fields that, present on both sides and not agreeing (similarity under the
-    field's ``min``), veto the rule: a shared info@ mailbox is not one person.
-    A missing value does not veto."""
+    unless_differ: list[str | list[str]] = []
+    """Fields that, present on both sides and differing (similarity under the
+    field's ``disagree`` level), veto the rule: a shared info@ mailbox is not one
+    person. A missing or neutral value does not veto. A group (a list) vetoes when
+    all its fields differ: ``[["first_name", "last_name"]]`` is "unless both names
+    differ"."""
     at_least: Annotated[int, Field(ge=1)] | None = None
     """How many of ``fields`` must agree (a missing value does not); all when
     unset. "Any 6 of these 10" tolerates the few fields a typo or an empty
     form spoiled, as a probabilistic linker would, with a rule a human can read."""
+    min_weight: float | None = None
+    """The summed weights of ``fields`` (agreeing +, differing -, neutral and missing 0)
+    must reach this: ``at_least`` by weight, where a street outweighs a state.
+    Setting it alone (no ``at_least``) lets any of ``fields`` be missing or differ."""
+    require_one_of: list[Annotated[list[str], Field(min_length=1)]] = []
+    """Groups of fields, one of which must agree in full: "one of them the street,
+    or both names"."""
 
     @model_validator(mode="after")
     def _at_most_all(self) -> MatchRule:
@@ -77,6 +137,15 @@ class MatchRule(_Model):
             raise ValueError(f"rule {self.name!r}: at_least {self.at_least} is more than its "
                              f"{len(self.fields)} fields")
         return self
+
+    @property
+    def vetoes(self) -> list[tuple[str, ...]]:
+        """``unless_differ`` as groups: a group vetoes when every field in it differs."""
+        return [(v,) if isinstance(v, str) else tuple(v) for v in self.unless_differ]
+
+    @property
+    def all_must_agree(self) -> bool:
+        return self.at_least is None and self.min_weight is None
 
 
 class EmailConfig(_Model):
@@ -92,15 +161,22 @@ class EmailConfig(_Model):
 
 
 DEFAULT_FIELDS: dict[str, FieldRule] = {
-    "email": FieldRule(kind="email", min=1.0),
-    "first_name": FieldRule(kind="name", min=0.85),
-    "last_name": FieldRule(kind="name", min=0.9),
-    "company": FieldRule(kind="company", min=0.85),
-    "phone": FieldRule(kind="phone", min=0.95),
-    "domain": FieldRule(kind="domain", min=1.0),
-    "street": FieldRule(kind="text", min=0.85),
-    "city": FieldRule(kind="exact", min=1.0),
-    "postal_code": FieldRule(kind="code", min=0.8),
+    # m: how often a person's second entry keeps the value; u: how often two people
+    # share it by chance (a state often, a street rarely). Weights are log2(m/u) when
+    # agreeing and log2((1-m)/(1-u)) when differing; between disagree and agree a
+    # value is neutral (a typo too many to agree, too few to count against).
+    "email": FieldRule(kind="email", min=1.0, m=0.8, u=0.0001),
+    "first_name": FieldRule(kind="name", min=0.85, disagree=0.7, m=0.9, u=0.01),
+    "last_name": FieldRule(kind="surname", min=0.92, disagree=0.8, m=0.9, u=0.005),
+    "company": FieldRule(kind="company", min=0.85, m=0.7, u=0.01),
+    "phone": FieldRule(kind="phone", min=0.95, m=0.8, u=0.001),
+    "domain": FieldRule(kind="domain", min=1.0, m=0.7, u=0.02),
+    "street": FieldRule(kind="text", min=0.85, disagree=0.6, m=0.85, u=0.001),
+    "street_number": FieldRule(kind="code", min=1.0, disagree=0.5, m=0.85, u=0.02),
+    "address_2": FieldRule(kind="text", min=0.85, disagree=0.6, m=0.7, u=0.01),
+    "city": FieldRule(kind="text", min=0.85, disagree=0.6, m=0.85, u=0.02),
+    "postal_code": FieldRule(kind="code", min=1.0, disagree=0.7, m=0.85, u=0.01),
+    "state": FieldRule(kind="exact", min=1.0, m=0.9, u=0.2),
 }
 
 DEFAULT_RULES: list[MatchRule] = [
@@ -111,14 +187,19 @@ DEFAULT_RULES: list[MatchRule] = [
     MatchRule(name="name+address", fields=["first_name", "last_name", "street", "postal_code"],
               score=0.9),
     MatchRule(name="email, other name", fields=["email"], score=0.8),
-    MatchRule(name="last name+company", fields=["last_name", "company"], score=0.8),
+    MatchRule(name="last name+company", fields=["last_name", "company"], score=0.8,
+              unless_differ=["first_name"]),  # a colleague or a relative
+    MatchRule(name="last name+company+contact", fields=["last_name", "company"], score=0.8,
+              require_one_of=[["phone"], ["email"], ["street", "postal_code"]]),
     MatchRule(name="phone", fields=["phone"], score=0.8,  # not a switchboard: names agree
               unless_differ=["first_name", "last_name"]),
     MatchRule(name="name only", fields=["first_name", "last_name"], score=0.6),
 ]
 
 DEFAULT_BLOCKING = ["email", "phone", "last_name+first_name:1", "first_name+last_name:1",
-                    "company+last_name:1", "domain+last_name:1"]
+                    "company+last_name:1", "domain+last_name:1", "postal_code+last_name:1",
+                    "postal_code+first_name:1", "street+postal_code:1", "city+street_number",
+                    "street+street_number"]
 
 
 class MatchingConfig(_Model):
@@ -156,18 +237,20 @@ class MatchingConfig(_Model):
             problems.append((("review_threshold",),
                              "review_threshold must not be above match_threshold"))
         for index, rule in enumerate(self.rules):
-            for key in ("fields", "unless_differ"):
-                for name in getattr(rule, key):
-                    if name not in self.fields:
-                        problems.append((("rules", index, key),
-                                         f"rule {rule.name!r} names field {name!r}, which "
-                                         f"[matching.fields] does not define"
-                                         f"{_did_you_mean(name, self.fields)}"))
+            named = [("fields", n) for n in rule.fields]
+            named += [("unless_differ", n) for group in rule.vetoes for n in group]
+            named += [("require_one_of", n) for group in rule.require_one_of for n in group]
+            for key, name in named:
+                if name not in self.fields:
+                    problems.append((("rules", index, key),
+                                     f"rule {rule.name!r} names field {name!r}, which "
+                                     f"[matching.fields] does not define"
+                                     f"{_did_you_mean(name, self.fields)}"))
         if "names" in self.model_fields_set:
             for name in self.names:
-                if name not in self.fields or self.fields[name].kind != "name":
+                if name not in self.fields or self.fields[name].kind not in NAME_KINDS:
                     problems.append((("names",), f"names: {name!r} should be a field of kind "
-                                     "\"name\" in [matching.fields]"))
+                                     "\"name\" or \"surname\" in [matching.fields]"))
         for spec in self.blocking:
             for part in spec.split("+"):
                 name, _, size = part.partition(":")
