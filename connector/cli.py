@@ -112,7 +112,8 @@ def import_(file: Annotated[Path, typer.Argument(help="A .csv or .jsonl file of 
     from connector.adapters.marketing_store import EmbeddedMarketingStore
 
     cfg = _load(config)
-    store = EmbeddedMarketingStore(cfg.resolve_url(cfg.marketing.url))
+    store = EmbeddedMarketingStore(cfg.resolve_url(cfg.marketing.url),
+                                   role_mailboxes=cfg.matching.email.role_mailboxes)
     try:
         report = store.import_file(file)
     except ValueError as exc:
@@ -249,6 +250,40 @@ def status(config: ConfigOpt = None,
         for conflict in conflicts[:20]:
             out.print(f"  run {conflict['run']}, lead {conflict['lead']}: {conflict['detail']}",
                       highlight=False)
+
+
+@app.command()
+def index(config: ConfigOpt = None,
+          rebuild: Annotated[bool, typer.Option(
+              "--rebuild", help="Empty the candidate index: the next sync reads the CRM's "
+                                "people and accounts again in bulk.")] = False,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The local candidate index of the CRM's people and accounts that matching asks."""
+    from connector.matching import Matcher
+    from connector.matching.index import CandidateIndex
+
+    cfg = _load(config)
+    store = _state(cfg)
+    try:
+        held = CandidateIndex(store.engine, cfg.crm.adapter, Matcher(cfg.matching))
+        stream = f"index:{cfg.crm.adapter}:{cfg.mapping.object}"
+        if rebuild:
+            held.clear()
+            store.drop_cursor(stream)
+        cursor = store.cursor(stream)
+        sizes = held.sizes()
+    finally:
+        store.close()
+    facts = {"crm": cfg.crm.adapter, "records": sizes,
+             "read_until": cursor.value.isoformat() if cursor else None}
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    counts = ", ".join(f"{n:,} {kind}s" for kind, n in sorted(sizes.items())) or "empty"
+    when = (f"in step with the CRM up to {cursor.value:%Y-%m-%d %H:%M:%S} UTC" if cursor
+            else "filled by a bulk read on the next sync")
+    out.print(f"candidate index ({cfg.crm.adapter}): {counts}; {when}",
+              markup=False, highlight=False)
 
 
 @app.command()
@@ -426,6 +461,11 @@ def sandbox(
         help="API calls a day before 403 REQUEST_LIMIT_EXCEEDED.")] = 15_000,
     session_seconds: Annotated[int, typer.Option(
         help="Idle seconds before a session expires (401 INVALID_SESSION_ID).")] = 7200,
+    bulk_base_seconds: Annotated[float, typer.Option(
+        min=0, help="Seconds every Bulk API 2.0 job (ingest or query) stays queued.")] = 0.0,
+    bulk_seconds_per_record: Annotated[float, typer.Option(
+        min=0, help="Seconds a Bulk API 2.0 job takes per record (25 us: 1M records in "
+                    "25 s).")] = 0.000025,
     hubspot_port: Annotated[int | None, typer.Option(
         help="Port of the HubSpot sandbox [default: the port of crm.hubspot.route_to, else "
              "8452]", show_default=False)] = None,
@@ -473,7 +513,9 @@ def sandbox(
     server = SalesforceSandbox(username=username, password=password,
                                security_token=security_token, state_path=state, seed=seed,
                                faults=faults, daily_api_allocation=daily_api_allocation,
-                               session_seconds=session_seconds)
+                               session_seconds=session_seconds,
+                               bulk_base_seconds=bulk_base_seconds,
+                               bulk_seconds_per_record=bulk_seconds_per_record)
     portal = HubSpotSandbox(token=hubspot_token, state_path=hubspot_state, faults=faults)
     address = server.start(host, salesforce_port or 8451)
     try:

@@ -11,7 +11,7 @@ reason to stop the batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -41,7 +41,8 @@ from connector.feedback import Decided, latest_by_record, stage_updates
 from connector.handoff import handoff_task
 from connector.mapping import Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
-from connector.matching.lookup import AccountMatch, Accounts, lookup_for, people
+from connector.matching.index import CandidateIndex
+from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.normalize import normalize
 from connector.outbox import make_owed_tasks
 from connector.records import (
@@ -50,6 +51,8 @@ from connector.records import (
     Cursor,
     Decision,
     Lead,
+    PersonChange,
+    Removal,
     Touch,
     Write,
     WriteResult,
@@ -150,6 +153,17 @@ def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
     return cursor.advance(when, ident) if cursor else Cursor(when, frozenset({ident}))
 
 
+@dataclass
+class Feeds:
+    """The CRM's change feeds of one run, opened together (``Pipeline.open_feeds``)."""
+
+    removed: Iterator[Removal]
+    changes: Iterator[Change]
+    people: Iterator[PersonChange] | None
+    started: datetime
+    """When they were opened: the index cursor moves here once its feed is read."""
+
+
 class Pipeline:
     def __init__(self, config: Config, state: StateStore, marketing: MarketingAdapter,
                  crm: CrmAdapter, *, retry_dead_letters: bool = False,
@@ -172,6 +186,9 @@ class Pipeline:
         self.matching = config.matching
         self.matcher = Matcher(config.matching, region=config.marketing.default_region)
         self._seen = Index(self.matcher)
+        self.index = (CandidateIndex(state.engine, crm.name, self.matcher)
+                      if config.matching.enabled else None)
+        """The CRM's people and accounts, kept in step each run: asked instead of the CRM."""
         """The leads of this run, so two records of one person in one run make one."""
         self._schemas: dict[str, set[str]] = {}
         routing = config.routing
@@ -195,6 +212,7 @@ class Pipeline:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
         log.info("run started", run=summary.run_id, dry_run=dry_run, crm=self.crm.name)
         try:
+            self.open_feeds()
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
             self.judge(summary)
@@ -251,6 +269,7 @@ class Pipeline:
             events: list[Event] = []
             self.make_tasks(summary, events)  # what earlier runs still owe
             self.state.record_events(summary.run_id, events)
+        self.refresh_index(summary)
         retried: set[str] = set()
         ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
@@ -424,17 +443,13 @@ class Pipeline:
             return handoffs
         prepared = {h.lead.id: self.matcher.prepare(Person(h.lead.id, "incoming", h.lead.fields))
                     for h in fresh}
-        candidates, poisoned = self.find_people(list(prepared.values()))
-        for handoff in fresh:
-            if handoff.lead.id in poisoned:
-                self.poison(handoff.lead, "match look-up", poisoned[handoff.lead.id],
-                            summary, events)
-                prepared.pop(handoff.lead.id)
-        handoffs = [h for h in handoffs if h.lead.id not in poisoned]
-        index = Index(self.matcher)
-        accounts = Accounts(self.matcher, candidates)
-        for person in people(candidates):
-            index.add(self.matcher.prepare(person))
+        assert self.index is not None
+        found, _ = self.index.find({lead_id: self.index.lead_keys(me)
+                                    for lead_id, me in prepared.items()})
+        earlier = {lead_id: [self.matcher.prepare(p) for p in people(candidates)]
+                   for lead_id, candidates in found.items()}
+        accounts = {lead_id: Accounts(self.matcher, candidates)
+                    for lead_id, candidates in found.items()}
         decided = self.state.reviews.of_leads(self.crm.name, prepared)
         held: list[MatchReview] = []
         kept: list[Handoff] = []
@@ -444,7 +459,7 @@ class Pipeline:
                 kept.append(handoff)
                 continue
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
-            pool = [c for c in index.candidates(me) + self._seen.candidates(me)
+            pool = [c for c in earlier[handoff.lead.id] + self._seen.candidates(me)
                     if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(me, pool)
             chosen = next((c.person for c in pool if answer_for(answers, c) == "same"), None)
@@ -483,7 +498,7 @@ class Pipeline:
                 kept.append(handoff)
                 continue
             target = handoff.target
-            handoff.account = accounts.find(me, target)
+            handoff.account = accounts[handoff.lead.id].find(me, target)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
                                            ref=handoff.lead.id), me.values,
                                     self.matcher.keys(me)))
@@ -493,6 +508,50 @@ class Pipeline:
         summary.counts["matched"] += sum(1 for h in kept if h.matched)
         self.add_history([h for h in kept if h.target or h.account])
         return kept
+
+    def refresh_index(self, summary: RunSummary) -> None:
+        """The candidate index brought in step with the CRM: filled by a bulk read on
+        the first run (or after a fill was cut off), else the changes since its
+        cursor -- records reps created, edited, merged, converted or deleted."""
+        if self.index is None or self._feeds.people is None:
+            return
+        stream = self.index_stream
+        cursor = self.state.cursor(stream)
+        if cursor is None:
+            self.index.clear()  # a fill cut off before its end starts again
+        written, removed = self.index.apply(self._feeds.people)
+        log.info("candidate index", filled=cursor is None, written=written, removed=removed)
+        started = self._feeds.started  # a cache of the CRM: kept in a dry run too
+        self.state.set_cursor(stream, Cursor(max(started, cursor.value) if cursor else started))
+
+    @property
+    def index_stream(self) -> str:
+        return f"index:{self.crm.name}:{self.object}"
+
+    def open_feeds(self) -> None:
+        """Every CRM feed this run reads, opened before any is read: an adapter that
+        can batch read requests (Salesforce's composite resource) fetches their
+        first pages together. Each starts where its own cursor stands, less the
+        look-back window."""
+        def since(stream: str) -> datetime | None:
+            cursor = self.state.cursor(stream)
+            return cursor.value - self.config.sync.lookback if cursor else None
+
+        stream = crm_stream(self.crm.name, self.object)
+        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back,
+                                     *(self.identity_fields()
+                                       if self.state.cursor(stream) is None else ())]))
+        started = utcnow()
+        self._feeds = Feeds(
+            removed=self.crm.read_removed(self.object, self.key_field,
+                                          since(stream + ":removed")),
+            changes=self.crm.read_changes(self.object, self.key_field, fields, since(stream)),
+            people=self.crm.read_people(self.object, self.key_field, self.matching.search,
+                                        since(self.index_stream))
+            if self.index is not None else None,
+            started=started)
+        if self.router is not None and getattr(self.crm, "reads_together", False):
+            self.owners()  # read now, its query rides with the feeds' first pages
 
     def deleted_person(self, me: Prepared) -> Link | None:
         """A record a rep deleted that belonged to this person (the same mailbox under
@@ -517,29 +576,6 @@ class Pipeline:
                             external_id=gone.external_id, deleted_at=gone.deleted_at,
                             protected=True, created_at=now, updated_at=now)
         return None
-
-    def find_people(self, prepared: list[Prepared]
-                    ) -> tuple[list[Candidate], dict[str, RecordError]]:
-        """The CRM's records sharing a key with these leads, once per batch. A request
-        refused for what it carried is split until the lead whose values broke it is
-        found: that lead is returned as poisoned, the others are looked up."""
-        poisoned: dict[str, RecordError] = {}
-
-        def ask(items: list[Prepared]) -> list[Candidate]:
-            try:
-                return self.crm.find_people(self.object, self.key_field,
-                                            lookup_for(self.matcher, items),
-                                            self.matching.search)
-            except FatalError as exc:
-                if not exc.content:
-                    raise
-                if len(items) == 1:
-                    poisoned[items[0].person.id] = RecordError(exc.code or "REFUSED", str(exc))
-                    return []
-                half = len(items) // 2
-                return ask(items[:half]) + ask(items[half:])
-
-        return (ask(prepared) if prepared else []), poisoned
 
     # step 5: route -------------------------------------------------------------
     def route_batch(self, handoffs: list[Handoff], summary: RunSummary,
@@ -971,6 +1007,7 @@ class Pipeline:
         by_key = {result.key: result for result in results}
         links, written, rebuilt, adopted = [], [], [], []
         owed: list[TaskOwed] = []
+        made: list[Candidate] = []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -1019,6 +1056,11 @@ class Pipeline:
             written.append(lead.id)
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
+            if result.created:  # in the index at once: a later batch of this run finds it
+                made.append(Candidate("lead" if crm_object == self.object else "contact",
+                                      crm_object, link.crm_id, dict(lead.fields),
+                                      key=link.external_id,
+                                      owner_id=body.get(self.crm.owner_field)))
             first_match = handoff.matched is not None and handoff.link is None
             # its task may be there already: the CRM had the record (lost state, a cut run)
             again = (bool(rebuilt) and rebuilt[-1] is link) or summary.rebuilt > 0
@@ -1043,6 +1085,8 @@ class Pipeline:
             events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links, owed)  # with what they owe, in one transaction
+        if self.index is not None and made:
+            self.index.put((c, self.index.keys_of(c), utcnow()) for c in made)
         if rebuilt:
             summary.rebuilt += len(rebuilt)
             self.learn_status(rebuilt, summary, ours=True)
@@ -1247,12 +1291,8 @@ class Pipeline:
         self.follow_removals(summary)
         stream = crm_stream(self.crm.name, self.object)
         cursor = self.state.cursor(stream)
-        since = cursor.value - self.config.sync.lookback if cursor else None
         fresh = cursor is None  # nothing read before: every record of ours comes now
-        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back,
-                                     *(self.identity_fields() if fresh else ())]))
-        changes = self.crm.read_changes(self.object, self.key_field, fields, since)
-        for batch in batched(changes, 500):
+        for batch in batched(self._feeds.changes, 500):
             links = self.state.links_to_records(self.crm.name, self.object,
                                                 (c.crm_id for c in batch))
             if fresh:  # records under our key this state database does not know: lost state
@@ -1275,6 +1315,7 @@ class Pipeline:
             assert cursor is not None
             self.state.set_cursor(stream, cursor)
             self.checkpoint(summary)
+        self.settle(stream, cursor, summary)
 
     def follow_removals(self, summary: RunSummary) -> None:
         """Records deleted or merged in the CRM since the last look.
@@ -1286,8 +1327,7 @@ class Pipeline:
         """
         stream = crm_stream(self.crm.name, self.object) + ":removed"
         cursor = self.state.cursor(stream)
-        since = cursor.value - self.config.sync.lookback if cursor else None
-        for batch in batched(self.crm.read_removed(self.object, self.key_field, since), 500):
+        for batch in batched(self._feeds.removed, 500):
             links = self.state.links_to_records(self.crm.name, self.object,
                                                 (r.crm_id for r in batch))
             events: list[Event] = []
@@ -1347,6 +1387,15 @@ class Pipeline:
                 self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
+        self.settle(stream, cursor, summary)
+
+    def settle(self, stream: str, cursor: Cursor | None, summary: RunSummary) -> None:
+        """A feed read to its end: its cursor moves to when it was opened if no change
+        since was later, so the next look-back window starts at this run, not at the
+        last change ever seen (after a big load, an idle run re-reads nothing)."""
+        started = self._feeds.started
+        if not summary.dry_run and (cursor is None or cursor.value < started):
+            self.state.set_cursor(stream, Cursor(started))
 
     def take_back(self, batch: list[Change], links: dict[str, list[Link]],
                   summary: RunSummary) -> None:

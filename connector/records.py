@@ -238,6 +238,17 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class PersonChange:
+    """A CRM lead, contact or account as the candidate index keeps it, from a bulk
+    read or a change feed. ``removed``: deleted, merged away or converted, so no
+    longer an earlier record anyone should be matched with."""
+
+    candidate: Candidate
+    modified_at: datetime
+    removed: bool = False
+
+
+@dataclass(frozen=True)
 class Touch:
     """Earlier outreach on a CRM record: who reached out, when, and how it went."""
 

@@ -308,6 +308,13 @@ class StateStore:
             session.add(row)
             session.commit()
 
+    def drop_cursor(self, stream: str) -> None:
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, stream)
+            if row is not None:
+                session.delete(row)
+                session.commit()
+
     # links ----------------------------------------------------------------
     def links(self, crm: str, crm_object: str, marketing_ids: Iterable[str]) -> dict[str, Link]:
         return self._links_by(crm, crm_object, "marketing_id", marketing_ids)

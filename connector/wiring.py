@@ -10,7 +10,7 @@ module and the CLI import ``connector.sandbox``; an adapter receives a URL
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,13 +69,15 @@ def open_crm(config: Config) -> Iterator[CrmAdapter]:
 
 
 def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool = False,
-             stop: Stop = NEVER) -> RunSummary:
+             stop: Stop = NEVER, crm: CrmAdapter | None = None) -> RunSummary:
     """Open the configured adapters and the state store, run one cycle, close all.
-    ``stop``: asked between batches (the CLI sets it on SIGTERM and Ctrl-C)."""
+    ``stop``: asked between batches (the CLI sets it on SIGTERM and Ctrl-C).
+    ``crm``: an adapter the caller keeps open across runs (the daemon: its login
+    and the CRM's metadata are reused, not asked again every cycle)."""
     state = open_state(config)
     try:
         with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
-                open_crm(config) as crm:
+                (nullcontext(crm) if crm is not None else open_crm(config)) as crm:
             pipeline = Pipeline(config, state, marketing, crm,
                                 retry_dead_letters=retry_dead_letters, stop=stop, lock=lock)
             return pipeline.run(dry_run=dry_run)

@@ -21,6 +21,7 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
     Lead,
     Lookup,
     ObjectSchema,
+    PersonChange,
     Removal,
     Touch,
     Write,
@@ -121,6 +122,14 @@ class CrmAdapter(Protocol):
         """Earlier records of these people: leads (``object_name``, not converted),
         contacts and accounts (``kinds``), found by ``lookup``'s keys in batched
         queries, never one query per lead nor a scan of the whole CRM."""
+        ...
+
+    def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
+                    since: datetime | None) -> Iterator[PersonChange]:
+        """Every lead (``object_name``), contact and account (``kinds``) modified at or
+        after ``since`` -- every one there is when ``since`` is None, read in bulk --
+        as the candidate index keeps them. Deleted, merged-away and converted
+        records come as ``removed`` (from a delta read; a full read leaves them out)."""
         ...
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:

@@ -53,6 +53,7 @@ from connector.records import (
     HandoffTask,
     Lookup,
     ObjectSchema,
+    PersonChange,
     Removal,
     Touch,
     Write,
@@ -466,6 +467,49 @@ class HubSpotAdapter:
                                         sorts=BY_ID):
                     found.setdefault("c" + row["id"], _company(row))
         return list(found.values())
+
+    def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
+                    since: datetime | None) -> Iterator[PersonChange]:
+        """Contacts and companies for the candidate index.
+
+        A full read lists every record, 100 a page (the list API has no 10,000
+        cap, unlike search). A delta searches by ``hs_lastmodifieddate`` (paged
+        by change time, see ``_changed``), and lists the archived records (the
+        search API never returns them) to take out those archived since; a merge
+        archives the records merged away as well."""
+        sources = []
+        if "leads" in kinds or "contacts" in kinds:
+            sources.append((object_name, [key_field, *CONTACT_FIELDS, "hs_lastmodifieddate"],
+                            lambda row: _contact(object_name, row, key_field)))
+        if "accounts" in kinds:
+            sources.append(("companies", [*COMPANY_FIELDS, "hs_lastmodifieddate"], _company))
+        for object_type, props, make in sources:
+            rows = (self._listed(object_type, props, archived=False) if since is None
+                    else self._changed(object_type, props, since))
+            for row in rows:
+                yield PersonChange(make(row), _stamp(row))
+            if since is None:
+                continue
+            for row in self._listed(object_type, ["hs_lastmodifieddate"], archived=True):
+                at = row["archived_at"]
+                if at is not None and at >= since:
+                    yield PersonChange(make(row), at, removed=True)
+
+    def _listed(self, object_type: str, properties: list[str], *, archived: bool
+                ) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        while True:
+            page = self._call("crm.objects.basic_api", "get_page", object_type, limit=100,
+                              after=after, properties=properties, archived=archived)
+            for row in page.results or []:
+                props = dict(row.properties or {})
+                props.setdefault("hs_lastmodifieddate",
+                                 (row.updated_at or row.created_at).isoformat())
+                at = row.archived_at.astimezone(UTC) if row.archived_at else None
+                yield {"id": str(row.id), "properties": props, "archived_at": at}
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if after is None:
+                return
 
     def owners(self) -> list[CrmOwner]:
         """Owners, active and archived (HubSpot lists the two apart), 100 a page."""

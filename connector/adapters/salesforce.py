@@ -54,6 +54,7 @@ from connector.records import (
     HandoffTask,
     Lookup,
     ObjectSchema,
+    PersonChange,
     Removal,
     Touch,
     Write,
@@ -220,6 +221,8 @@ _USAGE = re.compile(r"(?:^|[^-])api-usage=(?P<used>\d+)/(?P<total>\d+)")
 class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     owner_field: ClassVar[str] = "OwnerId"
+    reads_together: ClassVar[bool] = True
+    """Feeds opened before any is read share composite requests (``_later``)."""
 
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
                  consumer_key: str | None = None, consumer_secret: str | None = None,
@@ -236,6 +239,10 @@ class SalesforceAdapter:
         self._clock = clock
         self._client: Salesforce | None = None
         self._describes: dict[str, ObjectSchema] = {}
+        self._described_at: dict[str, float] = {}
+        self._pending: dict[tuple[str, bool], None] = {}
+        """Queries registered by ``_later`` whose first page is not fetched yet."""
+        self._pages: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         self.usage = UsageMeter()
 
     def __repr__(self) -> str:  # never show credentials
@@ -264,7 +271,6 @@ class SalesforceAdapter:
                                         consumer_key=key, consumer_secret=secret_, **common)
                 else:
                     client = Salesforce(consumer_key=key, consumer_secret=secret_, **common)
-                client.limits()  # its Sforce-Limit-Info sets the meter before any write
             except BaseException:
                 session.close()
                 raise
@@ -301,6 +307,13 @@ class SalesforceAdapter:
                 "the next run resumes where this one stopped.",
                 system="salesforce", code="API_RESERVE")
 
+    def _know_usage(self) -> None:
+        """Before a first write: the allocation must be known, so the reserve holds.
+        Every response carries it (``Sforce-Limit-Info``); only when no call was made
+        yet (a run whose reads all came from elsewhere) is ``/limits`` asked."""
+        if self.usage.remaining is None:
+            self._call(lambda c: c.limits())
+
     def _drop_client(self) -> None:
         if self._client is not None:
             self._client.session.close()
@@ -329,7 +342,13 @@ class SalesforceAdapter:
             raise
 
     def describe(self, object_name: str) -> ObjectSchema:
+        """An object's fields, asked once an hour at most: a daemon keeps one adapter
+        across runs, and an admin's new field or picklist value is seen within the hour."""
+        at = self._described_at.get(object_name)
+        if at is None or self._clock() - at > DESCRIBE_TTL_S:
+            self._describes.pop(object_name, None)
         if object_name not in self._describes:
+            self._described_at[object_name] = self._clock()
             raw = self._call(lambda c: getattr(c, object_name).describe())
             fields = {}
             for item in raw["fields"]:
@@ -366,6 +385,7 @@ class SalesforceAdapter:
         out: dict[str, WriteResult] = {}
         by_id = [w for w in records if w.crm_id]
         rest = [w for w in records if not w.crm_id]
+        self._know_usage()
         try:
             self._write("update", object_name, external_id_field, by_id, out)
             key = self.describe(object_name).field(external_id_field)
@@ -475,22 +495,46 @@ class SalesforceAdapter:
                 raise
             return str(job["id"])
 
-        job_id = self._call(start)
+        return self._await_job(self._call(start), object_name, query=False)
+
+    def _await_job(self, job_id: str, object_name: str, *, query: bool) -> dict[str, Any]:
+        """Poll a Bulk 2.0 job, backing off, until it ends; abort it past the timeout."""
         deadline = self._clock() + self.settings.bulk_timeout_s
         delay = self.settings.bulk_poll_s
         while True:
             self._sleep(delay)
-            info = self._call(lambda c: _bulk_api(c, object_name).get_job(job_id, False))
+            info = self._call(lambda c: _bulk_api(c, object_name).get_job(job_id, query))
             if info["state"] in ("JobComplete", "Failed", "Aborted"):
                 return dict(info)
             if self._clock() > deadline:
                 with suppress(AdapterError):  # stop it: the next run sends these rows again
-                    self._call(lambda c: _bulk_api(c, object_name).abort_job(job_id, False))
+                    self._call(lambda c: _bulk_api(c, object_name).abort_job(job_id, query))
                 raise TransientError(f"Salesforce Bulk API job {job_id} still "
                                      f"{info['state']} after {self.settings.bulk_timeout_s:.0f} "
-                                     "s; aborted, its records go again on the next run",
+                                     "s; aborted, it runs again on the next run",
                                      system="salesforce")
             delay = min(delay * 2, 30.0)
+
+    def _bulk_query(self, object_name: str, soql: str) -> Iterator[dict[str, Any]]:
+        """The rows of a Bulk API 2.0 query job, page by page (``Sforce-Locator``),
+        as the REST query shapes them: ``None`` for an empty cell, a relationship's
+        ``Account.Name`` column as ``{"Account": {"Name": ...}}``."""
+        job = self._call(lambda c: _bulk_api(c, object_name).create_job("query", query=soql))
+        info = self._await_job(str(job["id"]), object_name, query=True)
+        if info["state"] != "JobComplete":
+            raise FatalError(f"Salesforce Bulk API query job {info['id']} "
+                             f"{info['state'].lower()}: "
+                             f"{info.get('errorMessage') or 'no reason given'}",
+                             system="salesforce", code=info["state"])
+        locator = ""
+        while True:
+            page = self._call(lambda c, at=locator: _bulk_api(c, object_name).get_query_results(
+                info["id"], at, BULK_QUERY_PAGE))
+            for row in csv.DictReader(io.StringIO(page["records"])):
+                yield _nested(row)
+            locator = page["locator"]
+            if not locator:
+                return
 
     def _bulk_results(self, info: dict[str, Any], key_field: str, *,
                       created_by_default: bool) -> dict[str, WriteResult]:
@@ -515,6 +559,7 @@ class SalesforceAdapter:
 
     def add_tasks(self, object_name: str, tasks: Sequence[HandoffTask]) -> list[WriteResult]:
         """Task records on the leads (WhoId), 200 a collections call."""
+        self._know_usage()
         results: list[WriteResult] = []
         for chunk in batched(tasks, self.settings.collection_size):
             body = {"allOrNone": False, "records": [{
@@ -567,9 +612,9 @@ class SalesforceAdapter:
                 f"WHERE IsDeleted = true AND {key_field} != null"
                 + (f" AND SystemModstamp >= {soql_datetime(since)}" if since else "")
                 + " ORDER BY SystemModstamp, Id")
-        for row in self._rows(soql, deleted=True):
-            yield Removal(row["Id"], row.get(key_field), sf_datetime(row["SystemModstamp"]),
-                          merged_into=row.get("MasterRecordId") or None)
+        return (Removal(row["Id"], row.get(key_field), sf_datetime(row["SystemModstamp"]),
+                        merged_into=row.get("MasterRecordId") or None)
+                for row in self._later(soql, deleted=True))
 
     def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
         """Tasks on the records (WhoId) whose Description carries the token: a long
@@ -665,31 +710,94 @@ class SalesforceAdapter:
                 found.setdefault(row["Id"], _candidate(kind, sobject, row, key_field))
         return list(found.values())
 
-    def _queries(self, soqls: list[str]) -> Iterator[list[dict[str, Any]]]:
+    def _queries(self, soqls: Sequence[str | tuple[str, bool]], *, deleted: bool = False,
+                 more: bool = True) -> Iterator[list[dict[str, Any]]]:
         """The rows of many read-only queries, five to a composite request: one API
         call against the daily allocation instead of five. A query that fails in
-        there is sent again alone, so its error is classified like any other."""
+        there is sent again alone, so its error is classified like any other.
+        ``deleted``: through queryAll; ``more=False``: the first page only, its
+        ``totalSize`` and ``nextRecordsUrl`` left in a last ``{"_page": ...}`` row."""
         version = self.settings.api_version
-        for chunk in batched(soqls, COMPOSITE_QUERIES):
+        queries = [q if isinstance(q, tuple) else (q, deleted) for q in soqls]
+        for chunk in batched(queries, COMPOSITE_QUERIES):
             if len(chunk) == 1:
-                yield list(self._rows(chunk[0]))
+                soql, every = chunk[0]
+                yield (list(self._rows(soql, deleted=every)) if more
+                       else self._first_page(soql, every))
                 continue
             body = {"allOrNone": False, "compositeRequest": [
                 {"method": "GET", "referenceId": f"q{i}",
-                 "url": f"/services/data/v{version}/query/?q={quote_plus(soql)}"}
-                for i, soql in enumerate(chunk)]}
+                 "url": f"/services/data/v{version}/{'queryAll' if every else 'query'}/"
+                        f"?q={quote_plus(soql)}"}
+                for i, (soql, every) in enumerate(chunk)]}
             answer = self._call(lambda c, b=body: c.restful("composite", method="POST",
                                                             json=b))
-            for soql, sub in zip(chunk, answer["compositeResponse"], strict=True):
+            for (soql, every), sub in zip(chunk, answer["compositeResponse"], strict=True):
                 page = sub.get("body") or {}
                 if sub.get("httpStatusCode") != 200 or not isinstance(page, dict):
-                    yield list(self._rows(soql))
+                    yield list(self._rows(soql, deleted=every))
                     continue
                 rows = [{k: v for k, v in r.items() if k != "attributes"}
                         for r in page.get("records", [])]
                 if not page.get("done", True):
-                    rows += list(self._more(page["nextRecordsUrl"]))
+                    if more:
+                        rows += list(self._more(page["nextRecordsUrl"]))
+                    else:
+                        rows.append({"_page": page})
                 yield rows
+
+    def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
+                    since: datetime | None) -> Iterator[PersonChange]:
+        """Leads, contacts and accounts for the candidate index.
+
+        A delta (``since``) is one composite request of ``queryAll`` subrequests,
+        one per object, ordered by SystemModstamp: deleted and merged-away records
+        come with IsDeleted, converted leads with IsConverted, both as removed.
+        A full read asks for every object's first page in one composite request;
+        an object with more than ``BULK_READ_FROM`` records is read by a Bulk API
+        2.0 query job instead of 2,000-row pages (one job reads a million records
+        in a handful of calls).
+        """
+        sources = self._people_sources(object_name, key_field, kinds)
+        if since is None:
+            return self._all_people(sources, key_field)
+        after = soql_datetime(since)
+        feeds = [(kind, sobject, self._later(
+            f"SELECT {', '.join(fields)}, IsDeleted FROM {sobject} WHERE "
+            f"SystemModstamp >= {after} ORDER BY SystemModstamp, Id", deleted=True))
+            for kind, sobject, fields in sources]
+        return (_person_change(kind, sobject, row, key_field,
+                               removed=bool(row.get("IsDeleted") or row.get("IsConverted")))
+                for kind, sobject, rows in feeds for row in rows)
+
+    def _all_people(self, sources: list[tuple[str, str, list[str]]],
+                    key_field: str) -> Iterator[PersonChange]:
+        soqls = [f"SELECT {', '.join(fields)} FROM {sobject}"
+                 + (" WHERE IsConverted = false" if "IsConverted" in fields else "")
+                 for _, sobject, fields in sources]
+        for (kind, sobject, _), soql, rows in zip(sources, soqls,
+                                                  self._queries(soqls, more=False),
+                                                  strict=True):
+            page = rows.pop()["_page"] if rows and "_page" in rows[-1] else None
+            if page is not None and int(page.get("totalSize") or 0) > BULK_READ_FROM:
+                rows = self._bulk_query(sobject, soql)
+            elif page is not None:
+                rows = [*rows, *self._more(page["nextRecordsUrl"])]
+            for row in rows:
+                yield _person_change(kind, sobject, row, key_field)
+
+    def _people_sources(self, object_name: str, key_field: str, kinds: Sequence[str]
+                        ) -> list[tuple[str, str, list[str]]]:
+        """(kind, object, fields) of each object the index reads."""
+        sources = []
+        for kinds_name, kind, sobject in (("leads", "lead", object_name),
+                                          ("contacts", "contact", "Contact")):
+            if kinds_name in kinds:
+                fields = _person_fields(self.describe(sobject), key_field)
+                sources.append((kind, sobject, [*fields, "SystemModstamp"]))
+        if "accounts" in kinds:
+            sources.append(("account", "Account", [*ACCOUNT_FIELDS, "SystemModstamp"]))
+        return sources
 
     def _phone_search(self, returning: str, lookup: Lookup
                       ) -> Iterator[tuple[dict[str, Any], str]]:
@@ -734,10 +842,31 @@ class SalesforceAdapter:
         Queues are not listed: reading Group needs a permission integration users
         often lack, and routing only asks whether *reps* are active."""
         return [CrmOwner(row["Id"], row.get("Name") or row["Id"], bool(row.get("IsActive")))
-                for row in self._rows("SELECT Id, Name, IsActive FROM User ORDER BY Id")]
+                for row in self._later("SELECT Id, Name, IsActive FROM User ORDER BY Id")]
 
     def _query(self, soql: str, key_field: str) -> list[CrmRecord]:
         return [CrmRecord(row["Id"], row.get(key_field), row) for row in self._rows(soql)]
+
+    def _later(self, soql: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """The rows of a query, its first page fetched together with every other query
+        registered before any of them is read: the change feeds of one run open
+        their queries first, and their first pages cost one composite request per
+        five queries instead of a call each."""
+        self._pending[soql, deleted] = None
+        return self._deferred(soql, deleted)
+
+    def _deferred(self, soql: str, deleted: bool) -> Iterator[dict[str, Any]]:
+        if (soql, deleted) not in self._pages:
+            pending, self._pending = list(self._pending), {}
+            if (soql, deleted) not in pending:
+                pending.append((soql, deleted))
+            for key, rows in zip(pending, self._queries(pending, more=False), strict=True):
+                self._pages[key] = rows
+        rows = self._pages.pop((soql, deleted))
+        page = rows.pop()["_page"] if rows and "_page" in rows[-1] else None
+        yield from rows
+        if page is not None:
+            yield from self._more(page["nextRecordsUrl"])
 
     def _rows(self, soql: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every row of a query, page by page (nextRecordsUrl), each page retried alone;
@@ -747,6 +876,11 @@ class SalesforceAdapter:
             yield {k: v for k, v in row.items() if k != "attributes"}
         if not page.get("done", True):
             yield from self._more(page["nextRecordsUrl"])
+
+    def _first_page(self, soql: str, deleted: bool) -> list[dict[str, Any]]:
+        page = self._call(lambda c: c.query(soql, include_deleted=deleted))
+        rows = [{k: v for k, v in r.items() if k != "attributes"} for r in page["records"]]
+        return rows + ([{"_page": page}] if not page.get("done", True) else [])
 
     def _more(self, locator: str) -> Iterator[dict[str, Any]]:
         while True:
@@ -773,19 +907,18 @@ class SalesforceAdapter:
                                           *(f"{deal}.{f}" for f in DEAL_FIELDS if deal)]))
         head = f"SELECT {select} FROM {object_name} WHERE {key_field} != null"
         after = f" >= {soql_datetime(since)}" if since is not None else ""
-        own = self._changes(head + (f" AND SystemModstamp{after}" if after else "")
-                            + " ORDER BY SystemModstamp, Id", key_field, deal)
+        own = self._changes(self._later(head + (f" AND SystemModstamp{after}" if after else "")
+                                        + " ORDER BY SystemModstamp, Id"), key_field, deal)
         if deal is None or since is None:
-            yield from own
-            return
-        deals = self._changes(f"{head} AND {deal}.SystemModstamp{after} "
-                              f"ORDER BY {deal}.SystemModstamp, Id", key_field, deal,
-                              stamp_of=deal)
-        yield from heapq.merge(own, deals, key=lambda change: change.modified_at)
+            return own
+        deals = self._changes(self._later(f"{head} AND {deal}.SystemModstamp{after} "
+                                          f"ORDER BY {deal}.SystemModstamp, Id"),
+                              key_field, deal, stamp_of=deal)
+        return heapq.merge(own, deals, key=lambda change: change.modified_at)
 
-    def _changes(self, soql: str, key_field: str, deal: str | None, *,
+    def _changes(self, rows: Iterator[dict[str, Any]], key_field: str, deal: str | None, *,
                  stamp_of: str | None = None) -> Iterator[Change]:
-        for row in self._rows(soql):
+        for row in rows:
             opportunity = row.pop(deal, None) if deal else None
             stamp = (opportunity if stamp_of else row)["SystemModstamp"]
             yield Change(
@@ -811,6 +944,13 @@ SOSL_TERMS = 100
 """Numbers per SOSL search (two terms each: national and with country code, about
 3,000 characters): past 4,000 characters Salesforce turns the ORs of a FIND clause
 into ANDs, and a search returns at most 2,000 rows."""
+DESCRIBE_TTL_S = 3600
+"""How long a describe is trusted before it is asked again."""
+BULK_READ_FROM = 10_000
+"""Records of one object from which a full read is a Bulk API 2.0 query job rather
+than REST pages of 2,000 (about four calls for a job of any size)."""
+BULK_QUERY_PAGE = 100_000
+"""Rows per page of a Bulk query job's results (``maxRecords``)."""
 COMPOSITE_QUERIES = 5
 """Query subrequests Salesforce allows in one composite request."""
 SOSL_ROWS = 2000
@@ -897,6 +1037,28 @@ def _candidate(kind: str, sobject: str, row: dict[str, Any], key_field: str) -> 
                      owner_id=row.get("OwnerId"), account_id=row.get("AccountId"),
                      account_name=account.get("Name"), account_owner_id=account.get("OwnerId"),
                      converted=bool(row.get("IsConverted")))
+
+
+def _person_change(kind: str, sobject: str, row: dict[str, Any], key_field: str, *,
+                   removed: bool = False) -> PersonChange:
+    return PersonChange(_candidate(kind, sobject, row, key_field),
+                        sf_datetime(row["SystemModstamp"]), removed)
+
+
+def _nested(row: dict[str, str]) -> dict[str, Any]:
+    """A Bulk API CSV row as the REST API shapes it: empty cells are null, and
+    ``Account.Name`` is ``{"Account": {"Name": ...}}``."""
+    out: dict[str, Any] = {}
+    for column, value in row.items():
+        cell: Any = value if value != "" else None
+        if cell in ("true", "false") and column.split(".")[-1].startswith("Is"):
+            cell = cell == "true"
+        head, dot, tail = column.partition(".")
+        if dot:
+            out.setdefault(head, {})[tail] = cell
+        else:
+            out[column] = cell
+    return out
 
 
 CLOSED_LOOP_FIELDS = ("OwnerId", "IsConverted", "ConvertedOpportunityId")

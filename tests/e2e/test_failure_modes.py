@@ -140,7 +140,7 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
         def describe(self, object_name: str) -> ObjectSchema:
             return ObjectSchema(object_name, {})
 
-        def find_people(self, *args: Any) -> list[Any]:
+        def read_people(self, *args: Any) -> list[Any]:
             return []
 
         def read_changes(self, *args: Any) -> list[Any]:

@@ -1,0 +1,228 @@
+"""The local candidate index: the CRM's people and accounts, as matching needs them.
+
+A lead is compared with earlier records of the same person. Asking the CRM for
+them on every batch costs calls and misses whatever its exact filters cannot
+express (accents, typos, word order, acronyms). Instead leadsync keeps the
+match-relevant fields of every CRM lead, contact and account in the state
+database, with their blocking keys (``connector.matching.blocking``), indexed:
+
+- **filled once** by a bulk read (Salesforce Bulk API 2.0 query jobs, HubSpot
+  list paging past the search API's 10,000 cap);
+- **kept in step** each run by the change feed since the index cursor (records
+  reps created, edited, merged, converted or deleted) and at once by what the
+  run itself created;
+- **asked locally**: a batch's keys are one indexed query, no CRM call.
+
+The tables live beside the state tables (``StateModel``): SQLite or PostgreSQL,
+whichever the state URL names. Rows are written with executemany in chunks,
+never one ORM merge per record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Column, Index, delete, func, insert, select
+from sqlalchemy import Text as SAText
+from sqlalchemy.engine import Engine
+from sqlmodel import Field
+
+from connector.db import UTCDateTime, create_tables
+from connector.matching import Matcher, Person, Prepared
+from connector.matching.blocking import (
+    BLOCK_CAP,
+    account_keys,
+    lead_account_keys,
+    person_keys,
+)
+from connector.records import Candidate, PersonChange
+from connector.state import StateModel
+
+CHUNK = 500
+"""Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
+OVERLAP = timedelta(minutes=5)
+"""How far before its cursor a delta read starts again: a record saved while the
+last read ran, or a CRM clock a little behind ours, is not missed."""
+KEPT = ("key", "owner_id", "account_id", "account_name", "account_owner_id")
+
+
+class CandidateRow(StateModel, table=True):
+    __tablename__ = "crm_candidate"
+    crm: str = Field(primary_key=True)
+    crm_id: str = Field(primary_key=True)
+    kind: str
+    crm_object: str
+    record: str = Field(sa_column=Column(SAText, nullable=False))
+    """The match-relevant fields (marketing names) and owner/account, as JSON."""
+    modified_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CandidateKey(StateModel, table=True):
+    __tablename__ = "crm_candidate_key"
+    __table_args__ = (Index("ix_crm_candidate_key_record", "crm", "crm_id"),)
+    crm: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    crm_id: str = Field(primary_key=True)
+
+
+ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
+KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
+
+
+def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _encode(candidate: Candidate) -> str:
+    data = asdict(candidate)
+    record = {"fields": {k: v for k, v in data["fields"].items() if v not in (None, "")}}
+    record.update({k: data[k] for k in KEPT if data.get(k)})
+    return json.dumps(record, default=str, separators=(",", ":"))
+
+
+def _decode(row: Any) -> Candidate:
+    record = json.loads(row.record)
+    return Candidate(row.kind, row.crm_object, row.crm_id, record.pop("fields"), **record)
+
+
+class CandidateIndex:
+    """One CRM's people and accounts with their blocking keys; it stores and asks,
+    and never talks to a CRM (the pipeline feeds it from the adapter's feeds).
+
+    A record's keys are the robust keys of ``connector.matching.blocking`` and
+    the admin's own ``[matching] blocking`` keys (prefixed ``b:``), so what the
+    configuration says two records must share also decides what is fetched;
+    a record carrying leadsync's external id has ``k:<id>`` too."""
+
+    def __init__(self, engine: Engine, crm: str, matcher: Matcher) -> None:
+        self.engine = engine
+        self.crm = crm
+        self.matcher = matcher
+        create_tables(StateModel.metadata, engine)
+
+    def keys_of(self, candidate: Candidate) -> set[str]:
+        if candidate.kind == "account":
+            return account_keys(candidate.fields)
+        return self.person_keys(self.matcher.prepare(
+            Person(candidate.crm_id, candidate.kind, candidate.fields)), candidate.key)
+
+    def person_keys(self, prepared: Prepared, key: str | None = None) -> set[str]:
+        fields = prepared.person.fields
+        keys = person_keys(fields, self.matcher.email_rules, self.matcher.name_pair)
+        keys.update(f"b:{k}" for k in self.matcher.keys(prepared))
+        if key:
+            keys.add(f"k:{key}")
+        return keys
+
+    def lead_keys(self, prepared: Prepared) -> set[str]:
+        """What a lead asks the index for: its people's keys and its accounts'."""
+        return (self.person_keys(prepared)
+                | lead_account_keys(prepared.person.fields, self.matcher.email_rules))
+
+    # writes ----------------------------------------------------------------
+    def put(self, records: Iterable[tuple[Candidate, set[str], datetime]]) -> int:
+        """Add or replace records with their keys; returns how many were written."""
+        written = 0
+        for chunk in _chunks(records, CHUNK * 4):
+            latest: dict[str, tuple[Candidate, set[str], datetime]] = {}
+            for candidate, keys, at in chunk:
+                latest[candidate.crm_id] = (candidate, keys, at)
+            with self.engine.begin() as conn:
+                self._remove(conn, list(latest))
+                conn.execute(insert(ROWS), [
+                    {"crm": self.crm, "crm_id": c.crm_id, "kind": c.kind,
+                     "crm_object": c.crm_object, "record": _encode(c), "modified_at": at}
+                    for c, _, at in latest.values()])
+                rows = [{"crm": self.crm, "key": key, "crm_id": c.crm_id}
+                        for c, keys, _ in latest.values() for key in keys]
+                if rows:
+                    conn.execute(insert(KEYS), rows)
+            written += len(latest)
+        return written
+
+    def remove(self, crm_ids: Iterable[str]) -> None:
+        for chunk in _chunks(crm_ids):
+            with self.engine.begin() as conn:
+                self._remove(conn, chunk)
+
+    def _remove(self, conn: Any, crm_ids: Sequence[str]) -> None:
+        for chunk in _chunks(crm_ids):
+            conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm, KEYS.c.crm_id.in_(chunk)))
+            conn.execute(delete(ROWS).where(ROWS.c.crm == self.crm, ROWS.c.crm_id.in_(chunk)))
+
+    def apply(self, changes: Iterable[PersonChange]) -> tuple[int, int]:
+        """A change feed laid over the index: removed records go, others are
+        (re)written. Returns (written, removed)."""
+        removed: list[str] = []
+
+        def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
+            for change in changes:
+                if change.removed:
+                    removed.append(change.candidate.crm_id)
+                else:
+                    yield change.candidate, self.keys_of(change.candidate), change.modified_at
+
+        written = self.put(kept())
+        self.remove(removed)
+        return written, len(removed)
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm))
+            conn.execute(delete(ROWS).where(ROWS.c.crm == self.crm))
+
+    # reads -----------------------------------------------------------------
+    def find(self, wanted: Mapping[str, set[str]], *, cap: int = BLOCK_CAP
+             ) -> tuple[dict[str, list[Candidate]], set[str]]:
+        """The records sharing a key with each asker: {asker: candidates}, and the
+        keys skipped because more than ``cap`` records share them."""
+        holders: dict[str, list[str]] = defaultdict(list)
+        all_keys = sorted({k for keys in wanted.values() for k in keys})
+        with self.engine.connect() as conn:
+            for chunk in _chunks(all_keys):
+                for key, crm_id in conn.execute(
+                        select(KEYS.c.key, KEYS.c.crm_id).where(
+                            KEYS.c.crm == self.crm, KEYS.c.key.in_(chunk))):
+                    holders[key].append(crm_id)
+            crowded = {key for key, ids in holders.items() if len(ids) > cap}
+            needed = sorted({i for key, ids in holders.items() if key not in crowded
+                             for i in ids})
+            records: dict[str, Candidate] = {}
+            for chunk in _chunks(needed):
+                for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
+                                                           ROWS.c.crm_id.in_(chunk))):
+                    records[row.crm_id] = _decode(row)
+        found: dict[str, list[Candidate]] = {}
+        for asker, keys in wanted.items():
+            ids = sorted({i for key in keys if key not in crowded for i in holders.get(key, ())})
+            found[asker] = [records[i] for i in ids if i in records]
+        return found, crowded
+
+    def get(self, crm_ids: Iterable[str]) -> dict[str, Candidate]:
+        out: dict[str, Candidate] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(crm_ids))):
+                for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
+                                                           ROWS.c.crm_id.in_(chunk))):
+                    out[row.crm_id] = _decode(row)
+        return out
+
+    def sizes(self) -> dict[str, int]:
+        """Records held, by kind (lead, contact, account)."""
+        with self.engine.connect() as conn:
+            return {kind: int(count) for kind, count in conn.execute(
+                select(ROWS.c.kind, func.count()).where(ROWS.c.crm == self.crm)
+                .group_by(ROWS.c.kind))}
+
+
+def since_for(cursor_value: datetime | None) -> datetime | None:
+    """Where a delta read starts: the cursor less the overlap."""
+    return None if cursor_value is None else cursor_value - OVERLAP

@@ -1,0 +1,203 @@
+"""The local candidate index, end to end through the real clients.
+
+Earlier records are found locally, by keys that survive accents, typos, articles
+and word order, where the CRM's exact filters found nothing; the index follows
+what reps do between runs (create, delete, merge); a batch asks the CRM nothing
+to find them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from tenacity import wait_none
+
+from connector.adapters.hubspot import HubSpotAdapter
+from connector.config import Config
+from connector.matching import Matcher
+from connector.matching.index import CandidateIndex
+from connector.pipeline import Pipeline
+from connector.records import Lead
+from connector.state import StateStore
+from tests.e2e.test_dedupe import T0, Leads, qualify_all, sync
+
+Make = Callable[..., Lead]
+
+
+def person(n: int, first: str, last: str, company: str, email: str, **more: str) -> Lead:
+    return Lead(str(n), {"first_name": first, "last_name": last, "company": company,
+                         "email": email, **more}, T0 + timedelta(minutes=n))
+
+
+@pytest.fixture
+def config(make_config: Any) -> Config:
+    return qualify_all(make_config())
+
+
+def index_of(config: Config, crm: str) -> CandidateIndex:
+    state = StateStore(config.resolve_url(config.state.url))
+    return CandidateIndex(state.engine, crm, Matcher(config.matching))
+
+
+def test_spellings_an_exact_crm_filter_misses_are_matched(config: Config,
+                                                          salesforce_sandbox: Any) -> None:
+    sf = salesforce_sandbox
+    zoe = sf.create("Lead", {"FirstName": "Zoë", "LastName": "Müller",
+                             "Company": "Halvorsen Maritime AG",
+                             "Email": "zoe.mueller@halvorsen.example"})
+    jonathan = sf.create("Lead", {"FirstName": "Jonathan", "LastName": "Pryce",
+                                  "Company": "Brightwater Analytics",
+                                  "Email": "jp@brightwater.example"})
+    ines = sf.create("Lead", {"FirstName": "Ines", "LastName": "Carvalho",
+                              "Company": "The Lisbon Textile Company",
+                              "Email": "ines@lisbon-textile.example"})
+    summary = sync(config, [
+        person(1, "Zoe", "Muller", "Halvorsen Maritime", "zoe.muller@gmail.com"),
+        person(2, "Jonathon", "Pryce", "Brightwater Analytics Ltd", "jonathon.p@gmail.com"),
+        person(3, "Inês", "Carvalho", "Lisbon Textile Co", "ines.c@outlook.com"),
+    ])
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["matched"], summary.counts["created"]) == (3, 0), summary.counts
+    by_key = {r["Leadsync_Id__c"]: r["Id"] for r in sf.records("Lead")}
+    assert by_key == {"1": zoe["Id"], "2": jonathan["Id"], "3": ines["Id"]}
+
+
+def test_the_index_follows_what_reps_do_between_runs(config: Config,
+                                                     salesforce_sandbox: Any) -> None:
+    sf = salesforce_sandbox
+    gone = sf.create("Lead", {"FirstName": "Owen", "LastName": "Marsh",
+                              "Company": "Fenland Seeds", "Email": "owen@fenland.example"})
+    first = sync(config, [person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")])
+    assert first.status == "ok", first.error
+    index = index_of(config, "salesforce")
+    assert gone["Id"] in index.get([gone["Id"]])  # filled on the first run
+    assert index.get([]) == {}
+
+    # between runs: a rep adds a contact, deletes Owen, merges two leads
+    account = sf.create("Account", {"Name": "Kestrel Optics"})
+    priya = sf.create("Contact", {"FirstName": "Priya", "LastName": "Raman",
+                                  "AccountId": account["Id"],
+                                  "Email": "priya.raman@kestrel.example"})
+    sf.delete("Lead", gone["Id"])
+    keep = sf.create("Lead", {"FirstName": "Lena", "LastName": "Vos", "Company": "Vos BV",
+                              "Email": "lena@vos.example"})
+    loser = sf.create("Lead", {"FirstName": "Lena", "LastName": "Vos", "Company": "Vos BV",
+                               "Email": "l.vos@vos.example"})
+    sf.merge("Lead", keep["Id"], [loser["Id"]])
+
+    second = sync(config, [
+        person(2, "Priya", "Raman", "Kestrel Optics Inc.", "priya.r@gmail.com"),
+        person(3, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example"),
+        person(4, "Lena", "Vos", "Vos BV", "l.vos@vos.example"),
+    ])
+    assert second.status == "ok", second.error
+    index = index_of(config, "salesforce")
+    held = index.get([priya["Id"], gone["Id"], loser["Id"], keep["Id"]])
+    assert set(held) == {priya["Id"], keep["Id"]}
+    assert (second.counts["matched"], second.counts["created"]) == (2, 1), second.counts
+    assert [c["Id"] for c in sf.records("Contact")] == [priya["Id"]]  # matched, not a lead
+    leads = {r["Leadsync_Id__c"]: r for r in sf.records("Lead")}
+    assert leads["3"]["Id"] != gone["Id"]  # a deleted record is no candidate
+    assert leads["4"]["Id"] == keep["Id"]  # the merge's survivor is
+
+
+def test_records_made_in_a_run_are_candidates_of_the_next_at_once(
+        config: Config, salesforce_sandbox: Any) -> None:
+    sync(config, [person(1, "Noor", "Haddad", "Cedar Ridge Bank", "noor@cedarridge.example")])
+    index = index_of(config, "salesforce")
+    [made] = salesforce_sandbox.records("Lead")
+    assert made["Id"] in index.get([made["Id"]])
+    again = sync(config, [person(2, "Noor", "Haddad", "Cedar Ridge Bank",
+                                 "noor.haddad@gmail.com")])
+    assert (again.counts["matched"], again.counts["created"]) == (1, 0)
+
+
+def test_finding_earlier_records_asks_the_crm_nothing_per_batch(
+        config: Config, salesforce_sandbox: Any) -> None:
+    config = config.model_copy(update={"sync": config.sync.model_copy(
+        update={"batch_size": 50, "handoff_task": False})})
+    sync(config, [person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")])
+
+    def calls(leads: list[Lead]) -> int:
+        before = salesforce_sandbox.request_count
+        summary = sync(config, leads)
+        assert summary.counts["created"] == len(leads), summary.counts
+        return salesforce_sandbox.request_count - before
+
+    calls([person(n, "Jo", f"Lee{n}", f"Firm {n}", f"jo{n}@firm{n}.example")
+           for n in range(10, 60)])  # from here on every run reads changes the same way
+    one = calls([person(n, "Jo", f"Lee{n}", f"Firm {n}", f"jo{n}@firm{n}.example")
+                 for n in range(100, 150)])
+    four = calls([person(n, "Jo", f"Lee{n}", f"Firm {n}", f"jo{n}@firm{n}.example")
+                  for n in range(200, 400)])
+    assert four - one == 3, (one, four)  # one write per further batch, nothing else
+
+
+def test_hubspot_index_follows_reps_between_runs(hubspot_sandbox: Any, make_config: Any,
+                                                 tmp_path: Any, monkeypatch: Any) -> None:
+    from connector import config as configuration
+    from tests.conftest import hubspot_example_config
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+    config = qualify_all(configuration.load(hubspot_example_config(
+        tmp_path, hubspot_sandbox.address)))
+    hs = hubspot_sandbox
+    gone = hs.create("contacts", {"firstname": "Owen", "lastname": "Marsh",
+                                  "company": "Fenland Seeds", "email": "owen@fenland.example"})
+
+    def run(leads: list[Lead]) -> Any:
+        assert config.crm.hubspot is not None
+        crm = HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
+        state = StateStore(config.resolve_url(config.state.url))
+        try:
+            return Pipeline(config, state, Leads(leads), crm).run()
+        finally:
+            crm.close()
+            state.close()
+
+    assert run([person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")]).status == "ok"
+    priya = hs.create("contacts", {"firstname": "Priya", "lastname": "Raman",
+                                   "company": "Kestrel Optics",
+                                   "email": "priya.raman@kestrel.example"})
+    hs.archive("contacts", gone["id"])
+    second = run([person(2, "Priya", "Ráman", "Kestrel Optics Inc.", "priya.r@gmail.com"),
+                  person(3, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
+    assert second.status == "ok", second.error
+    index = index_of(config, "hubspot")
+    assert set(index.get([priya["id"], gone["id"]])) == {priya["id"]}
+    contacts = {c["properties"].get("leadsync_id"): c["id"] for c in hs.records("contacts")}
+    assert contacts["2"] == priya["id"]
+    assert contacts["3"] != gone["id"]
+
+
+def test_the_index_command_shows_the_index_and_rebuilds_it(
+        request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.conftest import crm_world
+
+    path, sandbox, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    sandbox.create("Account", {"Name": "Kestrel Optics"})
+    sandbox.create("Lead", {"FirstName": "Owen", "LastName": "Marsh", "Company": "Fenland"})
+    runner = CliRunner()
+
+    def shown() -> dict[str, Any]:
+        result = runner.invoke(app, ["index", "--json", "--config", str(path)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    assert shown()["records"] == {} and shown()["read_until"] is None
+    assert runner.invoke(app, ["sync", "--once", "--config", str(path)]).exit_code in (0, 1)
+    filled = shown()
+    assert filled["records"]["account"] == 1 and filled["records"]["lead"] >= 1
+    assert filled["read_until"] is not None
+    rebuilt = runner.invoke(app, ["index", "--rebuild", "--config", str(path)])
+    assert "empty; filled by a bulk read on the next sync" in rebuilt.output
+    runner.invoke(app, ["sync", "--once", "--config", str(path)])
+    assert shown()["records"] == filled["records"]
