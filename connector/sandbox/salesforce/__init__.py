@@ -21,9 +21,10 @@ What a caller can rely on:
   ``field_history=``), queryable but not in the global describe.
 * APIs: REST records, SOQL (``query`` and ``queryAll``, which adds deleted
   and merged records: IsDeleted, MasterRecordId), sObject Collections
-  (``composite/sobjects``), Bulk API 2.0 ingest (``jobs/ingest``; a closed
-  job is processed on the next poll) and the SOAP ``convertLead`` and
-  ``merge`` calls (``partner.py``).
+  (``composite/sobjects``), Bulk API 2.0 ingest and query jobs
+  (``jobs/ingest``, ``jobs/query``; a job takes ``bulk_base_seconds +
+  records * bulk_seconds_per_record``, polled through InProgress) and the
+  SOAP ``convertLead`` and ``merge`` calls (``partner.py``).
 * Acting as a user without an API call: ``create``, ``update`` (a rep's
   edit: stamps move, LastModifiedBy is the owner), ``delete`` (to the
   Recycle Bin), ``merge`` (duplicates into a master) and ``convert_lead``;

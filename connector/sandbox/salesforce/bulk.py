@@ -3,11 +3,13 @@
 A job is created (``Open``), gets one CSV upload, is closed
 (``UploadComplete``) and is then processed asynchronously; clients poll the
 job until ``JobComplete`` (or ``Failed``) and then read three CSV result
-sets. The sandbox keeps that shape without threads or sleeps: a closed job
-is processed on the first poll after ``UploadComplete``, and answers
-``InProgress`` to that poll and to ``in_progress_polls - 1`` more before it
-reports ``JobComplete``. A client that never polls never sees its records
-written, as with the real service.
+sets. The sandbox keeps that shape without threads: a closed job is
+processed on the first poll after ``UploadComplete`` and then answers
+``InProgress`` until its modelled processing time (``Pace``: a base plus a
+cost per record) has passed and it has answered ``in_progress_polls`` polls,
+so a big job is polled many times, as against a real org. A client that
+never polls never sees its records written, as with the real service.
+Query jobs (``bulk_query.py``) share the pace.
 
 What mirrors Salesforce, because clients parse it:
 
@@ -34,6 +36,7 @@ import csv
 import io
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +61,62 @@ LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 CSV_TYPE = "text/csv"
 
 Route = tuple[int, Any, dict[str, str]]
+
+DEFAULT_BASE_SECONDS = 0.0
+"""A real job waits in Salesforce's queue for seconds to minutes; the sandbox's
+default is no wait, so a small job in a test or the demo ends on its next poll."""
+DEFAULT_SECONDS_PER_RECORD = 0.000025
+"""25 µs a record: 200 records take 5 ms, 1,000,000 take 25 s, the order of
+magnitude a real org shows for a large extract."""
+
+
+@dataclass
+class Pace:
+    """How long the sandbox takes over a Bulk job, ingest or query alike.
+
+    A job of N records is done ``base_seconds + N * seconds_per_record``
+    after it was queued (closed, for ingest; created, for a query), and not
+    before it has answered ``in_progress_polls`` polls ``InProgress``.
+    """
+
+    base_seconds: float = DEFAULT_BASE_SECONDS
+    seconds_per_record: float = DEFAULT_SECONDS_PER_RECORD
+    in_progress_polls: int = 1
+
+    def __post_init__(self) -> None:
+        if self.base_seconds < 0 or self.seconds_per_record < 0:
+            raise ValueError("Bulk processing times must not be negative")
+
+    def seconds(self, records: int) -> float:
+        return self.base_seconds + records * self.seconds_per_record
+
+    def progress(self, records: int, elapsed: float) -> int:
+        """Records processed ``elapsed`` seconds after queueing (numberRecordsProcessed)."""
+        working = elapsed - self.base_seconds
+        if working <= 0:
+            return 0
+        if self.seconds_per_record == 0:
+            return records
+        return min(records, int(working / self.seconds_per_record))
+
+
+class Stopwatch:
+    """Seconds since a job was queued: the further ahead of the org's clock and the machine's.
+
+    The org's clock is what a test moves (``FakeClock.advance``) to finish a
+    slow job without sleeping; the machine's monotonic clock keeps a job
+    moving when a test froze the org's clock for its timestamps and a real
+    client (simple-salesforce's ``wait_for_job``) polls in real time.
+    """
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._org_start = clock()
+        self._machine_start = time.monotonic()
+
+    def elapsed(self) -> float:
+        org = (self._clock() - self._org_start).total_seconds()
+        return max(org, time.monotonic() - self._machine_start)
 
 
 @dataclass(frozen=True)
@@ -96,6 +155,8 @@ class Job:
     unprocessed: list[list[str]] = field(default_factory=list)
     polls_left: int = 0
     processed: bool = False
+    stopwatch: Stopwatch | None = None
+    pace: Pace | None = None
 
     def info(self, *, full: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,14 +184,15 @@ class Job:
         out["lineEnding"] = self.line_ending
         out["columnDelimiter"] = self.delimiter
         if full:
-            failed = sum(1 for o in self.outcomes if not o.success)
+            processed, milliseconds = self._progress()
+            failed = sum(1 for o in self.outcomes[:processed] if not o.success)
             out.update(
                 {
-                    "numberRecordsProcessed": len(self.outcomes),
+                    "numberRecordsProcessed": processed,
                     "numberRecordsFailed": failed,
                     "retries": 0,
-                    "totalProcessingTime": 0,
-                    "apiActiveProcessingTime": 0,
+                    "totalProcessingTime": milliseconds,
+                    "apiActiveProcessingTime": milliseconds,
                     "apexProcessingTime": 0,
                 }
             )
@@ -138,16 +200,24 @@ class Job:
                 out["errorMessage"] = self.error_message
         return out
 
+    def _progress(self) -> tuple[int, int]:
+        """(records processed, processing milliseconds) as the pace has it now."""
+        records = len(self.outcomes)
+        if self.pace is None or self.stopwatch is None:
+            return records, 0
+        if self.state == "InProgress":
+            elapsed = self.stopwatch.elapsed()
+            return self.pace.progress(records, elapsed), int(elapsed * 1000)
+        return records, int(self.pace.seconds(records) * 1000)
+
 
 class BulkIngest:
     """The org's Bulk API 2.0 ingest jobs (kept in memory, not in the state file)."""
 
-    def __init__(
-        self, org: Org, clock: Callable[[], datetime], *, in_progress_polls: int = 1
-    ) -> None:
+    def __init__(self, org: Org, clock: Callable[[], datetime], pace: Pace) -> None:
         self.org = org
         self.clock = clock
-        self.in_progress_polls = in_progress_polls
+        self.pace = pace
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -261,7 +331,8 @@ class BulkIngest:
                     "'PUT' once on a given Job."
                 )
             job.state = "UploadComplete"
-            job.polls_left = self.in_progress_polls
+            job.polls_left = self.pace.in_progress_polls
+            job.stopwatch, job.pace = Stopwatch(self.clock), self.pace
         elif state == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
             job.state = "Aborted"
             if not job.processed:
@@ -280,11 +351,13 @@ class BulkIngest:
         if job.state == "UploadComplete":
             self.process(job)  # may fail the job outright
             if job.state == "UploadComplete":
-                job.state = "InProgress" if job.polls_left > 0 else "JobComplete"
+                job.state = "InProgress"
         elif job.state == "InProgress":
             job.polls_left -= 1
-            if job.polls_left <= 0:
-                job.state = "JobComplete"
+        if job.state == "InProgress" and finished(
+            self.pace, job.stopwatch, job.polls_left, len(job.outcomes)
+        ):
+            job.state = "JobComplete"
         job.modstamp = self._now()
         return job.info(full=True)
 
@@ -385,6 +458,12 @@ class BulkIngest:
 
     def _now(self) -> str:
         return format_datetime(self.clock())
+
+
+def finished(pace: Pace, stopwatch: Stopwatch | None, polls_left: int, records: int) -> bool:
+    """Whether an InProgress job has answered its polls and had its modelled time."""
+    elapsed = stopwatch.elapsed() if stopwatch is not None else 0.0
+    return polls_left <= 0 and elapsed >= pace.seconds(records)
 
 
 def error_text(errors: list[dict[str, Any]]) -> str:

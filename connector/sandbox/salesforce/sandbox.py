@@ -23,6 +23,7 @@ from typing import Any
 
 from ..serving import ServedSandbox
 from . import oauth, soap, writes
+from .bulk import DEFAULT_BASE_SECONDS, DEFAULT_SECONDS_PER_RECORD, Pace
 from .convert import LeadConvertResult, convert_lead
 from .faults import Faults
 from .ids import normalize_id
@@ -58,7 +59,11 @@ class SalesforceSandbox(ServedSandbox):
     REQUEST_LIMIT_EXCEEDED), ``consumer_key``/``consumer_secret`` (the
     connected app for ``/services/oauth2/token``), ``client_credentials_user``
     (whom the client-credentials grant runs as; default the API user) and
-    ``faults`` (see ``faults.py``).
+    ``faults`` (see ``faults.py``), and how long a Bulk API 2.0 job (ingest
+    or query) takes: ``bulk_base_seconds + records * bulk_seconds_per_record``
+    after it is queued, answering ``InProgress`` to polls until then and to at
+    least ``bulk_in_progress_polls`` of them (``bulk.Pace``). The defaults
+    make 200 records 5 ms and 1,000,000 records 25 s.
 
     Org setup: ``lead_statuses`` is the Lead Status picklist (default: the
     four of a new org; ``[*DEFAULT_LEAD_STATUSES, "Recycle"]`` adds one), each
@@ -93,6 +98,8 @@ class SalesforceSandbox(ServedSandbox):
         client_credentials_user: str | None = None,
         faults: Faults | None = None,
         bulk_in_progress_polls: int = 1,
+        bulk_base_seconds: float = DEFAULT_BASE_SECONDS,
+        bulk_seconds_per_record: float = DEFAULT_SECONDS_PER_RECORD,
         lead_statuses: Sequence[LeadStatusEntry] | None = None,
         field_history: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
@@ -128,9 +135,8 @@ class SalesforceSandbox(ServedSandbox):
             consumer_secret=consumer_secret,
             client_credentials_user=client_credentials_user,
             faults=faults,
+            bulk_pace=Pace(bulk_base_seconds, bulk_seconds_per_record, bulk_in_progress_polls),
         )
-        # How many polls of a closed Bulk 2.0 job answer InProgress before JobComplete.
-        self._app.bulk.in_progress_polls = bulk_in_progress_polls
         self._init_serving()
 
     # --- lifecycle --------------------------------------------------------
@@ -173,6 +179,28 @@ class SalesforceSandbox(ServedSandbox):
         if allocation < 0:
             raise ValueError("daily_api_allocation must not be negative")
         self._app.usage.allocation = allocation
+
+    @property
+    def bulk_base_seconds(self) -> float:
+        """Seconds every Bulk API 2.0 job waits before its records count (the queue)."""
+        return self._app.bulk_pace.base_seconds
+
+    @bulk_base_seconds.setter
+    def bulk_base_seconds(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("bulk_base_seconds must not be negative")
+        self._app.bulk_pace.base_seconds = seconds
+
+    @property
+    def bulk_seconds_per_record(self) -> float:
+        """Seconds a Bulk API 2.0 job spends on each record it inserts, updates or reads."""
+        return self._app.bulk_pace.seconds_per_record
+
+    @bulk_seconds_per_record.setter
+    def bulk_seconds_per_record(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("bulk_seconds_per_record must not be negative")
+        self._app.bulk_pace.seconds_per_record = seconds
 
     # --- sessions ---------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, feeds, oauth, partner, planner, soap, soql, sosl
+from . import bulk, bulk_query, composite, feeds, oauth, partner, planner, soap, soql, sosl
 from .dates import user_zone
 from .errors import (
     ApiError,
@@ -108,6 +108,7 @@ class SalesforceApp:
         consumer_secret: str = oauth.DEFAULT_CONSUMER_SECRET,
         client_credentials_user: str | None = None,
         faults: Faults | None = None,
+        bulk_pace: bulk.Pace | None = None,
     ) -> None:
         self.org = org
         self.schema = org.schema
@@ -132,7 +133,9 @@ class SalesforceApp:
         self.faulted_count = 0
         self.fault_log: list[FaultEvent] = []
         self.injector: FaultInjector | None = FaultInjector(faults) if faults else None
-        self.bulk = bulk.BulkIngest(org, clock)
+        self.bulk_pace = bulk_pace or bulk.Pace()
+        self.bulk = bulk.BulkIngest(org, clock, self.bulk_pace)
+        self.bulk_query = bulk_query.BulkQuery(org, clock, self.bulk_pace)
 
     # --- WSGI -------------------------------------------------------------
 
@@ -345,6 +348,8 @@ class SalesforceApp:
             return composite.handle_composite(self, ctx)
         if head == "jobs" and rest[:1] == ["ingest"]:
             return self.bulk.handle(self, ctx, rest[1:])
+        if head == "jobs" and rest[:1] == ["query"]:
+            return self.bulk_query.handle(self, ctx, rest[1:])
         if head in ("query", "queryAll") and len(rest) <= 1:
             _allow(method, "GET")
             if rest:
