@@ -11,6 +11,7 @@ by blocking keys); this package only normalises, compares and decides.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,16 @@ KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
 """On equal scores and equal evidence: a contact (a customer's person) before a
 lead, before a lead leadsync handed over in this same run."""
 NAME_KINDS = ("name", "surname")
+WEIGHED_CAP = 0.94
+"""Highest score a decision by weights earns: a match, yet below the rules that are
+sure (name+company 0.95), so a rule's match on one candidate is not outranked."""
+PLACE = ("postal_code", "city", "state")
+"""One place said three times: a postcode names the city and the state, so the
+decision by weights counts the strongest of them, not their sum (a namesake in
+the same town is not three coincidences)."""
+STRONG_ADDRESS = (("street", "postal_code"), ("street", "city"))
+"""Address fields that together vouch for a person whose given name was mistyped
+beyond recognition (Febrl's "Jayden" for "Kayden" at the same house)."""
 
 
 class Matcher:
@@ -109,11 +120,18 @@ class Matcher:
         if self._swappable and self._name_specs:
             self._blocked |= set(self.name_pair)
         self._email_fields = [n for n, kind in self.kinds.items() if kind == "email"]
+        self._identity_fields = [n for n, kind in self.kinds.items()
+                                 if kind in ("email", "company", "domain")]
         self._personal_rules = {r.name for r in config.rules
                                 if any(self.kinds.get(f) in ("email", "phone")
                                        for f in r.fields)}
         """Rules that hold on a person's own address or number: another employer's
         domain does not count against them (a new job, the same mobile)."""
+        self.fs_weights: dict[str, tuple[float, float]] = dict(self.weights)
+        """What the decision by weights uses: the configured m/u until ``use_weights``
+        lays estimated ones over them."""
+        self.fs_source = "configured"
+        self._prior = math.log2(config.prior / (1 - config.prior))
         self._prepared: dict[tuple[str, str], Any] = {}
         """Prepared forms of text values by (kind, text): the same first names, last
         names and companies come back in record after record."""
@@ -217,13 +235,42 @@ class Matcher:
             return swapped, True  # type: ignore[return-value]
         return straight, False
 
+    def use_weights(self, weights: Mapping[str, tuple[float, float]],
+                    source: str = "estimated", prior: float | None = None) -> None:
+        """Lay (agreeing, differing) log2 weights over the configured ones for the
+        decision by weights; fields not named keep theirs, and an estimated prior
+        (the duplicate share among candidate pairs) replaces ``[matching] prior``.
+        Rules keep the configured weights: a rule reads the same whatever the data
+        taught."""
+        self.fs_weights = {**self.weights, **{n: w for n, w in weights.items()
+                                               if n in self.weights}}
+        self.fs_source = source
+        if prior is not None:
+            self._prior = math.log2(prior / (1 - prior))
+
+    def levels(self, a: Prepared, b: Prepared) -> dict[str, Level]:
+        """Every field's level for this pair (names swapped when that fits better):
+        the comparison vector weights are estimated from."""
+        sims: dict[str, float | None] = dict(self._names(a, b)[0]) if self._swappable else {}
+        return {name: self.level(name, self._sim(name, a, b, sims)) for name in self.kinds}
+
     def score(self, a: Prepared, b: Prepared) -> Scored:
-        """The best rule these two records satisfy, with the evidence for it."""
+        """The best rule these two records satisfy, with the evidence for it; where no
+        rule is sure (below ``match_threshold``), the weight of every field decides,
+        within the guards of ``_unsafe``."""
         sims: dict[str, float | None] = {}
         swapped = False
         if self._swappable:
             names, swapped = self._names(a, b)
             sims.update(names)
+        ruled = self._ruled(a, b, sims, swapped)
+        if self.config.weights == "off" or ruled.score >= self.config.match_threshold:
+            return ruled
+        weighed = self._weighed(a, b, sims, swapped)
+        return weighed if weighed is not None and weighed.score > ruled.score else ruled
+
+    def _ruled(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
+               swapped: bool) -> Scored:
         present = a.values.keys() & b.values.keys()
         penalised = NO_MATCH
         for rule, needs in self._needs:
@@ -241,6 +288,65 @@ class Matcher:
                     penalised = Scored(lowered, rule.name,
                                        f"{reason}; {against} (-{penalty:.2f})", weight)
         return penalised
+
+    def _weighed(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
+                 swapped: bool) -> Scored | None:
+        """Fellegi-Sunter: the prior odds plus each shared field's weight, as a
+        probability. None when a guard says the weights may not speak here."""
+        levels = {n: self.level(n, self._sim(n, a, b, sims))
+                  for n in a.values.keys() & b.values.keys()}
+        if self._unsafe(levels, a, b):
+            return None
+        parts = [(n, self.fs_weights[n][0 if level == "agree" else 1])
+                 for n, level in levels.items() if level in ("agree", "differ")]
+        place = [nw for nw in parts if nw[0] in PLACE]
+        if place:
+            parts = [nw for nw in parts if nw[0] not in PLACE] + [max(place, key=lambda nw: nw[1])]
+        parts.sort(key=lambda nw: -nw[1])
+        total = self._prior + sum(w for _, w in parts)
+        probability = 1 / (1 + 2 ** -max(-60.0, min(60.0, total)))
+        shown = [f"{name} {self._shown(name, b)}{weight:+.1f}"
+                 if levels[name] == "agree" else f"{name} differs {weight:+.1f}"
+                 for name, weight in parts if weight]
+        note = ", names swapped" if swapped else ""
+        reason = (f"weights ({self.fs_source}): " + ", ".join(shown)
+                  + f" → {probability:.2f}{note}")
+        score = min(probability, WEIGHED_CAP)
+        if against := self._domains(a, b):
+            penalty = self.config.work_email_differs_penalty
+            score, reason = max(0.0, score - penalty), f"{reason}; {against} (-{penalty:.2f})"
+        return Scored(round(score, 6), "weights", reason, total)
+
+    def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared) -> bool:
+        """Where summed weights would merge two people a CRM holds apart:
+
+        - a name is missing on a side, or neither name agrees (colleagues share the
+          office's address, company and switchboard; a shared info@ mailbox its
+          domain);
+        - nothing agrees but the names and the place (a namesake in the same town);
+        - one name differs (a relative, or a typo beyond recognition) when both carry
+          an email, a company or an employer domain (what tells a relative or a
+          colleague apart in a CRM), or unless the address agrees strongly (street
+          and postcode, or street and city).
+        A role mailbox (info@) is no personal mailbox: it never counts either way."""
+        names = [levels.get(n) for n in self.name_pair]
+        if "agree" not in names or None in names:
+            return True
+        if not any(level == "agree" for n, level in levels.items()
+                   if n not in self.name_pair and n not in PLACE):
+            return True  # names and a town: a namesake
+        if "differ" not in names:
+            return False
+        if any(n in levels for n in self._identity_fields):
+            return True
+        return not any(all(levels.get(n) == "agree" for n in group) for group in STRONG_ADDRESS)
+
+    def _shown(self, name: str, b: Prepared) -> str:
+        """The record's value of an agreeing field as a rep reads it (names, streets);
+        codes and flags go by their name alone."""
+        if self.kinds[name] not in ("name", "surname", "text", "company"):
+            return ""
+        return f"{b.person.fields.get(name)!r} "
 
     def evidence(self, a: Prepared, b: Prepared,
                  sims: dict[str, float | None] | None = None) -> float:

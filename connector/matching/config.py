@@ -218,6 +218,20 @@ class MatchingConfig(_Model):
     """The given-name and family-name fields (both of kind "name"): compared
     swapped too, and blocking keys on them are made from the swapped names as
     well, since "Smith, John" is John Smith."""
+    weights: Literal["estimated", "configured", "off"] = "estimated"
+    """What decides a pair no rule is sure of (Fellegi-Sunter): "estimated" learns each
+    field's weights by EM from candidate pairs of the CRM's own people (no labels),
+    kept only when they make sense (every field's agreement counts for a match),
+    else the configured m/u; "configured" the m/u of ``[matching.fields]``; "off"
+    the rules alone."""
+    prior: Probability = 0.001
+    """Prior odds that a lead and one candidate sharing a blocking key are one person:
+    the summed weights start from log2(prior / (1 - prior)) (0.001: about -10)."""
+    estimate_pairs: Annotated[int, Field(ge=100)] = 50_000
+    """Candidate pairs drawn from the candidate index to estimate the weights from."""
+    reestimate_growth: Annotated[float, Field(gt=0)] = 0.25
+    """Estimate again once the index holds this share more records than it did at the
+    last estimate (never per batch)."""
     work_email_differs_penalty: Share = 0.15
     """Taken off the score of a match by name (without the address or the phone)
     when both records carry a work address at different domains: two employers are

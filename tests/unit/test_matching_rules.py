@@ -560,3 +560,114 @@ def test_config_toml_writes_out_the_shipped_defaults() -> None:
     defaults = MatchingConfig()
     assert (written.fields, written.rules, written.blocking) == \
         (defaults.fields, defaults.rules, defaults.blocking)
+
+
+# -- the decision by weights, its guards and the estimate ------------------------------
+POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street",
+          "street_number": "12", "postal_code": "2612", "city": "Turner", "state": "act"}
+
+
+@pytest.mark.parametrize(("incoming", "earlier", "rule", "outcome"), [
+    # no rule holds (name+address needs both names), the weights of the address do
+    (POSTAL, {**POSTAL, "postal_code": "2621", "street": "12 Main St"}, "weights", "match"),
+    # a given name typed beyond recognition, the same house and no company or email
+    (POSTAL, {**POSTAL, "first_name": "Mary"}, "weights", "match"),
+    # a relative: another given name, each with her own mailbox
+    ({**POSTAL, "email": "kayden@mail.example"},
+     {**POSTAL, "first_name": "Mary", "email": "mary@mail.example"}, "", "none"),
+    # another given name at a company: a colleague, not a typo (a rule holds it for review)
+    ({**POSTAL, "company": "Acme"}, {**POSTAL, "first_name": "Mary", "company": "Acme"},
+     "", "review"),
+    # another given name without the street: nothing vouches for her
+    (POSTAL, {**POSTAL, "first_name": "Mary", "street": None}, "", "none"),
+    # neither name agrees: the office's other people
+    (POSTAL, {**POSTAL, "first_name": "Mary", "last_name": "Brown"}, "", "none"),
+    # a namesake in the same town: the place counts once, not three times
+    ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "", "none"),
+])
+def test_weights_decide_what_no_rule_is_sure_of(incoming: dict[str, Any],
+                                                earlier: dict[str, Any], rule: str,
+                                                outcome: str) -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    decision = matcher.decide(person("in", "incoming", matcher, **incoming),
+                              [person("c1", "contact", matcher, **earlier)])
+    assert decision.outcome == outcome, decision.reason
+    assert (decision.reason.startswith("weights") if rule == "weights"
+            else not decision.reason.startswith("weights"))
+
+
+def test_weights_off_leaves_the_rules_alone() -> None:
+    matcher = Matcher(MatchingConfig(weights="off"), region="AU")
+    earlier = {**POSTAL, "postal_code": "2621", "street": "12 Main St"}
+    decision = matcher.decide(person("in", "incoming", matcher, **POSTAL),
+                              [person("c1", "contact", matcher, **earlier)])
+    assert decision.outcome == "none"
+
+
+def test_weights_reason_names_fields_weights_and_probability() -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    scored = matcher.score(person("in", "incoming", matcher, **POSTAL),
+                           person("c1", "contact", matcher, **{**POSTAL, "first_name": "Mary"}))
+    assert scored.rule == "weights"
+    assert scored.reason == ("weights (configured): street '12 Main Street' +9.7, "
+                             "last_name 'Zilm' +7.5, postal_code +6.4, street_number +5.4, "
+                             "first_name differs -3.3 → 1.00")
+    assert scored.score == 0.94  # a match, yet below the rules that are sure
+
+
+def test_weights_keep_the_work_email_penalty() -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    scored = matcher.score(
+        person("in", "incoming", matcher, **{**POSTAL, "email": "k.zilm@acme.example"}),
+        person("c1", "contact", matcher, **{**POSTAL, "postal_code": "2621",
+                                            "email": "kz@globex.example"}))
+    assert scored.rule == "weights" and "work email domains differ" in scored.reason
+    assert scored.score < 0.9
+
+
+def _synthetic_pairs(matcher: Matcher, seed: int, duplicates: float
+                     ) -> list[tuple[Prepared, Prepared]]:
+    """People sharing a surname initial; a share of them entered twice with typos."""
+    rng = random.Random(seed)
+    firsts = ["Anna", "Ben", "Carla", "Dirk", "Emma", "Finn", "Greta", "Hugo", "Ida", "Jonas"]
+    pairs = []
+    for i in range(800):
+        a = {"first_name": rng.choice(firsts), "last_name": f"Smith{rng.randrange(40)}",
+             "street": f"{rng.randrange(900)} {rng.choice(['Oak', 'Elm', 'Pine'])} Road",
+             "postal_code": f"{rng.randrange(10_000, 10_400)}", "state": rng.choice("ABC")}
+        if rng.random() < duplicates:
+            b = dict(a)
+            if rng.random() < 0.2:
+                b["postal_code"] = f"{rng.randrange(10_000, 10_400)}"
+        else:
+            b = {**a, "first_name": rng.choice(firsts), "last_name": f"Smith{rng.randrange(40)}",
+                 "street": f"{rng.randrange(900)} Ash Way",
+                 "postal_code": f"{rng.randrange(10_000, 10_400)}", "state": rng.choice("ABC")}
+        pairs.append((person(f"a{i}", "lead", matcher, **a), person(f"b{i}", "lead", matcher, **b)))
+    return pairs
+
+
+@pytest.mark.parametrize(("duplicates", "source"), [(0.3, "estimated"), (0.0, "configured")])
+def test_estimate_is_deterministic_and_refused_without_duplicates(duplicates: float,
+                                                                   source: str) -> None:
+    from connector.matching.estimation import learn
+
+    matcher = Matcher(MatchingConfig(), region="US")
+    first = learn(matcher, _synthetic_pairs(matcher, 7, duplicates))
+    again = learn(matcher, _synthetic_pairs(matcher, 7, duplicates))
+    assert first == again
+    assert first.source == source, first.why
+    if source == "estimated":
+        assert first.weights["street"][0] > first.weights["state"][0] > 0
+        assert 0.2 < (first.prior or 0) < 0.4
+        matcher.use_weights(first.weights, first.source, first.prior)
+        assert matcher.fs_weights["street"] == first.weights["street"]
+    else:
+        assert first.weights == {} and "refused" in first.why
+
+
+def test_too_few_pairs_keep_the_configured_weights() -> None:
+    from connector.matching.estimation import learn
+
+    learned = learn(MATCHER, [(jane(), jane("c1", "lead"))])
+    assert learned.source == "configured" and "fewer than" in learned.why
