@@ -98,7 +98,7 @@ def write_config(workdir: Path, address: str, state_url: str, batch_size: int) -
         'seed = "examples/leads.csv"': "",
         'route_to = "127.0.0.1:8451"': f'route_to = "{address}"',
         "embedded = true": "embedded = false",
-        "batch_size = 200": f"batch_size = {batch_size}",
+        "batch_size = 1000": f"batch_size = {batch_size}",
     }.items():
         assert old in text_, old
         text_ = text_.replace(old, new)

@@ -39,8 +39,9 @@ from connector.errors import (
 )
 from connector.feedback import Decided, latest_by_record, stage_updates
 from connector.handoff import handoff_task
-from connector.mapping import Mapper, Payload, predicted_refusals
+from connector.mapping import FROM_CRM, Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
+from connector.matching.estimation import current_weights
 from connector.matching.index import CandidateIndex
 from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.normalize import normalize
@@ -523,6 +524,8 @@ class Pipeline:
         log.info("candidate index", filled=cursor is None, written=written, removed=removed)
         started = self._feeds.started  # a cache of the CRM: kept in a dry run too
         self.state.set_cursor(stream, Cursor(max(started, cursor.value) if cursor else started))
+        learned = current_weights(self.index, self.matcher)  # kept; re-estimated as it grows
+        self.matcher.use_weights(learned.weights, learned.source, learned.prior)
 
     @property
     def index_stream(self) -> str:
@@ -542,16 +545,27 @@ class Pipeline:
                                      *(self.identity_fields()
                                        if self.state.cursor(stream) is None else ())]))
         started = utcnow()
-        self._feeds = Feeds(
-            removed=self.crm.read_removed(self.object, self.key_field,
-                                          since(stream + ":removed")),
-            changes=self.crm.read_changes(self.object, self.key_field, fields, since(stream)),
-            people=self.crm.read_people(self.object, self.key_field, self.matching.search,
-                                        since(self.index_stream))
-            if self.index is not None else None,
-            started=started)
-        if self.router is not None and getattr(self.crm, "reads_together", False):
-            self.owners()  # read now, its query rides with the feeds' first pages
+        removed_since, people_since = since(stream + ":removed"), since(self.index_stream)
+        shared = (self.index is not None and getattr(self.crm, "reads_together", False)
+                  and removed_since is not None and people_since is not None)
+        if shared:  # one delta read serves both: removals are its deleted records of ours
+            people_since = min(removed_since, people_since)
+        changes = self.crm.read_changes(self.object, self.key_field, fields, since(stream))
+        people = (self.crm.read_people(self.object, self.key_field, self.matching.search,
+                                       people_since) if self.index is not None else None)
+        if shared:
+            assert people is not None
+            people = list(people)  # a delta: what changed since the last run
+            removed: Iterator[Removal] = iter([
+                Removal(p.candidate.crm_id, p.candidate.key, p.modified_at, p.merged_into)
+                for p in people if p.deleted and p.candidate.key
+                and p.candidate.crm_object == self.object])
+            people_iter: Iterator[PersonChange] | None = iter(people)
+        else:
+            removed = self.crm.read_removed(self.object, self.key_field, removed_since)
+            people_iter = people
+        self._feeds = Feeds(removed=removed, changes=changes, people=people_iter,
+                            started=started)
 
     def deleted_person(self, me: Prepared) -> Link | None:
         """A record a rep deleted that belonged to this person (the same mailbox under
@@ -1049,7 +1063,7 @@ class Pipeline:
                   and crm_object == self.object and self.status_field not in body):
                 adopted.append(link)  # an earlier record of the person: sales set its status
             link.payload_hash = handoff.payload.hash
-            link.remember(body)
+            link.remember({**kept_by_record(handoff, body), **body})
             if self.status_field in body:  # our own status write: its read-back is an echo
                 link.crm_status = str(body[self.status_field])
             links.append(link)
@@ -1518,6 +1532,19 @@ def answer_for(answers: dict[str, MatchReview], candidate: Prepared) -> str | No
     if review is None and isinstance(ref, Candidate) and ref.key:
         review = answers.get(ref.key)
     return review.status if review is not None else None
+
+
+def kept_by_record(handoff: Handoff, body: dict[str, Any]) -> dict[str, Any]:
+    """A first write to an earlier record of the person leaves the record's own values
+    (it fills blanks, keeps identity): marketing's values of the fields it did not
+    carry are settled as they are now, and go out again only when marketing changes
+    them, not with the lead's next unrelated change. Fields the CRM speaks for (two-way,
+    prefer-CRM) are not settled here: the read-back says what the record holds."""
+    if handoff.link is not None or handoff.target is None:
+        return {}
+    payload = handoff.payload
+    return {name: value for name, value in payload.values.items()
+            if name not in body and payload.sync.get(name) not in FROM_CRM}
 
 
 def account_hint(handoff: Handoff) -> AccountHint | None:

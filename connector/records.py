@@ -246,6 +246,9 @@ class PersonChange:
     candidate: Candidate
     modified_at: datetime
     removed: bool = False
+    deleted: bool = False
+    """Removed because deleted (a rep deleted it, or merged it into ``merged_into``)."""
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,9 @@ class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     owner_field: ClassVar[str] = "OwnerId"
     reads_together: ClassVar[bool] = True
-    """Feeds opened before any is read share composite requests (``_later``)."""
+    """Feeds opened before any is read share composite requests (``_later``), and a
+    delta of ``read_people`` carries the deleted and merged records ``read_removed``
+    would read (queryAll with IsDeleted and MasterRecordId): one query, not two."""
 
     def __init__(self, settings: SalesforceConfig, *, password: str, security_token: str,
                  consumer_key: str | None = None, consumer_secret: str | None = None,
@@ -344,28 +346,52 @@ class SalesforceAdapter:
     def describe(self, object_name: str) -> ObjectSchema:
         """An object's fields, asked once an hour at most: a daemon keeps one adapter
         across runs, and an admin's new field or picklist value is seen within the hour."""
-        at = self._described_at.get(object_name)
-        if at is None or self._clock() - at > DESCRIBE_TTL_S:
-            self._describes.pop(object_name, None)
-        if object_name not in self._describes:
-            self._described_at[object_name] = self._clock()
-            raw = self._call(lambda c: getattr(c, object_name).describe())
-            fields = {}
-            for item in raw["fields"]:
-                fields[item["name"]] = FieldSchema(
-                    name=item["name"], type=item["type"], label=item.get("label", ""),
-                    length=item.get("length") or None,
-                    required=not item.get("nillable", True)
-                    and not item.get("defaultedOnCreate", False)
-                    and item.get("createable", False),
-                    createable=item.get("createable", False),
-                    updateable=item.get("updateable", False),
-                    external_id=item.get("externalId", False), unique=item.get("unique", False),
-                    picklist=tuple(p["value"] for p in item.get("picklistValues") or ()
-                                   if p.get("active", True)),
-                    restricted=item.get("restrictedPicklist", False))
-            self._describes[object_name] = ObjectSchema(raw["name"], fields)
+        now = self._clock()
+        for name, at in list(self._described_at.items()):
+            if now - at > DESCRIBE_TTL_S:
+                self._describes.pop(name, None)
+                del self._described_at[name]
+        if object_name not in self._describes:  # a person object: both, in one request
+            self._describe_all([object_name, *(PERSON_OBJECTS if object_name in
+                                               PERSON_OBJECTS else ())])
         return self._describes[object_name]
+
+    def _describe_all(self, names: Sequence[str]) -> None:
+        """Describe what is not cached of these objects, together in one request."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._describes]
+        if not wanted:
+            return
+        for name, raw in zip(wanted, self._describe_raw(wanted), strict=True):
+            if raw is not None:
+                self._describes[name] = _schema(raw)
+                self._described_at[name] = self._clock()
+
+    def _describe_raw(self, names: list[str]) -> Iterator[dict[str, Any] | None]:
+        """Describes of several objects in one composite request; the first is asked
+        alone again if the composite could not give it (so its error is raised as
+        any other), the others are left out (None) to be asked when needed."""
+        if len(names) == 1:
+            yield self._call(lambda c: getattr(c, names[0]).describe())
+            return
+        version = self.settings.api_version
+        body = {"allOrNone": False, "compositeRequest": [
+            {"method": "GET", "referenceId": f"d{i}",
+             "url": f"/services/data/v{version}/sobjects/{name}/describe"}
+            for i, name in enumerate(names)]}
+        try:
+            answer = self._call(lambda c: c.restful("composite", method="POST", json=body))
+        except (FatalError, TransientError):  # no composite for this user: one at a time
+            yield self._call(lambda c: getattr(c, names[0]).describe())
+            yield from (None for _ in names[1:])
+            return
+        for i, sub in enumerate(answer["compositeResponse"]):
+            ok = sub.get("httpStatusCode") == 200 and isinstance(sub.get("body"), dict)
+            if ok:
+                yield sub["body"]
+            elif i == 0:
+                yield self._call(lambda c: getattr(c, names[0]).describe())
+            else:
+                yield None
 
     # writes -------------------------------------------------------------------
     def upsert(self, object_name: str, external_id_field: str,
@@ -385,10 +411,10 @@ class SalesforceAdapter:
         out: dict[str, WriteResult] = {}
         by_id = [w for w in records if w.crm_id]
         rest = [w for w in records if not w.crm_id]
-        self._know_usage()
+        key = self.describe(object_name).field(external_id_field)
+        self._know_usage()  # the describe's answer told it, unless it was cached
         try:
             self._write("update", object_name, external_id_field, by_id, out)
-            key = self.describe(object_name).field(external_id_field)
             if key is not None and key.unique:
                 exists = self._write("insert", object_name, external_id_field,
                                      [w for w in rest if not w.known], out)
@@ -431,18 +457,17 @@ class SalesforceAdapter:
         creating = operation == "insert"
         path = ("composite/sobjects" if operation != "upsert"
                 else f"composite/sobjects/{object_name}/{key_field}")
-        for chunk in batched(writes, self.settings.collection_size):
-            body = {"allOrNone": False, "records": [
-                {"attributes": {"type": object_name}, **w.body(created=creating),
-                 **({"id": w.crm_id} if operation == "update" else {}),
-                 **({key_field: w.key} if operation != "update" or w.stamp else {})}
-                for w in chunk]}
-            try:
-                answer = self._call(lambda c, b=body: c.restful(
-                    path, method="POST" if creating else "PATCH", json=b))
-            except RecordRejected as exc:  # the whole call refused for a record-level reason
+        chunks = list(batched(writes, self.settings.collection_size))
+        bodies = [{"allOrNone": False, "records": [
+            {"attributes": {"type": object_name}, **w.body(created=creating),
+             **({"id": w.crm_id} if operation == "update" else {}),
+             **({key_field: w.key} if operation != "update" or w.stamp else {})}
+            for w in chunk]} for chunk in chunks]
+        for chunk, answer in zip(chunks, self._collection_calls(
+                path, "POST" if creating else "PATCH", bodies), strict=True):
+            if isinstance(answer, RecordRejected):  # the whole call refused for a record
                 for w in chunk:
-                    yield w, WriteResult(w.key, ok=False, errors=exc.errors)
+                    yield w, WriteResult(w.key, ok=False, errors=answer.errors)
                 continue
             for write, item in zip(chunk, answer, strict=True):
                 if item.get("success"):
@@ -451,6 +476,35 @@ class SalesforceAdapter:
                 else:
                     yield write, WriteResult(write.key, ok=False,
                                              errors=record_errors(item.get("errors")))
+
+    def _collection_calls(self, path: str, method: str, bodies: list[dict[str, Any]], *,
+                          once: bool = False) -> Iterator[list[dict[str, Any]] | RecordRejected]:
+        """The answers of sObject Collections calls, five to a composite request (one
+        API call for up to 1,000 records instead of five). A subrequest the composite
+        could not run is sent again alone, so its error is classified like any other;
+        ``once``: a create is never sent twice (a retry could make it twice)."""
+        version = self.settings.api_version
+        for group in batched(bodies, COMPOSITE_QUERIES):
+            if len(group) > 1:
+                request = {"allOrNone": False, "compositeRequest": [
+                    {"method": method, "referenceId": f"c{i}", "body": body,
+                     "url": f"/services/data/v{version}/{path}"}
+                    for i, body in enumerate(group)]}
+                answer = self._call(lambda c, r=request: c.restful(
+                    "composite", method="POST", json=r), once=once)
+                subs = answer["compositeResponse"]
+            else:
+                subs = [None]
+            for body, sub in zip(group, subs, strict=True):
+                if sub is not None and sub.get("httpStatusCode") in (200, 201) \
+                        and isinstance(sub.get("body"), list):
+                    yield sub["body"]
+                    continue
+                try:
+                    yield self._call(lambda c, b=body: c.restful(path, method=method, json=b),
+                                     once=once)
+                except RecordRejected as exc:
+                    yield exc
 
     def _bulk(self, operation: Literal["insert", "upsert"], object_name: str, key_field: str,
               writes: list[Write]) -> Iterator[tuple[Write, WriteResult]]:
@@ -561,18 +615,18 @@ class SalesforceAdapter:
         """Task records on the leads (WhoId), 200 a collections call."""
         self._know_usage()
         results: list[WriteResult] = []
-        for chunk in batched(tasks, self.settings.collection_size):
-            body = {"allOrNone": False, "records": [{
-                "attributes": {"type": "Task"}, "WhoId": t.crm_id, "Subject": t.subject,
-                "Description": t.text, "Status": "Not Started", "Priority": "Normal",
-                "ActivityDate": t.due.date().isoformat(),
-                **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
-            try:
-                answer = self._call(lambda c, b=body: c.restful("composite/sobjects",
-                                                                method="POST", json=b),
-                                    once=True)
-            except RecordRejected as exc:
-                results.extend(WriteResult(t.key, ok=False, errors=exc.errors) for t in chunk)
+        chunks = list(batched(tasks, self.settings.collection_size))
+        bodies = [{"allOrNone": False, "records": [{
+            "attributes": {"type": "Task"}, "WhoId": t.crm_id, "Subject": t.subject,
+            "Description": t.text, "Status": "Not Started", "Priority": "Normal",
+            "ActivityDate": t.due.date().isoformat(),
+            **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
+            for chunk in chunks]
+        for chunk, answer in zip(chunks, self._collection_calls(
+                "composite/sobjects", "POST", bodies, once=True), strict=True):
+            if isinstance(answer, RecordRejected):
+                results.extend(WriteResult(t.key, ok=False, errors=answer.errors)
+                               for t in chunk)
                 continue
             results.extend(
                 WriteResult(t.key, ok=True, crm_id=item.get("id"), created=True)
@@ -763,11 +817,10 @@ class SalesforceAdapter:
             return self._all_people(sources, key_field)
         after = soql_datetime(since)
         feeds = [(kind, sobject, self._later(
-            f"SELECT {', '.join(fields)}, IsDeleted FROM {sobject} WHERE "
+            f"SELECT {', '.join(fields)}, IsDeleted, MasterRecordId FROM {sobject} WHERE "
             f"SystemModstamp >= {after} ORDER BY SystemModstamp, Id", deleted=True))
             for kind, sobject, fields in sources]
-        return (_person_change(kind, sobject, row, key_field,
-                               removed=bool(row.get("IsDeleted") or row.get("IsConverted")))
+        return (_person_change(kind, sobject, row, key_field)
                 for kind, sobject, rows in feeds for row in rows)
 
     def _all_people(self, sources: list[tuple[str, str, list[str]]],
@@ -789,6 +842,7 @@ class SalesforceAdapter:
     def _people_sources(self, object_name: str, key_field: str, kinds: Sequence[str]
                         ) -> list[tuple[str, str, list[str]]]:
         """(kind, object, fields) of each object the index reads."""
+        self._describe_all([object_name, *PERSON_OBJECTS])
         sources = []
         for kinds_name, kind, sobject in (("leads", "lead", object_name),
                                           ("contacts", "contact", "Contact")):
@@ -900,6 +954,7 @@ class SalesforceAdapter:
         leads are also read by their opportunity's SystemModstamp; the two
         ordered streams are merged, keeping the feed ordered by change time.
         """
+        self._describe_all([object_name, *PERSON_OBJECTS])  # read_people needs them too
         schema = self.describe(object_name)
         extra = [f for f in CLOSED_LOOP_FIELDS if schema.field(f)]
         deal = "ConvertedOpportunity" if schema.field("ConvertedOpportunityId") else None
@@ -944,6 +999,8 @@ SOSL_TERMS = 100
 """Numbers per SOSL search (two terms each: national and with country code, about
 3,000 characters): past 4,000 characters Salesforce turns the ORs of a FIND clause
 into ANDs, and a search returns at most 2,000 rows."""
+PERSON_OBJECTS = ("Lead", "Contact")
+"""Described together, in one request, by the first change feed of a run."""
 DESCRIBE_TTL_S = 3600
 """How long a describe is trusted before it is asked again."""
 BULK_READ_FROM = 10_000
@@ -1039,10 +1096,31 @@ def _candidate(kind: str, sobject: str, row: dict[str, Any], key_field: str) -> 
                      converted=bool(row.get("IsConverted")))
 
 
-def _person_change(kind: str, sobject: str, row: dict[str, Any], key_field: str, *,
-                   removed: bool = False) -> PersonChange:
+def _schema(raw: dict[str, Any]) -> ObjectSchema:
+    fields = {}
+    for item in raw["fields"]:
+        fields[item["name"]] = FieldSchema(
+            name=item["name"], type=item["type"], label=item.get("label", ""),
+            length=item.get("length") or None,
+            required=not item.get("nillable", True)
+            and not item.get("defaultedOnCreate", False)
+            and item.get("createable", False),
+            createable=item.get("createable", False),
+            updateable=item.get("updateable", False),
+            external_id=item.get("externalId", False), unique=item.get("unique", False),
+            picklist=tuple(p["value"] for p in item.get("picklistValues") or ()
+                           if p.get("active", True)),
+            restricted=item.get("restrictedPicklist", False))
+    return ObjectSchema(raw["name"], fields)
+
+
+def _person_change(kind: str, sobject: str, row: dict[str, Any],
+                   key_field: str) -> PersonChange:
+    deleted = bool(row.get("IsDeleted"))
     return PersonChange(_candidate(kind, sobject, row, key_field),
-                        sf_datetime(row["SystemModstamp"]), removed)
+                        sf_datetime(row["SystemModstamp"]),
+                        removed=deleted or bool(row.get("IsConverted")), deleted=deleted,
+                        merged_into=row.get("MasterRecordId") or None)
 
 
 def _nested(row: dict[str, str]) -> dict[str, Any]:

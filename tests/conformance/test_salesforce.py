@@ -132,8 +132,8 @@ def test_new_existing_and_refused_records_in_one_batch(salesforce_sandbox: Any, 
     assert rows["old-lost"]["LastName"] == "Lost"
     assert rows["new-0"]["Status"] == "Open - Not Contacted"
     # one describe (is the key Unique?), then:
-    if bulk_threshold == 200:  # 7 inserts in 4 calls of 2, then 2 updates in 1
-        assert calls == 1 + 4 + 1
+    if bulk_threshold == 200:  # 7 inserts in 4 collections of 2 inside one composite
+        assert calls == 1 + 1 + 1  # request, then 2 updates in 1
     else:  # an insert job: create, upload, close, 2 polls, results, failures; 2 updates
         assert calls == 1 + 7 + 1
     adapter.close()

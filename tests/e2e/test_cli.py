@@ -144,7 +144,7 @@ def test_wrong_password_is_a_clear_login_error(demo: Path, monkeypatch: pytest.M
 
 def test_log_json_is_one_object_per_line_and_one_line_per_batch(demo: Path) -> None:
     path = demo / "config.toml"
-    path.write_text(path.read_text().replace("batch_size = 200", "batch_size = 4"))
+    path.write_text(path.read_text().replace("batch_size = 1000", "batch_size = 4"))
     result = runner.invoke(app, ["sync", "--once", "--log-json"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]

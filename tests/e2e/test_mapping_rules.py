@@ -110,7 +110,8 @@ def quiet(config: Any, salesforce_sandbox: Any) -> None:
     summary = run_once(config)
     assert summary.status == "ok", summary.error
     assert (summary.counts["created"], summary.counts["updated"]) == (0, 0)
-    assert salesforce_sandbox.request_count - before <= 6  # login, limits, describe, reads
+    # login, one composite of describes, one composite of every feed's first page
+    assert salesforce_sandbox.request_count - before == 3
 
 
 def test_each_rule_decides_its_field_and_cycles_converge(

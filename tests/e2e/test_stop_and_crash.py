@@ -43,7 +43,7 @@ def write_config(tmp_path: Path, sandbox: Any, state_url: str | None = None) -> 
     text_ = config_text(tmp_path, state_url=state_url or f"sqlite:///{tmp_path}/state.db",
                         marketing_url=f"sqlite:///{tmp_path}/marketing.db",
                         route_to=sandbox.address)
-    path.write_text(text_.replace("batch_size = 200", "batch_size = 20"), encoding="utf-8")
+    path.write_text(text_.replace("batch_size = 1000", "batch_size = 20"), encoding="utf-8")
     config = configuration.load(path)
     import_leads(config, tmp_path / "leads.csv", [lead_row(i) for i in range(LEADS)])
     return path

@@ -40,7 +40,7 @@ def test_shipped_config_is_the_template_and_valid() -> None:
      "'mysql' is not supported"),
     ('url = "sqlite:///state/marketing.db"', 'url = "leads.db"', "marketing.url",
      "not a database URL"),
-    ("batch_size = 200", "batch_size = 0", "sync.batch_size", "greater than or equal to 1"),
+    ("batch_size = 1000", "batch_size = 0", "sync.batch_size", "greater than or equal to 1"),
     # API names are spliced into SOQL: only names pass, never a fragment of a query
     ('lead_source = "LeadSource"', 'lead_source = "Email FROM User WHERE Id != null"',
      "mapping.fields.lead_source", "should match pattern"),

@@ -43,7 +43,7 @@ HOSTILE = [
      "from 0 to 604800 seconds"),
     ("task_due_hours = 24", "task_due_hours = 1e9", "sync.task_due_hours", "(a year)"),
     ("task_due_hours = 24", "task_due_hours = inf", "sync.task_due_hours", "finite number"),
-    ("batch_size = 200", "batch_size = 1000000", "sync.batch_size",
+    ("batch_size = 1000", "batch_size = 1000000", "sync.batch_size",
      "less than or equal to 10000"),
     ("api_reserve = 1000", "api_reserve = -1", "crm.salesforce.api_reserve",
      "greater than or equal to 0"),
@@ -55,9 +55,9 @@ HOSTILE = [
      "from -1000000 to 1000000"),
     ("threshold = 40", "threshold = inf", "scoring.threshold", "finite number"),
     # strict types: a quoted number or a word for a boolean is refused, saying the type
-    ("batch_size = 200", 'batch_size = "200"', "sync.batch_size",
+    ("batch_size = 1000", 'batch_size = "200"', "sync.batch_size",
      "valid integer (got '200'); write an integer without quotes"),
-    ("batch_size = 200", "batch_size = 200.0", "sync.batch_size", "valid integer"),
+    ("batch_size = 1000", "batch_size = 200.0", "sync.batch_size", "valid integer"),
     ("handoff_task = true", 'handoff_task = "yes"', "sync.handoff_task",
      "valid boolean (got 'yes'); write true or false without quotes"),
     ("handoff_task = true", "handoff_task = 1", "sync.handoff_task",
@@ -120,7 +120,7 @@ def test_sync_refuses_the_same_config_before_it_starts(tmp_path: Path) -> None:
 
 
 def test_lax_values_are_all_named_at_once() -> None:
-    text = TEMPLATE.replace("batch_size = 200", 'batch_size = "200"').replace(
+    text = TEMPLATE.replace("batch_size = 1000", 'batch_size = "200"').replace(
         "handoff_task = true", 'handoff_task = "yes"')
     with pytest.raises(ConfigError) as caught:
         configuration.parse(text, "config.toml")

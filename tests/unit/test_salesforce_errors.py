@@ -7,6 +7,7 @@ The bodies are Salesforce's documented shapes: a JSON list of
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import requests
@@ -57,6 +58,35 @@ def org() -> responses.RequestsMock:
         mock.get(f"{INSTANCE}/services/data/v59.0/sobjects/Lead/describe",
                  json=describe(unique=True))
         yield mock
+
+
+COMPOSITE = f"{INSTANCE}/services/data/v59.0/composite"
+
+
+def composite_calls(org: responses.RequestsMock,
+                    answers: list[tuple[int, str, list[Any]]]) -> None:
+    """Composite requests: describes (Lead and Contact together) are answered from
+    ``describe``; each request of collections takes the next of ``answers`` --
+    (status, Sforce-Limit-Info, a body per subrequest, or the error body itself)."""
+    todo = list(answers)
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        subs = json.loads(request.body)["compositeRequest"]
+        if subs[0]["url"].endswith("/describe"):
+            return 200, {"Sforce-Limit-Info": "api-usage=1/15000"}, json.dumps(
+                {"compositeResponse": [
+                    {"body": {**describe(unique=True), "name": sub["url"].split("/")[-2]},
+                     "httpHeaders": {}, "httpStatusCode": 200,
+                     "referenceId": sub["referenceId"]} for sub in subs]})
+        status, usage, bodies = todo.pop(0)
+        if status != 200:
+            return status, {"Sforce-Limit-Info": usage}, json.dumps(bodies)
+        return 200, {"Sforce-Limit-Info": usage}, json.dumps({"compositeResponse": [
+            {"body": body, "httpHeaders": {}, "httpStatusCode": 200,
+             "referenceId": sub["referenceId"]}
+            for body, sub in zip(bodies, subs, strict=True)]})
+
+    org.add_callback(responses.POST, COMPOSITE, callback=answer)
 
 
 def writes_of(org: responses.RequestsMock) -> list[responses.Call]:
@@ -184,17 +214,19 @@ def test_a_run_inside_the_reserve_writes_nothing(org: responses.RequestsMock) ->
 
 
 def test_the_reserve_stops_before_the_next_call(org: responses.RequestsMock) -> None:
+    """Five collections ride in one composite request; the reserve is asked before
+    each request, so the sixth record's is never sent."""
     adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com", collection_size=1,
                                                  api_reserve=100),
                                 password="p", security_token="t", wait=wait_none())
-    org.post(CREATE, json=[ok("00Q1")], headers={"Sforce-Limit-Info": "api-usage=14899/15000"})
-    org.post(CREATE, json=[ok("00Q2")], headers={"Sforce-Limit-Info": "api-usage=14900/15000"})
+    composite_calls(org, [(200, "api-usage=14900/15000", [[ok(f"00Q{i}")] for i in range(5)])])
     with pytest.raises(BatchInterrupted) as caught:
-        adapter.upsert("Lead", "Leadsync_Id__c", [Write(k, {"LastName": "X"}) for k in "123"])
+        adapter.upsert("Lead", "Leadsync_Id__c", [Write(k, {"LastName": "X"}) for k in "123456"])
     assert isinstance(caught.value.cause, QuotaReserved)
     assert "14,900 of 15,000" in str(caught.value) and "api_reserve" in str(caught.value)
-    assert [r.key for r in caught.value.results] == ["1", "2"]
-    assert len(writes_of(org)) == 2  # the third record's call was never sent
+    assert [r.key for r in caught.value.results] == ["1", "2", "3", "4", "5"]
+    sent = [c for c in org.calls if (c.request.url or "").startswith(COMPOSITE)]
+    assert len(sent) == 2  # describes, five records; the sixth record's call never went
 
 
 def test_login_fault_is_fatal_and_keeps_the_code() -> None:
@@ -248,15 +280,21 @@ def test_a_concurrency_limit_is_transient_not_the_daily_quota() -> None:
 
 
 def test_a_fatal_error_mid_batch_keeps_what_was_written(org: responses.RequestsMock) -> None:
+    """Five collections of two in the first composite request, the rest in a second
+    one that the org refuses: the first ten records' results are kept."""
     adapter = SalesforceAdapter(SalesforceConfig(username="u@example.com", collection_size=2),
                                 password="p", security_token="t", wait=wait_none())
-    org.post(CREATE, json=[ok("00Q1"), refused("REQUIRED_FIELD_MISSING", "Required fields are "
-                                               "missing: [LastName]", "LastName")])
-    org.post(CREATE, json=[{"message": "TotalRequests Limit exceeded.",
-                            "errorCode": "REQUEST_LIMIT_EXCEEDED"}], status=403)
+    written = [[ok(f"00Q{i}"), refused("REQUIRED_FIELD_MISSING", "Required fields are "
+                                       "missing: [LastName]", "LastName")] for i in range(5)]
+    composite_calls(org, [(200, "api-usage=10/15000", written),
+                          (403, "api-usage=10/15000", [{"message": "TotalRequests Limit "
+                                                        "exceeded.", "errorCode":
+                                                        "REQUEST_LIMIT_EXCEEDED"}])])
     with pytest.raises(BatchInterrupted) as caught:
-        adapter.upsert("Lead", "Leadsync_Id__c", [Write(k, {"LastName": "X"}) for k in "1234"])
-    assert [(r.key, r.ok) for r in caught.value.results] == [("1", True), ("2", False)]
+        adapter.upsert("Lead", "Leadsync_Id__c",
+                       [Write(str(k), {"LastName": "X"}) for k in range(20)])
+    assert [(r.key, r.ok) for r in caught.value.results] == [
+        (str(k), k % 2 == 0) for k in range(10)]
     assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
 
 
