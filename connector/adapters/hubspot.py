@@ -10,8 +10,10 @@ call. Leads we hold no link for are first looked up by that property with one
 search per up to 500 keys (five filter groups of 100 values), so that a
 contact HubSpot already has is never sent the creation-only fields (a lead
 status sales already set is not reset). A contact that exists with the same
-email but without our id (sales created it) is adopted, not duplicated:
-HubSpot's 409 names the existing id and the lead is written to that contact.
+email but without our id (sales created it) is adopted, not duplicated: found
+by a search by email beside that look-up and updated by its id, in batches (HubSpot
+refuses a whole batch upsert for one email that is taken); one the search does
+not show yet meets HubSpot's 409, which names the existing id.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ SEARCH_LIMIT = 200          # results per search page
 SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one search
 IN_VALUES = 100             # values per IN filter
 FILTER_GROUPS = 5           # filter groups per search (ORed)
+EMAIL = "email"             # the contact property HubSpot keeps unique (a 409 on a second)
 DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate",
                "createdate")
 
@@ -364,7 +367,10 @@ class HubSpotAdapter:
                       out: dict[str, WriteResult]) -> None:
         found = {r.key for r in self.read_by_keys(
             object_name, key_field, [w.key for w in group if not w.known], [])}
-        inputs = [(w, w.body(created=not (w.known or w.key in found))) for w in group]
+        new = [w for w in group if not (w.known or w.key in found)]
+        taken = self._adopt_all(object_name, key_field, new, out)
+        inputs = [(w, w.body(created=not (w.known or w.key in found)))
+                  for w in group if w.key not in taken]
         reborn: list[Write] = []
         for chunk in batched(inputs, self.settings.batch_size):
             for write, result in self._upsert_chunk(object_name, key_field, chunk):
@@ -638,6 +644,40 @@ class HubSpotAdapter:
             rows.update({str(row.id): dict(row.properties or {}) for row in page.results or []})
         return rows
 
+    def _adopt_all(self, object_name: str, key_field: str, new: list[Write],
+                   out: dict[str, WriteResult]) -> set[str]:
+        """Leads about to be created whose email a contact already has, adopted before the
+        upsert (one search per 500, then batch updates), as ``_adopt`` would after a 409.
+
+        HubSpot refuses a whole batch for one email that is taken, naming only the
+        first record it met, so finding them by refusal costs a batch split in halves
+        per lead. The search index lags a few seconds behind writes: a contact it does
+        not show yet still meets the 409 path. Returns the keys written or refused."""
+        by_email: dict[str, list[Write]] = {}
+        for write in new:
+            email = str(write.payload.get(EMAIL) or "").strip().lower()
+            if email:
+                by_email.setdefault(email, []).append(write)
+        if not by_email:
+            return set()
+        done: set[str] = set()
+        updates: list[Write] = []
+        for holder in self.read_by_keys(object_name, EMAIL, sorted(by_email), [key_field]):
+            theirs = holder.fields.get(key_field)
+            for write in by_email.pop(str(holder.key or "").lower(), ()):
+                if theirs and theirs != write.key:
+                    out[write.key] = _taken_by(object_name, holder.crm_id, theirs, write)
+                    done.add(write.key)
+                else:
+                    updates.append(replace(write, crm_id=holder.crm_id, stamp=True))
+                    theirs = write.key  # a second lead with this email finds this one's id
+        for chunk in batched(updates, self.settings.batch_size):
+            for write, result in self._update_chunk(object_name, key_field, chunk):
+                if result.ok or not any(e.code == "OBJECT_NOT_FOUND" for e in result.errors):
+                    out[write.key] = result
+                    done.add(write.key)  # else archived since the search: upserted anew
+        return done
+
     def _adopt(self, object_name: str, key_field: str, write: Write,
                existing_id: str) -> WriteResult:
         """Sales already has this person (same email): write to that contact, giving it
@@ -651,10 +691,7 @@ class HubSpotAdapter:
                              properties=[key_field])
         theirs = (current.properties or {}).get(key_field)
         if theirs and theirs != write.key:
-            return WriteResult(write.key, ok=False, errors=[RecordError(
-                "CONFLICT", f"{object_name} {existing_id} has this lead's unique value (email) "
-                f"but belongs to lead {theirs}; merge the two leads in marketing",
-                ["email"])])
+            return _taken_by(object_name, existing_id, theirs, write)
         try:
             self._update_by_id(object_name, [(existing_id, {**write.payload,
                                                             key_field: write.key})])
@@ -952,6 +989,14 @@ def _touch(record_id: str, props: dict[str, Any], owners: dict[str, str]) -> Tou
                  who=owners.get(owner, f"owner {owner}") if owner else None,
                  what=props.get("hs_task_subject") or "Task",
                  outcome=props.get("hs_task_status"))
+
+
+def _taken_by(object_name: str, existing_id: str, theirs: str, write: Write) -> WriteResult:
+    """A contact with this lead's email carries another lead's id: not taken over (two
+    marketing leads would flip one contact between them), refused for a person to merge."""
+    return WriteResult(write.key, ok=False, errors=[RecordError(
+        "CONFLICT", f"{object_name} {existing_id} has this lead's unique value (email) "
+        f"but belongs to lead {theirs}; merge the two leads in marketing", [EMAIL])])
 
 
 def _news(result: WriteResult) -> WriteResult:
