@@ -447,10 +447,17 @@ class Pipeline:
         assert self.index is not None
         found, _ = self.index.find({lead_id: self.index.lead_keys(me)
                                     for lead_id, me in prepared.items()})
-        earlier = {lead_id: [self.matcher.prepare(p) for p in people(candidates)]
+        ready: dict[str, Prepared] = {}  # each record prepared once a batch
+        for candidate in people([c for found_ in found.values() for c in found_]):
+            if candidate.id not in ready:
+                ready[candidate.id] = self.matcher.prepare(candidate)
+        earlier = {lead_id: [ready[c.crm_id] for c in candidates if c.crm_id in ready]
                    for lead_id, candidates in found.items()}
-        accounts = {lead_id: Accounts(self.matcher, candidates)
-                    for lead_id, candidates in found.items()}
+        # every account a lead could be tied to shares one of its keys, so one table
+        # for the batch (in id order) decides as a table of its own would
+        accounts = Accounts(self.matcher, sorted(
+            {c.crm_id: c for found_ in found.values() for c in found_
+             if c.kind == "account"}.values(), key=lambda c: c.crm_id))
         decided = self.state.reviews.of_leads(self.crm.name, prepared)
         held: list[MatchReview] = []
         kept: list[Handoff] = []
@@ -499,7 +506,7 @@ class Pipeline:
                 kept.append(handoff)
                 continue
             target = handoff.target
-            handoff.account = accounts[handoff.lead.id].find(me, target)
+            handoff.account = accounts.find(me, target)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
                                            ref=handoff.lead.id), me.values,
                                     self.matcher.keys(me)))
@@ -1444,8 +1451,10 @@ class Pipeline:
                      for (c, link), back in zip(pairs, backs, strict=True)]
         for (change, link), back in zip(pairs, backs, strict=True):
             values = values_of[change.crm_id]
+            held = link.crm_values()
             link.remember(values)
-            seen.append(link)
+            if link.crm_values() != held:  # an echo of our own write changes nothing
+                seen.append(link)
             for conflict in back.conflicts:
                 summary.counts["conflicts"] += 1
                 summary.warnings.append(f"lead {link.marketing_id}: conflict: "

@@ -71,6 +71,8 @@ class MatchDecision:
 
 
 NO_MATCH = Scored(0.0, "", "")
+BLOCK_CAP = 200
+"""Records one blocking key may bring into a comparison; a bigger block is skipped."""
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
@@ -364,15 +366,20 @@ class Matcher:
 
     def _domains(self, a: Prepared, b: Prepared) -> str | None:
         """Why two work addresses count against a match by name: two employers'
-        domains are two jobs or two people. Free mail and shared mailboxes (info@)
-        say nothing either way."""
+        domains are two jobs or two people, and two personal mailboxes at one employer
+        are two namesakes there at least as often as one person with two (a match
+        would merge two people: a person decides). Free mail and shared mailboxes
+        (info@) say nothing either way."""
         for name in self._email_fields:
             left, right = a.values.get(name), b.values.get(name)
-            if left is None or right is None:
+            if left is None or right is None or left == right:
                 continue
             domains = left.rpartition("@")[2], right.rpartition("@")[2]
-            if domains[0] != domains[1] and not set(domains) & FREE_MAIL:
+            if set(domains) & FREE_MAIL:
+                continue
+            if domains[0] != domains[1]:
                 return f"work email domains differ ({domains[0]} vs {domains[1]})"
+            return f"two mailboxes at {domains[0]}"
         return None
 
     def _sim(self, name: str, a: Prepared, b: Prepared,
@@ -469,9 +476,15 @@ class Index:
             self._by_key[key].append(prepared)
 
     def candidates(self, prepared: Prepared) -> list[Prepared]:
+        """Records sharing a key with this one; a key more than ``BLOCK_CAP`` records
+        share is skipped (a run of 3,000 leads at one company is not compared
+        pairwise on "company + initial": their other keys still meet)."""
         seen: dict[int, Prepared] = {}
         for key in self.matcher.keys(prepared):
-            for other in self._by_key.get(key, ()):
+            block = self._by_key.get(key, ())
+            if len(block) > BLOCK_CAP:
+                continue
+            for other in block:
                 seen.setdefault(id(other), other)
         return list(seen.values())
 

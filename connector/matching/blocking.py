@@ -24,7 +24,7 @@ What each kind of key survives (measured in ``bench/dedupe_e2e.py``):
   "abc"; a one-word name of at most five letters is taken as an acronym too);
 - ``w:``  an account's website domain, met by a lead's email domain.
 
-Records share a key or are never compared; ``BLOCK_CAP`` keeps one key from
+Records share a key or are never compared; ``connector.matching.BLOCK_CAP`` keeps one key from
 bringing in more than a few hundred records (the key is skipped for that lead,
 and the others still find its people).
 """
@@ -47,8 +47,6 @@ from connector.matching.keys import (
     website_domain,
 )
 
-BLOCK_CAP = 200
-"""Records one key may bring in for one lead; a bigger block is skipped."""
 PHONE_TAIL = 9
 """Digits of a number that identify it across country codes and trunk prefixes."""
 ACRONYM_MAX = 5
@@ -61,7 +59,8 @@ def sound(value: object) -> str | None:
     if key is None:
         return None
     letters = "".join(ch for ch in key if ch.isalpha())
-    return (jellyfish.metaphone(letters) or letters) if letters else key
+    numbers = "".join(ch for ch in key if ch.isdigit())  # "Agent 7" is not "Agent 17"
+    return ((jellyfish.metaphone(letters) or letters) + numbers) if letters else key
 
 
 def initials(value: object) -> set[str]:
@@ -117,7 +116,9 @@ def person_keys(fields: Mapping[str, Any], rules: EmailRules,
         if family_sound is None:
             continue
         keys.update(f"n:{family_sound}|{i}" for i in initials(given))
-        keys.update(f"n{e[0]}:{family_sound}|{e[1:]}" for e in employers)
+    last_sound = sound(last)  # with the employer: the names as they stand suffice
+    if last_sound is not None:
+        keys.update(f"n{e[0]}:{last_sound}|{e[1:]}" for e in employers)
     given_sound = sound(first)
     if given_sound is not None:
         keys.update(f"f{e[0]}:{given_sound}|{e[1:]}" for e in employers)

@@ -92,7 +92,15 @@ def _surname(a: NameValue, b: NameValue) -> float:
 def _company(a: str, b: str) -> float:
     if a == b:
         return 1.0
+    if _acronym_of(a, b) or _acronym_of(b, a):  # "ABC" is Alpha Beta Cosmetics
+        return 0.9
     return max(fuzz.token_set_ratio(a, b), fuzz.ratio(a, b)) / 100
+
+
+def _acronym_of(short: str, long: str) -> bool:
+    words = long.split()
+    return (" " not in short and 2 <= len(short) <= 5 and len(words) == len(short)
+            and "".join(w[0] for w in words) == short)
 
 
 def _phone(a: frozenset[str], b: frozenset[str]) -> float:

@@ -154,7 +154,7 @@ def sample_pairs(index: CandidateIndex, *, limit: int, seed: int = SEED
 
 
 def _group_pairs(group: list[str]) -> list[tuple[str, str]]:
-    from connector.matching.blocking import BLOCK_CAP
+    from connector.matching import BLOCK_CAP
 
     if len(group) > BLOCK_CAP:
         return []

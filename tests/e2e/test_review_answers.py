@@ -14,12 +14,13 @@ from connector.state import StateStore
 from connector.wiring import run_once
 from tests.conftest import crm_world, import_leads, lead_row
 
-# two first names, one surname, employer and number: a colleague on a shared line or
-# the same person under another name -- the rules cannot tell, a person decides
+# two first names, one surname, employer and number, and only a shared mailbox on one
+# side: a colleague on a shared line or the same person under another name -- the
+# rules cannot tell, a person decides
 DANA = dict(first_name="Dana", last_name="Nguyen", company="Northwind Traders",
             email="dana@northwind.example", phone="+1 415 555 0100")
 CHRIS = dict(first_name="Chris", last_name="Nguyen", company="Northwind Traders",
-             email="chris@northwind.example", phone="+1 415 555 0100")
+             email="info@northwind.example", phone="+1 415 555 0100")
 
 
 @pytest.fixture(params=["salesforce", "hubspot"])

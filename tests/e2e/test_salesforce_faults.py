@@ -98,6 +98,7 @@ def test_a_session_that_expires_mid_run_is_renewed(many: Config,
 def test_the_reserve_stops_the_run_cleanly_and_the_next_run_resumes(
         many: Config, salesforce_sandbox: Any) -> None:
     # 15 calls: two a batch of 200 (the write, its tasks) after the run's first reads
+    many = many.model_copy(update={"sync": many.sync.model_copy(update={"batch_size": 200})})
     salesforce_sandbox.daily_api_allocation = 50
     salesforce_sandbox.set_api_usage(20)
     crm = adapter_for(many, api_reserve=15)
