@@ -44,6 +44,7 @@ from simple_salesforce import Salesforce
 from bench.crm_history import HARD, VARIATIONS, History, generate
 from bench.proxy import CountingProxy
 from bench.results import record
+from connector.adapters.marketing_store import lead_key
 from connector.transport import make_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,16 +104,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(workdir: Path) -> Iterator[dict[str, str]]:
+def sandbox_process(workdir: Path, *extra: str) -> Iterator[dict[str, str]]:
     """`leadsync sandbox` on free ports, in a folder without a config.toml (a fresh
-    org and portal); yields each CRM's address."""
+    org and portal, or ``extra`` options such as ``--seed``); yields each CRM's address."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {"salesforce": free_port(), "hubspot": free_port()}
     env = {k: v for k, v in os.environ.items() if k != "LEADSYNC_CONFIG"} | ENV
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector.cli", "sandbox", "--salesforce-port",
          str(ports["salesforce"]), "--hubspot-port", str(ports["hubspot"]),
-         "--daily-api-allocation", "100000000"],
+         "--daily-api-allocation", "100000000", *extra],
         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         assert proc.stdout is not None
@@ -273,9 +274,9 @@ def run_crm(crm: str, history: History, folder: Path) -> Outcome:
 def score(result: Outcome, history: History, person_ids: dict[int, str], folder: Path) -> None:
     """Each lead's fate, from the state database's links and review queue."""
     person_of = {crm_id: index for index, crm_id in person_ids.items()}
-    with sqlite3.connect(folder / "marketing.db") as mk:
-        lead_ids = {email.lower(): str(i)
-                    for i, email in mk.execute("SELECT id, email FROM mk_lead")}
+    with sqlite3.connect(folder / "marketing.db") as mk:  # by the store's own key: two
+        lead_ids = {key: str(i)  # people on one info@ mailbox are two leads there
+                    for i, key in mk.execute("SELECT id, key FROM mk_lead")}
     with sqlite3.connect(folder / "state.db") as st:
         links = dict(st.execute("SELECT marketing_id, crm_id FROM link"))
         held = {m for (m,) in st.execute("SELECT marketing_id FROM match_review "
@@ -287,7 +288,8 @@ def score(result: Outcome, history: History, person_ids: dict[int, str], folder:
         result.nochange_inside_s = (_when(runs[-1][2]) - _when(runs[-1][1])).total_seconds()
     sharing = Counter(links.values())
     for lead in history.leads:
-        marketing_id = lead_ids.get(lead.row["email"].lower())
+        marketing_id = lead_ids.get(lead_key(None, lead.row["email"].strip().lower(),
+                                             lead.row))
         crm_id = links.get(marketing_id) if marketing_id else None
         if marketing_id in held:
             fate = "review"

@@ -43,6 +43,7 @@ from connector.mapping import FROM_CRM, Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.estimation import current_weights
 from connector.matching.index import CandidateIndex
+from connector.matching.keys import email_key, person_email_key
 from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.normalize import normalize
 from connector.outbox import make_owed_tasks
@@ -915,6 +916,8 @@ class Pipeline:
                 write = replace(write, crm_id=link.crm_id, stamp=False)
             if handoff.owner_id and link is None:  # on create only: never over sales' choice
                 write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
+            if link is None and self.shared_mailbox(lead.get("email")):
+                write = replace(write, email_shared=True)
             return self.object, write
         fields = self.writable(target.crm_object)
         # what sales keeps up to date is not overwritten on a first match: a prefer-CRM
@@ -947,6 +950,11 @@ class Pipeline:
         stamp = target.key is None and self.key_field in fields
         return target.crm_object, Write(lead.id, values, known=True, crm_id=target.crm_id,
                                         stamp=stamp)
+
+    def shared_mailbox(self, email: Any) -> bool:
+        """An address a team shares (its local part is a role mailbox: info@, sales@)."""
+        return (bool(email) and email_key(email, self.matcher.email_rules) is not None
+                and person_email_key(email, self.matcher.email_rules) is None)
 
     def protected(self, handoff: Handoff) -> bool:
         """Writes to this lead's record keep the record's identity: it was matched by

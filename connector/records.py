@@ -84,6 +84,10 @@ class Write:
     stamp: bool = True
     """With ``crm_id``: also write ``key`` into the external id field, so later
     writes find the record by it (not when it already holds another lead's key)."""
+    email_shared: bool = False
+    """The email is a team's mailbox (info@, sales@): matching found this lead a
+    person of their own, so a CRM that keeps one record per address (HubSpot) makes
+    theirs without it rather than hand the lead to whoever holds the address."""
 
     def body(self, *, created: bool) -> dict[str, Any]:
         return {**self.payload, **self.on_create} if created else dict(self.payload)

@@ -368,7 +368,9 @@ class HubSpotAdapter:
         found = {r.key for r in self.read_by_keys(
             object_name, key_field, [w.key for w in group if not w.known], [])}
         new = [w for w in group if not (w.known or w.key in found)]
-        taken = self._adopt_all(object_name, key_field, new, out)
+        shared: dict[str, Write] = {}
+        taken = self._adopt_all(object_name, key_field, new, out, shared)
+        group = [shared.get(w.key, w) for w in group]
         inputs = [(w, w.body(created=not (w.known or w.key in found)))
                   for w in group if w.key not in taken]
         reborn: list[Write] = []
@@ -645,14 +647,16 @@ class HubSpotAdapter:
         return rows
 
     def _adopt_all(self, object_name: str, key_field: str, new: list[Write],
-                   out: dict[str, WriteResult]) -> set[str]:
+                   out: dict[str, WriteResult], shared: dict[str, Write]) -> set[str]:
         """Leads about to be created whose email a contact already has, adopted before the
         upsert (one search per 500, then batch updates), as ``_adopt`` would after a 409.
 
         HubSpot refuses a whole batch for one email that is taken, naming only the
         first record it met, so finding them by refusal costs a batch split in halves
         per lead. The search index lags a few seconds behind writes: a contact it does
-        not show yet still meets the 409 path. Returns the keys written or refused."""
+        not show yet still meets the 409 path. Returns the keys written or refused;
+        ``shared`` gets the leads on a team's mailbox that another contact holds, as
+        they are to be created: without the address."""
         by_email: dict[str, list[Write]] = {}
         for write in new:
             email = str(write.payload.get(EMAIL) or "").strip().lower()
@@ -665,7 +669,12 @@ class HubSpotAdapter:
         for holder in self.read_by_keys(object_name, EMAIL, sorted(by_email), [key_field]):
             theirs = holder.fields.get(key_field)
             for write in by_email.pop(str(holder.key or "").lower(), ()):
-                if theirs and theirs != write.key:
+                if write.email_shared and theirs != write.key:
+                    # info@ is someone else's here: their own contact, without the address
+                    # (HubSpot keeps one contact per email)
+                    shared[write.key] = replace(write, payload={
+                        k: v for k, v in write.payload.items() if k != EMAIL})
+                elif theirs and theirs != write.key:
                     out[write.key] = _taken_by(object_name, holder.crm_id, theirs, write)
                     done.add(write.key)
                 else:

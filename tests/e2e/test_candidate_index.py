@@ -201,3 +201,33 @@ def test_the_index_command_shows_the_index_and_rebuilds_it(
     assert "empty; filled by a bulk read on the next sync" in rebuilt.output
     runner.invoke(app, ["sync", "--once", "--config", str(path)])
     assert shown()["records"] == filled["records"]
+
+
+def test_hubspot_a_second_person_on_a_shared_mailbox_gets_a_contact_of_their_own(
+        hubspot_sandbox: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    """HubSpot keeps one contact per email: Raj writing from the info@ address Jane's
+    contact holds is not handed to Jane's record; his contact is made without it."""
+    from connector import config as configuration
+    from tests.conftest import hubspot_example_config
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+    config = qualify_all(configuration.load(hubspot_example_config(
+        tmp_path, hubspot_sandbox.address)))
+    jane = hubspot_sandbox.create("contacts", {"firstname": "Jane", "lastname": "Doe",
+                                               "company": "Acme", "email": "info@acme.example"})
+    assert config.crm.hubspot is not None
+    crm = HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        summary = Pipeline(config, state, Leads([
+            person(1, "Raj", "Patel", "Acme", "info@acme.example")]), crm).run()
+    finally:
+        crm.close()
+        state.close()
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["created"], summary.counts["matched"]) == (1, 0), summary.counts
+    contacts = {c["id"]: c["properties"] for c in hubspot_sandbox.records("contacts")}
+    assert contacts[jane["id"]]["firstname"] == "Jane"
+    assert not contacts[jane["id"]].get("leadsync_id")  # Jane's record is not Raj's
+    [raj] = [p for i, p in contacts.items() if i != jane["id"]]
+    assert (raj["firstname"], raj.get("email") or None) == ("Raj", None)
