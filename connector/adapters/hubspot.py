@@ -71,6 +71,9 @@ T = TypeVar("T")
 log = structlog.get_logger("leadsync.hubspot")
 
 SEARCH_LIMIT = 200          # results per search page
+ASSOCIATION_READ = 1000
+"""Ids per association batch read: HubSpot's limit since February 2025 (objects' own
+batch reads stay at 100)."""
 SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one search
 IN_VALUES = 100             # values per IN filter
 FILTER_GROUPS = 5           # filter groups per search (ORed)
@@ -879,7 +882,7 @@ class HubSpotAdapter:
 
     def _associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         linked: dict[str, list[str]] = {}
-        for chunk in batched(ids, self.settings.batch_size):
+        for chunk in batched(ids, ASSOCIATION_READ):
             page = self._call("crm.associations.v4.batch_api", "get_page", from_type, to_type,
                               {"inputs": [{"id": i} for i in chunk]})
             for item in page.results or []:

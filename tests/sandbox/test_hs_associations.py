@@ -132,3 +132,23 @@ def test_computed_deal_fields_are_read_only(hs: HubSpot) -> None:
                                                             "hs_is_closed": "true"}))
 
     assert body(failure.value)["errors"][0]["code"] == "READ_ONLY_VALUE"
+
+
+def test_an_association_batch_read_takes_a_thousand_ids_and_no_more(
+    hs: HubSpot, sandbox: HubSpotSandbox
+) -> None:
+    """HubSpot's documented limit (changelog, February 2025): 1,000 ids per request."""
+    from hubspot.crm.associations.v4 import ApiException as AssociationsApiException
+
+    person = hs.crm.contacts.basic_api.create(contact("many@example.com"))
+
+    def read(count: int) -> object:
+        return hs.crm.associations.v4.batch_api.get_page(
+            "contacts", "companies", BatchInputPublicFetchAssociationsBatchRequest(inputs=[
+                PublicFetchAssociationsBatchRequest(id=person.id) for _ in range(count)]))
+
+    assert read(1000).num_errors == 1000  # answered: no company is associated
+    with pytest.raises(AssociationsApiException) as refused:
+        read(1001)
+    assert refused.value.status == 400
+    assert "1000" in body(refused.value)["message"]
