@@ -284,7 +284,7 @@ class Matcher:
                 against = None if rule.name in self._personal_rules else self._domains(a, b)
                 if against is None:
                     return Scored(rule.score, rule.name, reason, weight)
-                penalty = self.config.work_email_differs_penalty
+                against, penalty = against
                 lowered = round(max(0.0, rule.score - penalty), 6)
                 if lowered > penalised.score:
                     penalised = Scored(lowered, rule.name,
@@ -315,7 +315,7 @@ class Matcher:
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
         if against := self._domains(a, b):
-            penalty = self.config.work_email_differs_penalty
+            against, penalty = against
             score, reason = max(0.0, score - penalty), f"{reason}; {against} (-{penalty:.2f})"
         return Scored(round(score, 6), "weights", reason, total)
 
@@ -364,7 +364,7 @@ class Matcher:
         return any(a.values.get(n) is not None and a.values.get(n) == b.values.get(n)
                    for n in self._email_fields)
 
-    def _domains(self, a: Prepared, b: Prepared) -> str | None:
+    def _domains(self, a: Prepared, b: Prepared) -> tuple[str, float] | None:
         """Why two work addresses count against a match by name: two employers'
         domains are two jobs or two people, and two personal mailboxes at one employer
         are two namesakes there at least as often as one person with two (a match
@@ -378,8 +378,10 @@ class Matcher:
             if set(domains) & FREE_MAIL:
                 continue
             if domains[0] != domains[1]:
-                return f"work email domains differ ({domains[0]} vs {domains[1]})"
-            return f"two mailboxes at {domains[0]}"
+                return (f"work email domains differ ({domains[0]} vs {domains[1]})",
+                        self.config.work_email_differs_penalty)
+            if self.config.two_mailboxes_penalty:
+                return f"two mailboxes at {domains[0]}", self.config.two_mailboxes_penalty
         return None
 
     def _sim(self, name: str, a: Prepared, b: Prepared,

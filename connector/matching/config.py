@@ -236,6 +236,12 @@ class MatchingConfig(_Model):
     """Taken off the score of a match by name (without the address or the phone)
     when both records carry a work address at different domains: two employers are
     two jobs or two people, so a confident name match becomes one to review."""
+    two_mailboxes_penalty: Share = 0.15
+    """Taken off a match by name when both records carry a different personal mailbox
+    at one employer's domain (jdoe@ and jane.doe@acme.com): one person with two
+    addresses, or two namesakes at a large company -- a match would merge two
+    people, so it is held for review. 0 matches them (a small company where
+    namesakes are rare and aliases common)."""
     secondary_email_field: str = ""
     """A CRM field for a person's other address (e.g. a custom Secondary_Email__c, or
     HubSpot's hs_additional_emails): when a match by name keeps the CRM record's

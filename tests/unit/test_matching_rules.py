@@ -396,6 +396,12 @@ def test_two_mailboxes_at_one_employer_are_held_for_a_person_to_decide() -> None
     assert "two mailboxes at acme.com" in decision.reason
     same_line = MATCHER.decide(jane(email="jdoe@acme.com"), [person("c1", **JANE)])
     assert same_line.outcome == "match", same_line.reason  # her own number says it is her
+    aliases = Matcher(MatchingConfig(two_mailboxes_penalty=0))  # where aliases are the rule
+    trusting = aliases.decide(
+        person("in", "incoming", aliases, **{**JANE, "email": "jdoe@acme.com",
+                                            "phone": None, "company": None}),
+        [person("c1", "lead", aliases, **{**JANE, "company": None, "phone": None})])
+    assert trusting.outcome == "match", trusting.reason
 
 
 def test_a_shared_phone_outweighs_a_new_employers_domain() -> None:
