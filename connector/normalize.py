@@ -84,11 +84,16 @@ def country_codes(value: str) -> frozenset[str]:
     text = _SPACES.sub(" ", value.strip())
     if not text:
         return frozenset()
-    try:
-        return frozenset({pycountry.countries.lookup(text).alpha_2})
-    except LookupError:
-        pass
+    letters = "".join(ch for ch in text if ch.isalpha())
+    for form in dict.fromkeys([text] + ([letters] if "." in text and 2 <= len(letters) <= 3
+                                        else [])):  # "U.S." is the code US, dotted
+        try:
+            return frozenset({pycountry.countries.lookup(form).alpha_2})
+        except LookupError:
+            pass
     key = _name_key(text)
+    if not key:  # punctuation only: nothing to look up
+        return frozenset()
     english, anywhere = _territory_names()
     if key in english:
         return frozenset({english[key]})

@@ -90,6 +90,17 @@ class FieldRule(_Model):
             raise ValueError("m and u go together")
         if self.m is not None and (self.weight is not None or self.differ_weight is not None):
             raise ValueError("give m/u or weight/differ_weight, not both")
+        if self.m is not None and self.u is not None and self.m <= self.u:
+            raise ValueError(f"m {self.m} is not above u {self.u}: an agreeing value would "
+                             "count against a match (m: how often a duplicate keeps the "
+                             "value; u: how often strangers share it)")
+        if self.weight is not None and self.weight <= 0:
+            raise ValueError(f"weight {self.weight} must be above 0: an agreeing value "
+                             "counts for a match (differ_weight counts against)")
+        if self.agree is not None and "min" in self.model_fields_set \
+                and self.agree != self.min:
+            raise ValueError(f"agree {self.agree} and min {self.min} say two things: min is "
+                             "the older name of agree, give one")
         return self
 
     @property
@@ -123,7 +134,7 @@ class MatchRule(_Model):
     """How many of ``fields`` must agree (a missing value does not); all when
     unset. "Any 6 of these 10" tolerates the few fields a typo or an empty
     form spoiled, as a probabilistic linker would, with a rule a human can read."""
-    min_weight: float | None = None
+    min_weight: Annotated[float, Field(gt=0)] | None = None
     """The summed weights of ``fields`` (agreeing +, differing -, neutral and missing 0)
     must reach this: ``at_least`` by weight, where a street outweighs a state.
     Setting it alone (no ``at_least``) lets any of ``fields`` be missing or differ."""
@@ -256,6 +267,12 @@ class MatchingConfig(_Model):
         if self.review_threshold > self.match_threshold:
             problems.append((("review_threshold",),
                              "review_threshold must not be above match_threshold"))
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:  # reasons and reviews name the rule: it must say which
+                problems.append((("rules", index, "name"),
+                                 f"two rules are named {rule.name!r}; give each its own name"))
+            seen.add(rule.name)
         for index, rule in enumerate(self.rules):
             named = [("fields", n) for n in rule.fields]
             named += [("unless_differ", n) for group in rule.vetoes for n in group]

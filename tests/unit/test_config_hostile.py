@@ -254,3 +254,30 @@ def test_every_command_names_a_state_database_it_cannot_open(tmp_path: Path,
     result = CliRunner().invoke(app, [*command, "-c", str(path)])
     assert result.exit_code == 1
     assert "state.url (line" in result.output and "Traceback" not in result.output
+
+
+PHONE = 'phone         = { kind = "phone", min = 0.95, m = 0.8, u = 0.001 }'
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ('{ kind = "phone", m = 0.01, u = 0.9 }', "not above u"),
+    ('{ kind = "phone", weight = -5 }', "must be above 0"),
+    ('{ kind = "phone", agree = 0.85, min = 0.8 }', "two things"),
+])
+def test_matching_weights_that_would_count_against_a_match_are_refused(
+        tmp_path: Path, field: str, expected: str) -> None:
+    assert PHONE in TEMPLATE
+    path = tmp_path / "config.toml"
+    path.write_text(TEMPLATE.replace(PHONE, f"phone = {field}"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        configuration.load(path)
+    assert expected in str(caught.value) and "matching.fields.phone" in str(caught.value)
+
+
+def test_two_matching_rules_of_one_name_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(TEMPLATE + '\n[[matching.rules]]\nname = "email"\nfields = ["phone"]\n'
+                    'score = 0.5\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        configuration.load(path)
+    assert "two rules are named 'email'" in str(caught.value)

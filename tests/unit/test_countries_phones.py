@@ -30,6 +30,7 @@ NOW = datetime(2026, 11, 25, tzinfo=UTC)
     ("日本", "JP"), ("Türkiye", "TR"), ("Éire", "IE"), ("België", "BE"), ("Suomi", "FI"),
     # accents, case, dots, apostrophes and a leading "the" as typed
     ("ESPANA", "ES"), ("osterreich", "AT"), ("The Netherlands", "NL"), ("U.S.A.", "US"),
+    ("U.S.", "US"), ("U.K.", "GB"),  # a code written with dots
     ("Cote d'Ivoire", "CI"), ("Côte d’Ivoire", "CI"), ("Bosnia-Herzegovina", "BA"),
     # ISO codes and names (pycountry), CLDR's English names
     ("DE", "DE"), ("deu", "DE"), ("276", "DE"), ("Germany", "DE"),
@@ -45,7 +46,8 @@ def test_a_country_in_any_language_is_its_iso_code(raw: str, code: str) -> None:
 
 @pytest.mark.parametrize(("raw", "codes"), [
     ("Kongo", {"CD", "CG"}),  # both Congos, in German and other languages
-    ("Korea", set()), ("Atlantis", set()), ("", set()), ("  ", set()),
+    ("Korea", set()), ("Atlantis", set()), ("", set()), ("  ", set()), (".", set()),
+    ("-", set()),
 ])
 def test_ambiguous_or_unknown_names_have_no_code(raw: str, codes: set[str]) -> None:
     assert country_codes(raw) == codes
