@@ -136,6 +136,25 @@ def test_a_lead_of_a_known_account_goes_to_the_account_owner(
     assert leads["pat0@firm0.example"]["OwnerId"] == AVERY  # the rotation is untouched
 
 
+@pytest.mark.parametrize("batch_mates", [0, 1], ids=["alone", "with-a-colleague"])
+def test_the_account_of_a_lead_does_not_depend_on_its_batch_mates(
+        config: Config, salesforce_sandbox: Any, tmp_path: Path, batch_mates: int) -> None:
+    """A lone "Halvorsen Maritime AG" lead went to a territory while the same lead
+    found the account "Halvorsen Maritime Inc." when a colleague shared its batch."""
+    salesforce_sandbox.create("Account", {"Name": "Halvorsen Maritime Inc."},
+                              as_user="morgan.diaz@leadsync.sandbox")
+    rows = [lead_row(1, email="ola@halvorsen.example", company="Halvorsen Maritime AG",
+                     first_name="Ola", last_name="Nordmann")]
+    rows += [lead_row(2, email="kari@halvorsen.example", company="Halvorsen Maritime",
+                      first_name="Kari", last_name="Hansen")][:batch_mates]
+    import_leads(config, tmp_path / "hm.csv", rows)
+    sync(config)
+    leads = crm_leads(salesforce_sandbox)
+    assert leads["ola@halvorsen.example"]["OwnerId"] == MORGAN
+    assert leads["ola@halvorsen.example"]["Description"].startswith(
+        "account Halvorsen Maritime")
+
+
 def test_a_lead_no_territory_takes_goes_to_the_fallback_with_a_warning(
         config: Config, salesforce_sandbox: Any, tmp_path: Path) -> None:
     import_leads(config, tmp_path / "jp.csv", [lead_row(1, email="ken@firm.example",
