@@ -133,20 +133,31 @@ def sample_pairs(index: CandidateIndex, *, limit: int, seed: int = SEED
     skipped, as ``CandidateIndex.find`` skips them."""
     from connector.matching.index import KEYS
 
-    ids: list[tuple[str, str]] = []
-    group: list[str] = []
-    current = None
-    query = (select(KEYS.c.key, KEYS.c.crm_id)
-             .where(KEYS.c.crm == index.crm, KEYS.c.key.like("b:%"))
-             .order_by(KEYS.c.key, KEYS.c.crm_id))
-    with index.engine.connect() as conn:
-        for key, crm_id in conn.execute(query):
-            if key != current:
-                ids += _group_pairs(group)
-                group, current = [], key
-            group.append(crm_id)
-        ids += _group_pairs(group)
-    chosen = _sample(sorted(set(ids)), limit, seed)
+    def groups() -> Iterable[list[str]]:
+        group: list[str] = []
+        current = None
+        query = (select(KEYS.c.key, KEYS.c.crm_id)
+                 .where(KEYS.c.crm == index.crm, KEYS.c.key.like("b:%"))
+                 .order_by(KEYS.c.key, KEYS.c.crm_id)
+                 .execution_options(yield_per=10_000))
+        with index.engine.connect() as conn:
+            for key, crm_id in conn.execute(query):
+                if key != current:
+                    yield group
+                    group, current = [], key
+                group.append(crm_id)
+        yield group
+
+    # a reservoir: a million records share tens of millions of pairs, never all held
+    rng, kept, seen = random.Random(seed), list[tuple[str, str]](), 0
+    for group in groups():
+        for pair in _group_pairs(group):
+            seen += 1
+            if len(kept) < limit:
+                kept.append(pair)
+            elif (at := rng.randrange(seen)) < limit:
+                kept[at] = pair
+    chosen = sorted(set(kept))
     records = index.get({i for pair in chosen for i in pair})
     prepared = {i: index.matcher.prepare(Person(i, c.kind, c.fields))
                 for i, c in records.items() if c.kind != "account"}

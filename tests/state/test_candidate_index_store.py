@@ -1,0 +1,88 @@
+"""The candidate index's tables on SQLite and PostgreSQL: records and their keys
+written, replaced and removed together, crowded keys skipped, pairs sampled for the
+weight estimate without holding them all, and the estimate kept between runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from connector.matching import Matcher, MatchingConfig, Person
+from connector.matching.estimation import current_weights, sample_pairs
+from connector.matching.index import CandidateIndex
+from connector.records import Candidate, PersonChange
+from connector.state import StateStore
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def index(db_url: str) -> Any:
+    store = StateStore(db_url)
+    held = CandidateIndex(store.engine, "salesforce", Matcher(MatchingConfig()))
+    held.clear()
+    yield held
+    held.clear()
+    store.close()
+
+
+def lead(n: int, **fields: str) -> Candidate:
+    return Candidate("lead", "Lead", f"00Q{n:05d}", {
+        "first_name": "Dana", "last_name": f"Nguyen{n}", "company": f"Firm {n}",
+        "email": f"dana{n}@firm{n}.example", **fields}, key=str(n))
+
+
+def test_records_are_found_by_their_keys_replaced_and_removed(index: CandidateIndex) -> None:
+    zoe = lead(1, first_name="Zoë", last_name="Müller", company="The Halvorsen Maritime AG")
+    index.apply([PersonChange(zoe, NOW), PersonChange(lead(2), NOW),
+                 PersonChange(Candidate("account", "Account", "001A", {
+                     "company": "Alpha Beta Cosmetics", "website": "https://abc.example"}),
+                              NOW)])
+    assert index.sizes() == {"lead": 2, "account": 1}
+    asking = index.matcher.prepare(Person(
+        "in", "incoming", {"first_name": "Zoe", "last_name": "Muller",
+                           "company": "Halvorsen Maritime", "email": "zoe@gmail.com"}))
+    found, crowded = index.find({"in": index.lead_keys(asking)})
+    assert [c.crm_id for c in found["in"]] == [zoe.crm_id] and not crowded
+    assert found["in"][0].fields["last_name"] == "Müller" and found["in"][0].key == "1"
+    # the acronym and the website find the account
+    found, _ = index.find({"x": {"c:abc"}, "y": {"w:abc.example"}})
+    assert [c.crm_id for c in found["x"]] == [c.crm_id for c in found["y"]] == ["001A"]
+    # a record written again is replaced, keys and all; a removed one is gone
+    index.apply([PersonChange(lead(1, last_name="Berg"), NOW),
+                 PersonChange(lead(2), NOW, removed=True)])
+    assert index.find({"in": index.lead_keys(asking)})[0]["in"] == []
+    assert set(index.get([zoe.crm_id, lead(2).crm_id])) == {zoe.crm_id}
+
+
+def test_a_key_more_records_share_than_the_cap_is_skipped(index: CandidateIndex) -> None:
+    index.put((lead(n), {"k:shared", f"k:{n}"}, NOW) for n in range(30))
+    found, crowded = index.find({"a": {"k:shared", "k:7"}}, cap=20)
+    assert crowded == {"k:shared"} and [c.key for c in found["a"]] == ["7"]
+    found, crowded = index.find({"a": {"k:shared"}}, cap=30)
+    assert len(found["a"]) == 30 and not crowded
+
+
+def test_pairs_are_sampled_within_the_limit_the_same_way_each_time(
+        index: CandidateIndex) -> None:
+    # 60 records at one company: their "company + initial" blocks hold many pairs
+    index.apply(PersonChange(lead(n, company="Globex", email=f"p{n}@globex.example",
+                                  last_name=["Nguyen", "Novak", "Nash"][n % 3]), NOW)
+                for n in range(60))
+    first = sample_pairs(index, limit=50)
+    again = sample_pairs(index, limit=50)
+    assert 0 < len(first) <= 50
+    assert [(a.person.id, b.person.id) for a, b in first] == \
+        [(a.person.id, b.person.id) for a, b in again]
+    everything = sample_pairs(index, limit=100_000)
+    assert len(everything) > 50  # the limit, not the data, bounded the first sample
+
+
+def test_the_estimate_is_kept_until_the_index_grows(index: CandidateIndex) -> None:
+    index.apply(PersonChange(lead(n), NOW) for n in range(200))
+    kept = current_weights(index, index.matcher, now=NOW)
+    again = current_weights(index, index.matcher, now=NOW)
+    assert (again.source, again.weights) == (kept.source, kept.weights)
+    assert again.records == kept.records == 200
