@@ -188,39 +188,6 @@ class Change(CrmRecord):
 
 
 @dataclass(frozen=True)
-class NameKey:
-    """A name to look for: the last name, the given names it may go with
-    (nicknames, formal forms) and, when known, where the person works: the first
-    word of the company's name and the email domain. A common name alone would
-    fetch hundreds of namesakes from a large CRM; with an employer, a few."""
-
-    last: str
-    firsts: frozenset[str]
-    company_word: str | None = None
-    domain: str | None = None
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """What to look for in the CRM for earlier records of a batch of leads: the
-    blocking keys, in forms a CRM query can use."""
-
-    emails: frozenset[str] = frozenset()
-    """Addresses as typed (lower-cased) and as the mailbox they reach."""
-    phones: frozenset[str] = frozenset()
-    """E.164 numbers."""
-    names: frozenset[NameKey] = frozenset()
-    """People by name, each with the employer that makes the name selective."""
-    companies: frozenset[str] = frozenset()
-    """Company names as typed and without their legal form."""
-    domains: frozenset[str] = frozenset()
-    """Employer domains (never free-mail providers)."""
-
-    def __bool__(self) -> bool:
-        return bool(self.emails or self.phones or self.names or self.companies or self.domains)
-
-
-@dataclass(frozen=True)
 class Candidate:
     """A CRM record that may be an earlier record of an incoming lead.
 

@@ -19,7 +19,6 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
     CrmRecord,
     HandoffTask,
     Lead,
-    Lookup,
     ObjectSchema,
     PersonChange,
     Removal,
@@ -115,13 +114,6 @@ class CrmAdapter(Protocol):
         Inclusive on purpose: the engine's cursor drops what it already saw at
         the boundary, so a record written in the same millisecond is not lost.
         """
-        ...
-
-    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
-                    kinds: Sequence[str]) -> list[Candidate]:
-        """Earlier records of these people: leads (``object_name``, not converted),
-        contacts and accounts (``kinds``), found by ``lookup``'s keys in batched
-        queries, never one query per lead nor a scan of the whole CRM."""
         ...
 
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],

@@ -45,7 +45,6 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.normalize import phone_digits
 from connector.records import (
     Candidate,
     Change,
@@ -53,7 +52,6 @@ from connector.records import (
     Deal,
     FieldSchema,
     HandoffTask,
-    Lookup,
     ObjectSchema,
     PersonChange,
     Removal,
@@ -462,23 +460,6 @@ class HubSpotAdapter:
                                 "updated (deleted or merged since it was matched)")])
 
     # earlier records of a person ----------------------------------------------
-    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
-                    kinds: Sequence[str]) -> list[Candidate]:
-        """Contacts by email, calculated phone number and name pairs, companies by
-        domain and name: ORed filter groups, five to a search, 100 values a filter."""
-        found: dict[str, Candidate] = {}
-        if "leads" in kinds or "contacts" in kinds:
-            props = [key_field, *CONTACT_FIELDS]
-            for groups in batched(_contact_groups(lookup), FILTER_GROUPS):
-                for row in self._search(object_name, groups, props, sorts=BY_ID):
-                    found.setdefault(row["id"], _contact(object_name, row, key_field))
-        if "accounts" in kinds:
-            for groups in batched(_company_groups(lookup), FILTER_GROUPS):
-                for row in self._search("companies", groups, list(COMPANY_FIELDS),
-                                        sorts=BY_ID):
-                    found.setdefault("c" + row["id"], _company(row))
-        return list(found.values())
-
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
                     since: datetime | None) -> Iterator[PersonChange]:
         """Contacts and companies for the candidate index.
@@ -927,7 +908,6 @@ class HubSpotAdapter:
         return out
 
 
-BY_ID = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
 CONTACT_FIELDS = ("email", "firstname", "lastname", "phone", "mobilephone", "company",
                   "jobtitle", "address", "city", "state", "zip", "country", "website",
                   "hubspot_owner_id", "lifecyclestage")
@@ -941,37 +921,6 @@ CONTACT_NAMES = {"email": "email", "firstname": "first_name", "lastname": "last_
                  "city": "city", "state": "state", "zip": "postal_code", "country": "country",
                  "website": "website"}
 CUSTOMER_STAGES = frozenset({"salesqualifiedlead", "opportunity", "customer", "evangelist"})
-NAME_PAIRS = 15
-"""Leads per name filter group: their last names crossed with their given names
-(and nicknames) stay under the 100 values of an IN filter."""
-
-
-def _in(prop: str, values: Sequence[str]) -> dict[str, Any]:
-    return {"filters": [{"propertyName": prop, "operator": "IN", "values": list(values)}]}
-
-
-def _contact_groups(lookup: Lookup) -> list[dict[str, Any]]:
-    groups = [_in("email", chunk) for chunk in batched(sorted(lookup.emails), IN_VALUES)]
-    numbers = sorted({phone_digits(p) for p in lookup.phones})
-    for prop in ("hs_searchable_calculated_phone_number",
-                 "hs_searchable_calculated_mobile_number"):
-        groups += [_in(prop, chunk) for chunk in batched(numbers, IN_VALUES)]
-    pairs = sorted(lookup.names, key=lambda name: name.last)
-    for chunk in batched(pairs, NAME_PAIRS):
-        lasts = sorted({name.last.lower() for name in chunk})
-        firsts = sorted({f.lower() for name in chunk for f in name.firsts})[:IN_VALUES]
-        groups.append({"filters": [
-            {"propertyName": "lastname", "operator": "IN", "values": lasts},
-            {"propertyName": "firstname", "operator": "IN", "values": firsts}]})
-    return groups
-
-
-def _company_groups(lookup: Lookup) -> list[dict[str, Any]]:
-    names = sorted({c.lower() for c in lookup.companies})
-    return ([_in("domain", chunk) for chunk in batched(sorted(lookup.domains), IN_VALUES)]
-            + [_in("name", chunk) for chunk in batched(names, IN_VALUES)])
-
-
 def _contact(object_name: str, row: dict[str, Any], key_field: str) -> Candidate:
     props = row["properties"]
     fields = {name: props[prop] for prop, name in CONTACT_NAMES.items() if props.get(prop)}

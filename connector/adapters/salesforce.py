@@ -44,7 +44,6 @@ from connector.errors import (
     RecordRejected,
     TransientError,
 )
-from connector.normalize import phone_digits
 from connector.records import (
     Candidate,
     Change,
@@ -52,7 +51,6 @@ from connector.records import (
     Deal,
     FieldSchema,
     HandoffTask,
-    Lookup,
     ObjectSchema,
     PersonChange,
     Removal,
@@ -727,43 +725,6 @@ class SalesforceAdapter:
             found.extend(self._query(head + format_soql("{}", chunk), key_field))
         return found
 
-    # earlier records of a person ----------------------------------------------
-    def find_people(self, object_name: str, key_field: str, lookup: Lookup,
-                    kinds: Sequence[str]) -> list[Candidate]:
-        """Leads (not converted), contacts and accounts sharing a blocking key.
-
-        SOQL finds emails and name pairs (Email and names are indexed fields in
-        Salesforce); phone numbers are stored as people typed them, so they are
-        found by SOSL, whose phone search ignores formatting. Queries are chunked
-        by URL length, each returning only the few records that share a key.
-        """
-        found: dict[str, Candidate] = {}
-        people = {o: (k, self.describe(o), _person_fields(self.describe(o), key_field))
-                  for k, o in (("leads", object_name), ("contacts", "Contact")) if k in kinds}
-        queries: list[tuple[str, str, str]] = []  # (kind, object, SOQL)
-        for sobject, (kind, schema, fields) in people.items():
-            head = (f"SELECT {', '.join(fields)} FROM {sobject} WHERE "
-                    + ("IsConverted = false AND " if schema.field("IsConverted") else ""))
-            queries += [(kind, sobject, q)
-                        for q in _or_queries(head, _person_terms(lookup, schema))]
-        if "accounts" in kinds and (lookup.companies or lookup.domains):
-            head = f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM Account WHERE "
-            queries += [("account", "Account", q) for q in _or_queries(head,
-                                                                        _account_terms(lookup))]
-        for (kind, sobject, _), rows in zip(queries, self._queries([q for *_, q in queries]),
-                                            strict=True):
-            for row in rows:
-                found.setdefault(row["Id"], _candidate(kind, sobject, row, key_field))
-        if lookup.phones and people:
-            returning = ", ".join(
-                f"{o}({', '.join(fields)}"
-                f"{' WHERE IsConverted = false' if schema.field('IsConverted') else ''})"
-                for o, (_, schema, fields) in people.items())
-            for row, sobject in self._phone_search(returning, lookup):
-                kind = people.get(sobject, ("leads",))[0]
-                found.setdefault(row["Id"], _candidate(kind, sobject, row, key_field))
-        return list(found.values())
-
     def _queries(self, soqls: Sequence[str | tuple[str, bool]], *, deleted: bool = False,
                  more: bool = True) -> Iterator[list[dict[str, Any]]]:
         """The rows of many read-only queries, five to a composite request: one API
@@ -852,19 +813,6 @@ class SalesforceAdapter:
         if "accounts" in kinds:
             sources.append(("account", "Account", [*ACCOUNT_FIELDS, "SystemModstamp"]))
         return sources
-
-    def _phone_search(self, returning: str, lookup: Lookup
-                      ) -> Iterator[tuple[dict[str, Any], str]]:
-        """One SOSL search per chunk of numbers over every person object at once."""
-        for chunk in batched(sorted(lookup.phones), SOSL_TERMS):
-            # a number is stored as typed: with its country code or without
-            terms = sorted({t for p in chunk for t in (phone_digits(p), p.lstrip("+"))})
-            sosl = (f"FIND {{{' OR '.join(terms)}}} IN PHONE FIELDS RETURNING {returning} "
-                    f"LIMIT {SOSL_ROWS}")
-            answer = self._call(lambda c, q=sosl: c.search(q))
-            for row in answer.get("searchRecords", []) if answer else []:
-                kind = row.get("attributes", {}).get("type", "")
-                yield {k: v for k, v in row.items() if k != "attributes"}, kind
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
         """Tasks on the leads and contacts (WhoId) and on the accounts (WhatId)."""
@@ -995,10 +943,6 @@ PERSON_FIELDS = {"FirstName": "first_name", "LastName": "last_name", "Email": "e
                  "MailingPostalCode": "postal_code", "MailingCountry": "country"}
 ACCOUNT_FIELDS = ("Id", "Name", "Website", "Phone", "OwnerId", "BillingStreet", "BillingCity",
                   "BillingPostalCode", "BillingCountry")
-SOSL_TERMS = 100
-"""Numbers per SOSL search (two terms each: national and with country code, about
-3,000 characters): past 4,000 characters Salesforce turns the ORs of a FIND clause
-into ANDs, and a search returns at most 2,000 rows."""
 PERSON_OBJECTS = ("Lead", "Contact")
 """Described together, in one request, by the first change feed of a run."""
 DESCRIBE_TTL_S = 3600
@@ -1010,7 +954,6 @@ BULK_QUERY_PAGE = 100_000
 """Rows per page of a Bulk query job's results (``maxRecords``)."""
 COMPOSITE_QUERIES = 5
 """Query subrequests Salesforce allows in one composite request."""
-SOSL_ROWS = 2000
 
 
 def _person_fields(schema: ObjectSchema, key_field: str) -> list[str]:
@@ -1019,36 +962,6 @@ def _person_fields(schema: ObjectSchema, key_field: str) -> list[str]:
     if schema.field("AccountId"):
         fields += ["Account.Name", "Account.OwnerId", "Account.Website"]
     return fields
-
-
-def _person_terms(lookup: Lookup, schema: ObjectSchema) -> list[str]:
-    """SOQL conditions, one per chunk of emails and one per name pair."""
-    terms = [format_soql("Email IN {}", sorted(chunk))
-             for chunk in batched(sorted(lookup.emails), 100)]
-    company = "Company" if schema.field("Company") else (
-        "Account.Name" if schema.field("AccountId") else None)
-    for name in sorted(lookup.names, key=lambda n: (n.last, n.company_word or "",
-                                                   n.domain or "")):
-        term = format_soql("LastName = {} AND FirstName IN {}", name.last, sorted(name.firsts))
-        where = []  # where they work: a common name alone would fetch every namesake
-        if name.company_word and company:
-            where.append(format_soql(f"{company} LIKE {{}}", name.company_word + "%"))
-        if name.domain:
-            where.append(format_soql("Email LIKE {}", "%@" + name.domain))
-        terms.append(f"({term} AND ({' OR '.join(where)}))" if where else f"({term})")
-    if schema.field("Company"):
-        terms += [format_soql("Company IN {}", sorted(chunk))
-                  for chunk in batched(sorted(lookup.companies), 100)]
-    return terms
-
-
-def _account_terms(lookup: Lookup) -> list[str]:
-    sites = sorted({f"{scheme}{www}{domain}{slash}" for domain in lookup.domains
-                    for scheme in ("", "http://", "https://") for www in ("", "www.")
-                    for slash in ("", "/")})
-    return ([format_soql("Name IN {}", sorted(chunk))
-             for chunk in batched(sorted(lookup.companies), 100)]
-            + [format_soql("Website IN {}", chunk) for chunk in batched(sites, 100)])
 
 
 def _or_queries(head: str, terms: list[str], tail: str = "") -> Iterator[str]:

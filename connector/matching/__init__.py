@@ -2,8 +2,9 @@
 
 Pure decisions, like scoring and routing: a prepared lead and its candidates
 in, a ``MatchDecision`` (outcome, the record, score and a reason a rep can
-read) out. Fetching candidates is the adapters' job (``CrmAdapter.find_people``,
-by blocking keys); this package only normalises, compares and decides.
+read) out. Candidates come from the local candidate index (``index.py``, kept in
+step with the CRM by the adapters' ``read_people`` feeds, by the keys of
+``blocking.py``); the rest of this package normalises, compares and decides.
 
     matcher = Matcher(config.matching, region="US")
     decision = matcher.decide(matcher.prepare(lead_person), [matcher.prepare(c) ...])

@@ -1,71 +1,14 @@
-"""From prepared leads to what a CRM is asked for, and from CRM records back
-to people the matcher can compare: the two ends of candidate retrieval."""
+"""From the candidate index's records to what matching compares: the people among
+them, and the accounts a lead may belong to (for routing to the account's owner)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connector.matching import Matcher, Person, Prepared
-from connector.matching.keys import (
-    company_key,
-    email_domain,
-    email_key,
-    fold,
-    given_names,
-    name_key,
-)
-from connector.records import Candidate, Lookup, NameKey
-
-LOOKUP_VALUE_MAX = 255
-"""Longest value a look-up asks the CRM for. CRM text fields hold at most 255
-characters (Salesforce's LastName 80, Email 80, Company 255), so a longer value
-cannot match, and one 70,000-character name must not push a request over the
-URI limit (414) for the whole batch: it is left out of the look-up, and the
-write refuses that record alone."""
-
-
-def _fits(value: object) -> bool:
-    return value is not None and len(str(value)) <= LOOKUP_VALUE_MAX
-
-
-def lookup_for(matcher: Matcher, leads: Iterable[Prepared]) -> Lookup:
-    """Blocking keys of a batch, in the forms CRM queries compare against: the
-    value as typed (CRM text filters ignore case) and its normal form. Values
-    longer than any CRM field are not asked for."""
-    emails: set[str] = set()
-    phones: set[str] = set()
-    names: dict[tuple[str, str | None, str | None], set[str]] = {}
-    companies: set[str] = set()
-    domains: set[str] = set()
-    for lead in leads:
-        fields = {k: v for k, v in lead.person.fields.items() if _fits(v)}
-        raw_email = fold(fields.get("email")).replace(" ", "")
-        if raw_email and "@" in raw_email:
-            emails.add(raw_email)
-            key = email_key(raw_email, matcher.email_rules)
-            if key:
-                emails.add(key)
-        phones.update(p for p in lead.values.get("phone") or () if _fits(p))
-        domain = email_domain(fields.get("email"), matcher.email_rules)
-        domains.update(d for d in lead.values.get("domain") or () if _fits(d))
-        company = fields.get("company")
-        ckey = company_key(company) if company else None
-        word = next((w for w in (ckey or "").split() if len(w) >= 3), None)
-        first, last = fields.get("first_name"), fields.get("last_name")
-        for one, other in ((first, last), (last, first)):  # swapped names too
-            if other and one and name_key(other):
-                variants = names.setdefault((str(other).strip(), word, domain), set())
-                variants.add(str(one).strip())
-                variants.update(given_names(str(one)))
-        if company and str(company).strip():
-            companies.add(str(company).strip())
-            if ckey:
-                companies.add(ckey)
-    return Lookup(emails=frozenset(emails), phones=frozenset(phones),
-                  names=frozenset(NameKey(last, frozenset(firsts), word, domain)
-                                  for (last, word, domain), firsts in names.items()),
-                  companies=frozenset(companies), domains=frozenset(domains))
+from connector.matching.keys import company_key
+from connector.records import Candidate
 
 
 def people(candidates: Sequence[Candidate]) -> list[Person]:

@@ -1,11 +1,11 @@
-"""Both ends of candidate retrieval: what a batch asks the CRM for, and the
-accounts of one look-up as routing sees them."""
+"""From index records to what matching compares: people (not accounts, not converted
+leads), and the accounts a lead may belong to, as routing sees them."""
 
 from __future__ import annotations
 
 from connector.matching import Matcher, MatchingConfig, Person
-from connector.matching.lookup import Accounts, lookup_for, people
-from connector.records import Candidate, NameKey
+from connector.matching.lookup import Accounts, people
+from connector.records import Candidate
 
 MATCHER = Matcher(MatchingConfig())
 
@@ -19,31 +19,6 @@ def account(crm_id: str, name: str, website: str | None = None,
     return Candidate("account", "Account", crm_id, {"company": name, "website": website},
                      owner_id=owner, account_id=crm_id, account_name=name,
                      account_owner_id=owner)
-
-
-def test_lookup_asks_for_the_typed_and_the_normal_forms() -> None:
-    lookup = lookup_for(MATCHER, [incoming(
-        "l1", first_name="Bob", last_name="Smith", email=" J.Smith+news@GoogleMail.com ",
-        company="Acme Widgets, Inc.", phone="(415) 555-0100")])
-
-    assert lookup.emails == {"j.smith+news@googlemail.com", "jsmith@gmail.com"}
-    assert lookup.phones == {"+14155550100"}
-    assert lookup.companies == {"Acme Widgets, Inc.", "acme widgets"}
-    assert lookup.domains == frozenset()  # free mail names no employer
-    by_last = {n.last: n for n in lookup.names}
-    assert set(by_last) == {"Smith", "Bob"}  # swapped too: "Smith, Bob"
-    assert by_last["Smith"].company_word == "acme"
-    assert {"Bob", "robert"} <= by_last["Smith"].firsts  # the formal name of a nickname
-    assert by_last["Smith"] == NameKey("Smith", by_last["Smith"].firsts, "acme", None)
-
-
-def test_lookup_of_a_work_address_carries_its_domain() -> None:
-    lookup = lookup_for(MATCHER, [incoming("l1", first_name="Ann", last_name="Lee",
-                                           email="ann@initech.example")])
-
-    assert lookup.domains == {"initech.example"}
-    assert {n.domain for n in lookup.names} == {"initech.example"}
-    assert lookup.companies == frozenset()
 
 
 def test_people_leaves_out_accounts_and_converted_leads() -> None:
