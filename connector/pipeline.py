@@ -839,16 +839,25 @@ class Pipeline:
             group = groups.setdefault(crm_object, ([], []))
             group[0].append(handoff)
             group[1].append(write)
+        owed = 0
         for crm_object, (handoffs_, writes) in groups.items():
             try:
                 results = self.upsert(crm_object, writes)
             except BatchInterrupted as exc:
                 # what was written is recorded; its tasks too, unless the API allowance is
                 # what stopped us (then every further call is one too many)
-                self.record_results(crm_object, handoffs_, writes, exc.results, summary,
-                                    events, tasks=not isinstance(exc.cause, QuotaReserved))
+                owed += self.record_results(crm_object, handoffs_, writes, exc.results,
+                                            summary, events)
+                if owed and not isinstance(exc.cause, QuotaReserved):
+                    self.make_tasks(summary, events)
+                elif owed:
+                    summary.warnings.append(f"{owed} follow-up tasks owed: the run stopped "
+                                            "at the API reserve; the next run makes them")
                 raise
-            self.record_results(crm_object, handoffs_, writes, results, summary, events)
+            owed += self.record_results(crm_object, handoffs_, writes, results, summary,
+                                        events)
+        if owed:  # leads and contacts alike: one call for the batch's tasks
+            self.make_tasks(summary, events)
 
     def upsert(self, crm_object: str, writes: list[Write]) -> list[WriteResult]:
         """The adapter's batch write; a call refused for what it carried (a body the CRM
@@ -1030,9 +1039,10 @@ class Pipeline:
 
     def record_results(self, crm_object: str, todo: list[Handoff], writes: list[Write],
                        results: list[WriteResult], summary: RunSummary,
-                       events: list[Event], *, tasks: bool = True) -> None:
+                       events: list[Event]) -> int:
         """Links for what was written, dead letters for what was refused; a record
-        with no result (a batch cut off before it) is left for the next run."""
+        with no result (a batch cut off before it) is left for the next run.
+        Returns how many follow-up tasks the writes owe (the caller makes them)."""
         by_key = {result.key: result for result in results}
         links, written, rebuilt, adopted = [], [], [], []
         owed: list[TaskOwed] = []
@@ -1147,11 +1157,7 @@ class Pipeline:
                 self.learn_status(rest, summary, ours=False)
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
-        if owed and tasks:
-            self.make_tasks(summary, events)
-        elif owed:
-            summary.warnings.append(f"{len(owed)} follow-up tasks owed: the run stopped at "
-                                    "the API reserve; the next run makes them")
+        return len(owed)
 
     def gone(self, link: Link, how: str, summary: RunSummary, events: list[Event]) -> None:
         """The CRM said the record takes no more writes (converted or deleted since the
