@@ -43,6 +43,10 @@ from connector.records import Candidate, PersonChange
 from connector.state import StateModel
 
 CHUNK = 500
+PER_LEAD = 40
+"""People one lead is compared with at most: those sharing the most of its keys."""
+ACCOUNT_KEYS = ("c:", "w:")
+"""Key prefixes only accounts carry (``blocking.account_keys``)."""
 """Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
 OVERLAP = timedelta(minutes=5)
 """How far before its cursor a delta read starts again: a record saved while the
@@ -186,30 +190,51 @@ class CandidateIndex:
             conn.execute(delete(ROWS).where(ROWS.c.crm == self.crm))
 
     # reads -----------------------------------------------------------------
-    def find(self, wanted: Mapping[str, set[str]], *, cap: int = BLOCK_CAP
-             ) -> tuple[dict[str, list[Candidate]], set[str]]:
+    def find(self, wanted: Mapping[str, set[str]], *, cap: int = BLOCK_CAP,
+             best: int = PER_LEAD) -> tuple[dict[str, list[Candidate]], set[str]]:
         """The records sharing a key with each asker: {asker: candidates}, and the
-        keys skipped because more than ``cap`` records share them."""
+        keys skipped because more than ``cap`` records share them.
+
+        Each asker gets at most ``best`` records, those sharing the most of its keys
+        (a record of the same person shares its mailbox, phone, name sounds and
+        employer; a namesake shares one or two), so a lead is scored against a few
+        dozen records however common its name, and the rest never leave the
+        database. A crowded key is counted, never fetched."""
         holders: dict[str, list[str]] = defaultdict(list)
         all_keys = sorted({k for keys in wanted.values() for k in keys})
+        crowded: set[str] = set()
         with self.engine.connect() as conn:
             for chunk in _chunks(all_keys):
+                counted = select(KEYS.c.key).where(
+                    KEYS.c.crm == self.crm, KEYS.c.key.in_(chunk)).group_by(
+                    KEYS.c.key).having(func.count() > cap)
+                crowded.update(conn.execute(counted).scalars())
+                usable = [k for k in chunk if k not in crowded]
+                if not usable:
+                    continue
                 for key, crm_id in conn.execute(
                         select(KEYS.c.key, KEYS.c.crm_id).where(
-                            KEYS.c.crm == self.crm, KEYS.c.key.in_(chunk))):
+                            KEYS.c.crm == self.crm, KEYS.c.key.in_(usable))):
                     holders[key].append(crm_id)
-            crowded = {key for key, ids in holders.items() if len(ids) > cap}
-            needed = sorted({i for key, ids in holders.items() if key not in crowded
-                             for i in ids})
+            chosen: dict[str, list[str]] = {}
+            for asker, keys in wanted.items():
+                shared: dict[str, int] = defaultdict(int)
+                accounts: set[str] = set()  # an account's keys are its own: never crowded out
+                for key in keys:
+                    for crm_id in holders.get(key, ()):
+                        if key.startswith(ACCOUNT_KEYS):
+                            accounts.add(crm_id)
+                        else:
+                            shared[crm_id] += 1
+                chosen[asker] = [*sorted(shared, key=lambda i: (-shared[i], i))[:best],
+                                 *sorted(accounts)]
             records: dict[str, Candidate] = {}
-            for chunk in _chunks(needed):
+            for chunk in _chunks(sorted({i for ids in chosen.values() for i in ids})):
                 for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
                                                            ROWS.c.crm_id.in_(chunk))):
                     records[row.crm_id] = _decode(row)
-        found: dict[str, list[Candidate]] = {}
-        for asker, keys in wanted.items():
-            ids = sorted({i for key in keys if key not in crowded for i in holders.get(key, ())})
-            found[asker] = [records[i] for i in ids if i in records]
+        found = {asker: [records[i] for i in sorted(set(ids)) if i in records]
+                 for asker, ids in chosen.items()}
         return found, crowded
 
     def get(self, crm_ids: Iterable[str]) -> dict[str, Candidate]:

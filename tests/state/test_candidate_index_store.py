@@ -86,3 +86,18 @@ def test_the_estimate_is_kept_until_the_index_grows(index: CandidateIndex) -> No
     again = current_weights(index, index.matcher, now=NOW)
     assert (again.source, again.weights) == (kept.source, kept.weights)
     assert again.records == kept.records == 200
+
+
+def test_a_lead_meets_the_records_sharing_most_of_its_keys_and_its_accounts(
+        index: CandidateIndex) -> None:
+    """Fifty namesakes share one key with the lead; its own record shares three: the
+    record is kept when only a few may be compared, and the account is never cut."""
+    index.put((lead(n), {"n:smith"}, NOW) for n in range(50))
+    index.put([(lead(99), {"n:smith", "e:jo@acme.example", "p:155550100"}, NOW),
+               (Candidate("account", "Account", "001A", {"company": "Acme"}), {"c:acme"},
+                NOW)])
+    found, crowded = index.find({"jo": {"n:smith", "e:jo@acme.example", "p:155550100",
+                                        "c:acme"}}, best=5)
+    ids = [c.crm_id for c in found["jo"]]
+    assert not crowded and len(ids) == 6
+    assert lead(99).crm_id in ids and "001A" in ids
