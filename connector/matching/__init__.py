@@ -74,6 +74,8 @@ class MatchDecision:
 NO_MATCH = Scored(0.0, "", "")
 BLOCK_CAP = 200
 """Records one blocking key may bring into a comparison; a bigger block is skipped."""
+PER_LEAD = 40
+"""Records one lead is compared with at most: those sharing the most of its keys."""
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
@@ -483,13 +485,20 @@ class Index:
         share is skipped (a run of 3,000 leads at one company is not compared
         pairwise on "company + initial": their other keys still meet)."""
         seen: dict[int, Prepared] = {}
+        shared: dict[int, int] = defaultdict(int)
         for key in self.matcher.keys(prepared):
             block = self._by_key.get(key, ())
             if len(block) > BLOCK_CAP:
                 continue
             for other in block:
                 seen.setdefault(id(other), other)
-        return list(seen.values())
+                shared[id(other)] += 1
+        if len(seen) <= PER_LEAD:
+            return list(seen.values())
+        # the records sharing most of its keys, in the order they came (deterministic)
+        order = {key: at for at, key in enumerate(seen)}
+        best = sorted(seen, key=lambda k: (-shared[k], order[k]))[:PER_LEAD]
+        return [seen[k] for k in sorted(best, key=order.__getitem__)]
 
 
 __all__ = ["Index", "MatchDecision", "Matcher", "MatchingConfig", "Person", "Prepared", "Scored"]

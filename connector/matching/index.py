@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field
 
 from connector.db import UTCDateTime, create_tables
-from connector.matching import BLOCK_CAP, Matcher, Person, Prepared
+from connector.matching import BLOCK_CAP, PER_LEAD, Matcher, Person, Prepared
 from connector.matching.blocking import (
     account_keys,
     lead_account_keys,
@@ -43,8 +43,6 @@ from connector.records import Candidate, PersonChange
 from connector.state import StateModel
 
 CHUNK = 500
-PER_LEAD = 40
-"""People one lead is compared with at most: those sharing the most of its keys."""
 ACCOUNT_KEYS = ("c:", "w:")
 """Key prefixes only accounts carry (``blocking.account_keys``)."""
 """Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
