@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -122,6 +122,9 @@ class Link(StateModel, table=True):
         self.field_hashes = json.dumps(known, sort_keys=True)
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
+
+
+LINK_COLUMNS = tuple(column.name for column in Link.__table__.columns)  # type: ignore[attr-defined]
 
 
 class RecordEvent(StateModel, table=True):
@@ -376,13 +379,17 @@ class StateStore:
         if not links and not owed:
             return
         now = utcnow()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
+            owing: set[tuple[str, str, str]] = set()
+            for start in range(0, len(owed), 500):
+                chunk = owed[start:start + 500]
+                owing.update(session.exec(select(
+                    TaskOwed.crm, TaskOwed.marketing_id, TaskOwed.crm_id).where(
+                    col(TaskOwed.marketing_id).in_([item.marketing_id for item in chunk]))))
             for item in owed:
-                known = session.exec(select(TaskOwed).where(
-                    TaskOwed.crm == item.crm, TaskOwed.marketing_id == item.marketing_id,
-                    TaskOwed.crm_id == item.crm_id)).first()
-                if known is None:
+                if (item.crm, item.marketing_id, item.crm_id) not in owing:
                     item.created_at = now
+                    owing.add((item.crm, item.marketing_id, item.crm_id))
                     session.add(item)
             new = [link for link in links if link.id is None]
             if new:  # saved before in this run (merge leaves the caller's copy id-less)
@@ -395,11 +402,17 @@ class StateStore:
                     known.update({(crm, obj, mid): id_ for id_, crm, obj, mid in rows})
                 for link in new:
                     link.id = known.get((link.crm, link.crm_object, link.marketing_id))
+            rows = []  # known links: one bulk UPDATE by primary key, not a merge a link
             for link in links:
                 link.updated_at = now
                 if link.created_at is None:
                     link.created_at = now
-                session.merge(link)
+                if link.id is None:
+                    session.add(link)
+                else:
+                    rows.append({column: getattr(link, column) for column in LINK_COLUMNS})
+            if rows:
+                session.execute(update(Link), rows)
             session.commit()
 
     def tasks_owed(self, crm: str, *, limit: int = 10_000) -> list[TaskOwed]:
