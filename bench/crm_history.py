@@ -308,10 +308,14 @@ class _Maker:
     # --- hard non-duplicates -----------------------------------------------------------
 
     def _stranger(self) -> dict[str, Any]:
-        """A new person whose name no CRM person has."""
+        """A new person whose name no CRM person and no other lead of the file has:
+        drawn once, never again (a stranger drawn twice gave two leads one name, phone
+        and street, labelled as two people)."""
         while True:
             s = dict(self.strangers[self.rng.randrange(len(self.strangers))])
-            if (_mail(s["first_name"]), _mail(s["last_name"])) not in self.names:
+            name = (_mail(s["first_name"]), _mail(s["last_name"]))
+            if name not in self.names:
+                self.names.add(name)
                 return s
 
     def _other_first(self, first: str) -> str:
