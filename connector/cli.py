@@ -338,7 +338,8 @@ def review(
                       box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         table.add_column("field")
         table.add_column(f"lead {row['lead_id']} (marketing)")
-        table.add_column(f"{row['kind']} {row['crm_id']} (CRM)")
+        table.add_column(f"lead {row['crm_id']} of the same run (marketing)"
+                         if row["kind"] == "link" else f"{row['kind']} {row['crm_id']} (CRM)")
         for name in dict.fromkeys([*row["lead"], *row["record"]]):
             table.add_row(name, str(row["lead"].get(name) or ""),
                           str(row["record"].get(name) or ""))

@@ -91,3 +91,19 @@ def test_a_held_lead_that_changes_waits_for_the_answer(world: tuple[Any, Any],
     again = run_once(config)
     assert (again.counts["created"], again.counts["held"]) == (0, 1)
     assert len(people()) == 1
+
+
+def test_a_review_against_a_lead_of_the_same_run_says_so(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    path, _, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    run_once(config)
+    shown = CliRunner().invoke(app, ["review", "--config", str(path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "of the same run (marketing)" in shown.output and "(CRM)" not in shown.output
