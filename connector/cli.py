@@ -183,8 +183,10 @@ def sync(config: ConfigOpt = None,
                   "won, the other is kept as a conflict event (`leadsync explain`)",
                   highlight=False)
     if c["matched"] or c["held"]:
-        out.print(f"  {c['matched']} matched an earlier CRM record (updated, not created); "
-                  f"{c['held']} held for review (`leadsync review`)", highlight=False)
+        held = (f"{c['held']} would be held for review (a real run asks `leadsync review`)"
+                if dry_run else f"{c['held']} held for review (`leadsync review`)")
+        out.print(f"  {c['matched']} {verb}matched an earlier CRM record (updated, not "
+                  f"created); {held}", highlight=False)
     for lead, reason in summary.refused:
         out.print(f"  refused {lead}: {reason}", highlight=False)
     for warning in summary.warnings[:20]:

@@ -107,3 +107,20 @@ def test_a_review_against_a_lead_of_the_same_run_says_so(
     shown = CliRunner().invoke(app, ["review", "--config", str(path)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert "of the same run (marketing)" in shown.output and "(CRM)" not in shown.output
+
+
+def test_a_dry_run_says_a_lead_would_be_held_and_asks_no_one(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    path, _, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    runner = CliRunner()
+    dry = runner.invoke(app, ["sync", "--once", "--dry-run", "--config", str(path)])
+    assert "1 would be held for review" in dry.output, dry.output
+    listed = runner.invoke(app, ["review", "--config", str(path)])
+    assert "no possible duplicates waiting for review" in listed.output
