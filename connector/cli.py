@@ -265,6 +265,12 @@ def index(config: ConfigOpt = None,
     from connector.matching.index import CandidateIndex
 
     cfg = _load(config)
+    url = cfg.resolve_url(cfg.state.url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        err.print(f"no state database at {url.removeprefix('sqlite:///')} (state.url): "
+                  "nothing has been synced with this config yet", style="red",
+                  highlight=False)
+        raise typer.Exit(1)
     store = _state(cfg)
     try:
         held = CandidateIndex(store.engine, cfg.crm.adapter, Matcher(cfg.matching))

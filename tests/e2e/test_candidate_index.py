@@ -192,7 +192,9 @@ def test_the_index_command_shows_the_index_and_rebuilds_it(
         assert result.exit_code == 0, result.output
         return json.loads(result.output)
 
-    assert shown()["records"] == {} and shown()["read_until"] is None
+    unsynced = runner.invoke(app, ["index", "--config", str(path)])
+    assert unsynced.exit_code == 1 and "no state database at" in unsynced.output
+    assert not list(tmp_path.glob("s.db*"))  # a mistyped state.url is not created
     assert runner.invoke(app, ["sync", "--once", "--config", str(path)]).exit_code in (0, 1)
     filled = shown()
     assert filled["records"]["account"] == 1 and filled["records"]["lead"] >= 1
