@@ -69,6 +69,8 @@ T = TypeVar("T")
 log = structlog.get_logger("leadsync.hubspot")
 
 SEARCH_LIMIT = 200          # results per search page
+ARCHIVED_FRESH_S = 30.0
+"""How long one listing of archived records serves the feeds of a run."""
 ASSOCIATION_READ = 1000
 """Ids per association batch read: HubSpot's limit since February 2025 (objects' own
 batch reads stay at 100)."""
@@ -250,6 +252,8 @@ class HubSpotAdapter:
         self._apis: dict[str, Any] = {}
         self._describes: dict[str, ObjectSchema] = {}
         self._last_search = float("-inf")
+        self._archived: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        """Archived records by object type, with when they were listed (``_archived_rows``)."""
         self.usage = UsageMeter()
 
     def __repr__(self) -> str:  # never show the token
@@ -482,10 +486,22 @@ class HubSpotAdapter:
                 yield PersonChange(make(row), _stamp(row))
             if since is None:
                 continue
-            for row in self._listed(object_type, ["hs_lastmodifieddate"], archived=True):
+            for row in self._archived_rows(object_type, key_field):
                 at = row["archived_at"]
                 if at is not None and at >= since:
                     yield PersonChange(make(row), at, removed=True)
+
+    def _archived_rows(self, object_type: str, key_field: str) -> list[dict[str, Any]]:
+        """The archived records of a type (the list API has no "since"): listed once for
+        the feeds a run opens together -- removals and the candidate index both ask --
+        and again once half a minute has passed (the next run: schedules are a minute or
+        more apart)."""
+        listed = self._archived.get(object_type)
+        if listed is None or self._clock() - listed[0] > ARCHIVED_FRESH_S:
+            rows = list(self._listed(object_type, [key_field, "hs_lastmodifieddate"],
+                                     archived=True))
+            listed = self._archived[object_type] = (self._clock(), rows)
+        return listed[1]
 
     def _listed(self, object_type: str, properties: list[str], *, archived: bool
                 ) -> Iterator[dict[str, Any]]:
@@ -564,18 +580,10 @@ class HubSpotAdapter:
         search API does not return them); a merge makes a new record listing the old
         ids in ``hs_merged_object_ids`` (HubSpot changelog, "Updated merge
         functionality for contacts and companies"), found by one search."""
-        after: str | None = None
-        while True:
-            page = self._call("crm.objects.basic_api", "get_page", object_name, limit=100,
-                              after=after, properties=[key_field], archived=True)
-            for row in page.results or []:
-                at = row.archived_at
-                key = (row.properties or {}).get(key_field)
-                if key and at is not None and (since is None or at >= since):
-                    yield Removal(str(row.id), key, at.astimezone(UTC))
-            after = page.paging.next.after if page.paging and page.paging.next else None
-            if after is None:
-                break
+        for row in self._archived_rows(object_name, key_field):
+            at, key = row["archived_at"], row["properties"].get(key_field)
+            if key and at is not None and (since is None or at >= since):
+                yield Removal(row["id"], key, at)
         for row in self._changed(object_name, ["hs_merged_object_ids", key_field,
                                                "hs_lastmodifieddate"], since,
                                  "hs_merged_object_ids"):

@@ -44,3 +44,26 @@ def test_an_idle_daemon_cycle_costs_one_call(loaded: tuple[Any, Any]) -> None:
         assert idle(config, sandbox, crm) == 3
         assert idle(config, sandbox, crm) == 1
         assert idle(config, sandbox, crm) == 1
+
+
+def test_a_hubspot_run_lists_archived_contacts_once(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removals and the candidate index both need the archived contacts (the list API
+    has no "since"): one listing serves both feeds of a run."""
+    from bench.proxy import CountingProxy
+
+    path, sandbox, _ = crm_world(request, "hubspot", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "leads.csv", [lead_row(i) for i in range(1, 5)])
+    assert run_once(config).status == "ok"
+    assert config.crm.hubspot is not None
+    with CountingProxy(sandbox.address) as proxy:
+        settings = config.crm.hubspot.model_copy(update={"route_to": proxy.address})
+        routed = config.model_copy(update={"crm": config.crm.model_copy(
+            update={"hubspot": settings})})
+        proxy.reset()
+        assert run_once(routed).status == "ok"
+        calls = proxy.reset()
+    # archived contacts once, archived companies once
+    assert calls.get("GET hubspot list") == 2, calls
