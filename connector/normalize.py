@@ -194,8 +194,3 @@ def normalize(lead: Lead, default_region: str = "US") -> Normalized:
     normalized = Lead(id=lead.id, fields=values, updated_at=lead.updated_at, stage=lead.stage,
                       activities=lead.activities, field_times=lead.field_times)
     return Normalized(normalized, warnings, issues)
-
-
-def phone_digits(e164: str) -> str:
-    """The national significant number: what a CRM's phone search matches on."""
-    return phonenumbers.national_significant_number(phonenumbers.parse(e164))

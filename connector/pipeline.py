@@ -188,10 +188,10 @@ class Pipeline:
         self.matching = config.matching
         self.matcher = Matcher(config.matching, region=config.marketing.default_region)
         self._seen = Index(self.matcher)
+        """The leads of this run, so two records of one person in one run make one."""
         self.index = (CandidateIndex(state.engine, crm.name, self.matcher)
                       if config.matching.enabled else None)
         """The CRM's people and accounts, kept in step each run: asked instead of the CRM."""
-        """The leads of this run, so two records of one person in one run make one."""
         self._schemas: dict[str, set[str]] = {}
         routing = config.routing
         self.router: Router | None = None

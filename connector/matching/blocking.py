@@ -141,7 +141,3 @@ def lead_account_keys(fields: Mapping[str, Any], rules: EmailRules) -> set[str]:
     if domain:
         keys.add(f"w:{domain}")
     return keys
-
-
-def keys_of(kind: str, fields: Mapping[str, Any], rules: EmailRules) -> set[str]:
-    return account_keys(fields) if kind == "account" else person_keys(fields, rules)

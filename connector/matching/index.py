@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -43,12 +43,9 @@ from connector.records import Candidate, PersonChange
 from connector.state import StateModel
 
 CHUNK = 500
+"""Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
 ACCOUNT_KEYS = ("c:", "w:")
 """Key prefixes only accounts carry (``blocking.account_keys``)."""
-"""Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
-OVERLAP = timedelta(minutes=5)
-"""How far before its cursor a delta read starts again: a record saved while the
-last read ran, or a CRM clock a little behind ours, is not missed."""
 KEPT = ("key", "owner_id", "account_id", "account_name", "account_owner_id")
 
 
@@ -226,22 +223,21 @@ class CandidateIndex:
                             shared[crm_id] += 1
                 chosen[asker] = [*sorted(shared, key=lambda i: (-shared[i], i))[:best],
                                  *sorted(accounts)]
-            records: dict[str, Candidate] = {}
-            for chunk in _chunks(sorted({i for ids in chosen.values() for i in ids})):
-                for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
-                                                           ROWS.c.crm_id.in_(chunk))):
-                    records[row.crm_id] = _decode(row)
+            records = self._fetch(conn, {i for ids in chosen.values() for i in ids})
         found = {asker: [records[i] for i in sorted(set(ids)) if i in records]
                  for asker, ids in chosen.items()}
         return found, crowded
 
     def get(self, crm_ids: Iterable[str]) -> dict[str, Candidate]:
-        out: dict[str, Candidate] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(crm_ids))):
-                for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
-                                                           ROWS.c.crm_id.in_(chunk))):
-                    out[row.crm_id] = _decode(row)
+            return self._fetch(conn, crm_ids)
+
+    def _fetch(self, conn: Any, crm_ids: Iterable[str]) -> dict[str, Candidate]:
+        out: dict[str, Candidate] = {}
+        for chunk in _chunks(sorted(set(crm_ids))):
+            for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
+                                                       ROWS.c.crm_id.in_(chunk))):
+                out[row.crm_id] = _decode(row)
         return out
 
     def sizes(self) -> dict[str, int]:
@@ -250,8 +246,3 @@ class CandidateIndex:
             return {kind: int(count) for kind, count in conn.execute(
                 select(ROWS.c.kind, func.count()).where(ROWS.c.crm == self.crm)
                 .group_by(ROWS.c.kind))}
-
-
-def since_for(cursor_value: datetime | None) -> datetime | None:
-    """Where a delta read starts: the cursor less the overlap."""
-    return None if cursor_value is None else cursor_value - OVERLAP

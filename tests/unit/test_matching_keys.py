@@ -24,7 +24,6 @@ from connector.matching.keys import (
     text_key,
     website_domain,
 )
-from connector.normalize import phone_digits
 
 
 # -- email -------------------------------------------------------------------------
@@ -125,11 +124,6 @@ def test_domain_field_comes_from_website_or_email() -> None:
 ])
 def test_phone_key_is_e164(raw: str | None, region: str, e164: str | None) -> None:
     assert phone_key(raw, region) == e164
-
-
-def test_phone_digits_is_the_national_number() -> None:
-    assert phone_digits("+442079460958") == "2079460958"
-    assert phone_digits("+14155550134") == "4155550134"
 
 
 def test_matcher_reads_national_numbers_in_its_region() -> None:
