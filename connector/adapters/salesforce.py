@@ -13,9 +13,9 @@ import heapq
 import io
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote_plus
@@ -192,6 +192,22 @@ def soql_datetime(value: datetime) -> str:
         f"{value.microsecond // 1000:03d}Z"
 
 
+@dataclass(frozen=True)
+class QueryPage:
+    """One page of a query's answer: its rows (without ``attributes``), the whole
+    query's ``totalSize``, and the locator of the next page (None when done)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    more: str | None
+
+    @classmethod
+    def of(cls, page: dict[str, Any]) -> QueryPage:
+        return cls([{k: v for k, v in r.items() if k != "attributes"}
+                    for r in page.get("records", [])], int(page.get("totalSize") or 0),
+                   None if page.get("done", True) else page["nextRecordsUrl"])
+
+
 class UsageMeter:
     """The org's daily API allocation as the last response's ``Sforce-Limit-Info`` said.
 
@@ -242,7 +258,7 @@ class SalesforceAdapter:
         self._described_at: dict[str, float] = {}
         self._pending: dict[tuple[str, bool], None] = {}
         """Queries registered by ``_later`` whose first page is not fetched yet."""
-        self._pages: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+        self._pages: dict[tuple[str, bool], QueryPage] = {}
         self.usage = UsageMeter()
 
     def __repr__(self) -> str:  # never show credentials
@@ -725,20 +741,15 @@ class SalesforceAdapter:
             found.extend(self._query(head + format_soql("{}", chunk), key_field))
         return found
 
-    def _queries(self, soqls: Sequence[str | tuple[str, bool]], *, deleted: bool = False,
-                 more: bool = True) -> Iterator[list[dict[str, Any]]]:
-        """The rows of many read-only queries, five to a composite request: one API
-        call against the daily allocation instead of five. A query that fails in
-        there is sent again alone, so its error is classified like any other.
-        ``deleted``: through queryAll; ``more=False``: the first page only, its
-        ``totalSize`` and ``nextRecordsUrl`` left in a last ``{"_page": ...}`` row."""
+    def _first_pages(self, queries: Sequence[tuple[str, bool]]) -> Iterator[QueryPage]:
+        """The first page of each (SOQL, through queryAll) query, five to a composite
+        request: one API call against the daily allocation instead of five. A query
+        that fails in there is sent again alone, so its error is classified like any
+        other. The caller pages on (``_more``) or not."""
         version = self.settings.api_version
-        queries = [q if isinstance(q, tuple) else (q, deleted) for q in soqls]
         for chunk in batched(queries, COMPOSITE_QUERIES):
             if len(chunk) == 1:
-                soql, every = chunk[0]
-                yield (list(self._rows(soql, deleted=every)) if more
-                       else self._first_page(soql, every))
+                yield self._first_page(*chunk[0])
                 continue
             body = {"allOrNone": False, "compositeRequest": [
                 {"method": "GET", "referenceId": f"q{i}",
@@ -750,16 +761,9 @@ class SalesforceAdapter:
             for (soql, every), sub in zip(chunk, answer["compositeResponse"], strict=True):
                 page = sub.get("body") or {}
                 if sub.get("httpStatusCode") != 200 or not isinstance(page, dict):
-                    yield list(self._rows(soql, deleted=every))
-                    continue
-                rows = [{k: v for k, v in r.items() if k != "attributes"}
-                        for r in page.get("records", [])]
-                if not page.get("done", True):
-                    if more:
-                        rows += list(self._more(page["nextRecordsUrl"]))
-                    else:
-                        rows.append({"_page": page})
-                yield rows
+                    yield self._first_page(soql, every)
+                else:
+                    yield QueryPage.of(page)
 
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
                     since: datetime | None) -> Iterator[PersonChange]:
@@ -789,14 +793,13 @@ class SalesforceAdapter:
         soqls = [f"SELECT {', '.join(fields)} FROM {sobject}"
                  + (" WHERE IsConverted = false" if "IsConverted" in fields else "")
                  for _, sobject, fields in sources]
-        for (kind, sobject, _), soql, rows in zip(sources, soqls,
-                                                  self._queries(soqls, more=False),
-                                                  strict=True):
-            page = rows.pop()["_page"] if rows and "_page" in rows[-1] else None
-            if page is not None and int(page.get("totalSize") or 0) > BULK_READ_FROM:
+        for (kind, sobject, _), soql, first in zip(
+                sources, soqls, self._first_pages([(q, False) for q in soqls]), strict=True):
+            rows: Iterable[dict[str, Any]] = first.rows
+            if first.more is not None and first.total > BULK_READ_FROM:
                 rows = self._bulk_query(sobject, soql)
-            elif page is not None:
-                rows = [*rows, *self._more(page["nextRecordsUrl"])]
+            elif first.more is not None:
+                rows = [*rows, *self._more(first.more)]
             for row in rows:
                 yield _person_change(kind, sobject, row, key_field)
 
@@ -862,36 +865,30 @@ class SalesforceAdapter:
             pending, self._pending = list(self._pending), {}
             if (soql, deleted) not in pending:
                 pending.append((soql, deleted))
-            for key, rows in zip(pending, self._queries(pending, more=False), strict=True):
-                self._pages[key] = rows
-        rows = self._pages.pop((soql, deleted))
-        page = rows.pop()["_page"] if rows and "_page" in rows[-1] else None
-        yield from rows
-        if page is not None:
-            yield from self._more(page["nextRecordsUrl"])
+            for key, first in zip(pending, self._first_pages(pending), strict=True):
+                self._pages[key] = first
+        first = self._pages.pop((soql, deleted))
+        yield from first.rows
+        if first.more is not None:
+            yield from self._more(first.more)
 
     def _rows(self, soql: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every row of a query, page by page (nextRecordsUrl), each page retried alone;
         ``deleted``: through queryAll, which also returns deleted and merged records."""
-        page = self._call(lambda c: c.query(soql, include_deleted=deleted))
-        for row in page["records"]:
-            yield {k: v for k, v in row.items() if k != "attributes"}
-        if not page.get("done", True):
-            yield from self._more(page["nextRecordsUrl"])
+        first = self._first_page(soql, deleted)
+        yield from first.rows
+        if first.more is not None:
+            yield from self._more(first.more)
 
-    def _first_page(self, soql: str, deleted: bool) -> list[dict[str, Any]]:
-        page = self._call(lambda c: c.query(soql, include_deleted=deleted))
-        rows = [{k: v for k, v in r.items() if k != "attributes"} for r in page["records"]]
-        return rows + ([{"_page": page}] if not page.get("done", True) else [])
+    def _first_page(self, soql: str, deleted: bool) -> QueryPage:
+        return QueryPage.of(self._call(lambda c: c.query(soql, include_deleted=deleted)))
 
     def _more(self, locator: str) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._call(lambda c, loc=locator: c.query_more(loc, identifier_is_url=True))
-            for row in page["records"]:
-                yield {k: v for k, v in row.items() if k != "attributes"}
-            if page.get("done", True):
-                return
-            locator = page["nextRecordsUrl"]
+        while locator:
+            page = QueryPage.of(self._call(
+                lambda c, loc=locator: c.query_more(loc, identifier_is_url=True)))
+            yield from page.rows
+            locator = page.more
 
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:

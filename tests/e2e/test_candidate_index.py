@@ -233,3 +233,31 @@ def test_hubspot_a_second_person_on_a_shared_mailbox_gets_a_contact_of_their_own
     assert not contacts[jane["id"]].get("leadsync_id")  # Jane's record is not Raj's
     [raj] = [p for i, p in contacts.items() if i != jane["id"]]
     assert (raj["firstname"], raj.get("email") or None) == ("Raj", None)
+
+
+def test_a_large_object_is_filled_by_a_bulk_query_job(
+        config: Config, salesforce_sandbox: Any, sf_client: Any, monkeypatch: Any) -> None:
+    """Past BULK_READ_FROM records an object is read by a Bulk API 2.0 query job, not
+    in pages (here the org answers 5 rows a page and the threshold is 3, so that
+    twelve leads take that path; an answer whose first page holds all is kept)."""
+    from connector.adapters import salesforce as adapter
+
+    monkeypatch.setattr(adapter, "BULK_READ_FROM", 3)
+    salesforce_sandbox.page_size = 5
+    assert config.crm.salesforce is not None
+    config = config.model_copy(update={"crm": config.crm.model_copy(update={
+        "salesforce": config.crm.salesforce.model_copy(update={"bulk_poll_s": 0.1})})})
+    made = [salesforce_sandbox.create("Lead", {
+        "FirstName": "Rep", "LastName": f"Lead{n}", "Company": f"Acme {n}",
+        "Email": f"rep{n}@acme{n}.example"})["Id"] for n in range(12)]
+
+    def query_jobs() -> list[dict[str, Any]]:  # as the org lists them (GET jobs/query)
+        return sf_client.restful("jobs/query")["records"]
+
+    jobs_before = len(query_jobs())
+    assert sync(config, [person(1, "Rep", "Lead7", "Acme 7", "rep7@gmail.com")]).status == "ok"
+    jobs = query_jobs()
+    assert len(jobs) == jobs_before + 1 and jobs[-1]["object"] == "Lead"
+    assert set(made) <= set(index_of(config, "salesforce").get(made))
+    [lead7] = [r for r in salesforce_sandbox.records("Lead") if r["LastName"] == "Lead7"]
+    assert lead7["Leadsync_Id__c"] == "1"  # found through the bulk-filled index
