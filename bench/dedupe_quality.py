@@ -121,17 +121,13 @@ score = 0.8
 """
 
 
-@dataclass
-class Quality:
+class Linkage:
+    """Precision, recall and F1 of ``predicted`` links, ``correct`` of them, against
+    ``truth`` true links (fields of the dataclass that uses it)."""
+
     predicted: int
     correct: int
     truth: int
-    reviews: int
-    correct_with_reviews: int
-    predicted_with_reviews: int
-    incoming: int
-    comparisons: int
-    seconds: float
 
     @staticmethod
     def _f1(p: float, r: float) -> float:
@@ -148,6 +144,19 @@ class Quality:
     @property
     def f1(self) -> float:
         return self._f1(self.precision, self.recall)
+
+
+@dataclass
+class Quality(Linkage):
+    predicted: int
+    correct: int
+    truth: int
+    reviews: int
+    correct_with_reviews: int
+    predicted_with_reviews: int
+    incoming: int
+    comparisons: int
+    seconds: float
 
     @property
     def f1_with_reviews(self) -> float:

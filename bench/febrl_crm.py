@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bench.dedupe_quality import Linkage
 from bench.results import record
 from connector.matching import Index, Matcher, MatchingConfig, Person, Prepared
 from connector.matching.estimation import Learned, learn, local_pairs
@@ -94,25 +95,12 @@ def febrl_sets() -> Iterator[Febrl]:
 
 
 @dataclass
-class Score:
+class Score(Linkage):
     name: str
     predicted: int
     correct: int
     truth: int
     seconds: float
-
-    @property
-    def precision(self) -> float:
-        return self.correct / self.predicted if self.predicted else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct / self.truth
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def candidate_pairs(matcher: Matcher, data: Febrl) -> list[tuple[Prepared, list[Prepared]]]:

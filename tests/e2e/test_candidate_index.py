@@ -13,16 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tenacity import wait_none
 
-from connector.adapters.hubspot import HubSpotAdapter
 from connector.config import Config
 from connector.matching import Matcher
 from connector.matching.index import CandidateIndex
-from connector.pipeline import Pipeline
 from connector.records import Lead
 from connector.state import StateStore
-from tests.e2e.test_dedupe import T0, Leads, qualify_all, sync
+from tests.e2e.test_dedupe import T0, qualify_all, sync
 
 Make = Callable[..., Lead]
 
@@ -148,23 +145,15 @@ def test_hubspot_index_follows_reps_between_runs(hubspot_sandbox: Any, make_conf
     gone = hs.create("contacts", {"firstname": "Owen", "lastname": "Marsh",
                                   "company": "Fenland Seeds", "email": "owen@fenland.example"})
 
-    def run(leads: list[Lead]) -> Any:
-        assert config.crm.hubspot is not None
-        crm = HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
-        state = StateStore(config.resolve_url(config.state.url))
-        try:
-            return Pipeline(config, state, Leads(leads), crm).run()
-        finally:
-            crm.close()
-            state.close()
-
-    assert run([person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")]).status == "ok"
+    assert sync(config, [person(1, "Ada", "Quist", "Quist Labs",
+                                "ada@quist.example")]).status == "ok"
     priya = hs.create("contacts", {"firstname": "Priya", "lastname": "Raman",
                                    "company": "Kestrel Optics",
                                    "email": "priya.raman@kestrel.example"})
     hs.archive("contacts", gone["id"])
-    second = run([person(2, "Priya", "Ráman", "Kestrel Optics Inc.", "priya.r@gmail.com"),
-                  person(3, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
+    second = sync(config, [
+        person(2, "Priya", "Ráman", "Kestrel Optics Inc.", "priya.r@gmail.com"),
+        person(3, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
     assert second.status == "ok", second.error
     index = index_of(config, "hubspot")
     assert set(index.get([priya["id"], gone["id"]])) == {priya["id"]}
@@ -217,15 +206,7 @@ def test_hubspot_a_second_person_on_a_shared_mailbox_gets_a_contact_of_their_own
         tmp_path, hubspot_sandbox.address)))
     jane = hubspot_sandbox.create("contacts", {"firstname": "Jane", "lastname": "Doe",
                                                "company": "Acme", "email": "info@acme.example"})
-    assert config.crm.hubspot is not None
-    crm = HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        summary = Pipeline(config, state, Leads([
-            person(1, "Raj", "Patel", "Acme", "info@acme.example")]), crm).run()
-    finally:
-        crm.close()
-        state.close()
+    summary = sync(config, [person(1, "Raj", "Patel", "Acme", "info@acme.example")])
     assert summary.status == "ok", summary.error
     assert (summary.counts["created"], summary.counts["matched"]) == (1, 0), summary.counts
     contacts = {c["id"]: c["properties"] for c in hubspot_sandbox.records("contacts")}

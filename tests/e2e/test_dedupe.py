@@ -72,9 +72,14 @@ def config(make_config: Any) -> Config:
 
 
 def sync(config: Config, leads: list[Lead]) -> Any:
-    assert config.crm.salesforce is not None
-    crm = SalesforceAdapter(config.crm.salesforce, password="sandbox", security_token="",
-                            wait=wait_none())
+    """One run over ``leads`` against the sandbox the config names (either CRM)."""
+    crm: Any
+    if config.crm.hubspot is not None:
+        crm = HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
+    else:
+        assert config.crm.salesforce is not None
+        crm = SalesforceAdapter(config.crm.salesforce, password="sandbox", security_token="",
+                                wait=wait_none())
     state = StateStore(config.resolve_url(config.state.url))
     try:
         return Pipeline(config, state, Leads(leads), crm).run()

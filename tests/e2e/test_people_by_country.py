@@ -6,15 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tenacity import wait_none
-
-from connector.adapters.marketing_store import EmbeddedMarketingStore
-from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import Config
-from connector.pipeline import Pipeline
-from connector.state import StateStore
 from tests.conftest import import_leads, lead_row
 from tests.e2e.test_dedupe import config, lead, leads_in, sync  # noqa: F401  (fixture)
+from tests.e2e.test_routing_cycle import sync as sync_from_store
 
 
 def test_a_german_contact_stored_without_country_code_is_matched_by_name_and_phone(
@@ -44,17 +39,7 @@ def test_two_people_on_one_role_mailbox_are_handed_over_as_two(
         lead_row(2, email="info@acme.example", first_name="Raj", last_name="Patel",
                  phone="+1 415 555 0177")])
     assert report.created == 2
-    assert config.crm.salesforce is not None
-    crm = SalesforceAdapter(config.crm.salesforce, password="sandbox", security_token="",
-                            wait=wait_none())
-    state = StateStore(config.resolve_url(config.state.url))
-    marketing = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
-    try:
-        summary = Pipeline(config, state, marketing, crm).run()
-    finally:
-        marketing.close()
-        crm.close()
-        state.close()
+    summary = sync_from_store(config)
     assert summary.status == "ok", summary.error
     assert summary.counts["created"] == 2
     people = {(r["FirstName"], r["LastName"], r["Email"]) for r in leads_in(salesforce_sandbox)}

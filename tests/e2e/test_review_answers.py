@@ -93,6 +93,15 @@ def test_a_held_lead_that_changes_waits_for_the_answer(world: tuple[Any, Any],
     assert len(people()) == 1
 
 
+def two_nguyens(request: pytest.FixtureRequest, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Salesforce world with Dana and Chris imported, not yet synced: its config.toml."""
+    path, _, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    import_leads(configuration.load(path), tmp_path / "two.csv",
+                 [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    return path
+
+
 def test_a_review_against_a_lead_of_the_same_run_says_so(
         request: pytest.FixtureRequest, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,10 +109,8 @@ def test_a_review_against_a_lead_of_the_same_run_says_so(
 
     from connector.cli import app
 
-    path, _, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
-    config = configuration.load(path)
-    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
-    run_once(config)
+    path = two_nguyens(request, tmp_path, monkeypatch)
+    run_once(configuration.load(path))
     shown = CliRunner().invoke(app, ["review", "--config", str(path)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert "of the same run (marketing)" in shown.output and "(CRM)" not in shown.output
@@ -116,9 +123,7 @@ def test_a_dry_run_says_a_lead_would_be_held_and_asks_no_one(
 
     from connector.cli import app
 
-    path, _, _ = crm_world(request, "salesforce", tmp_path, monkeypatch)
-    config = configuration.load(path)
-    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    path = two_nguyens(request, tmp_path, monkeypatch)
     runner = CliRunner()
     dry = runner.invoke(app, ["sync", "--once", "--dry-run", "--config", str(path)])
     assert "1 would be held for review" in dry.output, dry.output
