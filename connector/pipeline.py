@@ -528,7 +528,11 @@ class Pipeline:
         cursor = self.state.cursor(stream)
         if cursor is None:
             self.index.clear()  # a fill cut off before its end starts again
+        elif not self.index.keyed_alike():  # [matching] blocking (or the scheme) changed
+            log.info("candidate index keyed again", records=self.index.rekey())
         written, removed = self.index.apply(self._feeds.people)
+        if cursor is None:
+            self.index.mark_keyed()
         log.info("candidate index", filled=cursor is None, written=written, removed=removed)
         started = self._feeds.started  # a cache of the CRM: kept in a dry run too
         self.state.set_cursor(stream, Cursor(max(started, cursor.value) if cursor else started))

@@ -22,6 +22,8 @@ What each kind of key survives (measured in ``bench/dedupe_e2e.py``):
   sorted order ("The Halvorsen Maritime AG" and "Maritime Halvorsen Inc." are
   both "halvorsen maritime"), and its acronym ("Alpha Beta Cosmetics" is also
   "abc"; a one-word name of at most five letters is taken as an acronym too);
+- ``c:``  on an account, only the sorted words (an acronym is not enough to tie a
+  lead to an account);
 - ``w:``  an account's website domain, met by a lead's email domain.
 
 Records share a key or are never compared; ``connector.matching.BLOCK_CAP`` keeps one key from
@@ -70,9 +72,16 @@ def initials(value: object) -> set[str]:
     return {n[0] for n in formal_names(str(value)) if n}
 
 
+def company_form(value: object) -> str | None:
+    """A company's words without legal form, articles or noise, in sorted order:
+    "The Halvorsen Maritime AG" and "Maritime Halvorsen Inc." are one company."""
+    key = company_key(value)
+    return " ".join(sorted(key.split())) if key else None
+
+
 def company_forms(value: object) -> set[str]:
-    """A company's name in the forms two spellings of it share: sorted words
-    without legal form or noise, and its acronym."""
+    """A company's name in the forms two spellings of it share: ``company_form``
+    and its acronym."""
     key = company_key(value)
     if not key:
         return set()
@@ -126,8 +135,11 @@ def person_keys(fields: Mapping[str, Any], rules: EmailRules,
 
 
 def account_keys(fields: Mapping[str, Any]) -> set[str]:
-    """Blocking keys of an account: its name's forms and its website's domain."""
-    keys = {f"c:{form}" for form in company_forms(fields.get("company"))}
+    """Blocking keys of an account: its name's form and its website's domain, what
+    ties a lead to it (``connector.matching.lookup.Accounts``). No acronym: "ABC"
+    is too many companies to route a lead to any one of them."""
+    form = company_form(fields.get("company"))
+    keys = {f"c:{form}"} if form else set()
     site = website_domain(fields.get("website"))
     if site:
         keys.add(f"w:{site}")
@@ -135,8 +147,9 @@ def account_keys(fields: Mapping[str, Any]) -> set[str]:
 
 
 def lead_account_keys(fields: Mapping[str, Any], rules: EmailRules) -> set[str]:
-    """The account keys a lead may meet: its company's forms, its email domain."""
-    keys = {f"c:{form}" for form in company_forms(fields.get("company"))}
+    """The account keys a lead may meet: its company's form, its email domain."""
+    form = company_form(fields.get("company"))
+    keys = {f"c:{form}"} if form else set()
     domain = email_domain(fields.get("email"), rules)
     if domain:
         keys.add(f"w:{domain}")

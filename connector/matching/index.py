@@ -20,6 +20,7 @@ never one ORM merge per record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field
 
 from connector.db import UTCDateTime, create_tables
-from connector.matching import BLOCK_CAP, PER_LEAD, Matcher, Person, Prepared
+from connector.matching import BLOCK_CAP, PER_LEAD, Matcher, Person, Prepared, closest
 from connector.matching.blocking import (
     account_keys,
     lead_account_keys,
@@ -68,8 +69,19 @@ class CandidateKey(StateModel, table=True):
     crm_id: str = Field(primary_key=True)
 
 
+class CandidateKeying(StateModel, table=True):
+    __tablename__ = "crm_candidate_keying"
+    crm: str = Field(primary_key=True)
+    fingerprint: str
+    """What the keys were made under (``CandidateIndex.fingerprint``)."""
+
+
 ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
 KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
+KEYING = CandidateKeying.__table__  # type: ignore[attr-defined]
+KEY_SCHEME = 2
+"""Raised whenever ``blocking.py`` makes different keys from the same record, so
+indexes keyed the old way are keyed again (2: no acronym on accounts)."""
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -103,7 +115,7 @@ class CandidateIndex:
         self.engine = engine
         self.crm = crm
         self.matcher = matcher
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_keys = (f"INSERT INTO {KEYS.name} (crm, key, crm_id) "
                              f"VALUES ({mark}, {mark}, {mark})")
         self._covered = tuple(f"{i}|" for i, spec in enumerate(matcher.config.blocking)
@@ -111,6 +123,54 @@ class CandidateIndex:
                                      in ("email", "phone") for part in spec.split("+")))
         """Blocking keys of the admin's that ``e:`` and ``p:`` already cover."""
         create_tables(StateModel.metadata, engine)
+        config = matcher.config
+        made_by = {"scheme": KEY_SCHEME, "region": matcher.region, "kinds": matcher.kinds,
+                   "names": config.names, "blocking": config.blocking,
+                   "email": config.email.model_dump(mode="json")}
+        self.fingerprint = hashlib.sha256(
+            json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
+        """The settings a record's keys follow from: the key scheme, the region
+        phones are read in, the field kinds, names, email rules and the admin's
+        blocking keys. Another fingerprint means the stored keys are stale."""
+
+    def keyed_alike(self) -> bool:
+        """Whether the stored keys were made the way this configuration makes them
+        (an empty index is)."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(KEYING.c.fingerprint).where(
+                KEYING.c.crm == self.crm)).scalar()
+            if stored is None:
+                return conn.execute(select(ROWS.c.crm_id).where(
+                    ROWS.c.crm == self.crm).limit(1)).first() is None
+        return bool(stored == self.fingerprint)
+
+    def mark_keyed(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(KEYING).where(KEYING.c.crm == self.crm))
+            conn.execute(insert(KEYING), [{"crm": self.crm, "fingerprint": self.fingerprint}])
+
+    def rekey(self) -> int:
+        """Every stored record's keys made again from its stored fields (after the
+        blocking settings changed): local work, no CRM call. Returns the records."""
+        done, after = 0, ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(ROWS).where(
+                    ROWS.c.crm == self.crm, ROWS.c.crm_id > after).order_by(
+                    ROWS.c.crm_id).limit(CHUNK * 4)).all()
+            if not rows:
+                break
+            after = rows[-1].crm_id
+            keyed = [(self.crm, key, row.crm_id) for row in rows
+                     for key in self.keys_of(_decode(row))]
+            with self.engine.begin() as conn:
+                for chunk in _chunks([row.crm_id for row in rows]):
+                    conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm,
+                                                    KEYS.c.crm_id.in_(chunk)))
+                conn.exec_driver_sql(self._insert_keys, keyed)
+            done += len(rows)
+        self.mark_keyed()
+        return done
 
     def keys_of(self, candidate: Candidate) -> set[str]:
         if candidate.kind == "account":
@@ -183,6 +243,7 @@ class CandidateIndex:
         with self.engine.begin() as conn:
             conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm))
             conn.execute(delete(ROWS).where(ROWS.c.crm == self.crm))
+            conn.execute(delete(KEYING).where(KEYING.c.crm == self.crm))
 
     # reads -----------------------------------------------------------------
     def find(self, wanted: Mapping[str, set[str]], *, cap: int = BLOCK_CAP,
@@ -190,38 +251,40 @@ class CandidateIndex:
         """The records sharing a key with each asker: {asker: candidates}, and the
         keys skipped because more than ``cap`` records share them.
 
-        Each asker gets at most ``best`` records, those sharing the most of its keys
-        (a record of the same person shares its mailbox, phone, name sounds and
-        employer; a namesake shares one or two), so a lead is scored against a few
-        dozen records however common its name, and the rest never leave the
-        database. A crowded key is counted, never fetched."""
+        Each asker gets at most ``best`` people, the closest by the keys they share
+        (``connector.matching.closest``: a record of the same person shares its
+        mailbox, phone, name sounds and employer, rare keys; a namesake shares one
+        or two common ones), so a lead is scored against a few records however
+        common its name, and the rest never leave the database; and every account
+        of its company and email domain. A crowded key is counted, never fetched."""
         holders: dict[str, list[str]] = defaultdict(list)
         all_keys = sorted({k for keys in wanted.values() for k in keys})
         crowded: set[str] = set()
         with self.engine.connect() as conn:
+            cursor = conn.connection.cursor()  # the driver's own rows: ~200 a lead
             for chunk in _chunks(all_keys):
-                counted = select(KEYS.c.key).where(
-                    KEYS.c.crm == self.crm, KEYS.c.key.in_(chunk)).group_by(
-                    KEYS.c.key).having(func.count() > cap)
-                crowded.update(conn.execute(counted).scalars())
+                marks = ", ".join([self._mark] * len(chunk))
+                cursor.execute(f"SELECT key FROM {KEYS.name} WHERE crm = {self._mark} "
+                               f"AND key IN ({marks}) GROUP BY key HAVING COUNT(*) > {int(cap)}",
+                               (self.crm, *chunk))
+                crowded.update(key for key, in cursor.fetchall())
                 usable = [k for k in chunk if k not in crowded]
                 if not usable:
                     continue
-                for key, crm_id in conn.execute(
-                        select(KEYS.c.key, KEYS.c.crm_id).where(
-                            KEYS.c.crm == self.crm, KEYS.c.key.in_(usable))):
+                marks = ", ".join([self._mark] * len(usable))
+                cursor.execute(f"SELECT key, crm_id FROM {KEYS.name} WHERE crm = {self._mark} "
+                               f"AND key IN ({marks})", (self.crm, *usable))
+                for key, crm_id in cursor.fetchall():
                     holders[key].append(crm_id)
+            cursor.close()
             chosen: dict[str, list[str]] = {}
             for asker, keys in wanted.items():
-                shared: dict[str, int] = defaultdict(int)
-                accounts: set[str] = set()  # an account's keys are its own: never crowded out
-                for key in keys:
-                    for crm_id in holders.get(key, ()):
-                        if key.startswith(ACCOUNT_KEYS):
-                            accounts.add(crm_id)
-                        else:
-                            shared[crm_id] += 1
-                chosen[asker] = [*sorted(shared, key=lambda i: (-shared[i], i))[:best],
+                mine = sorted(k for k in keys if k in holders)
+                accounts = {crm_id for k in mine if k.startswith(ACCOUNT_KEYS)
+                            for crm_id in holders[k]}  # an account's keys are its own
+                chosen[asker] = [*closest((holders[k] for k in mine
+                                           if not k.startswith(ACCOUNT_KEYS)),
+                                          best, order=str),
                                  *sorted(accounts)]
             records = self._fetch(conn, {i for ids in chosen.values() for i in ids})
         found = {asker: [records[i] for i in sorted(set(ids)) if i in records]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connector.matching import Matcher, Person, Prepared
-from connector.matching.keys import company_key
+from connector.matching.blocking import company_form
 from connector.records import Candidate
 
 
@@ -37,7 +37,7 @@ class Accounts:
         self.by_company: dict[str, int] = {}
         self.by_domain: dict[str, int] = {}
         for at, account in enumerate(self.accounts):
-            if key := company_key(account.fields.get("company")):
+            if key := company_form(account.fields.get("company")):
                 self.by_company.setdefault(key, at)
             site = matcher.prepare(Person(account.crm_id, "account",
                                           {"domain": account.fields.get("website")}))
@@ -45,15 +45,15 @@ class Accounts:
                 self.by_domain.setdefault(domain, at)
 
     def find(self, lead: Prepared, person: Candidate | None = None) -> AccountMatch | None:
-        """A matched contact's account first; else the first account whose name
-        (without legal form) is the lead's company or whose website domain is the
-        lead's email domain."""
+        """A matched contact's account first; else the first account whose name is
+        the lead's company (``company_form``: legal form, articles and word order
+        aside) or whose website domain is the lead's email domain."""
         if person is not None and person.account_id:
             return AccountMatch(person.account_id, person.account_name,
                                 person.account_owner_id,
                                 f"{person.kind} {person.crm_id} is on account "
                                 f"{person.account_name or person.account_id}")
-        company = company_key(lead.person.fields.get("company"))
+        company = company_form(lead.person.fields.get("company"))
         by_name = self.by_company.get(company) if company else None
         domains = sorted(lead.values.get("domain") or ())
         hits = [(at, d) for d in domains if (at := self.by_domain.get(d)) is not None]

@@ -47,9 +47,11 @@ def test_records_are_found_by_their_keys_replaced_and_removed(index: CandidateIn
     found, crowded = index.find({"in": index.lead_keys(asking)})
     assert [c.crm_id for c in found["in"]] == [zoe.crm_id] and not crowded
     assert found["in"][0].fields["last_name"] == "Müller" and found["in"][0].key == "1"
-    # the acronym and the website find the account
-    found, _ = index.find({"x": {"c:abc"}, "y": {"w:abc.example"}})
+    # the name's words and the website find the account; an acronym does not
+    found, _ = index.find({"x": {"c:alpha beta cosmetics"}, "y": {"w:abc.example"},
+                           "z": {"c:abc"}})
     assert [c.crm_id for c in found["x"]] == [c.crm_id for c in found["y"]] == ["001A"]
+    assert found["z"] == []
     # a record written again is replaced, keys and all; a removed one is gone
     index.apply([PersonChange(lead(1, last_name="Berg"), NOW),
                  PersonChange(lead(2), NOW, removed=True)])
@@ -61,7 +63,7 @@ def test_a_key_more_records_share_than_the_cap_is_skipped(index: CandidateIndex)
     index.put((lead(n), {"k:shared", f"k:{n}"}, NOW) for n in range(30))
     found, crowded = index.find({"a": {"k:shared", "k:7"}}, cap=20)
     assert crowded == {"k:shared"} and [c.key for c in found["a"]] == ["7"]
-    found, crowded = index.find({"a": {"k:shared"}}, cap=30)
+    found, crowded = index.find({"a": {"k:shared"}}, cap=30, best=30)
     assert len(found["a"]) == 30 and not crowded
 
 
@@ -90,9 +92,9 @@ def test_the_estimate_is_kept_until_the_index_grows(index: CandidateIndex) -> No
 
 def test_a_lead_meets_the_records_sharing_most_of_its_keys_and_its_accounts(
         index: CandidateIndex) -> None:
-    """Fifty namesakes share one key with the lead; its own record shares three: the
+    """Forty namesakes share one key with the lead; its own record shares three: the
     record is kept when only a few may be compared, and the account is never cut."""
-    index.put((lead(n), {"n:smith"}, NOW) for n in range(50))
+    index.put((lead(n), {"n:smith"}, NOW) for n in range(40))
     index.put([(lead(99), {"n:smith", "e:jo@acme.example", "p:155550100"}, NOW),
                (Candidate("account", "Account", "001A", {"company": "Acme"}), {"c:acme"},
                 NOW)])
@@ -101,3 +103,37 @@ def test_a_lead_meets_the_records_sharing_most_of_its_keys_and_its_accounts(
     ids = [c.crm_id for c in found["jo"]]
     assert not crowded and len(ids) == 6
     assert lead(99).crm_id in ids and "001A" in ids
+
+
+def test_a_rare_shared_key_outranks_common_ones(index: CandidateIndex) -> None:
+    """Two records share two name keys each held by thirty namesakes; the person's
+    own record shares only its phone, held by it alone: it is the closest."""
+    index.put((lead(n), {"n:smith|j", "b:smith|j"}, NOW) for n in range(30))
+    index.put([(lead(99), {"p:155550100"}, NOW)])
+    found, _ = index.find({"jo": {"n:smith|j", "b:smith|j", "p:155550100"}}, best=1)
+    assert [c.crm_id for c in found["jo"]] == [lead(99).crm_id]
+
+
+def test_keys_made_under_other_settings_are_made_again(db_url: str) -> None:
+    """After [matching] blocking changes, the next sync re-keys the stored records
+    from their stored fields: what the new keys name is found, the old keys are gone."""
+    store = StateStore(db_url)
+    try:
+        before = CandidateIndex(store.engine, "hubspot", Matcher(MatchingConfig(
+            blocking=["email"])))
+        before.clear()
+        before.apply([PersonChange(lead(n, postal_code="0150"), NOW) for n in range(3)])
+        before.mark_keyed()
+        assert before.keyed_alike()
+        after = CandidateIndex(store.engine, "hubspot", Matcher(MatchingConfig(
+            blocking=["email", "postal_code"])))
+        wanted = {"in": {"b:1|0150"}}
+        assert not after.keyed_alike() and after.find(wanted)[0]["in"] == []
+        assert after.rekey() == 3
+        assert after.keyed_alike() and not before.keyed_alike()
+        assert len(after.find(wanted)[0]["in"]) == 3
+        assert after.sizes() == {"lead": 3}
+        after.clear()
+        assert after.keyed_alike()  # empty: nothing to be stale
+    finally:
+        store.close()

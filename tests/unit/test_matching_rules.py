@@ -689,12 +689,14 @@ def test_too_few_pairs_keep_the_configured_weights() -> None:
 
 
 def test_the_run_index_gives_a_lead_the_records_sharing_most_of_its_keys() -> None:
-    """Sixty colleagues share "company + initial" with Jane; her own earlier lead of
-    this run shares her mailbox and number too: it is among the few compared."""
+    """Forty-five colleagues share "company + initial" with Jane; her own earlier
+    lead of this run shares her mailbox and number too: it is among the few compared."""
+    from connector.matching import PER_LEAD
+
     index = Index(MATCHER)
-    for n in range(60):
+    for n in range(45):
         index.add(person(f"c{n}", "link", first_name="Sam", last_name=f"Dunn{n}",
                          company="Acme Inc.", email=f"sam{n}@acme.com"))
     index.add(person("her", "link", **{**JANE, "last_name": "Dough"}))
     found = [p.person.id for p in index.candidates(jane())]
-    assert len(found) == 40 and "her" in found
+    assert len(found) == PER_LEAD and "her" in found
