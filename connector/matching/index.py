@@ -126,7 +126,9 @@ class CandidateIndex:
         config = matcher.config
         made_by = {"scheme": KEY_SCHEME, "region": matcher.region, "kinds": matcher.kinds,
                    "names": config.names, "blocking": config.blocking,
-                   "email": config.email.model_dump(mode="json")}
+                   "email": {name: sorted(value) if isinstance(value, list) else value
+                             for name, value in config.email.model_dump(mode="json").items()}}
+        # (the email lists are sets in all but type: their order may differ by process)
         self.fingerprint = hashlib.sha256(
             json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
         """The settings a record's keys follow from: the key scheme, the region

@@ -4,6 +4,7 @@ weight estimate without holding them all, and the estimate kept between runs."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,3 +138,20 @@ def test_keys_made_under_other_settings_are_made_again(db_url: str) -> None:
         assert after.keyed_alike()  # empty: nothing to be stale
     finally:
         store.close()
+
+
+def test_the_keying_fingerprint_is_the_same_in_every_process() -> None:
+    """Sets in the email settings iterate in a per-process order: a fingerprint that
+    followed it would re-key the whole index on every run."""
+    import subprocess
+    import sys
+
+    script = ("from sqlalchemy import create_engine\n"
+              "from connector.matching import Matcher, MatchingConfig\n"
+              "from connector.matching.index import CandidateIndex\n"
+              "print(CandidateIndex(create_engine('sqlite://'), 'salesforce',\n"
+              "                     Matcher(MatchingConfig())).fingerprint)\n")
+    seen = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}
+                           ).stdout.strip() for seed in (1, 2, 3, 4)}
+    assert len(seen) == 1 and len(seen.pop()) == 16
