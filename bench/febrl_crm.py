@@ -96,9 +96,9 @@ def febrl_sets() -> Iterator[Febrl]:
 
 
 MEASURED = ("Measured in memory: leadsync's matcher in the bench process, not a "
-            "`leadsync sync` through a sandbox, so febrl*_crm_f1 are the matcher's "
-            "figures; the issue's 'through the CRM path' figure for Febrl is not "
-            "measured (bench/dedupe_e2e.py is that path, on its own generated data).")
+            "`leadsync sync` through a sandbox, so these are recorded as febrl*_mem_*; "
+            "the issue's febrl*_crm_* figures, through the CRM path (sandbox, CLI), "
+            "come from bench/febrl_e2e.py.")
 
 @dataclass
 class Score(Linkage):
@@ -254,10 +254,10 @@ def main() -> None:
         lines += [f"| {data.name} | {r.name} | {r.precision:.4f} | {r.recall:.4f} | "
                   f"**{r.f1:.4f}** | {r.seconds:.1f} |" for r in rows]
         key = data.name.lower().replace(" ", "")
-        figures[f"{key}_crm_f1"] = rows[0].f1
-        figures[f"{key}_crm_f1_rules_only"] = rows[1].f1
-        figures[f"{key}_crm_f1_postal_rule"] = rows[3].f1
-        figures[f"{key}_crm_f1_baseline"] = rows[5].f1
+        figures[f"{key}_mem_f1"] = rows[0].f1  # in memory: febrl_e2e.py owns *_crm_*
+        figures[f"{key}_mem_f1_rules_only"] = rows[1].f1
+        figures[f"{key}_mem_f1_postal_rule"] = rows[3].f1
+        figures[f"{key}_mem_f1_baseline"] = rows[5].f1
     text = "\n".join(lines)
     print(text)
     if not args.quick:
