@@ -14,6 +14,13 @@ email but without our id (sales created it) is adopted, not duplicated: found
 by a search by email beside that look-up and updated by its id, in batches (HubSpot
 refuses a whole batch upsert for one email that is taken); one the search does
 not show yet meets HubSpot's 409, which names the existing id.
+
+Reads back: the feeds a run opens together (removals, sales' changes, the
+candidate index) share one search of the contacts changed since (``_later``),
+200 a page by change time; deleted records come from the archived listing,
+which the search never shows. Properties are asked when a field is first looked
+at, so a run with nothing to hand off costs a search per object type and the two
+archived listings.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import heapq
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -71,6 +80,8 @@ log = structlog.get_logger("leadsync.hubspot")
 SEARCH_LIMIT = 200          # results per search page
 ARCHIVED_FRESH_S = 30.0
 """How long one listing of archived records serves the feeds of a run."""
+DESCRIBE_TTL_S = 3600.0
+"""How long an object's properties are trusted before they are asked again."""
 ASSOCIATION_READ = 1000
 """Ids per association batch read: HubSpot's limit since February 2025 (objects' own
 batch reads stay at 100)."""
@@ -78,6 +89,7 @@ SEARCH_WINDOW = 10_000      # HubSpot returns no result past the 10,000th of one
 IN_VALUES = 100             # values per IN filter
 FILTER_GROUPS = 5           # filter groups per search (ORed)
 EMAIL = "email"             # the contact property HubSpot keeps unique (a 409 on a second)
+MERGED = "hs_merged_object_ids"  # on the record a merge made: the ids merged into it, ";"-joined
 DEAL_FIELDS = ("dealstage", "amount", "hs_is_closed", "hs_is_closed_won", "hs_lastmodifieddate",
                "createdate")
 
@@ -250,10 +262,14 @@ class HubSpotAdapter:
         self._clock = clock
         self._client: HubSpot | None = None
         self._apis: dict[str, Any] = {}
-        self._describes: dict[str, ObjectSchema] = {}
-        self._last_search = float("-inf")
+        self._describes: dict[str, tuple[float, ObjectSchema]] = {}
+        """Each object's schema, with when it was made (``describe``)."""
+        self._searches: deque[float] = deque()
+        """When the searches of the last second were sent (``_pace_search``)."""
         self._archived: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         """Archived records by object type, with when they were listed (``_archived_rows``)."""
+        self._pending: dict[str, list[weakref.ref[_Feed]]] = {}
+        """Feeds opened and not read yet, by object type: the first read serves them all."""
         self.usage = UsageMeter()
 
     def __repr__(self) -> str:  # never show the token
@@ -301,11 +317,20 @@ class HubSpotAdapter:
                                wait=self._wait)
 
     def _pace_search(self) -> None:
-        gap = 1.0 / self.settings.searches_per_second
-        wait = self._last_search + gap - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        self._last_search = self._clock()
+        """No more than ``searches_per_second`` searches in any one second (HubSpot
+        refuses a sixth within a second): a run's few searches go out at once, and only
+        a longer read waits for its oldest search to leave the window."""
+        rate = self.settings.searches_per_second
+        burst = max(1, int(rate))
+        window = burst / rate  # 4 a second: four in any second; 0.5: one in two seconds
+        recent = self._searches
+        while recent and self._clock() - recent[0] >= window:
+            recent.popleft()
+        if len(recent) >= burst:
+            wait = recent.popleft() + window - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        recent.append(self._clock())
 
     def _keep_reserve(self) -> None:
         remaining, reserve = self.usage.remaining, self.settings.api_reserve
@@ -331,21 +356,30 @@ class HubSpotAdapter:
         return []
 
     def describe(self, object_name: str) -> ObjectSchema:
-        if object_name not in self._describes:
-            page = self._call("crm.properties.core_api", "get_all", object_name)
-            fields = {}
-            for prop in page.results:
-                read_only = bool(prop.modification_metadata
-                                 and prop.modification_metadata.read_only_value)
-                unique = bool(prop.has_unique_value) or prop.name == "email"
-                fields[prop.name] = FieldSchema(
-                    name=prop.name, type=prop.type, label=prop.label or "", length=None,
-                    required=False, createable=not read_only, updateable=not read_only,
-                    external_id=unique, unique=unique,
-                    picklist=tuple(o.value for o in prop.options or () if not o.hidden),
-                    restricted=prop.type == "enumeration")
-            self._describes[object_name] = ObjectSchema(object_name, fields)
-        return self._describes[object_name]
+        """An object's properties, asked when a field is first looked at (a run with
+        nothing to hand off never is) and again after an hour at most: a daemon keeps
+        one adapter across runs, and an admin's new property or option is seen within
+        the hour."""
+        cached = self._describes.get(object_name)
+        if cached is None or self._clock() - cached[0] > DESCRIBE_TTL_S:
+            cached = self._describes[object_name] = (self._clock(), ObjectSchema(
+                object_name, _Described(lambda: self._properties(object_name))))
+        return cached[1]
+
+    def _properties(self, object_name: str) -> dict[str, FieldSchema]:
+        page = self._call("crm.properties.core_api", "get_all", object_name)
+        fields = {}
+        for prop in page.results:
+            read_only = bool(prop.modification_metadata
+                             and prop.modification_metadata.read_only_value)
+            unique = bool(prop.has_unique_value) or prop.name == "email"
+            fields[prop.name] = FieldSchema(
+                name=prop.name, type=prop.type, label=prop.label or "", length=None,
+                required=False, createable=not read_only, updateable=not read_only,
+                external_id=unique, unique=unique,
+                picklist=tuple(o.value for o in prop.options or () if not o.hidden),
+                restricted=prop.type == "enumeration")
+        return fields
 
     # writes -------------------------------------------------------------------
     def upsert(self, object_name: str, external_id_field: str,
@@ -469,27 +503,39 @@ class HubSpotAdapter:
         """Contacts and companies for the candidate index.
 
         A full read lists every record, 100 a page (the list API has no 10,000
-        cap, unlike search). A delta searches by ``hs_lastmodifieddate`` (paged
-        by change time, see ``_changed``), and lists the archived records (the
-        search API never returns them) to take out those archived since; a merge
-        archives the records merged away as well."""
+        cap, unlike search). A delta takes the records changed since from the
+        run's search of changed records (``_later``, paged by change time, see
+        ``_changed``), and lists the archived records (the search API never
+        returns them) to take out those archived since. A merge makes a new
+        record whose ``hs_merged_object_ids`` names the records merged away:
+        those leave the index too."""
         sources = []
         if "leads" in kinds or "contacts" in kinds:
             sources.append((object_name, [key_field, *CONTACT_FIELDS, "hs_lastmodifieddate"],
                             lambda row: _contact(object_name, row, key_field)))
         if "accounts" in kinds:
             sources.append(("companies", [*COMPANY_FIELDS, "hs_lastmodifieddate"], _company))
-        for object_type, props, make in sources:
-            rows = (self._listed(object_type, props, archived=False) if since is None
-                    else self._changed(object_type, props, since))
-            for row in rows:
-                yield PersonChange(make(row), _stamp(row))
-            if since is None:
-                continue
-            for row in self._archived_rows(object_type, key_field):
-                at = row["archived_at"]
-                if at is not None and at >= since:
-                    yield PersonChange(make(row), at, removed=True)
+        if since is None:
+            return (PersonChange(make(row), _stamp(row)) for object_type, props, make in sources
+                    for row in self._listed(object_type, props, archived=False))
+        feeds = [(object_type, make, self._later(object_type, [*props, MERGED], since))
+                 for object_type, props, make in sources]  # opened now, read together
+        return (change for object_type, make, rows in feeds
+                for change in self._people_delta(object_type, key_field, make, rows, since))
+
+    def _people_delta(self, object_type: str, key_field: str,
+                      make: Callable[[dict[str, Any]], Candidate],
+                      rows: Iterator[dict[str, Any]], since: datetime) -> Iterator[PersonChange]:
+        for row in rows:
+            candidate = make(row)
+            yield PersonChange(candidate, _stamp(row))
+            for old in _merged_away(row):
+                yield PersonChange(replace(candidate, crm_id=old, key=None), _stamp(row),
+                                   removed=True, deleted=True, merged_into=row["id"])
+        for row in self._archived_rows(object_type, key_field):
+            at = row["archived_at"]
+            if at is not None and at >= since:
+                yield PersonChange(make(row), at, removed=True, deleted=True)
 
     def _archived_rows(self, object_type: str, key_field: str) -> list[dict[str, Any]]:
         """The archived records of a type (the list API has no "since"): listed once for
@@ -579,18 +625,21 @@ class HubSpotAdapter:
         contacts merged away. Archived ones are listed with ``archived=true`` (the
         search API does not return them); a merge makes a new record listing the old
         ids in ``hs_merged_object_ids`` (HubSpot changelog, "Updated merge
-        functionality for contacts and companies"), found by one search."""
+        functionality for contacts and companies"), found in the run's search of
+        changed contacts (``_later``)."""
+        merges = self._later(object_name, [MERGED, key_field, "hs_lastmodifieddate"], since,
+                             MERGED)
+        return self._removals(object_name, key_field, since, merges)
+
+    def _removals(self, object_name: str, key_field: str, since: datetime | None,
+                  merges: Iterator[dict[str, Any]]) -> Iterator[Removal]:
         for row in self._archived_rows(object_name, key_field):
             at, key = row["archived_at"], row["properties"].get(key_field)
             if key and at is not None and (since is None or at >= since):
                 yield Removal(row["id"], key, at)
-        for row in self._changed(object_name, ["hs_merged_object_ids", key_field,
-                                               "hs_lastmodifieddate"], since,
-                                 "hs_merged_object_ids"):
-            merged = str(row["properties"].get("hs_merged_object_ids") or "")
-            for old in filter(None, (part.strip() for part in merged.split(";"))):
-                if old != row["id"]:
-                    yield Removal(old, None, _stamp(row), merged_into=row["id"])
+        for row in merges:
+            for old in _merged_away(row):
+                yield Removal(old, None, _stamp(row), merged_into=row["id"])
 
     def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
         """Tasks associated with the contacts whose body carries the token."""
@@ -783,22 +832,75 @@ class HubSpotAdapter:
 
         A rep moving a deal does not touch the contact, so deals changed since
         are read too and reported on their contacts; the two ordered streams are
-        merged by change time.
+        merged by change time. The contacts come from the run's one search of
+        changed contacts (``_later``), which the removals and the candidate
+        index share.
         """
         select = list(dict.fromkeys([key_field, *fields, "hubspot_owner_id",
                                      "lifecyclestage", "hs_lastmodifieddate"]))
-        own = self._changed(object_name, select, since, key_field)
+        own = self._later(object_name, select, since, key_field)
         mine = (change for rows in batched(own, SEARCH_LIMIT)
                 for change in self._with_deals(object_name, key_field, rows))
         if since is None:
-            yield from mine
+            return mine
+        return heapq.merge(mine, self._deal_changes(object_name, key_field, select, since),
+                           key=lambda change: change.modified_at)
+
+    def _later(self, object_type: str, properties: Sequence[str], since: datetime | None,
+               must_have: str | None = None) -> Iterator[dict[str, Any]]:
+        """Rows changed at or after ``since`` (carrying ``must_have``, if named), oldest
+        first, from one search shared by every feed of the type opened before any of
+        them is read.
+
+        A run opens its feeds together (removals, sales' changes, the candidate
+        index) and each would search the same contacts by change time: the
+        previous run's own writes, read back, three times over. Instead the first
+        feed read runs one search from the earliest ``since``, with the union of
+        the properties and no ``HAS_PROPERTY`` filter when one feed wants every
+        record, and each feed takes its own rows from it. A feed opened after that
+        read (the next run) searches anew."""
+        feed = _Feed(since, must_have, tuple(properties))
+        self._pending.setdefault(object_type, []).append(weakref.ref(feed))
+        return self._feed_rows(object_type, feed)
+
+    def _feed_rows(self, object_type: str, feed: _Feed) -> Iterator[dict[str, Any]]:
+        if feed.rows is None:
+            opened = [f for ref in self._pending.pop(object_type, []) if (f := ref()) is not None]
+            self._read_together(object_type, opened if feed in opened else [*opened, feed])
+        rows, feed.rows = feed.rows or (), ()  # read once; the other feeds keep theirs
+        for row in rows:
+            props = row["properties"]
+            if feed.must_have and not props.get(feed.must_have):
+                continue
+            if feed.since is not None and _stamp(row) < feed.since:
+                continue
+            # as a search of its own would have answered: without the others' properties
+            yield {"id": row["id"], "properties": {k: v for k, v in props.items()
+                                                   if k not in feed.others}}
+
+    def _read_together(self, object_type: str, feeds: list[_Feed]) -> None:
+        """Rows for each feed: one search for the deltas, kept for each to take its own;
+        a feed on its own (a first read, all there is) streams from its own search."""
+        deltas = [f for f in feeds if f.since is not None]
+        alone = [f for f in feeds if f.since is None] + (deltas if len(deltas) == 1 else [])
+        for feed in alone:
+            feed.rows = self._changed(object_type, list(feed.properties), feed.since,
+                                      (feed.must_have,) if feed.must_have else ())
+        if len(deltas) < 2:
             return
-        yield from heapq.merge(mine, self._deal_changes(object_name, key_field, select, since),
-                               key=lambda change: change.modified_at)
+        asked = list(dict.fromkeys(p for f in deltas for p in f.properties))
+        wanted = [f.must_have for f in deltas]
+        rows = list(self._changed(object_type, asked,
+                                  min(f.since for f in deltas if f.since is not None),
+                                  () if None in wanted else tuple(dict.fromkeys(
+                                      w for w in wanted if w is not None))))
+        for feed in deltas:
+            feed.rows = rows
+            feed.others = frozenset(asked) - set(feed.properties)
 
     def _changed(self, object_name: str, properties: list[str], since: datetime | None,
-                 must_have: str | None = None) -> Iterator[dict[str, Any]]:
-        """Rows changed at or after ``since``, oldest first.
+                 must_have: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Rows changed at or after ``since`` (carrying any of ``must_have``), oldest first.
 
         Paged by change time, not by offset: each page is a new search from the
         last change time read (inclusive, dropping ids already read at it). A
@@ -812,13 +914,10 @@ class HubSpotAdapter:
         start, seen = since, set[str]()   # ids already read whose change time is `start`
 
         def groups(op: str, at: datetime | None) -> list[dict[str, Any]]:
-            filters: list[dict[str, Any]] = []
-            if must_have:
-                filters.append({"propertyName": must_have, "operator": "HAS_PROPERTY"})
-            if at is not None:
-                filters.append({"propertyName": "hs_lastmodifieddate", "operator": op,
-                                "value": hs_millis(at)})
-            return [{"filters": filters}]
+            when = [] if at is None else [{"propertyName": "hs_lastmodifieddate",
+                                           "operator": op, "value": hs_millis(at)}]
+            return [{"filters": [{"propertyName": name, "operator": "HAS_PROPERTY"}, *when]}
+                    for name in must_have] or ([{"filters": when}] if when else [])
 
         op = "GTE"
         while True:
@@ -974,6 +1073,54 @@ def _news(result: WriteResult) -> WriteResult:
     if not result.ok and any(e.code == "OBJECT_NOT_FOUND" for e in result.errors):
         return replace(result, gone="deleted")
     return result
+
+
+class _Described(Mapping[str, FieldSchema]):
+    """An object's properties, fetched on the first look: the mapping is parsed at the
+    start of every run, but only a run that maps a lead reads a field's length or
+    options, so an idle run never asks for them."""
+
+    def __init__(self, fetch: Callable[[], dict[str, FieldSchema]]) -> None:
+        self._fetch: Callable[[], dict[str, FieldSchema]] | None = fetch
+        self._fields: dict[str, FieldSchema] = {}
+
+    def _loaded(self) -> dict[str, FieldSchema]:
+        if self._fetch is not None:
+            self._fields = self._fetch()
+            self._fetch = None  # only once the answer came: a failed fetch is tried again
+        return self._fields
+
+    def __getitem__(self, name: str) -> FieldSchema:
+        return self._loaded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+class _Feed:
+    """One feed's share of a search of changed records (``HubSpotAdapter._later``)."""
+
+    __slots__ = ("__weakref__", "must_have", "others", "properties", "rows", "since")
+
+    def __init__(self, since: datetime | None, must_have: str | None,
+                 properties: tuple[str, ...]) -> None:
+        self.since = since
+        self.must_have = must_have
+        self.properties = properties
+        self.rows: Iterable[dict[str, Any]] | None = None
+        """Set when the search is read: a list shared by the feeds opened together."""
+        self.others: frozenset[str] = frozenset()
+        """Properties only the other feeds asked for, left out of this one's rows."""
+
+
+def _merged_away(row: dict[str, Any]) -> list[str]:
+    """The ids a merge folded into this record (``hs_merged_object_ids``), itself aside."""
+    merged = str(row["properties"].get(MERGED) or "")
+    return [old for old in (part.strip() for part in merged.split(";"))
+            if old and old != row["id"]]
 
 
 def _stamp(row: dict[str, Any]) -> datetime:

@@ -1,7 +1,8 @@
 """HubSpot adapter behaviour beyond the shared contract: the 10,000-result
 search cap walked, people sales already has adopted by email, refusals pinned
 on their record, searches paced and 429s waited out on an injected clock, the
-daily reserve, and deals read back for the closed loop."""
+daily reserve, deals read back for the closed loop, the feeds of a run served by
+one search of changed contacts, and properties asked only when looked at."""
 
 from __future__ import annotations
 
@@ -97,13 +98,18 @@ def test_a_refused_record_is_pinned_and_the_batch_goes_on(portal: HubSpotSandbox
 
 
 def test_searches_are_paced_under_five_a_second_on_the_injected_clock() -> None:
+    """Four in any one second (HubSpot refuses a sixth): a run's few searches go out at
+    once, without waiting; a longer read waits for its oldest to leave the second."""
     time = Time()
     with HubSpotSandbox(clock=time.clock) as sandbox:  # HubSpot's 5 searches a second
         adapter = adapter_on(sandbox, time, attempts=1)  # a 429 would fail the test
         start = time.monotonic()
-        for i in range(8):
+        for i in range(4):
             assert adapter.read_by_keys("contacts", "leadsync_id", [f"k{i}"], []) == []
-    assert time.monotonic() - start >= 7 * 0.25  # 4 a second: a quarter second apart
+        assert time.slept == 0
+        for i in range(4, 12):
+            assert adapter.read_by_keys("contacts", "leadsync_id", [f"k{i}"], []) == []
+    assert time.monotonic() - start >= 2.0  # 12 searches, 4 a second
 
 
 def test_a_429_is_waited_out_for_the_interval_hubspot_names() -> None:
@@ -206,6 +212,20 @@ def test_records_sharing_one_change_time_are_all_read() -> None:
     assert len(later) == 450
 
 
+def test_feeds_read_together_read_every_record_sharing_one_change_time() -> None:
+    with HubSpotSandbox(clock=lambda: T0, search_per_second=10_000) as portal:
+        adapter = adapter_on(portal)
+        adapter.upsert("contacts", "leadsync_id", [
+            Write(f"s{i}", {"email": f"s{i}@same.example"}) for i in range(450)])
+        feeds = (adapter.read_removed("contacts", "leadsync_id", T0),
+                 adapter.read_changes("contacts", "leadsync_id", [], T0),
+                 adapter.read_people("contacts", "leadsync_id", ["contacts"], T0))
+        removed, changes, people = (list(feed) for feed in feeds)
+    assert removed == []
+    assert len({c.key for c in changes}) == len(changes) == 450
+    assert len({p.candidate.crm_id for p in people}) == len(people) == 450
+
+
 def test_the_latest_deal_speaks_for_a_contact(portal: HubSpotSandbox) -> None:
     adapter = adapter_on(portal)
     [lead] = adapter.upsert("contacts", "leadsync_id", [Write("d1", {"email": "d@a.example"})])
@@ -240,3 +260,85 @@ def test_the_latest_deal_speaks_for_a_contact(portal: HubSpotSandbox) -> None:
 def test_error_table(status: int, category: str | None, policy: str | None, codes: set[str],
                      outcome: str) -> None:
     assert classify(status, category, policy, frozenset(codes)) == outcome
+
+
+def test_the_feeds_a_run_opens_together_share_one_search_of_changed_contacts() -> None:
+    """Removals, sales' changes and the candidate index all read the contacts changed
+    since the last run: one search serves the three, and each still gets exactly its
+    own rows -- ours for the changes, every person for the index, merges for both
+    the removals and the index."""
+    time = Time()
+    with HubSpotSandbox(clock=time.clock, search_per_second=10_000) as portal:
+        adapter = adapter_on(portal, time)
+        written = adapter.upsert("contacts", "leadsync_id", [
+            Write(f"k{i}", {"email": f"k{i}@feeds.example", "lastname": f"K{i}",
+                            "jobtitle": "CTO"}, {"hs_lead_status": "NEW"}) for i in range(4)])
+        ids = {r.key: r.crm_id for r in written}
+        since = time.clock()
+        portal.update("contacts", ids["k0"], {"hs_lead_status": "IN_PROGRESS"})  # a verdict
+        theirs = portal.create("contacts", {"email": "rep@feeds.example", "lastname": "Rep"})
+        survivor = portal.merge("contacts", ids["k1"], ids["k2"])
+        portal.archive("contacts", ids["k3"])
+
+        before = portal.request_count
+        removed = adapter.read_removed("contacts", "leadsync_id", since)  # as a run opens
+        changes = adapter.read_changes("contacts", "leadsync_id", ["hs_lead_status"], since)
+        people = adapter.read_people("contacts", "leadsync_id", ["contacts"], since)
+        gone, changed, index = list(removed), list(changes), list(people)
+        calls = portal.request_count - before
+
+    # the archived listing, one contacts search, the deals search (a moved deal is a
+    # verdict too); before: a search for merges, one for changes, one for the index
+    assert calls == 3
+    assert {(r.crm_id, r.key, r.merged_into) for r in gone} == {
+        (ids["k3"], "k3", None), (ids["k1"], None, survivor["id"]),
+        (ids["k2"], None, survivor["id"])}
+    assert {(c.crm_id, c.key, c.fields.get("hs_lead_status")) for c in changed} == {
+        (ids["k0"], "k0", "IN_PROGRESS"), (survivor["id"], "k1", "NEW")}
+    assert all("jobtitle" not in c.fields for c in changed)  # the index's, not asked here
+    kept = {p.candidate.crm_id for p in index if not p.removed}
+    assert kept == {ids["k0"], theirs["id"], survivor["id"]}
+    assert {p.candidate.crm_id: p.merged_into for p in index if p.removed} == {
+        ids["k1"]: survivor["id"], ids["k2"]: survivor["id"], ids["k3"]: None}
+
+
+def test_a_feed_opened_after_the_shared_read_searches_anew() -> None:
+    """The next run's feeds are not served from the last run's rows, and a feed that was
+    opened but dropped unread does not stretch the next search back to its start."""
+    time = Time()
+    with HubSpotSandbox(clock=time.clock, search_per_second=10_000) as portal:
+        adapter = adapter_on(portal, time)
+        [one] = adapter.upsert("contacts", "leadsync_id", [Write("n1", {"email": "n@a.example"})])
+        adapter.upsert("contacts", "leadsync_id", [
+            Write(f"o{i}", {"email": f"o{i}@old.example"}) for i in range(250)])
+        stale = adapter.read_changes("contacts", "leadsync_id", [], T0)  # opened, never read
+        del stale
+        since = time.clock()
+        first = list(adapter.read_changes("contacts", "leadsync_id", [], since))
+        portal.update("contacts", one.crm_id, {"hs_lead_status": "CONNECTED"})
+        before = portal.request_count
+        later = list(adapter.read_changes("contacts", "leadsync_id", ["hs_lead_status"], since))
+        calls = portal.request_count - before
+    assert first == []
+    assert [(c.key, c.fields["hs_lead_status"]) for c in later] == [("n1", "CONNECTED")]
+    assert calls == 2  # one page of contacts (not the 250 older ones), one of deals
+
+
+def test_properties_are_asked_when_a_field_is_first_looked_at_and_hourly_after() -> None:
+    """A run parses the mapping at its start; only one that maps a lead looks at a
+    field's options or length, so an idle run asks HubSpot nothing for them. A daemon
+    keeps its adapter: a property an admin adds is seen within the hour."""
+    time = Time()
+    with HubSpotSandbox(clock=time.clock) as portal:
+        adapter = adapter_on(portal, time)
+        before = portal.request_count
+        schema = adapter.describe("contacts")
+        assert portal.request_count == before  # nothing asked yet
+        field = schema.field("hs_lead_status")
+        assert field is not None and "CONNECTED" in field.picklist
+        assert portal.request_count == before + 1
+        assert adapter.describe("contacts").field("email") is not None
+        assert portal.request_count == before + 1  # within the hour: the same answer
+        time.sleep(3601)
+        assert adapter.describe("contacts").field("email") is not None
+        assert portal.request_count == before + 2

@@ -70,3 +70,24 @@ def test_hand_off_work_the_leads_feed_back_then_nothing(config: Any,
     assert {k: v for k, v in third.counts.items() if v} == {}
     assert len(hubspot_sandbox.records("contacts")) == 13
     assert len(hubspot_sandbox.records("tasks")) == 13
+
+
+def test_an_idle_run_costs_a_search_per_object_and_the_archived_listings(
+        config: Any, hubspot_sandbox: Any) -> None:
+    """Counted at the wire: a run with nothing to hand off reads the contacts changed
+    since the last run once for all three of its contact feeds (removals, sales'
+    changes, the candidate index), the deals and companies changed, and the archived
+    contacts and companies (the search API never returns those). Properties are not
+    asked: nothing is mapped."""
+    from bench.proxy import CountingProxy
+
+    assert run_once(config).status == "ok"
+    assert config.crm.hubspot is not None
+    with CountingProxy(hubspot_sandbox.address) as proxy:
+        settings = config.crm.hubspot.model_copy(update={"route_to": proxy.address})
+        routed = config.model_copy(update={"crm": config.crm.model_copy(
+            update={"hubspot": settings})})
+        idle = run_once(routed)  # it reads the first run's writes back: echoes
+        calls = proxy.reset()
+    assert idle.status == "ok" and idle.counts["read"] == idle.counts["fed_back"] == 0
+    assert calls == {"GET hubspot list": 2, "POST hubspot search": 3}, calls
