@@ -96,9 +96,21 @@ PLACE = ("postal_code", "city", "state")
 """One place said three times: a postcode names the city and the state, so the
 decision by weights counts the strongest of them, not their sum (a namesake in
 the same town is not three coincidences)."""
-STRONG_ADDRESS = (("street", "postal_code"), ("street", "city"))
+HOUSE = ("street", "street_number", "address_2")
+"""Where in a town someone lives: agreeing in another place (the postcode, city or
+state differs and none of them agrees) they are one street name in two towns
+("2 Main Street" in Denver and in Boston), and the decision by weights counts them
+neither way."""
+ADDRESS_LINES = ("street", "address_2")
+"""Two address lines people fill either way round ("Killarney" then "Kingham Place",
+or the other way): compared swapped too, as the names are, when that fits better."""
+STRONG_ADDRESS = (("street", "postal_code"), ("street", "city"),
+                  ("street_number", "address_2", "postal_code"),
+                  ("street_number", "address_2", "city"))
 """Address fields that together vouch for a person whose given name was mistyped
-beyond recognition (Febrl's "Jayden" for "Kayden" at the same house)."""
+beyond recognition (Febrl's "Jayden" for "Kayden" at the same house), or is missing:
+the street with its postcode or town, or the house number and the second address
+line (a house name, a unit) with one of them."""
 
 
 class Matcher:
@@ -131,7 +143,14 @@ class Matcher:
         both names when they are swapped (a last_name spec is fed the first name)."""
         if self._swappable and self._name_specs:
             self._blocked |= set(self.name_pair)
+        self._lines = all(self.kinds.get(n) == "text" for n in ADDRESS_LINES)
+        pairs = ([self.name_pair] if self._swappable else []) + \
+            ([ADDRESS_LINES] if self._lines else [])
+        self._partner = {x: y for one, other in pairs for x, y in ((one, other), (other, one))}
+        """A field's partner when a pair is compared swapped: a's value shown beside b's."""
         self._email_fields = [n for n, kind in self.kinds.items() if kind == "email"]
+        self._phone_fields = [n for n, kind in self.kinds.items() if kind == "phone"]
+        self._employer = [n for n, kind in self.kinds.items() if kind in ("company", "domain")]
         self._identity_fields = [n for n, kind in self.kinds.items()
                                  if kind in ("email", "company", "domain")]
         self._personal_rules = {r.name for r in config.rules
@@ -241,9 +260,14 @@ class Matcher:
         a_first, a_last = a.values[first], a.values[last]
         swapped = {first: SIMILARITY[self.kinds[first]](a_last, b.values[first]),
                    last: SIMILARITY[self.kinds[last]](a_first, b.values[last])}
-        # by the sum: one name agreeing as it stands (Bradley/Giaan Sribar) is not
-        # traded for two half-alike swapped ones
-        if sum(swapped.values()) > s_first + s_last:
+        # by the names that agree, then those that do not differ, then by the sum: one
+        # name agreeing (or near) as it stands (Christian Ferris/Christian Walch,
+        # Bradley/Giaan Sribar) is not traded for two half-alike swapped ones
+        def fit(sims: dict[str, float]) -> tuple[int, int, float]:
+            return (sum(sims[n] >= self.agree[n] for n in self.name_pair),
+                    sum(sims[n] >= self.differ[n] for n in self.name_pair), sum(sims.values()))
+
+        if fit(swapped) > fit({first: s_first, last: s_last}):
             return swapped, True  # type: ignore[return-value]
         return straight, False
 
@@ -263,7 +287,8 @@ class Matcher:
     def levels(self, a: Prepared, b: Prepared) -> dict[str, Level]:
         """Every field's level for this pair (names swapped when that fits better):
         the comparison vector weights are estimated from."""
-        sims: dict[str, float | None] = dict(self._names(a, b)[0]) if self._swappable else {}
+        sims: dict[str, float | None] = {}
+        self._swaps(a, b, sims)
         return {name: self.level(name, self._sim(name, a, b, sims)) for name in self.kinds}
 
     def score(self, a: Prepared, b: Prepared) -> Scored:
@@ -271,18 +296,39 @@ class Matcher:
         rule is sure (below ``match_threshold``), the weight of every field decides,
         within the guards of ``_unsafe``."""
         sims: dict[str, float | None] = {}
-        swapped = False
-        if self._swappable:
-            names, swapped = self._names(a, b)
-            sims.update(names)
+        swapped = self._swaps(a, b, sims)
         ruled = self._ruled(a, b, sims, swapped)
         if self.config.weights == "off" or ruled.score >= self.config.match_threshold:
             return ruled
         weighed = self._weighed(a, b, sims, swapped)
         return weighed if weighed is not None and weighed.score > ruled.score else ruled
 
+    def _swaps(self, a: Prepared, b: Prepared, sims: dict[str, float | None]
+               ) -> frozenset[str]:
+        """Names, and address lines, compared swapped where that fits better: their
+        similarities go into ``sims``; the fields compared swapped come back."""
+        swapped: set[str] = set()
+        if self._swappable:
+            names, turned = self._names(a, b)
+            sims.update(names)
+            if turned:
+                swapped.update(self.name_pair)
+        if self._lines:
+            one, other = ADDRESS_LINES
+            mine, theirs = a.values, b.values
+            if all(n in mine and n in theirs for n in ADDRESS_LINES):
+                compare = SIMILARITY["text"]
+                straight = (self._sim(one, a, b, sims), self._sim(other, a, b, sims))
+                if straight[0] < self.agree[one] or straight[1] < self.agree[other]:
+                    turned_lines = (compare(mine[other], theirs[one]),
+                                    compare(mine[one], theirs[other]))
+                    if sum(turned_lines) > sum(straight):  # type: ignore[arg-type]
+                        sims[one], sims[other] = turned_lines
+                        swapped.update(ADDRESS_LINES)
+        return frozenset(swapped)
+
     def _ruled(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
-               swapped: bool) -> Scored:
+               swapped: frozenset[str]) -> Scored:
         present = a.values.keys() & b.values.keys()
         penalised = NO_MATCH
         for rule, needs in self._needs:
@@ -291,22 +337,25 @@ class Matcher:
             if needs <= present and self._holds(rule, a, b, sims):
                 reason = self._reason(rule, a, b, sims, swapped)
                 weight = self.evidence(a, b, sims)
-                against = None if rule.name in self._personal_rules else self._domains(a, b)
+                against = None if rule.name in self._personal_rules \
+                    else self._against(a, b, sims)
                 if against is None:
                     return Scored(rule.score, rule.name, reason, weight)
                 against, penalty = against
                 lowered = round(max(0.0, rule.score - penalty), 6)
                 if lowered > penalised.score:
-                    penalised = Scored(lowered, rule.name,
-                                       f"{reason}; {against} (-{penalty:.2f})", weight)
+                    penalised = Scored(lowered, rule.name, f"{reason}; {against}", weight)
         return penalised
 
     def _weighed(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
-                 swapped: bool) -> Scored | None:
+                 swapped: frozenset[str]) -> Scored | None:
         """Fellegi-Sunter: the prior odds plus each shared field's weight, as a
         probability. None when a guard says the weights may not speak here."""
         levels = {n: self.level(n, self._sim(n, a, b, sims))
                   for n in a.values.keys() & b.values.keys()}
+        town = [levels[n] for n in PLACE if n in levels]
+        if "differ" in town and "agree" not in town:  # Main Street in another town
+            levels.update({n: "neutral" for n in HOUSE if levels.get(n) == "agree"})
         if self._unsafe(levels, a, b):
             return None
         parts = [(n, self.fs_weights[n][0 if level == "agree" else 1])
@@ -320,38 +369,46 @@ class Matcher:
         shown = [f"{name} {self._shown(name, b)}{weight:+.1f}"
                  if levels[name] == "agree" else f"{name} differs {weight:+.1f}"
                  for name, weight in parts if weight]
-        note = ", names swapped" if swapped else ""
+        note = self._swap_note(swapped, levels)
         reason = (f"weights ({self.fs_source}): " + ", ".join(shown)
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
-        if against := self._domains(a, b):
+        if against := self._against(a, b, sims):
             against, penalty = against
-            score, reason = max(0.0, score - penalty), f"{reason}; {against} (-{penalty:.2f})"
+            score, reason = max(0.0, score - penalty), f"{reason}; {against}"
         return Scored(round(score, 6), "weights", reason, total)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared) -> bool:
         """Where summed weights would merge two people a CRM holds apart:
 
-        - a name is missing on a side, or neither name agrees (colleagues share the
-          office's address, company and switchboard; a shared info@ mailbox its
-          domain);
+        - neither name agrees (colleagues share the office's address, company and
+          switchboard; a shared info@ mailbox its domain), unless one is missing and
+          the other one typo away, with the house below;
         - nothing agrees but the names and the place (a namesake in the same town);
-        - one name differs (a relative, or a typo beyond recognition) when both carry
-          an email, a company or an employer domain (what tells a relative or a
-          colleague apart in a CRM), or unless the address agrees strongly (street
-          and postcode, or street and city).
+        - one name differs (a relative, or a typo beyond recognition) or is missing,
+          when both carry an email, a company or an employer domain (what tells a
+          relative or a colleague apart in a CRM), or unless the address agrees
+          strongly (``STRONG_ADDRESS``: the house, not the town);
+        - one name is only near (Seán and Susan: a typo, or a relative's other name)
+          when both carry an email, a company or an employer domain and none of
+          those nor the phone agrees: a family shares an address, not a job.
         A role mailbox (info@) is no personal mailbox: it never counts either way."""
         names = [levels.get(n) for n in self.name_pair]
-        if "agree" not in names or None in names:
+        if "agree" not in names and not (None in names and "neutral" in names):
             return True
         if not any(level == "agree" for n, level in levels.items()
                    if n not in self.name_pair and n not in PLACE):
             return True  # names and a town: a namesake
-        if "differ" not in names:
+        if all(level == "agree" for level in names):
             return False
-        if any(n in levels for n in self._identity_fields):
-            return True
-        return not any(all(levels.get(n) == "agree" for n in group) for group in STRONG_ADDRESS)
+        identity = [levels[n] for n in self._identity_fields if n in levels]
+        if "differ" in names or None in names:
+            if identity:
+                return True
+            return not any(all(levels.get(n) == "agree" for n in group)
+                           for group in STRONG_ADDRESS)
+        personal = identity + [levels[n] for n in self._phone_fields if n in levels]
+        return bool(identity) and "agree" not in personal
 
     def _shown(self, name: str, b: Prepared) -> str:
         """The record's value of an agreeing field as a rep reads it (names, streets);
@@ -374,12 +431,21 @@ class Matcher:
         return any(a.values.get(n) is not None and a.values.get(n) == b.values.get(n)
                    for n in self._email_fields)
 
-    def _domains(self, a: Prepared, b: Prepared) -> tuple[str, float] | None:
-        """Why two work addresses count against a match by name: two employers'
-        domains are two jobs or two people, and two personal mailboxes at one employer
-        are two namesakes there at least as often as one person with two (a match
-        would merge two people: a person decides). Free mail and shared mailboxes
-        (info@) say nothing either way."""
+    def _against(self, a: Prepared, b: Prepared,
+                 sims: dict[str, float | None]) -> tuple[str, float] | None:
+        """What in the two records' own contact details counts against a match by name,
+        as one reason and the summed penalty (each kind of evidence once):
+
+        - two employers' email domains: two jobs or two people;
+        - two personal mailboxes at one employer's domain: namesakes there at least as
+          often as one person with two addresses;
+        - two direct phones, when the employer agrees (company or domain): at one
+          company a number is a person's own line, and namesakes there have two. Not
+          at a home address, where a landline and a mobile say little.
+        Each is a reason to ask a person; together they say two people. Free mail
+        and shared mailboxes (info@) say nothing either way."""
+        found: list[tuple[str, float]] = []
+        config = self.config
         for name in self._email_fields:
             left, right = a.values.get(name), b.values.get(name)
             if left is None or right is None or left == right:
@@ -388,11 +454,23 @@ class Matcher:
             if set(domains) & FREE_MAIL:
                 continue
             if domains[0] != domains[1]:
-                return (f"work email domains differ ({domains[0]} vs {domains[1]})",
-                        self.config.work_email_differs_penalty)
-            if self.config.two_mailboxes_penalty:
-                return f"two mailboxes at {domains[0]}", self.config.two_mailboxes_penalty
-        return None
+                found.append((f"work email domains differ ({domains[0]} vs {domains[1]})",
+                              config.work_email_differs_penalty))
+            elif config.two_mailboxes_penalty:
+                found.append((f"two mailboxes at {domains[0]}", config.two_mailboxes_penalty))
+            break
+        if config.phones_differ_penalty and any(
+                self.level(n, self._sim(n, a, b, sims)) == "agree" for n in self._employer):
+            for name in self._phone_fields:
+                if self.level(name, self._sim(name, a, b, sims)) == "differ":
+                    found.append((f"phones differ ({_shown_phone(a, name)} vs "
+                                  f"{_shown_phone(b, name)})", config.phones_differ_penalty))
+                    break
+        found = [(why, penalty) for why, penalty in found if penalty]
+        if not found:
+            return None
+        return ("; ".join(f"{why} (-{penalty:.2f})" for why, penalty in found),
+                round(sum(penalty for _, penalty in found), 6))
 
     def _sim(self, name: str, a: Prepared, b: Prepared,
              sims: dict[str, float | None]) -> float | None:
@@ -430,15 +508,19 @@ class Matcher:
                 return False
         return True
 
+    def _swap_note(self, swapped: frozenset[str], fields: Iterable[str]) -> str:
+        named = swapped & set(fields)
+        return "".join(note for pair, note in ((self.name_pair, ", names swapped"),
+                                               (ADDRESS_LINES, ", address lines swapped"))
+                       if named & set(pair))
+
     def _reason(self, rule: MatchRule, a: Prepared, b: Prepared,
-                sims: dict[str, float | None], swapped: bool) -> str:
+                sims: dict[str, float | None], swapped: frozenset[str]) -> str:
         shown = []
         levels = {n: self.level(n, sims.get(n)) for n in rule.fields}
         agreeing = [n for n in rule.fields if levels[n] == "agree"]
         for name in agreeing:
-            mine = name
-            if swapped and name in self.name_pair:  # a's last name agreed with b's first
-                mine = self.name_pair[1 - self.name_pair.index(name)]
+            mine = self._partner[name] if name in swapped else name  # a's last with b's first
             left, right = a.person.fields.get(mine), b.person.fields.get(name)
             if name == "domain":
                 left = left or a.person.fields.get("email")
@@ -446,7 +528,7 @@ class Matcher:
             same = sims[name] == 1.0 and str(left).strip().lower() == str(right).strip().lower()
             value = f"{left!r}" if same else f"{left!r}~{right!r}"
             shown.append(f"{name} {value} {sims[name]:.2f}")
-        note = ", names swapped" if swapped and set(self.name_pair) & set(rule.fields) else ""
+        note = self._swap_note(swapped, rule.fields)
         count = ""
         if not rule.all_must_agree:
             count = f" ({len(agreeing)} of {len(rule.fields)} agree"
@@ -474,6 +556,14 @@ class Matcher:
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"
         return MatchDecision(outcome, top.score, top.reason, best, scored[1:])
+
+
+def _shown_phone(side: Prepared, name: str) -> str:
+    """A phone as the record holds it (the first of several)."""
+    raw = side.person.fields.get(name)
+    if isinstance(raw, (list, tuple)):
+        raw = raw[0] if raw else None
+    return str(raw)
 
 
 def closest(blocks: Iterable[Sequence[T]], best: int = PER_LEAD,

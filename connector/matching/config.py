@@ -180,7 +180,7 @@ DEFAULT_FIELDS: dict[str, FieldRule] = {
     "first_name": FieldRule(kind="name", min=0.85, disagree=0.7, m=0.9, u=0.01),
     "last_name": FieldRule(kind="surname", min=0.92, disagree=0.8, m=0.9, u=0.005),
     "company": FieldRule(kind="company", min=0.85, m=0.7, u=0.01),
-    "phone": FieldRule(kind="phone", min=0.95, m=0.8, u=0.001),
+    "phone": FieldRule(kind="phone", min=0.95, disagree=0.9, m=0.8, u=0.001),
     "domain": FieldRule(kind="domain", min=1.0, m=0.7, u=0.02),
     "street": FieldRule(kind="text", min=0.85, disagree=0.6, m=0.85, u=0.001),
     "street_number": FieldRule(kind="code", min=1.0, disagree=0.5, m=0.85, u=0.02),
@@ -253,6 +253,12 @@ class MatchingConfig(_Model):
     addresses, or two namesakes at a large company -- a match would merge two
     people, so it is held for review. 0 matches them (a small company where
     namesakes are rare and aliases common)."""
+    phones_differ_penalty: Share = 0.15
+    """Taken off a match by name at one employer (company or domain agreeing) when both
+    records carry a phone and no number is shared: at one company a number is a
+    person's own line, and two namesakes there have two. With two mailboxes at the
+    domain as well (the penalties add up) the lead is another person and is created;
+    alone it is held for review. Not for a match on the address or the phone itself."""
     secondary_email_field: str = ""
     """A CRM field for a person's other address (e.g. a custom Secondary_Email__c, or
     HubSpot's hs_additional_emails): when a match by name keeps the CRM record's

@@ -256,7 +256,7 @@ def test_every_command_names_a_state_database_it_cannot_open(tmp_path: Path,
     assert "state.url (line" in result.output and "Traceback" not in result.output
 
 
-PHONE = 'phone         = { kind = "phone", min = 0.95, m = 0.8, u = 0.001 }'
+PHONE = 'phone         = { kind = "phone", min = 0.95, disagree = 0.9, m = 0.8, u = 0.001 }'
 
 
 @pytest.mark.parametrize(("field", "expected"), [

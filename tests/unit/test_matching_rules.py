@@ -251,6 +251,40 @@ def test_code_similarity_forgives_one_typo_or_transposition() -> None:
     assert far is not None and far < 0.75
 
 
+
+@pytest.mark.parametrize(("left", "right", "level"), [
+    ("12 Main Street", "12 Main St", "agree"),
+    ("maltbycricuit", "Maltby Circuit", "agree"),      # a space lost, a typo
+    ("Lambrig Gstreet", "Lambrigg Street", "agree"),   # a space in the wrong place
+    ("26 Snowde N Place", "26 Snowden Place", "agree"),  # ("n" reads as "north")
+    ("Narrog In", "Narrogin", "agree"),
+    ("2470 Queen Avenue", "2296 Maple Street", "differ"),
+    ("Hurtle Avenue", "Peacock Place", "differ"),
+])
+def test_street_similarity_forgives_lost_spaces(left: str, right: str, level: str) -> None:
+    a, b = person("a", street=left), person("b", street=right)
+    assert MATCHER.level("street", MATCHER.similarity("street", a, b)) == level
+
+
+def test_address_lines_swapped() -> None:
+    """Address line 1 and 2 written the other way round are one address."""
+    home = {"first_name": "Imogen", "last_name": "Lamprey", "street": "Backler Place",
+            "address_2": "Kilburnie", "street_number": "23", "postal_code": "6083"}
+    incoming = person("in", "incoming", **{**home, "street": "Kilburnie",
+                                           "address_2": "Backler Place"})
+    scored = MATCHER.score(incoming, person("c1", **home))
+    assert scored.rule == "name+address" and scored.score >= 0.9
+    assert "street 'Kilburnie'~'Backler Place'" not in scored.reason
+    assert "street 'Backler Place' 1.00" in scored.reason
+    assert scored.reason.endswith("address lines swapped")
+
+
+def test_one_agreeing_name_is_not_traded_for_two_half_alike_swapped_ones() -> None:
+    incoming = person("in", "incoming", first_name="Christian", last_name="Ferris")
+    sims, turned = MATCHER._names(incoming, person("c1", first_name="Christian",
+                                                   last_name="Walch"))
+    assert not turned and sims["first_name"] == 1.0
+
 # -- blocking ---------------------------------------------------------------------------------
 def test_blocking_keys_of_the_default_config() -> None:
     keys = MATCHER.keys(jane())
@@ -408,6 +442,39 @@ def test_a_shared_phone_outweighs_a_new_employers_domain() -> None:
     """A new job, the same mobile: name+phone is personal evidence."""
     incoming = jane(email="jane@newjob.example", company="Initech")
     assert MATCHER.decide(incoming, [person(**JANE)]).outcome == "match"
+
+
+OTHER_LINE = "(415) 555-0199"
+
+
+@pytest.mark.parametrize(("changes", "earlier", "outcome", "said"), [
+    # one name at one company, another direct line: a namesake there as often as not
+    ({"email": "jane.doe77@gmail.com", "phone": OTHER_LINE}, JANE, "review",
+     "phones differ ((415) 555-0199 vs (415) 555-0134) (-0.15)"),
+    # another line and another mailbox at the company: two people, each with her own
+    ({"email": "jane.doe2@acme.com", "phone": OTHER_LINE}, JANE, "none", ""),
+    # one number missing: nothing to tell
+    ({"email": "jane.doe77@gmail.com", "phone": None}, JANE, "match", ""),
+    # at a home address (no employer agrees) a landline and a mobile say little
+    ({"email": None, "company": None, "phone": OTHER_LINE},
+     {**JANE, "email": None, "company": None}, "match", ""),
+])
+def test_phones_that_differ_count_against_a_match_at_one_employer(
+        changes: dict[str, Any], earlier: dict[str, Any], outcome: str, said: str) -> None:
+    decision = MATCHER.decide(jane(**changes), [person(**earlier)])
+    assert decision.outcome == outcome, decision.reason
+    assert said in decision.reason
+
+
+def test_the_penalties_add_up_and_each_is_named() -> None:
+    scored = MATCHER.score(jane(email="jane.doe2@acme.com", phone=OTHER_LINE), person(**JANE))
+    assert scored.score < MATCHER.config.review_threshold
+    assert scored.reason.endswith("two mailboxes at acme.com (-0.15); phones differ "
+                                  "((415) 555-0199 vs (415) 555-0134) (-0.15)")
+    aside = Matcher(MatchingConfig(phones_differ_penalty=0))
+    assert aside.decide(person("in", "incoming", aside, **{**JANE, "phone": OTHER_LINE,
+                                                           "email": None}),
+                        [person("c1", "lead", aside, **JANE)]).outcome == "match"
 
 
 # -- the record-linkage language: levels, weights, groups, surnames --------------------------
@@ -599,6 +666,24 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
     (POSTAL, {**POSTAL, "first_name": "Mary", "last_name": "Brown"}, "", "none"),
     # a namesake in the same town: the place counts once, not three times
     ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "", "none"),
+    # the given name missing on one side, the same house, nothing else to tell
+    ({**POSTAL, "first_name": None}, {**POSTAL, "postal_code": "2621"}, "weights", "match"),
+    # ... but with an employer on both sides the name is what tells colleagues apart
+    ({**POSTAL, "first_name": None, "company": "Acme"}, {**POSTAL, "company": "Acme"},
+     "", "review"),
+    # a relative whose given name is only near (Seán, Susan): her own mailbox, job, line
+    ({**POSTAL, "first_name": "Seán", "email": "sean.zilm28@web.de", "company": "Artechly",
+      "phone": "+61 2 6111 2222"},
+     {**POSTAL, "first_name": "Susan", "email": "zilm.susan544@gmail.com",
+      "company": "Talstark", "phone": "+61 2 6333 4444"}, "", "none"),
+    # a given name spelled another way (Catherine, Kathrine) at her company, on her line
+    ({**POSTAL, "first_name": "Catherine", "company": "Talstark", "phone": "+61 2 6333 4444"},
+     {**POSTAL, "first_name": "Kathrine", "company": "Talstark", "phone": "+61 2 6333 4444"},
+     "weights", "match"),
+    # a namesake at 12 Main Street in another town: one street name in two places
+    ({**POSTAL, "email": "k.zilm@acme.example", "company": "Acme"},
+     {**POSTAL, "postal_code": "4870", "city": "Cairns", "state": "qld",
+      "email": "kzilm@globex.example", "company": "Globex"}, "", "none"),
 ])
 def test_weights_decide_what_no_rule_is_sure_of(incoming: dict[str, Any],
                                                 earlier: dict[str, Any], rule: str,
