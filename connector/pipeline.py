@@ -478,7 +478,9 @@ class Pipeline:
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
             pending = [r for r in answers.values() if r.status == "pending"]
-            if decision.outcome == "none" and pending:  # still waiting for a person's answer
+            # still waiting for a person's answer: a record asked about is not written,
+            # even if marketing's edits since make the match look sure (a person decides)
+            if pending and chosen is None and decision.outcome != "review":
                 summary.counts["held"] += 1
                 events.append(Event(handoff.lead.id, "held",
                                     f"still waiting for `leadsync review {pending[0].id}` "

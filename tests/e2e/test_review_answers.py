@@ -93,6 +93,37 @@ def test_a_held_lead_that_changes_waits_for_the_answer(world: tuple[Any, Any],
     assert len(people()) == 1
 
 
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_held_lead_that_now_matches_surely_still_waits(
+        crm: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the rep simulator: a lead held for want of its first name, which
+    marketing then filled in; the match looked sure, and the record the pending
+    review asks about was written before anyone answered. A person was asked: they
+    decide, and their answer is acted on in the next run."""
+    path, _, _ = crm_world(request, crm, tmp_path, monkeypatch)
+    config = configuration.load(path)
+    dana = dict(last_name="Nguyen", company="Northwind Traders", phone="+1 415 555 0000")
+    import_leads(config, tmp_path / "one.csv", [
+        lead_row(1, first_name="Dana", email="dana.nguyen@northwind.example", **dana),
+        lead_row(2, first_name="", email="dananguyen@gmail.com", **dana)])
+    first = run_once(config)
+    assert (first.counts["created"], first.counts["held"]) == (1, 1)
+    import_leads(config, tmp_path / "two.csv", [
+        lead_row(2, first_name="Dana", email="dananguyen@gmail.com", **dana)])
+    again = run_once(config)
+    assert (again.counts["created"], again.counts["updated"], again.counts["held"]) == (0, 0, 1)
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [pending] = state.reviews.listing()
+        state.reviews.decide(pending.id, "same")
+    finally:
+        state.close()
+    answered = run_once(config)
+    assert (answered.counts["created"], answered.counts["updated"],
+            answered.counts["held"]) == (0, 1, 0)
+
+
 def two_nguyens(request: pytest.FixtureRequest, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> Path:
     """A Salesforce world with Dana and Chris imported, not yet synced: its config.toml."""
