@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from connector.matching.compare import SIMILARITY, blocking_values, prepare
 from connector.matching.config import MatchingConfig, MatchRule
-from connector.matching.keys import FREE_MAIL, EmailRules, record_region
+from connector.matching.keys import FREE_MAIL, EmailRules, house_number, record_region
 
 T = TypeVar("T")
 Outcome = Literal["match", "review", "none"]
@@ -166,6 +166,10 @@ class Matcher:
         self._prepared: dict[tuple[str, str], Any] = {}
         """Prepared forms of text values by (kind, text): the same first names, last
         names and companies come back in record after record."""
+        self._house = self.kinds.get("street") == "text" \
+            and self.kinds.get("street_number") == "code"
+        """Both a street and a house number are compared: a record with one address
+        line (a CRM's Street) has its number read out of it (``house_number``)."""
 
     # -- normalise -------------------------------------------------------------
     def prepare(self, person: Person) -> Prepared:
@@ -175,11 +179,17 @@ class Matcher:
         cache = self._prepared
         if len(cache) > PREPARED_CACHE:
             cache.clear()
-        region = record_region(person.fields.get("country"), self.region)
+        fields = person.fields
+        region = record_region(fields.get("country"), self.region)
+        if self._house and not fields.get("street_number") \
+                and (split := house_number(fields.get("street"))):
+            # "41 Handasyde Street" is number 41 of Handasyde Street: a copy with
+            # number 83 is the same street and another house, not another street
+            fields = {**fields, "street_number": split[0], "street": split[1] or None}
         for name, kind in self.kinds.items():
-            raw = person.fields.get(name)
+            raw = fields.get(name)
             if raw is None and kind == "domain":  # an employer domain from the email
-                raw = person.fields.get("email")
+                raw = fields.get("email")
             if raw is None:
                 continue
             if isinstance(raw, str):  # names and companies recur across records

@@ -79,9 +79,10 @@ class CandidateKeying(StateModel, table=True):
 ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
 KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
 KEYING = CandidateKeying.__table__  # type: ignore[attr-defined]
-KEY_SCHEME = 2
-"""Raised whenever ``blocking.py`` makes different keys from the same record, so
-indexes keyed the old way are keyed again (2: no acronym on accounts)."""
+KEY_SCHEME = 3
+"""Raised whenever ``blocking.py`` or ``Matcher.prepare`` make different keys from
+the same record, so indexes keyed the old way are keyed again (2: no acronym on
+accounts; 3: a house number read out of a one-line street)."""
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:

@@ -215,6 +215,32 @@ def text_key(value: object) -> str | None:
     return " ".join(found) or None
 
 
+_HOUSE = r"\d+[a-z]?(?:\s*[-/]\s*\d+[a-z]?)?"
+_NUMBER_FIRST = re.compile(rf"^\s*({_HOUSE})\s*,?\s+(.*[^\W\d_].*)$", re.I)
+_NUMBER_LAST = re.compile(rf"^(.*[^\W\d_].*?)\s*,?\s+({_HOUSE})\s*$", re.I)
+_ONLY_HOUSE = re.compile(rf"^\s*{_HOUSE}\s*$", re.I)
+_NOT_A_STREET = re.compile(r"^\s*(p\.?\s*o\.?\s*box|box|postfach|flat|unit|apt|apartment|suite|"
+                           r"ste|route|highway|hwy|"
+                           r"interstate|i-|us|state road|sr|county road|cr)\b", re.I)
+
+
+def house_number(street: object) -> tuple[str, str] | None:
+    """A street line's house number and the street name, as a CRM that has one
+    address line holds them: "41 Handasyde Street", "12-14 High St",
+    "Hauptstraße 5". None when the line has no number at either end, or names a
+    numbered road or a box ("Route 66", "PO Box 12") rather than a house. A line
+    that is a number alone ("29") is the number, with no street name."""
+    if not isinstance(street, str) or _NOT_A_STREET.match(street):
+        return None
+    if _ONLY_HOUSE.match(street):  # the number alone: the street name was left out
+        return street.strip(), ""
+    if found := _NUMBER_FIRST.match(street):
+        return found.group(1), found.group(2)
+    if found := _NUMBER_LAST.match(street):
+        return found.group(2), found.group(1)
+    return None
+
+
 def digits(value: object) -> str:
     return _NOT_DIGIT.sub("", str(value or ""))
 

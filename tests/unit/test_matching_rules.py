@@ -785,3 +785,37 @@ def test_the_run_index_gives_a_lead_the_records_sharing_most_of_its_keys() -> No
     index.add(person("her", "link", **{**JANE, "last_name": "Dough"}))
     found = [p.person.id for p in index.candidates(jane())]
     assert len(found) == PER_LEAD and "her" in found
+
+
+@pytest.mark.parametrize(("line", "split"), [
+    ("41 Handasyde Street", ("41", "Handasyde Street")),
+    ("12-14 High St", ("12-14", "High St")),
+    ("221B Baker Street", ("221B", "Baker Street")),
+    ("Hauptstraße 5", ("5", "Hauptstraße")),
+    ("29", ("29", "")),
+    ("Main Street", None),
+    ("Route 66", None),
+    ("PO Box 12", None),
+    ("Suite 200", None),
+    ("5th Avenue", None),
+])
+def test_a_house_number_is_read_out_of_a_one_line_street(
+        line: str, split: tuple[str, str] | None) -> None:
+    from connector.matching.keys import house_number
+
+    assert house_number(line) == split
+
+
+def test_another_house_on_the_same_street_is_not_another_street() -> None:
+    """A CRM holds "41 Handasyde Street" in one line: the number is compared as the
+    house number and the rest as the street, so a copy at number 83 agrees on the
+    street and differs on the house; a record with both fields keeps its own."""
+    lead = MATCHER.prepare(Person("in", "incoming", {"street": "41 Handasyde Street"}))
+    other = MATCHER.prepare(Person("c", "contact", {"street": "83 handasyde st"}))
+    levels = MATCHER.levels(lead, other)
+    assert (levels["street"], levels["street_number"]) == ("agree", "differ")
+    number_only = MATCHER.prepare(Person("n", "contact", {"street": "41"}))
+    assert "street" not in number_only.values and number_only.values["street_number"] == "41"
+    kept = MATCHER.prepare(Person("k", "contact", {"street": "41 Handasyde Street",
+                                                    "street_number": "7"}))
+    assert kept.values["street_number"] == "7" and "41" in kept.values["street"]
