@@ -54,6 +54,8 @@ class CandidateRow(StateModel, table=True):
     __tablename__ = "crm_candidate"
     crm: str = Field(primary_key=True)
     crm_id: str = Field(primary_key=True)
+    """The record's reference, ``Object/id`` (``ref``): HubSpot numbers contacts and
+    companies apart, so a contact and a company may share an id."""
     kind: str
     crm_object: str
     record: str = Field(sa_column=Column(SAText, nullable=False))
@@ -79,10 +81,11 @@ class CandidateKeying(StateModel, table=True):
 ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
 KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
 KEYING = CandidateKeying.__table__  # type: ignore[attr-defined]
-KEY_SCHEME = 3
+KEY_SCHEME = 4
 """Raised whenever ``blocking.py`` or ``Matcher.prepare`` make different keys from
 the same record, so indexes keyed the old way are keyed again (2: no acronym on
-accounts; 3: a house number read out of a one-line street)."""
+accounts; 3: a house number read out of a one-line street; 4: rows stored by
+``ref``, object and id, not the bare id)."""
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -98,9 +101,16 @@ def _encode(candidate: Candidate) -> str:
     return json.dumps(record, default=str, separators=(",", ":"))
 
 
+def ref(candidate: Candidate) -> str:
+    """A record's reference in the index: its object and id (``Contact/003...``,
+    ``companies/123``): an id is unique within its object only (HubSpot)."""
+    return f"{candidate.crm_object}/{candidate.crm_id}"
+
+
 def _decode(row: Any) -> Candidate:
     record = json.loads(row.record)
-    return Candidate(row.kind, row.crm_object, row.crm_id, record.pop("fields"), **record)
+    crm_id = row.crm_id.partition("/")[2] or row.crm_id  # a bare id: stored before refs
+    return Candidate(row.kind, row.crm_object, crm_id, record.pop("fields"), **record)
 
 
 class CandidateIndex:
@@ -153,27 +163,21 @@ class CandidateIndex:
             conn.execute(insert(KEYING), [{"crm": self.crm, "fingerprint": self.fingerprint}])
 
     def rekey(self) -> int:
-        """Every stored record's keys made again from its stored fields (after the
-        blocking settings changed): local work, no CRM call. Returns the records."""
-        done, after = 0, ""
-        while True:
+        """Every stored record written again, keys made anew from its stored fields
+        (after the keying settings changed, or rows stored under a bare id before
+        references): local work, no CRM call. Returns the records."""
+        with self.engine.connect() as conn:
+            stored = list(conn.execute(select(ROWS.c.crm_id).where(
+                ROWS.c.crm == self.crm).order_by(ROWS.c.crm_id)).scalars())
+        for chunk in _chunks(stored, CHUNK * 4):
             with self.engine.connect() as conn:
-                rows = conn.execute(select(ROWS).where(
-                    ROWS.c.crm == self.crm, ROWS.c.crm_id > after).order_by(
-                    ROWS.c.crm_id).limit(CHUNK * 4)).all()
-            if not rows:
-                break
-            after = rows[-1].crm_id
-            keyed = [(self.crm, key, row.crm_id) for row in rows
-                     for key in self.keys_of(_decode(row))]
+                rows = conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
+                                                       ROWS.c.crm_id.in_(chunk))).all()
             with self.engine.begin() as conn:
-                for chunk in _chunks([row.crm_id for row in rows]):
-                    conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm,
-                                                    KEYS.c.crm_id.in_(chunk)))
-                conn.exec_driver_sql(self._insert_keys, keyed)
-            done += len(rows)
+                self._remove(conn, chunk)
+                self._write(conn, [(_decode(row), None, row.modified_at) for row in rows])
         self.mark_keyed()
-        return done
+        return len(stored)
 
     def keys_of(self, candidate: Candidate) -> set[str]:
         if candidate.kind == "account":
@@ -200,29 +204,36 @@ class CandidateIndex:
         """Add or replace records with their keys; returns how many were written."""
         written = 0
         for chunk in _chunks(records, CHUNK * 4):
-            latest: dict[str, tuple[Candidate, set[str], datetime]] = {}
+            latest: dict[str, tuple[Candidate, set[str] | None, datetime]] = {}
             for candidate, keys, at in chunk:
-                latest[candidate.crm_id] = (candidate, keys, at)
+                latest[ref(candidate)] = (candidate, keys, at)
             with self.engine.begin() as conn:
                 self._remove(conn, list(latest))
-                conn.execute(insert(ROWS), [
-                    {"crm": self.crm, "crm_id": c.crm_id, "kind": c.kind,
-                     "crm_object": c.crm_object, "record": _encode(c), "modified_at": at}
-                    for c, _, at in latest.values()])
-                rows = [(self.crm, key, c.crm_id)
-                        for c, keys, _ in latest.values() for key in keys]
-                if rows:  # the driver's own executemany: ~30 rows a record, no ORM work
-                    conn.exec_driver_sql(self._insert_keys, rows)
+                self._write(conn, list(latest.values()))
             written += len(latest)
         return written
 
-    def remove(self, crm_ids: Iterable[str]) -> None:
-        for chunk in _chunks(crm_ids):
+    def _write(self, conn: Any,
+               records: Sequence[tuple[Candidate, set[str] | None, datetime]]) -> None:
+        """Rows and their keys (made here when None), for records not held."""
+        if not records:
+            return
+        conn.execute(insert(ROWS), [
+            {"crm": self.crm, "crm_id": ref(c), "kind": c.kind, "crm_object": c.crm_object,
+             "record": _encode(c), "modified_at": at} for c, _, at in records])
+        rows = [(self.crm, key, ref(c)) for c, keys, _ in records
+                for key in (self.keys_of(c) if keys is None else keys)]
+        if rows:  # the driver's own executemany: ~30 rows a record, no ORM work
+            conn.exec_driver_sql(self._insert_keys, rows)
+
+    def remove(self, refs: Iterable[str]) -> None:
+        """Records gone, by reference (``ref``)."""
+        for chunk in _chunks(refs):
             with self.engine.begin() as conn:
                 self._remove(conn, chunk)
 
-    def _remove(self, conn: Any, crm_ids: Sequence[str]) -> None:
-        for chunk in _chunks(crm_ids):
+    def _remove(self, conn: Any, refs: Sequence[str]) -> None:
+        for chunk in _chunks(refs):
             conn.execute(delete(KEYS).where(KEYS.c.crm == self.crm, KEYS.c.crm_id.in_(chunk)))
             conn.execute(delete(ROWS).where(ROWS.c.crm == self.crm, ROWS.c.crm_id.in_(chunk)))
 
@@ -234,7 +245,7 @@ class CandidateIndex:
         def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
             for change in changes:
                 if change.removed:
-                    removed.append(change.candidate.crm_id)
+                    removed.append(ref(change.candidate))
                 else:
                     yield change.candidate, self.keys_of(change.candidate), change.modified_at
 
@@ -294,13 +305,14 @@ class CandidateIndex:
                  for asker, ids in chosen.items()}
         return found, crowded
 
-    def get(self, crm_ids: Iterable[str]) -> dict[str, Candidate]:
+    def get(self, refs: Iterable[str]) -> dict[str, Candidate]:
+        """Records by reference (``ref``: ``Contact/003...``)."""
         with self.engine.connect() as conn:
-            return self._fetch(conn, crm_ids)
+            return self._fetch(conn, refs)
 
-    def _fetch(self, conn: Any, crm_ids: Iterable[str]) -> dict[str, Candidate]:
+    def _fetch(self, conn: Any, refs: Iterable[str]) -> dict[str, Candidate]:
         out: dict[str, Candidate] = {}
-        for chunk in _chunks(sorted(set(crm_ids))):
+        for chunk in _chunks(sorted(set(refs))):
             for row in conn.execute(select(ROWS).where(ROWS.c.crm == self.crm,
                                                        ROWS.c.crm_id.in_(chunk))):
                 out[row.crm_id] = _decode(row)

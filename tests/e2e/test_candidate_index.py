@@ -70,7 +70,7 @@ def test_the_index_follows_what_reps_do_between_runs(config: Config,
     first = sync(config, [person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")])
     assert first.status == "ok", first.error
     index = index_of(config, "salesforce")
-    assert gone["Id"] in index.get([gone["Id"]])  # filled on the first run
+    assert f"Lead/{gone['Id']}" in index.get([f"Lead/{gone['Id']}"])  # filled on the first run
     assert index.get([]) == {}
 
     # between runs: a rep adds a contact, deletes Owen, merges two leads
@@ -92,8 +92,9 @@ def test_the_index_follows_what_reps_do_between_runs(config: Config,
     ])
     assert second.status == "ok", second.error
     index = index_of(config, "salesforce")
-    held = index.get([priya["Id"], gone["Id"], loser["Id"], keep["Id"]])
-    assert set(held) == {priya["Id"], keep["Id"]}
+    held = index.get([f"Contact/{priya['Id']}", f"Lead/{gone['Id']}", f"Lead/{loser['Id']}",
+                      f"Lead/{keep['Id']}"])
+    assert set(held) == {f"Contact/{priya['Id']}", f"Lead/{keep['Id']}"}
     assert (second.counts["matched"], second.counts["created"]) == (2, 1), second.counts
     assert [c["Id"] for c in sf.records("Contact")] == [priya["Id"]]  # matched, not a lead
     leads = {r["Leadsync_Id__c"]: r for r in sf.records("Lead")}
@@ -106,7 +107,7 @@ def test_records_made_in_a_run_are_candidates_of_the_next_at_once(
     sync(config, [person(1, "Noor", "Haddad", "Cedar Ridge Bank", "noor@cedarridge.example")])
     index = index_of(config, "salesforce")
     [made] = salesforce_sandbox.records("Lead")
-    assert made["Id"] in index.get([made["Id"]])
+    assert f"Lead/{made['Id']}" in index.get([f"Lead/{made['Id']}"])
     again = sync(config, [person(2, "Noor", "Haddad", "Cedar Ridge Bank",
                                  "noor.haddad@gmail.com")])
     assert (again.counts["matched"], again.counts["created"]) == (1, 0)
@@ -156,7 +157,8 @@ def test_hubspot_index_follows_reps_between_runs(hubspot_sandbox: Any, make_conf
         person(3, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
     assert second.status == "ok", second.error
     index = index_of(config, "hubspot")
-    assert set(index.get([priya["id"], gone["id"]])) == {priya["id"]}
+    assert set(index.get([f"contacts/{priya['id']}", f"contacts/{gone['id']}"])) == \
+        {f"contacts/{priya['id']}"}
     contacts = {c["properties"].get("leadsync_id"): c["id"] for c in hs.records("contacts")}
     assert contacts["2"] == priya["id"]
     assert contacts["3"] != gone["id"]
@@ -239,6 +241,7 @@ def test_a_large_object_is_filled_by_a_bulk_query_job(
     assert sync(config, [person(1, "Rep", "Lead7", "Acme 7", "rep7@gmail.com")]).status == "ok"
     jobs = query_jobs()
     assert len(jobs) == jobs_before + 1 and jobs[-1]["object"] == "Lead"
-    assert set(made) <= set(index_of(config, "salesforce").get(made))
+    refs = [f"Lead/{made_id}" for made_id in made]
+    assert set(refs) <= set(index_of(config, "salesforce").get(refs))
     [lead7] = [r for r in salesforce_sandbox.records("Lead") if r["LastName"] == "Lead7"]
     assert lead7["Leadsync_Id__c"] == "1"  # found through the bulk-filled index

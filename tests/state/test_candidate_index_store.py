@@ -12,7 +12,7 @@ import pytest
 
 from connector.matching import Matcher, MatchingConfig, Person
 from connector.matching.estimation import current_weights, sample_pairs
-from connector.matching.index import CandidateIndex
+from connector.matching.index import CandidateIndex, ref
 from connector.records import Candidate, PersonChange
 from connector.state import StateStore
 
@@ -57,7 +57,7 @@ def test_records_are_found_by_their_keys_replaced_and_removed(index: CandidateIn
     index.apply([PersonChange(lead(1, last_name="Berg"), NOW),
                  PersonChange(lead(2), NOW, removed=True)])
     assert index.find({"in": index.lead_keys(asking)})[0]["in"] == []
-    assert set(index.get([zoe.crm_id, lead(2).crm_id])) == {zoe.crm_id}
+    assert set(index.get([ref(zoe), ref(lead(2))])) == {ref(zoe)}
 
 
 def test_a_key_more_records_share_than_the_cap_is_skipped(index: CandidateIndex) -> None:
@@ -155,3 +155,35 @@ def test_the_keying_fingerprint_is_the_same_in_every_process() -> None:
                            check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}
                            ).stdout.strip() for seed in (1, 2, 3, 4)}
     assert len(seen) == 1 and len(seen.pop()) == 16
+
+
+def test_a_contact_and_a_company_with_one_id_are_two_records(index: CandidateIndex) -> None:
+    """HubSpot numbers contacts and companies apart: contact 101 and company 101 are
+    both held, and the company archived takes only itself out of the index."""
+    person = Candidate("contact", "contacts", "101", {"first_name": "Ana", "last_name": "Lind",
+                                                      "email": "ana@lind.example"})
+    company = Candidate("account", "companies", "101", {"company": "Lind AB"})
+    index.apply([PersonChange(person, NOW), PersonChange(company, NOW)])
+    assert index.sizes() == {"contact": 1, "account": 1}
+    index.apply([PersonChange(company, NOW, removed=True, deleted=True)])
+    found, _ = index.find({"ana": {"e:ana@lind.example"}})
+    assert [(c.crm_object, c.crm_id) for c in found["ana"]] == [("contacts", "101")]
+
+
+def test_rows_stored_by_bare_id_are_written_again_by_reference(index: CandidateIndex) -> None:
+    """An index written before references held rows by the bare id: the next sync's
+    re-keying writes them again under their reference, and they are found as before."""
+    from sqlalchemy import insert, update
+
+    from connector.matching.index import KEYING, KEYS, ROWS
+
+    index.apply([PersonChange(lead(1), NOW)])
+    with index.engine.begin() as conn:  # as an earlier version stored it
+        conn.execute(update(ROWS).values(crm_id=lead(1).crm_id))
+        conn.execute(update(KEYS).values(crm_id=lead(1).crm_id))
+        conn.execute(insert(KEYING), [{"crm": index.crm, "fingerprint": "scheme-3"}])
+    assert not index.keyed_alike()
+    assert index.rekey() == 1
+    assert set(index.get([ref(lead(1))])) == {ref(lead(1))}
+    found, _ = index.find({"in": {"k:1"}})
+    assert [c.crm_id for c in found["in"]] == [lead(1).crm_id]
