@@ -383,10 +383,27 @@ class Matcher:
         reason = (f"weights ({self.fs_source}): " + ", ".join(shown)
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
+        near = [n for n in self.name_pair if levels.get(n) == "neutral"]
+        own = self._email_fields + self._phone_fields + self._employer
+        if near and score >= self.config.match_threshold \
+                and any(n in a.values or n in b.values for n in own) \
+                and not any(levels.get(n) == "agree" for n in own):
+            # Xaver and Javier Huber at one house, one with a mailbox and an employer:
+            # a typo, or a relative. With nothing of a person's own in common (mailbox,
+            # number, employer), a person decides. (Postal records with none of these,
+            # Febrl's, are left to the weights: a near name there is mostly a typo.)
+            score = round(self.config.match_threshold - 0.01, 6)
+            reason += (f"; {' and '.join(near)} only near ({self._pair_shown(near, a, b)}) "
+                       "and no email or phone shared: held for a person")
         if against := self._against(a, b, sims):
             against, penalty = against
             score, reason = max(0.0, score - penalty), f"{reason}; {against}"
         return Scored(round(score, 6), "weights", reason, total)
+
+    @staticmethod
+    def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:
+        return ", ".join(f"{a.person.fields.get(n)!r} vs {b.person.fields.get(n)!r}"
+                         for n in names)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared) -> bool:
         """Where summed weights would merge two people a CRM holds apart:

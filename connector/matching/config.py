@@ -196,7 +196,7 @@ DEFAULT_RULES: list[MatchRule] = [
     MatchRule(name="name+phone", fields=["first_name", "last_name", "phone"], score=0.95),
     MatchRule(name="name+domain", fields=["first_name", "last_name", "domain"], score=0.92),
     MatchRule(name="name+address", fields=["first_name", "last_name", "street", "postal_code"],
-              score=0.9),
+              score=0.9, unless_differ=["street_number"]),  # another house on the street
     MatchRule(name="email, other name", fields=["email"], score=0.8),
     MatchRule(name="last name+company", fields=["last_name", "company"], score=0.8,
               unless_differ=["first_name"]),  # a colleague or a relative
@@ -294,6 +294,12 @@ class MatchingConfig(_Model):
                 if name not in self.fields or self.fields[name].kind not in NAME_KINDS:
                     problems.append((("names",), f"names: {name!r} should be a field of kind "
                                      "\"name\" or \"surname\" in [matching.fields]"))
+            if self.names[0] == self.names[1]:
+                problems.append((("names",), f"names: {self.names[0]!r} twice; name the "
+                                 "given-name field, then the family-name field"))
+            elif self.fields.get(self.names[0]) and self.fields[self.names[0]].kind == "surname":
+                problems.append((("names",), f"names: {self.names[0]!r} is of kind "
+                                 "\"surname\"; the given-name field comes first"))
         for spec in self.blocking:
             for part in spec.split("+"):
                 name, _, size = part.partition(":")
@@ -301,9 +307,10 @@ class MatchingConfig(_Model):
                     problems.append((("blocking",), f"blocking key {spec!r} names field "
                                      f"{name!r}, which [matching.fields] does not define"
                                      f"{_did_you_mean(name, self.fields)}"))
-                if size and not size.isdigit():
+                if size and (not size.isdigit() or int(size) < 1):
                     problems.append((("blocking",),
-                                     f"blocking key {spec!r}: {part!r} should be field:N"))
+                                     f"blocking key {spec!r}: {part!r} should be field:N "
+                                     "with N of 1 or more (the first N characters)"))
         if problems:
             raise KeyedProblems(problems)
         return self

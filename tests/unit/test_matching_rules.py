@@ -369,6 +369,9 @@ def test_blocking_on_one_name_or_none_still_swaps() -> None:
                  "unless_differ": ["shoe_size"]}]}, "rule 'r' names field 'shoe_size'"),
     ({"blocking": ["email+shoe_size"]}, "blocking key 'email+shoe_size' names field"),
     ({"blocking": ["last_name:x"]}, "should be field:N"),
+    ({"blocking": ["postal_code:0"]}, "with N of 1 or more"),
+    ({"names": ["first_name", "first_name"]}, "'first_name' twice"),
+    ({"names": ["last_name", "first_name"]}, "the given-name field comes first"),
     ({"rules": [{"name": "r", "fields": ["email", "phone"], "score": 0.9, "at_least": 3}]},
      "at_least 3 is more than its 2 fields"),
     ({"names": ["first_name", "company"]}, "'company' should be a field of kind"),
@@ -819,3 +822,36 @@ def test_another_house_on_the_same_street_is_not_another_street() -> None:
     kept = MATCHER.prepare(Person("k", "contact", {"street": "41 Handasyde Street",
                                                     "street_number": "7"}))
     assert kept.values["street_number"] == "7" and "41" in kept.values["street"]
+
+
+def test_a_rule_on_the_address_never_holds_for_another_house() -> None:
+    """Tom Reed at 83 Main Street and Thomas Reed at 41 Main St: name+address does
+    not fire (another house), and the weights say so in the reason."""
+    tom = MATCHER.prepare(Person("in", "incoming", {
+        "first_name": "Tom", "last_name": "Reed", "street": "83 Main Street",
+        "postal_code": "62701"}))
+    thomas = MATCHER.prepare(Person("c", "lead", {
+        "first_name": "Thomas", "last_name": "Reed", "street": "41 Main St",
+        "postal_code": "62701"}))
+    scored = MATCHER.score(tom, thomas)
+    assert scored.rule != "name+address"
+    assert "street_number differs" in scored.reason or scored.score < 0.75
+
+
+def test_a_near_given_name_at_one_house_is_held_when_nothing_personal_agrees() -> None:
+    """Javier and Xaver Huber at one address, one with a mailbox and an employer:
+    a typo or a relative -- a person decides. Postal records alone (no mailbox,
+    phone or employer on either side) are left to the weights."""
+    javier = MATCHER.prepare(Person("in", "incoming", {
+        "first_name": "Javier", "last_name": "Huber", "street": "15 Birch Lane",
+        "postal_code": "60614", "email": "javier.h@gmail.com", "company": "Freelance"}))
+    xaver = MATCHER.prepare(Person("c", "contact", {
+        "first_name": "Xaver", "last_name": "Huber", "street": "15 Birch Lane",
+        "postal_code": "60614"}))
+    decision = MATCHER.decide(javier, [xaver])
+    assert decision.outcome == "review"
+    assert "only near ('Javier' vs 'Xaver')" in decision.reason
+    postal = MATCHER.prepare(Person("in2", "incoming", {
+        "first_name": "Javier", "last_name": "Huber", "street": "15 Birch Lane",
+        "postal_code": "60614"}))
+    assert MATCHER.decide(postal, [xaver]).outcome == "match"
