@@ -570,10 +570,12 @@ class Pipeline:
         if shared:
             assert people is not None
             people = list(people)  # a delta: what changed since the last run
+            # every person record leads may be linked to: ours by key, and the leads
+            # and contacts matching tied leads to (which keep their own keys, or none)
             removed: Iterator[Removal] = iter([
-                Removal(p.candidate.crm_id, p.candidate.key, p.modified_at, p.merged_into)
-                for p in people if p.deleted and p.candidate.key
-                and p.candidate.crm_object == self.object])
+                Removal(p.candidate.crm_id, p.candidate.key, p.modified_at, p.merged_into,
+                        crm_object=p.candidate.crm_object)
+                for p in people if p.deleted and p.candidate.kind in ("lead", "contact")])
             people_iter: Iterator[PersonChange] | None = iter(people)
         else:
             removed = self.crm.read_removed(self.object, self.key_field, removed_since)
@@ -1369,14 +1371,18 @@ class Pipeline:
         stream = crm_stream(self.crm.name, self.object) + ":removed"
         cursor = self.state.cursor(stream)
         for batch in batched(self._feeds.removed, 500):
-            links = self.state.links_to_records(self.crm.name, self.object,
-                                                (r.crm_id for r in batch))
+            links: dict[str, list[Link]] = {}
+            for crm_object in sorted({r.crm_object or self.object for r in batch}):
+                links.update(self.state.links_to_records(
+                    self.crm.name, crm_object,
+                    (r.crm_id for r in batch if (r.crm_object or self.object) == crm_object)))
             events: list[Event] = []
             changed: list[Link] = []
             decided = Decided()
             stage = self.config.mapping.status.deleted
             tombs: list[Link] = []
-            orphans = [r for r in batch if r.key and r.crm_id not in links]
+            orphans = [r for r in batch if r.key and r.crm_id not in links
+                       and (r.crm_object or self.object) == self.object]
             owners = self.state.links_any_object(self.crm.name, (r.key or "" for r in orphans),
                                                  prefer=self.object) if orphans else {}
             for removal in orphans:  # ours by its key, unknown here: the state was lost

@@ -164,6 +164,9 @@ class Removal:
     key: str | None
     removed_at: datetime
     merged_into: str | None = None
+    crm_object: str | None = None
+    """The record's object (a lead or a contact leads were matched to); None: the
+    object the run hands leads to."""
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,40 @@ def test_a_deleted_person_is_not_brought_back_under_another_spelling_of_their_ma
     assert later.counts["created"] == 0 and later.counts["not_written"] == 1, later.refused
     assert not {"johndoe7@gmail.com", "john.doe7@gmail.com"} & set(rep.records())
     assert stages(config)["johndoe7@gmail.com"] == "crm_deleted"  # it hears why
+
+
+def test_a_merge_of_the_contact_a_lead_matched_is_followed_not_taken_for_a_deletion(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the docs-only trial: a lead matched to a customer's contact; a rep
+    merged that contact into another. The link follows the survivor (Salesforce
+    reports the loser deleted with its MasterRecordId), marketing does not hear
+    "deleted", and a later marketing change is written to the survivor."""
+    path, sandbox, client = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    account = client.Account.create({"Name": "Acme Labs"})["id"]
+    jose = client.Contact.create({"FirstName": "José", "LastName": "Álvarez",
+                                  "Email": "jose.alvarez@acmelabs.example",
+                                  "AccountId": account})["id"]
+    keep = client.Contact.create({"FirstName": "Jose", "LastName": "Alvarez",
+                                  "Email": "j.alvarez@acmelabs.example",
+                                  "AccountId": account})["id"]
+    config = configuration.load(path)
+    person = dict(first_name="José", last_name="Álvarez", company="Acme Labs",
+                  email="jose.alvarez@acmelabs.example")
+    import_leads(config, tmp_path / "one.csv", [lead_row(1, **person)])
+    first = run_once(config)
+    assert (first.status, first.counts["matched"], first.counts["created"]) == ("ok", 1, 0)
+    sandbox.merge("Contact", keep, [jose])
+    second = run_once(config)
+    assert second.status == "ok", second.error
+    assert stages(config)[person["email"]] != configuration.load(path).mapping.status.deleted
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **person, title="CTO")])
+    third = run_once(config)
+    assert (third.counts["updated"], third.counts["not_written"], third.counts["created"]) == \
+        (1, 0, 0), third.counts
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [link] = [ln for ln in state.links_to_records("salesforce", "Contact", [keep])[keep]]
+        assert link.deleted_at is None
+    finally:
+        state.close()
