@@ -721,6 +721,11 @@ class HubSpotAdapter:
                 else:
                     updates.append(replace(write, crm_id=holder.crm_id, stamp=True))
                     theirs = write.key  # a second lead with this email finds this one's id
+        for writes in by_email.values():  # no contact has it yet: the first lead takes it
+            for write in writes[1:]:
+                if write.email_shared:  # two people on info@ in one run: the others without
+                    shared[write.key] = replace(write, payload={
+                        k: v for k, v in write.payload.items() if k != EMAIL})
         for chunk in batched(updates, self.settings.batch_size):
             for write, result in self._update_chunk(object_name, key_field, chunk):
                 if result.ok or not any(e.code == "OBJECT_NOT_FOUND" for e in result.errors):

@@ -245,3 +245,24 @@ def test_a_large_object_is_filled_by_a_bulk_query_job(
     assert set(refs) <= set(index_of(config, "salesforce").get(refs))
     [lead7] = [r for r in salesforce_sandbox.records("Lead") if r["LastName"] == "Lead7"]
     assert lead7["Leadsync_Id__c"] == "1"  # found through the bulk-filled index
+
+
+def test_hubspot_two_new_people_on_one_shared_mailbox_in_one_run_get_two_contacts(
+        hubspot_sandbox: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    """Found by the docs-only trial: Jane and Raj, both on info@ and new to the CRM,
+    in one file. HubSpot keeps one contact per email: the first takes the address,
+    the second gets a contact without it -- not a refusal telling marketing to merge
+    two people."""
+    from connector import config as configuration
+    from tests.conftest import hubspot_example_config
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
+    config = qualify_all(configuration.load(hubspot_example_config(
+        tmp_path, hubspot_sandbox.address)))
+    summary = sync(config, [person(1, "Jane", "Doe", "Hooli", "info@hooli.example"),
+                            person(2, "Raj", "Patel", "Hooli", "info@hooli.example")])
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["created"], summary.counts["refused"]) == (2, 0), summary.counts
+    contacts = sorted((c["properties"]["firstname"], c["properties"].get("email") or None)
+                      for c in hubspot_sandbox.records("contacts"))
+    assert contacts == [("Jane", "info@hooli.example"), ("Raj", None)]
