@@ -480,6 +480,8 @@ class Pipeline:
             pending = [r for r in answers.values() if r.status == "pending"]
             # still waiting for a person's answer: a record asked about is not written,
             # even if marketing's edits since make the match look sure (a person decides)
+            # a person sees the lead as it is now, not as it was when it was held
+            held.extend(r.model_copy(update={"lead": lead_shown(handoff.lead)}) for r in pending)
             if pending and chosen is None and decision.outcome != "review":
                 summary.counts["held"] += 1
                 events.append(Event(handoff.lead.id, "held",
@@ -727,17 +729,13 @@ class Pipeline:
         best = decision.best
         assert best is not None
         ref = best.ref if isinstance(best.ref, Candidate) else None
-        shown = ("first_name", "last_name", "email", "phone", "company", "title", "city",
-                 "country")
-        record = {**{k: best.fields.get(k) for k in shown if best.fields.get(k)},
+        record = {**{k: best.fields.get(k) for k in SHOWN if best.fields.get(k)},
                   "owner_id": ref.owner_id if ref else None, "key": ref.key if ref else None}
         return MatchReview(run_id=run_id, marketing_id=lead.id, crm=self.crm.name,
                            crm_object=ref.crm_object if ref else self.object,
                            crm_id=best.id, kind=best.kind, score=decision.score,
                            reason=decision.reason, created_at=utcnow(),
-                           lead=json.dumps({k: lead.get(k) for k in shown if lead.get(k)},
-                                           default=str),
-                           record=json.dumps(record, default=str))
+                           lead=lead_shown(lead), record=json.dumps(record, default=str))
 
     def add_history(self, handoffs: list[Handoff]) -> None:
         """Earlier outreach on the matched records and accounts, for the rep's task."""
@@ -1541,6 +1539,15 @@ class Pipeline:
         decided = Decided(updates=[(StageUpdate(link.marketing_id, stage, "deleted in the CRM",
                                                 at), link) for link in links])
         self.write_stages(summary, decided)
+
+
+SHOWN = ("first_name", "last_name", "email", "phone", "company", "title", "city", "country")
+"""The fields a review shows of the lead and of the record."""
+
+
+def lead_shown(lead: Lead) -> str:
+    """The lead as a review shows it (JSON of ``SHOWN``)."""
+    return json.dumps({k: lead.get(k) for k in SHOWN if lead.get(k)}, default=str)
 
 
 def unfit_value(lead: Lead) -> RecordError | None:

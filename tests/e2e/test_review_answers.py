@@ -4,6 +4,7 @@ answer comes), and the pair is never asked about again."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,12 @@ def test_a_held_lead_that_changes_waits_for_the_answer(world: tuple[Any, Any],
     again = run_once(config)
     assert (again.counts["created"], again.counts["held"]) == (0, 1)
     assert len(people()) == 1
+    state = StateStore(config.resolve_url(config.state.url))
+    try:  # the reviewer sees the lead as it is now (found by the docs-only trial)
+        shown = [json.loads(r.lead).get("title") for r in state.reviews.listing()]
+        assert shown and set(shown) == {"CFO"}
+    finally:
+        state.close()
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
@@ -116,6 +123,7 @@ def test_a_held_lead_that_now_matches_surely_still_waits(
     state = StateStore(config.resolve_url(config.state.url))
     try:
         [pending] = state.reviews.listing()
+        assert json.loads(pending.lead)["first_name"] == "Dana"  # as the lead is now
         state.reviews.decide(pending.id, "same")
     finally:
         state.close()
