@@ -57,6 +57,8 @@ def explain(config: Config, lead: str) -> Explanation:
     routing = RoutingStore(state.engine)
     try:
         events = state.events_of(lead_id)
+        answered = [r for r in state.reviews.of_leads(config.crm.adapter, [lead_id]).get(
+            lead_id, ()) if r.status == "different"]
         history = routing.history(lead_id)
         links = state.links_any_object(config.crm.adapter, [lead_id],
                                        prefer=config.mapping.object)
@@ -73,8 +75,14 @@ def explain(config: Config, lead: str) -> Explanation:
         score_reason = (f"{points.reason}: {verdict.reason}, "
                         f"{'qualified' if verdict.value else 'not qualified'}")
         qualified = bool(verdict.value)
+    last = next((e for e in reversed(events) if e.kind in MATCH_KINDS + ("created",)), None)
     match = next((f"{e.kind}: {e.detail}" for e in reversed(events) if e.kind in MATCH_KINDS),
                  None)
+    if last is not None and last.kind == "created" and match and match.startswith("held"):
+        # held, then a reviewer said "different" and the next run created the record
+        match = "created after review: " + (
+            "; ".join(f"a reviewer said it is not {r.kind} {r.crm_id} (review {r.id})"
+                      for r in answered) or "the review was answered")
     if match is None:
         match = ("no earlier CRM record of this person was found"
                  if any(e.kind == "created" for e in events) else "not matched yet")

@@ -77,6 +77,10 @@ def test_different_creates_and_is_never_asked_again(world: tuple[Any, Any],
     summary = run_once(config)
     assert (summary.counts["created"], summary.counts["held"]) == (1, 0)
     assert sorted(p["first"] for p in people()) == ["Chris", "Dana"]
+    from connector.explain import explain
+
+    told = explain(config, "2").match  # not "held ... waiting" (the docs-only trial)
+    assert told.startswith("created after review: a reviewer said it is not link 1"), told
     import_leads(config, tmp_path / "edit.csv", [lead_row(2, **{**CHRIS, "title": "CFO"})])
     later = run_once(config)
     assert (later.counts["held"], later.counts["created"]) == (0, 0)
