@@ -247,6 +247,39 @@ def test_a_large_object_is_filled_by_a_bulk_query_job(
     assert lead7["Leadsync_Id__c"] == "1"  # found through the bulk-filled index
 
 
+def test_a_large_delta_is_read_by_a_query_all_job_in_order(
+        config: Config, salesforce_sandbox: Any, sf_client: Any, monkeypatch: Any) -> None:
+    """The run after a large load reads a delta of every record it wrote: past
+    BULK_READ_FROM rows (here 3, with 5 rows a page) that delta is one queryAll job,
+    not page after page, and deletions still come through it."""
+    from connector.adapters import salesforce as adapter
+
+    monkeypatch.setattr(adapter, "BULK_READ_FROM", 3)
+    salesforce_sandbox.page_size = 5
+    assert config.crm.salesforce is not None
+    config = config.model_copy(update={"crm": config.crm.model_copy(update={
+        "salesforce": config.crm.salesforce.model_copy(update={"bulk_poll_s": 0.1})})})
+    assert sync(config, [person(1, "Ada", "Quist", "Quist Labs", "ada@quist.example")]
+                ).status == "ok"
+
+    def query_jobs() -> list[dict[str, Any]]:  # as the org lists them (GET jobs/query)
+        return sf_client.restful("jobs/query")["records"]
+
+    before = len(query_jobs())
+    made = [salesforce_sandbox.create("Lead", {
+        "FirstName": "Rep", "LastName": f"Lead{n}", "Company": f"Acme {n}",
+        "Email": f"rep{n}@acme{n}.example"})["Id"] for n in range(9)]
+    sf_client.Lead.delete(made[0])
+    assert sync(config, [person(2, "Rep", "Lead7", "Acme 7", "rep7@gmail.com")]
+                ).status == "ok"
+    jobs = query_jobs()[before:]
+    assert [(j["object"], j["operation"]) for j in jobs] == [("Lead", "queryAll")]
+    held = index_of(config, "salesforce").get([f"Lead/{i}" for i in made])
+    assert set(held) == {f"Lead/{i}" for i in made[1:]}  # the deleted one left
+    [lead7] = [r for r in salesforce_sandbox.records("Lead") if r["LastName"] == "Lead7"]
+    assert lead7["Leadsync_Id__c"] == "2"  # found through the delta read by the job
+
+
 def test_hubspot_two_new_people_on_one_shared_mailbox_in_one_run_get_two_contacts(
         hubspot_sandbox: Any, tmp_path: Any, monkeypatch: Any) -> None:
     """Found by the docs-only trial: Jane and Raj, both on info@ and new to the CRM,
