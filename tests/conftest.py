@@ -202,6 +202,13 @@ def hubspot_example_config(tmp_path: Path, address: str, extra: str = "") -> Pat
     return path
 
 
+def routed(config: configuration.Config, address: str) -> configuration.Config:
+    """The config with its CRM reached through ``address`` (a counting proxy)."""
+    name = "salesforce" if config.crm.salesforce is not None else "hubspot"
+    settings = getattr(config.crm, name).model_copy(update={"route_to": address})
+    return config.model_copy(update={"crm": config.crm.model_copy(update={name: settings})})
+
+
 def crm_world(request: pytest.FixtureRequest, crm: str, tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, Any]:
     """(config.toml path, sandbox, real client) for a test run on either CRM: the

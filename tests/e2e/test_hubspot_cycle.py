@@ -11,7 +11,7 @@ import pytest
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.wiring import run_once
-from tests.conftest import hubspot_example_config, import_leads, lead_row
+from tests.conftest import hubspot_example_config, import_leads, lead_row, routed
 
 
 @pytest.fixture
@@ -82,12 +82,8 @@ def test_an_idle_run_costs_a_search_per_object_and_the_archived_listings(
     from bench.proxy import CountingProxy
 
     assert run_once(config).status == "ok"
-    assert config.crm.hubspot is not None
     with CountingProxy(hubspot_sandbox.address) as proxy:
-        settings = config.crm.hubspot.model_copy(update={"route_to": proxy.address})
-        routed = config.model_copy(update={"crm": config.crm.model_copy(
-            update={"hubspot": settings})})
-        idle = run_once(routed)  # it reads the first run's writes back: echoes
+        idle = run_once(routed(config, proxy.address))  # reads the first run's writes: echoes
         calls = proxy.reset()
     assert idle.status == "ok" and idle.counts["read"] == idle.counts["fed_back"] == 0
     assert calls == {"GET hubspot list": 2, "POST hubspot search": 3}, calls

@@ -11,7 +11,7 @@ import pytest
 
 from connector import config as configuration
 from connector.wiring import open_crm, run_once
-from tests.conftest import crm_world, import_leads, lead_row
+from tests.conftest import crm_world, import_leads, lead_row, routed
 
 
 @pytest.fixture
@@ -57,13 +57,9 @@ def test_a_hubspot_run_lists_archived_contacts_once(
     config = configuration.load(path)
     import_leads(config, tmp_path / "leads.csv", [lead_row(i) for i in range(1, 5)])
     assert run_once(config).status == "ok"
-    assert config.crm.hubspot is not None
     with CountingProxy(sandbox.address) as proxy:
-        settings = config.crm.hubspot.model_copy(update={"route_to": proxy.address})
-        routed = config.model_copy(update={"crm": config.crm.model_copy(
-            update={"hubspot": settings})})
         proxy.reset()
-        assert run_once(routed).status == "ok"
+        assert run_once(routed(config, proxy.address)).status == "ok"
         calls = proxy.reset()
     # archived contacts once, archived companies once
     assert calls.get("GET hubspot list") == 2, calls

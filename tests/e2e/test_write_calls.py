@@ -27,7 +27,7 @@ from connector.records import Lead, Write, utcnow
 from connector.retry import RetryPolicy
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.state import StateStore
-from tests.conftest import hubspot_example_config
+from tests.conftest import hubspot_example_config, routed
 from tests.e2e.test_dedupe import T0, Leads, qualify_all
 
 
@@ -162,12 +162,6 @@ def route_of(config: Config) -> str:
     settings = config.crm.salesforce or config.crm.hubspot
     assert settings is not None and settings.route_to
     return settings.route_to
-
-
-def routed(config: Config, address: str) -> Config:
-    name = "salesforce" if config.crm.salesforce is not None else "hubspot"
-    settings = getattr(config.crm, name).model_copy(update={"route_to": address})
-    return config.model_copy(update={"crm": config.crm.model_copy(update={name: settings})})
 
 
 def run_once(config: Config, state: StateStore, marketing: Marketing, open_crm: Any) -> Any:
