@@ -151,6 +151,8 @@ class Matcher:
         self._email_fields = [n for n, kind in self.kinds.items() if kind == "email"]
         self._phone_fields = [n for n, kind in self.kinds.items() if kind == "phone"]
         self._employer = [n for n, kind in self.kinds.items() if kind in ("company", "domain")]
+        self._own = self._email_fields + self._phone_fields + self._employer
+        """A person's own contact details: mailbox, number, employer."""
         self._identity_fields = [n for n, kind in self.kinds.items()
                                  if kind in ("email", "company", "domain")]
         self._personal_rules = {r.name for r in config.rules
@@ -384,10 +386,9 @@ class Matcher:
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
-        own = self._email_fields + self._phone_fields + self._employer
         if near and score >= self.config.match_threshold \
-                and any(n in a.values or n in b.values for n in own) \
-                and not any(levels.get(n) == "agree" for n in own):
+                and any(n in a.values or n in b.values for n in self._own) \
+                and not any(levels.get(n) == "agree" for n in self._own):
             # Xaver and Javier Huber at one house, one with a mailbox and an employer:
             # a typo, or a relative. With nothing of a person's own in common (mailbox,
             # number, employer), a person decides. (Postal records with none of these,
