@@ -713,8 +713,7 @@ class HubSpotAdapter:
                 if write.email_shared and theirs != write.key:
                     # info@ is someone else's here: their own contact, without the address
                     # (HubSpot keeps one contact per email)
-                    shared[write.key] = replace(write, payload={
-                        k: v for k, v in write.payload.items() if k != EMAIL})
+                    shared[write.key] = _without_email(write)
                 elif theirs and theirs != write.key:
                     out[write.key] = _taken_by(object_name, holder.crm_id, theirs, write)
                     done.add(write.key)
@@ -724,8 +723,7 @@ class HubSpotAdapter:
         for writes in by_email.values():  # no contact has it yet: the first lead takes it
             for write in writes[1:]:
                 if write.email_shared:  # two people on info@ in one run: the others without
-                    shared[write.key] = replace(write, payload={
-                        k: v for k, v in write.payload.items() if k != EMAIL})
+                    shared[write.key] = _without_email(write)
         for chunk in batched(updates, self.settings.batch_size):
             for write, result in self._update_chunk(object_name, key_field, chunk):
                 if result.ok or not any(e.code == "OBJECT_NOT_FOUND" for e in result.errors):
@@ -1119,6 +1117,11 @@ class _Feed:
         """Set when the search is read: a list shared by the feeds opened together."""
         self.others: frozenset[str] = frozenset()
         """Properties only the other feeds asked for, left out of this one's rows."""
+
+
+def _without_email(write: Write) -> Write:
+    """A lead on a team's mailbox another contact holds, to be created without it."""
+    return replace(write, payload={k: v for k, v in write.payload.items() if k != EMAIL})
 
 
 def _merged_away(row: dict[str, Any]) -> list[str]:
