@@ -478,10 +478,12 @@ class Pipeline:
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
             pending = [r for r in answers.values() if r.status == "pending"]
+            if pending:  # a person sees the lead as it is now, not as it was when held
+                shown = lead_shown(handoff.lead)
+                held.extend(r.model_copy(update={"lead": shown}) for r in pending
+                            if r.lead != shown)
             # still waiting for a person's answer: a record asked about is not written,
             # even if marketing's edits since make the match look sure (a person decides)
-            # a person sees the lead as it is now, not as it was when it was held
-            held.extend(r.model_copy(update={"lead": lead_shown(handoff.lead)}) for r in pending)
             if pending and chosen is None and decision.outcome != "review":
                 summary.counts["held"] += 1
                 events.append(Event(handoff.lead.id, "held",
@@ -1369,11 +1371,13 @@ class Pipeline:
         stream = crm_stream(self.crm.name, self.object) + ":removed"
         cursor = self.state.cursor(stream)
         for batch in batched(self._feeds.removed, 500):
+            by_object: dict[str, list[str]] = {}
+            for removal in batch:
+                by_object.setdefault(removal.crm_object or self.object, []).append(
+                    removal.crm_id)
             links: dict[str, list[Link]] = {}
-            for crm_object in sorted({r.crm_object or self.object for r in batch}):
-                links.update(self.state.links_to_records(
-                    self.crm.name, crm_object,
-                    (r.crm_id for r in batch if (r.crm_object or self.object) == crm_object)))
+            for crm_object, ids in sorted(by_object.items()):
+                links.update(self.state.links_to_records(self.crm.name, crm_object, ids))
             events: list[Event] = []
             changed: list[Link] = []
             decided = Decided()
