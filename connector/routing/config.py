@@ -55,7 +55,7 @@ _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder of zones
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. \"Europe/Berlin\")") from None
     return value
 
