@@ -391,6 +391,19 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
         owner = f"{row['owner']} ({row['owner_id']})" if row["owner_id"] else "nobody"
         out.print(f"  routing: {row['at'][:16].replace('T', ' ')} → {owner}, rule "
                   f"{row['rule']}: {row['reason']}", highlight=False)
+    for row in found.stages:
+        stayed = f", {row['stayed_hours']} h there" if row["stayed_hours"] is not None else ""
+        out.print(f"  stage:   {row['at'][:16].replace('T', ' ')} {row['from'] or '(none)'} → "
+                  f"{row['to']}" + (f" by {row['who']}" if row["who"] else "")
+                  + (f" ({row['crm_status']})" if row["crm_status"] else "") + stayed
+                  + (f": {row['reason']}" if row["reason"] else ""), highlight=False)
+    for clock in found.clocks:
+        state = ("met " + clock["met_at"][:16].replace("T", " ") if clock["met_at"] else
+                 "BREACHED " + clock["breached_at"][:16].replace("T", " ")
+                 if clock["breached_at"] else "open")
+        out.print(f"  sla:     {clock['clock']} due {clock['due_at'][:16].replace('T', ' ')}, "
+                  f"{state}" + (f": {clock['evidence']}" if clock["evidence"] else ""),
+                  highlight=False)
     if found.events:
         out.print("  events:")
     for event in found.events:
@@ -429,6 +442,100 @@ def reroute(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
         raise typer.Exit(1)
     if not done or summary.refused:
         raise typer.Exit(1)
+
+
+@app.command()
+def process(config: ConfigOpt = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+            ) -> None:
+    """The lead process of config.toml: stages, their team, CRM statuses, longest stay
+    and what a breach does; the hand-off stage, recycling and the SLA clocks."""
+    cfg = _load(config)
+    statuses: dict[str, list[str]] = {}
+    for status, stage in cfg.status_mapping.to_marketing.items():
+        statuses.setdefault(stage, []).append(status)
+    stages = [{"stage": name, "team": stage.team, "crm_statuses": statuses.get(name, []),
+               "max": str(stage.max) if stage.max else None, "on_breach": stage.on_breach,
+               "final": stage.final} for name, stage in cfg.process.stages.items()]
+    clocks = [{"clock": name, "within": str(clock.within),
+               "warn_before": str(clock.warn_before) if clock.warn_before else None,
+               "on_breach": clock.on_breach} for name, clock in cfg.sla.clocks().items()]
+    recycle, retry = cfg.process.recycle, cfg.process.could_not_reach
+    rules = {"handoff_stage": cfg.process.handoff_stage,
+             "calendar": cfg.sla.calendar or "Monday-Friday 09:00-17:00 UTC",
+             "recycle": f"{recycle.stage}: handed over again after {recycle.cool_off}"
+                        + (" and a new activity" if recycle.new_signal else ""),
+             "could_not_reach": f"{retry.stage}: handed over again after "
+                                f"{retry.retry_after}, at most {retry.max_attempts} times"}
+    if as_json:
+        typer.echo(json.dumps({"stages": stages, "clocks": clocks, **rules}, indent=2))
+        return
+    table = Table(title="the lead process", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("stage", "team", "CRM statuses", "max", "on breach"):
+        table.add_column(column)
+    for row in stages:
+        table.add_row(row["stage"] + (" (final)" if row["final"] else "")
+                      + (" ← hand-off" if row["stage"] == rules["handoff_stage"] else ""),
+                      row["team"], ", ".join(row["crm_statuses"]) or "-", row["max"] or "-",
+                      ", ".join(row["on_breach"]) if row["max"] else "-")
+    out.print(table)
+    if clocks:
+        sla = Table(title=f"SLA clocks (business time: {rules['calendar']})",
+                    box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("clock", "within", "warn before", "on breach"):
+            sla.add_column(column)
+        for row in clocks:
+            sla.add_row(row["clock"], row["within"], row["warn_before"] or "-",
+                        ", ".join(row["on_breach"]))
+        out.print(sla)
+    else:
+        out.print("no SLA clocks: add [sla.first_touch] (docs/sla.md)")
+    out.print(f"recycle: {rules['recycle']}", highlight=False)
+    out.print(f"could not reach: {rules['could_not_reach']}", highlight=False)
+
+
+@app.command()
+def sla(config: ConfigOpt = None,
+        rep: Annotated[str | None, typer.Option(
+            "--rep", help="Only this rep's clocks (key, name or CRM id).")] = None,
+        everything: Annotated[bool, typer.Option(
+            "--all", help="Met clocks too.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """SLA clocks per rep: open, approaching their deadline, and breached."""
+    from connector.records import utcnow
+    from connector.sla.report import clock_rows, leads_of
+    from connector.sla.store import SlaStore
+    from connector.wiring import open_marketing
+
+    cfg = _load(config)
+    store = _state(cfg)
+    try:
+        clocks = SlaStore(store.engine).listing(cfg.crm.adapter, include_closed=True)
+        with open_marketing(cfg) as marketing:
+            leads = {lead.id: lead for lead in marketing.leads(leads_of(clocks))}
+        rows = clock_rows(clocks, leads, cfg.routing.reps, utcnow(), rep=rep,
+                          everything=everything)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no SLA clocks" + (f" for {rep}" if rep else "") + " to show")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("owner", "lead", "clock", "started (UTC)", "due (UTC)", "state", "evidence"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["owner"], row["lead"], row["clock"],
+                      row["started_at"][:16].replace("T", " "),
+                      row["due_at"][:16].replace("T", " "), row["state"], row["evidence"],
+                      style="red" if row["state"] == "breached" else
+                      "yellow" if row["state"] == "approaching" else None)
+    out.print(table)
 
 
 def _run_dict(run: Any) -> dict[str, Any]:

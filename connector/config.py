@@ -35,9 +35,11 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connector.businesstime import CalendarConfig
 from connector.db import redacted
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
+from connector.process import ProcessConfig, SlaConfig
 from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -336,6 +338,10 @@ class Config(Model):
     mapping: MappingConfig
     matching: MatchingConfig = MatchingConfig()
     routing: RoutingConfig = RoutingConfig()
+    process: ProcessConfig = ProcessConfig()
+    sla: SlaConfig = SlaConfig()
+    calendars: dict[str, CalendarConfig] = {}
+    """Business calendars by name (docs/sla.md), for [sla] calendar."""
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
@@ -371,6 +377,15 @@ class Config(Model):
             if rest and rest != ":memory:":
                 return prefix + str(self.resolve_path(rest))
         return url
+
+    @property
+    def status_mapping(self) -> StatusMapping:
+        """[mapping.status] with the statuses [process.stages] give each stage."""
+        status = self.mapping.status
+        extra = self.process.status_stages()
+        if not extra:
+            return status
+        return status.model_copy(update={"to_marketing": {**status.to_marketing, **extra}})
 
     @property
     def crm_settings(self) -> BaseModel:
@@ -485,6 +500,7 @@ def _cross_checks(config: Config) -> list[Problem]:
         if kind not in {"page_visit", "form_fill", "email_click"}:
             problems.append((("scoring", "activity_points", kind),
                              "unknown activity kind; use page_visit, form_fill or email_click"))
+    problems += _process_checks(config)
     named = config.mapping.value_maps
     for name, entry in config.mapping.fields.items():
         if isinstance(entry, FieldMapping) and isinstance(entry.value_map, str) \
@@ -496,6 +512,50 @@ def _cross_checks(config: Config) -> list[Problem]:
             problems.append((("mapping", "fields", name, "value_map"),
                              f"no value map {entry.value_map!r} in [mapping.value_maps]"
                              f"{there}{hint}"))
+    return problems
+
+
+def _process_checks(config: Config) -> list[Problem]:
+    """[process], [sla] and [calendars] against each other and [mapping.status]."""
+    problems: list[Problem] = []
+    stages = config.process.stages
+    given = config.process.status_stages()
+    custom = "stages" in config.process.model_fields_set  # else any stage name goes
+    for status, stage in config.mapping.status.to_marketing.items():
+        if custom and stage not in stages:
+            problems.append((("mapping", "status", "to_marketing", status),
+                             f"stage {stage!r} is not in [process.stages] "
+                             f"({', '.join(stages)}){did_you_mean(stage, stages)}"))
+        elif given.get(status, stage) != stage:
+            problems.append((("mapping", "status", "to_marketing", status),
+                             f"means {stage!r} here but {given[status]!r} in "
+                             f"[process.stages.{given[status]}]"))
+    for key in ("won", "lost", "deleted"):
+        stage = getattr(config.mapping.status, key)
+        if custom and stage and stage not in stages:
+            problems.append((("mapping", "status", key),
+                             f"stage {stage!r} is not in [process.stages]"
+                             f"{did_you_mean(stage, stages)}"))
+    sla = config.sla
+    if sla.calendar is not None and sla.calendar not in config.calendars:
+        problems.append((("sla", "calendar"), f"no calendar {sla.calendar!r} in [calendars]"
+                         f"{did_you_mean(sla.calendar, config.calendars)}"))
+    actions = [(("sla", name, "on_breach"), clock.on_breach)
+               for name, clock in sla.clocks().items()]
+    actions += [(("process", "stages", name, "on_breach"), stage.on_breach)
+                for name, stage in stages.items()]
+    for path, chosen in actions:
+        if "webhook" in chosen and not sla.webhook_env:
+            problems.append((path, "webhook needs [sla] webhook_env, the environment "
+                             "variable holding the URL"))
+    for tier in sla.priority:
+        if tier not in config.routing.score_tiers:
+            hint = did_you_mean(tier, config.routing.score_tiers)
+            problems.append((("sla", "priority", tier),
+                             f"no score tier {tier!r} in [routing.score_tiers]{hint}"))
+    if config.routing.reroute_on_sla and sla.first_touch is None:
+        problems.append((("routing", "reroute_on_sla"), "needs an [sla.first_touch] clock "
+                         "(e.g. within = \"4 business hours\"): nothing would start it"))
     return problems
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from connector.adapters.base import StageUpdate
 from connector.config import Config
 from connector.normalize import normalize
 from connector.routing import Router, RoutingStore
 from connector.scoring import qualify, score
+from connector.sla.store import SlaStore
 
 MATCH_KINDS = ("matched", "held")
 """Events that carry the match step's decision."""
@@ -33,6 +35,10 @@ class Explanation:
     routing: list[dict[str, Any]] = field(default_factory=list)
     """Every owner the lead was given, oldest first, with the reason."""
     events: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    """Every step through the process, oldest first, with how long the lead stayed."""
+    clocks: list[dict[str, Any]] = field(default_factory=list)
+    """Its SLA clocks: started, due, met or breached, with the evidence."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,8 +55,9 @@ def explain(config: Config, lead: str) -> Explanation:
     with open_marketing(config) as marketing:
         ids = marketing.find(lead) if "@" in lead else [lead]
         found = marketing.leads(ids) if ids else []
-    current = found[0] if found else None
-    lead_id = current.id if current else (ids[0] if ids else lead)
+        current = found[0] if found else None
+        lead_id = current.id if current else (ids[0] if ids else lead)
+        steps = marketing.stage_histories([lead_id]).get(lead_id, [])
     from connector.wiring import open_state
 
     state = open_state(config)
@@ -62,6 +69,7 @@ def explain(config: Config, lead: str) -> Explanation:
         history = routing.history(lead_id)
         links = state.links_any_object(config.crm.adapter, [lead_id],
                                        prefer=config.mapping.object)
+        clocks = SlaStore(state.engine).of_leads([lead_id])
     finally:
         state.close()
     if current is None and not events and not history:
@@ -98,4 +106,24 @@ def explain(config: Config, lead: str) -> Explanation:
                   "reason": row.reason, "warning": row.warning,
                   "rerouted_from": row.rerouted_from} for row in history],
         events=[{"at": e.at.isoformat(), "run": e.run_id, "kind": e.kind, "detail": e.detail}
-                for e in events])
+                for e in events],
+        stages=stage_rows(steps),
+        clocks=[{"clock": c.clock, "owner_id": c.owner_id, "started_at": c.started_at.isoformat(),
+                 "due_at": c.due_at.isoformat(),
+                 "met_at": c.met_at.isoformat() if c.met_at else None,
+                 "breached_at": c.breached_at.isoformat() if c.breached_at else None,
+                 "evidence": c.evidence, "actions": c.done()} for c in clocks])
+
+
+def stage_rows(steps: list[StageUpdate]) -> list[dict[str, Any]]:
+    """The steps as rows, each with the time the lead stayed in the stage it entered
+    (until the next step; the last one is still running)."""
+    rows = []
+    for step, after in zip(steps, [*steps[1:], None], strict=True):
+        stayed = (after.at - step.at) if after is not None else None
+        rows.append({"at": step.at.isoformat(), "from": step.from_stage, "to": step.stage,
+                     "crm_status": step.crm_status, "who": step.who, "reason": step.reason,
+                     "amount": step.amount,
+                     "stayed_hours": round(stayed.total_seconds() / 3600, 1)
+                     if stayed is not None else None})
+    return rows

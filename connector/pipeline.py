@@ -11,11 +11,13 @@ reason to stop the batch.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+import requests
 import structlog
 
 from connector.adapters.base import (
@@ -52,9 +54,11 @@ from connector.records import (
     Change,
     Cursor,
     Decision,
+    HandoffTask,
     Lead,
     PersonChange,
     Removal,
+    StatusStep,
     Touch,
     Write,
     WriteResult,
@@ -62,9 +66,20 @@ from connector.records import (
     utcnow,
 )
 from connector.routing.router import Assignment, Clock, Router
-from connector.routing.rules import AccountHint, RoutingInput
+from connector.routing.rules import AccountHint, RoutingInput, score_tier
 from connector.routing.store import Current, RoutingStore
-from connector.scoring import qualify, score
+from connector.scoring import qualify, score, why_now
+from connector.sla import (
+    CLOCK_NAMES,
+    LEADSYNC,
+    TOUCH_CLOCKS,
+    Clocks,
+    Evidence,
+    Outcome,
+    StageStep,
+    Where,
+)
+from connector.sla.store import SlaClock, SlaStore
 from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore, TaskOwed
 from connector.stopping import NEVER, Stop
 
@@ -151,6 +166,15 @@ class Rerouted:
     written: bool = False
 
 
+TOUCHES_READ = 50
+"""Activities read per record for SLA clocks that count touches (newest first)."""
+WEBHOOK_SECONDS = 10
+
+
+class SlaActionFailed(LeadsyncError):
+    """A breach action could not be carried out; it is tried again next run."""
+
+
 def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
     return cursor.advance(when, ident) if cursor else Cursor(when, frozenset({ident}))
 
@@ -197,6 +221,11 @@ class Pipeline:
         self.router: Router | None = None
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
+        self.clock = clock
+        self.tiers = sorted(routing.score_tiers.items(), key=lambda item: -item[1])
+        """[routing.score_tiers], highest first."""
+        self.clocks = Clocks.from_config(config)
+        self.sla_store = SlaStore(state.engine) if self.clocks.active else None
         self._owners: list[CrmOwner] | None = None
         self._tombs: Index | None = None
         """People whose records reps deleted, by blocking key (built once a run)."""
@@ -217,6 +246,7 @@ class Pipeline:
             self.open_feeds()
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
+            self.keep_time(summary)
             self.judge(summary)
         except RunStopped as exc:
             summary.status, summary.error, summary.signal = "stopped", str(exc), exc.signal
@@ -391,7 +421,7 @@ class Pipeline:
         if not summary.dry_run:
             self.state.save_links(list(links.values()))
             by_record = {link.crm_id: [link] for link in links.values()}
-            decided = stage_updates(changes, by_record, self.config.mapping.status)
+            decided = stage_updates(changes, by_record, self.config.status_mapping)
             self.write_stages(summary, decided)
             self.state.save_links(list(links.values()))
         return links
@@ -1053,6 +1083,7 @@ class Pipeline:
         Returns how many follow-up tasks the writes owe (the caller makes them)."""
         by_key = {result.key: result for result in results}
         links, written, rebuilt, adopted = [], [], [], []
+        handed: list[tuple[Handoff, Link, str | None]] = []
         owed: list[TaskOwed] = []
         made: list[Candidate] = []
         for handoff, write in zip(todo, writes, strict=True):
@@ -1111,19 +1142,20 @@ class Pipeline:
             first_match = handoff.matched is not None and handoff.link is None
             # its task may be there already: the CRM had the record (lost state, a cut run)
             again = (bool(rebuilt) and rebuilt[-1] is link) or summary.rebuilt > 0
+            # the owner the record has now: the one just written, else the one it had
+            owner = (body.get(self.crm.owner_field)
+                     or (handoff.target.owner_id if handoff.target else None)
+                     or handoff.owner_id)
+            if result.created or first_match or again:
+                handed.append((handoff, link, owner))
             if (result.created or first_match or again) and self.config.sync.handoff_task:
-                # the owner the record has now: the one just written, else the one it had
-                owner = (body.get(self.crm.owner_field)
-                         or (handoff.target.owner_id if handoff.target else None)
-                         or handoff.owner_id)
                 matched = handoff.matched
                 if matched and link.other_email:
                     matched += (f"; matched by name, so the record keeps its own name and "
                                 f"email: marketing knows this person as {link.other_email}")
-                task = handoff_task(lead, crm_id=link.crm_id, score_reason=
-                                    handoff.score_reason, now=now,
-                                    due_in=self.config.sync.task_due, owner_id=owner,
-                                    matched=matched, history=handoff.history)
+                task = self.follow_up(lead, link.crm_id, handoff.score_reason, handoff.score,
+                                      owner, self.clock(), matched=matched,
+                                      history=handoff.history)
                 owed.append(TaskOwed(marketing_id=lead.id, crm=self.crm.name,
                                      crm_object=crm_object, crm_id=link.crm_id,
                                      task=task.as_json(), verify=again, created_at=now))
@@ -1132,6 +1164,7 @@ class Pipeline:
             events.append(Event(lead.id, kind, f"{crm_object} {link.crm_id}; "
                                                f"{handoff.score_reason}"))
         self.state.save_links(links, owed)  # with what they owe, in one transaction
+        self.record_handoffs(handed, events)
         if self.index is not None and made:
             self.index.put((c, self.index.keys_of(c), utcnow()) for c in made)
         if rebuilt:
@@ -1156,7 +1189,7 @@ class Pipeline:
             if heard:  # the verdict the other lead heard already: this one hears it too
                 by_record = {link.crm_id: [link] for link in adopted
                              if any(c.crm_id == link.crm_id for c in heard)}
-                decided = stage_updates(heard, by_record, self.config.mapping.status)
+                decided = stage_updates(heard, by_record, self.config.status_mapping)
                 self.write_stages(summary, decided)
             rest = [link for link in adopted
                     if not any(x.marketing_id != link.marketing_id
@@ -1166,6 +1199,55 @@ class Pipeline:
         self.state.resolve_dead_letters(self.crm.name, self.object, written)
         self.state.reviews.applied(self.crm.name, written)
         return len(owed)
+
+    def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
+                  owner: str | None, now: datetime, *, matched: str | None = None,
+                  history: list[Touch] | None = None) -> HandoffTask:
+        """The rep's task: due when the first-touch SLA says (on the owner's calendar;
+        else ``[sync] task_due_hours``), its priority from the score's tier."""
+        tier = score_tier(score, self.tiers)
+        due = self.clocks.due("first_touch", owner, now) or now + self.config.sync.task_due
+        return handoff_task(lead, crm_id=crm_id, score_reason=score_reason, now=now, due=due,
+                            priority=self.config.sla.priority_of(tier, self.tiers),
+                            owner_id=owner, matched=matched, history=history, score=score,
+                            tier=tier, threshold=self.config.scoring.threshold,
+                            why=why_now(lead, self.config.scoring))
+
+    def record_handoffs(self, handed: list[tuple[Handoff, Link, str | None]],
+                        events: list[Event]) -> None:
+        """The hand-off is a step of the process too: the lead enters
+        ``[process] handoff_stage`` (MQL), by leadsync, for its score, and its SLA
+        clocks start on its owner's calendar. A lead sales works already (a record
+        rebuilt after lost state) is not moved back."""
+        process = self.config.process
+        working = {name for name, stage in process.stages.items() if stage.team == "sales"}
+        now = self.clock()
+        fresh = [(handoff, link, owner) for handoff, link, owner in handed
+                 if handoff.lead.stage not in working]
+        updates = [StageUpdate(handoff.lead.id, process.handoff_stage, link.crm_status or "",
+                               now, who=LEADSYNC, reason=handoff.score_reason)
+                   for handoff, link, _ in fresh]
+        if not updates:
+            return
+        written = self.marketing.write_stages(updates)
+        events.extend(Event(u.marketing_id, "stage", f"{u.stage}: handed to sales")
+                      for u in updates if u.marketing_id in written)
+        if self.sla_store is not None:
+            places = [self.where(link, owner) for handoff, link, owner in fresh
+                      if handoff.lead.id in written]
+            self.sla_store.save([clock for place in places
+                                 for clock in self.clocks.started(place, now)]
+                                + self.stage_clocks([(u, p) for u, p in zip(
+                                    [u for u in updates if u.marketing_id in written], places,
+                                    strict=True)]))
+
+    def where(self, link: Link, owner_id: str | None = None) -> Where:
+        return Where(link.marketing_id, self.crm.name, link.crm_object, link.crm_id, owner_id)
+
+    def stage_clocks(self, entered: list[tuple[StageUpdate, Where]]) -> list[SlaClock]:
+        """Clocks of the stages with a ``max`` these leads just entered."""
+        return [clock for update, place in entered
+                if (clock := self.clocks.entered(place, update.stage, update.at)) is not None]
 
     def gone(self, link: Link, how: str, summary: RunSummary, events: list[Event]) -> None:
         """The CRM said the record takes no more writes (converted or deleted since the
@@ -1206,7 +1288,7 @@ class Pipeline:
             by_record[record.crm_id] = [link]
             changes.append(Change(crm_id=record.crm_id, key=record.key, fields=record.fields,
                                   modified_at=now))
-        decided = stage_updates(changes, by_record, self.config.mapping.status)
+        decided = stage_updates(changes, by_record, self.config.status_mapping)
         summary.warnings.extend(decided.unmapped)
         self.write_stages(summary, decided)
         self.state.save_links(links)  # the baseline of those sales had not touched
@@ -1343,7 +1425,8 @@ class Pipeline:
                                      if c.key and c.crm_id not in links)
             if self.mapper.crm_fields_read_back:
                 self.take_back(batch, links, summary)
-            decided = stage_updates(batch, links, self.config.mapping.status)
+            decided = stage_updates(batch, links, self.config.status_mapping,
+                                    self.status_steps(batch, links))
             summary.warnings.extend(decided.unmapped)
             for change in batch:
                 cursor = advanced(cursor, change.modified_at, change.crm_id)
@@ -1359,6 +1442,23 @@ class Pipeline:
             self.state.set_cursor(stream, cursor)
             self.checkpoint(summary)
         self.settle(stream, cursor, summary)
+
+    def status_steps(self, batch: list[Change],
+                     links: dict[str, list[Link]]) -> dict[str, list[StatusStep]]:
+        """The status history of the records whose status moved since marketing heard
+        it, so two steps between syncs are two steps; one call per 200 such records,
+        none for the echoes of leadsync's own writes."""
+        moved: dict[str, Link] = {}
+        for crm_id, change in latest_by_record(batch).items():
+            status = change.fields.get(self.status_field)
+            for link in links.get(crm_id, ()):
+                if status is not None and str(status) != link.crm_status:
+                    moved.setdefault(crm_id, link)
+        if not moved:
+            return {}
+        known = [link.crm_status_at for link in moved.values()]
+        since = None if None in known else min(k for k in known if k is not None)
+        return self.crm.status_history(self.object, self.status_field, sorted(moved), since)
 
     def follow_removals(self, summary: RunSummary) -> None:
         """Records deleted or merged in the CRM since the last look.
@@ -1513,7 +1613,7 @@ class Pipeline:
         ids = [update.marketing_id for update, _ in decided.updates]
         before = {lead.id: lead.stage for lead in self.marketing.leads(ids)} if ids else {}
         written = self.marketing.write_stages([update for update, _ in decided.updates])
-        moved = 0
+        moved: set[str] = set()
         changed = []
         for update, link in decided.updates:
             if update.marketing_id not in written:
@@ -1521,18 +1621,22 @@ class Pipeline:
                                         f"store any more; status {update.crm_status!r} kept "
                                         "in the CRM only")
                 continue
-            link.crm_status = update.crm_status
+            link.crm_status, link.crm_status_at = update.crm_status, update.at
             changed.append(link)
             if before.get(update.marketing_id) != update.stage:
-                moved += 1
+                moved.add(update.marketing_id)
                 before[update.marketing_id] = update.stage
             events.append(Event(update.marketing_id, "fed_back",
                                 f"{update.crm_status} → {update.stage}"))
         self.state.save_links(changed)
+        if self.sla_store is not None:
+            self.sla_store.save(self.stage_clocks([
+                (update, self.where(link)) for update, link in decided.updates
+                if update.marketing_id in written]))
         self.state.record_events(summary.run_id, events)
-        summary.counts["fed_back"] += moved
+        summary.counts["fed_back"] += len(moved)
         if moved:
-            log.info("statuses fed back", count=moved)
+            log.info("statuses fed back", count=len(moved))
 
     def hear_deleted(self, links: list[Link], at: datetime, summary: RunSummary) -> None:
         """Marketing hears that a rep deleted these leads' records (mapping.status.deleted),
@@ -1543,6 +1647,178 @@ class Pipeline:
         decided = Decided(updates=[(StageUpdate(link.marketing_id, stage, "deleted in the CRM",
                                                 at), link) for link in links])
         self.write_stages(summary, decided)
+
+    # step 9, the other half: SLA clocks ----------------------------------------------
+    def keep_time(self, summary: RunSummary) -> None:
+        """Look at every open SLA clock: met (by a touch or a step, at its own time),
+        warned ahead of its deadline, or breached: recorded once, with its evidence,
+        and the configured actions carried out (those a cut-off run left, too)."""
+        if summary.dry_run or self.sla_store is None:
+            return
+        clocks = self.sla_store.open(self.crm.name)
+        if not clocks:
+            return
+        now = self.clock()
+        evidence = self.evidence(clocks)
+        events: list[Event] = []
+        try:
+            for clock in clocks:
+                if clock.breached_at is None:
+                    outcome = self.clocks.judge(clock, evidence.get(clock.marketing_id,
+                                                                    Evidence()), now)
+                    if not self.took(outcome, now, summary, events):
+                        continue
+                if clock.breached_at is not None:
+                    self.sla_store.save([clock])
+                    self.breach_actions(clock, summary, events)
+                self.sla_store.save([clock])
+        finally:
+            self.state.record_events(summary.run_id, events)
+
+    def took(self, outcome: Outcome, now: datetime, summary: RunSummary,
+             events: list[Event]) -> bool:
+        """Write down what a look at a clock found; False when nothing changed."""
+        clock, what = outcome.clock, f"{outcome.clock.clock}: {outcome.evidence}"
+        if outcome.kind == "met":
+            clock.met_at, clock.closed, clock.evidence = outcome.at or now, True, \
+                outcome.evidence
+            events.append(Event(clock.marketing_id, "sla_met", what))
+        elif outcome.kind == "warn":
+            clock.warned_at = now
+            summary.warnings.append(f"lead {clock.marketing_id}: SLA {what}")
+            events.append(Event(clock.marketing_id, "sla_warning", what))
+            log.warning("sla due soon", lead=clock.marketing_id, clock=clock.clock,
+                        due=clock.due_at.isoformat())
+        elif outcome.kind == "breach":
+            clock.breached_at, clock.evidence = now, outcome.evidence
+            summary.warnings.append(f"lead {clock.marketing_id}: SLA breached, {what}")
+            events.append(Event(clock.marketing_id, "sla_breach", what))
+            log.warning("sla breached", lead=clock.marketing_id, clock=clock.clock,
+                        evidence=outcome.evidence)
+        return outcome.kind is not None
+
+    def evidence(self, clocks: list[SlaClock]) -> dict[str, Evidence]:
+        """Each lead's steps (marketing's stage history) and, for clocks that count
+        touches, its record's activities: one history read per 100 records."""
+        ids = sorted({clock.marketing_id for clock in clocks})
+        steps = {lead: [StageStep(u.at, u.stage, u.who) for u in updates]
+                 for lead, updates in self.marketing.stage_histories(ids).items()}
+        wanted = {(clock.crm_object, clock.crm_id) for clock in clocks
+                  if clock.clock in TOUCH_CLOCKS and clock.breached_at is None}
+        touches = self.crm.history([Candidate("lead" if crm_object == self.object
+                                              else "contact", crm_object, crm_id, {})
+                                    for crm_object, crm_id in sorted(wanted)],
+                                   TOUCHES_READ) if wanted else {}
+        return {clock.marketing_id: Evidence(touches.get(clock.crm_id, ()),
+                                             steps.get(clock.marketing_id, ()))
+                for clock in clocks}
+
+    def breach_actions(self, clock: SlaClock, summary: RunSummary,
+                       events: list[Event]) -> None:
+        """The breach's actions not done yet, each saved as done as soon as it is: a
+        failed one is tried again next run, the others are not repeated."""
+        definition = self.clocks.definition(clock)
+        for action in definition.on_breach if definition else ():
+            if action == "warn" or action in clock.done():
+                continue
+            try:
+                note = {"task": self.sla_task, "reroute": self.sla_reroute,
+                        "webhook": self.sla_webhook, "recycle": self.sla_recycle}[action](clock)
+            except LeadsyncError as exc:
+                summary.warnings.append(f"lead {clock.marketing_id}: SLA breach action "
+                                        f"{action} failed, tried again next run: {exc}")
+                events.append(Event(clock.marketing_id, "sla_action_failed", f"{action}: {exc}"))
+                return
+            clock.mark_done(action)
+            events.append(Event(clock.marketing_id, "sla_action", f"{clock.clock}: {action}: "
+                                                                  f"{note}"))
+            self.sla_store.save([clock])  # type: ignore[union-attr]
+        clock.closed = True
+
+    def breach_text(self, clock: SlaClock) -> tuple[str, str]:
+        """(subject, body) of a breach, in a manager's words."""
+        [lead] = self.marketing.leads([clock.marketing_id]) or [None]
+        who = lead_shown(lead) if lead is not None else f"lead {clock.marketing_id}"
+        owner = next((o.name for o in self.owners() or () if o.id == clock.owner_id),
+                     clock.owner_id or "the default owner")
+        subject = f"SLA breached ({CLOCK_NAMES.get(clock.clock, clock.clock)}): {who}"
+        body = "\n".join([
+            f"{who}, owned by {owner}, {self.crm.name} record {clock.crm_id}.",
+            f"Clock started {clock.started_at:%Y-%m-%d %H:%M} UTC, due "
+            f"{clock.due_at:%Y-%m-%d %H:%M} UTC.",
+            f"Breach: {clock.evidence}."])
+        return subject[:255], body
+
+    def sla_task(self, clock: SlaClock) -> str:
+        """A high-priority task on the record for the manager ([sla] manager), else the owner."""
+        subject, body = self.breach_text(clock)
+        owner = self.config.sla.manager or clock.owner_id
+        task = HandoffTask(key=f"sla-{clock.id}", crm_id=clock.crm_id, subject=subject,
+                           body=body, due=self.clock(), owner_id=owner, priority="high")
+        if self.crm.tasks_made([task]):  # made by a run cut off before it said so
+            return "task made already"
+        [result] = self.crm.add_tasks(clock.crm_object, [task])
+        if not result.ok:
+            raise SlaActionFailed(f"the CRM refused the task: {'; '.join(result.errors)}")
+        return f"task {result.crm_id} for {owner or 'the owner'}"
+
+    def sla_reroute(self, clock: SlaClock) -> str:
+        """The lead to the next rep of its pool (`leadsync reroute`), whose own clock starts."""
+        summary = RunSummary(0, dry_run=False)
+        done = self.reroute([clock.marketing_id], summary, why=(
+            f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached"))
+        moved = [r for r in done if r.written and r.owner_id]
+        if not moved:
+            raise SlaActionFailed("; ".join(summary.warnings) or "nobody to re-route to")
+        again = self.clocks.restarted(clock, moved[0].owner_id, self.clock())
+        if again is not None:
+            self.sla_store.save([again])  # type: ignore[union-attr]
+        return f"from {moved[0].previous} to {moved[0].owner_id}"
+
+    def sla_webhook(self, clock: SlaClock) -> str:
+        """A JSON POST (Slack's incoming-webhook shape: ``text``, plus the facts)."""
+        env = self.config.sla.webhook_env or ""
+        url = os.environ.get(env)
+        if not url:
+            raise SlaActionFailed(f"environment variable {env} (sla.webhook_env) is not set")
+        subject, body = self.breach_text(clock)
+        payload = {"text": f"{subject}\n{body}", "lead": clock.marketing_id,
+                   "clock": clock.clock, "crm": clock.crm, "record": clock.crm_id,
+                   "owner": clock.owner_id, "started_at": clock.started_at.isoformat(),
+                   "due_at": clock.due_at.isoformat(), "evidence": clock.evidence}
+        try:  # the URL is a secret: never in a message
+            answer = requests.post(url, json=payload, timeout=WEBHOOK_SECONDS)
+        except requests.RequestException as exc:
+            raise SlaActionFailed(f"webhook not reached ({exc.__class__.__name__})") from None
+        if answer.status_code >= 300:
+            raise SlaActionFailed(f"webhook answered {answer.status_code}")
+        return f"webhook answered {answer.status_code}"
+
+    def sla_recycle(self, clock: SlaClock) -> str:
+        """Back to marketing: the recycle stage, and the CRM status that means it."""
+        now = self.clock()
+        stage = self.config.process.recycle.stage
+        statuses = (self.config.process.stages[stage].crm_statuses
+                    or [s for s, st in self.config.status_mapping.to_marketing.items()
+                        if st == stage])
+        status = statuses[0] if statuses else ""
+        link = self.state.links_any_object(self.crm.name, [clock.marketing_id],
+                                           prefer=self.object).get(clock.marketing_id)
+        written = ""
+        if status and link is not None and not link.converted and link.deleted_at is None:
+            [result] = self.crm.upsert(link.crm_object, self.key_field, [Write(
+                link.external_id, {self.status_field: status}, known=True,
+                crm_id=link.crm_id, stamp=False)])
+            if not result.ok:
+                raise SlaActionFailed(f"the CRM refused status {status!r}: "
+                                      f"{'; '.join(result.errors)}")
+            link.crm_status, link.crm_status_at = status, now
+            self.state.save_links([link])
+            written = f"; {self.status_field} = {status!r}"
+        reason = f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached: {clock.evidence}"
+        self.marketing.write_stages([StageUpdate(clock.marketing_id, stage, status, now,
+                                                 who=LEADSYNC, reason=reason)])
+        return f"recycled{written}"
 
 
 SHOWN = ("first_name", "last_name", "email", "phone", "company", "title", "city", "country")

@@ -93,6 +93,9 @@ class Write:
         return {**self.payload, **self.on_create} if created else dict(self.payload)
 
 
+TASK_PRIORITIES = ("high", "normal", "low")
+
+
 @dataclass(frozen=True)
 class HandoffTask:
     """A to-do for the rep who now owns a lead: who it is and what they did so far."""
@@ -103,6 +106,8 @@ class HandoffTask:
     body: str
     due: datetime
     owner_id: str | None = None
+    priority: str = "normal"
+    """One of ``TASK_PRIORITIES``; each adapter writes it in its CRM's words."""
 
     @property
     def token(self) -> str:
@@ -124,13 +129,14 @@ class HandoffTask:
     def as_json(self) -> str:
         return json.dumps({"key": self.key, "crm_id": self.crm_id, "subject": self.subject,
                            "body": self.body, "due": self.due.isoformat(),
-                           "owner_id": self.owner_id})
+                           "owner_id": self.owner_id, "priority": self.priority})
 
     @classmethod
     def from_json(cls, text: str) -> HandoffTask:
-        data = json.loads(text)
+        data = json.loads(text)  # tasks owed before priorities were written have none
         return cls(data["key"], data["crm_id"], data["subject"], data["body"],
-                   datetime.fromisoformat(data["due"]), data.get("owner_id"))
+                   datetime.fromisoformat(data["due"]), data.get("owner_id"),
+                   data.get("priority") or "normal")
 
 
 @dataclass
@@ -227,13 +233,34 @@ class PersonChange:
 
 @dataclass(frozen=True)
 class Touch:
-    """Earlier outreach on a CRM record: who reached out, when, and how it went."""
+    """Earlier outreach on a CRM record: who reached out, when, how, and how it went."""
 
     crm_id: str        # the record it is attached to
     at: datetime | None
+    """When it happened (a call's or email's own time, a task's date), not when the
+    CRM record of it was made: a call logged a week late happened a week earlier."""
     who: str | None    # the rep's name (or owner id when the name is unknown)
     what: str          # subject or type of the activity
     outcome: str | None = None
+    channel: str | None = None
+    """call, email, meeting, task or note (or linkedin, where the CRM tells it apart)."""
+    notes: str | None = None
+    """What the rep wrote on it (call notes, the email's text), as plain text."""
+    activity_id: str | None = None
+    """The activity's own id: one call linked to a contact and to its account is
+    found on both records and is still one touch."""
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    """One change of a record's status field, as the CRM's field history keeps it:
+    the steps a record took between two syncs, not only where it ended."""
+
+    crm_id: str
+    at: datetime
+    old: str | None
+    new: str | None
+    who: str | None = None  # the user who made the change, by name where the CRM says
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from connector.config import ScoringConfig
-from connector.records import Decision, Lead
+from connector.records import Activity, Decision, Lead
 
 
 def score(lead: Lead, model: ScoringConfig) -> Decision[float]:
@@ -48,3 +48,32 @@ def qualify(lead: Lead, lead_score: float, model: ScoringConfig) -> Decision[boo
     if missing:
         return Decision(False, f"{base}; missing {', '.join(missing)}")
     return Decision(False, base)
+
+
+def why_now(lead: Lead, model: ScoringConfig) -> list[Activity] | None:
+    """The latest activities without which the lead would not qualify, newest first:
+    what made it sales-ready now, for the rep's task. Empty when the profile (and
+    older activity) reaches the threshold whatever happened lately; None when the
+    lead is under it.
+
+    Points add up per activity, so this takes the newest scoring activities away
+    until the rest falls below the threshold."""
+    total = score(lead, model).value
+    if total < model.threshold:
+        return None
+    taken: list[Activity] = []
+    scored = [(a, p) for a in lead.activities if (p := activity_points(a, model)) > 0]
+    for activity, worth in sorted(scored, key=lambda x: x[0].occurred_at, reverse=True):
+        taken.append(activity)
+        total -= worth
+        if total < model.threshold:
+            return taken
+    return []
+
+
+def activity_points(activity: Activity, model: ScoringConfig) -> float:
+    """What one activity adds to ``score``: its kind's points and the bonus of every
+    page key its detail contains."""
+    return model.activity_points.get(activity.kind.value, 0) + sum(
+        p for needle, p in model.page_points.items() if needle in activity.detail)
+

@@ -96,6 +96,9 @@ class Link(StateModel, table=True):
     """Hash of the last payload written, so an unchanged lead is not written again."""
     crm_status: str | None = None
     """The CRM status last seen or written, so a read-back of it is an echo."""
+    crm_status_at: datetime | None = _when(nullable=True)
+    """When the CRM says that status was set: steps of the field's history after it
+    are the ones marketing has not heard yet."""
     converted: bool = False
     """Sales converted the record (into a contact and an opportunity); the CRM
     refuses writes to it from then on, so leadsync stops sending them."""

@@ -69,17 +69,19 @@ def open_crm(config: Config) -> Iterator[CrmAdapter]:
 
 
 def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool = False,
-             stop: Stop = NEVER, crm: CrmAdapter | None = None) -> RunSummary:
+             stop: Stop = NEVER, crm: CrmAdapter | None = None,
+             clock: Clock = utcnow) -> RunSummary:
     """Open the configured adapters and the state store, run one cycle, close all.
     ``stop``: asked between batches (the CLI sets it on SIGTERM and Ctrl-C).
     ``crm``: an adapter the caller keeps open across runs (the daemon: its login
-    and the CRM's metadata are reused, not asked again every cycle)."""
+    and the CRM's metadata are reused, not asked again every cycle).
+    ``clock``: the time routing and SLA clocks read (tests move it on)."""
     state = open_state(config)
     try:
         with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
                 (nullcontext(crm) if crm is not None else open_crm(config)) as crm:
-            pipeline = Pipeline(config, state, marketing, crm,
-                                retry_dead_letters=retry_dead_letters, stop=stop, lock=lock)
+            pipeline = Pipeline(config, state, marketing, crm, retry_dead_letters=
+                                retry_dead_letters, stop=stop, lock=lock, clock=clock)
             return pipeline.run(dry_run=dry_run)
     finally:
         state.close()

@@ -22,6 +22,7 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
     ObjectSchema,
     PersonChange,
     Removal,
+    StatusStep,
     Touch,
     Write,
     WriteResult,
@@ -84,6 +85,13 @@ class CrmAdapter(Protocol):
         Asked only for two-way conflicts, so a few calls at most."""
         ...
 
+    def status_history(self, object_name: str, field: str, crm_ids: Sequence[str],
+                       since: datetime | None) -> dict[str, list[StatusStep]]:
+        """Each change of ``field`` on these records at or after ``since``, oldest first,
+        where the CRM keeps the field's history: the steps sales took between two syncs.
+        Records without history are left out (the record's current value decides)."""
+        ...
+
     def read_removed(self, object_name: str, key_field: str,
                      since: datetime | None) -> Iterator[Removal]:
         """Records deleted (or merged away, with the survivor's id) at or after
@@ -140,13 +148,20 @@ class CrmAdapter(Protocol):
 
 @dataclass(frozen=True)
 class StageUpdate:
-    """A sales verdict, mapped to a marketing stage, on its way back."""
+    """A step of a lead through the process, on its way to marketing's stage history:
+    a sales verdict, or the hand-off itself."""
 
     marketing_id: str
     stage: str
     crm_status: str
     at: datetime
+    """When it happened: the CRM's own time of the change where it says."""
     amount: float | None = None
+    who: str | None = None
+    """Who made it: a rep's name, "leadsync", "marketing"."""
+    reason: str | None = None
+    from_stage: str | None = None
+    """The stage it left (set by the store when it records the step)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,15 @@ class MarketingAdapter(Protocol):
 
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         """Write the stages; return the ids actually written (a lead may be gone)."""
+        ...
+
+    def leads_in_stages(self, stages: Sequence[str], entered_before: datetime) -> list[Lead]:
+        """Leads (with activities) whose current stage is one of ``stages``, entered at or
+        before ``entered_before``: recycled and could-not-reach leads due back to sales."""
+        ...
+
+    def stage_histories(self, marketing_ids: Sequence[str]) -> dict[str, list[StageUpdate]]:
+        """Each lead's steps through the process, oldest first (from_stage filled in)."""
         ...
 
     def write_fields(self, updates: Sequence[FieldUpdate]) -> set[str]:

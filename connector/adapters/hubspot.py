@@ -26,6 +26,7 @@ archived listings.
 from __future__ import annotations
 
 import heapq
+import html
 import json
 import re
 import time
@@ -33,7 +34,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -64,6 +65,7 @@ from connector.records import (
     ObjectSchema,
     PersonChange,
     Removal,
+    StatusStep,
     Touch,
     Write,
     WriteResult,
@@ -567,41 +569,72 @@ class HubSpotAdapter:
 
     def owners(self) -> list[CrmOwner]:
         """Owners, active and archived (HubSpot lists the two apart), 100 a page."""
-        found: list[CrmOwner] = []
+        return [CrmOwner(str(owner.id), _owner_name(owner), not archived)
+                for owner, archived in self._all_owners()]
+
+    def _all_owners(self) -> Iterator[tuple[Any, bool]]:
+        """(owner, archived) for every owner, active ones first."""
         for archived in (False, True):
             after: str | None = None
             while True:
                 page = self._call("crm.owners.owners_api", "get_page", limit=100,
                                   archived=archived, **({"after": after} if after else {}))
                 for owner in page.results or []:
-                    name = " ".join(p for p in (owner.first_name, owner.last_name) if p)
-                    found.append(CrmOwner(str(owner.id), name or owner.email or str(owner.id),
-                                          not archived))
+                    yield owner, archived
                 after = page.paging.next.after if page.paging and page.paging.next else None
                 if not after:
                     break
-        return found
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
-        """Tasks associated with the contacts and companies: two batch calls per 100."""
+        """Calls, emails, meetings, notes and tasks associated with the contacts and
+        companies, newest first by their own time (``hs_timestamp``), with the owner's
+        name, the outcome and the body as plain text. An activity on a contact and on
+        its company is listed under both, as the same activity (its type and id): the
+        engine shows it once. Costs an association read per activity type and object
+        type, a batch read per 100 of each type found, the owners (when an activity
+        has one) and the call outcomes' labels (when a call has one)."""
         out: dict[str, list[Touch]] = {r.crm_id: [] for r in records}
-        if limit <= 0:
+        if limit <= 0 or not records:
             return out
-        owners: dict[str, str] = {}
+        linked: dict[str, dict[str, list[str]]] = {}  # activity type → record → activity ids
         for object_type in ("contacts", "companies"):
             ids = [r.crm_id for r in records
                    if (r.kind == "account") == (object_type == "companies")]
-            if not ids:
-                continue
-            linked = self._associated(object_type, "tasks", ids)
-            tasks = self._read("tasks", sorted({t for ts in linked.values() for t in ts}),
-                               TASK_FIELDS)
-            for record_id, task_ids in linked.items():
-                touches = [_touch(record_id, tasks[t], owners) for t in task_ids if t in tasks]
-                touches.sort(key=lambda t: t.at or datetime.min.replace(tzinfo=UTC),
-                             reverse=True)
-                out.setdefault(record_id, []).extend(touches[:limit])
+            for activity in ACTIVITIES if ids else ():
+                for record_id, found in self._associated(object_type, activity, ids).items():
+                    linked.setdefault(activity, {}).setdefault(record_id, []).extend(found)
+        rows = {activity: self._read(activity, sorted({a for ids in by_record.values()
+                                                       for a in ids}),
+                                     [*ACTIVITY_DATES, *ACTIVITIES[activity].fields])
+                for activity, by_record in linked.items()}
+        every = [props for by_id in rows.values() for props in by_id.values()]
+        owners = ({o.id: o.name for o in self.owners()}
+                  if any(p.get("hubspot_owner_id") for p in every) else {})
+        outcomes = self._call_outcomes() if any(
+            p.get("hs_call_disposition") for p in rows.get("calls", {}).values()) else {}
+        oldest = datetime.min.replace(tzinfo=UTC)
+        for activity, by_record in linked.items():
+            for record_id, activity_ids in by_record.items():
+                touches = out.setdefault(record_id, [])
+                touches.extend(_touch(record_id, activity, i, rows[activity][i], owners,
+                                      outcomes)
+                               for i in dict.fromkeys(activity_ids) if i in rows[activity])
+        for touches in out.values():
+            touches.sort(key=lambda t: t.at or oldest, reverse=True)
+            del touches[limit:]
         return out
+
+    def _call_outcomes(self) -> dict[str, str]:
+        """The portal's call outcomes, GUID → label, from ``hs_call_disposition``'s options
+        (the calls API: custom outcomes are found "using the properties API")."""
+        try:
+            prop = self._call("crm.properties.core_api", "get_by_name", "calls",
+                              "hs_call_disposition")
+        except FatalError as exc:  # a label for the rep's task is not worth failing a run
+            log.warning("call outcomes unreadable; the call status is shown instead",
+                        error=str(exc))
+            return {}
+        return {o.value: o.label for o in prop.options or () if o.value and o.label}
 
     def field_times(self, object_name: str, crm_ids: Sequence[str],
                     fields: Sequence[str]) -> dict[str, dict[str, datetime]]:
@@ -618,6 +651,42 @@ class HubSpotAdapter:
                         out.setdefault(str(row.id), {})[name] = \
                             versions[0].timestamp.astimezone(UTC)
         return out
+
+    def status_history(self, object_name: str, field: str, crm_ids: Sequence[str],
+                       since: datetime | None) -> dict[str, list[StatusStep]]:
+        """From the property's history (``propertiesWithHistory`` on a batch read, newest
+        first), which HubSpot keeps for every property; who made a change is the user
+        id of its version, named through the owners list."""
+        out: dict[str, list[StatusStep]] = {}
+        names: dict[str, str] | None = None
+        for chunk in batched(sorted(crm_ids), self.settings.batch_size):
+            page = self._call("crm.objects.batch_api", "read", object_name,
+                              {"inputs": [{"id": i} for i in chunk], "properties": [],
+                               "propertiesWithHistory": [field]})
+            for row in page.results or []:
+                versions = [v for v in reversed((row.properties_with_history or {})
+                                                .get(field) or []) if v.timestamp is not None]
+                steps: list[StatusStep] = []
+                for before, version in zip([None, *versions], versions, strict=False):
+                    at = version.timestamp.astimezone(UTC)
+                    if since is not None and at < since:
+                        continue
+                    if names is None and version.updated_by_user_id is not None:
+                        names = self._user_names()
+                    user = version.updated_by_user_id
+                    steps.append(StatusStep(
+                        str(row.id), at, before.value or None if before else None,
+                        version.value or None,
+                        (names or {}).get(str(user), f"user {user}") if user is not None
+                        else (version.source_type or None)))
+                if steps:
+                    out[str(row.id)] = steps
+        return out
+
+    def _user_names(self) -> dict[str, str]:
+        """User id → the owner's name: a property version names the user, not the owner."""
+        return {str(owner.user_id): _owner_name(owner) for owner, _ in self._all_owners()
+                if owner.user_id is not None}
 
     def read_removed(self, object_name: str, key_field: str,
                      since: datetime | None) -> Iterator[Removal]:
@@ -771,7 +840,7 @@ class HubSpotAdapter:
                 "properties": _strings({
                     "hs_task_subject": t.subject, "hs_task_body": t.text,
                     "hs_timestamp": hs_millis(t.due), "hs_task_status": "NOT_STARTED",
-                    "hs_task_priority": "MEDIUM", "hs_task_type": "TODO",
+                    "hs_task_priority": TASK_PRIORITY[t.priority], "hs_task_type": "TODO",
                     **({"hubspot_owner_id": t.owner_id} if t.owner_id else {})}),
                 "associations": [{"to": {"id": t.crm_id}, "types": [{
                     "associationCategory": "HUBSPOT_DEFINED",
@@ -1053,13 +1122,82 @@ def _company(row: dict[str, Any]) -> Candidate:
                      account_owner_id=owner)
 
 
-def _touch(record_id: str, props: dict[str, Any], owners: dict[str, str]) -> Touch:
+@dataclass(frozen=True)
+class Engagement:
+    """How one activity object tells a rep's touch: its channel, its title property,
+    its body properties (the first one set is the notes), the properties its outcome
+    is read from (``_outcome``)."""
+
+    channel: str
+    title: str | None
+    bodies: tuple[str, ...]
+    outcome: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> list[str]:
+        return [f for f in (self.title, *self.bodies, *self.outcome) if f]
+
+
+ACTIVITIES = {
+    "calls": Engagement("call", "hs_call_title", ("hs_call_body",),
+                        ("hs_call_disposition", "hs_call_status")),
+    "emails": Engagement("email", "hs_email_subject", ("hs_email_text", "hs_email_html"),
+                         ("hs_email_status", "hs_email_direction")),
+    # the rep's own notes before the invitation's text
+    "meetings": Engagement("meeting", "hs_meeting_title",
+                           ("hs_internal_meeting_notes", "hs_meeting_body"),
+                           ("hs_meeting_outcome",)),
+    "notes": Engagement("note", None, ("hs_note_body",)),
+    "tasks": Engagement("task", "hs_task_subject", ("hs_task_body",), ("hs_task_status",)),
+}
+"""The engagement objects a rep's earlier contact is made of (CRM API, "Activities")."""
+ACTIVITY_DATES = ("hs_timestamp", "hs_createdate", "hubspot_owner_id")
+EMAIL_DIRECTIONS = {"EMAIL": "Sent", "INCOMING_EMAIL": "Received",
+                    "FORWARDED_EMAIL": "Forwarded"}
+TASK_PRIORITY = {"high": "HIGH", "normal": "MEDIUM", "low": "LOW"}
+_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|h\d)>")
+
+
+def _touch(record_id: str, activity: str, activity_id: str, props: dict[str, Any],
+           owners: dict[str, str], outcomes: dict[str, str]) -> Touch:
+    kind = ACTIVITIES[activity]
     stamp = props.get("hs_timestamp") or props.get("hs_createdate")
     owner = props.get("hubspot_owner_id")
+    notes = next((text for f in kind.bodies if (text := _plain(props.get(f)))), None)
     return Touch(crm_id=record_id, at=hs_datetime(stamp) if stamp else None,
                  who=owners.get(owner, f"owner {owner}") if owner else None,
-                 what=props.get("hs_task_subject") or "Task",
-                 outcome=props.get("hs_task_status"))
+                 what=(props.get(kind.title) if kind.title else None) or "",
+                 outcome=_outcome(activity, props, outcomes), channel=kind.channel,
+                 notes=notes, activity_id=f"{activity}:{activity_id}")
+
+
+def _outcome(activity: str, props: dict[str, Any], outcomes: dict[str, str]) -> str | None:
+    """How it went, in words: a call's outcome label (else its status), an email's
+    direction (or its failure), a meeting's outcome, a task's status."""
+    if activity == "calls":
+        label = outcomes.get(props.get("hs_call_disposition") or "")
+        return label or _word(props.get("hs_call_status"))
+    if activity == "emails":
+        status = props.get("hs_email_status")
+        if status in ("BOUNCED", "FAILED"):
+            return _word(status)
+        return EMAIL_DIRECTIONS.get(props.get("hs_email_direction") or "")
+    fields = ACTIVITIES[activity].outcome
+    return _word(props.get(fields[0])) if fields else None
+
+
+def _word(value: str | None) -> str | None:
+    """``NOT_STARTED`` → ``Not started``."""
+    return value.replace("_", " ").capitalize() if value else None
+
+
+def _plain(text: str | None) -> str | None:
+    """An HTML body (notes, tasks, meetings are rich text) as plain text on one line."""
+    if not text:
+        return None
+    plain = html.unescape(_TAG.sub("", _BREAK.sub(" ", text)))
+    return " ".join(plain.split()) or None
 
 
 def _taken_by(object_name: str, existing_id: str, theirs: str, write: Write) -> WriteResult:
@@ -1172,3 +1310,10 @@ def open_hubspot(config: Config, *, credentials: Mapping[str, str] | None = None
 
 
 register_crm("hubspot", open_hubspot)
+
+
+def _owner_name(owner: Any) -> str:
+    """An owner as people know them: the name, else the email, else the id."""
+    name = " ".join(p for p in (owner.first_name, owner.last_name) if p)
+    return name or owner.email or str(owner.id)
+

@@ -92,16 +92,21 @@ class MkActivity(MarketingModel, table=True):
 
 
 class MkStageChange(MarketingModel, table=True):
-    """Marketing's own history of what sales said, lead by lead."""
+    """Marketing's own history of every step of a lead through the process: from, to,
+    when (the CRM's own time of the change), who, and why."""
 
     __tablename__ = "mk_stage_change"
     id: int | None = Field(default=None, primary_key=True)
     lead_id: int = Field(foreign_key="mk_lead.id", index=True)
+    from_stage: str | None = None
     stage: str
     crm_status: str
     amount: float | None = None
     """The opportunity's amount, once the lead became one: marketing's revenue attribution."""
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    who: str | None = None
+    """A rep's name, "leadsync" (the hand-off, a recycle by SLA) or "marketing"."""
+    reason: str | None = Field(default=None, sa_column=Column(SAText, nullable=True))
 
 
 class ImportReject(MarketingModel, table=True):
@@ -837,6 +842,13 @@ class EmbeddedMarketingStore:
                 found.extend(self._with_activities(session, list(session.exec(query))))
         return found
 
+    def leads_in_stages(self, stages: Sequence[str], entered_before: datetime) -> list[Lead]:
+        with Session(self.engine) as session:
+            query = select(MkLead).where(col(MkLead.stage).in_(list(stages)),
+                                         col(MkLead.stage_updated_at) <= entered_before)
+            return self._with_activities(session, list(session.exec(query.order_by(
+                col(MkLead.id)))))
+
     # closed loop --------------------------------------------------------------
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         written: set[str] = set()
@@ -845,12 +857,13 @@ class EmbeddedMarketingStore:
                 lead = session.get(MkLead, int(update.marketing_id))
                 if lead is None:
                     continue
+                session.add(MkStageChange(lead_id=lead.id, from_stage=lead.stage,
+                                          stage=update.stage, crm_status=update.crm_status,
+                                          amount=update.amount, at=update.at, who=update.who,
+                                          reason=update.reason))
                 lead.stage = update.stage
                 lead.stage_updated_at = update.at
                 session.add(lead)
-                session.add(MkStageChange(lead_id=lead.id, stage=update.stage,
-                                          crm_status=update.crm_status, amount=update.amount,
-                                          at=update.at))
                 written.add(update.marketing_id)
             session.commit()
         return written
@@ -890,9 +903,23 @@ class EmbeddedMarketingStore:
             lead.key = key
 
     def stage_history(self, marketing_id: str) -> list[MkStageChange]:
+        return self._stage_rows([marketing_id]).get(marketing_id, [])
+
+    def stage_histories(self, marketing_ids: Sequence[str]) -> dict[str, list[StageUpdate]]:
+        return {lead_id: [StageUpdate(lead_id, r.stage, r.crm_status, r.at, r.amount, who=r.who,
+                                      reason=r.reason, from_stage=r.from_stage) for r in rows]
+                for lead_id, rows in self._stage_rows(marketing_ids).items()}
+
+    def _stage_rows(self, marketing_ids: Sequence[str]) -> dict[str, list[MkStageChange]]:
+        ids = [int(i) for i in marketing_ids if str(i).isdigit()]
+        out: dict[str, list[MkStageChange]] = {}
         with Session(self.engine) as session:
-            query = select(MkStageChange).where(MkStageChange.lead_id == int(marketing_id))
-            return list(session.exec(query.order_by(col(MkStageChange.id))))
+            for start in range(0, len(ids), 500):
+                query = select(MkStageChange).where(
+                    col(MkStageChange.lead_id).in_(ids[start:start + 500]))
+                for row in session.exec(query.order_by(col(MkStageChange.id))):
+                    out.setdefault(str(row.lead_id), []).append(row)
+        return out
 
 
 def seed_store(store: EmbeddedMarketingStore, path: Path) -> ImportReport:

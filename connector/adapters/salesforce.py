@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote_plus
 
@@ -54,6 +54,7 @@ from connector.records import (
     ObjectSchema,
     PersonChange,
     Removal,
+    StatusStep,
     Touch,
     Write,
     WriteResult,
@@ -635,7 +636,8 @@ class SalesforceAdapter:
         chunks = list(batched(tasks, self.settings.collection_size))
         bodies = [{"allOrNone": False, "records": [{
             "attributes": {"type": "Task"}, "WhoId": t.crm_id, "Subject": t.subject,
-            "Description": t.text, "Status": "Not Started", "Priority": "Normal",
+            "Description": t.text, "Status": "Not Started",
+            "Priority": TASK_PRIORITY[t.priority],
             "ActivityDate": t.due.date().isoformat(),
             **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in chunk]}
             for chunk in chunks]
@@ -657,9 +659,7 @@ class SalesforceAdapter:
         """From the object's field history (LeadHistory, ContactHistory; Object
         Reference, "LeadHistory"): only fields the org tracks have rows. An org without
         history on the object answers nothing here, and the record's stamp decides."""
-        history = f"{object_name[:-3]}__History" if object_name.endswith("__c") \
-            else f"{object_name}History"
-        parent = "ParentId" if object_name.endswith("__c") else f"{object_name}Id"
+        history, parent = _history_object(object_name)
         if self.describe_or_none(history) is None:
             return {}
         out: dict[str, dict[str, datetime]] = {}
@@ -670,6 +670,28 @@ class SalesforceAdapter:
             for row in self._rows(soql):
                 out.setdefault(row[parent], {}).setdefault(row["Field"],
                                                            sf_datetime(row["CreatedDate"]))
+        return out
+
+    def status_history(self, object_name: str, field: str, crm_ids: Sequence[str],
+                       since: datetime | None) -> dict[str, list[StatusStep]]:
+        """From the object's field history, where the org tracks the field (Setup,
+        "Field History Tracking"): OldValue, NewValue, CreatedDate and CreatedBy of
+        each change. One query per 200 records; nothing when the org keeps none."""
+        history, parent = _history_object(object_name)
+        if not crm_ids or self.describe_or_none(history) is None:
+            return {}
+        out: dict[str, list[StatusStep]] = {}
+        after = f" AND CreatedDate >= {soql_datetime(since)}" if since else ""
+        for chunk in batched(sorted(crm_ids), 200):
+            soql = format_soql(f"SELECT {parent}, OldValue, NewValue, CreatedDate, "
+                               f"CreatedBy.Name FROM {history} WHERE {parent} IN {{}} "
+                               f"AND Field = {{}}{after} ORDER BY CreatedDate, Id",
+                               chunk, field)
+            for row in self._rows(soql):
+                out.setdefault(row[parent], []).append(StatusStep(
+                    row[parent], sf_datetime(row["CreatedDate"]),
+                    _text_or_none(row.get("OldValue")), _text_or_none(row.get("NewValue")),
+                    (row.get("CreatedBy") or {}).get("Name")))
         return out
 
     def read_removed(self, object_name: str, key_field: str,
@@ -823,27 +845,29 @@ class SalesforceAdapter:
         return sources
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
-        """Tasks on the leads and contacts (WhoId) and on the accounts (WhatId)."""
+        """Tasks on the leads and contacts (WhoId) and on the accounts (WhatId), newest
+        first by when they happened (``_task_time``), with their kind (TaskSubtype,
+        Type), call result and notes. A task on a contact and its account is listed
+        under both, as the same activity (its Id): the engine shows it once."""
         out: dict[str, list[Touch]] = {r.crm_id: [] for r in records}
         if limit <= 0 or not records:
             return out
         people = [r.crm_id for r in records if r.kind != "account"]
         accounts = [r.crm_id for r in records if r.kind == "account"]
-        head = ("SELECT Id, WhoId, WhatId, Subject, Status, ActivityDate, CreatedDate, "
-                "Owner.Name FROM Task WHERE ")
+        schema = self.describe("Task")  # call fields need Call Center; fields come and go
+        head = (f"SELECT {', '.join(f for f in TASK_FIELDS if schema.field(f))}, Owner.Name "
+                "FROM Task WHERE ")
         terms = [format_soql("WhoId IN {}", chunk) for chunk in batched(people, 100)]
         terms += [format_soql("WhatId IN {}", chunk) for chunk in batched(accounts, 100)]
-        for soql in _or_queries(head, terms, " ORDER BY CreatedDate DESC"):
+        for soql in _or_queries(head, terms):
             for row in self._rows(soql):
-                touch = Touch(crm_id=row.get("WhoId") or row.get("WhatId") or "",
-                              at=sf_datetime(row["CreatedDate"]) if row.get("CreatedDate")
-                              else None,
-                              who=(row.get("Owner") or {}).get("Name"),
-                              what=row.get("Subject") or "Task",
-                              outcome=row.get("Status"))
-                for crm_id in (row.get("WhoId"), row.get("WhatId")):
-                    if crm_id in out and len(out[crm_id]) < limit:
-                        out[crm_id].append(touch)
+                for crm_id in dict.fromkeys((row.get("WhoId"), row.get("WhatId"))):
+                    if crm_id in out:
+                        out[crm_id].append(_task_touch(crm_id, row))
+        oldest = datetime.min.replace(tzinfo=UTC)
+        for touches in out.values():
+            touches.sort(key=lambda t: t.at or oldest, reverse=True)
+            del touches[limit:]
         return out
 
     def owners(self) -> list[CrmOwner]:
@@ -992,6 +1016,41 @@ def _or_queries(head: str, terms: list[str], tail: str = "") -> Iterator[str]:
         size += cost
     if chunk:
         yield f"{head}({' OR '.join(chunk)}){tail}"
+
+
+TASK_FIELDS = ("Id", "WhoId", "WhatId", "Subject", "Status", "ActivityDate",
+               "CompletedDateTime", "CreatedDate", "TaskSubtype", "Type", "CallDisposition",
+               "Description")
+"""What the rep's task tells of an earlier Task (those the org has: ``describe``)."""
+TASK_CHANNELS = {"Call": "call", "Email": "email", "ListEmail": "email",
+                 "LinkedIn": "linkedin", "Meeting": "meeting"}
+"""TaskSubtype (how the task was made: Log a Call, an email sent from Salesforce) and
+Type (what the rep picked) → channel; anything else is a task."""
+TASK_PRIORITY = {"high": "High", "normal": "Normal", "low": "Low"}
+
+
+def _task_touch(crm_id: str, row: dict[str, Any]) -> Touch:
+    subtype, kind = row.get("TaskSubtype"), row.get("Type")
+    channel = TASK_CHANNELS.get(subtype or "") or TASK_CHANNELS.get(kind or "") or "task"
+    return Touch(crm_id=crm_id, at=_task_time(row), who=(row.get("Owner") or {}).get("Name"),
+                 what=row.get("Subject") or "", outcome=row.get("CallDisposition")
+                 or row.get("Status"), channel=channel, notes=row.get("Description") or None,
+                 activity_id=row.get("Id"))
+
+
+def _task_time(row: dict[str, Any]) -> datetime | None:
+    """When a task happened: its date (ActivityDate: the day of a logged call, a to-do's
+    due day), at the time it was closed when that was the same day (CompletedDateTime);
+    the closing time when it has no date; its creation only when it has neither."""
+    done = sf_datetime(row["CompletedDateTime"]) if row.get("CompletedDateTime") else None
+    if row.get("ActivityDate"):
+        day = date.fromisoformat(row["ActivityDate"])
+        if done is not None and done.date() == day:
+            return done
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if done is not None:
+        return done
+    return sf_datetime(row["CreatedDate"]) if row.get("CreatedDate") else None
 
 
 def _candidate(kind: str, sobject: str, row: dict[str, Any], key_field: str) -> Candidate:
@@ -1163,3 +1222,19 @@ def open_salesforce(config: Config, *, credentials: Mapping[str, str] | None = N
 
 
 register_crm("salesforce", open_salesforce)
+
+
+def _history_object(object_name: str) -> tuple[str, str]:
+    """The field history object of ``object_name`` and its parent id field: LeadHistory
+    (LeadId), Opportunity's OpportunityFieldHistory, a custom object's X__History."""
+    if object_name.endswith("__c"):
+        return f"{object_name[:-3]}__History", "ParentId"
+    if object_name == "Opportunity":
+        return "OpportunityFieldHistory", "OpportunityId"
+    return f"{object_name}History", f"{object_name}Id"
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A history value (anyType): None stays None, anything else as text."""
+    return None if value is None else str(value)
+

@@ -233,9 +233,9 @@ class RoutingConfig(RoutingModel):
     """A queue or default owner id for leads no rule could place (each one is a warning).
     Left out, such leads keep the CRM's default owner (the integration user)."""
     reroute_on_sla: bool = False
-    """When the SLA check finds a lead not followed up in time, give it to the next rep
-    of its pool (the history keeps every owner it had). The SLA step (not built yet)
-    reads it and calls ``Pipeline.reroute``, as `leadsync reroute` does by hand."""
+    """When the first-touch SLA clock ([sla.first_touch]) is breached, give the lead to
+    the next rep of its pool (the history keeps every owner it had), as `leadsync
+    reroute` does by hand: the same as "reroute" in that clock's ``on_breach``."""
     score_tiers: dict[str, float] = {}
     """Tier name = lowest score in the tier; a lead is in the highest tier it reaches."""
     reps: dict[str, Rep] = {}

@@ -110,7 +110,7 @@ def test_a_lead_sales_already_has_is_updated_not_duplicated_and_the_rep_sees_his
     assert only["Leadsync_Id__c"] == "1"  # from now on found by our key
     tasks = [t for t in salesforce_sandbox.records("Task") if t["WhoId"] == existing["Id"]]
     handoff = next(t for t in tasks if t["Subject"].startswith("Follow up returning lead"))
-    assert "Call: left voicemail (Completed)" in handoff["Description"]
+    assert "Task by Jordan Patel: Call: left voicemail — Completed." in handoff["Description"]
     assert "Jordan Patel" in handoff["Description"]
     assert "rule email" in handoff["Description"]
     assert handoff["OwnerId"] == existing["OwnerId"]  # the record's owner, not the API user

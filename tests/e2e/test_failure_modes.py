@@ -95,11 +95,15 @@ def test_lost_state_database_neither_duplicates_nor_resets(config: Any, sf_clien
     assert any("10 links were rebuilt from the CRM" in w for w in again.warnings)
     store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
     try:
-        stages = {lead.fields["email"]: lead.stage for lead in store.read_changes(None)}
+        leads = list(store.read_changes(None))
+        stages = {lead.fields["email"]: lead.stage for lead in leads}
+        handoffs = [step.stage for lead in leads for step in store.stage_history(lead.id)
+                    if step.stage == "mql"]
     finally:
         store.close()
-    assert stages.pop("person1@acme1.example") is not None
-    assert set(stages.values()) == {None}
+    assert stages.pop("person1@acme1.example") == "recycle"
+    assert set(stages.values()) == {"mql"}  # handed over once, not again on the rebuild
+    assert len(handoffs) == 10
     assert run_once(fresh).counts["fed_back"] == 0
     tasks = sf_client.query_all("SELECT WhoId FROM Task")["records"]
     assert len(tasks) == 10  # one follow-up per lead, none made again for rebuilt links

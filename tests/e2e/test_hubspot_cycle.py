@@ -64,7 +64,17 @@ def test_hand_off_work_the_leads_feed_back_then_nothing(config: Any,
     got = stages(config)
     assert (got["person1@acme1.example"], got["person2@acme2.example"],
             got["person5@acme5.example"]) == ("sales_accepted", "recycle", "won")
-    assert got["person7@acme0.example"] is None
+    assert got["person7@acme0.example"] == "mql"  # handed over, not worked yet
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    [worked] = [m.id for m in store.read_changes(None)
+                if m.fields["email"] == "person1@acme1.example"]
+    steps = store.stage_history(worked)
+    store.close()
+    # the rep's step, with HubSpot's own time and the rep named (the property history)
+    assert [(s.from_stage, s.stage, s.crm_status) for s in steps] == [
+        (None, "mql", "NEW"), ("mql", "sales_accepted", "IN_PROGRESS")]
+    assert steps[0].who == "leadsync" and steps[1].who not in (None, "leadsync")
+    assert not steps[1].who.startswith("user ")
 
     third = run_once(config)
     assert {k: v for k, v in third.counts.items() if v} == {}

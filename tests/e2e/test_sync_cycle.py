@@ -9,7 +9,7 @@ import pytest
 from tenacity import wait_none
 
 from connector.adapters.marketing_store import EmbeddedMarketingStore
-from connector.adapters.salesforce import SalesforceAdapter
+from connector.adapters.salesforce import SalesforceAdapter, sf_datetime
 from connector.pipeline import Pipeline
 from connector.state import StateStore
 from connector.wiring import open_marketing, run_once
@@ -75,7 +75,7 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
     tasks = sf_client.query_all("SELECT WhoId, Subject, Description, Status FROM Task")["records"]
     assert sorted(t["WhoId"] for t in tasks) == sorted(lead["Id"] for lead in leads)
     [task] = [t for t in tasks if t["WhoId"] == sample["Id"]]
-    assert task["Subject"] == "Follow up new lead: Pat3 Lee3 (Acme 3 Inc.)"
+    assert task["Subject"] == "Follow up new lead: Pat3 Lee3 (Acme 3 Inc.) — score 52, warm"
     assert task["Status"] == "Not Started"
     assert "Score 52" in task["Description"] and "filled in a form Contact sales" in \
         task["Description"] and "Email: person3@acme3.example" in task["Description"]
@@ -97,7 +97,7 @@ def test_three_runs_hand_off_feed_back_then_change_nothing(world: dict, sf_clien
     assert stages["person1@acme1.example"] == "sales_accepted"
     assert stages["person2@acme2.example"] == "recycle"
     assert stages["person5@acme5.example"] == "opportunity"
-    assert stages["person9@acme2.example"] is None  # handed off, not yet worked by sales
+    assert stages["person9@acme2.example"] == "mql"  # handed off, not yet worked by sales
     assert stages["person45@acme3.example"] is None  # never qualified, never handed off
 
     third = run_once(config)
@@ -193,10 +193,12 @@ def test_conversion_and_the_won_opportunity_travel_back(world: dict, sf_client: 
     store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
     [marketing_id] = [m.id for m in store.read_changes(None)
                       if m.fields["email"] == "person5@acme5.example"]
-    history = [(h.stage, h.crm_status, h.amount) for h in store.stage_history(marketing_id)]
+    history = [(h.from_stage, h.stage, h.crm_status, h.amount, h.who)
+               for h in store.stage_history(marketing_id)]
     store.close()
-    assert history == [("opportunity", "Closed - Converted", 9000),
-                       ("won", "Closed Won", 12000)]
+    assert history == [(None, "mql", "Open - Not Contacted", None, "leadsync"),
+                       ("mql", "opportunity", "Closed - Converted", 9000, "Sandbox Admin"),
+                       ("opportunity", "won", "Closed Won", 12000, None)]
 
     # marketing keeps nurturing the person; the converted lead is left alone, not refused
     import_leads(config, tmp_path / "later.csv", [lead_row(5, title="Chief Revenue Officer")])
@@ -208,3 +210,39 @@ def test_conversion_and_the_won_opportunity_travel_back(world: dict, sf_client: 
     [note] = state.events(later.run_id, "not_written")
     assert note.marketing_id == marketing_id and "converted in the CRM" in note.detail
     state.close()
+
+
+def test_two_steps_between_syncs_are_two_steps(world: dict, sf_client: Any,
+                                              salesforce_sandbox: Any) -> None:
+    """A rep works a lead, converts it and wins the deal between two syncs: marketing's
+    history has each step, in order, with the CRM's own time and the rep's name (read
+    from LeadHistory), not only where the record ended."""
+    config = world["config"]
+    assert run_once(config).status == "ok"
+    [lead] = sf_client.query("SELECT Id FROM Lead WHERE Email = 'person5@acme5.example'")[
+        "records"]
+    sf_client.Lead.update(lead["Id"], {"Status": "Working - Contacted"})
+    converted = salesforce_sandbox.convert_lead(lead["Id"], stage="Prospecting", amount=9000)
+    salesforce_sandbox.update("Opportunity", converted["opportunityId"],
+                              {"StageName": "Closed Won", "Amount": 12000})
+    worked = sf_client.query_all(
+        f"SELECT NewValue, CreatedDate, CreatedBy.Name FROM LeadHistory WHERE LeadId = "
+        f"'{lead['Id']}' AND Field = 'Status' ORDER BY CreatedDate")["records"]
+
+    second = run_once(config)
+    assert second.status == "ok" and second.counts["fed_back"] == 1  # one lead moved
+
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    [marketing_id] = [m.id for m in store.read_changes(None)
+                      if m.fields["email"] == "person5@acme5.example"]
+    history = store.stage_history(marketing_id)
+    store.close()
+    assert [(h.from_stage, h.stage) for h in history] == [
+        (None, "mql"), ("mql", "sales_accepted"), ("sales_accepted", "opportunity"),
+        ("opportunity", "won")]
+    accepted = history[1]
+    assert accepted.crm_status == "Working - Contacted" == worked[0]["NewValue"]
+    assert accepted.who == worked[0]["CreatedBy"]["Name"]
+    assert accepted.at == sf_datetime(worked[0]["CreatedDate"])
+    assert history[-1].amount == 12000
+    assert run_once(config).counts["fed_back"] == 0  # read again: nothing new

@@ -894,8 +894,10 @@ class RepSimulator(RuleBasedStateMachine):
 
         # 7. counts tell the truth (a clean in-process run)
         if summary is not None and mk_before is not None:
-            changed = [k for k, m in mk_now.items()
-                       if m.stage != (mk_before[k].stage if k in mk_before else None)]
+            handoff = self.config.process.handoff_stage  # the hand-off's own step: not a
+            changed = [k for k, m in mk_now.items()  # verdict, and not counted as one
+                       if m.stage != (mk_before[k].stage if k in mk_before else None)
+                       and not (m.stage == handoff and k not in self.links_before)]
             fed_back = summary.counts["fed_back"]
             if fed_back > len(changed):
                 self.finding("fed_back_counts_unchanged_stages",
@@ -1088,7 +1090,8 @@ class RepSimulator(RuleBasedStateMachine):
             else:
                 expected = status.to_marketing.get(person.status or "")
             if lead.stage != expected and not (
-                    lead.stage is None and person.status == self.side.created_status):
+                    lead.stage in (None, self.config.process.handoff_stage)
+                    and person.status == self.side.created_status):
                 siblings = [m for m, other in links.items() if m != lead.lead_id
                             and self.resolve(other.crm_id) == record]
                 heard = any(self.mk[m].stage == expected for m in siblings if m in self.mk)

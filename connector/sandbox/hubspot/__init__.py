@@ -15,7 +15,8 @@ What a caller can rely on:
 
 * Objects: contacts (standard properties plus ``leadsync_id``, unique, usable
   as ``idProperty``, and ``leadsync_score``), companies, deals (default
-  pipeline, computed ``hs_is_closed``/``hs_is_closed_won``), tasks, notes.
+  pipeline, computed ``hs_is_closed``/``hs_is_closed_won``), and the activities:
+  calls, emails, meetings, notes, tasks (``hs_timestamp``, owner, bodies, outcomes).
 * APIs: ``/crm/v3/objects/{type}`` (CRUD, ``idProperty`` reads and
   updates, list paging), ``/batch/{create,read,update,upsert,archive}``
   (100 inputs), ``/search``, ``/crm/v3/properties/{type}``,

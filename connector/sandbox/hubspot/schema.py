@@ -24,11 +24,19 @@ OBJECT_TYPE_IDS = {
     "deals": "0-3",
     "notes": "0-46",
     "tasks": "0-27",
+    "meetings": "0-47",
+    "calls": "0-48",
+    "emails": "0-49",
 }
 """Path names to HubSpot's object type ids (both are accepted in URLs)."""
 
 SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note",
-            "tasks": "task"}
+            "tasks": "task", "meetings": "meeting", "calls": "call", "emails": "email"}
+
+ENGAGEMENTS = ("calls", "emails", "meetings", "notes", "tasks")
+"""The activity objects: stamped ``hs_createdate`` (not ``createdate``), placed on a
+record's timeline by ``hs_timestamp`` (when the call, email or meeting happened; a
+task's due date), which defaults to their creation."""
 
 _ALIASES = {**{v: k for k, v in OBJECT_TYPE_IDS.items()}, **{v: k for k, v in SINGULAR.items()}}
 
@@ -52,6 +60,22 @@ DEAL_STAGES = [
 TASK_STATUSES = ["NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"]
 TASK_PRIORITIES = ["NONE", "LOW", "MEDIUM", "HIGH"]
 TASK_TYPES = ["TODO", "CALL", "EMAIL"]
+CALL_DISPOSITIONS = [
+    ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+    ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
+    ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"),
+    ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"),
+    ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+    ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+]
+"""A portal's default call outcomes: ``hs_call_disposition`` holds the GUID, the
+property's options carry the label (calls API guide, "Properties")."""
+CALL_STATUSES = ["BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED",
+                 "IN_PROGRESS", "NO_ANSWER", "QUEUED", "RINGING"]
+CALL_DIRECTIONS = ["INBOUND", "OUTBOUND"]
+EMAIL_DIRECTIONS = ["EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL"]
+EMAIL_STATUSES = ["BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"]
+MEETING_OUTCOMES = ["SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED"]
 
 TYPES = ("string", "number", "date", "datetime", "enumeration", "bool", "phone_number")
 FIELD_TYPES = {
@@ -443,11 +467,54 @@ def default_properties() -> dict[str, dict[str, PropertyDef]]:
                     group_name="engagement", read_only=True),
         *_system("engagement"),
     ]
+    call = [
+        _text("hs_call_title", "Call Title", group_name="call"),
+        _text("hs_call_body", "Call notes", group_name="call", field_type="html"),
+        _enum("hs_call_disposition", "Call outcome", CALL_DISPOSITIONS, group_name="call"),
+        _enum("hs_call_status", "Call status", CALL_STATUSES, group_name="call"),
+        _enum("hs_call_direction", "Call direction", CALL_DIRECTIONS, group_name="call"),
+        PropertyDef("hs_call_duration", "Call duration", "number", "number",
+                    group_name="call"),
+        *_activity_dates("call"),
+        *_system("call"),
+    ]
+    email = [
+        _text("hs_email_subject", "Email subject", group_name="email"),
+        _text("hs_email_text", "Email body", group_name="email", field_type="textarea"),
+        _text("hs_email_html", "Email HTML body", group_name="email", field_type="html"),
+        _enum("hs_email_direction", "Email direction", EMAIL_DIRECTIONS, group_name="email"),
+        _enum("hs_email_status", "Email send status", EMAIL_STATUSES, group_name="email"),
+        *_activity_dates("email"),
+        *_system("email"),
+    ]
+    meeting = [
+        _text("hs_meeting_title", "Meeting name", group_name="meeting"),
+        _text("hs_meeting_body", "Meeting description", group_name="meeting",
+              field_type="html"),
+        _text("hs_internal_meeting_notes", "Internal meeting notes", group_name="meeting",
+              field_type="html"),
+        PropertyDef("hs_meeting_start_time", "Meeting start time", "datetime", "date",
+                    group_name="meeting"),
+        PropertyDef("hs_meeting_end_time", "Meeting end time", "datetime", "date",
+                    group_name="meeting"),
+        _enum("hs_meeting_outcome", "Meeting outcome", MEETING_OUTCOMES, group_name="meeting"),
+        *_activity_dates("meeting"),
+        *_system("meeting"),
+    ]
     return {
         name: {p.name: p for p in props}
         for name, props in (("contacts", contact), ("companies", company), ("deals", deal),
-                            ("tasks", task), ("notes", note))
+                            ("tasks", task), ("notes", note), ("calls", call),
+                            ("emails", email), ("meetings", meeting))
     }
+
+
+def _activity_dates(group: str) -> list[PropertyDef]:
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", group_name=group),
+        PropertyDef("hs_createdate", "Create date", "datetime", "date", group_name=group,
+                    read_only=True),
+    ]
 
 
 DEFAULT_RETURNED = {
@@ -458,6 +525,9 @@ DEFAULT_RETURNED = {
               "hs_lastmodifieddate", "hs_object_id", "pipeline"],
     "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
     "notes": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "emails": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "meetings": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 """What a read returns when the caller names no properties (as the real API does)."""
 

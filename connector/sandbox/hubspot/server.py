@@ -54,6 +54,7 @@ from .errors import (
 from .limits import RateLimits
 from .schema import (
     DEFAULT_RETURNED,
+    ENGAGEMENTS,
     FIELD_TYPES,
     MODIFIED,
     OBJECT_TYPE_IDS,
@@ -284,7 +285,7 @@ class HubSpotApp:
         kind = record.object_type
         names: list[str] = list(requested) if requested else list(DEFAULT_RETURNED[kind])
         names += list(written)
-        created = "hs_createdate" if kind in ("tasks", "notes") else "createdate"
+        created = "hs_createdate" if kind in ENGAGEMENTS else "createdate"
         names += [created, MODIFIED.get(kind, "hs_lastmodifieddate"), "hs_object_id"]
         known = self.portal.properties[kind]
         properties = {

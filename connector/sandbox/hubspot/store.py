@@ -36,7 +36,7 @@ import phonenumbers
 
 from . import schema
 from .errors import PropertyError, conflict, property_errors, validation
-from .schema import MODIFIED, SINGULAR, PropertyDef, iso, to_millis
+from .schema import ENGAGEMENTS, MODIFIED, SINGULAR, PropertyDef, iso, to_millis
 
 STATE_VERSION = 1
 """Version 1 files without ``history``/``merged`` (written before merges) still load."""
@@ -76,14 +76,32 @@ ASSOCIATION_TYPES: dict[int, tuple[str, str, str | None]] = {
     4: ("contacts", "deals", None),
     5: ("deals", "companies", "Primary"),
     6: ("companies", "deals", "Primary"),
+    181: ("companies", "calls", None),
+    182: ("calls", "companies", None),
+    185: ("companies", "emails", None),
+    186: ("emails", "companies", None),
+    187: ("companies", "meetings", None),
+    188: ("meetings", "companies", None),
     189: ("companies", "notes", None),
     190: ("notes", "companies", None),
     191: ("companies", "tasks", None),
     192: ("tasks", "companies", None),
+    193: ("contacts", "calls", None),
+    194: ("calls", "contacts", None),
+    197: ("contacts", "emails", None),
+    198: ("emails", "contacts", None),
+    199: ("contacts", "meetings", None),
+    200: ("meetings", "contacts", None),
     201: ("contacts", "notes", None),
     202: ("notes", "contacts", None),
     203: ("contacts", "tasks", None),
     204: ("tasks", "contacts", None),
+    205: ("deals", "calls", None),
+    206: ("calls", "deals", None),
+    209: ("deals", "emails", None),
+    210: ("emails", "deals", None),
+    211: ("deals", "meetings", None),
+    212: ("meetings", "deals", None),
     213: ("deals", "notes", None),
     214: ("notes", "deals", None),
     215: ("deals", "tasks", None),
@@ -396,7 +414,7 @@ class Portal:
         properties = {k: v for k, v in changes.items() if v != ""}
         stamp = iso(now)
         properties.setdefault("createdate", stamp)
-        if object_type in ("tasks", "notes"):
+        if object_type in ENGAGEMENTS:
             properties["hs_createdate"] = stamp
             properties.setdefault("hs_timestamp", stamp)
         if object_type == "tasks":

@@ -283,6 +283,8 @@ TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone 
 CLOSED_TASK_STATUSES = frozenset({"Completed"})
 TASK_PRIORITIES = ("High", "Normal", "Low")
 TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+TASK_TYPES = ("Call", "Email", "Meeting", "Other")
+"""Task.Type's values in a new org (an admin adds more; the picklist is not restricted)."""
 
 
 def _owner(reference_to: tuple[str, ...] = ("User",)) -> Field:
@@ -417,6 +419,9 @@ TASK = SObject(
         ),
         Field("Subject", "Subject", STRING, 255, name_field=True),
         Field("ActivityDate", "Due Date Only", DATE),
+        # Set by the server when the task is saved closed (API 44.0 and later).
+        read_only(Field("CompletedDateTime", "Completed Date/Time", DATETIME)),
+        Field("Type", "Type", PICKLIST, 40, picklist=_values(TASK_TYPES)),
         Field(
             "Status", "Status", PICKLIST, 255, nillable=False, defaulted_on_create=True,
             picklist=_values(TASK_STATUSES, "Not Started"), restricted_picklist=True,
@@ -708,6 +713,26 @@ def _derive_task(record: dict[str, Any], changed: set[str]) -> None:
 DERIVED: dict[str, Callable[[dict[str, Any], set[str]], None]] = {
     "Opportunity": _derive_opportunity,
     "Task": _derive_task,
+}
+
+
+def _stamp_task(record: dict[str, Any], before: dict[str, Any] | None, stamp: str) -> None:
+    """CompletedDateTime (Object Reference, Task): set when a task is saved with a
+    closed status, cleared when saved open, kept when it moves from one closed status
+    to another. A seeded task may bring its own."""
+    if not record.get("IsClosed"):
+        record["CompletedDateTime"] = None
+        return
+    newly_closed = not before.get("IsClosed") if before is not None else (
+        not record.get("CompletedDateTime"))
+    if newly_closed:
+        record["CompletedDateTime"] = stamp
+
+
+# Per-object rules for times Salesforce stamps on save: given the record as saved
+# (after DERIVED), the record before the write (None on insert) and the write's stamp.
+STAMPED: dict[str, Callable[[dict[str, Any], dict[str, Any] | None, str], None]] = {
+    "Task": _stamp_task,
 }
 
 

@@ -56,6 +56,7 @@ from .objects import (
     DERIVED,
     HISTORY_DATA_TYPES,
     HISTORY_OBJECTS,
+    STAMPED,
     history_field_name,
 )
 from .schema import (
@@ -620,6 +621,8 @@ class Org:
                     record[name] = user_id
                 else:
                     record[name] = stamp
+            if (stamped := STAMPED.get(sobject.name)) is not None:
+                stamped(record, None, stamp)
             self._tables[sobject.name][record["Id"]] = record
             self._index(sobject.name, record)
             self._index_lookups(sobject.name, record)
@@ -664,6 +667,8 @@ class Org:
             ):
                 if name in merged:
                     merged[name] = value
+            if (stamped := STAMPED.get(sobject.name)) is not None:
+                stamped(merged, current, stamp)
             self._remember(sobject.name, current)
             self._unindex(sobject.name, current)
             self._unindex_lookups(sobject.name, current)

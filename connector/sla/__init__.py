@@ -1,0 +1,273 @@
+"""SLA clocks: did sales follow up in time, on business time.
+
+A pure decision, like scoring and routing: clocks, what happened to the lead
+(its completed CRM activities and its steps through the process), and the time
+now in; what each clock comes to out (met, warned, breached, with the evidence
+a manager reads). The pipeline starts the clocks at the hand-off, gathers the
+evidence and carries out the breach actions.
+
+Clocks (``[sla]`` and ``[process.stages]`` in config.toml, docs/sla.md):
+
+- first_touch: from the hand-off to the first completed call, email, meeting or
+  task on the record, or a status change by someone other than leadsync;
+- decision: from the hand-off to the lead leaving the hand-off stage (accepted,
+  recycled, trashed …);
+- touches: ``count`` completed activities within ``within`` of the hand-off;
+- stage:<name>: a lead may stay in a stage at most its ``max``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from connector.businesstime import Calendar, CalendarConfig
+from connector.config import Config
+from connector.process import Clock, Duration, ProcessConfig, SlaConfig, TouchesClock
+from connector.records import Touch
+from connector.sla.store import SlaClock
+
+DEFAULT_CALENDAR = CalendarConfig(hours="09:00-17:00")
+"""Business time when [sla] names no calendar: Monday to Friday, 09:00-17:00 UTC."""
+
+LEADSYNC = "leadsync"
+CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": "touches"}
+TOUCH_CLOCKS = ("first_touch", "touches")
+"""Clocks met by the record's activities (read from the CRM while they run)."""
+OPEN_TASK = {"not started", "in progress", "waiting on someone else", "deferred",
+             "not_started", "in_progress", "waiting"}
+"""Task statuses (Salesforce's picklist, HubSpot's hs_task_status) that are not a touch yet."""
+
+
+@dataclass(frozen=True)
+class Where:
+    """A lead, the CRM record it was handed to, and its owner there."""
+
+    marketing_id: str
+    crm: str
+    crm_object: str
+    crm_id: str
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StageStep:
+    """A step of the lead in marketing's stage history."""
+
+    at: datetime
+    stage: str
+    who: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What happened to one lead: its record's activities and its process steps."""
+
+    touches: Sequence[Touch] = ()
+    steps: Sequence[StageStep] = ()
+
+
+@dataclass
+class Outcome:
+    """What one look at a clock found; ``kind`` is None when nothing changed."""
+
+    clock: SlaClock
+    kind: str | None = None  # "met", "warn", "breach"
+    evidence: str = ""
+    at: datetime | None = None
+    """When it was met, by the CRM's time of the touch or step."""
+
+
+def deadline(calendar: Calendar, start: datetime, duration: Duration) -> datetime:
+    """``start`` + ``duration``: business days end at close of business on the n-th
+    working day; business hours count working time only; plain durations are wall time."""
+    if not duration.business:
+        return start + duration.wall
+    if duration.unit in ("day", "week"):
+        days = duration.amount * (5 if duration.unit == "week" else 1)
+        return calendar.add_days(start, math.ceil(days))
+    return calendar.add(start, duration.wall)
+
+
+def warn_point(calendar: Calendar, start: datetime, due: datetime,
+               before: Duration | None, business: bool) -> datetime | None:
+    """When to warn: ``before`` ahead of the deadline, on the clock's own time."""
+    if before is None:
+        return None
+    if not business:
+        return max(start, due - before.wall)
+    left = calendar.between(start, due) - before.wall
+    return calendar.add(start, left) if left > timedelta(0) else start
+
+
+@dataclass
+class Clocks:
+    """Starts and judges the configured clocks of leads, each on its owner's calendar."""
+
+    sla: SlaConfig
+    process: ProcessConfig
+    calendar: Calendar = field(default_factory=lambda: Calendar.from_config(DEFAULT_CALENDAR))
+    owner_calendars: dict[str, Calendar] = field(default_factory=dict)
+    """Owner id → their own calendar (a rep's working hours, time zone and days away)."""
+
+    def calendar_of(self, owner_id: str | None) -> Calendar:
+        return self.owner_calendars.get(owner_id or "", self.calendar)
+
+    @classmethod
+    def from_config(cls, config: Config, away: dict[str, list[date]] | None = None) -> Clocks:
+        """The [sla] calendar, and each rep with working hours on their own: their time
+        zone, days and hours, the [sla] calendar's public holidays, their days away
+        (``away``: rep id → days, from `leadsync rep away` and [routing.reps])."""
+        base = config.calendars.get(config.sla.calendar or "", DEFAULT_CALENDAR)
+        owners: dict[str, Calendar] = {}
+        for rep in config.routing.reps.values():
+            days = [d for period in rep.away for d in _days(period.start or period.until,
+                                                            period.until)]
+            days += (away or {}).get(rep.id, [])
+            mine = base if rep.hours is None else base.model_copy(update={
+                "timezone": rep.timezone, "days": list(rep.days), "hours": rep.hours})
+            owners[rep.id] = Calendar.from_config(mine, extra_days_off=days)
+        sla = config.sla
+        if config.routing.reroute_on_sla and sla.first_touch is not None \
+                and "reroute" not in sla.first_touch.on_breach:
+            sla = sla.model_copy(update={"first_touch": sla.first_touch.model_copy(
+                update={"on_breach": [*sla.first_touch.on_breach, "reroute"]})})
+        return cls(sla, config.process, Calendar.from_config(base), owners)
+
+    @property
+    def active(self) -> bool:
+        """Any clock configured at all (else the SLA step costs nothing)."""
+        return bool(self.sla.clocks()) or any(s.max for s in self.process.stages.values())
+
+    def started(self, lead: Where, at: datetime) -> list[SlaClock]:
+        """The hand-off's clocks, due on the owner's calendar."""
+        return [self._clock(name, clock.within, clock.warn_before, lead, at)
+                for name, clock in self.sla.clocks().items()]
+
+    def entered(self, lead: Where, stage: str, at: datetime) -> SlaClock | None:
+        """The clock of a stage with a ``max``, when a lead enters it."""
+        definition = self.process.stages.get(stage)
+        if definition is None or definition.max is None or definition.final:
+            return None
+        return self._clock(f"stage:{stage}", definition.max, None, lead, at)
+
+    def due(self, name: str, owner_id: str | None, at: datetime) -> datetime | None:
+        """When the [sla] clock ``name`` started ``at`` would be due, if configured."""
+        clock = self.sla.clocks().get(name)
+        return deadline(self.calendar_of(owner_id), at, clock.within) if clock else None
+
+    def restarted(self, clock: SlaClock, owner_id: str | None, at: datetime) -> SlaClock | None:
+        """The same clock for a new owner (a re-route), from ``at``."""
+        definition = self.definition(clock)
+        if definition is None:
+            return None
+        place = Where(clock.marketing_id, clock.crm, clock.crm_object, clock.crm_id, owner_id)
+        return self._clock(clock.clock, definition.within, definition.warn_before, place, at)
+
+    def _clock(self, name: str, within: Duration, warn_before: Duration | None, lead: Where,
+               at: datetime) -> SlaClock:
+        calendar = self.calendar_of(lead.owner_id)
+        due = deadline(calendar, at, within)
+        return SlaClock(marketing_id=lead.marketing_id, crm=lead.crm, crm_object=lead.crm_object,
+                        crm_id=lead.crm_id, clock=name, owner_id=lead.owner_id, started_at=at,
+                        due_at=due,
+                        warn_at=warn_point(calendar, at, due, warn_before, within.business))
+
+    def definition(self, clock: SlaClock) -> Clock | None:
+        """The [sla] clock or stage a row was started for (None if since removed)."""
+        if clock.clock.startswith("stage:"):
+            stage = self.process.stages.get(clock.clock.removeprefix("stage:"))
+            if stage is None or stage.max is None:
+                return None
+            return Clock(within=stage.max, on_breach=stage.on_breach)
+        return self.sla.clocks().get(clock.clock)
+
+    def judge(self, clock: SlaClock, evidence: Evidence, now: datetime) -> Outcome:
+        """Met (with the step that met it), breached, warned, or nothing new."""
+        definition = self.definition(clock)
+        if definition is None:
+            return Outcome(clock, "met", "the clock is no longer configured")
+        met = self._met(clock, definition, evidence) or self._ended(clock, evidence)
+        if met is not None:
+            return Outcome(clock, "met", met[0], met[1])
+        if now >= clock.due_at and clock.breached_at is None:
+            return Outcome(clock, "breach", self._missing(clock, definition, evidence))
+        if (clock.warn_at is not None and now >= clock.warn_at and clock.warned_at is None
+                and clock.breached_at is None):
+            return Outcome(clock, "warn", f"due {_at(clock.due_at)}")
+        return Outcome(clock)
+
+    def _met(self, clock: SlaClock, definition: Clock,
+             evidence: Evidence) -> tuple[str, datetime] | None:
+        """(what met the clock, when) by the evidence's own times, if anything did."""
+        start = clock.started_at
+        if clock.clock == "first_touch":
+            touch = next(iter(_touches(evidence.touches, start, None)), None)
+            step = next((s for s in evidence.steps if s.at >= start
+                         and s.who not in (LEADSYNC, "marketing")), None)
+            if touch is not None and touch.at is not None and (step is None
+                                                                or touch.at <= step.at):
+                return f"first touch: {_touch(touch)}", touch.at
+            if step is not None:
+                by = f" by {step.who}" if step.who else ""
+                return f"first touch: {step.stage}{by} {_at(step.at)}", step.at
+            return None
+        if clock.clock == "decision":
+            step = next((s for s in evidence.steps if s.at >= start
+                         and s.stage != self.process.handoff_stage), None)
+            if step is None:
+                return None
+            return (f"decided: {step.stage}" + (f" by {step.who}" if step.who else "")
+                    + f" {_at(step.at)}"), step.at
+        if clock.clock == "touches":
+            count = definition.count if isinstance(definition, TouchesClock) else 1
+            done = _touches(evidence.touches, start, clock.due_at)
+            if len(done) < count or done[count - 1].at is None:
+                return None
+            return f"{count} touches, the last {_touch(done[count - 1])}", done[count - 1].at
+        stage = clock.clock.removeprefix("stage:")
+        left = next((s for s in evidence.steps if s.at > start and s.stage != stage), None)
+        return (f"left {stage} for {left.stage} {_at(left.at)}", left.at) if left else None
+
+    def _ended(self, clock: SlaClock, evidence: Evidence) -> tuple[str, datetime] | None:
+        """A lead that reached a final stage (won, lost, trash, deleted) stops its clocks."""
+        step = next((s for s in evidence.steps if s.at >= clock.started_at
+                     and (stage := self.process.stages.get(s.stage)) is not None
+                     and stage.final), None)
+        return (f"stopped: the lead is {step.stage} {_at(step.at)}", step.at) if step else None
+
+    def _missing(self, clock: SlaClock, definition: Clock, evidence: Evidence) -> str:
+        """Why the clock is breached, in a manager's words."""
+        since = f"since {_at(clock.started_at)}"
+        due = f"due {_at(clock.due_at)} ({definition.within})"
+        if clock.clock == "first_touch":
+            return f"no completed activity or status change by sales {since}; {due}"
+        if clock.clock == "decision":
+            return f"not accepted or recycled {since}; {due}"
+        if clock.clock == "touches":
+            count = definition.count if isinstance(definition, TouchesClock) else 1
+            done = len(_touches(evidence.touches, clock.started_at, clock.due_at))
+            return f"{done} of {count} touches {since}; {due}"
+        return f"in {clock.clock.removeprefix('stage:')} {since}; {due}"
+
+
+def _days(first: date, last: date) -> Iterable[date]:
+    return (first + timedelta(days=n) for n in range((last - first).days + 1))
+
+
+def _touches(touches: Iterable[Touch], start: datetime, end: datetime | None) -> list[Touch]:
+    """Completed activities dated from ``start`` (to ``end``), oldest first."""
+    done = [t for t in touches if t.at is not None and t.at >= start
+            and (end is None or t.at <= end)
+            and (t.outcome or "").strip().lower() not in OPEN_TASK]
+    return sorted(done, key=lambda t: t.at or start)
+
+
+def _touch(touch: Touch) -> str:
+    return f"{touch.what} by {touch.who or 'someone'} {_at(touch.at) if touch.at else 'undated'}"
+
+
+def _at(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,217 @@
+"""SLA clocks end to end on the Salesforce sandbox, with an injected clock.
+
+Leads are handed over on a Friday afternoon in Berlin; reps work some of them
+through the real client (a completed call, a status change, a recycle) and
+ignore one. Cycles run at chosen times; the clocks' deadlines, warnings,
+breaches and breach actions (a task for the manager, a webhook) are checked
+against values worked out by hand here, not by the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connector import config as configuration
+from connector.cli import app
+from connector.sla.store import SlaStore
+from connector.state import StateStore
+from connector.wiring import run_once
+from tests.conftest import config_text, import_leads, lead_row
+
+MANAGER = "0058d0000000001AAA"  # the sandbox admin stands in for the sales manager
+
+SLA = f"""
+[calendars.sales]
+timezone = "Europe/Berlin"
+hours = "09:00-17:00"
+holidays = "DE"
+
+[sla]
+calendar = "sales"
+manager = "{MANAGER}"
+webhook_env = "LEADSYNC_TEST_WEBHOOK"
+
+[sla.first_touch]
+within = "4 business hours"
+warn_before = "1 business hour"
+on_breach = ["task", "webhook"]
+
+[sla.decision]
+within = "2 business days"
+"""
+
+HANDOFF = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+"""Friday 2026-12-04, 16:00 in Berlin (CET, UTC+1): an hour before close of business."""
+FIRST_TOUCH_DUE = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+"""4 business hours: Friday 16:00-17:00 (1 h), the weekend closed, Monday 09:00-12:00
+(3 h) → Monday 12:00 Berlin = 11:00 UTC."""
+FIRST_TOUCH_WARN = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+"""One business hour earlier: Monday 11:00 Berlin."""
+DECISION_DUE = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+"""2 business days: close of business on the 2nd working day after Friday → Tuesday
+17:00 Berlin = 16:00 UTC."""
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        length = int(self.headers.get("Content-Length") or 0)
+        Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("LEADSYNC_TEST_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
+    yield Hook.received
+    server.shutdown()
+
+
+@pytest.fixture
+def config(tmp_path: Path, salesforce_sandbox: Any,
+           monkeypatch: pytest.MonkeyPatch) -> configuration.Config:
+    monkeypatch.setenv("SF_PASSWORD", "sandbox")
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                route_to=salesforce_sandbox.address) + SLA, encoding="utf-8")
+    return configuration.load(path)
+
+
+def at(moment: datetime) -> Any:
+    return lambda: moment
+
+
+def clocks_of(config: configuration.Config) -> dict[tuple[str, str], Any]:
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        rows = SlaStore(state.engine).listing("salesforce", include_closed=True)
+    finally:
+        state.close()
+    return {(row.marketing_id, row.clock): row for row in rows}
+
+
+def test_clocks_run_on_business_time_and_a_breach_acts_once(
+        config: configuration.Config, sf_client: Any, webhook: list[dict[str, Any]],
+        tmp_path: Path) -> None:
+    import_leads(config, tmp_path / "leads.csv", [lead_row(n) for n in (1, 2, 3, 4)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    leads = {row["Email"]: row["Id"] for row in sf_client.query_all(
+        "SELECT Id, Email FROM Lead")["records"]}
+    clocks = clocks_of(config)
+    by_email = {lead_row(n)["email"]: mid for (mid, _), _row in clocks.items()
+                for n in (1, 2, 3, 4) if clocks[(mid, "first_touch")].crm_id
+                == leads[lead_row(n)["email"]]}
+    assert len(by_email) == 4 and len(clocks) == 8  # first touch and decision, each lead
+    for mid in by_email.values():
+        touch, decision = clocks[(mid, "first_touch")], clocks[(mid, "decision")]
+        assert touch.started_at == HANDOFF
+        assert touch.due_at == FIRST_TOUCH_DUE and touch.warn_at == FIRST_TOUCH_WARN
+        assert decision.due_at == DECISION_DUE
+
+    # The rep's follow-up is due when the first-touch SLA is: Monday 12:00 in Berlin.
+    follow_ups = sf_client.query_all("SELECT WhoId, Description, ActivityDate, Priority "
+                                     "FROM Task")["records"]
+    assert len(follow_ups) == 4
+    for task in follow_ups:
+        assert "Reach out by: 2026-12-07 11:00 UTC (first-touch SLA)." in task["Description"]
+        assert task["ActivityDate"] == "2026-12-07"
+        assert task["Priority"] == "Normal"  # score 52: tier warm, not the top tier (hot)
+
+    # Reps work three of the leads over the weekend, through the real client.
+    one, two, three, four = (lead_row(n)["email"] for n in (1, 2, 3, 4))
+    sf_client.Task.create({"WhoId": leads[one], "Subject": "Intro call", "Status": "Completed",
+                           "TaskSubtype": "Call", "ActivityDate": "2026-12-07"})
+    sf_client.Lead.update(leads[two], {"Status": "Working - Contacted"})
+    sf_client.Lead.update(leads[three], {"Status": "Closed - Not Converted"})
+
+    early = run_once(config, clock=at(datetime(2026, 12, 7, 9, 30, tzinfo=UTC)))
+    assert early.status == "ok" and not any("SLA" in w for w in early.warnings)
+    clocks = clocks_of(config)
+    assert clocks[(by_email[one], "first_touch")].met_at is not None
+    assert "Intro call" in clocks[(by_email[one], "first_touch")].evidence
+    assert clocks[(by_email[one], "decision")].met_at is None  # touched, not yet decided
+    assert clocks[(by_email[two], "decision")].evidence.startswith("decided: sales_accepted")
+    assert clocks[(by_email[three], "decision")].evidence.startswith("decided: recycle")
+    assert clocks[(by_email[four], "first_touch")].met_at is None
+
+    warned = run_once(config, clock=at(datetime(2026, 12, 7, 10, 15, tzinfo=UTC)))
+    assert [w for w in warned.warnings if "SLA" in w] == [
+        f"lead {by_email[four]}: SLA first_touch: due 2026-12-07 11:00 UTC"]
+    again = run_once(config, clock=at(datetime(2026, 12, 7, 10, 30, tzinfo=UTC)))
+    assert not any("SLA" in w for w in again.warnings)  # warned once
+
+    late = run_once(config, clock=at(datetime(2026, 12, 7, 11, 30, tzinfo=UTC)))
+    [breach] = [w for w in late.warnings if "SLA breached" in w]
+    assert f"lead {by_email[four]}" in breach and "no completed activity" in breach
+    tasks = sf_client.query_all(f"SELECT Subject, Priority, OwnerId, Description FROM Task "
+                                f"WHERE WhoId = '{leads[four]}' AND Priority = 'High' AND "
+                                "Subject LIKE 'SLA breached%'")["records"]
+    assert len(tasks) == 1 and tasks[0]["OwnerId"] == MANAGER
+    assert "due 2026-12-07 11:00 UTC" in tasks[0]["Description"]
+    [posted] = webhook
+    assert posted["lead"] == by_email[four] and posted["clock"] == "first_touch"
+    assert posted["due_at"] == FIRST_TOUCH_DUE.isoformat() and posted["text"].startswith(
+        "SLA breached (first touch)")
+
+    later = run_once(config, clock=at(datetime(2026, 12, 7, 15, 0, tzinfo=UTC)))
+    assert not any("SLA" in w for w in later.warnings)  # a breach is recorded once
+    assert len(webhook) == 1 and len(sf_client.query_all(
+        f"SELECT Id FROM Task WHERE WhoId = '{leads[four]}' AND Subject LIKE "
+        "'SLA breached%'")["records"]) == 1
+
+    undecided = run_once(config, clock=at(datetime(2026, 12, 8, 16, 1, tzinfo=UTC)))
+    breached = sorted(w for w in undecided.warnings if "SLA breached" in w)
+    # lead 1 was touched but never accepted or recycled; lead 4 was never touched
+    assert [w.split(":")[0] for w in breached] == sorted(
+        f"lead {by_email[n]}" for n in (one, four))
+    assert all("decision" in w for w in breached)
+
+    # What a manager sees: `leadsync sla`, and the lead's own story in `explain`.
+    path = str(config.source)
+    listed = CliRunner().invoke(app, ["sla", "--json", "--config", path])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    states = {(r["lead_id"], r["clock"]): r["state"] for r in rows}
+    assert states == {(by_email[four], "first touch"): "breached",
+                      (by_email[four], "decision"): "breached",
+                      (by_email[one], "decision"): "breached"}
+    assert {r["owner"] for r in rows} <= {"Avery Chen", "Jordan Patel", "Morgan Diaz"}
+    told = CliRunner().invoke(app, ["explain", by_email[two], "--config", path])
+    assert told.exit_code == 0, told.output
+    assert "mql → sales_accepted by Sandbox Admin (Working - Contacted)" in told.output
+    assert "(none) → mql by leadsync (Open - Not Contacted)" in told.output
+    assert "sla:     first_touch due 2026-12-07 11:00, met" in told.output
+
+
+def test_process_prints_the_stages_and_clocks(config: configuration.Config) -> None:
+    shown = CliRunner().invoke(app, ["process", "--json", "--config", str(config.source)])
+    assert shown.exit_code == 0, shown.output
+    table = json.loads(shown.output)
+    assert table["handoff_stage"] == "mql" and table["calendar"] == "sales"
+    stages = {row["stage"]: row for row in table["stages"]}
+    assert stages["sales_accepted"]["crm_statuses"] == ["Working - Contacted"]
+    assert stages["won"]["final"] and stages["mql"]["team"] == "sales"
+    assert [(c["clock"], c["within"], c["warn_before"]) for c in table["clocks"]] == [
+        ("first_touch", "4 business hours", "1 business hour"),
+        ("decision", "2 business days", None)]
+
