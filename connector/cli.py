@@ -538,6 +538,45 @@ def sla(config: ConfigOpt = None,
     out.print(table)
 
 
+@app.command()
+def queue(rep: Annotated[str | None, typer.Argument(
+              help="Only this rep's leads (key in [routing.reps], name or CRM id).")] = None,
+          config: ConfigOpt = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The reps' work list: open hand-offs by rank, nearest SLA deadline, then score."""
+    from connector.queue import work_queue
+    from connector.records import utcnow
+
+    cfg = _load(config)
+    now = utcnow()
+    try:
+        rows = work_queue(cfg, now, rep=rep)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    if not rows:
+        out.print("no open hand-offs" + (f" for {rep}" if rep else ""))
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", no_wrap=True)
+    table.add_column("owner")
+    table.add_column("lead", ratio=1)
+    for column in ("score", "stage", "SLA due (UTC)"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        due = f"{row.due_at[5:16].replace('T', ' ')} {row.clock}" if row.due_at else ""
+        points = f"{row.score:g}" if row.score is not None else ""
+        table.add_row(str(row.rank), row.owner, row.lead, f"{points} {row.tier or ''}".strip(),
+                      row.stage, due + (" late" if row.late else ""),
+                      style="red" if row.late else None)
+    out.print(table)
+    out.print("by rank, then the nearest SLA deadline, then score; --json adds record ids",
+              style="dim")
+
+
 def _run_dict(run: Any) -> dict[str, Any]:
     return {"id": run.id, "started_at": run.started_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,

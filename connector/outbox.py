@@ -40,7 +40,7 @@ def make_owed_tasks(state: StateStore, crm: CrmAdapter, *, fresh: Iterable[tuple
             results = {r.key: r for r in crm.add_tasks(
                 crm_object, [tasks[row.id or 0] for row in group])}
             for row in group:
-                result = results.get(row.marketing_id)
+                result = results.get(tasks[row.id or 0].key)
                 if result is not None and result.ok:
                     made[row.id or 0] = result.crm_id or ""
                 elif result is not None:
@@ -72,7 +72,7 @@ def make_owed_tasks(state: StateStore, crm: CrmAdapter, *, fresh: Iterable[tuple
 
 def _calls(rows: list[TaskOwed]) -> list[tuple[str, list[TaskOwed]]]:
     """Rows grouped into calls by object, a lead at most once a call: results are
-    matched to their task by the lead's key."""
+    matched to their task by its key (the lead's, or the lead's and the hand-back's)."""
     calls: dict[tuple[str, int], list[TaskOwed]] = {}
     seen: dict[tuple[str, str], int] = {}
     for row in rows:

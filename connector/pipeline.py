@@ -66,7 +66,7 @@ from connector.records import (
     utcnow,
 )
 from connector.routing.router import Assignment, Clock, Router
-from connector.routing.rules import AccountHint, RoutingInput, score_tier
+from connector.routing.rules import AccountHint, RoutingInput, rank_of, score_tier
 from connector.routing.store import Current, RoutingStore
 from connector.scoring import qualify, score, why_now
 from connector.sla import (
@@ -246,6 +246,7 @@ class Pipeline:
             self.open_feeds()
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
+            self.bring_back(summary)
             self.keep_time(summary)
             self.judge(summary)
         except RunStopped as exc:
@@ -439,7 +440,7 @@ class Pipeline:
             events.append(Event(lead.id, "not_qualified", verdict.reason))
             return None
         summary.counts["qualified"] += 1
-        payload = self.mapper.to_crm(lead, computed={"score": points.value})
+        payload = self.mapper.to_crm(lead, computed=self.computed(points.value))
         summary.warnings.extend(f"lead {lead.id} ({lead.get('email')}): {warning}"
                                 for warning in payload.warnings)
         for warning in normalized.warnings:
@@ -677,8 +678,8 @@ class Pipeline:
         if reasons:  # the reason is known only now: map again with it
             for handoff in handoffs:
                 if handoff.routing is not None:
-                    handoff.payload = self.mapper.to_crm(handoff.lead, computed={
-                        "score": handoff.score, "routing_reason": handoff.routing})
+                    handoff.payload = self.mapper.to_crm(handoff.lead, computed=self.computed(
+                        handoff.score, handoff.routing))
 
     def take_route(self, handoff: Handoff, decision: Decision[Assignment],
                    current: dict[str, Current], summary: RunSummary,
@@ -1200,6 +1201,12 @@ class Pipeline:
         self.state.reviews.applied(self.crm.name, written)
         return len(owed)
 
+    def computed(self, points: float | None, routing: str | None = None) -> dict[str, Any]:
+        """What the cycle knows of a lead that config.toml may map like a field."""
+        tier = score_tier(points, self.tiers)
+        return {"score": points, "score_tier": tier, "rank": rank_of(tier, self.tiers),
+                **({"routing_reason": routing} if routing is not None else {})}
+
     def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
                   owner: str | None, now: datetime, *, matched: str | None = None,
                   history: list[Touch] | None = None) -> HandoffTask:
@@ -1218,12 +1225,14 @@ class Pipeline:
         """The hand-off is a step of the process too: the lead enters
         ``[process] handoff_stage`` (MQL), by leadsync, for its score, and its SLA
         clocks start on its owner's calendar. A lead sales works already (a record
-        rebuilt after lost state) is not moved back."""
+        rebuilt after lost state) is not moved back, and a recycled or finished lead whose
+        fields changed is only written: it goes back to sales by ``bring_back``'s rule."""
         process = self.config.process
-        working = {name for name, stage in process.stages.items() if stage.team == "sales"}
+        kept = {name for name, stage in process.stages.items()
+                if stage.team == "sales" or stage.final} | {process.recycle.stage}
         now = self.clock()
         fresh = [(handoff, link, owner) for handoff, link, owner in handed
-                 if handoff.lead.stage not in working]
+                 if handoff.lead.stage not in kept]
         updates = [StageUpdate(handoff.lead.id, process.handoff_stage, link.crm_status or "",
                                now, who=LEADSYNC, reason=handoff.score_reason)
                    for handoff, link, _ in fresh]
@@ -1366,8 +1375,8 @@ class Pipeline:
                 continue
             values: dict[str, Any] = {owner_field: new}
             if self.reasons_mapped():
-                payload = self.mapper.to_crm(lead, computed={"score": routed.score,
-                                                             "routing_reason": decision.reason})
+                payload = self.mapper.to_crm(lead, computed=self.computed(routed.score,
+                                                                          decision.reason))
                 values.update({f: payload.values[f]
                                for f in self.mapper.writes_from("routing_reason")
                                if f in payload.values})
@@ -1648,6 +1657,115 @@ class Pipeline:
                                                 at), link) for link in links])
         self.write_stages(summary, decided)
 
+    # leads due back to sales ----------------------------------------------------------
+    def bring_back(self, summary: RunSummary) -> None:
+        """Recycled leads after their cool-off, with a new activity and the score;
+        could-not-reach leads after their wait, at most ``max_attempts`` times (then to
+        the recycle stage). Each goes back to sales as a hand-off does: the hand-off
+        stage's CRM status, the step in the stage history, SLA clocks, and a task for
+        the record's owner. Never straight back: the wait counts from the step."""
+        if summary.dry_run:
+            return
+        process, now = self.config.process, self.clock()
+        due = [*self.marketing.leads_in_stages([process.recycle.stage],
+                                               now - process.recycle.cool_off.wall),
+               *self.marketing.leads_in_stages([process.could_not_reach.stage],
+                                               now - process.could_not_reach.retry_after.wall)]
+        if not due:
+            return
+        ids = [lead.id for lead in due]
+        links = self.state.links_any_object(self.crm.name, ids, prefer=self.object)
+        steps = self.marketing.stage_histories(ids)
+        events: list[Event] = []
+        back: list[tuple[Lead, Link, str]] = []
+        for lead in due:
+            link, history = links.get(lead.id), steps.get(lead.id, [])
+            if link is None or link.converted or link.deleted_at is not None or not history:
+                continue
+            why = self.why_back(lead, link, history, now, events)
+            if why:
+                back.append((lead, link, why))
+        try:
+            self.hand_back(back, now, summary, events)
+        finally:
+            self.state.record_events(summary.run_id, events)
+
+    def why_back(self, lead: Lead, link: Link, history: list[StageUpdate], now: datetime,
+                 events: list[Event]) -> str | None:
+        """Why this lead goes back to sales now, or None while it waits (a could-not-reach
+        lead past its tries goes to the recycle stage instead)."""
+        process, entered = self.config.process, history[-1]
+        since = f"{entered.at:%Y-%m-%d}" + (f" ({entered.reason})" if entered.reason else "")
+        if lead.stage == process.recycle.stage:
+            fresh = sorted((a for a in lead.activities if a.occurred_at > entered.at),
+                           key=lambda a: a.occurred_at)
+            if process.recycle.new_signal and not fresh:
+                return None
+            normalized = normalize(lead, self.config.marketing.default_region).lead
+            points = score(normalized, self.config.scoring)
+            if not qualify(normalized, points.value, self.config.scoring).value:
+                return None
+            new = (f"; new: {fresh[-1].kind.value} {fresh[-1].detail}".rstrip()
+                   if fresh else "")
+            return (f"recycled {since}; cool-off of {process.recycle.cool_off} over, "
+                    f"{points.reason}{new}")
+        rule = process.could_not_reach
+        tries = sum(1 for step in history if step.stage == rule.stage)
+        if tries > rule.max_attempts:
+            note = f"could not be reached {tries} times"
+            events.append(Event(lead.id, "stage", f"{process.recycle.stage}: {note}"))
+            self.move_to(lead.id, link, process.recycle.stage, note, now)
+            return None
+        return f"could not be reached {since}; try {tries + 1} of {rule.max_attempts + 1}"
+
+    def hand_back(self, back: list[tuple[Lead, Link, str]], now: datetime, summary: RunSummary,
+                  events: list[Event]) -> None:
+        if not back:
+            return
+        owners = self.record_owners([link for _, link, _ in back])
+        owed: list[TaskOwed] = []
+        entered: list[tuple[StageUpdate, Where]] = []
+        for lead, link, why in back:
+            self.move_to(lead.id, link, self.config.process.handoff_stage, why, now)
+            owner = owners.get(link.crm_id)
+            place = self.where(link, owner)
+            entered.append((StageUpdate(lead.id, self.config.process.handoff_stage, "", now),
+                            place))
+            events.append(Event(lead.id, "handed_back", why))
+            log.info("handed back to sales", lead=lead.id, why=why)
+            if self.config.sync.handoff_task:
+                normalized = normalize(lead, self.config.marketing.default_region).lead
+                points = score(normalized, self.config.scoring)
+                task = self.follow_up(lead, link.crm_id, points.reason, points.value, owner,
+                                      now, matched=f"handed back to sales: {why}")
+                occasion = f"back-{now:%Y%m%d%H%M}"
+                owed.append(TaskOwed(marketing_id=lead.id, crm=self.crm.name,
+                                     crm_object=link.crm_object, crm_id=link.crm_id,
+                                     occasion=occasion, created_at=now, verify=False,
+                                     task=replace(task, key=f"{lead.id}-{occasion}").as_json()))
+            if self.sla_store is not None:
+                self.sla_store.save(self.clocks.started(place, now))
+        if self.sla_store is not None:
+            self.sla_store.save(self.stage_clocks(entered))
+        if owed:
+            self.state.save_links([link for _, link, _ in back], owed)
+            self.make_tasks(summary, events)
+
+    def record_owners(self, links: list[Link]) -> dict[str, str]:
+        """Record id → its owner in the CRM now (sales may have moved it)."""
+        owner_field = self.crm.owner_field
+        found: dict[str, str] = {}
+        by_object: dict[str, list[Link]] = {}
+        for link in links:
+            by_object.setdefault(link.crm_object, []).append(link)
+        for crm_object, group in by_object.items():
+            for record in self.crm.read_by_keys(crm_object, self.key_field,
+                                                [link.external_id for link in group],
+                                                [owner_field]):
+                if record.fields.get(owner_field):
+                    found[record.crm_id] = str(record.fields[owner_field])
+        return found
+
     # step 9, the other half: SLA clocks ----------------------------------------------
     def keep_time(self, summary: RunSummary) -> None:
         """Look at every open SLA clock: met (by a touch or a step, at its own time),
@@ -1798,12 +1916,17 @@ class Pipeline:
         """Back to marketing: the recycle stage, and the CRM status that means it."""
         now = self.clock()
         stage = self.config.process.recycle.stage
-        statuses = (self.config.process.stages[stage].crm_statuses
-                    or [s for s, st in self.config.status_mapping.to_marketing.items()
-                        if st == stage])
-        status = statuses[0] if statuses else ""
         link = self.state.links_any_object(self.crm.name, [clock.marketing_id],
                                            prefer=self.object).get(clock.marketing_id)
+        reason = f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached: {clock.evidence}"
+        written = self.move_to(clock.marketing_id, link, stage, reason, now)
+        return f"recycled{written}"
+
+    def move_to(self, marketing_id: str, link: Link | None, stage: str, reason: str,
+                now: datetime) -> str:
+        """leadsync moves a lead to ``stage``: marketing's stage history and, where the
+        record takes writes, the CRM status that means the stage. Says what it wrote."""
+        status = self.status_of(stage)
         written = ""
         if status and link is not None and not link.converted and link.deleted_at is None:
             [result] = self.crm.upsert(link.crm_object, self.key_field, [Write(
@@ -1815,10 +1938,19 @@ class Pipeline:
             link.crm_status, link.crm_status_at = status, now
             self.state.save_links([link])
             written = f"; {self.status_field} = {status!r}"
-        reason = f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached: {clock.evidence}"
-        self.marketing.write_stages([StageUpdate(clock.marketing_id, stage, status, now,
+        self.marketing.write_stages([StageUpdate(marketing_id, stage, status or "", now,
                                                  who=LEADSYNC, reason=reason)])
-        return f"recycled{written}"
+        return written
+
+    def status_of(self, stage: str) -> str | None:
+        """The CRM status that means ``stage``: the first of its crm_statuses (or of
+        to_marketing's); for the hand-off stage, the status a new record is made with."""
+        created = self.config.mapping.on_create.get(self.status_field)
+        if stage == self.config.process.handoff_stage and created is not None:
+            return str(created)
+        statuses = [s for s, st in self.config.status_mapping.to_marketing.items()
+                    if st == stage]
+        return statuses[0] if statuses else None
 
 
 SHOWN = ("first_name", "last_name", "email", "phone", "company", "title", "city", "country")

@@ -111,10 +111,22 @@ DEFAULT_STAGES: dict[str, Stage] = {
 statuses that mean each stage then come from [mapping.status.to_marketing]."""
 
 
+def _wall(value: object) -> Duration:
+    """A wait in calendar time: a lead's nurture does not stop at weekends."""
+    duration = Duration.parse(value)
+    if duration.business:
+        raise ValueError(f"{value!r}: a wait counts calendar time; write it without "
+                         "\"business\" (e.g. \"30 days\")")
+    return duration
+
+
+WallDuration = Annotated[Duration, BeforeValidator(_wall)]
+
+
 class RecycleRule(ProcessModel):
     stage: str = "recycle"
     """The stage a recycled lead is in (marketing's nurture)."""
-    cool_off: DurationValue = Duration(30, "day")
+    cool_off: WallDuration = Duration(30, "day")
     """A recycled lead is not handed over again before this, whatever its score."""
     new_signal: bool = True
     """…and only after an activity newer than the recycle: never bounced straight back."""
@@ -122,7 +134,7 @@ class RecycleRule(ProcessModel):
 
 class CouldNotReachRule(ProcessModel):
     stage: str = "could_not_reach"
-    retry_after: DurationValue = Duration(14, "day")
+    retry_after: WallDuration = Duration(14, "day")
     """Handed to sales again this long after "could not reach" …"""
     max_attempts: Annotated[int, Field(ge=0, le=100)] = 2
     """… at most this many times; then the lead goes to the recycle stage."""

@@ -195,12 +195,15 @@ class TaskOwed(StateModel, table=True):
     whether it is there already (its token is in the task), so never twice."""
 
     __tablename__ = "task_owed"
-    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id"),)
+    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id", "occasion"),)
     id: int | None = Field(default=None, primary_key=True)
     marketing_id: str = Field(index=True)
     crm: str
     crm_object: str
     crm_id: str
+    occasion: str = ""
+    """Which task of the lead's on this record: "" for the hand-off's, e.g.
+    "back-202701081100" for a lead handed back to sales after recycling."""
     task: str = Field(sa_column=Column(SAText, nullable=False))
     """JSON of the HandoffTask: subject, body, due, owner."""
     verify: bool = False
@@ -383,16 +386,18 @@ class StateStore:
             return
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
-            owing: set[tuple[str, str, str]] = set()
+            owing: set[tuple[str, str, str, str]] = set()
             for start in range(0, len(owed), 500):
                 chunk = owed[start:start + 500]
                 owing.update(session.exec(select(
-                    TaskOwed.crm, TaskOwed.marketing_id, TaskOwed.crm_id).where(
+                    TaskOwed.crm, TaskOwed.marketing_id, TaskOwed.crm_id,
+                    TaskOwed.occasion).where(
                     col(TaskOwed.marketing_id).in_([item.marketing_id for item in chunk]))))
             for item in owed:
-                if (item.crm, item.marketing_id, item.crm_id) not in owing:
+                which = (item.crm, item.marketing_id, item.crm_id, item.occasion)
+                if which not in owing:
                     item.created_at = now
-                    owing.add((item.crm, item.marketing_id, item.crm_id))
+                    owing.add(which)
                     session.add(item)
             new = [link for link in links if link.id is None]
             if new:  # saved before in this run (merge leaves the caller's copy id-less)

@@ -196,9 +196,11 @@ class MarketingAdapter(Protocol):
         """Write the stages; return the ids actually written (a lead may be gone)."""
         ...
 
-    def leads_in_stages(self, stages: Sequence[str], entered_before: datetime) -> list[Lead]:
+    def leads_in_stages(self, stages: Sequence[str],
+                        entered_before: datetime | None = None) -> list[Lead]:
         """Leads (with activities) whose current stage is one of ``stages``, entered at or
-        before ``entered_before``: recycled and could-not-reach leads due back to sales."""
+        before ``entered_before`` if given: recycled and could-not-reach leads due back
+        to sales, the open hand-offs of `leadsync queue`."""
         ...
 
     def stage_histories(self, marketing_ids: Sequence[str]) -> dict[str, list[StageUpdate]]:

@@ -842,10 +842,12 @@ class EmbeddedMarketingStore:
                 found.extend(self._with_activities(session, list(session.exec(query))))
         return found
 
-    def leads_in_stages(self, stages: Sequence[str], entered_before: datetime) -> list[Lead]:
+    def leads_in_stages(self, stages: Sequence[str],
+                        entered_before: datetime | None = None) -> list[Lead]:
         with Session(self.engine) as session:
-            query = select(MkLead).where(col(MkLead.stage).in_(list(stages)),
-                                         col(MkLead.stage_updated_at) <= entered_before)
+            query = select(MkLead).where(col(MkLead.stage).in_(list(stages)))
+            if entered_before is not None:
+                query = query.where(col(MkLead.stage_updated_at) <= entered_before)
             return self._with_activities(session, list(session.exec(query.order_by(
                 col(MkLead.id)))))
 

@@ -23,9 +23,11 @@ from connector.mapping.transforms import Context, Step, apply, inverse, parse
 from connector.records import FieldSchema, Lead, ObjectSchema, Write, payload_hash
 from connector.state import value_hash
 
-COMPUTED = {"score", "routing_reason"}
+COMPUTED = {"score", "score_tier", "rank", "routing_reason"}
 """Sources that are not marketing fields but computed by the cycle: the lead's score,
-and the reason routing gave for its owner (known only after the route step)."""
+its tier ([routing.score_tiers]) and rank (1 for the top tier, 2 for the next …, a
+list view sorted by rank then score is the rep's work queue), and the reason routing
+gave for its owner (known only after the route step)."""
 
 TO_CRM: frozenset[SyncRule] = frozenset({"to_crm", "two_way", "prefer_crm_unless_blank",
                                          "prefer_marketing_unless_blank"})

@@ -30,7 +30,7 @@ WRITES: frozenset[SyncRule] = TO_CRM | {"create_only"}
 NUMERIC = {"int": "integer", "double": "number", "currency": "number", "percent": "number",
            "number": "number"}
 """CRM field type → the transform that turns marketing's text into it."""
-NUMBERS = (COMPUTED - {"routing_reason"}) | {"employees", "annual_revenue"}
+NUMBERS = (COMPUTED - {"routing_reason", "score_tier"}) | {"employees", "annual_revenue"}
 """Sources that are numbers before mapping: computed, or made numbers by ``normalize``."""
 BOOLEAN = {"boolean", "bool"}
 TEXT = {"string", "textarea"}
@@ -92,9 +92,9 @@ class _Checker:
         return None
 
     def add(self, severity: Severity, path: tuple[str, ...], message: str,
-            fix: str | None = None) -> None:
-        key = ".".join(("mapping", *path))
-        self.found.append(Finding(severity, key, self.line(("mapping", *path)), message, fix))
+            fix: str | None = None, *, section: str = "mapping") -> None:
+        key = ".".join((section, *path))
+        self.found.append(Finding(severity, key, self.line((section, *path)), message, fix))
 
     def field(self, name: str, path: tuple[str, ...]) -> FieldSchema | None:
         """The CRM field, or an error naming the closest one when it has none by that name."""
@@ -235,6 +235,12 @@ class _Checker:
         if want:
             self.add("warning", path, f"{self.label(info)} is {kind} in the CRM but values are "
                      "text in marketing", self.add_step(name, entry, short, f'"{want}"'))
+        elif kind in TEXT and sources == {"score_tier"}:  # a tier's name: known here
+            longest = max(self.config.routing.score_tiers, key=len, default="")
+            if info.length and len(longest) > info.length:
+                self.add("error", path, f"score tier {longest!r} is {len(longest)} characters; "
+                         f"{self.label(info)} holds at most {info.length}",
+                         "shorten the tier's name in [routing.score_tiers]")
         elif kind in TEXT and info.length and info.length < SHORT_TEXT and "truncate" not in names:
             self.add("warning", path, f"{self.label(info)} holds at most {info.length} "
                      "characters; a longer value is refused with the whole record",
@@ -273,13 +279,17 @@ class _Checker:
         info = self.field(status.crm_field, ("status", "crm_field"))
         if info is None or not info.picklist:
             return
-        for value in status.to_marketing:
+        where = [(("status", "to_marketing", value), "mapping", value)
+                 for value in status.to_marketing]
+        where += [(("stages", name, "crm_statuses"), "process", value)
+                  for name, stage in self.config.process.stages.items()
+                  for value in stage.crm_statuses]
+        for path, section, value in where:
             if value not in info.picklist:
                 close = _close(value, {v.lower(): v for v in info.picklist})
-                self.add("error", ("status", "to_marketing", value),
-                         f"{value!r} is not a value of {self.label(info)} "
+                self.add("error", path, f"{value!r} is not a value of {self.label(info)} "
                          f"(allowed: {_quoted(info.picklist)})",
-                         f"did you mean {close!r}?" if close else None)
+                         f"did you mean {close!r}?" if close else None, section=section)
 
 
 def mapping_findings(config: Config, schema: ObjectSchema) -> list[Finding]:

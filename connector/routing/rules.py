@@ -171,6 +171,12 @@ def score_tier(score: float | None, tiers: Sequence[tuple[str, float]]) -> str |
     return None
 
 
+def rank_of(tier: str | None, tiers: Sequence[tuple[str, float]]) -> int:
+    """1 for the top tier, 2 for the next …; below every tier (or no score) comes last:
+    a list view sorted by rank, then score, is the order a rep works leads in."""
+    return next((n for n, (name, _) in enumerate(tiers, 1) if name == tier), len(tiers) + 1)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None

@@ -52,7 +52,7 @@ def clock_rows(clocks: Iterable[SlaClock], leads: Mapping[str, Lead],
             continue
         lead = leads.get(clock.marketing_id)
         rows.append({
-            "lead_id": clock.marketing_id, "lead": _shown(lead, clock.marketing_id),
+            "lead_id": clock.marketing_id, "lead": shown(lead, clock.marketing_id),
             "owner_id": clock.owner_id,
             "owner": names.get(clock.owner_id or "", clock.owner_id or "(default owner)"),
             "clock": CLOCK_NAMES.get(clock.clock, clock.clock.replace("stage:", "in ")),
@@ -65,7 +65,7 @@ def clock_rows(clocks: Iterable[SlaClock], leads: Mapping[str, Lead],
     return rows
 
 
-def _shown(lead: Lead | None, marketing_id: str) -> str:
+def shown(lead: Lead | None, marketing_id: str) -> str:
     if lead is None:
         return f"lead {marketing_id}"
     name = " ".join(str(lead.get(f)) for f in ("first_name", "last_name") if lead.get(f))

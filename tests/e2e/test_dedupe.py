@@ -47,6 +47,10 @@ class Leads:
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         return {u.marketing_id for u in updates}
 
+    def leads_in_stages(self, stages: Sequence[str],
+                        entered_before: datetime | None = None) -> list[Lead]:
+        return []  # stages written here are not kept: no lead waits to go back to sales
+
     def write_fields(self, updates: Sequence[FieldUpdate]) -> set[str]:
         return {u.marketing_id for u in updates}
 

@@ -25,7 +25,7 @@ from connector.cli import app
 from connector.sla.store import SlaStore
 from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import config_text, import_leads, lead_row
+from tests.conftest import ENGAGED, config_text, import_leads, lead_row
 
 MANAGER = "0058d0000000001AAA"  # the sandbox admin stands in for the sales manager
 
@@ -215,3 +215,56 @@ def test_process_prints_the_stages_and_clocks(config: configuration.Config) -> N
         ("first_touch", "4 business hours", "1 business hour"),
         ("decision", "2 business days", None)]
 
+
+
+HOT = ENGAGED + ";form_fill|2026-12-03T10:00:00Z|Demo request;page_visit|2026-12-03T09:58:00Z|/demo"
+"""Two form fills and the demo page: 52 + 25 + 2 + 15 = score 94, tier hot."""
+
+
+def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
+        config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
+    hot, accepted, recycled = lead_row(1, activities=HOT), lead_row(2), lead_row(4)
+    plain = lead_row(3, phone="")
+    import_leads(config, tmp_path / "leads.csv", [hot, accepted, plain, recycled])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    leads = {row["Email"]: row for row in sf_client.query_all(
+        "SELECT Id, Email, OwnerId, Leadsync_Score__c, Leadsync_Tier__c, Leadsync_Rank__c "
+        "FROM Lead")["records"]}
+    assert [(leads[r["email"]]["Leadsync_Tier__c"], leads[r["email"]]["Leadsync_Rank__c"],
+             leads[r["email"]]["Leadsync_Score__c"]) for r in (hot, accepted, plain)] == [
+        ("hot", 1.0, 94.0), ("warm", 2.0, 52.0), ("warm", 2.0, 47.0)]
+    # The hot lead's task is High, the warm ones Normal; all due by the first-touch SLA.
+    tasks = {t["WhoId"]: t for t in sf_client.query_all(
+        "SELECT WhoId, Priority, ActivityDate FROM Task")["records"]}
+    assert [tasks[leads[r["email"]]["Id"]]["Priority"] for r in (hot, accepted, plain)] == [
+        "High", "Normal", "Normal"]
+    assert {t["ActivityDate"] for t in tasks.values()} == {f"{FIRST_TOUCH_DUE:%Y-%m-%d}"}
+
+    sf_client.Lead.update(leads[accepted["email"]]["Id"], {"Status": "Working - Contacted"})
+    sf_client.Lead.update(leads[recycled["email"]]["Id"], {"Status": "Closed - Not Converted"})
+    assert run_once(config, clock=at(datetime(2026, 12, 7, 9, 30, tzinfo=UTC))).status == "ok"
+
+    from connector.queue import work_queue
+    rows = work_queue(config, datetime(2026, 12, 7, 11, 30, tzinfo=UTC))
+    # Rank first (hot), then the nearest open deadline (the untouched warm lead, now late)
+    # before the accepted one, whose clocks are met although its score is higher; the
+    # recycled lead is marketing's again.
+    assert [(r.record, r.rank, r.stage, r.due_at, r.late) for r in rows] == [
+        (leads[hot["email"]]["Id"], 1, "mql", FIRST_TOUCH_DUE.isoformat(), True),
+        (leads[plain["email"]]["Id"], 2, "mql", FIRST_TOUCH_DUE.isoformat(), True),
+        (leads[accepted["email"]]["Id"], 2, "sales_accepted", None, False)]
+    assert [r.owner_id for r in rows] == [leads[r["email"]]["OwnerId"]
+                                          for r in (hot, plain, accepted)]
+    mine = work_queue(config, datetime(2026, 12, 7, 9, 45, tzinfo=UTC), rep=rows[1].owner_id)
+    assert [r.record for r in mine] == [r.record for r in rows if r.owner_id == rows[1].owner_id]
+    assert not any(r.late for r in mine)
+
+    shown = CliRunner().invoke(app, ["queue", "--json", "--config", str(config.source)])
+    assert shown.exit_code == 0, shown.output
+    assert [row["record"] for row in json.loads(shown.output)] == [r.record for r in rows]
+    table = CliRunner().invoke(app, ["queue", rows[0].owner, "--config", str(config.source)])
+    assert table.exit_code == 0 and "Pat1 Lee1" in table.output, table.output
+    assert "12-07 11:00 first touch late" in table.output
+    assert max(len(line) for line in table.output.splitlines()) <= 80
+    unknown = CliRunner().invoke(app, ["queue", "nobody", "--config", str(config.source)])
+    assert unknown.exit_code == 1 and "no rep 'nobody'" in unknown.output

@@ -153,6 +153,12 @@ CASES = [
     ("short text field without truncate", {"fields": 'first_name = "FirstName"'},
      "warning", "mapping.fields.first_name", "first_name =",
      "holds at most 40 characters"),
+    ("score tier name longer than the field",
+     {"fields": 'score_tier = "FirstName"',
+      "tables": f'[routing.score_tiers]\n{"very_" * 9}hot = 80\n'},
+     "error", "mapping.fields.score_tier", "score_tier =",
+     "score tier 'very_very_very_very_very_very_very_very_very_hot' is 48 characters; "
+     "Lead.FirstName holds at most 40; shorten the tier's name in [routing.score_tiers]"),
     ("two_way on a read-only field",
      {"tables": '[mapping.fields.converted]\ncrm = "IsConverted"\nsync = "two_way"\n'
                 'transform = ["boolean"]\n'},
@@ -166,6 +172,15 @@ CASES = [
      "error", "mapping.fields.verdict.sync", 'sync = "create_only"', "cannot be set on create"),
     ("on_create of a read-only field", {"on_create": "IsConverted = true"},
      "error", "mapping.on_create.IsConverted", "IsConverted =", "read-only"),
+    ("process stage status not in the status picklist",
+     {"tables": '[process.stages.mql]\nteam = "sales"\n\n[process.stages.sales_accepted]\n'
+                'team = "sales"\n\n[process.stages.recycle]\nteam = "marketing"\n'
+                'crm_statuses = ["Recycle"]\n\n[process.stages.could_not_reach]\n'
+                'team = "sales"\n\n[process.stages.won]\nteam = "sales"\n\n'
+                '[process.stages.lost]\nteam = "sales"\n\n[process.stages.crm_deleted]\n'
+                'team = "marketing"\n'},
+     "error", "process.stages.recycle.crm_statuses", 'crm_statuses = ["Recycle"]',
+     "'Recycle' is not a value of Lead.Status (allowed: 'Open - Not Contacted', "),
     ("status value not in the status picklist", {"to_marketing": '"Working" = "mql"'},
      "error", "mapping.status.to_marketing.Working", '"Working" = "mql"',
      "'Working' is not a value of Lead.Status"),
@@ -197,6 +212,8 @@ CLEAN = [
      {"tables": '[mapping.fields.stage]\ncrm = "Status"\nvalue_map = "stages"\n\n'
                 '[mapping.value_maps.stages]\nsal = "Working - Contacted"\n'}),
     ("email and phone need no transform", {"fields": 'phone = "Phone"'}),
+    ("tier and rank: names of tiers that fit, a number",
+     {"fields": 'score_tier = "FirstName"\nrank = "NumberOfEmployees"'}),
 ]
 
 

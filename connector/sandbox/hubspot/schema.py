@@ -414,6 +414,10 @@ def default_properties() -> dict[str, dict[str, PropertyDef]]:
                     "used as idProperty for upserts.", display_order=0),
         PropertyDef("leadsync_score", "leadsync Score", "number", "number",
                     hubspot_defined=False, display_order=1),
+        PropertyDef("leadsync_tier", "leadsync Tier", "string", "text",
+                    hubspot_defined=False, display_order=2),
+        PropertyDef("leadsync_rank", "leadsync Rank", "number", "number",
+                    hubspot_defined=False, display_order=3),
         *_system("contactinformation"),
     ]
     company = [

@@ -223,6 +223,9 @@ LEAD = SObject(
             id_lookup=True, custom=True,
         ),
         Field("Leadsync_Score__c", "Leadsync Score", DOUBLE, precision=18, scale=2, custom=True),
+        # The rep's work queue: a list view sorted by rank, then score.
+        Field("Leadsync_Tier__c", "Leadsync Tier", STRING, 40, custom=True),
+        Field("Leadsync_Rank__c", "Leadsync Rank", DOUBLE, precision=3, scale=0, custom=True),
         # A pattern admins use to keep one lead per address: a unique custom email
         # field. It lets the sandbox refuse a write with DUPLICATE_VALUE on a field
         # other than the external id.
