@@ -464,7 +464,8 @@ def process(config: ConfigOpt = None,
     rules = {"handoff_stage": cfg.process.handoff_stage,
              "calendar": cfg.sla.calendar or "Monday-Friday 09:00-17:00 UTC",
              "recycle": f"{recycle.stage}: handed over again after {recycle.cool_off}"
-                        + (" and a new activity" if recycle.new_signal else ""),
+                        + (" and a new activity" if recycle.new_signal else "")
+                        + ", if the lead qualifies then",
              "could_not_reach": f"{retry.stage}: handed over again after "
                                 f"{retry.retry_after}, at most {retry.max_attempts} times"}
     if as_json:

@@ -31,14 +31,16 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
                  matched: str | None = None, history: list[Touch] | None = None,
                  score: float | None = None, tier: str | None = None,
                  threshold: float | None = None,
-                 why: Sequence[Activity] | None = None) -> HandoffTask:
+                 why: Sequence[Activity] | None = None,
+                 due_by: str = "first-touch SLA") -> HandoffTask:
     """``due``: when the rep should have reached out (the first-touch SLA);
     ``matched``: why this lead is an earlier record of the same person (the task
     then says it is back, not new); ``history``: earlier outreach to them, as the
     CRM lists it per record (a call on a contact and its account comes twice);
     ``tier``: the score's tier (``[routing.score_tiers]``); ``threshold``: the score
     that qualifies; ``why``: the latest activities without which the lead would not
-    qualify (``scoring.why_now``: empty when the profile alone does)."""
+    qualify (``scoring.why_now``: empty when the profile alone does); ``due_by``: what
+    set ``due``."""
     if priority not in TASK_PRIORITIES:
         raise ValueError(f"task priority {priority!r} is not one of {', '.join(TASK_PRIORITIES)}")
     name = " ".join(str(lead.get(f)) for f in ("first_name", "last_name") if lead.get(f))
@@ -52,7 +54,7 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
              _score_line(score_reason, tier, threshold)]
     if why is not None:
         lines.append(_why_now(why))
-    lines.append(f"Reach out by: {_utc(due):%Y-%m-%d %H:%M} UTC (first-touch SLA).")
+    lines.append(f"Reach out by: {_utc(due):%Y-%m-%d %H:%M} UTC ({due_by}).")
     if matched:
         lines.append(f"Already in the CRM: {matched}.")
     touches = earlier(history or [])

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -79,6 +79,7 @@ from connector.sla import (
     StageStep,
     Where,
 )
+from connector.sla.report import shown as person_shown
 from connector.sla.store import SlaClock, SlaStore
 from connector.state import RUN_COUNTS, Event, Link, MatchReview, StateStore, TaskOwed
 from connector.stopping import NEVER, Stop
@@ -224,7 +225,14 @@ class Pipeline:
         self.clock = clock
         self.tiers = sorted(routing.score_tiers.items(), key=lambda item: -item[1])
         """[routing.score_tiers], highest first."""
-        self.clocks = Clocks.from_config(config)
+        today = clock().date()
+        away: dict[str, list[date]] = {}
+        for period in (RoutingStore(state.engine).away(since=today)
+                       if routing.reps and config.sla.clocks() else ()):
+            first = period.start or today
+            away.setdefault(period.rep_id, []).extend(
+                first + timedelta(days=n) for n in range((period.until - first).days + 1))
+        self.clocks = Clocks.from_config(config, away, today=today)
         self.sla_store = SlaStore(state.engine) if self.clocks.active else None
         self._owners: list[CrmOwner] | None = None
         self._tombs: Index | None = None
@@ -1213,12 +1221,15 @@ class Pipeline:
         """The rep's task: due when the first-touch SLA says (on the owner's calendar;
         else ``[sync] task_due_hours``), its priority from the score's tier."""
         tier = score_tier(score, self.tiers)
-        due = self.clocks.due("first_touch", owner, now) or now + self.config.sync.task_due
+        due = self.clocks.due("first_touch", owner, now)
+        due_by = "first-touch SLA"
+        if due is None:
+            due, due_by = now + self.config.sync.task_due, "[sync] task_due_hours"
         return handoff_task(lead, crm_id=crm_id, score_reason=score_reason, now=now, due=due,
                             priority=self.config.sla.priority_of(tier, self.tiers),
                             owner_id=owner, matched=matched, history=history, score=score,
                             tier=tier, threshold=self.config.scoring.threshold,
-                            why=why_now(lead, self.config.scoring))
+                            why=why_now(lead, self.config.scoring), due_by=due_by)
 
     def record_handoffs(self, handed: list[tuple[Handoff, Link, str | None]],
                         events: list[Event]) -> None:
@@ -1710,7 +1721,9 @@ class Pipeline:
             return (f"recycled {since}; cool-off of {process.recycle.cool_off} over, "
                     f"{points.reason}{new}")
         rule = process.could_not_reach
-        tries = sum(1 for step in history if step.stage == rule.stage)
+        nurtured = {name for name, stage in process.stages.items() if stage.team == "marketing"}
+        back = max((n for n, step in enumerate(history) if step.stage in nurtured), default=-1)
+        tries = sum(1 for step in history[back + 1:] if step.stage == rule.stage)  # this time
         if tries > rule.max_attempts:
             note = f"could not be reached {tries} times"
             events.append(Event(lead.id, "stage", f"{process.recycle.stage}: {note}"))
@@ -1781,14 +1794,14 @@ class Pipeline:
         events: list[Event] = []
         try:
             for clock in clocks:
-                if clock.breached_at is None:
-                    outcome = self.clocks.judge(clock, evidence.get(clock.marketing_id,
-                                                                    Evidence()), now)
-                    if not self.took(outcome, now, summary, events):
-                        continue
-                if clock.breached_at is not None:
+                outcome = self.clocks.judge(clock, evidence.get(clock.marketing_id,
+                                                                Evidence()), now)
+                changed = self.took(outcome, now, summary, events)
+                if clock.breached_at is not None and clock.met_at is None:
                     self.sla_store.save([clock])
-                    self.breach_actions(clock, summary, events)
+                    self.breach_actions(clock, summary, events)  # those not done yet
+                elif not changed:
+                    continue
                 self.sla_store.save([clock])
         finally:
             self.state.record_events(summary.run_id, events)
@@ -1798,8 +1811,9 @@ class Pipeline:
         """Write down what a look at a clock found; False when nothing changed."""
         clock, what = outcome.clock, f"{outcome.clock.clock}: {outcome.evidence}"
         if outcome.kind == "met":
-            clock.met_at, clock.closed, clock.evidence = outcome.at or now, True, \
-                outcome.evidence
+            clock.met_at, clock.closed = outcome.at or now, True
+            clock.evidence = (f"{clock.evidence}; then {outcome.evidence}"
+                              if clock.breached_at is not None else outcome.evidence)
             events.append(Event(clock.marketing_id, "sla_met", what))
         elif outcome.kind == "warn":
             clock.warned_at = now
@@ -1807,6 +1821,13 @@ class Pipeline:
             events.append(Event(clock.marketing_id, "sla_warning", what))
             log.warning("sla due soon", lead=clock.marketing_id, clock=clock.clock,
                         due=clock.due_at.isoformat())
+        elif outcome.kind == "late":
+            clock.breached_at, clock.met_at, clock.closed = now, outcome.at, True
+            clock.evidence = outcome.evidence
+            summary.warnings.append(f"lead {clock.marketing_id}: SLA breached, {what}")
+            events.append(Event(clock.marketing_id, "sla_breach", what))
+            log.warning("sla met late", lead=clock.marketing_id, clock=clock.clock,
+                        evidence=outcome.evidence)
         elif outcome.kind == "breach":
             clock.breached_at, clock.evidence = now, outcome.evidence
             summary.warnings.append(f"lead {clock.marketing_id}: SLA breached, {what}")
@@ -1822,7 +1843,7 @@ class Pipeline:
         steps = {lead: [StageStep(u.at, u.stage, u.who) for u in updates]
                  for lead, updates in self.marketing.stage_histories(ids).items()}
         wanted = {(clock.crm_object, clock.crm_id) for clock in clocks
-                  if clock.clock in TOUCH_CLOCKS and clock.breached_at is None}
+                  if clock.clock in TOUCH_CLOCKS}
         touches = self.crm.history([Candidate("lead" if crm_object == self.object
                                               else "contact", crm_object, crm_id, {})
                                     for crm_object, crm_id in sorted(wanted)],
@@ -1851,12 +1872,14 @@ class Pipeline:
             events.append(Event(clock.marketing_id, "sla_action", f"{clock.clock}: {action}: "
                                                                   f"{note}"))
             self.sla_store.save([clock])  # type: ignore[union-attr]
-        clock.closed = True
+        # A breached clock stays open until it is met (the follow-up time, however
+        # late) or the lead leaves sales; a touch count has nothing more to learn.
+        clock.closed = clock.clock == "touches"
 
     def breach_text(self, clock: SlaClock) -> tuple[str, str]:
         """(subject, body) of a breach, in a manager's words."""
         [lead] = self.marketing.leads([clock.marketing_id]) or [None]
-        who = lead_shown(lead) if lead is not None else f"lead {clock.marketing_id}"
+        who = person_shown(lead, clock.marketing_id)
         owner = next((o.name for o in self.owners() or () if o.id == clock.owner_id),
                      clock.owner_id or "the default owner")
         subject = f"SLA breached ({CLOCK_NAMES.get(clock.clock, clock.clock)}): {who}"

@@ -178,7 +178,7 @@ class Clock(ProcessModel):
 
 
 class TouchesClock(Clock):
-    count: Annotated[int, Field(ge=1, le=1000)] = 3
+    count: Annotated[int, Field(ge=1, le=50)] = 3
     """Touches (completed calls, emails, tasks by the owner) due within ``within``."""
 
 

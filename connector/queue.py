@@ -5,9 +5,9 @@ could not reach, …) on a record that is neither converted nor deleted — with
 owner, score, tier and rank (the values a mapped ``score``/``score_tier``/``rank``
 field holds), and the nearest open SLA deadline. Sorted as a rep works them: rank,
 then the nearest deadline, then score. Read from the state and marketing stores
-only: no CRM call, so the owner is the one leadsync last knew (its SLA clocks
-follow re-routes and hand-backs; a reassignment made in the CRM shows after the
-next sync reads it).
+only: no CRM call, so the owner is the one leadsync last gave or found (at
+hand-off, re-route or hand-back); a lead a rep reassigned by hand in the CRM is
+listed under its earlier owner.
 """
 
 from __future__ import annotations

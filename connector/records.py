@@ -249,6 +249,9 @@ class Touch:
     activity_id: str | None = None
     """The activity's own id: one call linked to a contact and to its account is
     found on both records and is still one touch."""
+    who_id: str | None = None
+    """The owner's CRM id (user or owner), where the CRM gives it: SLA clocks count
+    the record owner's own touches."""
 
 
 @dataclass(frozen=True)

@@ -1169,7 +1169,7 @@ def _touch(record_id: str, activity: str, activity_id: str, props: dict[str, Any
                  who=owners.get(owner, f"owner {owner}") if owner else None,
                  what=(props.get(kind.title) if kind.title else None) or "",
                  outcome=_outcome(activity, props, outcomes), channel=kind.channel,
-                 notes=notes, activity_id=f"{activity}:{activity_id}")
+                 notes=notes, activity_id=f"{activity}:{activity_id}", who_id=owner or None)
 
 
 def _outcome(activity: str, props: dict[str, Any], outcomes: dict[str, str]) -> str | None:

@@ -1020,7 +1020,7 @@ def _or_queries(head: str, terms: list[str], tail: str = "") -> Iterator[str]:
 
 TASK_FIELDS = ("Id", "WhoId", "WhatId", "Subject", "Status", "ActivityDate",
                "CompletedDateTime", "CreatedDate", "TaskSubtype", "Type", "CallDisposition",
-               "Description")
+               "Description", "OwnerId")
 """What the rep's task tells of an earlier Task (those the org has: ``describe``)."""
 TASK_CHANNELS = {"Call": "call", "Email": "email", "ListEmail": "email",
                  "LinkedIn": "linkedin", "Meeting": "meeting"}
@@ -1035,7 +1035,7 @@ def _task_touch(crm_id: str, row: dict[str, Any]) -> Touch:
     return Touch(crm_id=crm_id, at=_task_time(row), who=(row.get("Owner") or {}).get("Name"),
                  what=row.get("Subject") or "", outcome=row.get("CallDisposition")
                  or row.get("Status"), channel=channel, notes=row.get("Description") or None,
-                 activity_id=row.get("Id"))
+                 activity_id=row.get("Id"), who_id=row.get("OwnerId"))
 
 
 def _task_time(row: dict[str, Any]) -> datetime | None:

@@ -36,9 +36,13 @@ LEADSYNC = "leadsync"
 CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": "touches"}
 TOUCH_CLOCKS = ("first_touch", "touches")
 """Clocks met by the record's activities (read from the CRM while they run)."""
-OPEN_TASK = {"not started", "in progress", "waiting on someone else", "deferred",
-             "not_started", "in_progress", "waiting"}
-"""Task statuses (Salesforce's picklist, HubSpot's hs_task_status) that are not a touch yet."""
+NOT_A_TOUCH = {
+    "not started", "in progress", "waiting on someone else", "deferred", "waiting",
+    "received", "bounced", "failed", "scheduled", "rescheduled", "canceled", "cancelled",
+    "queued", "ringing", "connecting"}
+"""Outcomes that are not the rep reaching out (yet): an open task (Salesforce's Status
+picklist, HubSpot's hs_task_status), an email received or not delivered, a meeting only
+booked, a call that never went out. A call nobody answered is a touch: the rep tried."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class Outcome:
     """What one look at a clock found; ``kind`` is None when nothing changed."""
 
     clock: SlaClock
-    kind: str | None = None  # "met", "warn", "breach"
+    kind: str | None = None
+    """"met", "warn", "breach", or "late": met, but after the deadline (a breach that
+    is over by the time it is seen: recorded, nothing left to act on)."""
     evidence: str = ""
     at: datetime | None = None
     """When it was met, by the CRM's time of the touch or step."""
@@ -116,15 +122,17 @@ class Clocks:
         return self.owner_calendars.get(owner_id or "", self.calendar)
 
     @classmethod
-    def from_config(cls, config: Config, away: dict[str, list[date]] | None = None) -> Clocks:
+    def from_config(cls, config: Config, away: dict[str, list[date]] | None = None, *,
+                    today: date | None = None) -> Clocks:
         """The [sla] calendar, and each rep with working hours on their own: their time
         zone, days and hours, the [sla] calendar's public holidays, their days away
-        (``away``: rep id → days, from `leadsync rep away` and [routing.reps])."""
+        ([routing.reps] away periods, and ``away``: rep id → days, from `leadsync rep
+        away`). A period without a first day runs from ``today``."""
         base = config.calendars.get(config.sla.calendar or "", DEFAULT_CALENDAR)
         owners: dict[str, Calendar] = {}
         for rep in config.routing.reps.values():
-            days = [d for period in rep.away for d in _days(period.start or period.until,
-                                                            period.until)]
+            days = [d for period in rep.away
+                    for d in _days(period.start or today or period.until, period.until)]
             days += (away or {}).get(rep.id, [])
             mine = base if rep.hours is None else base.model_copy(update={
                 "timezone": rep.timezone, "days": list(rep.days), "hours": rep.hours})
@@ -190,6 +198,10 @@ class Clocks:
         if definition is None:
             return Outcome(clock, "met", "the clock is no longer configured")
         met = self._met(clock, definition, evidence) or self._ended(clock, evidence)
+        if met is not None and met[1] > clock.due_at and clock.breached_at is None \
+                and not met[0].startswith("stopped"):
+            return Outcome(clock, "late", f"{met[0]}, after the deadline "
+                           f"{_at(clock.due_at)} ({definition.within})", met[1])
         if met is not None:
             return Outcome(clock, "met", met[0], met[1])
         if now >= clock.due_at and clock.breached_at is None:
@@ -204,7 +216,7 @@ class Clocks:
         """(what met the clock, when) by the evidence's own times, if anything did."""
         start = clock.started_at
         if clock.clock == "first_touch":
-            touch = next(iter(_touches(evidence.touches, start, None)), None)
+            touch = next(iter(_touches(evidence.touches, start, None, clock.owner_id)), None)
             step = next((s for s in evidence.steps if s.at >= start
                          and s.who not in (LEADSYNC, "marketing")), None)
             if touch is not None and touch.at is not None and (step is None
@@ -223,7 +235,7 @@ class Clocks:
                     + f" {_at(step.at)}"), step.at
         if clock.clock == "touches":
             count = definition.count if isinstance(definition, TouchesClock) else 1
-            done = _touches(evidence.touches, start, clock.due_at)
+            done = _touches(evidence.touches, start, clock.due_at, clock.owner_id)
             if len(done) < count or done[count - 1].at is None:
                 return None
             return f"{count} touches, the last {_touch(done[count - 1])}", done[count - 1].at
@@ -232,10 +244,11 @@ class Clocks:
         return (f"left {stage} for {left.stage} {_at(left.at)}", left.at) if left else None
 
     def _ended(self, clock: SlaClock, evidence: Evidence) -> tuple[str, datetime] | None:
-        """A lead that reached a final stage (won, lost, trash, deleted) stops its clocks."""
+        """A lead that reached a final stage (won, lost, trash, deleted) or went back to
+        marketing (recycled) stops its clocks: sales has nothing left to do on time."""
         step = next((s for s in evidence.steps if s.at >= clock.started_at
                      and (stage := self.process.stages.get(s.stage)) is not None
-                     and stage.final), None)
+                     and (stage.final or stage.team == "marketing")), None)
         return (f"stopped: the lead is {step.stage} {_at(step.at)}", step.at) if step else None
 
     def _missing(self, clock: SlaClock, definition: Clock, evidence: Evidence) -> str:
@@ -248,7 +261,8 @@ class Clocks:
             return f"not accepted or recycled {since}; {due}"
         if clock.clock == "touches":
             count = definition.count if isinstance(definition, TouchesClock) else 1
-            done = len(_touches(evidence.touches, clock.started_at, clock.due_at))
+            done = len(_touches(evidence.touches, clock.started_at, clock.due_at,
+                                clock.owner_id))
             return f"{done} of {count} touches {since}; {due}"
         return f"in {clock.clock.removeprefix('stage:')} {since}; {due}"
 
@@ -257,11 +271,14 @@ def _days(first: date, last: date) -> Iterable[date]:
     return (first + timedelta(days=n) for n in range((last - first).days + 1))
 
 
-def _touches(touches: Iterable[Touch], start: datetime, end: datetime | None) -> list[Touch]:
-    """Completed activities dated from ``start`` (to ``end``), oldest first."""
+def _touches(touches: Iterable[Touch], start: datetime, end: datetime | None,
+             owner: str | None) -> list[Touch]:
+    """The owner's completed outreach dated from ``start`` (to ``end``), oldest first:
+    not a note, not a colleague's activity (where the CRM names who did it)."""
     done = [t for t in touches if t.at is not None and t.at >= start
-            and (end is None or t.at <= end)
-            and (t.outcome or "").strip().lower() not in OPEN_TASK]
+            and (end is None or t.at <= end) and t.channel != "note"
+            and (owner is None or t.who_id is None or t.who_id == owner)
+            and (t.outcome or "").strip().lower().replace("_", " ") not in NOT_A_TOUCH]
     return sorted(done, key=lambda t: t.at or start)
 
 

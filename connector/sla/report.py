@@ -30,7 +30,7 @@ def rep_ids(reps: Mapping[str, Any], wanted: str) -> set[str]:
     """A rep given by key, name or CRM id (as `leadsync rep away` takes them)."""
     found = {rep.id for key, rep in reps.items()
              if wanted in (key, rep.id) or (rep.name or "").lower() == wanted.lower()}
-    if not found and not wanted.startswith("0"):
+    if not found and not (wanted.startswith("0") or wanted.isdigit()):  # SF / HubSpot ids
         names = ", ".join(sorted(reps)) or "none in [routing.reps]"
         raise ConfigError(f"no rep {wanted!r} (reps: {names}); a CRM owner id works too")
     return found or {wanted}
@@ -66,6 +66,7 @@ def clock_rows(clocks: Iterable[SlaClock], leads: Mapping[str, Lead],
 
 
 def shown(lead: Lead | None, marketing_id: str) -> str:
+    """A lead as a person reads it: "Pat Lee <pat@acme.example>"."""
     if lead is None:
         return f"lead {marketing_id}"
     name = " ".join(str(lead.get(f)) for f in ("first_name", "last_name") if lead.get(f))

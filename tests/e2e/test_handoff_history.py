@@ -63,8 +63,9 @@ def earlier_lines(body: str) -> list[str]:
 
 def reach_out_by(body: str) -> datetime:
     [line] = [x for x in body.splitlines() if x.startswith("Reach out by: ")]
-    assert line.endswith(" UTC (first-touch SLA).")
-    return datetime.strptime(line[len("Reach out by: "):-len(" UTC (first-touch SLA).")],
+    tail = " UTC ([sync] task_due_hours)."  # no [sla.first_touch] here: the default wait
+    assert line.endswith(tail)
+    return datetime.strptime(line[len("Reach out by: "):-len(tail)],
                              "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
 
 

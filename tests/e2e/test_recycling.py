@@ -197,3 +197,18 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     # Nothing was handed twice: still three records, and a second run brings nothing back.
     cycle(config, now, timedelta(days=4, hours=3))
     assert len(tasks(one)) == 2 and len(client.query_all("SELECT Id FROM Lead")["records"]) == 3
+
+    # Lead 2, recycled for want of an answer, shows interest again: back to sales after
+    # its cool-off, and "could not reach" counts its tries afresh from there.
+    import_leads(config, tmp_path / "again.csv", [lead_row(
+        2, activities="page_visit|2027-01-07T10:00:00Z|/pricing")])
+    cycle(config, now, timedelta(days=5, hours=5))
+    assert story(config)[two["email"]][0] == "mql" and status(two) == "Open - Not Contacted"
+    now.set(timedelta(days=5, hours=6))
+    client.Lead.update(ids[two["email"]], {"Status": "Could Not Reach"})
+    cycle(config, now, timedelta(days=5, hours=7))
+    assert story(config)[two["email"]][0] == "could_not_reach"  # not straight to recycle
+    cycle(config, now, timedelta(days=6, hours=7))
+    told = story(config)
+    assert told[two["email"]][0] == "mql"
+    assert told[two["email"]][1][-1].reason == "could not be reached 2027-01-09; try 2 of 2"

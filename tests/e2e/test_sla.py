@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from connector import config as configuration
 from connector.cli import app
+from connector.sandbox.salesforce import SalesforceSandbox
 from connector.sla.store import SlaStore
 from connector.state import StateStore
 from connector.wiring import run_once
@@ -49,14 +50,14 @@ on_breach = ["task", "webhook"]
 within = "2 business days"
 """
 
-HANDOFF = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
-"""Friday 2026-12-04, 16:00 in Berlin (CET, UTC+1): an hour before close of business."""
-FIRST_TOUCH_DUE = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+HANDOFF = datetime(2027, 12, 3, 15, 0, tzinfo=UTC)
+"""Friday 2027-12-03, 16:00 in Berlin (CET, UTC+1): an hour before close of business."""
+FIRST_TOUCH_DUE = datetime(2027, 12, 6, 11, 0, tzinfo=UTC)
 """4 business hours: Friday 16:00-17:00 (1 h), the weekend closed, Monday 09:00-12:00
 (3 h) → Monday 12:00 Berlin = 11:00 UTC."""
-FIRST_TOUCH_WARN = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+FIRST_TOUCH_WARN = datetime(2027, 12, 6, 10, 0, tzinfo=UTC)
 """One business hour earlier: Monday 11:00 Berlin."""
-DECISION_DUE = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+DECISION_DUE = datetime(2027, 12, 7, 16, 0, tzinfo=UTC)
 """2 business days: close of business on the 2nd working day after Friday → Tuesday
 17:00 Berlin = 16:00 UTC."""
 
@@ -97,8 +98,30 @@ def config(tmp_path: Path, salesforce_sandbox: Any,
     return configuration.load(path)
 
 
-def at(moment: datetime) -> Any:
-    return lambda: moment
+class Now:
+    """The one clock of the org and the connector: a rep's change is stamped with the
+    same time line the cycles run on."""
+
+    at = HANDOFF
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+CLOCK = Now()
+
+
+@pytest.fixture
+def salesforce_sandbox(tmp_path: Path) -> Iterator[SalesforceSandbox]:
+    CLOCK.at = HANDOFF
+    with SalesforceSandbox(state_path=tmp_path / "sf-org.json", clock=CLOCK) as sandbox:
+        yield sandbox
+
+
+def at(moment: datetime) -> Now:
+    """Move the shared clock to ``moment`` (a cycle's time, or a rep's)."""
+    CLOCK.at = moment
+    return CLOCK
 
 
 def clocks_of(config: configuration.Config) -> dict[tuple[str, str], Any]:
@@ -113,15 +136,17 @@ def clocks_of(config: configuration.Config) -> dict[tuple[str, str], Any]:
 def test_clocks_run_on_business_time_and_a_breach_acts_once(
         config: configuration.Config, sf_client: Any, webhook: list[dict[str, Any]],
         tmp_path: Path) -> None:
-    import_leads(config, tmp_path / "leads.csv", [lead_row(n) for n in (1, 2, 3, 4)])
+    import_leads(config, tmp_path / "leads.csv", [lead_row(n) for n in (1, 2, 3, 4, 5)])
     assert run_once(config, clock=at(HANDOFF)).status == "ok"
-    leads = {row["Email"]: row["Id"] for row in sf_client.query_all(
-        "SELECT Id, Email FROM Lead")["records"]}
+    records = sf_client.query_all("SELECT Id, Email, OwnerId FROM Lead")["records"]
+    leads = {row["Email"]: row["Id"] for row in records}
+    owner = {row["Id"]: row["OwnerId"] for row in records}
+    assert MANAGER not in owner.values()  # reps own them; the manager is someone else
     clocks = clocks_of(config)
     by_email = {lead_row(n)["email"]: mid for (mid, _), _row in clocks.items()
-                for n in (1, 2, 3, 4) if clocks[(mid, "first_touch")].crm_id
+                for n in (1, 2, 3, 4, 5) if clocks[(mid, "first_touch")].crm_id
                 == leads[lead_row(n)["email"]]}
-    assert len(by_email) == 4 and len(clocks) == 8  # first touch and decision, each lead
+    assert len(by_email) == 5 and len(clocks) == 10  # first touch and decision, each lead
     for mid in by_email.values():
         touch, decision = clocks[(mid, "first_touch")], clocks[(mid, "decision")]
         assert touch.started_at == HANDOFF
@@ -131,20 +156,26 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     # The rep's follow-up is due when the first-touch SLA is: Monday 12:00 in Berlin.
     follow_ups = sf_client.query_all("SELECT WhoId, Description, ActivityDate, Priority "
                                      "FROM Task")["records"]
-    assert len(follow_ups) == 4
+    assert len(follow_ups) == 5
     for task in follow_ups:
-        assert "Reach out by: 2026-12-07 11:00 UTC (first-touch SLA)." in task["Description"]
-        assert task["ActivityDate"] == "2026-12-07"
+        assert "Reach out by: 2027-12-06 11:00 UTC (first-touch SLA)." in task["Description"]
+        assert task["ActivityDate"] == "2027-12-06"
         assert task["Priority"] == "Normal"  # score 52: tier warm, not the top tier (hot)
 
     # Reps work three of the leads over the weekend, through the real client.
-    one, two, three, four = (lead_row(n)["email"] for n in (1, 2, 3, 4))
+    at(datetime(2027, 12, 4, 10, 0, tzinfo=UTC))
+    one, two, three, four, five = (lead_row(n)["email"] for n in (1, 2, 3, 4, 5))
     sf_client.Task.create({"WhoId": leads[one], "Subject": "Intro call", "Status": "Completed",
-                           "TaskSubtype": "Call", "ActivityDate": "2026-12-07"})
+                           "TaskSubtype": "Call", "ActivityDate": "2027-12-04",
+                           "OwnerId": owner[leads[one]]})
+    # A colleague's call on lead 4 is not its owner's first touch.
+    sf_client.Task.create({"WhoId": leads[four], "Subject": "Manager says hi",
+                           "Status": "Completed", "TaskSubtype": "Call",
+                           "ActivityDate": "2027-12-04", "OwnerId": MANAGER})
     sf_client.Lead.update(leads[two], {"Status": "Working - Contacted"})
     sf_client.Lead.update(leads[three], {"Status": "Closed - Not Converted"})
 
-    early = run_once(config, clock=at(datetime(2026, 12, 7, 9, 30, tzinfo=UTC)))
+    early = run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC)))
     assert early.status == "ok" and not any("SLA" in w for w in early.warnings)
     clocks = clocks_of(config)
     assert clocks[(by_email[one], "first_touch")].met_at is not None
@@ -154,36 +185,60 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     assert clocks[(by_email[three], "decision")].evidence.startswith("decided: recycle")
     assert clocks[(by_email[four], "first_touch")].met_at is None
 
-    warned = run_once(config, clock=at(datetime(2026, 12, 7, 10, 15, tzinfo=UTC)))
+    warned = run_once(config, clock=at(datetime(2027, 12, 6, 10, 15, tzinfo=UTC)))
     assert [w for w in warned.warnings if "SLA" in w] == [
-        f"lead {by_email[four]}: SLA first_touch: due 2026-12-07 11:00 UTC"]
-    again = run_once(config, clock=at(datetime(2026, 12, 7, 10, 30, tzinfo=UTC)))
+        f"lead {by_email[n]}: SLA first_touch: due 2027-12-06 11:00 UTC" for n in (four, five)]
+    again = run_once(config, clock=at(datetime(2027, 12, 6, 10, 30, tzinfo=UTC)))
     assert not any("SLA" in w for w in again.warnings)  # warned once
 
-    late = run_once(config, clock=at(datetime(2026, 12, 7, 11, 30, tzinfo=UTC)))
-    [breach] = [w for w in late.warnings if "SLA breached" in w]
+    # Lead 5's rep calls twenty minutes past the deadline, before the next cycle: the
+    # clock is met, late — a breach on the record, with nothing left to act on.
+    at(datetime(2027, 12, 6, 11, 20, tzinfo=UTC))
+    sf_client.Task.create({"WhoId": leads[five], "Subject": "Late call", "Status": "Completed",
+                           "TaskSubtype": "Call", "ActivityDate": "2027-12-06",
+                           "OwnerId": owner[leads[five]]})
+    late = run_once(config, clock=at(datetime(2027, 12, 6, 11, 30, tzinfo=UTC)))
+    breach, tardy = sorted((w for w in late.warnings if "SLA breached" in w),
+                           key=lambda w: by_email[five] in w)
     assert f"lead {by_email[four]}" in breach and "no completed activity" in breach
+    assert f"lead {by_email[five]}" in tardy and "Late call" in tardy
+    assert "after the deadline 2027-12-06 11:00 UTC (4 business hours)" in tardy
+    missed = clocks_of(config)[(by_email[five], "first_touch")]
+    assert (missed.met_at, missed.breached_at) == (
+        datetime(2027, 12, 6, 11, 20, tzinfo=UTC), datetime(2027, 12, 6, 11, 30, tzinfo=UTC))
+    assert not sf_client.query_all(f"SELECT Id FROM Task WHERE WhoId = '{leads[five]}' AND "
+                                   "Subject LIKE 'SLA breached%'")["records"]
     tasks = sf_client.query_all(f"SELECT Subject, Priority, OwnerId, Description FROM Task "
                                 f"WHERE WhoId = '{leads[four]}' AND Priority = 'High' AND "
                                 "Subject LIKE 'SLA breached%'")["records"]
     assert len(tasks) == 1 and tasks[0]["OwnerId"] == MANAGER
-    assert "due 2026-12-07 11:00 UTC" in tasks[0]["Description"]
+    assert "due 2027-12-06 11:00 UTC" in tasks[0]["Description"]
     [posted] = webhook
     assert posted["lead"] == by_email[four] and posted["clock"] == "first_touch"
     assert posted["due_at"] == FIRST_TOUCH_DUE.isoformat() and posted["text"].startswith(
         "SLA breached (first touch)")
 
-    later = run_once(config, clock=at(datetime(2026, 12, 7, 15, 0, tzinfo=UTC)))
+    # Lead 4 is called at last: its breached clock closes, the breach kept.
+    at(datetime(2027, 12, 6, 14, 0, tzinfo=UTC))
+    sf_client.Task.create({"WhoId": leads[four], "Subject": "Sorry for the wait",
+                           "Status": "Completed", "TaskSubtype": "Call",
+                           "ActivityDate": "2027-12-06", "OwnerId": owner[leads[four]]})
+    later = run_once(config, clock=at(datetime(2027, 12, 6, 15, 0, tzinfo=UTC)))
     assert not any("SLA" in w for w in later.warnings)  # a breach is recorded once
     assert len(webhook) == 1 and len(sf_client.query_all(
         f"SELECT Id FROM Task WHERE WhoId = '{leads[four]}' AND Subject LIKE "
         "'SLA breached%'")["records"]) == 1
+    closed = clocks_of(config)[(by_email[four], "first_touch")]
+    assert closed.met_at == datetime(2027, 12, 6, 14, 0, tzinfo=UTC) and closed.closed
+    assert closed.breached_at == datetime(2027, 12, 6, 11, 30, tzinfo=UTC)
+    assert closed.evidence.startswith("no completed activity")
+    assert "; then first touch: Sorry for the wait" in closed.evidence
 
-    undecided = run_once(config, clock=at(datetime(2026, 12, 8, 16, 1, tzinfo=UTC)))
+    undecided = run_once(config, clock=at(datetime(2027, 12, 7, 16, 1, tzinfo=UTC)))
     breached = sorted(w for w in undecided.warnings if "SLA breached" in w)
-    # lead 1 was touched but never accepted or recycled; lead 4 was never touched
+    # leads 1, 4 and 5 were touched (4 and 5 late) but never accepted or recycled
     assert [w.split(":")[0] for w in breached] == sorted(
-        f"lead {by_email[n]}" for n in (one, four))
+        f"lead {by_email[n]}" for n in (one, four, five))
     assert all("decision" in w for w in breached)
 
     # What a manager sees: `leadsync sla`, and the lead's own story in `explain`.
@@ -192,15 +247,13 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
     states = {(r["lead_id"], r["clock"]): r["state"] for r in rows}
-    assert states == {(by_email[four], "first touch"): "breached",
-                      (by_email[four], "decision"): "breached",
-                      (by_email[one], "decision"): "breached"}
+    assert states == {(by_email[n], "decision"): "breached" for n in (one, four, five)}
     assert {r["owner"] for r in rows} <= {"Avery Chen", "Jordan Patel", "Morgan Diaz"}
     told = CliRunner().invoke(app, ["explain", by_email[two], "--config", path])
     assert told.exit_code == 0, told.output
     assert "mql → sales_accepted by Sandbox Admin (Working - Contacted)" in told.output
     assert "(none) → mql by leadsync (Open - Not Contacted)" in told.output
-    assert "sla:     first_touch due 2026-12-07 11:00, met" in told.output
+    assert "sla:     first_touch due 2027-12-06 11:00, met" in told.output
 
 
 def test_process_prints_the_stages_and_clocks(config: configuration.Config) -> None:
@@ -240,12 +293,13 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
         "High", "Normal", "Normal"]
     assert {t["ActivityDate"] for t in tasks.values()} == {f"{FIRST_TOUCH_DUE:%Y-%m-%d}"}
 
+    at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))
     sf_client.Lead.update(leads[accepted["email"]]["Id"], {"Status": "Working - Contacted"})
     sf_client.Lead.update(leads[recycled["email"]]["Id"], {"Status": "Closed - Not Converted"})
-    assert run_once(config, clock=at(datetime(2026, 12, 7, 9, 30, tzinfo=UTC))).status == "ok"
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
 
     from connector.queue import work_queue
-    rows = work_queue(config, datetime(2026, 12, 7, 11, 30, tzinfo=UTC))
+    rows = work_queue(config, datetime(2027, 12, 6, 11, 30, tzinfo=UTC))
     # Rank first (hot), then the nearest open deadline (the untouched warm lead, now late)
     # before the accepted one, whose clocks are met although its score is higher; the
     # recycled lead is marketing's again.
@@ -255,7 +309,7 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
         (leads[accepted["email"]]["Id"], 2, "sales_accepted", None, False)]
     assert [r.owner_id for r in rows] == [leads[r["email"]]["OwnerId"]
                                           for r in (hot, plain, accepted)]
-    mine = work_queue(config, datetime(2026, 12, 7, 9, 45, tzinfo=UTC), rep=rows[1].owner_id)
+    mine = work_queue(config, datetime(2027, 12, 6, 9, 45, tzinfo=UTC), rep=rows[1].owner_id)
     assert [r.record for r in mine] == [r.record for r in rows if r.owner_id == rows[1].owner_id]
     assert not any(r.late for r in mine)
 
@@ -264,7 +318,7 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
     assert [row["record"] for row in json.loads(shown.output)] == [r.record for r in rows]
     table = CliRunner().invoke(app, ["queue", rows[0].owner, "--config", str(config.source)])
     assert table.exit_code == 0 and "Pat1 Lee1" in table.output, table.output
-    assert "12-07 11:00 first touch late" in table.output
+    assert "12-06 11:00 first touch" in table.output  # not late yet, by the real clock
     assert max(len(line) for line in table.output.splitlines()) <= 80
     unknown = CliRunner().invoke(app, ["queue", "nobody", "--config", str(config.source)])
     assert unknown.exit_code == 1 and "no rep 'nobody'" in unknown.output
