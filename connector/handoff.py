@@ -32,7 +32,8 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
                  score: float | None = None, tier: str | None = None,
                  threshold: float | None = None,
                  why: Sequence[Activity] | None = None,
-                 due_by: str = "first-touch SLA") -> HandoffTask:
+                 due_by: str = "first-touch SLA",
+                 expansion: str | None = None) -> HandoffTask:
     """``due``: when the rep should have reached out (the first-touch SLA);
     ``matched``: why this lead is an earlier record of the same person (the task
     then says it is back, not new); ``history``: earlier outreach to them, as the
@@ -40,13 +41,15 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
     ``tier``: the score's tier (``[routing.score_tiers]``); ``threshold``: the score
     that qualifies; ``why``: the latest activities without which the lead would not
     qualify (``scoring.why_now``: empty when the profile alone does); ``due_by``: what
-    set ``due``."""
+    set ``due``; ``expansion``: why the lead's company is a customer (an expansion
+    lead, not a new logo)."""
     if priority not in TASK_PRIORITIES:
         raise ValueError(f"task priority {priority!r} is not one of {', '.join(TASK_PRIORITIES)}")
     name = " ".join(str(lead.get(f)) for f in ("first_name", "last_name") if lead.get(f))
     who = name or str(lead.get("email") or lead.id)
     company = lead.get("company")
-    subject = (f"Follow up {'returning' if matched else 'new'} lead: {who}"
+    kind = "expansion" if expansion else "returning" if matched else "new"
+    subject = (f"Follow up {kind} lead: {who}"
                + (f" ({company})" if company else "")
                + (f" — score {score:g}" + (f", {tier}" if tier else "")
                   if score is not None else ""))
@@ -55,6 +58,9 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
     if why is not None:
         lines.append(_why_now(why))
     lines.append(f"Reach out by: {_utc(due):%Y-%m-%d %H:%M} UTC ({due_by}).")
+    if expansion:
+        lines.append(f"Expansion: {company or 'their company'} is already a customer "
+                     f"({expansion}).")
     if matched:
         lines.append(f"Already in the CRM: {matched}.")
     touches = earlier(history or [])

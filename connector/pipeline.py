@@ -65,6 +65,7 @@ from connector.records import (
     batched,
     utcnow,
 )
+from connector.routing.config import Expansion
 from connector.routing.router import Assignment, Clock, Router
 from connector.routing.rules import AccountHint, RoutingInput, rank_of, score_tier
 from connector.routing.store import Current, RoutingStore
@@ -136,6 +137,8 @@ class Handoff:
     same_address: bool = False
     """``target`` (or ``after``) was matched on the same address: it may be written in
     full. Any other match fills blanks of the record's identity only."""
+    expansion: str | None = None
+    """The lead's account is a customer, and why ("Type = Customer - Direct")."""
 
 
 @dataclass
@@ -667,10 +670,14 @@ class Pipeline:
         todo = [h for h in handoffs if h.link is None and h.after is None
                 and not h.payload.issues]
         hinted = {id(h): account_hint(h) for h in todo}
+        if router.config.expansion is not None and todo:
+            self.customers(todo, hinted, router.config.expansion, summary)
         if not router.config.configured:
             todo = [h for h in todo if hinted[id(h)] is not None]
         reasons = self.reasons_mapped()
-        current = router.store.current(h.lead.id for h in handoffs) if reasons else {}
+        flagged = bool(self.mapper.writes_from("expansion"))
+        current = (router.store.current(h.lead.id for h in handoffs)
+                   if reasons or flagged else {})
         if todo:
             decisions = router.route_batch(
                 [RoutingInput(h.lead.id, h.score, h.lead.fields, hinted[id(h)]) for h in todo],
@@ -683,11 +690,43 @@ class Pipeline:
                 handoff.owner_id = chosen.get(handoff.after)
             elif handoff.routing is None and handoff.lead.id in current:
                 handoff.routing = current[handoff.lead.id].reason
-        if reasons:  # the reason is known only now: map again with it
+            if handoff.expansion is None and handoff.lead.id in current \
+                    and current[handoff.lead.id].rule == "expansion":
+                handoff.expansion = current[handoff.lead.id].reason
+        if reasons or flagged:  # the reason is known only now: map again with it
             for handoff in handoffs:
-                if handoff.routing is not None:
+                if handoff.routing is not None or handoff.expansion is not None:
                     handoff.payload = self.mapper.to_crm(handoff.lead, computed=self.computed(
-                        handoff.score, handoff.routing))
+                        handoff.score, handoff.routing, handoff.expansion))
+
+    def customers(self, todo: list[Handoff], hinted: dict[int, AccountHint | None],
+                  expansion: Expansion, summary: RunSummary) -> None:
+        """Leads whose account is a customer ([routing.expansion]): flagged, and their
+        hint says why, so routing's rule 0 gives them to the account owner (or the
+        expansion pool). One read of the accounts' field per batch."""
+        accounts = {h.account.account_id: h.account for h in todo if h.account is not None}
+        if not accounts:
+            return
+        field_ = expansion.account_field
+        try:
+            values = self.crm.account_values(sorted(accounts), [field_])
+        except QuotaReserved:
+            raise
+        except AdapterError as exc:
+            summary.warnings.append(f"could not read the accounts' {field_}, so no lead of "
+                                    f"this batch is flagged as expansion: {exc}")
+            return
+        wanted = set(expansion.customer_values)
+        for handoff in todo:
+            account = handoff.account
+            value = values.get(account.account_id, {}).get(field_) if account else None
+            if account is None or value is None or str(value) not in wanted:
+                continue
+            handoff.expansion = f"{field_} = {value}"
+            if account.owner_id:
+                hinted[id(handoff)] = AccountHint(account.owner_id,
+                                                  account.name or account.account_id,
+                                                  account.via, customer=handoff.expansion)
 
     def take_route(self, handoff: Handoff, decision: Decision[Assignment],
                    current: dict[str, Current], summary: RunSummary,
@@ -1164,7 +1203,7 @@ class Pipeline:
                                 f"email: marketing knows this person as {link.other_email}")
                 task = self.follow_up(lead, link.crm_id, handoff.score_reason, handoff.score,
                                       owner, self.clock(), matched=matched,
-                                      history=handoff.history)
+                                      history=handoff.history, expansion=handoff.expansion)
                 owed.append(TaskOwed(marketing_id=lead.id, crm=self.crm.name,
                                      crm_object=crm_object, crm_id=link.crm_id,
                                      task=task.as_json(), verify=again, created_at=now))
@@ -1209,15 +1248,18 @@ class Pipeline:
         self.state.reviews.applied(self.crm.name, written)
         return len(owed)
 
-    def computed(self, points: float | None, routing: str | None = None) -> dict[str, Any]:
+    def computed(self, points: float | None, routing: str | None = None,
+                 expansion: str | None = None) -> dict[str, Any]:
         """What the cycle knows of a lead that config.toml may map like a field."""
         tier = score_tier(points, self.tiers)
         return {"score": points, "score_tier": tier, "rank": rank_of(tier, self.tiers),
+                "expansion": expansion is not None,
                 **({"routing_reason": routing} if routing is not None else {})}
 
     def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
                   owner: str | None, now: datetime, *, matched: str | None = None,
-                  history: list[Touch] | None = None) -> HandoffTask:
+                  history: list[Touch] | None = None,
+                  expansion: str | None = None) -> HandoffTask:
         """The rep's task: due when the first-touch SLA says (on the owner's calendar;
         else ``[sync] task_due_hours``), its priority from the score's tier."""
         tier = score_tier(score, self.tiers)
@@ -1229,7 +1271,8 @@ class Pipeline:
                             priority=self.config.sla.priority_of(tier, self.tiers),
                             owner_id=owner, matched=matched, history=history, score=score,
                             tier=tier, threshold=self.config.scoring.threshold,
-                            why=why_now(lead, self.config.scoring), due_by=due_by)
+                            why=why_now(lead, self.config.scoring), due_by=due_by,
+                            expansion=expansion)
 
     def record_handoffs(self, handed: list[tuple[Handoff, Link, str | None]],
                         events: list[Event]) -> None:

@@ -115,6 +115,12 @@ class CrmAdapter(Protocol):
         """The records whose ``key_field`` is one of ``keys``, in as few calls as the CRM allows."""
         ...
 
+    def account_values(self, account_ids: Sequence[str],
+                       fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Account (Salesforce Account, HubSpot company) id → the values of ``fields``:
+        whether a lead's company is a customer ([routing.expansion])."""
+        ...
+
     def read_changes(self, object_name: str, key_field: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Change]:
         """Records carrying a ``key_field`` value, modified at or after ``since``, oldest first.

@@ -766,6 +766,14 @@ class SalesforceAdapter:
             found.extend(self._query(head + format_soql("{}", chunk), key_field))
         return found
 
+    def account_values(self, account_ids: Sequence[str],
+                       fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """One query on Account per URL's worth of ids."""
+        if not account_ids:
+            return {}
+        return {r.crm_id: r.fields for r in self.read_by_keys(
+            "Account", "Id", sorted(set(account_ids)), [f for f in fields if f != "Id"])}
+
     def _first_pages(self, queries: Sequence[tuple[str, bool]]) -> Iterator[QueryPage]:
         """The first page of each (SOQL, through queryAll) query, five to a composite
         request: one API call against the daily allocation instead of five. A query

@@ -30,7 +30,8 @@ WRITES: frozenset[SyncRule] = TO_CRM | {"create_only"}
 NUMERIC = {"int": "integer", "double": "number", "currency": "number", "percent": "number",
            "number": "number"}
 """CRM field type → the transform that turns marketing's text into it."""
-NUMBERS = (COMPUTED - {"routing_reason", "score_tier"}) | {"employees", "annual_revenue"}
+NUMBERS = (COMPUTED - {"routing_reason", "score_tier", "expansion"}) | {"employees",
+                                                                        "annual_revenue"}
 """Sources that are numbers before mapping: computed, or made numbers by ``normalize``."""
 BOOLEAN = {"boolean", "bool"}
 TEXT = {"string", "textarea"}
@@ -226,7 +227,7 @@ class _Checker:
         want: str | None = None
         if kind in NUMERIC and not names & {"number", "integer"} and not sources <= NUMBERS:
             want = NUMERIC[kind]
-        elif kind in BOOLEAN and "boolean" not in names:
+        elif kind in BOOLEAN and "boolean" not in names and sources != {"expansion"}:
             want = "boolean"
         elif kind == "date" and "date" not in names:
             want = "date"

@@ -224,6 +224,20 @@ def _did_you_mean(word: str, names: Iterable[str]) -> str:
     return f"; did you mean {found[0]!r}?" if found else ""
 
 
+class Expansion(RoutingModel):
+    """A lead of a company that is already a customer: an expansion opportunity, not a
+    new logo. Flagged (the ``expansion`` mapping source, the rep's task, the routing
+    reason) and given to the account's owner, or to a pool that works expansion."""
+
+    account_field: Annotated[str, Field(min_length=1)]
+    """The account (Salesforce Account, HubSpot company) field that says it is a customer,
+    e.g. "Type" or "lifecyclestage"."""
+    customer_values: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    """Its values that mean a customer, e.g. ["Customer - Direct", "Customer - Channel"]."""
+    to: Annotated[str, Field(min_length=1)] = "account_owner"
+    """"account_owner", or a pool of [routing.pools]."""
+
+
 class RoutingConfig(RoutingModel):
     """Who gets a qualified lead: account owner, territory pool, fallback, in that order."""
 
@@ -242,6 +256,8 @@ class RoutingConfig(RoutingModel):
     pools: dict[str, Pool] = {}
     territories: list[Territory] = []
     """Tried in order; the first that matches and has an available rep takes the lead."""
+    expansion: Expansion | None = None
+    """Leads of customer accounts (rule 0, before the account owner rule)."""
 
     @model_validator(mode="after")
     def _references(self) -> RoutingConfig:
@@ -257,6 +273,11 @@ class RoutingConfig(RoutingModel):
                 if rep_key not in self.reps:
                     problems.append((("pools", name, "reps"), f"no rep {rep_key!r} in "
                                      f"[routing.reps]{_did_you_mean(rep_key, self.reps)}"))
+        if (self.expansion is not None and self.expansion.to != "account_owner"
+                and self.expansion.to not in self.pools):
+            problems.append((("expansion", "to"), f"{self.expansion.to!r} is neither "
+                             f"\"account_owner\" nor a pool in [routing.pools]"
+                             f"{_did_you_mean(self.expansion.to, self.pools)}"))
         names: set[str] = set()
         for index, territory in enumerate(self.territories):
             where = f"territory {territory.name!r}"

@@ -43,7 +43,7 @@ from connector.routing.rules import (
 from connector.routing.store import Current, RoutingStore
 
 Clock = Callable[[], datetime]
-Rule = Literal["account", "territory", "fallback", "none", "kept"]
+Rule = Literal["expansion", "account", "territory", "fallback", "none", "kept"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +196,12 @@ class Router:
                active: frozenset[str] | None,
                first: tuple[str, CompiledPool] | None = None) -> tuple[Assignment, str]:
         notes: list[str] = []
+        expansion = self.config.expansion
+        if expansion is not None and lead.account is not None and lead.account.customer:
+            placed = self._expansion(lead.account, expansion.to, reps, ledger, active,
+                                     exclude, notes)
+            if placed is not None:
+                return placed
         if use_account:
             hint = lead.account or (accounts.match(lead.fields) if accounts else None)
             if hint is not None:
@@ -228,6 +234,30 @@ class Router:
         if not tried:
             notes.append("no territory matched")
         return self._fallback(notes, exclude)
+
+    def _expansion(self, hint: AccountHint, to: str, reps: Mapping[str, RepView],
+                   ledger: Ledger, active: frozenset[str] | None, exclude: frozenset[str],
+                   notes: list[str]) -> tuple[Assignment, str] | None:
+        """Rule 0: a customer's lead to its account's owner, or to the expansion pool.
+        None (with a note) when they cannot take it: the other rules go on."""
+        what = f"expansion: {hint.label} {hint.account_name} is a customer ({hint.customer})"
+        if to == "account_owner":
+            refused = self._account_refusal(hint, reps, active, exclude)
+            if refused is None:
+                key = self.key_of.get(hint.owner_id)
+                if key is not None:
+                    reps[key].count(ledger)
+                return (Assignment(hint.owner_id, "expansion"),
+                        f"{what}, owner {self.name_of(hint.owner_id)}")
+            notes.append(f"{what}: {refused}, passed on")
+            return None
+        pool = self.pools[to]
+        chosen = pick(pool, reps, ledger, exclude)
+        if chosen.member is not None:
+            return (Assignment(chosen.member.id, "expansion", pool=pool.name),
+                    f"{what}, pool {pool.name}, {chosen.describe(len(pool.members))}")
+        notes.append(f"{what}: nobody available in pool {pool.name}, passed on")
+        return None
 
     @staticmethod
     def _pooled(chosen: Pick, pool: CompiledPool, territory: str,

@@ -27,6 +27,9 @@ class AccountHint:
     label: str = "account"
     """What ``account_name`` names, for the reason: an account, or the CRM record the lead
     matched ("CRM lead"), whose owner keeps the person."""
+    customer: str | None = None
+    """Why the account is a customer ("Type = Customer - Direct"): the lead is expansion
+    ([routing.expansion]), whatever rule 1 says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,42 @@ def test_account_rule_can_be_turned_off_and_matches_by_domain(tmp_path: Any) -> 
     assert ignored.value.rule == "territory"
 
 
+CUSTOMER = AccountHint("U-ACCT", "Acme GmbH", "email domain acme.de",
+                       customer="Type = Customer - Direct")
+EXPANSION_TO_OWNER = {"account_field": "Type", "customer_values": ["Customer - Direct"]}
+
+
+def test_a_customers_lead_is_expansion_before_any_other_rule(tmp_path: Any) -> None:
+    # to the account owner, even with the account rule turned off
+    router = make_router(f"sqlite:///{tmp_path}/a.db", account_owner=False,
+                         expansion=EXPANSION_TO_OWNER)
+    [owned, prospect] = router.route_batch([lead(1, account=CUSTOMER),
+                                            lead(2, account=ACCOUNT)], ALL_ACTIVE)
+    assert (owned.value.owner_id, owned.value.rule, owned.reason) == (
+        "U-ACCT", "expansion", "expansion: account Acme GmbH is a customer "
+        "(Type = Customer - Direct), owner Olga Owner")
+    assert prospect.value.rule == "territory"  # not a customer; the account rule is off
+    # an inactive account owner passes the lead on, saying why
+    [passed] = router.route_batch([lead(3, account=CUSTOMER)], ALL_ACTIVE - {"U-ACCT"})
+    assert passed.value.rule == "territory" and passed.reason.startswith(
+        "expansion: account Acme GmbH is a customer (Type = Customer - Direct): owner Olga "
+        "Owner inactive in CRM, passed on; territory EMEA-DACH")
+    # or to a pool that works expansion, by its round-robin
+    pooled = make_router(f"sqlite:///{tmp_path}/b.db",
+                         expansion={**EXPANSION_TO_OWNER, "to": "emea"})
+    [to_pool] = pooled.route_batch([lead(4, account=CUSTOMER)], ALL_ACTIVE)
+    assert (to_pool.value.owner_id, to_pool.value.rule, to_pool.value.pool) == (
+        "U-INES", "expansion", "emea")
+    assert to_pool.reason.endswith("is a customer (Type = Customer - Direct), pool emea, "
+                                   "round-robin 1/1, weight 1")
+
+
+def test_the_expansion_pool_must_exist() -> None:
+    with pytest.raises(ValueError, match="'expansio' is neither \"account_owner\" nor a pool"):
+        RoutingConfig.model_validate({**CONFIG, "expansion": {**EXPANSION_TO_OWNER,
+                                                              "to": "expansio"}})
+
+
 def test_restart_continues_the_rotation(db_url: str, tmp_path: Any) -> None:
     """Routing 12 leads in one go, or 5, a restart (new store, new router), then 7, gives
     every lead the same owner: the rotation lives in the store."""

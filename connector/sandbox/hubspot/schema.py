@@ -418,6 +418,8 @@ def default_properties() -> dict[str, dict[str, PropertyDef]]:
                     hubspot_defined=False, display_order=2),
         PropertyDef("leadsync_rank", "leadsync Rank", "number", "number",
                     hubspot_defined=False, display_order=3),
+        PropertyDef("leadsync_expansion", "leadsync Expansion", "bool", "booleancheckbox",
+                    hubspot_defined=False, display_order=4),
         *_system("contactinformation"),
     ]
     company = [
