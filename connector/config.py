@@ -241,6 +241,9 @@ parameters for names), so anything else is refused when the file loads."""
 
 class StatusMapping(Model):
     crm_field: ApiName = "Status"
+    reason_field: ApiName | None = None
+    """A CRM field where reps give the reason for a status (a recycle or disqualify
+    reason): kept with the step in marketing's stage history."""
     to_marketing: dict[str, str] = {}
     won: str | None = "won"
     """Marketing stage once the opportunity the lead became is closed and won."""

@@ -52,6 +52,8 @@ def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
             if change.converted and not link.converted:
                 decided.converted.append(link)
             heard = link.crm_status
+            now_at = change.fields.get(mapping.crm_field)
+            why = change.fields.get(mapping.reason_field) if mapping.reason_field else None
             for status, stage, where, at, who in path(change, link, (steps or {}).get(crm_id),
                                                       mapping):
                 if status == heard or where == SWITCHED_OFF:
@@ -62,8 +64,9 @@ def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
                         f"{where}; not fed back")
                     continue
                 amount = change.deal.amount if change.deal else None
+                reason = str(why) if why and status == now_at else None  # the current one's
                 decided.updates.append((StageUpdate(link.marketing_id, stage, status, at,
-                                                    amount, who=who), link))
+                                                    amount, who=who, reason=reason), link))
                 heard = status
     return decided
 

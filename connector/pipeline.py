@@ -601,7 +601,9 @@ class Pipeline:
             return cursor.value - self.config.sync.lookback if cursor else None
 
         stream = crm_stream(self.crm.name, self.object)
-        fields = list(dict.fromkeys([self.status_field, *self.mapper.crm_fields_read_back,
+        reason = self.config.mapping.status.reason_field
+        fields = list(dict.fromkeys([self.status_field, *([reason] if reason else []),
+                                     *self.mapper.crm_fields_read_back,
                                      *(self.identity_fields()
                                        if self.state.cursor(stream) is None else ())]))
         started = utcnow()

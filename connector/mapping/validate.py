@@ -277,6 +277,8 @@ class _Checker:
 
     def status(self) -> None:
         status = self.mapping.status
+        if status.reason_field:
+            self.field(status.reason_field, ("status", "reason_field"))
         info = self.field(status.crm_field, ("status", "crm_field"))
         if info is None or not info.picklist:
             return

@@ -92,9 +92,12 @@ def config(tmp_path: Path, salesforce_sandbox: Any,
            monkeypatch: pytest.MonkeyPatch) -> configuration.Config:
     monkeypatch.setenv("SF_PASSWORD", "sandbox")
     path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
-                                marketing_url=f"sqlite:///{tmp_path}/m.db",
-                                route_to=salesforce_sandbox.address) + SLA, encoding="utf-8")
+    text = config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                       marketing_url=f"sqlite:///{tmp_path}/m.db",
+                       route_to=salesforce_sandbox.address)
+    reason = '# reason_field = "Status_Reason__c"'
+    assert reason in text
+    path.write_text(text.replace(reason, reason[2:]) + SLA, encoding="utf-8")
     return configuration.load(path)
 
 
@@ -173,7 +176,8 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
                            "Status": "Completed", "TaskSubtype": "Call",
                            "ActivityDate": "2027-12-04", "OwnerId": MANAGER})
     sf_client.Lead.update(leads[two], {"Status": "Working - Contacted"})
-    sf_client.Lead.update(leads[three], {"Status": "Closed - Not Converted"})
+    sf_client.Lead.update(leads[three], {"Status": "Closed - Not Converted",
+                                         "Status_Reason__c": "No budget until Q3"})
 
     early = run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC)))
     assert early.status == "ok" and not any("SLA" in w for w in early.warnings)
@@ -253,6 +257,10 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     assert told.exit_code == 0, told.output
     assert "mql → sales_accepted by Sandbox Admin (Working - Contacted)" in told.output
     assert "(none) → mql by leadsync (Open - Not Contacted)" in told.output
+    recycled = CliRunner().invoke(app, ["explain", by_email[three], "--json", "--config", path])
+    step = json.loads(recycled.output)["stages"][-1]
+    assert (step["from"], step["to"], step["who"], step["reason"], step["at"][:16]) == (
+        "mql", "recycle", "Sandbox Admin", "No budget until Q3", "2027-12-04T10:00")
     assert "sla:     first_touch due 2027-12-06 11:00, met" in told.output
 
 

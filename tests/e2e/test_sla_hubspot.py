@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects import SimplePublicObjectInput, SimplePublicObjectInputForCreate
+from hubspot.crm.properties import PropertyCreate
 
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
@@ -88,9 +89,20 @@ def client(portal: Any) -> HubSpot:
 
 
 @pytest.fixture
-def config(tmp_path: Path, portal: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def config(tmp_path: Path, portal: Any, client: HubSpot,
+           monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
-    return configuration.load(hubspot_example_config(tmp_path, portal.address, EXTRA))
+    # The admin's own property where reps say why they recycle a lead.
+    client.crm.properties.core_api.create("contacts", PropertyCreate(
+        name="recycle_reason", label="Recycle reason", type="string", field_type="text",
+        group_name="contactinformation"))
+    path = hubspot_example_config(tmp_path, portal.address, EXTRA)
+    text = path.read_text(encoding="utf-8")
+    status = 'crm_field = "hs_lead_status"\n'
+    assert status in text
+    path.write_text(text.replace(status, status + 'reason_field = "recycle_reason"\n'),
+                    encoding="utf-8")
+    return configuration.load(path)
 
 
 def cycle(config: Any, now: Now, at: datetime) -> Any:
@@ -134,7 +146,7 @@ def test_clocks_breaches_and_actions_on_hubspot(config: Any, portal: Any, client
     client.crm.contacts.basic_api.update(ids[1], SimplePublicObjectInput(
         properties={"hs_lead_status": "IN_PROGRESS"}))
     client.crm.contacts.basic_api.update(ids[2], SimplePublicObjectInput(
-        properties={"hs_lead_status": "BAD_TIMING"}))
+        properties={"hs_lead_status": "BAD_TIMING", "recycle_reason": "Hiring freeze"}))
     cycle(config, now, datetime(2027, 1, 11, 15, 30, tzinfo=UTC))
     clocks = clocks_of(config)
     touch = clocks[(ids[0], "first_touch")]
@@ -179,4 +191,4 @@ def test_clocks_breaches_and_actions_on_hubspot(config: Any, portal: Any, client
         assert last.at == datetime(2027, 1, 12, 22, 30, tzinfo=UTC)
     rep_step = history[by_email[recycled["email"]]][-1]
     assert (rep_step.stage, rep_step.at) == ("recycle", datetime(2027, 1, 11, 15, 0, tzinfo=UTC))
-    assert rep_step.who not in (None, "leadsync")
+    assert rep_step.who not in (None, "leadsync") and rep_step.reason == "Hiring freeze"

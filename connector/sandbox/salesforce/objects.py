@@ -227,6 +227,8 @@ LEAD = SObject(
         Field("Leadsync_Tier__c", "Leadsync Tier", STRING, 40, custom=True),
         Field("Leadsync_Rank__c", "Leadsync Rank", DOUBLE, precision=3, scale=0, custom=True),
         Field("Leadsync_Expansion__c", "Leadsync Expansion", BOOLEAN, custom=True),
+        # Where reps say why they recycle or disqualify a lead (an admin's custom field).
+        Field("Status_Reason__c", "Status Reason", STRING, 255, custom=True),
         # A pattern admins use to keep one lead per address: a unique custom email
         # field. It lets the sandbox refuse a write with DUPLICATE_VALUE on a field
         # other than the external id.
