@@ -543,6 +543,11 @@ def _process_checks(config: Config) -> list[Problem]:
     if sla.calendar is not None and sla.calendar not in config.calendars:
         problems.append((("sla", "calendar"), f"no calendar {sla.calendar!r} in [calendars]"
                          f"{did_you_mean(sla.calendar, config.calendars)}"))
+    for key, rep in config.routing.reps.items():
+        if rep.calendar is not None and rep.calendar not in config.calendars:
+            problems.append((("routing", "reps", key, "calendar"),
+                             f"no calendar {rep.calendar!r} in [calendars]"
+                             f"{did_you_mean(rep.calendar, config.calendars)}"))
     actions = [(("sla", name, "on_breach"), clock.on_breach)
                for name, clock in sla.clocks().items()]
     actions += [(("process", "stages", name, "on_breach"), stage.on_breach)

@@ -127,6 +127,10 @@ class Rep(RoutingModel):
     """Most leads an ISO week (Monday to Sunday, local)."""
     away: list[AwayPeriod] = []
     """Planned absences; `leadsync rep away` adds more without editing this file."""
+    calendar: str | None = None
+    """The [calendars] entry this rep's SLA clocks run on (their team's: time zone,
+    hours, public holidays); left out, the [sla] calendar with this rep's own
+    ``timezone``, ``days`` and ``hours`` when ``hours`` is set."""
 
 
 class Pool(RoutingModel):

@@ -124,8 +124,9 @@ class Clocks:
     @classmethod
     def from_config(cls, config: Config, away: dict[str, list[date]] | None = None, *,
                     today: date | None = None) -> Clocks:
-        """The [sla] calendar, and each rep with working hours on their own: their time
-        zone, days and hours, the [sla] calendar's public holidays, their days away
+        """The [sla] calendar, and each rep's own: the [calendars] entry they name (their
+        team's), else with working hours their time zone, days and hours with the [sla]
+        calendar's public holidays; either way closed on their days away
         ([routing.reps] away periods, and ``away``: rep id → days, from `leadsync rep
         away`). A period without a first day runs from ``today``."""
         base = config.calendars.get(config.sla.calendar or "", DEFAULT_CALENDAR)
@@ -134,8 +135,13 @@ class Clocks:
             days = [d for period in rep.away
                     for d in _days(period.start or today or period.until, period.until)]
             days += (away or {}).get(rep.id, [])
-            mine = base if rep.hours is None else base.model_copy(update={
-                "timezone": rep.timezone, "days": list(rep.days), "hours": rep.hours})
+            if rep.calendar is not None:
+                mine = config.calendars[rep.calendar]
+            elif rep.hours is not None:
+                mine = base.model_copy(update={"timezone": rep.timezone,
+                                               "days": list(rep.days), "hours": rep.hours})
+            else:
+                mine = base
             owners[rep.id] = Calendar.from_config(mine, extra_days_off=days)
         sla = config.sla
         if config.routing.reroute_on_sla and sla.first_touch is not None \

@@ -30,6 +30,15 @@ id = "{REP}"
 timezone = "Europe/Berlin"
 hours = "09:00-17:00"
 
+[routing.reps.ben]
+id = "005BEN"
+calendar = "us"
+
+[calendars.us]
+timezone = "America/New_York"
+hours = "09:00-17:00"
+holidays = "US"
+
 [calendars.sales]
 timezone = "Europe/Berlin"
 hours = "09:00-17:00"
@@ -113,11 +122,29 @@ def test_days_away_close_the_reps_calendar(config: configuration.Config) -> None
     # away Monday and Tuesday: four hours from Wednesday 09:00 → 13:00 Berlin
     assert first_touch(away).due_at == datetime(2027, 3, 3, 12, 0, tzinfo=UTC)
     # a configured period without a first day starts today
-    text = CONFIG.replace('hours = "09:00-17:00"\n\n[calendars',
-                          'hours = "09:00-17:00"\naway = [{ until = 2027-03-01 }]\n\n[calendars', 1)
+    text = CONFIG.replace('hours = "09:00-17:00"\n\n[routing.reps.ben]',
+                          'hours = "09:00-17:00"\naway = [{ until = 2027-03-01 }]\n\n'
+                          '[routing.reps.ben]', 1)
+    assert "away" in text
     path = config.source
     assert path is not None
     path.write_text(text, encoding="utf-8")
     reloaded = configuration.load(path)
     assert first_touch(Clocks.from_config(reloaded, today=date(2027, 2, 26))).due_at == \
         datetime(2027, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def test_a_rep_on_their_teams_calendar(config: configuration.Config, tmp_path: Path) -> None:
+    clocks = Clocks.from_config(config)
+    # Friday 2 July 2027, 16:00 in New York (EDT): one hour that day, Monday the 5th is
+    # the observed Independence Day, three hours on Tuesday → 12:00 New York.
+    start = datetime(2027, 7, 2, 20, 0, tzinfo=UTC)
+    [clock] = [c for c in clocks.started(Where("8", "salesforce", "Lead", "00Q2", "005BEN"),
+                                         start) if c.clock == "first_touch"]
+    assert clock.due_at == datetime(2027, 7, 6, 16, 0, tzinfo=UTC)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(CONFIG.replace('calendar = "us"', 'calendar = "usa"'), encoding="utf-8")
+    with pytest.raises(configuration.ConfigError,
+                       match="routing.reps.ben.calendar .*no calendar 'usa' in \\[calendars\\]; "
+                             "did you mean 'us'"):
+        configuration.load(wrong)
