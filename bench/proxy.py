@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import threading
 import time
@@ -83,6 +84,10 @@ class CountingProxy:
         self.upstream = upstream
         self.latency = latency
         self.timeout = timeout
+        trace = os.environ.get("LEADSYNC_PROXY_TRACE")
+        self.trace: Path | None = Path(trace) if trace else None
+        """With LEADSYNC_PROXY_TRACE=file, each call's method, path, status and the
+        start of its body are appended there (to see what a count is made of)."""
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
@@ -162,6 +167,10 @@ def _handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
+                if proxy.trace is not None:  # what each counted call was, for a diagnosis
+                    with proxy.trace.open("a", encoding="utf-8") as out:
+                        out.write(f"{self.command} {self.path} {answer.status} "
+                                  f"{(body or b'')[:400].decode('utf-8', 'replace')}\n")
                 if not answer.getheader("Content-Encoding"):
                     data = proxy.rewrite(data)
                 self.send_response(answer.status, answer.reason)

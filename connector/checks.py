@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from connector.adapters.base import CrmOwner
-from connector.config import Config, closest, database_problem
+from connector.config import Config, closest, database_problem, did_you_mean, key_lines
 from connector.errors import LeadsyncError
 from connector.mapping import COMPUTED
 from connector.mapping.transforms import parse
 from connector.mapping.validate import WRITES, Finding, Severity, mapping_findings
+from connector.records import ObjectSchema
 from connector.state import StateStore
 from connector.wiring import open_crm, open_marketing
 
@@ -65,6 +66,8 @@ def run_checks(config: Config) -> list[Finding]:
             found.extend(_unreachable(crm.name, p) for p in reached)
             if not reached:
                 found.extend(mapping_findings(config, crm.describe(config.mapping.object)))
+                if config.routing.expansion is not None:
+                    found.extend(expansion_findings(config, crm.describe(crm.account_object)))
                 if config.routing.configured:
                     found.extend(_routing(config, crm.owners()))
     except LeadsyncError as exc:
@@ -150,6 +153,31 @@ def _transform_fields(spec: list[Any]) -> Iterable[tuple[str, str]]:
             yield from ((name, step.name) for name in step.args["fields"])
         elif step.name == "state" and step.args.get("country_field"):
             yield step.args["country_field"], step.name
+
+
+def expansion_findings(config: Config, accounts: ObjectSchema) -> list[Finding]:
+    """[routing.expansion] against the account object: its field, and the values a
+    picklist field can hold."""
+    expansion = config.routing.expansion
+    assert expansion is not None
+    lines = key_lines(config.source.read_text(encoding="utf-8")) \
+        if config.source is not None and config.source.exists() else {}
+
+    def finding(key: str, message: str) -> Finding:
+        path = ("routing", "expansion", key)
+        return Finding("error", ".".join(path), lines.get(path) or lines.get(path[:2]),
+                       message)
+
+    info = accounts.field(expansion.account_field)
+    if info is None:
+        return [finding("account_field", f"{accounts.name} has no field "
+                        f"{expansion.account_field!r}"
+                        f"{did_you_mean(expansion.account_field, accounts.fields)}")]
+    if not info.picklist:
+        return []
+    return [finding("customer_values", f"{value!r} is not a value of {accounts.name}."
+                    f"{info.name} (allowed: {', '.join(repr(v) for v in info.picklist)})")
+            for value in expansion.customer_values if value not in info.picklist]
 
 
 def _routing(config: Config, owners: list[CrmOwner]) -> list[Finding]:

@@ -119,7 +119,7 @@ def stage_rows(steps: list[StageUpdate]) -> list[dict[str, Any]]:
     """The steps as rows, each with the time the lead stayed in the stage it entered
     (until the next step; the last one is still running)."""
     rows = []
-    for step, after in zip(steps, [*steps[1:], None], strict=True):
+    for step, after in zip(steps, [*steps[1:], None], strict=False):  # none: no rows
         stayed = (after.at - step.at) if after is not None else None
         rows.append({"at": step.at.isoformat(), "from": step.from_stage, "to": step.stage,
                      "crm_status": step.crm_status, "who": step.who, "reason": step.reason,

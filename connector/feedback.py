@@ -27,6 +27,8 @@ class Decided:
     """Marketing id → why its record's status could not be fed back."""
     converted: list[Link] = field(default_factory=list)
     """Links of records the CRM reports converted (not known so before)."""
+    owners: dict[str, str] = field(default_factory=dict)
+    """CRM record id → its owner as the change feed read it (whose stage clocks start)."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -48,6 +50,8 @@ def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
     of the records that have it, so every step between two syncs is heard, in order."""
     decided = Decided()
     for crm_id, change in latest_by_record(changes).items():
+        if change.owner_id:
+            decided.owners[crm_id] = change.owner_id
         for link in links.get(crm_id, ()):
             if change.converted and not link.converted:
                 decided.converted.append(link)

@@ -226,6 +226,8 @@ class Pipeline:
         if routing.configured or routing.account_owner:
             self.router = Router(routing, RoutingStore(state.engine), clock=clock)
         self.clock = clock
+        self.run_id = 0
+        """The run in progress (0 outside one: `leadsync reroute`), for its events."""
         self.tiers = sorted(routing.score_tiers.items(), key=lambda item: -item[1])
         """[routing.score_tiers], highest first."""
         today = clock().date()
@@ -252,6 +254,7 @@ class Pipeline:
 
     def run(self, *, dry_run: bool = False) -> RunSummary:
         summary = RunSummary(self.state.start_run(dry_run=dry_run), dry_run)
+        self.run_id = summary.run_id
         log.info("run started", run=summary.run_id, dry_run=dry_run, crm=self.crm.name)
         try:
             self.open_feeds()
@@ -1377,7 +1380,8 @@ class Pipeline:
 
     # re-routing -------------------------------------------------------------------
     def reroute(self, lead_ids: list[str], summary: RunSummary, *,
-                why: str = "not followed up in time") -> list[Rerouted]:
+                why: str = "not followed up in time",
+                breached: SlaClock | None = None) -> list[Rerouted]:
         """Give handed-off leads to the next rep of their pool and set the CRM owner.
 
         The entry point `leadsync reroute` uses, and the one the SLA step calls for
@@ -1466,9 +1470,37 @@ class Pipeline:
                                     f"{item.previous or 'nobody'} → {item.owner_id}")
                               for item in done if item.written)
                 log.info("open tasks moved", tasks=moved)
+            for item in done:
+                if item.written and item.owner_id:
+                    self.pass_clocks(item.lead_id, item.owner_id, breached)
         finally:
             self.state.record_events(summary.run_id, events)
         return done
+
+    def pass_clocks(self, lead_id: str, owner: str, breached: SlaClock | None) -> None:
+        """A re-routed lead's running SLA clocks are its new owner's: each closes for the
+        old owner (a breach stays on their record) and starts again for the new one,
+        from now, on their calendar. ``breached``: the clock whose breach re-routes,
+        held by the caller (it saves it)."""
+        if self.sla_store is None:
+            return
+        now = self.clock()
+        running = [breached if breached is not None and c.id == breached.id else c
+                   for c in self.sla_store.of_leads([lead_id])
+                   if not c.closed and c.met_at is None]
+        fresh = []
+        for clock in running:
+            clock.closed = True
+            note = f"re-routed to {self.name_of(owner)} {now:%Y-%m-%d %H:%M} UTC"
+            clock.evidence = f"{clock.evidence}; {note}" if clock.evidence else note
+            again = self.clocks.restarted(clock, owner, now)
+            if again is not None:
+                fresh.append(again)
+        self.sla_store.save([c for c in running if c is not breached] + fresh)
+
+    def name_of(self, owner_id: str) -> str:
+        """An owner's name where routing knows it (a rep, the CRM's users listed this run)."""
+        return self.router.name_of(owner_id) if self.router is not None else owner_id
 
     # steps 8-9: CRM → marketing -------------------------------------------------
     def feed_back(self, summary: RunSummary) -> None:
@@ -1696,8 +1728,8 @@ class Pipeline:
         self.state.save_links(changed)
         if self.sla_store is not None:
             self.sla_store.save(self.stage_clocks([
-                (update, self.where(link)) for update, link in decided.updates
-                if update.marketing_id in written]))
+                (update, self.where(link, decided.owners.get(link.crm_id)))
+                for update, link in decided.updates if update.marketing_id in written]))
         self.state.record_events(summary.run_id, events)
         summary.counts["fed_back"] += len(moved)
         if moved:
@@ -1802,12 +1834,24 @@ class Pipeline:
                                      occasion=occasion, created_at=now, verify=False,
                                      task=replace(task, key=f"{lead.id}-{occasion}").as_json()))
             if self.sla_store is not None:
+                self.close_clocks(lead.id, f"handed back to sales {now:%Y-%m-%d %H:%M} UTC")
                 self.sla_store.save(self.clocks.started(place, now))
         if self.sla_store is not None:
             self.sla_store.save(self.stage_clocks(entered))
         if owed:
             self.state.save_links([link for _, link, _ in back], owed)
             self.make_tasks(summary, events)
+
+    def close_clocks(self, lead_id: str, why: str) -> None:
+        """The lead's running clocks belong to a hand-off that is over: closed, with why
+        (a breach they had stays recorded)."""
+        assert self.sla_store is not None
+        running = [c for c in self.sla_store.of_leads([lead_id])
+                   if not c.closed and c.met_at is None]
+        for clock in running:
+            clock.closed = True
+            clock.evidence = f"{clock.evidence}; {why}" if clock.evidence else why
+        self.sla_store.save(running)
 
     def record_owners(self, links: list[Link]) -> dict[str, str]:
         """Record id → its owner in the CRM now (sales may have moved it)."""
@@ -1938,7 +1982,7 @@ class Pipeline:
     def sla_task(self, clock: SlaClock) -> str:
         """A high-priority task on the record for the manager ([sla] manager), else the owner."""
         subject, body = self.breach_text(clock)
-        owner = self.config.sla.manager or clock.owner_id
+        owner = self.config.sla.manager or self.owner_now(clock)
         task = HandoffTask(key=f"sla-{clock.id}", crm_id=clock.crm_id, subject=subject,
                            body=body, due=self.clock(), owner_id=owner, priority="high")
         if self.crm.tasks_made([task]):  # made by a run cut off before it said so
@@ -1948,17 +1992,26 @@ class Pipeline:
             raise SlaActionFailed(f"the CRM refused the task: {'; '.join(result.errors)}")
         return f"task {result.crm_id} for {owner or 'the owner'}"
 
+    def owner_now(self, clock: SlaClock) -> str | None:
+        """Who has the lead now, by the record's owner in the CRM (one read: a breach
+        is rare): after a re-route, or a rep's reassignment, not the clock's owner."""
+        link = self.state.links_any_object(self.crm.name, [clock.marketing_id],
+                                           prefer=self.object).get(clock.marketing_id)
+        found = self.record_owners([link]).get(clock.crm_id) if link is not None else None
+        if found:
+            return found
+        current = (self.router.store.current([clock.marketing_id]).get(clock.marketing_id)
+                   if self.router is not None else None)
+        return (current.owner_id if current is not None else None) or clock.owner_id
+
     def sla_reroute(self, clock: SlaClock) -> str:
         """The lead to the next rep of its pool (`leadsync reroute`), whose own clock starts."""
-        summary = RunSummary(0, dry_run=False)
+        summary = RunSummary(self.run_id, dry_run=False)
         done = self.reroute([clock.marketing_id], summary, why=(
-            f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached"))
+            f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached"), breached=clock)
         moved = [r for r in done if r.written and r.owner_id]
         if not moved:
             raise SlaActionFailed("; ".join(summary.warnings) or "nobody to re-route to")
-        again = self.clocks.restarted(clock, moved[0].owner_id, self.clock())
-        if again is not None:
-            self.sla_store.save([again])  # type: ignore[union-attr]
         return f"from {moved[0].previous} to {moved[0].owner_id}"
 
     def sla_webhook(self, clock: SlaClock) -> str:

@@ -55,6 +55,8 @@ class CrmAdapter(Protocol):
     owner_field: ClassVar[str]
     """The field of a lead or person record that holds its owner's id: routing's choice
     is written there, so the engine never needs to know what the CRM calls it."""
+    account_object: ClassVar[str]
+    """The object a company is (Salesforce Account, HubSpot companies)."""
 
     def check(self) -> list[str]:
         """Problems reaching the CRM (empty when it answers and we may log in)."""

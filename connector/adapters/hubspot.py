@@ -251,6 +251,7 @@ class UsageMeter:
 class HubSpotAdapter:
     name: ClassVar[str] = "hubspot"
     owner_field: ClassVar[str] = "hubspot_owner_id"
+    account_object: ClassVar[str] = "companies"
 
     def __init__(self, settings: HubSpotConfig, *, token: str,
                  retry: RetryPolicy = DEFAULT_POLICY, wait: wait_base | None = None,
@@ -876,7 +877,7 @@ class HubSpotAdapter:
     def account_values(self, account_ids: Sequence[str],
                        fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """A batch read of companies per 100 ids."""
-        return self._read("companies", sorted(set(account_ids)), list(fields)) \
+        return self._read(self.account_object, sorted(set(account_ids)), list(fields)) \
             if account_ids else {}
 
     def _search(self, object_name: str, groups: list[dict[str, Any]], properties: list[str],

@@ -236,6 +236,7 @@ _USAGE = re.compile(r"(?:^|[^-])api-usage=(?P<used>\d+)/(?P<total>\d+)")
 class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     owner_field: ClassVar[str] = "OwnerId"
+    account_object: ClassVar[str] = "Account"
     reads_together: ClassVar[bool] = True
     """Feeds opened before any is read share composite requests (``_later``), and a
     delta of ``read_people`` carries the deleted and merged records ``read_removed``
@@ -772,7 +773,7 @@ class SalesforceAdapter:
         if not account_ids:
             return {}
         return {r.crm_id: r.fields for r in self.read_by_keys(
-            "Account", "Id", sorted(set(account_ids)), [f for f in fields if f != "Id"])}
+            self.account_object, "Id", sorted(set(account_ids)), [f for f in fields if f != "Id"])}
 
     def _first_pages(self, queries: Sequence[tuple[str, bool]]) -> Iterator[QueryPage]:
         """The first page of each (SOQL, through queryAll) query, five to a composite

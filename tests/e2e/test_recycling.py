@@ -42,6 +42,10 @@ max_attempts = 1
 
 [sla.first_touch]
 within = "4 hours"
+
+[sla.touches]
+count = 2
+within = "2 days"
 """
 
 
@@ -103,6 +107,14 @@ def story(config: configuration.Config) -> dict[str, Any]:
         store.close()
 
 
+def every_clock(config: configuration.Config) -> list[Any]:
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        return SlaStore(state.engine).listing("salesforce", include_closed=True)
+    finally:
+        state.close()
+
+
 def cycle(config: configuration.Config, now: Now, offset: timedelta) -> Any:
     summary = run_once(config, clock=lambda: now.set(offset))
     assert summary.status == "ok", summary
@@ -155,6 +167,11 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     assert (back.who, back.from_stage, back.at) == (
         "leadsync", "could_not_reach", T0 + timedelta(days=1, hours=2))
     assert back.reason == "could not be reached 2027-01-04; try 2 of 2"
+    running = [c for c in every_clock(config) if c.marketing_id == told[two["email"]][2]
+               and not c.closed]
+    # the first hand-off's touches clock closed with it; the hand-back's clocks run
+    assert sorted((c.clock, c.started_at) for c in running) == [
+        ("first_touch", back.at), ("touches", back.at)]
     [_, again] = tasks(two)
     assert "handed back to sales: could not be reached 2027-01-04" in again["Description"]
     assert again["OwnerId"] == client.Lead.get(ids[two["email"]])["OwnerId"]
@@ -186,14 +203,10 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     [_, returned] = tasks(one)
     assert "handed back to sales: recycled 2027-01-04" in returned["Description"]
 
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        clocks = [c for c in SlaStore(state.engine).listing("salesforce", include_closed=True)
-                  if c.marketing_id == told[one["email"]][2] and c.started_at == handed]
-    finally:
-        state.close()
-    assert [(c.clock, c.due_at) for c in clocks] == [("first_touch",
-                                                       handed + timedelta(hours=4))]
+    clocks = [c for c in every_clock(config)
+              if c.marketing_id == told[one["email"]][2] and c.started_at == handed]
+    assert sorted((c.clock, c.due_at) for c in clocks) == [
+        ("first_touch", handed + timedelta(hours=4)), ("touches", handed + timedelta(days=2))]
     # Nothing was handed twice: still three records, and a second run brings nothing back.
     cycle(config, now, timedelta(days=4, hours=3))
     assert len(tasks(one)) == 2 and len(client.query_all("SELECT Id FROM Lead")["records"]) == 3

@@ -127,6 +127,14 @@ def at(moment: datetime) -> Now:
     return CLOCK
 
 
+def every_clock(config: configuration.Config) -> list[Any]:
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        return SlaStore(state.engine).listing("salesforce", include_closed=True)
+    finally:
+        state.close()
+
+
 def clocks_of(config: configuration.Config) -> dict[tuple[str, str], Any]:
     state = StateStore(config.resolve_url(config.state.url))
     try:
@@ -330,3 +338,49 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
     assert max(len(line) for line in table.output.splitlines()) <= 80
     unknown = CliRunner().invoke(app, ["queue", "nobody", "--config", str(config.source)])
     assert unknown.exit_code == 1 and "no rep 'nobody'" in unknown.output
+
+
+def test_a_rerouted_leads_clocks_go_with_it(config: configuration.Config, sf_client: Any,
+                                              tmp_path: Path) -> None:
+    from connector.queue import work_queue
+    from connector.wiring import reroute_once
+
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    [record] = sf_client.query_all("SELECT Id, OwnerId FROM Lead")["records"]
+    first = record["OwnerId"]
+    moved_at = datetime(2027, 12, 6, 9, 0, tzinfo=UTC)
+    summary, [moved] = reroute_once(config, "1", why="manager's call", clock=at(moved_at))
+    assert summary.status == "ok" and moved.written and moved.owner_id not in (None, first)
+    new = moved.owner_id
+    clocks = every_clock(config)
+    old = [c for c in clocks if c.owner_id == first]
+    assert {c.clock for c in old} == {"first_touch", "decision"} and all(c.closed for c in old)
+    assert all("re-routed to" in c.evidence for c in old)
+    fresh = {c.clock: c for c in clocks if c.owner_id == new}
+    # restarted from the re-route, on the new owner's calendar (the same [sla] one here):
+    # 4 business hours from Monday 10:00 Berlin → 14:00 Berlin
+    assert fresh["first_touch"].started_at == moved_at and not fresh["first_touch"].closed
+    assert fresh["first_touch"].due_at == datetime(2027, 12, 6, 13, 0, tzinfo=UTC)
+    [queued] = work_queue(config, moved_at)
+    assert queued.owner_id == new and queued.due_at == fresh["first_touch"].due_at.isoformat()
+
+    # The new owner's call meets the new clock.
+    at(datetime(2027, 12, 6, 10, 0, tzinfo=UTC))
+    sf_client.Task.create({"WhoId": record["Id"], "Subject": "Picked it up", "Status":
+                           "Completed", "TaskSubtype": "Call", "ActivityDate": "2027-12-06",
+                           "OwnerId": new})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 10, 30, tzinfo=UTC))).status == "ok"
+    met = {c.clock: c for c in every_clock(config) if c.owner_id == new}
+    assert met["first_touch"].met_at == datetime(2027, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def test_explain_a_lead_that_never_took_a_step(config: configuration.Config,
+                                               tmp_path: Path) -> None:
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1, activities="")])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    told = CliRunner().invoke(app, ["explain", lead_row(1)["email"], "--json",
+                                    "--config", str(config.source)])
+    assert told.exit_code == 0, told.output
+    shown = json.loads(told.output)
+    assert shown["qualified"] is False and shown["stages"] == [] and shown["clocks"] == []
