@@ -398,9 +398,10 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
                   + (f" ({row['crm_status']})" if row["crm_status"] else "") + stayed
                   + (f": {row['reason']}" if row["reason"] else ""), highlight=False)
     for clock in found.clocks:
-        state = ("met " + clock["met_at"][:16].replace("T", " ") if clock["met_at"] else
-                 "BREACHED " + clock["breached_at"][:16].replace("T", " ")
-                 if clock["breached_at"] else "open")
+        parts = [f"BREACHED {clock['breached_at'][:16].replace('T', ' ')}"
+                 if clock["breached_at"] else "",
+                 f"met {clock['met_at'][:16].replace('T', ' ')}" if clock["met_at"] else ""]
+        state = ", ".join(p for p in parts if p) or "open"  # a late touch: both
         out.print(f"  sla:     {clock['clock']} due {clock['due_at'][:16].replace('T', ' ')}, "
                   f"{state}" + (f": {clock['evidence']}" if clock["evidence"] else ""),
                   highlight=False)
@@ -467,7 +468,8 @@ def process(config: ConfigOpt = None,
                         + (" and a new activity" if recycle.new_signal else "")
                         + ", if the lead qualifies then",
              "could_not_reach": f"{retry.stage}: handed over again after "
-                                f"{retry.retry_after}, at most {retry.max_attempts} times"}
+                                f"{retry.retry_after}, at most {retry.max_attempts} "
+                                f"time{'' if retry.max_attempts == 1 else 's'}"}
     if as_json:
         typer.echo(json.dumps({"stages": stages, "clocks": clocks, **rules}, indent=2))
         return
@@ -518,7 +520,7 @@ def sla(config: ConfigOpt = None,
                           everything=everything)
     except LeadsyncError as exc:
         err.print(str(exc), style="red", highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(exc, LookupError) else 1) from None
     finally:
         store.close()
     if as_json:
@@ -554,7 +556,7 @@ def queue(rep: Annotated[str | None, typer.Argument(
         rows = work_queue(cfg, now, rep=rep)
     except LeadsyncError as exc:
         err.print(str(exc), style="red", highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(exc, LookupError) else 1) from None
     if as_json:
         typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
         return
@@ -666,7 +668,10 @@ def sandbox(
     except ValueError as exc:
         err.print(f"{exc}", style="red", highlight=False)
         raise typer.Exit(2) from None
-    server = SalesforceSandbox(username=username, password=password,
+    from connector.wiring import sandbox_statuses
+
+    statuses = sandbox_statuses(settings.sandbox if settings else None)
+    server = SalesforceSandbox(username=username, password=password, lead_statuses=statuses,
                                security_token=security_token, state_path=state, seed=seed,
                                faults=faults, daily_api_allocation=daily_api_allocation,
                                session_seconds=session_seconds,

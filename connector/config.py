@@ -164,6 +164,9 @@ class SandboxConfig(Model):
     """Start the sandbox in-process on ``route_to`` for the length of a run."""
     state: str = "state/sandbox-salesforce.json"
     seed: str | None = None
+    lead_statuses: list[Annotated[str, Field(min_length=1, max_length=255)]] = []
+    """Lead Status values the sandbox org has beside a new org's four (Salesforce
+    only), as an admin adds them in Setup: e.g. ["Could Not Reach"]."""
 
 
 class SalesforceConfig(Model):
@@ -520,7 +523,8 @@ def _cross_checks(config: Config) -> list[Problem]:
 
 def _process_checks(config: Config) -> list[Problem]:
     """[process], [sla] and [calendars] against each other and [mapping.status]."""
-    problems: list[Problem] = []
+    problems: list[Problem] = [(("process", *path), message)
+                               for path, message in config.process.problems()]
     stages = config.process.stages
     given = config.process.status_stages()
     custom = "stages" in config.process.model_fields_set  # else any stage name goes

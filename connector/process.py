@@ -147,22 +147,30 @@ class ProcessConfig(ProcessModel):
     recycle: RecycleRule = RecycleRule()
     could_not_reach: CouldNotReachRule = CouldNotReachRule()
 
-    @model_validator(mode="after")
-    def _known_stages(self) -> ProcessConfig:
-        named = {("handoff_stage",): self.handoff_stage, ("recycle", "stage"): self.recycle.stage,
-                 ("could_not_reach", "stage"): self.could_not_reach.stage}
-        for path, name in named.items():
-            if name not in self.stages:
-                raise ValueError(f"{'.'.join(path)} = {name!r} is not one of the stages "
-                                 f"({', '.join(self.stages)})")
+    def problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """What makes the process unworkable, each at its key (below [process]): a stage
+        named that is not one, or of the wrong team, one status meaning two stages."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        named = [(("handoff_stage",), self.handoff_stage, "sales"),
+                 (("recycle", "stage"), self.recycle.stage, "marketing"),
+                 (("could_not_reach", "stage"), self.could_not_reach.stage, "sales")]
+        for path, name, team in named:
+            stage = self.stages.get(name)
+            if stage is None:
+                found.append((path, f"{name!r} is not one of the stages "
+                                    f"({', '.join(self.stages)})"))
+            elif stage.team != team or stage.final:
+                found.append((path, f"{name!r} must be a {team} stage that is not final "
+                                    f"(it is {stage.team}{', final' if stage.final else ''})"))
         owners: dict[str, str] = {}
         for name, stage in self.stages.items():
             for status in stage.crm_statuses:
                 if status in owners:
-                    raise ValueError(f"CRM status {status!r} means both {owners[status]!r} "
-                                     f"and {name!r}")
+                    found.append((("stages", name, "crm_statuses"),
+                                  f"CRM status {status!r} means both {owners[status]!r} "
+                                  f"and {name!r}"))
                 owners[status] = name
-        return self
+        return found
 
     def status_stages(self) -> dict[str, str]:
         """CRM status → stage, from the stages' crm_statuses."""
@@ -173,8 +181,22 @@ class ProcessConfig(ProcessModel):
 class Clock(ProcessModel):
     within: DurationValue
     warn_before: DurationValue | None = None
-    """Warn this long before the deadline (once)."""
+    """Warn this long before the deadline (once), counted like ``within``."""
     on_breach: list[Action] = ["warn"]
+
+    @model_validator(mode="after")
+    def _warning_inside(self) -> Clock:
+        before = self.warn_before
+        if before is None:
+            return self
+        if before.business != self.within.business:
+            raise ValueError(f"warn_before {str(before)!r} and within {str(self.within)!r}: "
+                             "both count business time, or neither")
+        if before.wall >= self.within.wall and (before.unit in ("minute", "hour")) == (
+                self.within.unit in ("minute", "hour")):
+            raise ValueError(f"warn_before {str(before)!r} is not shorter than within "
+                             f"{str(self.within)!r}: the warning would come at the start")
+        return self
 
 
 class TouchesClock(Clock):

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.adapters import registry
 from connector.adapters.base import CrmAdapter, MarketingAdapter
-from connector.config import Config, HubSpotConfig, SalesforceConfig, database_error, secret
+from connector.config import (
+    Config,
+    HubSpotConfig,
+    SalesforceConfig,
+    SandboxConfig,
+    database_error,
+    secret,
+)
 from connector.errors import ConfigError, FatalError, LeadsyncError
 from connector.pipeline import Pipeline, Rerouted, RunSummary
 from connector.records import utcnow
@@ -158,9 +166,19 @@ def _salesforce_sandbox(config: Config) -> Iterator[Credentials]:
     sandbox = SalesforceSandbox(
         username=settings.username, state_path=config.resolve_path(settings.sandbox.state),
         seed=config.resolve_path(settings.sandbox.seed) if settings.sandbox.seed else None,
-        api_version=settings.api_version, **credentials)
+        api_version=settings.api_version, lead_statuses=sandbox_statuses(settings.sandbox),
+        **credentials)
     with _serving(sandbox, "Salesforce", host, port):
         yield credentials
+
+
+def sandbox_statuses(settings: SandboxConfig | None) -> list[Any] | None:
+    """The sandbox org's Lead Status picklist: a new org's, and the values config adds."""
+    from connector.sandbox.salesforce.objects import DEFAULT_LEAD_STATUSES
+
+    if settings is None or not settings.lead_statuses:
+        return None
+    return [*DEFAULT_LEAD_STATUSES, *settings.lead_statuses]
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from connector.config import Config, FieldMapping, SyncRule, key_lines
-from connector.mapping import COMPUTED, TO_CRM
+from connector.mapping import TO_CRM
 from connector.mapping.transforms import Step, parse
 from connector.records import FieldSchema, ObjectSchema
 
@@ -30,8 +30,11 @@ WRITES: frozenset[SyncRule] = TO_CRM | {"create_only"}
 NUMERIC = {"int": "integer", "double": "number", "currency": "number", "percent": "number",
            "number": "number"}
 """CRM field type → the transform that turns marketing's text into it."""
-NUMBERS = (COMPUTED - {"routing_reason", "score_tier", "expansion"}) | {"employees",
-                                                                        "annual_revenue"}
+COMPUTED_KINDS = {"score": "number", "rank": "number", "score_tier": "text",
+                  "routing_reason": "text", "expansion": "boolean"}
+"""What each computed source is (``connector.mapping.COMPUTED``)."""
+NUMBERS = {s for s, kind in COMPUTED_KINDS.items() if kind == "number"} | {"employees",
+                                                                           "annual_revenue"}
 """Sources that are numbers before mapping: computed, or made numbers by ``normalize``."""
 BOOLEAN = {"boolean", "bool"}
 TEXT = {"string", "textarea"}
@@ -224,10 +227,15 @@ class _Checker:
             return  # fixed values: checked one by one above
         sources = set(entry.sources(name))
         kind = info.type.lower()
+        if len(sources) == 1 and (source := next(iter(sources))) in COMPUTED_KINDS \
+                and not names - {"truncate", "trim"}:
+            self.computed_type(source, info, path)
+            if source != "routing_reason":
+                return
         want: str | None = None
         if kind in NUMERIC and not names & {"number", "integer"} and not sources <= NUMBERS:
             want = NUMERIC[kind]
-        elif kind in BOOLEAN and "boolean" not in names and sources != {"expansion"}:
+        elif kind in BOOLEAN and "boolean" not in names:
             want = "boolean"
         elif kind == "date" and "date" not in names:
             want = "date"
@@ -236,17 +244,33 @@ class _Checker:
         if want:
             self.add("warning", path, f"{self.label(info)} is {kind} in the CRM but values are "
                      "text in marketing", self.add_step(name, entry, short, f'"{want}"'))
-        elif kind in TEXT and sources == {"score_tier"}:  # a tier's name: known here
-            longest = max(self.config.routing.score_tiers, key=len, default="")
-            if info.length and len(longest) > info.length:
-                self.add("error", path, f"score tier {longest!r} is {len(longest)} characters; "
-                         f"{self.label(info)} holds at most {info.length}",
-                         "shorten the tier's name in [routing.score_tiers]")
         elif kind in TEXT and info.length and info.length < SHORT_TEXT and "truncate" not in names:
             self.add("warning", path, f"{self.label(info)} holds at most {info.length} "
                      "characters; a longer value is refused with the whole record",
                      self.add_step(name, entry, short, "{ truncate = {} }")
                      + " (cuts to the field's length)")
+
+    def computed_type(self, source: str, info: FieldSchema, path: tuple[str, ...]) -> None:
+        """A value the cycle computes has a type of its own: the CRM field must hold it."""
+        kind, made = info.type.lower(), COMPUTED_KINDS[source]
+        fits = {"number": NUMERIC.keys() | TEXT, "text": TEXT | {"picklist"},
+                "boolean": BOOLEAN | TEXT}[made]
+        if kind not in fits:
+            self.add("error", path, f"{source} is a {made}, and {self.label(info)} is {kind} "
+                     "in the CRM", f"map {source} to a {made} field"
+                     + (" (or a text field)" if made != "text" else ""))
+        elif source == "score_tier":  # the tiers' names are known here
+            tiers = list(self.config.routing.score_tiers)
+            longest = max(tiers, key=len, default="")
+            if info.length and len(longest) > info.length:
+                self.add("error", path, f"score tier {longest!r} is {len(longest)} characters; "
+                         f"{self.label(info)} holds at most {info.length}",
+                         "shorten the tier's name in [routing.score_tiers]")
+            elif info.restricted and info.picklist:
+                for tier in (t for t in tiers if t not in info.picklist):
+                    self.add("error", path, f"score tier {tier!r} is not a value of "
+                             f"{self.label(info)}, a restricted picklist (allowed: "
+                             f"{_quoted(info.picklist)})")
 
     @staticmethod
     def add_step(name: str, entry: FieldMapping, short: bool, step: str) -> str:

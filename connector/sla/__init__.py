@@ -255,7 +255,7 @@ class Clocks:
         step = next((s for s in evidence.steps if s.at >= clock.started_at
                      and (stage := self.process.stages.get(s.stage)) is not None
                      and (stage.final or stage.team == "marketing")), None)
-        return (f"stopped: the lead is {step.stage} {_at(step.at)}", step.at) if step else None
+        return (f"stopped: the lead went to {step.stage} {_at(step.at)}", step.at) if step else None
 
     def _missing(self, clock: SlaClock, definition: Clock, evidence: Evidence) -> str:
         """Why the clock is breached, in a manager's words."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connector.errors import ConfigError
+from connector.errors import LeadsyncError
 from connector.records import Lead
 from connector.sla import CLOCK_NAMES
 from connector.sla.store import SlaClock
@@ -26,13 +26,17 @@ def state_of(clock: SlaClock, now: datetime) -> str:
     return "open"
 
 
+class NoSuchRep(LeadsyncError, LookupError):
+    """A rep asked for on the command line is neither in [routing.reps] nor a CRM id."""
+
+
 def rep_ids(reps: Mapping[str, Any], wanted: str) -> set[str]:
     """A rep given by key, name or CRM id (as `leadsync rep away` takes them)."""
     found = {rep.id for key, rep in reps.items()
              if wanted in (key, rep.id) or (rep.name or "").lower() == wanted.lower()}
     if not found and not (wanted.startswith("0") or wanted.isdigit()):  # SF / HubSpot ids
         names = ", ".join(sorted(reps)) or "none in [routing.reps]"
-        raise ConfigError(f"no rep {wanted!r} (reps: {names}); a CRM owner id works too")
+        raise NoSuchRep(f"no rep {wanted!r} (reps: {names}); a CRM owner id works too")
     return found or {wanted}
 
 

@@ -162,3 +162,18 @@ def test_check_writes_nothing_to_the_marketing_store(demo: Path) -> None:
     store = EmbeddedMarketingStore(f"sqlite:///{demo}/state/marketing.db")
     assert store.is_empty()  # the seed is loaded by the first sync, not by a check
     store.close()
+
+
+def test_the_sandbox_org_takes_the_lead_statuses_config_adds(demo: Path) -> None:
+    path = demo / "config.toml"
+    text = path.read_text().replace(
+        '"Closed - Not Converted" = "recycle"',
+        '"Closed - Not Converted" = "recycle"\n"Could Not Reach" = "could_not_reach"')
+    path.write_text(text)
+    refused = runner.invoke(app, ["check"])
+    assert refused.exit_code == 1
+    assert "'Could Not Reach' is not a value of Lead.Status" in refused.output
+    path.write_text(text.replace("[crm.salesforce.sandbox]\n",
+                                 '[crm.salesforce.sandbox]\nlead_statuses = ["Could Not Reach"]\n'))
+    accepted = runner.invoke(app, ["check"])
+    assert accepted.exit_code == 0, accepted.output

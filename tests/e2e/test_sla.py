@@ -270,6 +270,9 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     assert (step["from"], step["to"], step["who"], step["reason"], step["at"][:16]) == (
         "mql", "recycle", "Sandbox Admin", "No budget until Q3", "2027-12-04T10:00")
     assert "sla:     first_touch due 2027-12-06 11:00, met" in told.output
+    tardy = CliRunner().invoke(app, ["explain", by_email[five], "--config", path])
+    assert ("sla:     first_touch due 2027-12-06 11:00, BREACHED 2027-12-06 11:30, met "
+            "2027-12-06 11:20: first touch: Late call") in tardy.output
 
 
 def test_process_prints_the_stages_and_clocks(config: configuration.Config) -> None:
@@ -337,7 +340,8 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
     assert "12-06 11:00 first touch" in table.output  # not late yet, by the real clock
     assert max(len(line) for line in table.output.splitlines()) <= 80
     unknown = CliRunner().invoke(app, ["queue", "nobody", "--config", str(config.source)])
-    assert unknown.exit_code == 1 and "no rep 'nobody'" in unknown.output
+    assert unknown.exit_code == 2 and "no rep 'nobody'" in unknown.output
+    assert "invalid configuration" not in unknown.output
 
 
 def test_a_rerouted_leads_clocks_go_with_it(config: configuration.Config, sf_client: Any,

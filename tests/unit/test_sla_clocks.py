@@ -113,7 +113,7 @@ def test_a_touch_after_the_deadline_is_a_breach_met_late(config: configuration.C
     # leadsync sending the lead back to marketing stops the clock, whenever that was
     steps = (StageStep(datetime(2027, 3, 2, 9, 0, tzinfo=UTC), "recycle", "leadsync"),)
     kind, evidence, _ = judge(clocks, [], datetime(2027, 3, 2, 9, 5, tzinfo=UTC), steps)
-    assert kind == "met" and evidence.startswith("stopped: the lead is recycle")
+    assert kind == "met" and evidence.startswith("stopped: the lead went to recycle")
 
 
 def test_days_away_close_the_reps_calendar(config: configuration.Config) -> None:

@@ -159,6 +159,21 @@ CASES = [
      "error", "mapping.fields.score_tier", "score_tier =",
      "score tier 'very_very_very_very_very_very_very_very_very_hot' is 48 characters; "
      "Lead.FirstName holds at most 40; shorten the tier's name in [routing.score_tiers]"),
+    ("score tier to a number field", {"fields": 'score_tier = "NumberOfEmployees"'},
+     "error", "mapping.fields.score_tier", "score_tier =",
+     "score_tier is a text, and Lead.NumberOfEmployees is int in the CRM; map score_tier "
+     "to a text field"),
+    ("expansion to a number field", {"fields": 'expansion = "AnnualRevenue"'},
+     "error", "mapping.fields.expansion", "expansion =",
+     "expansion is a boolean, and Lead.AnnualRevenue is currency in the CRM; map expansion "
+     "to a boolean field (or a text field)"),
+    ("rank to a date field", {"fields": 'rank = "Birthdate__c"'},
+     "error", "mapping.fields.rank", "rank =", "rank is a number, and Lead.Birthdate__c is "
+     "date in the CRM"),
+    ("score tier not in a restricted picklist",
+     {"fields": 'score_tier = "Status"', "tables": "[routing.score_tiers]\nhot = 80\n"},
+     "error", "mapping.fields.score_tier", "score_tier =",
+     "score tier 'hot' is not a value of Lead.Status, a restricted picklist"),
     ("two_way on a read-only field",
      {"tables": '[mapping.fields.converted]\ncrm = "IsConverted"\nsync = "two_way"\n'
                 'transform = ["boolean"]\n'},
@@ -217,6 +232,8 @@ CLEAN = [
     ("email and phone need no transform", {"fields": 'phone = "Phone"'}),
     ("tier and rank: names of tiers that fit, a number",
      {"fields": 'score_tier = "FirstName"\nrank = "NumberOfEmployees"'}),
+    ("expansion to a checkbox, rank to a short text field",
+     {"fields": 'expansion = "HasOptedOutOfEmail"\nrank = "FirstName"'}),
 ]
 
 
@@ -240,3 +257,10 @@ def test_findings_come_in_file_order(tmp_path: Path) -> None:
     assert [f.key for f in found] == ["mapping.external_id_field", "mapping.fields.phone",
                                       "mapping.status.to_marketing.Working"]
     assert [f.line for f in found] == sorted(f.line or 0 for f in found)
+
+
+def test_every_computed_source_has_a_type() -> None:
+    from connector.mapping import COMPUTED
+    from connector.mapping.validate import COMPUTED_KINDS
+
+    assert set(COMPUTED_KINDS) == COMPUTED
