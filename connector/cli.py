@@ -502,9 +502,12 @@ def sla(config: ConfigOpt = None,
         rep: Annotated[str | None, typer.Option(
             "--rep", help="Only this rep's clocks (key, name or CRM id).")] = None,
         everything: Annotated[bool, typer.Option(
-            "--all", help="Met clocks too.")] = False,
+            "--all", help="Every clock: met and closed ones too.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """SLA clocks per rep: open, approaching their deadline, and breached."""
+    """SLA clocks per rep: open, approaching their deadline, and breached (a breached
+    clock until it is met; those closed otherwise for a week)."""
+    from datetime import timedelta
+
     from connector.records import utcnow
     from connector.sla.report import clock_rows, leads_of
     from connector.sla.store import SlaStore
@@ -513,7 +516,9 @@ def sla(config: ConfigOpt = None,
     cfg = _load(config)
     store = _state(cfg)
     try:
-        clocks = SlaStore(store.engine).listing(cfg.crm.adapter, include_closed=True)
+        clocks = SlaStore(store.engine).listing(  # open, and the last week's breaches
+            cfg.crm.adapter, include_closed=everything,
+            breached_since=utcnow() - timedelta(days=BREACHES_SHOWN_DAYS))
         with open_marketing(cfg) as marketing:
             leads = {lead.id: lead for lead in marketing.leads(leads_of(clocks))}
         rows = clock_rows(clocks, leads, cfg.routing.reps, utcnow(), rep=rep,
@@ -578,6 +583,11 @@ def queue(rep: Annotated[str | None, typer.Argument(
     out.print(table)
     out.print("by rank, then the nearest SLA deadline, then score; --json adds record ids",
               style="dim")
+
+
+BREACHES_SHOWN_DAYS = 7
+"""`leadsync sla` lists a breached clock closed otherwise (re-routed, handed back, a
+touch count) this long after its breach; `--all` lists every clock."""
 
 
 def _run_dict(run: Any) -> dict[str, Any]:

@@ -233,9 +233,9 @@ class Clocks:
                 return f"first touch: {step.stage}{by} {_at(step.at)}", step.at
             return None
         if clock.clock == "decision":
-            step = next((s for s in evidence.steps if s.at >= start
+            step = next((s for s in evidence.steps if s.at >= start and s.who != LEADSYNC
                          and s.stage != self.process.handoff_stage), None)
-            if step is None:
+            if step is None:  # leadsync recycling the lead is no decision of sales'
                 return None
             return (f"decided: {step.stage}" + (f" by {step.who}" if step.who else "")
                     + f" {_at(step.at)}"), step.at

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, or_
 from sqlalchemy import Text as SAText
 from sqlmodel import Field, Session, col, select
 
@@ -79,11 +79,16 @@ class SlaStore:
             return out
 
     def listing(self, crm: str, *, include_closed: bool = False,
+                breached_since: datetime | None = None,
                 limit: int = 10_000) -> list[SlaClock]:
+        """Open clocks (and closed ones breached since ``breached_since``), or all."""
         with Session(self.engine) as session:  # type: ignore[arg-type]
             query = select(SlaClock).where(SlaClock.crm == crm)
             if not include_closed:
-                query = query.where(col(SlaClock.closed).is_(False))
+                shown = col(SlaClock.closed).is_(False)
+                if breached_since is not None:
+                    shown = or_(shown, col(SlaClock.breached_at) >= breached_since)
+                query = query.where(shown)
             return list(session.exec(query.order_by(col(SlaClock.due_at)).limit(limit)))
 
     def save(self, clocks: Sequence[SlaClock]) -> list[SlaClock]:
