@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connector.adapters.base import CrmOwner
-from connector.config import Config, closest, database_problem, did_you_mean, key_lines
+from connector.config import Config, closest, database_problem
 from connector.errors import LeadsyncError
 from connector.mapping import COMPUTED
 from connector.mapping.transforms import parse
@@ -23,7 +23,7 @@ from connector.records import ObjectSchema
 from connector.state import StateStore
 from connector.wiring import open_crm, open_marketing
 
-PSEUDO_FIELDS = COMPUTED | {"id", "stage"}
+PSEUDO_FIELDS = set(COMPUTED) | {"id", "stage"}
 """Names a rule may use that are no marketing field: computed by the cycle, or the
 lead's own id and stage (``Lead.get``)."""
 
@@ -160,19 +160,17 @@ def expansion_findings(config: Config, accounts: ObjectSchema) -> list[Finding]:
     picklist field can hold."""
     expansion = config.routing.expansion
     assert expansion is not None
-    lines = key_lines(config.source.read_text(encoding="utf-8")) \
-        if config.source is not None and config.source.exists() else {}
 
-    def finding(key: str, message: str) -> Finding:
+    def finding(key: str, message: str, fix: str | None = None) -> Finding:
         path = ("routing", "expansion", key)
-        return Finding("error", ".".join(path), lines.get(path) or lines.get(path[:2]),
-                       message)
+        return Finding("error", ".".join(path), config.line(*path), message, fix)
 
     info = accounts.field(expansion.account_field)
     if info is None:
+        close = closest(expansion.account_field, accounts.fields)
         return [finding("account_field", f"{accounts.name} has no field "
-                        f"{expansion.account_field!r}"
-                        f"{did_you_mean(expansion.account_field, accounts.fields)}")]
+                        f"{expansion.account_field!r}",
+                        f"did you mean {close!r}?" if close else None)]
     if not info.picklist:
         return []
     return [finding("customer_values", f"{value!r} is not a value of {accounts.name}."

@@ -9,7 +9,7 @@ hears the verdict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,9 +45,12 @@ def latest_by_record(changes: Sequence[Change]) -> dict[str, Change]:
 
 def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
                   mapping: StatusMapping,
-                  steps: dict[str, list[StatusStep]] | None = None) -> Decided:
+                  steps: dict[str, list[StatusStep]] | None = None,
+                  reasoned: Collection[str] = ()) -> Decided:
     """``links``: CRM record id → every link to it; ``steps``: the status field's history
-    of the records that have it, so every step between two syncs is heard, in order."""
+    of the records that have it, so every step between two syncs is heard, in order.
+    ``reasoned``: the stages a rep's ``reason_field`` explains (those that take a lead
+    out of sales' hands: a reason left in the field says nothing of a later accept)."""
     decided = Decided()
     for crm_id, change in latest_by_record(changes).items():
         if change.owner_id:
@@ -68,7 +71,8 @@ def stage_updates(changes: Sequence[Change], links: dict[str, list[Link]],
                         f"{where}; not fed back")
                     continue
                 amount = change.deal.amount if change.deal else None
-                reason = str(why) if why and status == now_at else None  # the current one's
+                reason = (str(why) if why and status == now_at and stage in reasoned
+                          else None)
                 decided.updates.append((StageUpdate(link.marketing_id, stage, status, at,
                                                     amount, who=who, reason=reason), link))
                 heard = status

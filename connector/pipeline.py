@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
@@ -65,6 +65,7 @@ from connector.records import (
     batched,
     utcnow,
 )
+from connector.recycling import due_back
 from connector.routing.config import Expansion
 from connector.routing.router import Assignment, Clock, Router
 from connector.routing.rules import AccountHint, RoutingInput, rank_of, score_tier
@@ -139,6 +140,9 @@ class Handoff:
     full. Any other match fills blanks of the record's identity only."""
     expansion: str | None = None
     """The lead's account is a customer, and why ("Type = Customer - Direct")."""
+    customer: bool | None = None
+    """Whether its company is a customer ([routing.expansion]); None: not known in this
+    run (no rule, the accounts unreadable, a lead routed before), so not written."""
 
 
 @dataclass
@@ -177,6 +181,10 @@ WEBHOOK_SECONDS = 10
 
 class SlaActionFailed(LeadsyncError):
     """A breach action could not be carried out; it is tried again next run."""
+
+
+class StatusRefused(LeadsyncError):
+    """The CRM refused the status leadsync set to move a lead to a stage."""
 
 
 def advanced(cursor: Cursor | None, when: datetime, ident: str) -> Cursor:
@@ -231,13 +239,9 @@ class Pipeline:
         self.tiers = sorted(routing.score_tiers.items(), key=lambda item: -item[1])
         """[routing.score_tiers], highest first."""
         today = clock().date()
-        away: dict[str, list[date]] = {}
-        for period in (RoutingStore(state.engine).away(since=today)
-                       if routing.reps and config.sla.clocks() else ()):
-            first = period.start or today
-            away.setdefault(period.rep_id, []).extend(
-                first + timedelta(days=n) for n in range((period.until - first).days + 1))
-        self.clocks = Clocks.from_config(config, away, today=today)
+        timed = config.sla.clocks() or any(s.max for s in config.process.stages.values())
+        self.clocks = Clocks.from_config(config, RoutingStore(state.engine).away(since=today)
+                                         if routing.reps and timed else (), today=today)
         self.sla_store = SlaStore(state.engine) if self.clocks.active else None
         self._owners: list[CrmOwner] | None = None
         self._tombs: Index | None = None
@@ -695,20 +699,24 @@ class Pipeline:
                 handoff.owner_id = chosen.get(handoff.after)
             elif handoff.routing is None and handoff.lead.id in current:
                 handoff.routing = current[handoff.lead.id].reason
-            if handoff.expansion is None and handoff.lead.id in current \
-                    and current[handoff.lead.id].rule == "expansion":
-                handoff.expansion = current[handoff.lead.id].reason
+            earlier = current.get(handoff.lead.id)
+            if handoff.customer is None and earlier is not None and (
+                    earlier.rule == "expansion" or earlier.reason.startswith("expansion:")):
+                handoff.customer, handoff.expansion = True, earlier.reason
         if reasons or flagged:  # the reason is known only now: map again with it
             for handoff in handoffs:
-                if handoff.routing is not None or handoff.expansion is not None:
+                if handoff.routing is not None or handoff.customer is not None:
                     handoff.payload = self.mapper.to_crm(handoff.lead, computed=self.computed(
-                        handoff.score, handoff.routing, handoff.expansion))
+                        handoff.score, handoff.routing, handoff.customer))
 
     def customers(self, todo: list[Handoff], hinted: dict[int, AccountHint | None],
                   expansion: Expansion, summary: RunSummary) -> None:
         """Leads whose account is a customer ([routing.expansion]): flagged, and their
         hint says why, so routing's rule 0 gives them to the account owner (or the
         expansion pool). One read of the accounts' field per batch."""
+        for handoff in todo:
+            if handoff.account is None:
+                handoff.customer = False  # tied to no account: nobody's customer
         accounts = {h.account.account_id: h.account for h in todo if h.account is not None}
         if not accounts:
             return
@@ -724,12 +732,13 @@ class Pipeline:
         wanted = set(expansion.customer_values)
         for handoff in todo:
             account = handoff.account
-            value = values.get(account.account_id, {}).get(field_) if account else None
-            if account is None or value is None or str(value) not in wanted:
+            if account is None:
                 continue
-            handoff.expansion = f"{field_} = {value}"
-            if account.owner_id:
-                hinted[id(handoff)] = AccountHint(account.owner_id,
+            value = values.get(account.account_id, {}).get(field_)
+            handoff.customer = value is not None and str(value) in wanted
+            if handoff.customer:
+                handoff.expansion = f"{field_} = {value}"
+                hinted[id(handoff)] = AccountHint(account.owner_id or "",
                                                   account.name or account.account_id,
                                                   account.via, customer=handoff.expansion)
 
@@ -1254,11 +1263,11 @@ class Pipeline:
         return len(owed)
 
     def computed(self, points: float | None, routing: str | None = None,
-                 expansion: str | None = None) -> dict[str, Any]:
+                 customer: bool | None = None) -> dict[str, Any]:
         """What the cycle knows of a lead that config.toml may map like a field."""
         tier = score_tier(points, self.tiers)
         return {"score": points, "score_tier": tier, "rank": rank_of(tier, self.tiers),
-                "expansion": expansion is not None,
+                "expansion": customer,
                 **({"routing_reason": routing} if routing is not None else {})}
 
     def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
@@ -1485,18 +1494,10 @@ class Pipeline:
         if self.sla_store is None:
             return
         now = self.clock()
-        running = [breached if breached is not None and c.id == breached.id else c
-                   for c in self.sla_store.of_leads([lead_id])
-                   if not c.closed and c.met_at is None]
-        fresh = []
-        for clock in running:
-            clock.closed = True
-            note = f"re-routed to {self.name_of(owner)} {now:%Y-%m-%d %H:%M} UTC"
-            clock.evidence = f"{clock.evidence}; {note}" if clock.evidence else note
-            again = self.clocks.restarted(clock, owner, now)
-            if again is not None:
-                fresh.append(again)
-        self.sla_store.save([c for c in running if c is not breached] + fresh)
+        closed = self.close_clocks(lead_id, f"re-routed to {self.name_of(owner)} "
+                                            f"{now:%Y-%m-%d %H:%M} UTC", held=breached)
+        self.sla_store.save([again for clock in closed
+                             if (again := self.clocks.restarted(clock, owner, now))])
 
     def name_of(self, owner_id: str) -> str:
         """An owner's name where routing knows it (a rep, the CRM's users listed this run)."""
@@ -1523,7 +1524,10 @@ class Pipeline:
             if self.mapper.crm_fields_read_back:
                 self.take_back(batch, links, summary)
             decided = stage_updates(batch, links, self.config.status_mapping,
-                                    self.status_steps(batch, links))
+                                    self.status_steps(batch, links), reasoned={
+                                        name for name, stage in
+                                        self.config.process.stages.items()
+                                        if stage.team == "marketing" or stage.final})
             summary.warnings.extend(decided.unmapped)
             for change in batch:
                 cursor = advanced(cursor, change.modified_at, change.crm_id)
@@ -1766,57 +1770,55 @@ class Pipeline:
         steps = self.marketing.stage_histories(ids)
         events: list[Event] = []
         back: list[tuple[Lead, Link, str]] = []
-        for lead in due:
-            link, history = links.get(lead.id), steps.get(lead.id, [])
-            if link is None or link.converted or link.deleted_at is not None or not history:
-                continue
-            why = self.why_back(lead, link, history, now, events)
-            if why:
-                back.append((lead, link, why))
         try:
+            for lead in due:
+                link, history = links.get(lead.id), steps.get(lead.id, [])
+                if link is None or link.converted or link.deleted_at is not None \
+                        or not history:
+                    continue
+                normalized = normalize(lead, self.config.marketing.default_region).lead
+                points = score(normalized, self.config.scoring)
+                verdict = due_back(lead, history, process, score_reason=points.reason,
+                                   qualifies=bool(qualify(normalized, points.value,
+                                                          self.config.scoring).value))
+                if verdict is None:
+                    continue
+                if verdict.action == "back":
+                    back.append((lead, link, verdict.reason))
+                elif self.moved(lead.id, link, process.recycle.stage, verdict.reason, now,
+                                summary, events):
+                    events.append(Event(lead.id, "stage",
+                                        f"{process.recycle.stage}: {verdict.reason}"))
             self.hand_back(back, now, summary, events)
         finally:
             self.state.record_events(summary.run_id, events)
 
-    def why_back(self, lead: Lead, link: Link, history: list[StageUpdate], now: datetime,
-                 events: list[Event]) -> str | None:
-        """Why this lead goes back to sales now, or None while it waits (a could-not-reach
-        lead past its tries goes to the recycle stage instead)."""
-        process, entered = self.config.process, history[-1]
-        since = f"{entered.at:%Y-%m-%d}" + (f" ({entered.reason})" if entered.reason else "")
-        if lead.stage == process.recycle.stage:
-            fresh = sorted((a for a in lead.activities if a.occurred_at > entered.at),
-                           key=lambda a: a.occurred_at)
-            if process.recycle.new_signal and not fresh:
-                return None
-            normalized = normalize(lead, self.config.marketing.default_region).lead
-            points = score(normalized, self.config.scoring)
-            if not qualify(normalized, points.value, self.config.scoring).value:
-                return None
-            new = (f"; new: {fresh[-1].kind.value} {fresh[-1].detail}".rstrip()
-                   if fresh else "")
-            return (f"recycled {since}; cool-off of {process.recycle.cool_off} over, "
-                    f"{points.reason}{new}")
-        rule = process.could_not_reach
-        nurtured = {name for name, stage in process.stages.items() if stage.team == "marketing"}
-        back = max((n for n, step in enumerate(history) if step.stage in nurtured), default=-1)
-        tries = sum(1 for step in history[back + 1:] if step.stage == rule.stage)  # this time
-        if tries > rule.max_attempts:
-            note = f"could not be reached {tries} times"
-            events.append(Event(lead.id, "stage", f"{process.recycle.stage}: {note}"))
-            self.move_to(lead.id, link, process.recycle.stage, note, now)
-            return None
-        return f"could not be reached {since}; try {tries + 1} of {rule.max_attempts + 1}"
+    def moved(self, marketing_id: str, link: Link, stage: str, reason: str, now: datetime,
+              summary: RunSummary, events: list[Event]) -> bool:
+        """``move_to``, a refused status a warning naming the lead, record and field (the
+        lead stays where it is; the next run tries again), not a failed run."""
+        try:
+            self.move_to(marketing_id, link, stage, reason, now)
+        except StatusRefused as exc:
+            summary.warnings.append(str(exc))
+            events.append(Event(marketing_id, "status_refused", str(exc)))
+            return False
+        return True
 
     def hand_back(self, back: list[tuple[Lead, Link, str]], now: datetime, summary: RunSummary,
                   events: list[Event]) -> None:
+        """Each lead (with its record, and why) to sales again: the hand-off stage and its
+        status, the earlier hand-off's clocks closed and new ones started, and a task for
+        the record's owner (owed with the link, made once)."""
         if not back:
             return
         owners = self.record_owners([link for _, link, _ in back])
         owed: list[TaskOwed] = []
         entered: list[tuple[StageUpdate, Where]] = []
         for lead, link, why in back:
-            self.move_to(lead.id, link, self.config.process.handoff_stage, why, now)
+            if not self.moved(lead.id, link, self.config.process.handoff_stage, why, now,
+                              summary, events):
+                continue
             owner = owners.get(link.crm_id)
             place = self.where(link, owner)
             entered.append((StageUpdate(lead.id, self.config.process.handoff_stage, "", now),
@@ -1842,16 +1844,20 @@ class Pipeline:
             self.state.save_links([link for _, link, _ in back], owed)
             self.make_tasks(summary, events)
 
-    def close_clocks(self, lead_id: str, why: str) -> None:
-        """The lead's running clocks belong to a hand-off that is over: closed, with why
-        (a breach they had stays recorded)."""
+    def close_clocks(self, lead_id: str, why: str,
+                     held: SlaClock | None = None) -> list[SlaClock]:
+        """The lead's running clocks, closed with why (a breach they had stays recorded):
+        their hand-off or owner is over. ``held``: one the caller has in hand and saves
+        itself (closed here too). Returns those closed."""
         assert self.sla_store is not None
-        running = [c for c in self.sla_store.of_leads([lead_id])
+        running = [held if held is not None and c.id == held.id else c
+                   for c in self.sla_store.of_leads([lead_id])
                    if not c.closed and c.met_at is None]
         for clock in running:
             clock.closed = True
             clock.evidence = f"{clock.evidence}; {why}" if clock.evidence else why
-        self.sla_store.save(running)
+        self.sla_store.save([c for c in running if c is not held])
+        return running
 
     def record_owners(self, links: list[Link]) -> dict[str, str]:
         """Record id → its owner in the CRM now (sales may have moved it)."""
@@ -1962,8 +1968,9 @@ class Pipeline:
                                                                   f"{note}"))
             self.sla_store.save([clock])  # type: ignore[union-attr]
         # A breached clock stays open until it is met (the follow-up time, however
-        # late) or the lead leaves sales; a touch count has nothing more to learn.
-        clock.closed = clock.clock == "touches"
+        # late) or the lead leaves sales; a touch count has nothing more to learn; a
+        # re-route closed it for its old owner.
+        clock.closed = clock.closed or clock.clock == "touches"
 
     def breach_text(self, clock: SlaClock) -> tuple[str, str]:
         """(subject, body) of a breach, in a manager's words."""
@@ -2054,8 +2061,9 @@ class Pipeline:
                 link.external_id, {self.status_field: status}, known=True,
                 crm_id=link.crm_id, stamp=False)])
             if not result.ok:
-                raise SlaActionFailed(f"the CRM refused status {status!r}: "
-                                      f"{'; '.join(result.errors)}")
+                raise StatusRefused(f"lead {marketing_id}: {link.crm_object} {link.crm_id} "
+                                    f"refused {self.status_field} = {status!r} (moving it to "
+                                    f"{stage}): {'; '.join(str(e) for e in result.errors)}")
             link.crm_status, link.crm_status_at = status, now
             self.state.save_links([link])
             written = f"; {self.status_field} = {status!r}"
@@ -2069,8 +2077,10 @@ class Pipeline:
         created = self.config.mapping.on_create.get(self.status_field)
         if stage == self.config.process.handoff_stage and created is not None:
             return str(created)
-        statuses = [s for s, st in self.config.status_mapping.to_marketing.items()
-                    if st == stage]
+        own = self.config.process.stages[stage].crm_statuses \
+            if stage in self.config.process.stages else []
+        statuses = own or [s for s, st in self.config.mapping.status.to_marketing.items()
+                           if st == stage]
         return statuses[0] if statuses else None
 
 

@@ -21,7 +21,7 @@ from connector.normalize import normalize
 from connector.routing import RoutingStore
 from connector.routing.rules import rank_of, score_tier
 from connector.scoring import score
-from connector.sla import CLOCK_NAMES
+from connector.sla import clock_name
 from connector.sla.report import rep_ids, shown
 from connector.sla.store import SlaClock
 
@@ -99,7 +99,7 @@ def work_queue(config: Config, now: datetime, *, rep: str | None = None) -> list
             owner=names.get(owner or "", owner or "(default owner)"), stage=lead.stage or "",
             since=steps[lead.id][-1].at.isoformat() if steps.get(lead.id) else None,
             record=link.crm_id, due_at=nearest.due_at.isoformat() if nearest else None,
-            clock=CLOCK_NAMES.get(nearest.clock, nearest.clock.replace("stage:", "in "))
+            clock=clock_name(nearest.clock)
             if nearest else None, late=nearest is not None and nearest.due_at <= now))
     rows.sort(key=lambda r: (r.rank, r.due_at is None, r.due_at or "", -(r.score or 0),
                              r.lead_id))

@@ -195,7 +195,7 @@ class TaskOwed(StateModel, table=True):
     whether it is there already (its token is in the task), so never twice."""
 
     __tablename__ = "task_owed"
-    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id", "occasion"),)
+    __table_args__ = (UniqueConstraint("crm", "marketing_id", "crm_id"),)
     id: int | None = Field(default=None, primary_key=True)
     marketing_id: str = Field(index=True)
     crm: str
@@ -203,7 +203,8 @@ class TaskOwed(StateModel, table=True):
     crm_id: str
     occasion: str = ""
     """Which task of the lead's on this record: "" for the hand-off's, e.g.
-    "back-202701081100" for a lead handed back to sales after recycling."""
+    "back-202701081100" for a lead handed back to sales after recycling. One row a lead
+    and record: a later occasion re-arms it (the CRM keeps the earlier tasks)."""
     task: str = Field(sa_column=Column(SAText, nullable=False))
     """JSON of the HandoffTask: subject, body, due, owner."""
     verify: bool = False
@@ -386,19 +387,25 @@ class StateStore:
             return
         now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
-            owing: set[tuple[str, str, str, str]] = set()
+            owing: dict[tuple[str, str, str], TaskOwed] = {}
             for start in range(0, len(owed), 500):
                 chunk = owed[start:start + 500]
-                owing.update(session.exec(select(
-                    TaskOwed.crm, TaskOwed.marketing_id, TaskOwed.crm_id,
-                    TaskOwed.occasion).where(
-                    col(TaskOwed.marketing_id).in_([item.marketing_id for item in chunk]))))
+                owing.update({(row.crm, row.marketing_id, row.crm_id): row
+                              for row in session.exec(select(TaskOwed).where(
+                                  col(TaskOwed.marketing_id).in_(
+                                      [item.marketing_id for item in chunk])))})
             for item in owed:
-                which = (item.crm, item.marketing_id, item.crm_id, item.occasion)
-                if which not in owing:
+                which = (item.crm, item.marketing_id, item.crm_id)
+                row = owing.get(which)
+                if row is None:
                     item.created_at = now
-                    owing.add(which)
+                    owing[which] = item
                     session.add(item)
+                elif row.occasion != item.occasion:  # a hand-back: the row owes its task
+                    row.occasion, row.task, row.verify = item.occasion, item.task, item.verify
+                    row.attempts, row.last_error, row.task_id = 0, None, None
+                    row.made_at, row.created_at = None, now
+                    session.add(row)
             new = [link for link in links if link.id is None]
             if new:  # saved before in this run (merge leaves the caller's copy id-less)
                 known: dict[tuple[str, str, str], int] = {}

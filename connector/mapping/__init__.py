@@ -23,12 +23,14 @@ from connector.mapping.transforms import Context, Step, apply, inverse, parse
 from connector.records import FieldSchema, Lead, ObjectSchema, Write, payload_hash
 from connector.state import value_hash
 
-COMPUTED = {"score", "score_tier", "rank", "routing_reason", "expansion"}
+COMPUTED = {"score": "number", "score_tier": "text", "rank": "number",
+            "routing_reason": "text", "expansion": "boolean"}
 """Sources that are not marketing fields but computed by the cycle: the lead's score,
 its tier ([routing.score_tiers]) and rank (1 for the top tier, 2 for the next …, a
 list view sorted by rank then score is the rep's work queue), the reason routing
 gave for its owner and whether its company is a customer ([routing.expansion]; true or
-false), both known only after the route step."""
+false), both known only after the route step. Each with the kind of value it is, which
+the CRM field it is mapped to must hold."""
 
 TO_CRM: frozenset[SyncRule] = frozenset({"to_crm", "two_way", "prefer_crm_unless_blank",
                                          "prefer_marketing_unless_blank"})

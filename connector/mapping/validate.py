@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from connector.config import Config, FieldMapping, SyncRule, key_lines
-from connector.mapping import TO_CRM
+from connector.mapping import COMPUTED, TO_CRM
 from connector.mapping.transforms import Step, parse
 from connector.records import FieldSchema, ObjectSchema
 
@@ -30,11 +30,8 @@ WRITES: frozenset[SyncRule] = TO_CRM | {"create_only"}
 NUMERIC = {"int": "integer", "double": "number", "currency": "number", "percent": "number",
            "number": "number"}
 """CRM field type → the transform that turns marketing's text into it."""
-COMPUTED_KINDS = {"score": "number", "rank": "number", "score_tier": "text",
-                  "routing_reason": "text", "expansion": "boolean"}
-"""What each computed source is (``connector.mapping.COMPUTED``)."""
-NUMBERS = {s for s, kind in COMPUTED_KINDS.items() if kind == "number"} | {"employees",
-                                                                           "annual_revenue"}
+NUMBERS = {s for s, kind in COMPUTED.items() if kind == "number"} | {"employees",
+                                                                     "annual_revenue"}
 """Sources that are numbers before mapping: computed, or made numbers by ``normalize``."""
 BOOLEAN = {"boolean", "bool"}
 TEXT = {"string", "textarea"}
@@ -227,7 +224,7 @@ class _Checker:
             return  # fixed values: checked one by one above
         sources = set(entry.sources(name))
         kind = info.type.lower()
-        if len(sources) == 1 and (source := next(iter(sources))) in COMPUTED_KINDS \
+        if len(sources) == 1 and (source := next(iter(sources))) in COMPUTED \
                 and not names - {"truncate", "trim"}:
             self.computed_type(source, info, path)
             if source != "routing_reason":
@@ -252,7 +249,7 @@ class _Checker:
 
     def computed_type(self, source: str, info: FieldSchema, path: tuple[str, ...]) -> None:
         """A value the cycle computes has a type of its own: the CRM field must hold it."""
-        kind, made = info.type.lower(), COMPUTED_KINDS[source]
+        kind, made = info.type.lower(), COMPUTED[source]
         fits = {"number": NUMERIC.keys() | TEXT, "text": TEXT | {"picklist"},
                 "boolean": BOOLEAN | TEXT}[made]
         if kind not in fits:

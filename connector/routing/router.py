@@ -204,7 +204,7 @@ class Router:
                 return placed
         if use_account:
             hint = lead.account or (accounts.match(lead.fields) if accounts else None)
-            if hint is not None:
+            if hint is not None and hint.owner_id:  # an ownerless customer's: no owner
                 refused = self._account_refusal(hint, reps, active, exclude)
                 label = f"{hint.label} {hint.account_name} ({hint.via})"
                 if refused is None:
@@ -242,6 +242,9 @@ class Router:
         None (with a note) when they cannot take it: the other rules go on."""
         what = f"expansion: {hint.label} {hint.account_name} is a customer ({hint.customer})"
         if to == "account_owner":
+            if not hint.owner_id:
+                notes.append(f"{what}: it has no owner, passed on")
+                return None
             refused = self._account_refusal(hint, reps, active, exclude)
             if refused is None:
                 key = self.key_of.get(hint.owner_id)

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from connector.businesstime import Calendar, CalendarConfig
 from connector.config import Config
@@ -34,6 +35,11 @@ DEFAULT_CALENDAR = CalendarConfig(hours="09:00-17:00")
 
 LEADSYNC = "leadsync"
 CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": "touches"}
+
+
+def clock_name(clock: str) -> str:
+    """A clock as a person reads it: "first touch", "in sales_accepted"."""
+    return CLOCK_NAMES.get(clock, clock.replace("stage:", "in "))
 TOUCH_CLOCKS = ("first_touch", "touches")
 """Clocks met by the record's activities (read from the CRM while they run)."""
 NOT_A_TOUCH = {
@@ -43,6 +49,22 @@ NOT_A_TOUCH = {
 """Outcomes that are not the rep reaching out (yet): an open task (Salesforce's Status
 picklist, HubSpot's hs_task_status), an email received or not delivered, a meeting only
 booked, a call that never went out. A call nobody answered is a touch: the rep tried."""
+
+
+class Period(Protocol):
+    """Days away, both inclusive: [routing.reps] ``away``, or `leadsync rep away`'s."""
+
+    @property
+    def start(self) -> date | None: ...
+    @property
+    def until(self) -> date: ...
+
+
+class SetAway(Period, Protocol):
+    """An away period set with `leadsync rep away` (the routing store's row)."""
+
+    @property
+    def rep_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -122,19 +144,22 @@ class Clocks:
         return self.owner_calendars.get(owner_id or "", self.calendar)
 
     @classmethod
-    def from_config(cls, config: Config, away: dict[str, list[date]] | None = None, *,
+    def from_config(cls, config: Config, away: Iterable[SetAway] = (), *,
                     today: date | None = None) -> Clocks:
         """The [sla] calendar, and each rep's own: the [calendars] entry they name (their
         team's), else with working hours their time zone, days and hours with the [sla]
         calendar's public holidays; either way closed on their days away
-        ([routing.reps] away periods, and ``away``: rep id → days, from `leadsync rep
-        away`). A period without a first day runs from ``today``."""
+        ([routing.reps] away periods, and ``away``: the periods `leadsync rep away` set).
+        A period without a first day runs from ``today``."""
         base = config.calendars.get(config.sla.calendar or "", DEFAULT_CALENDAR)
         owners: dict[str, Calendar] = {}
+        set_away: dict[str, list[SetAway]] = {}
+        for period in away:
+            set_away.setdefault(period.rep_id, []).append(period)
         for rep in config.routing.reps.values():
-            days = [d for period in rep.away
+            periods: list[Period] = [*rep.away, *set_away.get(rep.id, [])]
+            days = [d for period in periods
                     for d in _days(period.start or today or period.until, period.until)]
-            days += (away or {}).get(rep.id, [])
             if rep.calendar is not None:
                 mine = config.calendars[rep.calendar]
             elif rep.hours is not None:
@@ -198,6 +223,12 @@ class Clocks:
             return Clock(within=stage.max, on_breach=stage.on_breach)
         return self.sla.clocks().get(clock.clock)
 
+    def rep_of(self, clock: SlaClock) -> str | None:
+        """Whose outreach counts: the clock owner's when they are a rep of [routing.reps];
+        anyone's when the owner is a queue, a fallback or unknown (the rep who takes
+        the lead from a queue is not its owner in leadsync's books)."""
+        return clock.owner_id if clock.owner_id in self.owner_calendars else None
+
     def judge(self, clock: SlaClock, evidence: Evidence, now: datetime) -> Outcome:
         """Met (with the step that met it), breached, warned, or nothing new."""
         definition = self.definition(clock)
@@ -222,7 +253,7 @@ class Clocks:
         """(what met the clock, when) by the evidence's own times, if anything did."""
         start = clock.started_at
         if clock.clock == "first_touch":
-            touch = next(iter(_touches(evidence.touches, start, None, clock.owner_id)), None)
+            touch = next(iter(_touches(evidence.touches, start, None, self.rep_of(clock))), None)
             step = next((s for s in evidence.steps if s.at >= start
                          and s.who not in (LEADSYNC, "marketing")), None)
             if touch is not None and touch.at is not None and (step is None
@@ -241,7 +272,7 @@ class Clocks:
                     + f" {_at(step.at)}"), step.at
         if clock.clock == "touches":
             count = definition.count if isinstance(definition, TouchesClock) else 1
-            done = _touches(evidence.touches, start, clock.due_at, clock.owner_id)
+            done = _touches(evidence.touches, start, clock.due_at, self.rep_of(clock))
             if len(done) < count or done[count - 1].at is None:
                 return None
             return f"{count} touches, the last {_touch(done[count - 1])}", done[count - 1].at
@@ -268,7 +299,7 @@ class Clocks:
         if clock.clock == "touches":
             count = definition.count if isinstance(definition, TouchesClock) else 1
             done = len(_touches(evidence.touches, clock.started_at, clock.due_at,
-                                clock.owner_id))
+                                self.rep_of(clock)))
             return f"{done} of {count} touches {since}; {due}"
         return f"in {clock.clock.removeprefix('stage:')} {since}; {due}"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from connector.errors import LeadsyncError
 from connector.records import Lead
-from connector.sla import CLOCK_NAMES
+from connector.sla import clock_name
 from connector.sla.store import SlaClock
 
 
@@ -59,7 +59,7 @@ def clock_rows(clocks: Iterable[SlaClock], leads: Mapping[str, Lead],
             "lead_id": clock.marketing_id, "lead": shown(lead, clock.marketing_id),
             "owner_id": clock.owner_id,
             "owner": names.get(clock.owner_id or "", clock.owner_id or "(default owner)"),
-            "clock": CLOCK_NAMES.get(clock.clock, clock.clock.replace("stage:", "in ")),
+            "clock": clock_name(clock.clock),
             "record": clock.crm_id, "started_at": clock.started_at.isoformat(),
             "due_at": clock.due_at.isoformat(), "state": state,
             "met_at": clock.met_at.isoformat() if clock.met_at else None,

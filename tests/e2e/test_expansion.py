@@ -22,7 +22,7 @@ from connector.cli import app
 from connector.wiring import run_once
 from tests.conftest import hubspot_example_config, import_leads, lead_row
 
-JORDAN, MORGAN = "0058d0000000003AAA", "0058d0000000004AAA"
+JORDAN, MORGAN, RILEY = "0058d0000000003AAA", "0058d0000000004AAA", "0058d0000000005AAA"
 
 
 def people() -> list[dict[str, str]]:
@@ -39,7 +39,14 @@ def test_a_customers_lead_goes_to_the_account_owner_flagged_on_salesforce(
                               "Type": "Customer - Direct", "OwnerId": MORGAN})
     sf_client.Account.create({"Name": "Initech", "Website": "https://initech.example",
                               "Type": "Prospect", "OwnerId": JORDAN})
-    import_leads(config, tmp_path / "leads.csv", people())
+    # a customer whose owner is away: its lead goes on to the territories, still flagged
+    sf_client.Account.create({"Name": "Hooli", "Website": "https://hooli.example",
+                              "Type": "Customer - Channel", "OwnerId": RILEY})
+    away = CliRunner().invoke(app, ["rep", "away", "riley", "--until", "2099-01-01",
+                                    "--config", str(config.source)])
+    assert away.exit_code == 0, away.output
+    hooli = lead_row(4, email="gavin@hooli.example", company="Hooli", first_name="Gavin")
+    import_leads(config, tmp_path / "leads.csv", [*people(), hooli])
     summary = run_once(config)
     assert summary.status == "ok", summary.error
     rows = {r["Email"]: r for r in sf_client.query_all(
@@ -61,11 +68,16 @@ def test_a_customers_lead_goes_to_the_account_owner_flagged_on_salesforce(
     assert routed["reason"].startswith(
         "expansion: account Globex Corporation is a customer (Type = Customer - Direct)")
 
-    # The flag stays on the record when the lead changes later.
-    import_leads(config, tmp_path / "more.csv", [{**people()[0], "title": "CTO"}])
+    gavin = rows[hooli["email"]]
+    assert gavin["Leadsync_Expansion__c"] is True and gavin["OwnerId"] != RILEY
+
+    # The flags stay on the records when the leads change later.
+    import_leads(config, tmp_path / "more.csv", [{**people()[0], "title": "CTO"},
+                                                 {**hooli, "title": "CTO"}])
     assert run_once(config).status == "ok"
-    again = sf_client.Lead.get(kim["Id"])
-    assert (again["Title"], again["Leadsync_Expansion__c"]) == ("CTO", True)
+    for record in (kim, gavin):
+        again = sf_client.Lead.get(record["Id"])
+        assert (again["Title"], again["Leadsync_Expansion__c"]) == ("CTO", True)
 
 
 def test_a_customers_lead_goes_to_the_company_owner_flagged_on_hubspot(
@@ -91,3 +103,7 @@ def test_a_customers_lead_goes_to_the_company_owner_flagged_on_hubspot(
     assert contacts["max@nowhere-known.example"]["leadsync_expansion"] == "false"
     subjects = [t["properties"]["hs_task_subject"] for t in hubspot_sandbox.records("tasks")]
     assert sum(s.startswith("Follow up expansion lead: Kim") for s in subjects) == 1
+    told = CliRunner().invoke(app, ["explain", "kim@globex.example", "--json",
+                                    "--config", str(config.source)])
+    [routed] = json.loads(told.output)["routing"]
+    assert routed["rule"] == "expansion" and "(lifecyclestage = customer)" in routed["reason"]

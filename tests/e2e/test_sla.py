@@ -183,7 +183,8 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     sf_client.Task.create({"WhoId": leads[four], "Subject": "Manager says hi",
                            "Status": "Completed", "TaskSubtype": "Call",
                            "ActivityDate": "2027-12-04", "OwnerId": MANAGER})
-    sf_client.Lead.update(leads[two], {"Status": "Working - Contacted"})
+    sf_client.Lead.update(leads[two], {"Status": "Working - Contacted",
+                                       "Status_Reason__c": "left from an earlier recycle"})
     sf_client.Lead.update(leads[three], {"Status": "Closed - Not Converted",
                                          "Status_Reason__c": "No budget until Q3"})
 
@@ -265,6 +266,8 @@ def test_clocks_run_on_business_time_and_a_breach_acts_once(
     assert told.exit_code == 0, told.output
     assert "mql → sales_accepted by Sandbox Admin (Working - Contacted)" in told.output
     assert "(none) → mql by leadsync (Open - Not Contacted)" in told.output
+    accepted = CliRunner().invoke(app, ["explain", by_email[two], "--json", "--config", path])
+    assert json.loads(accepted.output)["stages"][-1]["reason"] is None  # an accept: no reason
     recycled = CliRunner().invoke(app, ["explain", by_email[three], "--json", "--config", path])
     step = json.loads(recycled.output)["stages"][-1]
     assert (step["from"], step["to"], step["who"], step["reason"], step["at"][:16]) == (
@@ -337,7 +340,8 @@ def test_the_work_queue_ranks_hot_leads_first_then_by_deadline(
     assert [row["record"] for row in json.loads(shown.output)] == [r.record for r in rows]
     table = CliRunner().invoke(app, ["queue", rows[0].owner, "--config", str(config.source)])
     assert table.exit_code == 0 and "Pat1 Lee1" in table.output, table.output
-    assert "12-06 11:00 first touch" in table.output  # not late yet, by the real clock
+    [hot_row] = [ln for ln in table.output.splitlines() if "Pat1 Lee1" in ln]
+    assert hot_row.rstrip().endswith("12-06 11:00 first touch")  # not late by today's clock
     assert max(len(line) for line in table.output.splitlines()) <= 80
     unknown = CliRunner().invoke(app, ["queue", "nobody", "--config", str(config.source)])
     assert unknown.exit_code == 2 and "no rep 'nobody'" in unknown.output
@@ -388,3 +392,32 @@ def test_explain_a_lead_that_never_took_a_step(config: configuration.Config,
     assert told.exit_code == 0, told.output
     shown = json.loads(told.output)
     assert shown["qualified"] is False and shown["stages"] == [] and shown["clocks"] == []
+
+
+def test_a_breach_that_reroutes_hands_the_clocks_over_once(
+        config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
+    assert config.source is not None
+    text = config.source.read_text(encoding="utf-8").replace(
+        'on_breach = ["task", "webhook"]', 'on_breach = ["reroute"]')
+    config.source.write_text(text, encoding="utf-8")
+    config = configuration.load(config.source)
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    [record] = sf_client.query_all("SELECT Id, OwnerId FROM Lead")["records"]
+    first = record["OwnerId"]
+    late = run_once(config, clock=at(datetime(2027, 12, 6, 11, 30, tzinfo=UTC)))
+    assert late.status == "ok" and any("SLA breached" in w for w in late.warnings)
+    new = sf_client.Lead.get(record["Id"])["OwnerId"]
+    assert new != first
+    for moment in (datetime(2027, 12, 6, 12, 0, tzinfo=UTC),
+                   datetime(2027, 12, 6, 12, 30, tzinfo=UTC)):
+        assert run_once(config, clock=at(moment)).status == "ok"
+        clocks = every_clock(config)
+        old = [c for c in clocks if c.owner_id == first]
+        assert old and all(c.closed for c in old)  # not reopened by a later save
+        assert next(c for c in old if c.clock == "first_touch").breached_at == datetime(
+            2027, 12, 6, 11, 30, tzinfo=UTC)
+        fresh = {c.clock: c for c in clocks if c.owner_id == new and not c.closed}
+        # 11:30 UTC is 12:30 in Berlin: four business hours → 16:30 Berlin, 15:30 UTC
+        assert fresh["first_touch"].due_at == datetime(2027, 12, 6, 15, 30, tzinfo=UTC)
+    assert sf_client.Lead.get(record["Id"])["OwnerId"] == new  # re-routed once

@@ -161,6 +161,12 @@ def test_a_customers_lead_is_expansion_before_any_other_rule(tmp_path: Any) -> N
     assert passed.value.rule == "territory" and passed.reason.startswith(
         "expansion: account Acme GmbH is a customer (Type = Customer - Direct): owner Olga "
         "Owner inactive in CRM, passed on; territory EMEA-DACH")
+    # a customer account without an owner: the other rules, saying why
+    ownerless = AccountHint("", "Globex", "company name", customer="Type = Customer - Direct")
+    [nobody] = router.route_batch([lead(5, account=ownerless)], ALL_ACTIVE)
+    assert nobody.value.rule == "territory" and nobody.reason.startswith(
+        "expansion: account Globex is a customer (Type = Customer - Direct): it has no "
+        "owner, passed on; territory EMEA-DACH")
     # or to a pool that works expansion, by its round-robin
     pooled = make_router(f"sqlite:///{tmp_path}/b.db",
                          expansion={**EXPANSION_TO_OWNER, "to": "emea"})

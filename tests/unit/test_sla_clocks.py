@@ -10,6 +10,7 @@ import pytest
 
 from connector import config as configuration
 from connector.records import Touch
+from connector.routing.pool import Away
 from connector.sla import Clocks, Evidence, StageStep, Where
 
 REP, OTHER = "005REP", "005OTHER"
@@ -98,6 +99,11 @@ def test_only_the_owners_own_outreach_meets_first_touch(config: configuration.Co
     assert (kind, when) == ("met", at) and evidence.startswith("first touch: Call by Ana")
     # a CRM that does not say who did it: the activity counts
     assert judge(clocks, [touch(at, who_id=None)], at)[0] == "met"
+    # a lead owned by a queue (no rep of [routing.reps]): whoever picks it up counts
+    [queued] = [c for c in clocks.started(Where("9", "salesforce", "Lead", "00Q9", "00G-QUEUE"),
+                                          START) if c.clock == "first_touch"]
+    picked = clocks.judge(queued, Evidence((touch(at, who_id=OTHER),), ()), at)
+    assert (picked.kind, picked.at) == ("met", at)
 
 
 def test_a_touch_after_the_deadline_is_a_breach_met_late(config: configuration.Config) -> None:
@@ -118,7 +124,7 @@ def test_a_touch_after_the_deadline_is_a_breach_met_late(config: configuration.C
 
 def test_days_away_close_the_reps_calendar(config: configuration.Config) -> None:
     assert first_touch(Clocks.from_config(config)).due_at == DUE
-    away = Clocks.from_config(config, {REP: [date(2027, 3, 1), date(2027, 3, 2)]})
+    away = Clocks.from_config(config, [Away(REP, date(2027, 3, 2), date(2027, 3, 1))])
     # away Monday and Tuesday: four hours from Wednesday 09:00 → 13:00 Berlin
     assert first_touch(away).due_at == datetime(2027, 3, 3, 12, 0, tzinfo=UTC)
     # a configured period without a first day starts today
