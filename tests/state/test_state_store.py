@@ -98,3 +98,30 @@ def test_run_lock_is_exclusive_across_stores(db_url: str) -> None:
         pass
     first.close()
     second.close()
+
+
+def test_a_hand_back_re_arms_the_leads_task_row(db_url: str) -> None:
+    """One task row a lead and record: the hand-off's task, made, then a hand-back's
+    task owed again through the same row (so an older database's unique key holds)."""
+    from connector.state import TaskOwed
+
+    store = StateStore(db_url)
+    now = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+
+    def owed(occasion: str, body: str) -> TaskOwed:
+        return TaskOwed(marketing_id="7", crm="salesforce", crm_object="Lead",
+                        crm_id="00Q7", occasion=occasion, task=body, created_at=now)
+
+    try:
+        store.save_links([], [owed("", '{"subject": "first"}')])
+        [row] = store.tasks_owed("salesforce")
+        store.tasks_settled({row.id or 0: "00T1"}, {}, {})
+        assert store.tasks_owed("salesforce") == []
+        store.save_links([], [owed("", '{"subject": "first"}')])  # the same occasion again
+        assert store.tasks_owed("salesforce") == []
+        store.save_links([], [owed("back-202701080900", '{"subject": "back"}')])
+        [again] = store.tasks_owed("salesforce")
+        assert (again.id, again.occasion, again.task, again.task_id, again.made_at) == (
+            row.id, "back-202701080900", '{"subject": "back"}', None, None)
+    finally:
+        store.close()
