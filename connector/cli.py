@@ -585,6 +585,57 @@ def queue(rep: Annotated[str | None, typer.Argument(
               style="dim")
 
 
+@app.command()
+def report(config: ConfigOpt = None,
+           since: Annotated[str | None, typer.Option(
+               help="First day (YYYY-MM-DD, UTC) [default: 28 days before --until].")] = None,
+           until: Annotated[str | None, typer.Option(
+               help="Day after the last (YYYY-MM-DD, UTC) [default: tomorrow].")] = None,
+           by: Annotated[str | None, typer.Option(
+               help="Break down by source, campaign, territory, rep or tier.")] = None,
+           fmt: Annotated[str, typer.Option(
+               "--format", help="json or csv.")] = "json",
+           out_path: Annotated[Path | None, typer.Option(
+               "--out", help="Write here instead of the terminal.")] = None) -> None:
+    """Funnel figures from the stage history: the cohort handed off in the period
+    (followed to today), the steps taken in it, and why leads left sales."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from connector.funnel import DIMENSIONS
+    from connector.reporting import as_csv, figures
+
+    def day(value: str, option: str) -> datetime:
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            err.print(f"{option} {value!r}: not a date like 2027-03-01", style="red",
+                      highlight=False)
+            raise typer.Exit(2) from None
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+
+    if by is not None and by not in DIMENSIONS:
+        err.print(f"--by {by!r}: one of {', '.join(DIMENSIONS)}", style="red", highlight=False)
+        raise typer.Exit(2)
+    if fmt not in ("json", "csv"):
+        err.print(f"--format {fmt!r}: json or csv (the HTML report is not built yet)",
+                  style="red", highlight=False)
+        raise typer.Exit(2)
+    end = day(until, "--until") if until else datetime.combine(
+        datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    start = day(since, "--since") if since else end - timedelta(days=28)
+    if start >= end:
+        err.print("--since must be before --until", style="red", highlight=False)
+        raise typer.Exit(2)
+    cfg = _load(config)
+    found = figures(cfg, start, end, by)
+    text = as_csv(found) if fmt == "csv" else json.dumps(found, indent=2)
+    if out_path is None:
+        typer.echo(text)
+    else:
+        out_path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        out.print(f"report written to {out_path}")
+
+
 BREACHES_SHOWN_DAYS = 7
 """`leadsync sla` lists a breached clock closed otherwise (re-routed, handed back, a
 touch count) this long after its breach; `--all` lists every clock."""

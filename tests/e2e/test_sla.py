@@ -9,6 +9,8 @@ against values worked out by hand here, not by the code under test.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -421,3 +423,52 @@ def test_a_breach_that_reroutes_hands_the_clocks_over_once(
         # 11:30 UTC is 12:30 in Berlin: four business hours → 16:30 Berlin, 15:30 UTC
         assert fresh["first_touch"].due_at == datetime(2027, 12, 6, 15, 30, tzinfo=UTC)
     assert sf_client.Lead.get(record["Id"])["OwnerId"] == new  # re-routed once
+
+
+def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_client: Any,
+                                             tmp_path: Path) -> None:
+    rows = [lead_row(1), lead_row(2), lead_row(3, lead_source="Partner Referral"),
+            lead_row(4, lead_source="Partner Referral")]
+    import_leads(config, tmp_path / "leads.csv", rows)
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    records = sf_client.query_all("SELECT Id, Email, OwnerId FROM Lead")["records"]
+    ids = {r["Email"]: r["Id"] for r in records}
+    owners = {r["Id"]: r["OwnerId"] for r in records}
+    one, two, three = (ids[rows[n]["email"]] for n in (0, 1, 2))
+    at(datetime(2027, 12, 4, 10, 0, tzinfo=UTC))  # Saturday: a call
+    sf_client.Task.create({"WhoId": one, "Subject": "Call", "Status": "Completed",
+                           "TaskSubtype": "Call", "ActivityDate": "2027-12-04",
+                           "OwnerId": owners[one]})
+    at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))  # Monday 10:00 in Berlin: two verdicts
+    sf_client.Lead.update(two, {"Status": "Working - Contacted"})
+    sf_client.Lead.update(three, {"Status": "Closed - Not Converted",
+                                  "Status_Reason__c": "No budget until Q3"})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
+
+    shown = CliRunner().invoke(app, ["report", "--since", "2027-12-01", "--until",
+                                     "2027-12-08", "--config", str(config.source)])
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    [handed] = report["cohort"]
+    # four handed off; one accepted; none further
+    assert {k: handed[k] for k in ("mql", "sales_accepted", "opportunity", "won", "lost")} == {
+        "mql": 4, "sales_accepted": 1, "opportunity": 0, "won": 0, "lost": 0}
+    assert handed["sal_per_mql"] == 0.25 and handed["won_per_opportunity"] is None
+    # first touches in Berlin business hours: the call 1 h (Friday 16-17), the accept and
+    # the recycle 2 h (Friday 16-17, Monday 09-10); the fourth lead untouched
+    assert (handed["followed_up"], handed["follow_up_p50_hours"],
+            handed["follow_up_p90_hours"]) == (3, 2.0, 2.0)
+    assert report["reasons"] == [{"stage": "recycle", "reason": "No budget until Q3",
+                                  "leads": 1}]
+    by_source = CliRunner().invoke(app, ["report", "--since", "2027-12-01", "--until",
+                                         "2027-12-08", "--by", "source", "--format", "csv",
+                                         "--config", str(config.source)])
+    assert by_source.exit_code == 0, by_source.output
+    table = list(csv.DictReader(io.StringIO(by_source.output)))
+    cohorts = {r["source"]: r for r in table if r["view"] == "cohort"}
+    assert (cohorts["Web"]["mql"], cohorts["Web"]["sales_accepted"]) == ("2", "1")
+    assert (cohorts["Partner Referral"]["mql"], cohorts["Partner Referral"]["sales_accepted"]
+            ) == ("2", "0")
+    wrong = CliRunner().invoke(app, ["report", "--by", "colour", "--config",
+                                     str(config.source)])
+    assert wrong.exit_code == 2 and "--by 'colour'" in wrong.output

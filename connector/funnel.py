@@ -1,0 +1,164 @@
+"""Funnel figures both teams agree on, from the stage history (never counted by hand).
+
+Pure: each lead's steps through the process, and the few facts a breakdown needs
+(its source, campaign, territory, rep, tier, and its first-touch time), in; figures out.
+Two views, named as such:
+
+- **cohort**: the leads handed to sales in the period (their first step into the
+  hand-off stage), followed to today: how many of them were ever accepted, became an
+  opportunity, were won or lost, the revenue they brought, and the rates between;
+- **period**: the steps taken in the period, whichever lead took them (MQLs passed,
+  accepted, won … in that week), the view a weekly meeting reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connector.adapters.base import StageUpdate
+
+DIMENSIONS = ("source", "campaign", "territory", "rep", "tier")
+"""What a figure can be broken down by (``--by``)."""
+
+RATES = (("sal_per_mql", "sales_accepted", "mql"), ("opportunity_per_sal", "opportunity",
+                                                      "sales_accepted"),
+         ("won_per_opportunity", "won", "opportunity"))
+"""(name, numerator step, denominator step): each rate shown with its two counts."""
+
+
+@dataclass(frozen=True)
+class Story:
+    """One lead's way through the process, and what a breakdown names it by."""
+
+    lead_id: str
+    steps: Sequence[StageUpdate]
+    """Oldest first, as marketing's stage history keeps them."""
+    facts: dict[str, str | None] = field(default_factory=dict)
+    """source, campaign, territory, rep, tier (any may be None: "(none)" in a table)."""
+    follow_up_hours: float | None = None
+    """Business hours from hand-off to first touch (its first-touch clock), if met."""
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Which stages of the process count as which funnel step."""
+
+    mql: str = "mql"
+    accepted: frozenset[str] = frozenset({"sales_accepted"})
+    opportunity: frozenset[str] = frozenset({"opportunity"})
+    won: frozenset[str] = frozenset({"won"})
+    lost: frozenset[str] = frozenset({"lost"})
+
+    def step_of(self, stage: str) -> str | None:
+        if stage == self.mql:
+            return "mql"
+        for name in ("accepted", "opportunity", "won", "lost"):
+            if stage in getattr(self, name):
+                return "sales_accepted" if name == "accepted" else name
+        return None
+
+
+FUNNEL_STEPS = ("mql", "sales_accepted", "opportunity", "won", "lost")
+
+
+def _reached(story: Story, stages: Stages, after: datetime) -> dict[str, bool]:
+    """Which funnel steps the lead took at or after its hand-off. A won or lost lead was
+    an opportunity, and an opportunity was accepted, even where the CRM skipped a status."""
+    seen = {stages.step_of(s.stage) for s in story.steps if s.at >= after}
+    won, lost = "won" in seen, "lost" in seen
+    opportunity = "opportunity" in seen or won or lost
+    return {"mql": True, "sales_accepted": "sales_accepted" in seen or opportunity,
+            "opportunity": opportunity, "won": won, "lost": lost}
+
+
+def _handed(story: Story, stages: Stages) -> datetime | None:
+    return next((s.at for s in story.steps if s.stage == stages.mql), None)
+
+
+def _revenue(story: Story, stages: Stages, after: datetime) -> float:
+    return sum(s.amount or 0.0 for s in story.steps
+               if s.at >= after and s.stage in stages.won)
+
+
+def _percentile(values: Sequence[float], p: float) -> float | None:
+    """The p-th percentile by the nearest rank (no interpolation: a figure a person
+    can find in the list)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def cohort(stories: Iterable[Story], since: datetime, until: datetime,
+           stages: Stages = Stages(), by: str | None = None) -> list[dict[str, Any]]:
+    """Leads handed to sales in [since, until), followed to today; one row per group."""
+    groups: dict[str, list[tuple[Story, datetime]]] = {}
+    for story in stories:
+        handed = _handed(story, stages)
+        if handed is None or not since <= handed < until:
+            continue
+        key = (story.facts.get(by) or "(none)") if by else "all"
+        groups.setdefault(key, []).append((story, handed))
+    rows = []
+    for key in sorted(groups):
+        members = groups[key]
+        counts = dict.fromkeys(FUNNEL_STEPS, 0)
+        revenue = 0.0
+        for story, handed in members:
+            for step, took in _reached(story, stages, handed).items():
+                counts[step] += took
+            revenue += _revenue(story, stages, handed)
+        hours = [s.follow_up_hours for s, _ in members if s.follow_up_hours is not None]
+        row: dict[str, Any] = {"view": "cohort", by or "group": key, **counts,
+                               "revenue": revenue,
+                               "revenue_per_mql": revenue / counts["mql"] if counts["mql"]
+                               else None,
+                               "follow_up_p50_hours": _percentile(hours, 50),
+                               "follow_up_p90_hours": _percentile(hours, 90),
+                               "followed_up": len(hours)}
+        for name, top, bottom in RATES:
+            row[name] = counts[top] / counts[bottom] if counts[bottom] else None
+        rows.append(row)
+    return rows
+
+
+def period(stories: Iterable[Story], since: datetime, until: datetime,
+           stages: Stages = Stages(), by: str | None = None) -> list[dict[str, Any]]:
+    """The steps taken in [since, until), whichever lead took them; one row per group.
+    A lead counts once a step however often it took it in the period."""
+    groups: dict[str, dict[str, set[str]]] = {}
+    revenue: dict[str, float] = {}
+    for story in stories:
+        key = (story.facts.get(by) or "(none)") if by else "all"
+        took = groups.setdefault(key, {step: set() for step in FUNNEL_STEPS})
+        for step in story.steps:
+            name = stages.step_of(step.stage)
+            if name is not None and since <= step.at < until:
+                took[name].add(story.lead_id)
+                if name == "won":
+                    revenue[key] = revenue.get(key, 0.0) + (step.amount or 0.0)
+    return [{"view": "period", by or "group": key,
+             **{step: len(leads) for step, leads in groups[key].items()},
+             "revenue": revenue.get(key, 0.0)}
+            for key in sorted(groups) if any(groups[key].values())]
+
+
+def reasons(stories: Iterable[Story], since: datetime, until: datetime,
+            kept: Iterable[str]) -> list[dict[str, Any]]:
+    """Why leads left sales in the period (recycled, trashed, not reached …): each stage
+    of ``kept`` with its reasons and how many leads gave each, most first."""
+    wanted = set(kept)
+    found: dict[tuple[str, str], set[str]] = {}
+    for story in stories:
+        for step in story.steps:
+            if step.stage in wanted and since <= step.at < until:
+                found.setdefault((step.stage, step.reason or "(no reason given)"),
+                                 set()).add(story.lead_id)
+    return [{"stage": stage, "reason": reason, "leads": len(leads)}
+            for (stage, reason), leads in sorted(found.items(),
+                                                 key=lambda kv: (kv[0][0], -len(kv[1]),
+                                                                 kv[0][1]))]

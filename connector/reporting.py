@@ -1,0 +1,94 @@
+"""`leadsync report`: the funnel figures of ``connector.funnel`` from leadsync's own
+stores (marketing's stage history, the routing history, the SLA clocks), no CRM call.
+
+A lead's breakdown facts: its marketing ``lead_source`` and ``campaign``, the territory
+and rep routing last gave it, and the tier of its score now. Its follow-up time is its
+first first-touch clock's, in business hours on its owner's calendar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from connector.config import Config
+from connector.funnel import Stages, Story, cohort, period, reasons
+from connector.normalize import normalize
+from connector.routing import Router, RoutingStore
+from connector.routing.rules import score_tier
+from connector.scoring import score
+from connector.sla import Clocks
+from connector.sla.store import SlaStore
+
+
+def stages_of(config: Config) -> Stages:
+    """The funnel's steps in this process's stage names ([mapping.status] won / lost)."""
+    status = config.mapping.status
+    return Stages(mql=config.process.handoff_stage,
+                  won=frozenset({status.won or "won"}), lost=frozenset({status.lost or "lost"}))
+
+
+def stories(config: Config) -> list[Story]:
+    """Every lead that took a step, with its breakdown facts."""
+    from connector.wiring import open_marketing, open_state
+
+    with open_marketing(config) as marketing:
+        leads = {lead.id: lead for lead in marketing.read_changes(None)}
+        steps = marketing.stage_histories(list(leads))
+    ids = [lead_id for lead_id in leads if steps.get(lead_id)]
+    state = open_state(config)
+    try:
+        routing = RoutingStore(state.engine)
+        current = routing.current(ids)
+        clocks = [c for c in SlaStore(state.engine).of_leads(ids) if c.clock == "first_touch"]
+    finally:
+        state.close()
+    router = Router(config.routing, routing)
+    calendars = Clocks.from_config(config)
+    first: dict[str, Any] = {}
+    for clock in sorted(clocks, key=lambda c: c.started_at):
+        first.setdefault(clock.marketing_id, clock)
+    tiers = sorted(config.routing.score_tiers.items(), key=lambda kv: kv[1], reverse=True)
+    out = []
+    for lead_id in ids:
+        lead = leads[lead_id]
+        placed = current.get(lead_id)
+        points = score(normalize(lead, config.marketing.default_region).lead, config.scoring)
+        clock = first.get(lead_id)
+        hours = (round(calendars.calendar_of(clock.owner_id).between(
+            clock.started_at, clock.met_at).total_seconds() / 3600, 2)
+            if clock is not None and clock.met_at else None)  # to the half minute
+        out.append(Story(lead_id, steps[lead_id], {
+            "source": lead.get("lead_source"), "campaign": lead.get("campaign"),
+            "territory": placed.territory if placed else None,
+            "rep": router.name_of(placed.owner_id) if placed and placed.owner_id else None,
+            "tier": score_tier(points.value, tiers)}, hours))
+    return out
+
+
+def figures(config: Config, since: datetime, until: datetime,
+            by: str | None = None) -> dict[str, Any]:
+    """The report as one object: the two views and the reasons leads left sales."""
+    found = stories(config)
+    stages = stages_of(config)
+    left = [name for name, stage in config.process.stages.items()
+            if stage.team == "marketing" and name != stages.mql]
+    return {"since": since.isoformat(), "until": until.isoformat(), "by": by,
+            "cohort": cohort(found, since, until, stages, by),
+            "period": period(found, since, until, stages, by),
+            "reasons": reasons(found, since, until, left)}
+
+
+def as_csv(report: dict[str, Any]) -> str:
+    """The cohort and period rows in one table, a ``view`` column telling them apart."""
+    rows = [*report["cohort"], *report["period"]]
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

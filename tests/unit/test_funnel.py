@@ -1,0 +1,83 @@
+"""Funnel figures from a scripted stage history, against counts worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from connector.adapters.base import StageUpdate
+from connector.funnel import Story, cohort, period, reasons
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime(2027, 3, day, hour, 0, tzinfo=UTC)
+
+
+def story(lead: str, *steps: tuple[str, int] | tuple[str, int, float | str],
+          source: str = "Web", hours: float | None = None) -> Story:
+    made = []
+    for item in steps:
+        stage, day = item[0], item[1]
+        extra = item[2] if len(item) > 2 else None
+        made.append(StageUpdate(lead, stage, "", at(day),
+                                amount=extra if isinstance(extra, float) else None,
+                                reason=extra if isinstance(extra, str) else None))
+    return Story(lead, made, {"source": source}, hours)
+
+
+STORIES = [
+    # handed off in week 1 (1-7 March)
+    story("a", ("mql", 1), ("sales_accepted", 2), ("opportunity", 5), ("won", 9, 5000.0),
+          hours=1.0),
+    story("b", ("mql", 2), ("sales_accepted", 3), ("opportunity", 4), ("lost", 10), hours=3.0),
+    story("c", ("mql", 3), ("recycle", 4, "No budget"), hours=8.0, source="Event"),
+    story("d", ("mql", 4), ("won", 12, 1200.0), source="Event"),  # won without the steps
+    story("e", ("mql", 5), ("sales_accepted", 6), hours=2.0),
+    # handed off in week 2
+    story("f", ("mql", 9), ("recycle", 10, "No budget"), ("mql", 12), ("trash", 13, "Student")),
+    # never handed off
+    story("g", ("recycle", 2, "Bad timing")),
+]
+WEEK1, WEEK2 = (at(1, 0), at(8, 0)), (at(8, 0), at(15, 0))
+
+
+def test_the_cohort_of_a_week_followed_to_today() -> None:
+    [row] = cohort(STORIES, *WEEK1)
+    # a b c d e were handed off in week 1; accepted: a b e, and d (won: it was an
+    # opportunity, so accepted); opportunities a b d; won a d; lost b
+    assert {k: row[k] for k in ("mql", "sales_accepted", "opportunity", "won", "lost")} == {
+        "mql": 5, "sales_accepted": 4, "opportunity": 3, "won": 2, "lost": 1}
+    assert row["revenue"] == 6200.0 and row["revenue_per_mql"] == 1240.0
+    assert (row["sal_per_mql"], row["opportunity_per_sal"], row["won_per_opportunity"]) == (
+        4 / 5, 3 / 4, 2 / 3)
+    # follow-up hours 1, 3, 8, 2 (d never touched): p50 by nearest rank = 2, p90 = 8
+    assert (row["follow_up_p50_hours"], row["follow_up_p90_hours"], row["followed_up"]) == (
+        2.0, 8.0, 4)
+
+
+def test_the_cohort_broken_down_by_source() -> None:
+    rows = {r["source"]: r for r in cohort(STORIES, *WEEK1, by="source")}
+    assert set(rows) == {"Event", "Web"}
+    assert (rows["Event"]["mql"], rows["Event"]["won"], rows["Event"]["revenue"]) == (2, 1,
+                                                                                      1200.0)
+    assert (rows["Web"]["mql"], rows["Web"]["won"], rows["Web"]["revenue"]) == (3, 1, 5000.0)
+
+
+def test_what_happened_in_a_week_whoever_did_it() -> None:
+    [row] = period(STORIES, *WEEK2)
+    # in week 2: MQL f (9th, and again the 12th: once); won a (9th), d (12th); lost b
+    assert {k: row[k] for k in ("mql", "sales_accepted", "opportunity", "won", "lost")} == {
+        "mql": 1, "sales_accepted": 0, "opportunity": 0, "won": 2, "lost": 1}
+    assert row["revenue"] == 6200.0
+
+
+def test_why_leads_left_sales() -> None:
+    assert reasons(STORIES, at(1, 0), at(15, 0), ["recycle", "trash"]) == [
+        {"stage": "recycle", "reason": "No budget", "leads": 2},
+        {"stage": "recycle", "reason": "Bad timing", "leads": 1},
+        {"stage": "trash", "reason": "Student", "leads": 1}]
+
+
+def test_an_empty_cohort_has_no_rows_and_no_division_by_zero() -> None:
+    assert cohort(STORIES, at(20, 0), at(27, 0)) == []
+    [row] = cohort([story("x", ("mql", 1))], *WEEK1)
+    assert row["sal_per_mql"] == 0.0 and row["won_per_opportunity"] is None
