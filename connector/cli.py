@@ -594,15 +594,16 @@ def report(config: ConfigOpt = None,
            by: Annotated[str | None, typer.Option(
                help="Break down by source, campaign, territory, rep or tier.")] = None,
            fmt: Annotated[str, typer.Option(
-               "--format", help="json or csv.")] = "json",
+               "--format", help="html, json or csv.")] = "html",
            out_path: Annotated[Path | None, typer.Option(
-               "--out", help="Write here instead of the terminal.")] = None) -> None:
+               "--out", help="Write here [default: leadsync-report.html for html; json and "
+                             "csv to the terminal].")] = None) -> None:
     """Funnel figures from the stage history: the cohort handed off in the period
     (followed to today), the steps taken in it, and why leads left sales."""
     from datetime import UTC, date, datetime, timedelta
 
     from connector.funnel import DIMENSIONS
-    from connector.reporting import as_csv, figures
+    from connector.reporting import as_csv, as_html, figures
 
     def day(value: str, option: str) -> datetime:
         try:
@@ -616,9 +617,8 @@ def report(config: ConfigOpt = None,
     if by is not None and by not in DIMENSIONS:
         err.print(f"--by {by!r}: one of {', '.join(DIMENSIONS)}", style="red", highlight=False)
         raise typer.Exit(2)
-    if fmt not in ("json", "csv"):
-        err.print(f"--format {fmt!r}: json or csv (the HTML report is not built yet)",
-                  style="red", highlight=False)
+    if fmt not in ("html", "json", "csv"):
+        err.print(f"--format {fmt!r}: html, json or csv", style="red", highlight=False)
         raise typer.Exit(2)
     end = day(until, "--until") if until else datetime.combine(
         datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
@@ -628,7 +628,9 @@ def report(config: ConfigOpt = None,
         raise typer.Exit(2)
     cfg = _load(config)
     found = figures(cfg, start, end, by)
-    text = as_csv(found) if fmt == "csv" else json.dumps(found, indent=2)
+    text = {"csv": as_csv, "html": as_html}.get(fmt, lambda f: json.dumps(f, indent=2))(found)
+    if out_path is None and fmt == "html":
+        out_path = Path("leadsync-report.html")
     if out_path is None:
         typer.echo(text)
     else:

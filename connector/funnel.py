@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connector.adapters.base import StageUpdate
@@ -162,3 +162,53 @@ def reasons(stories: Iterable[Story], since: datetime, until: datetime,
             for (stage, reason), leads in sorted(found.items(),
                                                  key=lambda kv: (kv[0][0], -len(kv[1]),
                                                                  kv[0][1]))]
+
+
+def flow(stories: Iterable[Story], since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Every move between two stages in the period (recycles and returns included), with
+    how many steps made it, most first: the arrows of the process drawn as a flow."""
+    moves: dict[tuple[str, str], int] = {}
+    for story in stories:
+        before = "(new)"
+        for step in story.steps:
+            if since <= step.at < until:
+                moves[(before, step.stage)] = moves.get((before, step.stage), 0) + 1
+            before = step.stage
+    return [{"from": a, "to": b, "steps": n}
+            for (a, b), n in sorted(moves.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def weeks(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """[since, until) cut into weeks from ``since`` (the last one may be shorter)."""
+    out, start = [], since
+    while start < until:
+        end = min(start + timedelta(days=7), until)
+        out.append((start, end))
+        start = end
+    return out
+
+
+@dataclass(frozen=True)
+class Due:
+    """A first-touch clock that came due: whose, when, and whether it was met in time."""
+
+    rep: str
+    due_at: datetime
+    in_time: bool
+
+
+def compliance(dues: Iterable[Due], since: datetime, until: datetime,
+               by_week: bool = True) -> list[dict[str, Any]]:
+    """Per rep (and week): the first-touch clocks that came due in the period, how many
+    were met by their deadline, and the share."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    spans = weeks(since, until) if by_week else [(since, until)]
+    for due in dues:
+        span = next((s for s in spans if s[0] <= due.due_at < s[1]), None)
+        if span is None:
+            continue
+        tally = counts.setdefault((due.rep, f"{span[0]:%Y-%m-%d}"), [0, 0])
+        tally[0] += 1
+        tally[1] += due.in_time
+    return [{"rep": rep, "week": week, "due": n, "in_time": ok, "compliance": ok / n}
+            for (rep, week), (n, ok) in sorted(counts.items())]

@@ -13,8 +13,20 @@ import io
 from datetime import datetime
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from connector.config import Config
-from connector.funnel import Stages, Story, cohort, period, reasons
+from connector.funnel import (
+    Due,
+    Stages,
+    Story,
+    cohort,
+    compliance,
+    flow,
+    period,
+    reasons,
+    weeks,
+)
 from connector.normalize import normalize
 from connector.routing import Router, RoutingStore
 from connector.routing.rules import score_tier
@@ -32,6 +44,12 @@ def stages_of(config: Config) -> Stages:
 
 def stories(config: Config) -> list[Story]:
     """Every lead that took a step, with its breakdown facts."""
+    return gather(config)[0]
+
+
+def gather(config: Config) -> tuple[list[Story], list[Due]]:
+    """Every lead that took a step, with its breakdown facts; and every first-touch
+    clock that came due, with its rep and whether it was met in time."""
     from connector.wiring import open_marketing, open_state
 
     with open_marketing(config) as marketing:
@@ -43,6 +61,9 @@ def stories(config: Config) -> list[Story]:
         routing = RoutingStore(state.engine)
         current = routing.current(ids)
         clocks = [c for c in SlaStore(state.engine).of_leads(ids) if c.clock == "first_touch"]
+        every = [c for c in SlaStore(state.engine).listing(config.crm.adapter,
+                                                          include_closed=True)
+                 if c.clock == "first_touch"]
     finally:
         state.close()
     router = Router(config.routing, routing)
@@ -65,20 +86,46 @@ def stories(config: Config) -> list[Story]:
             "territory": placed.territory if placed else None,
             "rep": router.name_of(placed.owner_id) if placed and placed.owner_id else None,
             "tier": score_tier(points.value, tiers)}, hours))
-    return out
+    dues = [Due(router.name_of(c.owner_id) if c.owner_id else "(default owner)", c.due_at,
+                c.met_at is not None and c.met_at <= c.due_at)
+            for c in every if c.met_at is not None or c.breached_at is not None]
+    return out, dues
 
 
 def figures(config: Config, since: datetime, until: datetime,
             by: str | None = None) -> dict[str, Any]:
     """The report as one object: the two views and the reasons leads left sales."""
-    found = stories(config)
+    found, dues = gather(config)
     stages = stages_of(config)
     left = [name for name, stage in config.process.stages.items()
             if stage.team == "marketing" and name != stages.mql]
+    handed = [s for s in found if (first := next((x.at for x in s.steps
+                                                  if x.stage == stages.mql), None))
+              is not None and since <= first < until]
     return {"since": since.isoformat(), "until": until.isoformat(), "by": by,
             "cohort": cohort(found, since, until, stages, by),
             "period": period(found, since, until, stages, by),
-            "reasons": reasons(found, since, until, left)}
+            "reasons": reasons(found, since, until, left),
+            "flow": flow(found, since, until),
+            "weekly": [{"week": f"{start:%Y-%m-%d}", **row}
+                       for start, end in weeks(since, until)
+                       for row in cohort(found, start, end, stages)],
+            "follow_up_hours": sorted(s.follow_up_hours for s in handed
+                                      if s.follow_up_hours is not None),
+            "sla": compliance(dues, since, until),
+            "sla_by_rep": compliance(dues, since, until, by_week=False)}
+
+
+def as_html(report: dict[str, Any], title: str = "leadsync: the lead funnel") -> str:
+    """One self-contained page (plotly's JavaScript inside: nothing fetched when it is
+    opened): the process as a flow, the funnel, rates by week, follow-up times and SLA
+    compliance per rep, each chart with its table."""
+    from connector.charts import charts, plotly_js
+
+    env = Environment(loader=PackageLoader("connector", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    return env.get_template("report.html").render(title=title, report=report,
+                                                  charts=charts(report), plotly_js=plotly_js())
 
 
 def as_csv(report: dict[str, Any]) -> str:

@@ -227,3 +227,22 @@ def crm_world(request: pytest.FixtureRequest, crm: str, tmp_path: Path,
     client = request.getfixturevalue("hs_client")
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "sandbox-token")
     return hubspot_example_config(tmp_path, sandbox.address), sandbox, client
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, for the browser checks (playwright's own download cannot work
+    here). A clean CI machine gets it from apt on first use; without apt it is a skip
+    that says why."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and shutil.which("apt-get") and hasattr(os, "geteuid") \
+            and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                        "chromium"], check=False, capture_output=True, timeout=600)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("no chromium, and apt-get could not install Debian's package")
+    return found

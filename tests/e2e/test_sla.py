@@ -446,7 +446,8 @@ def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_cl
     assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
 
     shown = CliRunner().invoke(app, ["report", "--since", "2027-12-01", "--until",
-                                     "2027-12-08", "--config", str(config.source)])
+                                     "2027-12-08", "--format", "json",
+                                     "--config", str(config.source)])
     assert shown.exit_code == 0, shown.output
     report = json.loads(shown.output)
     [handed] = report["cohort"]
@@ -472,3 +473,59 @@ def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_cl
     wrong = CliRunner().invoke(app, ["report", "--by", "colour", "--config",
                                      str(config.source)])
     assert wrong.exit_code == 2 and "--by 'colour'" in wrong.output
+
+
+def test_the_html_report_reads_right_in_a_browser(config: configuration.Config,
+                                                  sf_client: Any, tmp_path: Path,
+                                                  chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    rows = [lead_row(1), lead_row(2), lead_row(3)]
+    import_leads(config, tmp_path / "leads.csv", rows)
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    ids = {r["Email"]: r["Id"] for r in sf_client.query_all(
+        "SELECT Id, Email FROM Lead")["records"]}
+    at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))
+    sf_client.Lead.update(ids[rows[0]["email"]], {"Status": "Working - Contacted"})
+    sf_client.Lead.update(ids[rows[1]["email"]], {"Status": "Closed - Not Converted",
+                                                  "Status_Reason__c": "No budget"})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
+    page_path = tmp_path / "report.html"
+    made = CliRunner().invoke(app, ["report", "--since", "2027-12-01", "--until", "2027-12-08",
+                                    "--out", str(page_path), "--config", str(config.source)])
+    assert made.exit_code == 0, made.output
+    assert "https://" not in page_path.read_text(encoding="utf-8").split("<body>")[1][:20000]
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(
+            "file://") else route.continue_())  # nothing from the network
+        page.goto(page_path.as_uri())
+        for chart in ("flow", "funnel", "rates", "follow_up", "sla"):
+            page.wait_for_selector(f"#chart-{chart} .main-svg", timeout=15_000)
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        funnel = page.inner_text("#chart-funnel")
+        cohort = page.inner_text("table[data-table=cohort]")
+        flow = page.inner_text("table[data-table=flow]")
+        reasons_shown = page.inner_text("table[data-table=reasons]")
+        sla = page.inner_text("table[data-table=sla]")
+        browser.close()
+    assert errors == []
+    # three handed off, one accepted: the funnel's bars say 3 and 1, the table 33% (1/3)
+    assert "3" in funnel and "1" in funnel and "33%" in funnel
+    assert "33% (1/3)" in cohort
+    assert "mql\tsales_accepted\t1" in flow and "mql\trecycle\t1" in flow
+    assert "recycle\tNo budget\t1" in reasons_shown
+    # two first-touch clocks were met (by the verdicts, Monday 09:00, before their 11:00
+    # deadline); the third is still open at the last run: not yet due, not counted
+    names = {rep.id: rep.name for rep in config.routing.reps.values()}
+    owners = [sf_client.Lead.get(ids[r["email"]])["OwnerId"] for r in rows[:2]]
+    expected = {}
+    for owner in owners:
+        expected[names[owner]] = expected.get(names[owner], 0) + 1
+    assert sorted(sla.splitlines()[1:]) == sorted(
+        f"{name}\t{n}\t{n}\t100%" for name, n in expected.items())
