@@ -401,7 +401,8 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
         parts = [f"BREACHED {clock['breached_at'][:16].replace('T', ' ')}"
                  if clock["breached_at"] else "",
                  f"met {clock['met_at'][:16].replace('T', ' ')}" if clock["met_at"] else ""]
-        state = ", ".join(p for p in parts if p) or "open"  # a late touch: both
+        state = ", ".join(p for p in parts if p) or (
+            "closed" if clock.get("closed") else "open")  # a late touch: both
         out.print(f"  sla:     {clock['clock']} due {clock['due_at'][:16].replace('T', ' ')}, "
                   f"{state}" + (f": {clock['evidence']}" if clock["evidence"] else ""),
                   highlight=False)

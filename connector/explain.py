@@ -112,6 +112,7 @@ def explain(config: Config, lead: str) -> Explanation:
                  "due_at": c.due_at.isoformat(),
                  "met_at": c.met_at.isoformat() if c.met_at else None,
                  "breached_at": c.breached_at.isoformat() if c.breached_at else None,
+                 "closed": c.closed,
                  "evidence": c.evidence, "actions": c.done()} for c in clocks])
 
 

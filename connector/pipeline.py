@@ -21,6 +21,7 @@ import requests
 import structlog
 
 from connector.adapters.base import (
+    ESCALATION,
     CrmAdapter,
     CrmOwner,
     FieldUpdate,
@@ -1978,7 +1979,7 @@ class Pipeline:
         who = person_shown(lead, clock.marketing_id)
         owner = next((o.name for o in self.owners() or () if o.id == clock.owner_id),
                      clock.owner_id or "the default owner")
-        subject = f"SLA breached ({CLOCK_NAMES.get(clock.clock, clock.clock)}): {who}"
+        subject = f"{ESCALATION} ({CLOCK_NAMES.get(clock.clock, clock.clock)}): {who}"
         body = "\n".join([
             f"{who}, owned by {owner}, {self.crm.name} record {clock.crm_id}.",
             f"Clock started {clock.started_at:%Y-%m-%d %H:%M} UTC, due "
@@ -2017,9 +2018,12 @@ class Pipeline:
         done = self.reroute([clock.marketing_id], summary, why=(
             f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached"), breached=clock)
         moved = [r for r in done if r.written and r.owner_id]
-        if not moved:
-            raise SlaActionFailed("; ".join(summary.warnings) or "nobody to re-route to")
-        return f"from {moved[0].previous} to {moved[0].owner_id}"
+        if moved:
+            return f"from {moved[0].previous} to {moved[0].owner_id}"
+        if any(r.owner_id is None or r.owner_id == r.previous for r in done) \
+                and not summary.refused:  # routing's answer: nobody else; asking again won't help
+            return "nobody else to re-route to: " + "; ".join(r.reason for r in done)
+        raise SlaActionFailed("; ".join(summary.warnings) or "nobody to re-route to")
 
     def sla_webhook(self, clock: SlaClock) -> str:
         """A JSON POST (Slack's incoming-webhook shape: ``text``, plus the facts)."""

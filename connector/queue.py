@@ -86,8 +86,13 @@ def work_queue(config: Config, now: datetime, *, rep: str | None = None) -> list
         running = sorted((c for c in mine if c.met_at is None and not c.closed),
                          key=lambda c: c.due_at)
         latest = max(mine, key=lambda c: c.started_at, default=None)
-        owner = (latest.owner_id if latest is not None and latest.owner_id else
-                 routed[lead.id].owner_id if lead.id in routed else None)
+        placed = routed.get(lead.id)
+        # the newer word on the owner: a clock (hand-off, hand-back) or routing (re-route)
+        if placed is not None and placed.owner_id and (
+                latest is None or not latest.owner_id or placed.at >= latest.started_at):
+            owner: str | None = placed.owner_id
+        else:
+            owner = latest.owner_id if latest is not None else None
         if only is not None and owner not in only:
             continue
         points = score(normalize(lead, config.marketing.default_region).lead, config.scoring)

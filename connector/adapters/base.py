@@ -31,11 +31,17 @@ from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, name
 
 @dataclass(frozen=True)
 class TaskMove:
-    """The open tasks on one record, from one owner to another (a re-route)."""
+    """The open tasks on one record, from one owner to another (a re-route). Tasks whose
+    subject starts with ``ESCALATION`` stay: an SLA breach's task is for the manager,
+    not the rep's follow-up, whoever owned the record."""
 
     crm_id: str
     from_owner: str | None
     to_owner: str
+
+
+ESCALATION = "SLA breached"
+"""How the subject of an SLA breach's task starts (the pipeline writes it so)."""
 
 
 @dataclass(frozen=True)

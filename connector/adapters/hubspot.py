@@ -43,7 +43,7 @@ import urllib3
 from hubspot import HubSpot
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner, TaskMove
+from connector.adapters.base import ESCALATION, CrmOwner, TaskMove
 from connector.adapters.registry import register_crm
 from connector.config import HubSpotConfig, secret
 from connector.errors import (
@@ -740,7 +740,8 @@ class HubSpotAdapter:
             move = wanted[contact_id]
             for task_id in task_ids:
                 props = tasks.get(task_id)
-                if props is None or props.get("hs_task_status") == "COMPLETED":
+                if props is None or props.get("hs_task_status") == "COMPLETED" or (
+                        props.get("hs_task_subject") or "").startswith(ESCALATION):
                     continue
                 if move.from_owner is None or props.get("hubspot_owner_id") == move.from_owner:
                     updates.append((task_id, {"hubspot_owner_id": move.to_owner}))

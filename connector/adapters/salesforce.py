@@ -32,7 +32,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import format_soql
 from tenacity.wait import wait_base
 
-from connector.adapters.base import CrmOwner, TaskMove
+from connector.adapters.base import ESCALATION, CrmOwner, TaskMove
 from connector.adapters.registry import register_crm
 from connector.config import SalesforceConfig, secret
 from connector.errors import (
@@ -735,7 +735,8 @@ class SalesforceAdapter:
         updates: list[dict[str, Any]] = []
         for chunk in batched(sorted(wanted), 500):
             soql = format_soql("SELECT Id, WhoId, OwnerId FROM Task WHERE IsClosed = false "
-                               "AND WhoId IN {}", chunk)
+                               "AND WhoId IN {} AND (NOT Subject LIKE {})", chunk,
+                               f"{ESCALATION}%")
             for row in self._rows(soql):
                 move = wanted[row["WhoId"]]
                 if move.from_owner is None or row.get("OwnerId") == move.from_owner:

@@ -144,6 +144,11 @@ class _Checker:
 
         info = self.field(entry.crm, at("crm"))
         table = self.value_map(entry, at("value_map"))
+        computed = sorted(set(entry.sources(name)) & COMPUTED.keys())
+        if computed and entry.sync not in ("to_crm", "create_only"):
+            self.add("error", at("sync"), f"{computed[0]} is computed by leadsync each run: it "
+                     f"goes to the CRM only, and sync = {entry.sync!r} would take the CRM's "
+                     "value back", 'use sync = "to_crm" (the default)')
         if info is None:
             return
         self.writable(info, entry.sync, at("sync"))
@@ -299,7 +304,13 @@ class _Checker:
     def status(self) -> None:
         status = self.mapping.status
         if status.reason_field:
-            self.field(status.reason_field, ("status", "reason_field"))
+            why = self.field(status.reason_field, ("status", "reason_field"))
+            if why is not None and why.name.lower() == status.crm_field.lower():
+                self.add("error", ("status", "reason_field"), "the reason field is the status "
+                         "field itself", "name the field where reps say why")
+            elif why is not None and why.type.lower() not in TEXT | {"picklist"}:
+                self.add("error", ("status", "reason_field"), f"{self.label(why)} is "
+                         f"{why.type.lower()}: a reason is text", "name a text or picklist field")
         info = self.field(status.crm_field, ("status", "crm_field"))
         if info is None or not info.picklist:
             return

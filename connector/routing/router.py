@@ -281,8 +281,10 @@ class Router:
         if owner is not None and owner not in exclude:
             reason = f"fallback {self.name_of(owner)}: {why}"
             return Assignment(owner, "fallback", warning=reason), reason
-        reason = (f"unrouted: {why}; no fallback_owner in [routing], so the CRM's default "
-                  "owner applies")
+        reason = (f"unrouted: {why}; " + (
+            f"the fallback {self.name_of(owner)} is the current owner"
+            if owner is not None else
+            "no fallback_owner in [routing], so the CRM's default owner applies"))
         return Assignment(None, "none", warning=reason), reason
 
     def _account_refusal(self, hint: AccountHint, reps: Mapping[str, RepView],

@@ -21,6 +21,8 @@ def state_of(clock: SlaClock, now: datetime) -> str:
         return "met"
     if clock.breached_at is not None:
         return "breached"
+    if clock.closed:  # re-routed or handed back before it came due
+        return "closed"
     if clock.warned_at is not None or (clock.warn_at is not None and now >= clock.warn_at):
         return "approaching"
     return "open"
@@ -47,11 +49,11 @@ def clock_rows(clocks: Iterable[SlaClock], leads: Mapping[str, Lead],
     with ``everything``. ``reps``: [routing.reps], for the owners' names."""
     names = {r.id: r.name or key for key, r in reps.items()}
     only = rep_ids(reps, rep) if rep else None
-    order = {"breached": 0, "approaching": 1, "open": 2, "met": 3}
+    order = {"breached": 0, "approaching": 1, "open": 2, "met": 3, "closed": 4}
     rows = []
     for clock in clocks:
         state = state_of(clock, now)
-        if (state == "met" and not everything) or (only is not None
+        if (state in ("met", "closed") and not everything) or (only is not None
                                                    and clock.owner_id not in only):
             continue
         lead = leads.get(clock.marketing_id)

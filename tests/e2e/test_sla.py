@@ -400,13 +400,15 @@ def test_a_breach_that_reroutes_hands_the_clocks_over_once(
         config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
     assert config.source is not None
     text = config.source.read_text(encoding="utf-8").replace(
-        'on_breach = ["task", "webhook"]', 'on_breach = ["reroute"]')
+        'on_breach = ["task", "webhook"]', 'on_breach = ["task", "reroute"]')
     config.source.write_text(text, encoding="utf-8")
     config = configuration.load(config.source)
     import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
     assert run_once(config, clock=at(HANDOFF)).status == "ok"
     [record] = sf_client.query_all("SELECT Id, OwnerId FROM Lead")["records"]
-    first = record["OwnerId"]
+    # the manager took the lead over by hand (and its follow-up task with it)
+    sf_client.Lead.update(record["Id"], {"OwnerId": MANAGER})
+    first = MANAGER
     late = run_once(config, clock=at(datetime(2027, 12, 6, 11, 30, tzinfo=UTC)))
     assert late.status == "ok" and any("SLA breached" in w for w in late.warnings)
     new = sf_client.Lead.get(record["Id"])["OwnerId"]
@@ -415,14 +417,20 @@ def test_a_breach_that_reroutes_hands_the_clocks_over_once(
                    datetime(2027, 12, 6, 12, 30, tzinfo=UTC)):
         assert run_once(config, clock=at(moment)).status == "ok"
         clocks = every_clock(config)
-        old = [c for c in clocks if c.owner_id == first]
+        old = [c for c in clocks if c.started_at == HANDOFF]
         assert old and all(c.closed for c in old)  # not reopened by a later save
         assert next(c for c in old if c.clock == "first_touch").breached_at == datetime(
             2027, 12, 6, 11, 30, tzinfo=UTC)
-        fresh = {c.clock: c for c in clocks if c.owner_id == new and not c.closed}
+        fresh = {c.clock: c for c in clocks if c.started_at != HANDOFF and not c.closed}
+        assert {c.owner_id for c in fresh.values()} == {new}
         # 11:30 UTC is 12:30 in Berlin: four business hours → 16:30 Berlin, 15:30 UTC
         assert fresh["first_touch"].due_at == datetime(2027, 12, 6, 15, 30, tzinfo=UTC)
     assert sf_client.Lead.get(record["Id"])["OwnerId"] == new  # re-routed once
+    # the breach's task is the manager's, not moved to the rep the lead went to
+    [escalation] = sf_client.query_all(f"SELECT OwnerId FROM Task WHERE WhoId = "
+                                       f"'{record['Id']}' AND Subject LIKE 'SLA breached%'"
+                                       )["records"]
+    assert escalation["OwnerId"] == MANAGER
 
 
 def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_client: Any,
@@ -529,3 +537,21 @@ def test_the_html_report_reads_right_in_a_browser(config: configuration.Config,
         expected[names[owner]] = expected.get(names[owner], 0) + 1
     assert sorted(sla.splitlines()[1:]) == sorted(
         f"{name}\t{n}\t{n}\t100%" for name, n in expected.items())
+
+
+def test_the_queue_follows_a_reroute_of_a_lead_whose_clocks_are_met(
+        config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
+    from connector.queue import work_queue
+    from connector.wiring import reroute_once
+
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    [record] = sf_client.query_all("SELECT Id FROM Lead")["records"]
+    at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))
+    sf_client.Lead.update(record["Id"], {"Status": "Working - Contacted"})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
+    assert all(c.met_at is not None for c in every_clock(config))
+    _, [moved] = reroute_once(config, "1", clock=at(datetime(2027, 12, 6, 10, 0, tzinfo=UTC)))
+    assert moved.written
+    [row] = work_queue(config, datetime(2027, 12, 6, 10, 5, tzinfo=UTC))
+    assert (row.stage, row.owner_id, row.due_at) == ("sales_accepted", moved.owner_id, None)
