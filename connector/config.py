@@ -39,7 +39,7 @@ from connector.businesstime import CalendarConfig
 from connector.db import redacted
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
-from connector.process import ProcessConfig, SlaConfig
+from connector.process import ProcessConfig, ReportConfig, SlaConfig
 from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -348,6 +348,8 @@ class Config(Model):
     sla: SlaConfig = SlaConfig()
     calendars: dict[str, CalendarConfig] = {}
     """Business calendars by name (docs/sla.md), for [sla] calendar."""
+    report: ReportConfig = ReportConfig()
+    """Targets and warnings of `leadsync report` (docs/report.md)."""
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)

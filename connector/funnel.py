@@ -212,3 +212,90 @@ def compliance(dues: Iterable[Due], since: datetime, until: datetime,
         tally[1] += due.in_time
     return [{"rep": rep, "week": week, "due": n, "in_time": ok, "compliance": ok / n}
             for (rep, week), (n, ok) in sorted(counts.items())]
+
+
+def stage_times(stories: Iterable[Story], since: datetime,
+                until: datetime) -> list[dict[str, Any]]:
+    """How long leads stayed in each stage they entered in the period and left again
+    (wall-clock hours, median and 90th percentile by nearest rank), and how many are
+    still there."""
+    stays: dict[str, list[float]] = {}
+    staying: dict[str, int] = {}
+    for story in stories:
+        for step, after in zip(story.steps, [*story.steps[1:], None], strict=True):
+            if not since <= step.at < until:
+                continue
+            if after is None:
+                staying[step.stage] = staying.get(step.stage, 0) + 1
+            else:
+                stays.setdefault(step.stage, []).append(
+                    round((after.at - step.at).total_seconds() / 3600, 2))
+    return [{"stage": stage, "left": len(stays.get(stage, [])),
+             "median_hours": _percentile(stays.get(stage, []), 50),
+             "p90_hours": _percentile(stays.get(stage, []), 90),
+             "still_there": staying.get(stage, 0)}
+            for stage in sorted(stays.keys() | staying.keys())]
+
+
+@dataclass(frozen=True)
+class Breach:
+    """An SLA clock breached: which, when, and the actions done for it."""
+
+    clock: str
+    at: datetime
+    actions: Sequence[str] = ()
+
+
+def breaches(found: Iterable[Breach], since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Per clock: how many were breached in the period and what was done (each action
+    with how many breaches it was done for; "warn" is every breach's)."""
+    counts: dict[str, dict[str, int]] = {}
+    for breach in found:
+        if since <= breach.at < until:
+            done = counts.setdefault(breach.clock, {"breached": 0})
+            done["breached"] += 1
+            for action in breach.actions:
+                done[action] = done.get(action, 0) + 1
+    return [{"clock": clock, **done} for clock, done in sorted(counts.items())]
+
+
+def targets(row: dict[str, Any] | None, since: datetime, until: datetime, *,
+            mql_per_quarter: int | None, follow_up_p90_hours: float | None
+            ) -> list[dict[str, Any]]:
+    """Each team against what it agreed: marketing's MQLs (the quarterly target prorated
+    to the period's days) and sales' follow-up (the cohort's p90 against the target)."""
+    out: list[dict[str, Any]] = []
+    if mql_per_quarter is not None:
+        due = mql_per_quarter * (until - since).total_seconds() / 86400 / QUARTER_DAYS
+        done = int(row["mql"]) if row else 0
+        out.append({"team": "marketing", "target": "MQLs", "agreed": round(due, 1),
+                    "delivered": done, "share": done / due if due else None,
+                    "met": done >= due})
+    if follow_up_p90_hours is not None:
+        p90 = row.get("follow_up_p90_hours") if row else None
+        out.append({"team": "sales", "target": "follow-up p90 (business hours)",
+                    "agreed": follow_up_p90_hours, "delivered": p90, "share": None,
+                    "met": p90 is not None and p90 <= follow_up_p90_hours})
+    return out
+
+
+QUARTER_DAYS = 365.25 / 4
+
+
+def rate_moves(now: dict[str, Any] | None, before: dict[str, Any] | None, *, move: float,
+               min_leads: int) -> list[str]:
+    """Warnings for the conversion rates that moved sharply against the period before:
+    the moment to revisit the MQL definition. Each rate with its counts, both periods."""
+    if not now or not before:
+        return []
+    out = []
+    for name, top, bottom in RATES:
+        if min(int(now[bottom]), int(before[bottom])) < min_leads:
+            continue
+        was, is_ = before[name], now[name]
+        if was and abs(is_ - was) >= move * was:
+            out.append(f"{name.replace('_per_', ' / ')} moved from {was:.0%} "
+                       f"({before[top]}/{before[bottom]}) to {is_:.0%} "
+                       f"({now[top]}/{now[bottom]}) against the period before: time to "
+                       "revisit the MQL definition?")
+    return out

@@ -234,3 +234,17 @@ class SlaConfig(ProcessModel):
         return {name: clock for name, clock in (("first_touch", self.first_touch),
                                                  ("decision", self.decision),
                                                  ("touches", self.touches)) if clock}
+
+
+class ReportConfig(ProcessModel):
+    """[report]: what the two teams agreed to deliver, and when a rate's move is news."""
+
+    mql_per_quarter: Annotated[int, Field(ge=1)] | None = None
+    """Marketing's target: MQLs handed to sales a quarter (prorated to the report's days)."""
+    follow_up_p90_hours: Annotated[float, Field(gt=0)] | None = None
+    """Sales' target: nine leads in ten touched within this many business hours."""
+    rate_move: Annotated[float, Field(gt=0, le=1)] = 0.25
+    """Warn when a conversion rate moved by this share of itself against the period
+    before (0.25: from 60% to under 45% or over 75%) …"""
+    rate_move_min_leads: Annotated[int, Field(ge=1)] = 10
+    """… and both periods counted at least this many leads under it (else it is noise)."""

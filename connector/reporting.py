@@ -17,21 +17,26 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from connector.config import Config
 from connector.funnel import (
+    Breach,
     Due,
     Stages,
     Story,
+    breaches,
     cohort,
     compliance,
     flow,
     period,
+    rate_moves,
     reasons,
+    stage_times,
+    targets,
     weeks,
 )
 from connector.normalize import normalize
 from connector.routing import Router, RoutingStore
 from connector.routing.rules import score_tier
 from connector.scoring import score
-from connector.sla import Clocks
+from connector.sla import Clocks, clock_name
 from connector.sla.store import SlaStore
 
 
@@ -47,7 +52,7 @@ def stories(config: Config) -> list[Story]:
     return gather(config)[0]
 
 
-def gather(config: Config) -> tuple[list[Story], list[Due]]:
+def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
     """Every lead that took a step, with its breakdown facts; and every first-touch
     clock that came due, with its rep and whether it was met in time."""
     from connector.wiring import open_marketing, open_state
@@ -61,9 +66,8 @@ def gather(config: Config) -> tuple[list[Story], list[Due]]:
         routing = RoutingStore(state.engine)
         current = routing.current(ids)
         clocks = [c for c in SlaStore(state.engine).of_leads(ids) if c.clock == "first_touch"]
-        every = [c for c in SlaStore(state.engine).listing(config.crm.adapter,
-                                                          include_closed=True)
-                 if c.clock == "first_touch"]
+        all_clocks = SlaStore(state.engine).listing(config.crm.adapter, include_closed=True)
+        every = [c for c in all_clocks if c.clock == "first_touch"]
     finally:
         state.close()
     router = Router(config.routing, routing)
@@ -89,13 +93,15 @@ def gather(config: Config) -> tuple[list[Story], list[Due]]:
     dues = [Due(router.name_of(c.owner_id) if c.owner_id else "(default owner)", c.due_at,
                 c.met_at is not None and c.met_at <= c.due_at)
             for c in every if c.met_at is not None or c.breached_at is not None]
-    return out, dues
+    broken = [Breach(clock_name(c.clock), c.breached_at, c.done())
+              for c in all_clocks if c.breached_at is not None]
+    return out, dues, broken
 
 
 def figures(config: Config, since: datetime, until: datetime,
             by: str | None = None) -> dict[str, Any]:
     """The report as one object: the two views and the reasons leads left sales."""
-    found, dues = gather(config)
+    found, dues, broken = gather(config)
     stages = stages_of(config)
     left = [name for name, stage in config.process.stages.items()
             if stage.team == "marketing" and name != stages.mql]
@@ -113,7 +119,23 @@ def figures(config: Config, since: datetime, until: datetime,
             "follow_up_hours": sorted(s.follow_up_hours for s in handed
                                       if s.follow_up_hours is not None),
             "sla": compliance(dues, since, until),
-            "sla_by_rep": compliance(dues, since, until, by_week=False)}
+            "sla_by_rep": compliance(dues, since, until, by_week=False),
+            "stage_times": stage_times(found, since, until),
+            "breaches": breaches(broken, since, until),
+            **news(config, found, since, until, stages)}
+
+
+def news(config: Config, found: list[Story], since: datetime, until: datetime,
+         stages: Stages) -> dict[str, Any]:
+    """Each team against its target ([report]), and the rates that moved sharply against
+    the period of the same length before."""
+    agreed = config.report
+    [now] = cohort(found, since, until, stages) or [None]
+    [before] = cohort(found, since - (until - since), since, stages) or [None]
+    return {"targets": targets(now, since, until, mql_per_quarter=agreed.mql_per_quarter,
+                               follow_up_p90_hours=agreed.follow_up_p90_hours),
+            "warnings": rate_moves(now, before, move=agreed.rate_move,
+                                   min_leads=agreed.rate_move_min_leads)}
 
 
 def as_html(report: dict[str, Any], title: str = "leadsync: the lead funnel") -> str:

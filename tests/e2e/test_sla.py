@@ -453,11 +453,22 @@ def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_cl
                                   "Status_Reason__c": "No budget until Q3"})
     assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
 
+    assert config.source is not None
+    with config.source.open("a", encoding="utf-8") as more:
+        more.write("\n[report]\nmql_per_quarter = 52\nfollow_up_p90_hours = 1.5\n")
     shown = CliRunner().invoke(app, ["report", "--since", "2027-12-01", "--until",
                                      "2027-12-08", "--format", "json",
                                      "--config", str(config.source)])
     assert shown.exit_code == 0, shown.output
     report = json.loads(shown.output)
+    # a week of a quarter of 52: 52 × 7 / 91.3125 = 3.99 MQLs due, 4 delivered; the
+    # follow-up p90 is 2 business hours against the 1.5 agreed
+    assert [(t["team"], t["agreed"], t["delivered"], t["met"]) for t in report["targets"]] == [
+        ("marketing", 4.0, 4, True), ("sales", 1.5, 2.0, False)]
+    times = {r["stage"]: r for r in report["stage_times"]}
+    # the two verdicts came Monday 09:00 UTC, 66 hours after Friday 15:00
+    assert (times["mql"]["left"], times["mql"]["median_hours"],
+            times["mql"]["still_there"]) == (2, 66.0, 2)
     [handed] = report["cohort"]
     # four handed off; one accepted; none further
     assert {k: handed[k] for k in ("mql", "sales_accepted", "opportunity", "won", "lost")} == {

@@ -81,3 +81,52 @@ def test_an_empty_cohort_has_no_rows_and_no_division_by_zero() -> None:
     assert cohort(STORIES, at(20, 0), at(27, 0)) == []
     [row] = cohort([story("x", ("mql", 1))], *WEEK1)
     assert row["sal_per_mql"] == 0.0 and row["won_per_opportunity"] is None
+
+
+def test_time_in_each_stage() -> None:
+    from connector.funnel import stage_times
+
+    rows = {r["stage"]: r for r in stage_times(STORIES, *WEEK1)}
+    # entered in week 1 and left: mql a(1 day) b(1) c(1) d(8) e(1) → median 24 h, p90 192 h
+    assert (rows["mql"]["left"], rows["mql"]["median_hours"], rows["mql"]["p90_hours"]) == (
+        5, 24.0, 192.0)
+    # sales_accepted: a 3 days, b 1 day, e still there
+    assert (rows["sales_accepted"]["left"], rows["sales_accepted"]["still_there"],
+            rows["sales_accepted"]["median_hours"]) == (2, 1, 24.0)
+    assert rows["recycle"]["still_there"] == 2  # c, and g (its only step)
+
+
+def test_breaches_and_what_was_done() -> None:
+    from connector.funnel import Breach, breaches
+
+    found = [Breach("first touch", at(2), ("task", "webhook")), Breach("first touch", at(3),
+                                                                      ("task",)),
+             Breach("decision", at(4)), Breach("decision", at(20), ("recycle",))]
+    assert breaches(found, *WEEK1) == [{"clock": "decision", "breached": 1},
+                                       {"clock": "first touch", "breached": 2, "task": 2,
+                                        "webhook": 1}]
+
+
+def test_each_team_against_its_target() -> None:
+    from connector.funnel import targets
+
+    [row] = cohort(STORIES, *WEEK1)
+    marketing, sales = targets(row, *WEEK1, mql_per_quarter=65, follow_up_p90_hours=4.0)
+    # a week is 7 / 91.3125 of a quarter: 65 × 7 / 91.3125 = 4.98 MQLs due; 5 delivered
+    assert (marketing["agreed"], marketing["delivered"], marketing["met"]) == (5.0, 5, True)
+    assert (sales["agreed"], sales["delivered"], sales["met"]) == (4.0, 8.0, False)
+    assert targets(None, *WEEK1, mql_per_quarter=None, follow_up_p90_hours=None) == []
+
+
+def test_a_sharp_move_of_a_rate_is_news() -> None:
+    from connector.funnel import rate_moves
+
+    before = {"mql": 20, "sales_accepted": 12, "opportunity": 6, "won": 3,
+              "sal_per_mql": 0.6, "opportunity_per_sal": 0.5, "won_per_opportunity": 0.5}
+    now = {"mql": 20, "sales_accepted": 8, "opportunity": 4, "won": 2,
+           "sal_per_mql": 0.4, "opportunity_per_sal": 0.5, "won_per_opportunity": 0.5}
+    assert rate_moves(now, before, move=0.25, min_leads=10) == [
+        "sal / mql moved from 60% (12/20) to 40% (8/20) against the period before: time to "
+        "revisit the MQL definition?"]
+    assert rate_moves(now, before, move=0.5, min_leads=10) == []  # a third: under a half
+    assert rate_moves(now, before, move=0.25, min_leads=21) == []  # too few to tell
