@@ -594,6 +594,8 @@ def report(config: ConfigOpt = None,
                help="Day after the last (YYYY-MM-DD, UTC) [default: tomorrow].")] = None,
            by: Annotated[str | None, typer.Option(
                help="Break down by source, campaign, territory, rep or tier.")] = None,
+           per: Annotated[str | None, typer.Option(
+               "--period", help="Figures per week, month or quarter.")] = None,
            fmt: Annotated[str, typer.Option(
                "--format", help="html, json or csv.")] = "html",
            out_path: Annotated[Path | None, typer.Option(
@@ -603,7 +605,7 @@ def report(config: ConfigOpt = None,
     (followed to today), the steps taken in it, and why leads left sales."""
     from datetime import UTC, date, datetime, timedelta
 
-    from connector.funnel import DIMENSIONS
+    from connector.funnel import DIMENSIONS, PERIODS
     from connector.reporting import as_csv, as_html, figures
 
     def day(value: str, option: str) -> datetime:
@@ -618,6 +620,10 @@ def report(config: ConfigOpt = None,
     if by is not None and by not in DIMENSIONS:
         err.print(f"--by {by!r}: one of {', '.join(DIMENSIONS)}", style="red", highlight=False)
         raise typer.Exit(2)
+    if per is not None and per not in PERIODS:
+        err.print(f"--period {per!r}: one of {', '.join(PERIODS)}", style="red",
+                  highlight=False)
+        raise typer.Exit(2)
     if fmt not in ("html", "json", "csv"):
         err.print(f"--format {fmt!r}: html, json or csv", style="red", highlight=False)
         raise typer.Exit(2)
@@ -628,7 +634,7 @@ def report(config: ConfigOpt = None,
         err.print("--since must be before --until", style="red", highlight=False)
         raise typer.Exit(2)
     cfg = _load(config)
-    found = figures(cfg, start, end, by)
+    found = figures(cfg, start, end, by, per)
     text = {"csv": as_csv, "html": as_html}.get(fmt, lambda f: json.dumps(f, indent=2))(found)
     if out_path is None and fmt == "html":
         out_path = Path("leadsync-report.html")

@@ -299,3 +299,26 @@ def rate_moves(now: dict[str, Any] | None, before: dict[str, Any] | None, *, mov
                        f"({now[top]}/{now[bottom]}) against the period before: time to "
                        "revisit the MQL definition?")
     return out
+
+
+PERIODS = ("week", "month", "quarter")
+
+
+def spans(since: datetime, until: datetime, size: str) -> list[tuple[str, datetime, datetime]]:
+    """[since, until) cut into weeks (from ``since``), calendar months or calendar
+    quarters, the first and last cut to the range: (label, start, end) each."""
+    if size == "week":
+        return [(f"{a:%Y-%m-%d}", a, b) for a, b in weeks(since, until)]
+    step = {"month": 1, "quarter": 3}[size]
+    out = []
+    start = since
+    while start < until:
+        first = (start.month - 1) // step * step + 1
+        year, month = divmod(first - 1 + step, 12)
+        end = min(start.replace(year=start.year + year, month=month + 1, day=1, hour=0,
+                                minute=0, second=0, microsecond=0), until)
+        label = (f"{start:%Y-%m}" if size == "month"
+                 else f"{start.year}-Q{(first - 1) // 3 + 1}")
+        out.append((label, start, end))
+        start = end
+    return out

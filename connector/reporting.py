@@ -28,6 +28,7 @@ from connector.funnel import (
     period,
     rate_moves,
     reasons,
+    spans,
     stage_times,
     targets,
     weeks,
@@ -99,8 +100,9 @@ def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
 
 
 def figures(config: Config, since: datetime, until: datetime,
-            by: str | None = None) -> dict[str, Any]:
-    """The report as one object: the two views and the reasons leads left sales."""
+            by: str | None = None, per: str | None = None) -> dict[str, Any]:
+    """The report as one object: the two views (per week, month or quarter when ``per``
+    says) and the reasons leads left sales, the flow, times, breaches, targets."""
     found, dues, broken = gather(config)
     stages = stages_of(config)
     left = [name for name, stage in config.process.stages.items()
@@ -108,9 +110,14 @@ def figures(config: Config, since: datetime, until: datetime,
     handed = [s for s in found if (first := next((x.at for x in s.steps
                                                   if x.stage == stages.mql), None))
               is not None and since <= first < until]
-    return {"since": since.isoformat(), "until": until.isoformat(), "by": by,
-            "cohort": cohort(found, since, until, stages, by),
-            "period": period(found, since, until, stages, by),
+    cuts = spans(since, until, per) if per else [("", since, until)]
+    return {"since": since.isoformat(), "until": until.isoformat(), "by": by, "per": per,
+            "cohort": [{**({"period": label} if per else {}), **row}
+                       for label, start, end in cuts
+                       for row in cohort(found, start, end, stages, by)],
+            "period": [{**({"period": label} if per else {}), **row}
+                       for label, start, end in cuts
+                       for row in period(found, start, end, stages, by)],
             "reasons": reasons(found, since, until, left),
             "flow": flow(found, since, until),
             "weekly": [{"week": f"{start:%Y-%m-%d}", **row}

@@ -489,6 +489,12 @@ def test_the_report_counts_what_the_reps_did(config: configuration.Config, sf_cl
     assert (cohorts["Web"]["mql"], cohorts["Web"]["sales_accepted"]) == ("2", "1")
     assert (cohorts["Partner Referral"]["mql"], cohorts["Partner Referral"]["sales_accepted"]
             ) == ("2", "0")
+    monthly = CliRunner().invoke(app, ["report", "--since", "2027-11-20", "--until",
+                                       "2027-12-08", "--period", "month", "--format", "json",
+                                       "--config", str(config.source)])
+    assert monthly.exit_code == 0, monthly.output
+    assert [(r["period"], r["mql"]) for r in json.loads(monthly.output)["cohort"]] == [
+        ("2027-12", 4)]  # November's part had no hand-off: no row
     wrong = CliRunner().invoke(app, ["report", "--by", "colour", "--config",
                                      str(config.source)])
     assert wrong.exit_code == 2 and "--by 'colour'" in wrong.output

@@ -130,3 +130,24 @@ def test_a_sharp_move_of_a_rate_is_news() -> None:
         "revisit the MQL definition?"]
     assert rate_moves(now, before, move=0.5, min_leads=10) == []  # a third: under a half
     assert rate_moves(now, before, move=0.25, min_leads=21) == []  # too few to tell
+
+
+def test_periods_are_weeks_from_the_start_calendar_months_and_quarters() -> None:
+    from connector.funnel import spans
+
+    def days(size: str, a: datetime, b: datetime) -> list[tuple[str, str, str]]:
+        return [(label, f"{s:%m-%d}", f"{e:%m-%d}") for label, s, e in spans(a, b, size)]
+
+    start, end = datetime(2027, 1, 15, tzinfo=UTC), datetime(2027, 4, 10, tzinfo=UTC)
+    assert days("month", start, end) == [("2027-01", "01-15", "02-01"),
+                                         ("2027-02", "02-01", "03-01"),
+                                         ("2027-03", "03-01", "04-01"),
+                                         ("2027-04", "04-01", "04-10")]
+    assert days("quarter", start, end) == [("2027-Q1", "01-15", "04-01"),
+                                           ("2027-Q2", "04-01", "04-10")]
+    assert days("week", start, datetime(2027, 1, 30, tzinfo=UTC)) == [
+        ("2027-01-15", "01-15", "01-22"), ("2027-01-22", "01-22", "01-29"),
+        ("2027-01-29", "01-29", "01-30")]
+    assert [label for label, _, _ in spans(datetime(2027, 11, 15, tzinfo=UTC),
+                                           datetime(2028, 2, 1, tzinfo=UTC), "quarter")] == [
+        "2027-Q4", "2028-Q1"]
