@@ -35,11 +35,11 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from connector.businesstime import CalendarConfig
+from connector.businesstime import CalendarConfig, parse_hours
 from connector.db import redacted
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
-from connector.process import ProcessConfig, ReportConfig, SlaConfig
+from connector.process import Duration, ProcessConfig, ReportConfig, SlaConfig
 from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -401,6 +401,31 @@ class Config(Model):
         return getattr(self.crm, self.crm.adapter)
 
 
+def _warnings_inside(config: Config) -> list[Problem]:
+    """A warn_before in business hours against a within in business days (or the other
+    way round), compared on the [sla] calendar's working day: a warning must come
+    before the deadline. (Same units are compared when the clock loads.)"""
+    calendar = config.calendars.get(config.sla.calendar or "")
+    day = 8 * 60 if calendar is None else (
+        24 * 60 if calendar.hours is None else
+        (lambda start, end: (end - start) % (24 * 60) or 24 * 60)(*parse_hours(calendar.hours)))
+
+    def minutes(duration: Duration) -> float:
+        per = {"minute": 1, "hour": 60, "day": day, "week": 5 * day}[duration.unit]
+        return duration.amount * per
+
+    found: list[Problem] = []
+    for name, clock in config.sla.clocks().items():
+        before = clock.warn_before
+        if before is not None and before.business and clock.within.business \
+                and minutes(before) >= minutes(clock.within):
+            found.append((("sla", name, "warn_before"),
+                          f"{str(before)!r} is not shorter than within {str(clock.within)!r} "
+                          f"on the [sla] calendar's working day of {day / 60:g} hours: the "
+                          "warning would come at the start"))
+    return found
+
+
 def secret(env_name: str, *, fallback: str | None = None, what: str = "secret") -> SecretStr:
     """Read a secret from the environment; say where we looked when it is missing."""
     value = os.environ.get(env_name)
@@ -554,6 +579,7 @@ def _process_checks(config: Config) -> list[Problem]:
             problems.append((("routing", "reps", key, "calendar"),
                              f"no calendar {rep.calendar!r} in [calendars]"
                              f"{did_you_mean(rep.calendar, config.calendars)}"))
+    problems.extend(_warnings_inside(config))
     actions = [(("sla", name, "on_breach"), clock.on_breach)
                for name, clock in sla.clocks().items()]
     actions += [(("process", "stages", name, "on_breach"), stage.on_breach)

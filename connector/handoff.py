@@ -33,7 +33,7 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
                  threshold: float | None = None,
                  why: Sequence[Activity] | None = None,
                  due_by: str = "first-touch SLA",
-                 expansion: str | None = None) -> HandoffTask:
+                 expansion: str | None = None, back: str | None = None) -> HandoffTask:
     """``due``: when the rep should have reached out (the first-touch SLA);
     ``matched``: why this lead is an earlier record of the same person (the task
     then says it is back, not new); ``history``: earlier outreach to them, as the
@@ -42,18 +42,21 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
     that qualifies; ``why``: the latest activities without which the lead would not
     qualify (``scoring.why_now``: empty when the profile alone does); ``due_by``: what
     set ``due``; ``expansion``: why the lead's company is a customer (an expansion
-    lead, not a new logo)."""
+    lead, not a new logo); ``back``: why a recycled or unreached lead is handed back to
+    sales (the task is then the rep's second go, and says so first)."""
     if priority not in TASK_PRIORITIES:
         raise ValueError(f"task priority {priority!r} is not one of {', '.join(TASK_PRIORITIES)}")
     name = " ".join(str(lead.get(f)) for f in ("first_name", "last_name") if lead.get(f))
     who = name or str(lead.get("email") or lead.id)
     company = lead.get("company")
-    kind = "expansion" if expansion else "returning" if matched else "new"
+    kind = "expansion" if expansion else "returning" if matched or back else "new"
     subject = (f"Follow up {kind} lead: {who}"
                + (f" ({company})" if company else "")
                + (f" — score {score:g}" + (f", {tier}" if tier else "")
                   if score is not None else ""))
-    lines = [f"Handed over from marketing by leadsync on {_utc(now):%Y-%m-%d %H:%M} UTC.",
+    lines = [f"Handed back to sales by leadsync on {_utc(now):%Y-%m-%d %H:%M} UTC: {back}."
+             if back else
+             f"Handed over from marketing by leadsync on {_utc(now):%Y-%m-%d %H:%M} UTC.",
              _score_line(score_reason, tier, threshold)]
     if why is not None:
         lines.append(_why_now(why))

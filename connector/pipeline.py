@@ -1274,7 +1274,7 @@ class Pipeline:
     def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
                   owner: str | None, now: datetime, *, matched: str | None = None,
                   history: list[Touch] | None = None,
-                  expansion: str | None = None) -> HandoffTask:
+                  expansion: str | None = None, back: str | None = None) -> HandoffTask:
         """The rep's task: due when the first-touch SLA says (on the owner's calendar;
         else ``[sync] task_due_hours``), its priority from the score's tier."""
         tier = score_tier(score, self.tiers)
@@ -1287,7 +1287,7 @@ class Pipeline:
                             owner_id=owner, matched=matched, history=history, score=score,
                             tier=tier, threshold=self.config.scoring.threshold,
                             why=why_now(lead, self.config.scoring), due_by=due_by,
-                            expansion=expansion)
+                            expansion=expansion, back=back)
 
     def record_handoffs(self, handed: list[tuple[Handoff, Link, str | None]],
                         events: list[Event]) -> None:
@@ -1408,12 +1408,19 @@ class Pipeline:
         current = router.store.current(lead_ids)
         owner_field = self.crm.owner_field
         todo: list[tuple[Lead, Link, str]] = []
+        stages = self.config.process.stages
         for lead_id in lead_ids:
             link, raw = links.get(lead_id), leads.get(lead_id)
             if link is None or raw is None:
                 summary.warnings.append(f"lead {lead_id}: " + (
                     "not in the marketing store" if raw is None else
                     "not handed to the CRM yet; the next sync routes it"))
+                continue
+            where = stages.get(raw.stage or "")
+            if where is not None and (where.team == "marketing" or where.final):
+                summary.warnings.append(f"lead {lead_id}: in stage {raw.stage} ("
+                                        + ("final" if where.final else "marketing's")
+                                        + "), not sales' to work: not re-routed")
                 continue
             held = self.crm.read_by_keys(link.crm_object, self.key_field, [link.external_id],
                                          [owner_field]) if link.external_id else []
@@ -1830,7 +1837,7 @@ class Pipeline:
                 normalized = normalize(lead, self.config.marketing.default_region).lead
                 points = score(normalized, self.config.scoring)
                 task = self.follow_up(lead, link.crm_id, points.reason, points.value, owner,
-                                      now, matched=f"handed back to sales: {why}")
+                                      now, back=why)
                 occasion = f"back-{now:%Y%m%d%H%M}"
                 owed.append(TaskOwed(marketing_id=lead.id, crm=self.crm.name,
                                      crm_object=link.crm_object, crm_id=link.crm_id,

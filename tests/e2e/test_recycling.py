@@ -173,7 +173,8 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     assert sorted((c.clock, c.started_at) for c in running) == [
         ("first_touch", back.at), ("touches", back.at)]
     [_, again] = tasks(two)
-    assert "handed back to sales: could not be reached 2027-01-04" in again["Description"]
+    assert again["Description"].startswith("Handed back to sales by leadsync on 2027-01-05 "
+                                           "11:00 UTC: could not be reached 2027-01-04")
     assert again["OwnerId"] == client.Lead.get(ids[two["email"]])["OwnerId"]
     assert later.counts.get("created", 0) == 0
 
@@ -201,7 +202,8 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     assert step.reason.startswith("recycled 2027-01-04; cool-off of 3 days over, score ")
     assert step.reason.endswith("new: form_fill Requested a demo")
     [_, returned] = tasks(one)
-    assert "handed back to sales: recycled 2027-01-04" in returned["Description"]
+    assert returned["Description"].startswith("Handed back to sales by leadsync on 2027-01-08"
+                                              " 11:00 UTC: recycled 2027-01-04")
 
     clocks = [c for c in every_clock(config)
               if c.marketing_id == told[one["email"]][2] and c.started_at == handed]
@@ -225,3 +227,12 @@ def test_recycled_and_unreached_leads_go_back_to_sales_by_the_rules(
     told = story(config)
     assert told[two["email"]][0] == "mql"
     assert told[two["email"]][1][-1].reason == "could not be reached 2027-01-09; try 2 of 2"
+    # A recycled lead is marketing's: a re-route by hand leaves it alone, saying why.
+    from connector.wiring import reroute_once
+
+    owner = client.Lead.get(ids[three["email"]])["OwnerId"]
+    summary, done = reroute_once(config, told[three["email"]][2],
+                                 clock=lambda: now.set(timedelta(days=6, hours=8)))
+    assert done == [] and client.Lead.get(ids[three["email"]])["OwnerId"] == owner
+    assert summary.warnings == [f"lead {told[three['email']][2]}: in stage recycle "
+                                "(marketing's), not sales' to work: not re-routed"]

@@ -69,6 +69,12 @@ CASES = [
     ("a warning on another time than its clock",
      '[sla.first_touch]\nwithin = "3 minutes"\nwarn_before = "1 business hour"\n',
      "sla.first_touch (line 13)", "both count business time, or neither"),
+    ("a warning in hours longer than a business day",
+     '[sla.decision]\nwithin = "1 business day"\nwarn_before = "20 business hours"\n',
+     "sla.decision.warn_before (line 15)", "on the [sla] calendar's working day of 8 hours"),
+    ("a warning in days longer than a business week",
+     '[sla.decision]\nwithin = "1 business week"\nwarn_before = "6 business days"\n',
+     "sla.decision.warn_before (line 15)", "not shorter than within '1 business week'"),
     ("a priority for an unknown tier", '[sla.priority]\nhott = "high"\n',
      "sla.priority.hott (line 14)", "did you mean 'hot'?"),
 ]
@@ -87,6 +93,8 @@ def test_a_mistake_is_named_at_its_key(tmp_path: Path, text: str, where: str,
 def test_a_workable_process_loads(tmp_path: Path) -> None:
     config = load(tmp_path, STAGES + '\n[process.recycle]\nstage = "nurture"\n'
                   '\n[sla.first_touch]\nwithin = "4 business hours"\n'
-                  'warn_before = "1 business hour"\n')
+                  'warn_before = "1 business hour"\n'
+                  '\n[sla.decision]\nwithin = "2 business days"\n'
+                  'warn_before = "4 business hours"\n')
     assert config.process.recycle.stage == "nurture"
     assert config.process.problems() == []
