@@ -246,6 +246,8 @@ class Pipeline:
         self.sla_store = SlaStore(state.engine) if self.clocks.active else None
         self._owners: list[CrmOwner] | None = None
         self._tombs: Index | None = None
+        self._stopped: set[str] = set()
+        """Leads a breach of this run sent back to marketing (their clocks are closed)."""
         """People whose records reps deleted, by blocking key (built once a run)."""
         self._orphans: dict[str, Change] = {}
         """Records the CRM holds under our key that the state does not know (read on a
@@ -1895,8 +1897,11 @@ class Pipeline:
         now = self.clock()
         evidence = self.evidence(clocks)
         events: list[Event] = []
+        self._stopped.clear()
         try:
             for clock in clocks:
+                if clock.marketing_id in self._stopped:
+                    continue  # recycled by a breach of this run: its clocks are closed
                 outcome = self.clocks.judge(clock, evidence.get(clock.marketing_id,
                                                                 Evidence()), now)
                 changed = self.took(outcome, now, summary, events)
@@ -2059,6 +2064,9 @@ class Pipeline:
                                            prefer=self.object).get(clock.marketing_id)
         reason = f"{CLOCK_NAMES.get(clock.clock, clock.clock)} SLA breached: {clock.evidence}"
         written = self.move_to(clock.marketing_id, link, stage, reason, now)
+        self.close_clocks(clock.marketing_id, f"stopped: the lead went to {stage} "
+                                              f"{now:%Y-%m-%d %H:%M} UTC", held=clock)
+        self._stopped.add(clock.marketing_id)
         return f"recycled{written}"
 
     def move_to(self, marketing_id: str, link: Link | None, stage: str, reason: str,

@@ -190,6 +190,10 @@ def test_clocks_breaches_and_actions_on_hubspot(config: Any, portal: Any, client
         assert (last.from_stage, last.stage, last.who) == ("mql", "recycle", "leadsync")
         assert last.reason.startswith("decision SLA breached")
         assert last.at == datetime(2027, 1, 12, 22, 30, tzinfo=UTC)
+    # the recycle stopped the ignored lead's breached first-touch clock in the same run
+    stopped = clocks_of(config)[(ids[3], "first_touch")]
+    assert stopped.closed and stopped.met_at is None and "stopped: the lead went to recycle" \
+        in stopped.evidence
     rep_step = history[by_email[recycled["email"]]][-1]
     assert (rep_step.stage, rep_step.at) == ("recycle", datetime(2027, 1, 11, 15, 0, tzinfo=UTC))
     assert rep_step.who not in (None, "leadsync") and rep_step.reason == "Hiring freeze"
