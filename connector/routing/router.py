@@ -205,15 +205,11 @@ class Router:
         if use_account:
             hint = lead.account or (accounts.match(lead.fields) if accounts else None)
             if hint is not None and hint.owner_id:  # an ownerless customer's: no owner
-                refused = self._account_refusal(hint, reps, active, exclude)
-                label = f"{hint.label} {hint.account_name} ({hint.via})"
-                if refused is None:
-                    key = self.key_of.get(hint.owner_id)
-                    if key is not None:
-                        reps[key].count(ledger)
-                    return (Assignment(hint.owner_id, "account"),
-                            f"{label}, owner {self.name_of(hint.owner_id)}")
-                notes.append(f"{label}: {refused}, passed on")
+                placed = self._to_owner(hint, "account",
+                                        f"{hint.label} {hint.account_name} ({hint.via})",
+                                        reps, ledger, active, exclude, notes)
+                if placed is not None:
+                    return placed
         tried = False
         if first is not None:
             territory_name, pool = first
@@ -245,15 +241,8 @@ class Router:
             if not hint.owner_id:
                 notes.append(f"{what}: it has no owner, passed on")
                 return None
-            refused = self._account_refusal(hint, reps, active, exclude)
-            if refused is None:
-                key = self.key_of.get(hint.owner_id)
-                if key is not None:
-                    reps[key].count(ledger)
-                return (Assignment(hint.owner_id, "expansion"),
-                        f"{what}, owner {self.name_of(hint.owner_id)}")
-            notes.append(f"{what}: {refused}, passed on")
-            return None
+            return self._to_owner(hint, "expansion", what, reps, ledger, active, exclude,
+                                  notes)
         pool = self.pools[to]
         chosen = pick(pool, reps, ledger, exclude)
         if chosen.member is not None:
@@ -261,6 +250,20 @@ class Router:
                     f"{what}, pool {pool.name}, {chosen.describe(len(pool.members))}")
         notes.append(f"{what}: nobody available in pool {pool.name}, passed on")
         return None
+
+    def _to_owner(self, hint: AccountHint, rule: Rule, label: str,
+                  reps: Mapping[str, RepView], ledger: Ledger, active: frozenset[str] | None,
+                  exclude: frozenset[str], notes: list[str]) -> tuple[Assignment, str] | None:
+        """The account's owner takes the lead (counted against their caps), or a note
+        says why not and None lets the next rule try."""
+        refused = self._account_refusal(hint, reps, active, exclude)
+        if refused is not None:
+            notes.append(f"{label}: {refused}, passed on")
+            return None
+        key = self.key_of.get(hint.owner_id)
+        if key is not None:
+            reps[key].count(ledger)
+        return Assignment(hint.owner_id, rule), f"{label}, owner {self.name_of(hint.owner_id)}"
 
     @staticmethod
     def _pooled(chosen: Pick, pool: CompiledPool, territory: str,
