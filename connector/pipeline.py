@@ -237,7 +237,7 @@ class Pipeline:
         self.clock = clock
         self.run_id = 0
         """The run in progress (0 outside one: `leadsync reroute`), for its events."""
-        self.tiers = sorted(routing.score_tiers.items(), key=lambda item: -item[1])
+        self.tiers = routing.tiers()
         """[routing.score_tiers], highest first."""
         today = clock().date()
         timed = config.sla.clocks() or any(s.max for s in config.process.stages.values())

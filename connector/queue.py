@@ -75,7 +75,7 @@ def work_queue(config: Config, now: datetime, *, rep: str | None = None) -> list
             clocks.setdefault(clock.marketing_id, []).append(clock)
     finally:
         state.close()
-    tiers = sorted(config.routing.score_tiers.items(), key=lambda kv: kv[1], reverse=True)
+    tiers = config.routing.tiers()
     names = {r.id: r.name or key for key, r in config.routing.reps.items()}
     rows: list[QueueRow] = []
     for lead in leads:

@@ -76,7 +76,7 @@ def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
     first: dict[str, Any] = {}
     for clock in sorted(clocks, key=lambda c: c.started_at):
         first.setdefault(clock.marketing_id, clock)
-    tiers = sorted(config.routing.score_tiers.items(), key=lambda kv: kv[1], reverse=True)
+    tiers = config.routing.tiers()
     out = []
     for lead_id in ids:
         lead = leads[lead_id]

@@ -307,6 +307,10 @@ class RoutingConfig(RoutingModel):
         """Whether routing has anything to decide (else the CRM's default owner applies)."""
         return bool(self.territories or self.fallback_owner or self.reps)
 
+    def tiers(self) -> list[tuple[str, float]]:
+        """[routing.score_tiers] as (name, lowest score), highest first (``score_tier``)."""
+        return sorted(self.score_tiers.items(), key=lambda item: -item[1])
+
     def rep_name(self, key: str) -> str:
         rep = self.reps[key]
         return rep.name or key

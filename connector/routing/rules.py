@@ -287,7 +287,7 @@ class Territories:
     """The configured territories, compiled and indexed by country."""
 
     def __init__(self, config: RoutingConfig) -> None:
-        self.tiers = sorted(config.score_tiers.items(), key=lambda item: -item[1])
+        self.tiers = config.tiers()
         self.all = tuple(CompiledTerritory.of(t) for t in config.territories)
         countries = {c for t in self.all if t.countries for c in t.countries}
         self.by_country = {c: tuple(t for t in self.all
