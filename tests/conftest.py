@@ -246,3 +246,15 @@ def chromium() -> str:
     if found is None:
         pytest.skip("no chromium, and apt-get could not install Debian's package")
     return found
+
+
+def sla_clocks(config: configuration.Config) -> list[Any]:
+    """Every SLA clock of the config's CRM in its state database, closed ones too."""
+    from connector.sla.store import SlaStore
+    from connector.state import StateStore
+
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        return SlaStore(state.engine).listing(config.crm.adapter, include_closed=True)
+    finally:
+        state.close()

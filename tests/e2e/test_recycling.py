@@ -23,11 +23,9 @@ from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.sandbox.salesforce.objects import DEFAULT_LEAD_STATUSES
-from connector.sla.store import SlaStore
-from connector.state import StateStore
 from connector.transport import make_session
 from connector.wiring import run_once
-from tests.conftest import config_text, import_leads, lead_row
+from tests.conftest import config_text, import_leads, lead_row, sla_clocks
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 """A Monday morning: the hand-off."""
@@ -107,12 +105,7 @@ def story(config: configuration.Config) -> dict[str, Any]:
         store.close()
 
 
-def every_clock(config: configuration.Config) -> list[Any]:
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        return SlaStore(state.engine).listing("salesforce", include_closed=True)
-    finally:
-        state.close()
+every_clock = sla_clocks
 
 
 def cycle(config: configuration.Config, now: Now, offset: timedelta) -> Any:

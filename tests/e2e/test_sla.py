@@ -25,10 +25,8 @@ from typer.testing import CliRunner
 from connector import config as configuration
 from connector.cli import app
 from connector.sandbox.salesforce import SalesforceSandbox
-from connector.sla.store import SlaStore
-from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import ENGAGED, config_text, import_leads, lead_row
+from tests.conftest import ENGAGED, config_text, import_leads, lead_row, sla_clocks
 
 MANAGER = "0058d0000000001AAA"  # the sandbox admin stands in for the sales manager
 
@@ -129,21 +127,11 @@ def at(moment: datetime) -> Now:
     return CLOCK
 
 
-def every_clock(config: configuration.Config) -> list[Any]:
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        return SlaStore(state.engine).listing("salesforce", include_closed=True)
-    finally:
-        state.close()
+every_clock = sla_clocks
 
 
 def clocks_of(config: configuration.Config) -> dict[tuple[str, str], Any]:
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        rows = SlaStore(state.engine).listing("salesforce", include_closed=True)
-    finally:
-        state.close()
-    return {(row.marketing_id, row.clock): row for row in rows}
+    return {(row.marketing_id, row.clock): row for row in sla_clocks(config)}
 
 
 def test_clocks_run_on_business_time_and_a_breach_acts_once(

@@ -22,10 +22,8 @@ from hubspot.crm.properties import PropertyCreate
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.sandbox.hubspot import HubSpotSandbox
-from connector.sla.store import SlaStore
-from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import hubspot_example_config, import_leads, lead_row
+from tests.conftest import hubspot_example_config, import_leads, lead_row, sla_clocks
 
 OWNER, MANAGER = "70000001", "70000002"  # Avery Chen, Jordan Patel in the sandbox
 
@@ -113,12 +111,7 @@ def cycle(config: Any, now: Now, at: datetime) -> Any:
 
 
 def clocks_of(config: Any) -> dict[tuple[str, str], Any]:
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        rows = SlaStore(state.engine).listing("hubspot", include_closed=True)
-    finally:
-        state.close()
-    return {(row.crm_id, row.clock): row for row in rows}
+    return {(row.crm_id, row.clock): row for row in sla_clocks(config)}
 
 
 def test_clocks_breaches_and_actions_on_hubspot(config: Any, portal: Any, client: HubSpot,
