@@ -148,8 +148,16 @@ def sync(config: ConfigOpt = None,
     cfg = _load(config)
     stop = Stop()
     if not once and not dry_run:
-        with on_signals(stop):
-            run_forever(cfg, stop)
+        console = _console(cfg, cfg.console.host, cfg.console.port) \
+            if cfg.console.port is not None else None
+        if console is not None:
+            console.start()
+        try:
+            with on_signals(stop):
+                run_forever(cfg, stop)
+        finally:
+            if console is not None:
+                console.close()
         return
     try:
         with on_signals(stop):
@@ -212,8 +220,8 @@ def status(config: ConfigOpt = None,
     cfg = _load(config)
     store = _state(cfg)
     try:
-        runs = [_run_dict(run) for run in store.runs(limit)]
-        letters = [_letter_dict(letter) for letter in store.dead_letters()]
+        runs = [run.as_dict() for run in store.runs(limit)]
+        letters = [letter.as_dict() for letter in store.dead_letters()]
         conflicts = [{"run": run["id"], "lead": e.marketing_id, "detail": e.detail}
                      for run in runs if run["conflicts"]
                      for e in store.events(run["id"], "conflict")]
@@ -603,35 +611,15 @@ def report(config: ConfigOpt = None,
                              "csv to the terminal].")] = None) -> None:
     """Funnel figures from the stage history: the cohort handed off in the period
     (followed to today), the steps taken in it, and why leads left sales."""
-    from datetime import UTC, date, datetime, timedelta
+    from connector.reporting import as_csv, as_html, figures, window
 
-    from connector.funnel import DIMENSIONS, PERIODS
-    from connector.reporting import as_csv, as_html, figures
-
-    def day(value: str, option: str) -> datetime:
-        try:
-            parsed = date.fromisoformat(value)
-        except ValueError:
-            err.print(f"{option} {value!r}: not a date like 2027-03-01", style="red",
-                      highlight=False)
-            raise typer.Exit(2) from None
-        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
-
-    if by is not None and by not in DIMENSIONS:
-        err.print(f"--by {by!r}: one of {', '.join(DIMENSIONS)}", style="red", highlight=False)
-        raise typer.Exit(2)
-    if per is not None and per not in PERIODS:
-        err.print(f"--period {per!r}: one of {', '.join(PERIODS)}", style="red",
-                  highlight=False)
-        raise typer.Exit(2)
+    try:
+        start, end = window(since, until, by, per)
+    except ValueError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
     if fmt not in ("html", "json", "csv"):
         err.print(f"--format {fmt!r}: html, json or csv", style="red", highlight=False)
-        raise typer.Exit(2)
-    end = day(until, "--until") if until else datetime.combine(
-        datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    start = day(since, "--since") if since else end - timedelta(days=28)
-    if start >= end:
-        err.print("--since must be before --until", style="red", highlight=False)
         raise typer.Exit(2)
     cfg = _load(config)
     found = figures(cfg, start, end, by, per)
@@ -645,22 +633,53 @@ def report(config: ConfigOpt = None,
         out.print(f"report written to {out_path}")
 
 
+@app.command()
+def serve(config: ConfigOpt = None,
+          host: Annotated[str | None, typer.Option(
+              help="Address to listen on [default: [console] host, 127.0.0.1]. Beyond "
+                   "loopback the token in $LEADSYNC_CONSOLE_TOKEN ([console] token_env) "
+                   "is required.", show_default=False)] = None,
+          port: Annotated[int | None, typer.Option(
+              help="Port [default: [console] port, else 8765; 0 picks a free one].",
+              show_default=False)] = None,
+          log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """The console in a browser: the report live, possible duplicates answered with
+    buttons, and the dead letters with the CRM's reasons. Runs until Ctrl-C."""
+    from connector.console import DEFAULT_PORT
+
+    _setup(log_json, verbose)
+    cfg = _load(config)
+    console = _console(cfg, host or cfg.console.host,
+                       port if port is not None else cfg.console.port or DEFAULT_PORT)
+    out.print(f"leadsync console at {console.url}"
+              + (" (token required)" if console.guarded else "") + "; Ctrl-C stops it",
+              highlight=False)
+    try:
+        console.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.close()
+
+
+def _console(cfg: configuration.Config, host: str, port: int) -> Any:
+    """The console bound to host:port, or a red line saying why it cannot be."""
+    from connector.console import Console
+
+    try:
+        return Console(cfg, host, port)
+    except ConfigError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        err.print(f"console: cannot listen on {host}:{port}: {exc.strerror or exc}",
+                  style="red", highlight=False)
+        raise typer.Exit(2) from None
+
+
 BREACHES_SHOWN_DAYS = 7
 """`leadsync sla` lists a breached clock closed otherwise (re-routed, handed back, a
 touch count) this long after its breach; `--all` lists every clock."""
-
-
-def _run_dict(run: Any) -> dict[str, Any]:
-    return {"id": run.id, "started_at": run.started_at.isoformat(),
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "status": run.status, "dry_run": run.dry_run, "error": run.error, **run.counts()}
-
-
-def _letter_dict(letter: Any) -> dict[str, Any]:
-    return {"id": letter.id, "marketing_id": letter.marketing_id, "crm": letter.crm,
-            "crm_object": letter.crm_object, "error_code": letter.error_code,
-            "message": letter.message, "fields": letter.errors(), "attempts": letter.attempts,
-            "created_at": letter.created_at.isoformat()}
 
 
 @app.command()

@@ -122,6 +122,20 @@ class ScheduleConfig(Model):
     month the scheduler's date arithmetic is as likely to overflow as to be meant."""
 
 
+class ConsoleConfig(Model):
+    """[console]: `leadsync serve`, and the daemon when ``port`` is set (docs/console.md)."""
+
+    host: str = "127.0.0.1"
+    """Where to listen. Any address beyond this machine's loopback needs a token."""
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    """The daemon (`leadsync sync`) serves the console here too; unset: it does not.
+    `leadsync serve` listens here, else on 8765."""
+    token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
+        "LEADSYNC_CONSOLE_TOKEN")
+    """The environment variable holding the console's token (never the token itself):
+    required when bound beyond loopback, and then asked of every request."""
+
+
 def _region(value: str) -> str:
     """phonenumbers knows regions in capitals only: "us" would fail every phone, silently."""
     import phonenumbers
@@ -350,6 +364,7 @@ class Config(Model):
     """Business calendars by name (docs/sla.md), for [sla] calendar."""
     report: ReportConfig = ReportConfig()
     """Targets and warnings of `leadsync report` (docs/report.md)."""
+    console: ConsoleConfig = ConsoleConfig()
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -39,6 +39,35 @@ from connector.routing.rules import score_tier
 from connector.scoring import score
 from connector.sla import Clocks, clock_name
 from connector.sla.store import SlaStore
+
+DEFAULT_DAYS = 28
+"""A report without --since covers the four weeks before --until."""
+
+
+def window(since: str | None, until: str | None, by: str | None = None,
+           per: str | None = None, *, today: date | None = None) -> tuple[datetime, datetime]:
+    """The report's days from its options (YYYY-MM-DD, UTC; --until excluded, by default
+    tomorrow); ValueError names the option that is wrong and what it takes."""
+    from connector.funnel import DIMENSIONS, PERIODS
+
+    def day(value: str, option: str) -> datetime:
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{option} {value!r}: not a date like 2027-03-01") from None
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+
+    if by is not None and by not in DIMENSIONS:
+        raise ValueError(f"--by {by!r}: one of {', '.join(DIMENSIONS)}")
+    if per is not None and per not in PERIODS:
+        raise ValueError(f"--period {per!r}: one of {', '.join(PERIODS)}")
+    tomorrow = (today or datetime.now(UTC).date()) + timedelta(days=1)
+    end = day(until, "--until") if until else datetime.combine(
+        tomorrow, datetime.min.time(), tzinfo=UTC)
+    start = day(since, "--since") if since else end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise ValueError("--since must be before --until")
+    return start, end
 
 
 def stages_of(config: Config) -> Stages:
@@ -145,16 +174,21 @@ def news(config: Config, found: list[Story], since: datetime, until: datetime,
                                    min_leads=agreed.rate_move_min_leads)}
 
 
-def as_html(report: dict[str, Any], title: str = "leadsync: the lead funnel") -> str:
+TEMPLATES = Environment(loader=PackageLoader("connector", "templates"),
+                        autoescape=select_autoescape(["html"]))
+"""The report's page and the console's pages share these templates."""
+
+
+def as_html(report: dict[str, Any], title: str = "leadsync: the lead funnel",
+            **page: Any) -> str:
     """One self-contained page (plotly's JavaScript inside: nothing fetched when it is
     opened): the process as a flow, the funnel, rates by week, follow-up times and SLA
-    compliance per rep, each chart with its table."""
+    compliance per rep, each chart with its table. ``page`` passes the console's
+    navigation and filter form to the template."""
     from connector.charts import charts, plotly_js
 
-    env = Environment(loader=PackageLoader("connector", "templates"),
-                      autoescape=select_autoescape(["html"]))
-    return env.get_template("report.html").render(title=title, report=report,
-                                                  charts=charts(report), plotly_js=plotly_js())
+    return TEMPLATES.get_template("report.html").render(
+        title=title, report=report, charts=charts(report), plotly_js=plotly_js(), **page)
 
 
 def as_csv(report: dict[str, Any]) -> str:

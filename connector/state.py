@@ -21,8 +21,9 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.db import HeldLock, UTCDateTime, create_tables, make_engine, named_lock
+from connector.db import HeldLock, UTCDateTime, make_engine, named_lock
 from connector.errors import LeadsyncError, RecordError, elide
+from connector.migrations import STATE, drop, prepare
 from connector.records import Cursor, utcnow
 
 
@@ -70,6 +71,13 @@ class SyncRun(StateModel, table=True):
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in RUN_COUNTS}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run as `leadsync status --json` and the console show it."""
+        return {"id": self.id, "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "status": self.status, "dry_run": self.dry_run, "error": self.error,
+                **self.counts()}
 
 
 class CursorRow(StateModel, table=True):
@@ -161,6 +169,13 @@ class DeadLetter(StateModel, table=True):
     def errors(self) -> list[str]:
         return json.loads(self.fields)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The letter as `leadsync status --json` and the console show it."""
+        return {"id": self.id, "marketing_id": self.marketing_id, "crm": self.crm,
+                "crm_object": self.crm_object, "error_code": self.error_code,
+                "message": self.message, "fields": self.errors(), "attempts": self.attempts,
+                "created_at": self.created_at.isoformat()}
+
 
 class MatchReview(StateModel, table=True):
     """A possible duplicate waiting for a person: the lead is held, not written,
@@ -234,7 +249,7 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        create_tables(StateModel.metadata, self.engine)
+        prepare(self.engine, STATE)
         self.reviews = Reviews(self.engine)
 
     def close(self) -> None:
@@ -251,8 +266,8 @@ class StateStore:
             yield held
 
     def drop_all(self) -> None:
-        """For tests: remove every state table."""
-        StateModel.metadata.drop_all(self.engine)
+        """For tests: remove every state table (a new database for the next store)."""
+        drop(self.engine, STATE, StateModel.metadata)
 
     # runs -----------------------------------------------------------------
     def start_run(self, *, dry_run: bool = False) -> int:

@@ -1,0 +1,303 @@
+"""`leadsync serve`: the report live, the review queue answered with buttons, and the
+dead letters with their reasons — a small Flask site served by waitress.
+
+Who may reach it: bound to loopback (the default), anyone on this machine; bound to
+any other address, only a request carrying the token named by ``[console] token_env``
+(``Authorization: Bearer …``, or a browser session opened with it at /login). A token
+in the environment is asked for on loopback too. Requests that change state need
+Flask-WTF's CSRF token as well (a Bearer request is exempt: browsers never add that
+header on their own), and on loopback only the loopback host names are answered, so a
+page of another site cannot reach the console by re-pointing its own name at 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from waitress.server import create_server
+
+from connector.config import Config
+from connector.errors import ConfigError
+from connector.reporting import as_csv, as_html, figures, window
+
+log = structlog.get_logger("leadsync.console")
+
+DEFAULT_PORT = 8765
+MIN_TOKEN = 16
+"""A shorter token is refused: it would be guessed."""
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",  # no page of another site frames the buttons
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    # plotly's bundle runs inline; nothing is fetched from anywhere else
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' "
+                               "'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: blob:; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'",
+}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
+def token_for(config: Config, host: str) -> str | None:
+    """The token every request must carry, from the environment variable [console]
+    token_env names; None on loopback when that variable is unset. Bound beyond
+    loopback without one, or with one too short, is a ConfigError saying what to set."""
+    name = config.console.token_env
+    token = os.environ.get(name, "")
+    if not token and is_loopback(host):
+        return None
+    if not token:
+        raise ConfigError(f"console: listening on {host} (beyond this machine) needs a "
+                          f"token: set the environment variable {name} ([console] "
+                          "token_env) to a long random string, e.g. the output of "
+                          "`python -c 'import secrets; print(secrets.token_urlsafe())'`")
+    if len(token) < MIN_TOKEN:
+        raise ConfigError(f"console: the token in {name} is {len(token)} characters; "
+                          f"use at least {MIN_TOKEN}")
+    return token
+
+
+def create_app(config: Config, *, host: str, token: str | None) -> Flask:
+    """The console's site for ``config``; ``token`` from :func:`token_for`."""
+    app = Flask(__name__, template_folder="templates")
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),  # sessions end with the process
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+        WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+        TRUSTED_HOSTS=LOOPBACK_NAMES if is_loopback(host) else None,
+        MAX_CONTENT_LENGTH=64 * 1024)
+    csrf = CSRFProtect(app)
+
+    def bearer() -> bool:
+        given = request.headers.get("Authorization", "")
+        return (token is not None and given.startswith("Bearer ")
+                and hmac.compare_digest(given[7:].encode(), token.encode()))
+
+    @app.before_request
+    def guard() -> Any:
+        by_bearer = bearer()
+        if token is not None and not by_bearer and not session.get("signed_in") \
+                and request.endpoint not in ("sign_in", "static"):
+            if request.accept_mimetypes.accept_html and request.method == "GET":
+                return redirect(url_for("sign_in", next=request.full_path))
+            return Response("a token is required: Authorization: Bearer <token>\n", 401,
+                            {"WWW-Authenticate": 'Bearer realm="leadsync"'},
+                            mimetype="text/plain")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not by_bearer:
+            csrf.protect()
+        return None
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.errorhandler(CSRFError)
+    def refused(exc: CSRFError) -> tuple[str, int]:
+        return render_template("console/message.html", title="Refused",
+                               message=f"{exc.description} Reload the page and try again.",
+                               nav=False), 400
+
+    @app.route("/login", methods=["GET", "POST"])
+    def sign_in() -> Any:
+        if token is None:
+            return redirect(url_for("overview"))
+        wrong = False
+        if request.method == "POST":
+            csrf.protect()
+            given = request.form.get("token", "")
+            if hmac.compare_digest(given.encode(), token.encode()):
+                session.clear()
+                session["signed_in"] = True
+                target = request.args.get("next", "")
+                # only a path of this site: never a redirect elsewhere
+                return redirect(target if target.startswith("/")
+                                and not target.startswith("//") else url_for("overview"))
+            wrong = True
+            log.warning("console: a wrong token was given", remote=request.remote_addr)
+        return render_template("console/login.html", wrong=wrong, nav=False), \
+            401 if wrong else 200
+
+    @app.get("/")
+    def overview() -> str:
+        seen = _Seen.of(config)
+        return render_template("console/overview.html", config=config, seen=seen)
+
+    @app.get("/report")
+    def report() -> Any:
+        start, end, by, per = _window()
+        page = as_html(figures(config, start, end, by, per),
+                       console={"since": f"{start:%Y-%m-%d}", "until": f"{end:%Y-%m-%d}",
+                                "by": by or "", "per": per or "",
+                                "query": request.query_string.decode("ascii", "replace")})
+        return Response(page, mimetype="text/html")
+
+    @app.get("/report.json")
+    def report_json() -> Response:
+        start, end, by, per = _window()
+        return Response(json.dumps(figures(config, start, end, by, per), indent=2),
+                        mimetype="application/json")
+
+    @app.get("/report.csv")
+    def report_csv() -> Response:
+        start, end, by, per = _window()
+        return Response(as_csv(figures(config, start, end, by, per)), mimetype="text/csv",
+                        headers={"Content-Disposition": "inline; filename=leadsync.csv"})
+
+    @app.get("/reviews")
+    def reviews() -> str:
+        from connector.wiring import open_state
+
+        store = open_state(config)
+        try:
+            items = store.reviews.listing(status=None, limit=1000)
+        finally:
+            store.close()
+        pending = [_review(r) for r in items if r.status == "pending"]
+        waiting = [_review(r) for r in items if r.status != "pending" and not r.applied_at]
+        return render_template("console/reviews.html", pending=pending, waiting=waiting)
+
+    @app.post("/reviews/<int:review_id>")
+    def decide(review_id: int) -> Any:
+        from connector.wiring import open_state
+
+        choice = request.form.get("choice", "")
+        if choice not in ("same", "different"):
+            abort(400, "choose same or different")
+        store = open_state(config)
+        try:
+            decided = store.reviews.decide(review_id, choice)
+        except LookupError:
+            abort(404, f"no review {review_id}")
+        finally:
+            store.close()
+        action = (f"update {decided.kind} {decided.crm_id}" if choice == "same"
+                  else "create a new record")
+        log.info("review decided in the console", review=review_id, choice=choice,
+                 lead=decided.marketing_id)
+        if bearer():
+            return {"review": review_id, "choice": choice, "lead": decided.marketing_id}
+        flash(f"Review {review_id}: {choice}. The next run will {action} for lead "
+              f"{decided.marketing_id}.")
+        return redirect(url_for("reviews"))
+
+    @app.get("/dead-letters")
+    def dead_letters() -> str:
+        from connector.wiring import open_state
+
+        store = open_state(config)
+        try:
+            letters = [letter.as_dict() for letter in store.dead_letters(limit=1000)]
+        finally:
+            store.close()
+        return render_template("console/letters.html", letters=letters)
+
+    @app.errorhandler(400)
+    @app.errorhandler(404)
+    def problem(exc: Any) -> tuple[str, int]:
+        return render_template("console/message.html", title=exc.name,
+                               message=exc.description), exc.code
+
+    return app
+
+
+def _window() -> tuple[Any, Any, str | None, str | None]:
+    """The report's days and breakdown from the query string, as `leadsync report`
+    reads its options; a wrong one is a 400 naming it."""
+    by = request.args.get("by") or None
+    per = request.args.get("period") or None
+    try:
+        start, end = window(request.args.get("since") or None,
+                            request.args.get("until") or None, by, per)
+    except ValueError as exc:
+        abort(400, str(exc).replace("--", ""))
+    return start, end, by, per
+
+
+def _review(row: Any) -> dict[str, Any]:
+    lead, record = json.loads(row.lead), json.loads(row.record)
+    return {"id": row.id, "lead_id": row.marketing_id, "kind": row.kind,
+            "crm_id": row.crm_id, "crm_object": row.crm_object, "score": row.score,
+            "reason": row.reason, "status": row.status,
+            "fields": [(name, lead.get(name), record.get(name))
+                       for name in dict.fromkeys([*lead, *record])]}
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the overview shows: the last runs and what waits for a person."""
+
+    runs: list[dict[str, Any]]
+    reviews: int
+    letters: int
+
+    @classmethod
+    def of(cls, config: Config) -> _Seen:
+        from connector.wiring import open_state
+
+        store = open_state(config)
+        try:
+            return cls([run.as_dict() for run in store.runs(10)],
+                       len(store.reviews.listing(status="pending", limit=10_000)),
+                       len(store.dead_letters(limit=10_000)))
+        finally:
+            store.close()
+
+
+class Console:
+    """The console served by waitress on a thread of its own (the daemon's), or on the
+    caller's (`leadsync serve`)."""
+
+    def __init__(self, config: Config, host: str, port: int) -> None:
+        token = token_for(config, host)
+        self.server = create_server(create_app(config, host=host, token=token),
+                                    host=host, port=port, threads=4, ident="leadsync")
+        self.host, self.port = host, int(self.server.effective_port)  # type: ignore[union-attr]
+        self.guarded = token is not None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def run(self) -> None:
+        log.info("console listening", url=self.url, token_required=self.guarded)
+        self.server.run()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="console", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.server.close()
