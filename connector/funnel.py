@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from connector.adapters.base import StageUpdate
 
@@ -195,23 +195,26 @@ class Due:
     rep: str
     due_at: datetime
     in_time: bool
+    team: str = "(no territory)"
+    """The territory routing gave the lead: the team whose pool the rep works in."""
 
 
 def compliance(dues: Iterable[Due], since: datetime, until: datetime,
-               by_week: bool = True) -> list[dict[str, Any]]:
-    """Per rep (and week): the first-touch clocks that came due in the period, how many
-    were met by their deadline, and the share."""
+               by_week: bool = True, of: Literal["rep", "team"] = "rep"
+               ) -> list[dict[str, Any]]:
+    """Per rep or team (and week): the first-touch clocks that came due in the period,
+    how many were met by their deadline, and the share."""
     counts: dict[tuple[str, str], list[int]] = {}
     spans = weeks(since, until) if by_week else [(since, until)]
     for due in dues:
         span = next((s for s in spans if s[0] <= due.due_at < s[1]), None)
         if span is None:
             continue
-        tally = counts.setdefault((due.rep, f"{span[0]:%Y-%m-%d}"), [0, 0])
+        tally = counts.setdefault((getattr(due, of), f"{span[0]:%Y-%m-%d}"), [0, 0])
         tally[0] += 1
         tally[1] += due.in_time
-    return [{"rep": rep, "week": week, "due": n, "in_time": ok, "compliance": ok / n}
-            for (rep, week), (n, ok) in sorted(counts.items())]
+    return [{of: who, **({"week": week} if by_week else {}), "due": n, "in_time": ok,
+             "compliance": ok / n} for (who, week), (n, ok) in sorted(counts.items())]
 
 
 def stage_times(stories: Iterable[Story], since: datetime,

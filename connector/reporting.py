@@ -121,7 +121,9 @@ def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
             "rep": router.name_of(placed.owner_id) if placed and placed.owner_id else None,
             "tier": score_tier(points.value, tiers)}, hours))
     dues = [Due(router.name_of(c.owner_id) if c.owner_id else "(default owner)", c.due_at,
-                c.met_at is not None and c.met_at <= c.due_at)
+                c.met_at is not None and c.met_at <= c.due_at,
+                placed.territory if (placed := current.get(c.marketing_id)) is not None
+                and placed.territory else "(no territory)")
             for c in every if c.met_at is not None or c.breached_at is not None]
     broken = [Breach(clock_name(c.clock), c.breached_at, c.done())
               for c in all_clocks if c.breached_at is not None]
@@ -156,6 +158,7 @@ def figures(config: Config, since: datetime, until: datetime,
                                       if s.follow_up_hours is not None),
             "sla": compliance(dues, since, until),
             "sla_by_rep": compliance(dues, since, until, by_week=False),
+            "sla_by_team": compliance(dues, since, until, by_week=False, of="team"),
             "stage_times": stage_times(found, since, until),
             "breaches": breaches(broken, since, until),
             **news(config, found, since, until, stages)}

@@ -151,3 +151,17 @@ def test_periods_are_weeks_from_the_start_calendar_months_and_quarters() -> None
     assert [label for label, _, _ in spans(datetime(2027, 11, 15, tzinfo=UTC),
                                            datetime(2028, 2, 1, tzinfo=UTC), "quarter")] == [
         "2027-Q4", "2028-Q1"]
+
+
+def test_first_touch_compliance_per_rep_by_week_and_per_team() -> None:
+    from connector.funnel import Due, compliance
+
+    dues = [Due("Ana", at(2), True, "EMEA"), Due("Ana", at(3), False, "EMEA"),
+            Due("Ben", at(3), True, "EMEA"), Due("Ben", at(9), True, "NA"),
+            Due("Ben", at(20), False, "NA")]  # after the period: not counted
+    by_week = compliance(dues, at(1, 0), at(15, 0))
+    assert [(r["rep"], r["week"], r["due"], r["in_time"]) for r in by_week] == [
+        ("Ana", "2027-03-01", 2, 1), ("Ben", "2027-03-01", 1, 1), ("Ben", "2027-03-08", 1, 1)]
+    teams = compliance(dues, at(1, 0), at(15, 0), by_week=False, of="team")
+    assert teams == [{"team": "EMEA", "due": 3, "in_time": 2, "compliance": 2 / 3},
+                     {"team": "NA", "due": 1, "in_time": 1, "compliance": 1.0}]
