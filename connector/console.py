@@ -291,7 +291,7 @@ class Console:
         return f"http://{host}:{self.port}/"
 
     def run(self) -> None:
-        log.info("console listening", url=self.url, token_required=self.guarded)
+        log.info("console listening", url=self.url, guarded=self.guarded)
         self.server.run()
 
     def start(self) -> threading.Thread:
