@@ -595,6 +595,30 @@ def queue(rep: Annotated[str | None, typer.Argument(
 
 
 @app.command()
+def migrate(config: ConfigOpt = None,
+            sql: Annotated[bool, typer.Option(
+                "--sql", help="Print the SQL it would run (for a DBA to review or run); "
+                              "change nothing.")] = False,
+            log_json: LogJsonOpt = False) -> None:
+    """Upgrade the state database and the embedded marketing store to this version's schema."""
+    _setup(log_json)
+    from connector.wiring import migrate as upgrade_all
+
+    cfg = _load(config)
+    try:
+        for done in upgrade_all(cfg, sql=sql):
+            if sql:  # stdout stays SQL, to pipe into psql: what was found is a comment
+                typer.echo(f"-- {done}")
+                if done.sql:
+                    typer.echo(done.sql)
+            else:
+                out.print(str(done), highlight=False)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def report(config: ConfigOpt = None,
            since: Annotated[str | None, typer.Option(
                help="First day (YYYY-MM-DD, UTC) [default: 28 days before --until].")] = None,

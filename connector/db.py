@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import create_engine
 
@@ -58,20 +58,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def create_tables(metadata: MetaData, engine: Engine) -> None:
-    """create_all that tolerates several instances starting at once on a fresh database."""
-    with named_lock(engine, "ddl", wait=True):
-        metadata.create_all(engine)
-        add_new_columns(metadata, engine)
+def add_new_columns(metadata: MetaData, connection: Connection) -> list[str]:
+    """Columns of ``metadata`` an existing table lacks, added in place; returns them
+    as ``table.column``.
 
-
-def add_new_columns(metadata: MetaData, engine: Engine) -> None:
-    """Columns a newer leadsync added to an existing table, added in place.
-
-    Only additive changes are made (a column with its default), so a state
-    database from an earlier version keeps its links and cursors.
+    What leadsync did at every start before its schema had migrations, kept for
+    adopting such a database (``connector.migrations``): only additive changes
+    are made (a column with its default), so its links and cursors are kept.
     """
-    inspector = inspect(engine)
+    added = []
+    for name, sql in new_column_ddl(metadata, connection):
+        connection.execute(text(sql))
+        added.append(name)
+    return added
+
+
+def new_column_ddl(metadata: MetaData, connection: Connection) -> list[tuple[str, str]]:
+    """``(table.column, ALTER TABLE statement)`` for each column ``add_new_columns`` adds."""
+    inspector = inspect(connection)
+    statements = []
     for table in metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
@@ -80,7 +85,7 @@ def add_new_columns(metadata: MetaData, engine: Engine) -> None:
             if column.name in have:
                 continue
             default = getattr(column.default, "arg", None)
-            kind = column.type.compile(dialect=engine.dialect)
+            kind = column.type.compile(dialect=connection.dialect)
             sql = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
             if isinstance(default, bool):
                 sql += f" DEFAULT {'TRUE' if default else 'FALSE'} NOT NULL"
@@ -88,8 +93,8 @@ def add_new_columns(metadata: MetaData, engine: Engine) -> None:
                 sql += f" DEFAULT {default} NOT NULL"
             elif isinstance(default, str):
                 sql += " DEFAULT '" + default.replace("'", "''") + "' NOT NULL"
-            with engine.begin() as connection:
-                connection.execute(text(sql))
+            statements.append((f"{table.name}.{column.name}", sql))
+    return statements
 
 
 class HeldLock:

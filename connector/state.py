@@ -249,7 +249,11 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        prepare(self.engine, STATE)
+        try:
+            prepare(self.engine, STATE)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self.reviews = Reviews(self.engine)
 
     def close(self) -> None:

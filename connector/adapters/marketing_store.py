@@ -40,7 +40,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
 from connector.config import MatchingConfig, SettingError
-from connector.db import UTCDateTime, create_tables, make_engine
+from connector.db import UTCDateTime, make_engine
+from connector.migrations import MARKETING, drop, prepare
 from connector.records import Activity, ActivityKind, Lead, utcnow
 
 if TYPE_CHECKING:
@@ -675,7 +676,11 @@ class EmbeddedMarketingStore:
         self.roles = (DEFAULT_ROLE_MAILBOXES if role_mailboxes is None
                       else frozenset(r.lower() for r in role_mailboxes))
         self.engine = make_engine(url)
-        create_tables(MarketingModel.metadata, self.engine)
+        try:
+            prepare(self.engine, MARKETING)
+        except BaseException:
+            self.engine.dispose()
+            raise
         with self.engine.begin() as connection:  # a store from before keys: keyed by email
             connection.execute(update(MkLead).where(col(MkLead.key) == "")
                                .values(key=MkLead.email))
@@ -684,7 +689,7 @@ class EmbeddedMarketingStore:
         self.engine.dispose()
 
     def drop_all(self) -> None:
-        MarketingModel.metadata.drop_all(self.engine)
+        drop(self.engine, MARKETING, MarketingModel.metadata)
 
     def is_empty(self) -> bool:
         with Session(self.engine) as session:

@@ -34,9 +34,10 @@ from sqlalchemy import Column, select
 from sqlalchemy import Text as SAText
 from sqlmodel import Field
 
-from connector.db import UTCDateTime, create_tables
+from connector.db import UTCDateTime
 from connector.matching import Index, Matcher, Person, Prepared
 from connector.matching.weights import AGREE, DIFFER, NEUTRAL, Estimate, estimate
+from connector.migrations import STATE, prepare
 from connector.state import StateModel
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def current_weights(index: CandidateIndex, matcher: Matcher, *,
     config = matcher.config
     if config.weights != "estimated":
         return Learned({}, "configured", f"[matching] weights = {config.weights!r}")
-    create_tables(StateModel.metadata, index.engine)
+    prepare(index.engine, STATE)
     size = sum(n for kind, n in index.sizes().items() if kind != "account")
     table = WeightsRow.__table__  # type: ignore[attr-defined]
     with index.engine.connect() as conn:

@@ -33,13 +33,14 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.engine import Engine
 from sqlmodel import Field
 
-from connector.db import UTCDateTime, create_tables
+from connector.db import UTCDateTime
 from connector.matching import BLOCK_CAP, PER_LEAD, Matcher, Person, Prepared, closest
 from connector.matching.blocking import (
     account_keys,
     lead_account_keys,
     person_keys,
 )
+from connector.migrations import STATE, prepare
 from connector.records import Candidate, PersonChange
 from connector.state import StateModel
 
@@ -133,7 +134,7 @@ class CandidateIndex:
                               if all(matcher.kinds.get(part.partition(":")[0])
                                      in ("email", "phone") for part in spec.split("+")))
         """Blocking keys of the admin's that ``e:`` and ``p:`` already cover."""
-        create_tables(StateModel.metadata, engine)
+        prepare(engine, STATE)
         config = matcher.config
         made_by = {"scheme": KEY_SCHEME, "region": matcher.region, "kinds": matcher.kinds,
                    "names": config.names, "blocking": config.blocking,

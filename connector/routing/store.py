@@ -32,7 +32,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field
 
-from connector.db import UTCDateTime, create_tables, make_engine
+from connector.db import UTCDateTime, make_engine
+from connector.migrations import STATE, prepare
 from connector.routing.pool import Away, Ledger
 from connector.state import StateModel
 
@@ -261,7 +262,7 @@ class RoutingStore:
         self.engine = engine
         self._owns_engine = owns_engine
         self._cached: Cached | None = None
-        create_tables(StateModel.metadata, engine)
+        prepare(engine, STATE)
         with engine.connect() as conn:
             if conn.execute(select(LOCKS.c.name).where(LOCKS.c.name == LOCK)).first() is None:
                 try:

@@ -17,7 +17,8 @@ from sqlalchemy import Column, Index, UniqueConstraint, or_
 from sqlalchemy import Text as SAText
 from sqlmodel import Field, Session, col, select
 
-from connector.db import UTCDateTime, create_tables
+from connector.db import UTCDateTime
+from connector.migrations import STATE, prepare
 from connector.state import StateModel
 
 
@@ -61,7 +62,7 @@ class SlaClock(StateModel, table=True):
 class SlaStore:
     def __init__(self, engine: object) -> None:
         self.engine = engine
-        create_tables(StateModel.metadata, engine)  # type: ignore[arg-type]
+        prepare(engine, STATE)  # type: ignore[arg-type]
 
     def open(self, crm: str) -> list[SlaClock]:
         with Session(self.engine) as session:  # type: ignore[arg-type]
