@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,6 +169,10 @@ def out_of_date(schema: Schema, url: str, have: Found) -> SchemaOutOfDate | None
                                    "database up first)")
 
 
+ALEMBIC = threading.RLock()
+"""Alembic's commands install module-level proxies (``alembic.context``, ``alembic.op``)
+and remove them after: two at once in one process (the daemon's pipelines opening new
+databases on their own threads) undo each other's. One at a time."""
 _READY: WeakKeyDictionary[Engine, set[Schema]] = WeakKeyDictionary()
 """Engines whose database was found at head, per store: asked once, not at every open
 (the routing, SLA and index stores open the state database's engine again)."""
@@ -183,7 +188,8 @@ def prepare(engine: Engine, schema: Schema) -> None:
     with named_lock(engine, "ddl", wait=True), engine.begin() as connection:
         have = found(connection, schema)
         if have.new:
-            command.upgrade(schema.config(connection=connection), "head")
+            with ALEMBIC:
+                command.upgrade(schema.config(connection=connection), "head")
         elif (problem := out_of_date(schema, str(engine.url), have)) is not None:
             raise problem
     ready.add(schema)

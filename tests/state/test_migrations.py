@@ -437,3 +437,17 @@ def test_a_revision_written_for_a_model_change_brings_a_database_to_it(
     with engine.connect() as conn:
         assert migrations.differences(conn, copy, changed) == []
     engine.dispose()
+
+
+def test_new_databases_made_on_several_threads_at_once(tmp_path: Path) -> None:
+    """The daemon's pipelines open their new state databases on threads of their own:
+    Alembic's module-level proxies must not be undone by a neighbour's run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from connector.state import StateStore
+
+    def make(n: int) -> None:
+        StateStore(f"sqlite:///{tmp_path}/pipeline-{n}.db").close()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(make, range(16)))
