@@ -96,7 +96,8 @@ def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
         routing = RoutingStore(state.engine)
         current = routing.current(ids)
         clocks = [c for c in SlaStore(state.engine).of_leads(ids) if c.clock == "first_touch"]
-        all_clocks = SlaStore(state.engine).listing(config.crm.adapter, include_closed=True)
+        all_clocks = SlaStore(state.engine).listing(config.crm.adapter, include_closed=True,
+                                                    limit=None)  # a year's, not 10,000
         every = [c for c in all_clocks if c.clock == "first_touch"]
     finally:
         state.close()

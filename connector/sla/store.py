@@ -81,8 +81,9 @@ class SlaStore:
 
     def listing(self, crm: str, *, include_closed: bool = False,
                 breached_since: datetime | None = None,
-                limit: int = 10_000) -> list[SlaClock]:
-        """Open clocks (and closed ones breached since ``breached_since``), or all."""
+                limit: int | None = 10_000) -> list[SlaClock]:
+        """Open clocks (and closed ones breached since ``breached_since``), or all;
+        the first ``limit`` by deadline (None: every one)."""
         with Session(self.engine) as session:  # type: ignore[arg-type]
             query = select(SlaClock).where(SlaClock.crm == crm)
             if not include_closed:
@@ -90,7 +91,8 @@ class SlaStore:
                 if breached_since is not None:
                     shown = or_(shown, col(SlaClock.breached_at) >= breached_since)
                 query = query.where(shown)
-            return list(session.exec(query.order_by(col(SlaClock.due_at)).limit(limit)))
+            query = query.order_by(col(SlaClock.due_at))
+            return list(session.exec(query if limit is None else query.limit(limit)))
 
     def save(self, clocks: Sequence[SlaClock]) -> list[SlaClock]:
         """Insert new clocks (a clock already started at that time is kept as it is)
