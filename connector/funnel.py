@@ -262,11 +262,31 @@ def breaches(found: Iterable[Breach], since: datetime, until: datetime) -> list[
     return [{"clock": clock, **done} for clock, done in sorted(counts.items())]
 
 
+def waited(stories: Iterable[Story], since: datetime, until: datetime, stages: Stages, *,
+           beyond: float, now: datetime) -> list[float]:
+    """Each lead handed off in the period: its business hours to first touch. A lead
+    still untouched counts as never touched (infinity) once ``beyond`` hours (wall
+    clock) have passed since its hand-off by ``now`` or ``until``, whichever is first;
+    before that it is left out: it may yet be touched in time."""
+    cutoff = min(now, until) - timedelta(hours=beyond)
+    out: list[float] = []
+    for story in stories:
+        handed = next((s.at for s in story.steps if s.stage == stages.mql), None)
+        if handed is None or not since <= handed < until:
+            continue
+        if story.follow_up_hours is not None:
+            out.append(story.follow_up_hours)
+        elif handed < cutoff:
+            out.append(math.inf)
+    return out
+
+
 def targets(row: dict[str, Any] | None, since: datetime, until: datetime, *,
-            mql_per_quarter: int | None, follow_up_p90_hours: float | None
-            ) -> list[dict[str, Any]]:
+            mql_per_quarter: int | None, follow_up_p90_hours: float | None,
+            follow_up: Sequence[float] = ()) -> list[dict[str, Any]]:
     """Each team against what it agreed: marketing's MQLs (the quarterly target prorated
-    to the period's days) and sales' follow-up (the cohort's p90 against the target)."""
+    to the period's days) and sales' follow-up: nine leads in ten touched within the
+    agreed business hours, over ``follow_up`` (``waited``: the untouched count)."""
     out: list[dict[str, Any]] = []
     if mql_per_quarter is not None:
         due = mql_per_quarter * (until - since).total_seconds() / 86400 / QUARTER_DAYS
@@ -275,9 +295,13 @@ def targets(row: dict[str, Any] | None, since: datetime, until: datetime, *,
                     "delivered": done, "share": done / due if due else None,
                     "met": done >= due})
     if follow_up_p90_hours is not None:
-        p90 = row.get("follow_up_p90_hours") if row else None
+        p90 = _percentile(follow_up, 90)
+        within = sum(1 for hours in follow_up if hours <= follow_up_p90_hours)
         out.append({"team": "sales", "target": "follow-up p90 (business hours)",
-                    "agreed": follow_up_p90_hours, "delivered": p90, "share": None,
+                    "agreed": follow_up_p90_hours,
+                    "delivered": p90 if p90 is not None and math.isfinite(p90) else None,
+                    "share": within / len(follow_up) if follow_up else None,
+                    "untouched": sum(1 for hours in follow_up if math.isinf(hours)),
                     "met": p90 is not None and p90 <= follow_up_p90_hours})
     return out
 

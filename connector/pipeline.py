@@ -74,6 +74,7 @@ from connector.routing.store import Current, RoutingStore
 from connector.scoring import qualify, score, why_now
 from connector.sla import (
     CLOCK_NAMES,
+    FOUND,
     LEADSYNC,
     TOUCH_CLOCKS,
     Clocks,
@@ -1369,6 +1370,9 @@ class Pipeline:
             changes.append(Change(crm_id=record.crm_id, key=record.key, fields=record.fields,
                                   modified_at=now))
         decided = stage_updates(changes, by_record, self.config.status_mapping)
+        if not ours:  # where the earlier record already was: no rep acted since the hand-off
+            decided.updates = [(replace(update, who=FOUND), link)
+                               for update, link in decided.updates]
         summary.warnings.extend(decided.unmapped)
         self.write_stages(summary, decided)
         self.state.save_links(links)  # the baseline of those sales had not touched

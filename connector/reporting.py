@@ -31,6 +31,7 @@ from connector.funnel import (
     spans,
     stage_times,
     targets,
+    waited,
     weeks,
 )
 from connector.normalize import normalize
@@ -42,6 +43,10 @@ from connector.sla.store import SlaStore
 
 DEFAULT_DAYS = 28
 """A report without --since covers the four weeks before --until."""
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 1, 1)
+MAX_DAYS = 366 * 10
+"""A report's days: a decade at most (by week, 522 cohorts), so one request cannot
+keep the console busy for minutes."""
 
 
 def window(since: str | None, until: str | None, by: str | None = None,
@@ -55,6 +60,8 @@ def window(since: str | None, until: str | None, by: str | None = None,
             parsed = date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{option} {value!r}: not a date like 2027-03-01") from None
+        if not EARLIEST <= parsed <= LATEST:
+            raise ValueError(f"{option} {value!r}: a date from {EARLIEST} to {LATEST}")
         return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
 
     if by is not None and by not in DIMENSIONS:
@@ -67,6 +74,9 @@ def window(since: str | None, until: str | None, by: str | None = None,
     start = day(since, "--since") if since else end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
         raise ValueError("--since must be before --until")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise ValueError(f"--since to --until: at most {MAX_DAYS // 366} years (a longer "
+                         "history is read in parts)")
     return start, end
 
 
@@ -172,8 +182,11 @@ def news(config: Config, found: list[Story], since: datetime, until: datetime,
     agreed = config.report
     [now] = cohort(found, since, until, stages) or [None]
     [before] = cohort(found, since - (until - since), since, stages) or [None]
+    follow_up = waited(found, since, until, stages, beyond=agreed.follow_up_p90_hours or 0,
+                       now=datetime.now(UTC))
     return {"targets": targets(now, since, until, mql_per_quarter=agreed.mql_per_quarter,
-                               follow_up_p90_hours=agreed.follow_up_p90_hours),
+                               follow_up_p90_hours=agreed.follow_up_p90_hours,
+                               follow_up=follow_up),
             "warnings": rate_moves(now, before, move=agreed.rate_move,
                                    min_leads=agreed.rate_move_min_leads)}
 
@@ -196,8 +209,11 @@ def as_html(report: dict[str, Any], title: str = "leadsync: the lead funnel",
 
 
 def as_csv(report: dict[str, Any]) -> str:
-    """The cohort and period rows in one table, a ``view`` column telling them apart."""
-    rows = [*report["cohort"], *report["period"]]
+    """The cohort and period rows in one table, a ``view`` column telling them apart.
+    A text cell a spreadsheet would run as a formula (=, +, -, @, tab, return first:
+    a lead source typed into a web form) is written with a ' before it."""
+    rows = [{k: _inert(v) for k, v in row.items()}
+            for row in [*report["cohort"], *report["period"]]]
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
@@ -206,3 +222,8 @@ def as_csv(report: dict[str, Any]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def _inert(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t",
+                                                                    "\r") else value

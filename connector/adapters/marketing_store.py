@@ -864,6 +864,9 @@ class EmbeddedMarketingStore:
                 lead = session.get(MkLead, int(update.marketing_id))
                 if lead is None:
                     continue
+                written.add(update.marketing_id)
+                if update.stage == lead.stage and update.amount is None:
+                    continue  # another status meaning the same stage: no step was taken
                 session.add(MkStageChange(lead_id=lead.id, from_stage=lead.stage,
                                           stage=update.stage, crm_status=update.crm_status,
                                           amount=update.amount, at=update.at, who=update.who,
@@ -871,7 +874,6 @@ class EmbeddedMarketingStore:
                 lead.stage = update.stage
                 lead.stage_updated_at = update.at
                 session.add(lead)
-                written.add(update.marketing_id)
             session.commit()
         return written
 

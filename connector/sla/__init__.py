@@ -34,6 +34,11 @@ DEFAULT_CALENDAR = CalendarConfig(hours="09:00-17:00")
 """Business time when [sla] names no calendar: Monday to Friday, 09:00-17:00 UTC."""
 
 LEADSYNC = "leadsync"
+FOUND = "as found in the CRM"
+"""Who a step is by when it is the status an earlier record of the person already had
+when leadsync linked the lead to it: where the lead is, not anything done since."""
+NOT_SALES = frozenset({LEADSYNC, "marketing", FOUND})
+"""Steps that meet no clock: leadsync's own, marketing's, and statuses found."""
 CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": "touches"}
 
 
@@ -255,7 +260,7 @@ class Clocks:
         if clock.clock == "first_touch":
             touch = next(iter(_touches(evidence.touches, start, None, self.rep_of(clock))), None)
             step = next((s for s in evidence.steps if s.at >= start
-                         and s.who not in (LEADSYNC, "marketing")), None)
+                         and s.who not in NOT_SALES), None)
             if touch is not None and touch.at is not None and (step is None
                                                                 or touch.at <= step.at):
                 return f"first touch: {_touch(touch)}", touch.at
@@ -264,8 +269,8 @@ class Clocks:
                 return f"first touch: {step.stage}{by} {_at(step.at)}", step.at
             return None
         if clock.clock == "decision":
-            step = next((s for s in evidence.steps if s.at >= start and s.who != LEADSYNC
-                         and s.stage != self.process.handoff_stage), None)
+            step = next((s for s in evidence.steps if s.at >= start and s.who not in
+                         (LEADSYNC, FOUND) and s.stage != self.process.handoff_stage), None)
             if step is None:  # leadsync recycling the lead is no decision of sales'
                 return None
             return (f"decided: {step.stage}" + (f" by {step.who}" if step.who else "")

@@ -14,7 +14,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -560,3 +560,45 @@ def test_the_queue_follows_a_reroute_of_a_lead_whose_clocks_are_met(
     assert moved.written
     [row] = work_queue(config, datetime(2027, 12, 6, 10, 5, tzinfo=UTC))
     assert (row.stage, row.owner_id, row.due_at) == ("sales_accepted", moved.owner_id, None)
+
+
+def test_a_matched_records_own_status_is_no_touch(config: configuration.Config,
+                                                  sf_client: Any, tmp_path: Path) -> None:
+    """Leads matched to earlier records of the person: the status a record already had
+    is where the lead is, not a step sales took after the hand-off. No clock is met by
+    it, and a status meaning the stage the lead is in is no step at all."""
+    from connector.adapters.marketing_store import EmbeddedMarketingStore
+
+    at(HANDOFF - timedelta(days=30))  # sales met both people a month ago
+    worked = sf_client.Lead.create({"FirstName": "Pat", "LastName": "Evans",
+                                    "Company": "Evans Co", "Email": "pevans@evans.example",
+                                    "Status": "Working - Contacted"})["id"]
+    sf_client.Lead.create({"FirstName": "Tom", "LastName": "Match", "Company": "Match Co",
+                           "Email": "tm@match.example", "Status": "Open - Not Contacted"})
+    import_leads(config, tmp_path / "leads.csv", [
+        lead_row(1, first_name="Pat", last_name="Evans", company="Evans Co",
+                 email="pevans@evans.example"),
+        lead_row(2, first_name="Tom", last_name="Match", company="Match Co",
+                 email="tm@match.example")])
+    summary = run_once(config, clock=at(HANDOFF))
+    assert (summary.counts["matched"], summary.counts["created"]) == (2, 0)
+    assert run_once(config, clock=at(HANDOFF + timedelta(minutes=30))).status == "ok"
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        steps = {lead: [(u.from_stage, u.stage, u.who) for u in updates]
+                 for lead, updates in store.stage_histories(["1", "2"]).items()}
+    finally:
+        store.close()
+    assert steps["1"] == [(None, "mql", "leadsync"),
+                          ("mql", "sales_accepted", "as found in the CRM")]
+    assert steps["2"] == [(None, "mql", "leadsync")]  # "Open" means mql: no mql → mql
+    clocks = clocks_of(config)
+    assert clocks[("1", "first_touch")].met_at is None
+    assert clocks[("2", "first_touch")].met_at is None
+    at(HANDOFF + timedelta(hours=1))  # Friday 17:00 in Berlin: Pat's rep calls
+    sf_client.Task.create({"WhoId": worked, "Subject": "Call", "Status": "Completed",
+                           "TaskSubtype": "Call", "ActivityDate": "2027-12-03"})
+    assert run_once(config, clock=at(HANDOFF + timedelta(hours=1, minutes=5))).status == "ok"
+    clocks = clocks_of(config)
+    assert clocks[("1", "first_touch")].met_at == HANDOFF + timedelta(hours=1)
+    assert clocks[("2", "first_touch")].met_at is None

@@ -111,10 +111,29 @@ def test_each_team_against_its_target() -> None:
     from connector.funnel import targets
 
     [row] = cohort(STORIES, *WEEK1)
-    marketing, sales = targets(row, *WEEK1, mql_per_quarter=65, follow_up_p90_hours=4.0)
+    from connector.funnel import Stages, waited
+
+    # d, handed off on the 4th at 10:00, was never touched: on the 4th at 12:00 it may
+    # yet be in time (left out); from 14:00 on (4 hours) it counts as never touched
+    young = waited(STORIES, *WEEK1, Stages(), beyond=4.0, now=at(4, 12))
+    assert sorted(young) == [1.0, 2.0, 3.0, 8.0]
+    marketing, sales = targets(row, *WEEK1, mql_per_quarter=65, follow_up_p90_hours=4.0,
+                               follow_up=young)
     # a week is 7 / 91.3125 of a quarter: 65 × 7 / 91.3125 = 4.98 MQLs due; 5 delivered
     assert (marketing["agreed"], marketing["delivered"], marketing["met"]) == (5.0, 5, True)
-    assert (sales["agreed"], sales["delivered"], sales["met"]) == (4.0, 8.0, False)
+    # p90 by nearest rank of four: the 4th, 8 hours; three of four within 4
+    assert (sales["agreed"], sales["delivered"], sales["share"], sales["untouched"],
+            sales["met"]) == (4.0, 8.0, 0.75, 0, False)
+    later = waited(STORIES, *WEEK1, Stages(), beyond=4.0, now=at(20))
+    [_, sales] = targets(row, *WEEK1, mql_per_quarter=65, follow_up_p90_hours=4.0,
+                         follow_up=later)
+    # five leads, one never touched: the 90th percentile is "never", not met
+    assert (sales["delivered"], sales["share"], sales["untouched"], sales["met"]) == (
+        None, 0.6, 1, False)
+    # all touched within: met
+    [sales] = targets(row, *WEEK1, mql_per_quarter=None, follow_up_p90_hours=9.0,
+                      follow_up=young)
+    assert (sales["delivered"], sales["met"]) == (8.0, True)
     assert targets(None, *WEEK1, mql_per_quarter=None, follow_up_p90_hours=None) == []
 
 
@@ -165,3 +184,32 @@ def test_first_touch_compliance_per_rep_by_week_and_per_team() -> None:
     teams = compliance(dues, at(1, 0), at(15, 0), by_week=False, of="team")
     assert teams == [{"team": "EMEA", "due": 3, "in_time": 2, "compliance": 2 / 3},
                      {"team": "NA", "due": 1, "in_time": 1, "compliance": 1.0}]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_inert() -> None:
+    from connector.reporting import as_csv
+
+    rows = [{"view": "cohort", "source": source, "mql": 1}
+            for source in ('=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0",
+                           "@SUM(1+1)", "-2+3", "Web")]
+    text = as_csv({"cohort": rows, "period": []})
+    assert text.splitlines()[1:] == [
+        'cohort,"\'=HYPERLINK(""http://evil.example"",""x"")",1',
+        "cohort,'+cmd|' /C calc'!A0,1", "cohort,'@SUM(1+1),1", "cohort,'-2+3,1",
+        "cohort,Web,1"]
+
+
+def test_a_reports_days_are_bounded() -> None:
+    import pytest
+
+    from connector.reporting import window
+
+    for since, until, words in (("0001-01-01", None, "a date from 2000-01-01"),
+                                ("2001-01-01", "2030-01-01", "at most 10 years"),
+                                ("2027-03-01", "2027-03-01", "before --until"),
+                                ("March", None, "not a date")):
+        with pytest.raises(ValueError, match=words):
+            window(since, until)
+    start, end = window(None, "2027-03-29")
+    assert (start.isoformat(), end.isoformat()) == ("2027-03-01T00:00:00+00:00",
+                                                    "2027-03-29T00:00:00+00:00")
