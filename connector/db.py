@@ -129,9 +129,14 @@ def named_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[HeldLock]:
     and another process has it. In-memory databases need no lock.
     """
     if engine.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"leadsync:{name}".encode()).digest()[:8], "big",
-                             signed=True)
         with engine.connect() as conn:
+            # advisory locks are the database's: two stores in two schemas of one database
+            # (two pipelines, two deployments) each need their own (public keeps the key
+            # of earlier versions, so old and new instances still exclude each other)
+            schema = conn.execute(text("select current_schema()")).scalar()
+            scope = name if schema in (None, "public") else f"{schema}:{name}"
+            key = int.from_bytes(hashlib.sha256(f"leadsync:{scope}".encode()).digest()[:8],
+                                 "big", signed=True)
             if wait:
                 conn.execute(text("select pg_advisory_lock(:k)"), {"k": key})
                 held = True

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from connector.errors import RecordError
 from connector.records import Cursor
-from connector.state import Event, Link, StateStore
+from connector.state import Event, Link, RunLocked, StateStore
+from tests.conftest import require_postgres
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
@@ -125,3 +128,25 @@ def test_a_hand_back_re_arms_the_leads_task_row(db_url: str) -> None:
             row.id, "back-202701080900", '{"subject": "back"}', None, None)
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_two_schemas_of_one_database_each_have_their_own_run_lock() -> None:
+    """Two pipelines (or two deployments) keeping their state in two schemas of one
+    PostgreSQL database: advisory locks are the database's, so the lock is scoped by
+    the schema, or one pipeline's run would keep the other standing by."""
+    from bench.kill import drop_schema, pg_schema_url
+
+    require_postgres()
+    (one, one_url), (two, two_url) = pg_schema_url(), pg_schema_url()
+    first, second, again = StateStore(one_url), StateStore(two_url), StateStore(one_url)
+    try:
+        # both held at once; the same schema's lock is still exclusive
+        with first.run_lock(), second.run_lock(), pytest.raises(RunLocked), \
+                again.run_lock():
+            pass
+    finally:
+        for store in (first, second, again):
+            store.close()
+        drop_schema(one)
+        drop_schema(two)
