@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import textwrap
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +25,8 @@ app = typer.Typer(
     help="leadsync hands qualified leads from marketing to the CRM and sales' verdicts back.\n\n"
          "Start with `leadsync sync --once`: on the shipped config.toml it runs against the "
          "embedded marketing store and a local Salesforce sandbox.",
-    no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    pretty_exceptions_show_locals=False)  # a bug's traceback must not print a password
 EXIT_SKIPPED = 3
 """Another run holds the pipeline lock: this one did nothing (not a failure)."""
 EXIT_RESERVE = 75
@@ -31,10 +34,29 @@ EXIT_RESERVE = 75
 EXIT_INTERRUPTED = 130
 """A second SIGINT/SIGTERM stopped the run at once (128 + SIGINT, as shells report)."""
 
+
+class _Stderr(Console):
+    """What the commands tell the operator on stderr: rich text, or under --log-json one
+    JSON log line a message (red: error, yellow: warning, else info), so that every
+    line there parses, the CLI's own ("run failed: …") as the libraries'."""
+
+    json = False
+
+    def print(self, *objects: Any, style: Any = None, **kwargs: Any) -> None:
+        if not self.json:
+            super().print(*objects, style=style, **kwargs)
+            return
+        import structlog
+
+        text = " ".join(o.plain if isinstance(o, Text) else str(o) for o in objects)
+        level = {"red": "error", "yellow": "warning"}.get(str(style), "info")
+        getattr(structlog.get_logger("leadsync.cli"), level)(text)
+
+
 # Data never goes through rich's markup: a value holding "[/x]" is printed as it is.
 # Colour comes from style= only.
 out = Console(soft_wrap=True, markup=False)
-err = Console(stderr=True, soft_wrap=True, markup=False)
+err = _Stderr(stderr=True, soft_wrap=True, markup=False)
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", "-c", help="config.toml to use [default: $LEADSYNC_CONFIG, else ./config.toml]",
@@ -45,11 +67,37 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug 
 
 def _setup(log_json: bool = False, verbose: bool = False) -> None:
     configure(json=log_json, level="debug" if verbose else "info")
+    err.json = log_json
+
+
+CHOSEN: dict[str, str | None] = {"pipeline": None}
+"""The pipeline --pipeline named (app's callback), for every command's _load."""
+
+
+@app.callback()
+def _options(pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", "-p", envvar=configuration.PIPELINE_ENV, show_default=False,
+        help="The pipeline of config.toml's [pipelines.NAME] to act on; `sync` and "
+             "`check` take every pipeline without it.")] = None) -> None:
+    CHOSEN["pipeline"] = pipeline
+    err.json = False  # until a command's --log-json says otherwise
 
 
 def _load(path: Path | None) -> configuration.Config:
     try:
-        return configuration.load(path)
+        return configuration.load(path, CHOSEN["pipeline"])
+    except ConfigError as exc:
+        err.print(f"{exc}", style="red", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _load_all(path: Path | None) -> dict[str, configuration.Config]:
+    """The chosen pipeline, else every pipeline of the file, by name."""
+    if CHOSEN["pipeline"] is not None:
+        chosen = _load(path)
+        return {chosen.pipeline: chosen}
+    try:
+        return configuration.load_all(path)
     except ConfigError as exc:
         err.print(f"{exc}", style="red", highlight=False)
         raise typer.Exit(2) from None
@@ -141,39 +189,68 @@ def sync(config: ConfigOpt = None,
     """Run the sync cycle once (--once) or on the configured schedule."""
     _setup(log_json, verbose)
     from connector.scheduler import run_forever
-    from connector.state import RunLocked
     from connector.stopping import Stop, on_signals
-    from connector.wiring import run_once
 
-    cfg = _load(config)
+    pipelines = _load_all(config)
     stop = Stop()
     if not once and not dry_run:
-        console = _console(cfg, cfg.console.host, cfg.console.port) \
-            if cfg.console.port is not None else None
+        first = next(iter(pipelines.values()))
+        console = _console(pipelines, first.console.host, first.console.port) \
+            if first.console.port is not None else None
         if console is not None:
             console.start()
         try:
             with on_signals(stop):
-                run_forever(cfg, stop)
+                run_forever(pipelines, stop)
+        except LeadsyncError as exc:  # at start: a login refused, a secret not set
+            err.print(f"{exc}", style="red", highlight=False)
+            raise typer.Exit(1) from None
         finally:
             if console is not None:
                 console.close()
         return
+    codes = []
+    with on_signals(stop):
+        for cfg in pipelines.values():
+            if stop.requested:
+                break
+            if len(pipelines) > 1:
+                out.print(f"pipeline {cfg.pipeline}", style="bold", highlight=False)
+            codes.append(_sync_once(cfg, dry_run, retry_dead_letters, stop,
+                                    drawn=err.is_terminal and not log_json))
+            if codes[-1] == EXIT_INTERRUPTED:
+                break
+    worst = next((code for code in (EXIT_INTERRUPTED, 1, EXIT_RESERVE, EXIT_SKIPPED)
+                  if code in codes), 0)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _sync_once(cfg: configuration.Config, dry_run: bool, retry_dead_letters: bool,
+               stop: Any, *, drawn: bool = False) -> int:
+    """One pipeline's cycle, printed; its exit code. ``drawn``: stderr is a terminal
+    (and the logs are text): a progress bar runs below the log lines."""
+    from contextlib import nullcontext
+
+    from connector.progress import SILENT
+    from connector.state import RunLocked
+    from connector.wiring import run_once
+
     try:
-        with on_signals(stop):
+        with _RunBar() if drawn else nullcontext(SILENT) as progress:
             summary = run_once(cfg, dry_run=dry_run, retry_dead_letters=retry_dead_letters,
-                               stop=stop)
+                               stop=stop, progress=progress)
     except RunLocked as exc:
         err.print(str(exc), style="yellow", highlight=False)
-        raise typer.Exit(EXIT_SKIPPED) from None
+        return EXIT_SKIPPED
     except KeyboardInterrupt as exc:
         err.print(f"run interrupted: {exc or 'a second signal'}; the run is marked "
                   "interrupted and the next one goes on from the last finished batch",
                   style="red", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        return EXIT_INTERRUPTED
     except LeadsyncError as exc:
         err.print(f"{exc}", style="red", highlight=False)
-        raise typer.Exit(1) from None
+        return 1
     if dry_run:
         for plan in summary.planned:
             out.print_json(data=plan)
@@ -203,14 +280,59 @@ def sync(config: ConfigOpt = None,
         out.print(f"  … and {len(summary.warnings) - 20} more warnings")
     if summary.status == "stopped" and summary.signal:  # asked to stop: it did, cleanly
         err.print(f"run stopped: {summary.error}", style="yellow", highlight=False)
-        return
+        return 0
     if summary.status == "stopped":  # sysexits' EX_TEMPFAIL: fine, try again later
         err.print(f"run stopped: {summary.error}", style="yellow", highlight=False)
-        raise typer.Exit(EXIT_RESERVE)
+        return EXIT_RESERVE
     if summary.status != "ok":
         err.print(f"run {summary.status}: {summary.error}", style="red", highlight=False)
-        raise typer.Exit(1)
+        return 1
+    return 0
 
+
+
+
+class _RunBar:
+    """`sync --once` on a terminal: the run's step, leads read of how many, written, the
+    rate and the time left, redrawn below the log lines and gone when the run ends."""
+
+    def __init__(self, console: Console = err) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                            BarColumn(bar_width=12), TextColumn("{task.fields[done]}",
+                                                                markup=False),
+                            console=console, transient=True)
+        self.task = self.bar.add_task("opening the stores", total=None, done="")
+
+    def __enter__(self) -> _RunBar:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bar.stop()
+
+    def step(self, name: str) -> None:
+        self.bar.update(self.task, description=name)
+
+    def expect(self, leads: int | None) -> None:
+        self.bar.update(self.task, total=leads or None, completed=0,
+                        done=f"0/{leads:,} leads" if leads else "")
+
+    def batch(self, tally: Any) -> None:
+        total = max(tally.expected, tally.read) if tally.expected else None
+        parts = [f"{tally.read:,}/{total:,} leads" if total else f"{tally.read:,} leads",
+                 f"{tally.written:,} written"]
+        if tally.per_second is not None:
+            parts.append(f"{tally.per_second:,.0f}/s")
+        if tally.seconds_left is not None:
+            parts.append(f"{_duration(tally.seconds_left)} left")
+        self.bar.update(self.task, total=total, completed=tally.read, done=", ".join(parts))
+
+
+def _duration(seconds: float) -> str:
+    minutes, left = divmod(round(seconds), 60)
+    return f"{minutes} min {left} s" if minutes else f"{left} s"
 
 @app.command()
 def status(config: ConfigOpt = None,
@@ -233,33 +355,64 @@ def status(config: ConfigOpt = None,
         typer.echo(json.dumps({"runs": runs, "dead_letters": letters, "conflicts": conflicts,
                                "tasks_owed": owed}, indent=2))
         return
-    table = Table(title="last runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("run", "started (UTC)", "status", "read", "qualified", "created", "updated",
-                 "refused", "fed back", "conflicts"):
-        table.add_column(name, no_wrap=True, min_width=len(name))
-    for run in runs:
-        table.add_row(str(run["id"]), run["started_at"][5:16].replace("T", " ")
-                      + (" dry" if run["dry_run"] else ""),
-                      run["status"], *(str(run[k]) for k in
-                                       ("read", "qualified", "created", "updated", "refused",
-                                        "fed_back", "conflicts")))
-    out.print(table)
+    out.print(_runs_table(runs, out.width))
     out.print(f"{len(letters)} dead letters waiting")
     for letter in letters:
         fields = ", ".join(letter["fields"])
-        out.print(f"  lead {letter['marketing_id']} → {letter['crm']} {letter['crm_object']}: "
-                  f"{letter['error_code']}: {letter['message']} (fields: {fields}) "
-                  f"(attempts {letter['attempts']})", highlight=False)
+        out.print(_fit(f"  lead {letter['marketing_id']} → {letter['crm']} "
+                       f"{letter['crm_object']}: {letter['error_code']}: {letter['message']} "
+                       f"(fields: {fields}) (attempts {letter['attempts']})"), highlight=False)
     if owed:
-        out.print(f"{len(owed)} follow-up tasks owed to reps (the next run makes them, never "
-                  f"twice); the last error: {owed[0]['last_error'] or 'none yet'}",
-                  highlight=False, markup=False)
-    if conflicts:
-        out.print(f"{len(conflicts)} conflicts in these runs (both sides changed a two-way "
-                  "field; the newer won):")
+        out.print(_fit(f"{len(owed)} follow-up tasks owed to reps (the next run makes them, "
+                       f"never twice); the last error: {owed[0]['last_error'] or 'none yet'}",
+                       indent=2), highlight=False, markup=False)
+    if conflicts:  # the table has no column for them: which runs is said here
+        out.print(_fit(f"{len(conflicts)} conflicts in these runs (both sides changed a "
+                       "two-way field; the newer won):", indent=2))
         for conflict in conflicts[:20]:
-            out.print(f"  run {conflict['run']}, lead {conflict['lead']}: {conflict['detail']}",
-                      highlight=False)
+            out.print(_fit(f"  run {conflict['run']}, lead {conflict['lead']}: "
+                           f"{conflict['detail']}"), highlight=False)
+
+
+RUN_COUNTS = {"read": "read", "qualified": "qualified", "created": "created",
+              "updated": "updated", "refused": "refused", "fed_back": "fed back"}
+"""`leadsync status`'s count columns (conflicts are listed under the table)."""
+
+
+def _runs_table(runs: list[dict[str, Any]], width: int) -> Table:
+    """The last runs, whole within ``width``: each run's start on one line, else on two
+    (day, time), the header "fed back" on two if still needed; a dry run says so under its
+    status. Cut to fit nothing: a word cut short ("d…") says nothing."""
+    headers = ["run", "started", "status", *RUN_COUNTS.values()]
+    rows = [[str(run["id"]), run["started_at"][5:16].replace("T", " "),
+             run["status"] + ("\ndry run" if run["dry_run"] else ""),
+             *(str(run[key]) for key in RUN_COUNTS)] for run in runs]
+
+    def wide() -> int:  # every column as wide as its widest line, two spaces between
+        return sum(max(len(line) for cell in column for line in cell.splitlines())
+                   for column in zip(headers, *rows, strict=True)) + 2 * (len(headers) - 1)
+
+    if wide() > width:
+        for row in rows:
+            row[1] = row[1].replace(" ", "\n")
+    if wide() > width:
+        headers[-1] = "fed\nback"
+    table = Table(title="last runs (times in UTC)", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for number, name in enumerate(headers):
+        table.add_column(name, no_wrap=True, justify="left" if 0 < number < 3 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _fit(text: str, indent: int = 4) -> str:
+    """``text`` broken between words to the terminal's width, later lines indented; left
+    whole where no width is known (a pipe without $COLUMNS): one fact a line for grep."""
+    if not (out.is_terminal or os.environ.get("COLUMNS")):
+        return text
+    return textwrap.fill(text, width=out.width, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 @app.command()
@@ -384,41 +537,50 @@ def explain(lead: Annotated[str, typer.Argument(help="Marketing lead id or email
     if as_json:
         typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
         return
-    out.print(f"lead {found.lead_id}" + (f" ({found.email})" if found.email else ""),
-              highlight=False)
-    out.print(f"  score:   {found.score or 'not in the marketing store any more'}",
-              highlight=False)
-    out.print(f"  match:   {found.match}", highlight=False)
+    def say(line: str, indent: int = 11) -> None:  # under the value, past "  routing: "
+        out.print(_fit(line, indent), highlight=False)
+
+    say(f"lead {found.lead_id}" + (f" ({found.email})" if found.email else ""), 2)
+    say(f"  score:   {found.score or 'not in the marketing store any more'}")
+    say(f"  match:   {found.match}")
     for record in found.crm:
-        out.print(f"  crm:     {record['crm']} {record['object']} {record['id']}"
-                  + (f", status {record['status']}" if record["status"] else "")
-                  + (", converted" if record["converted"] else ""), highlight=False)
+        say(f"  crm:     {record['crm']} {record['object']} {record['id']}"
+            + (f", status {record['status']}" if record["status"] else "")
+            + (", converted" if record["converted"] else ""))
     if not found.routing:
-        out.print("  routing: no owner assigned by leadsync", highlight=False)
+        say("  routing: no owner assigned by leadsync")
     for row in found.routing:
-        owner = f"{row['owner']} ({row['owner_id']})" if row["owner_id"] else "nobody"
-        out.print(f"  routing: {row['at'][:16].replace('T', ' ')} → {owner}, rule "
-                  f"{row['rule']}: {row['reason']}", highlight=False)
+        say(f"  routing: {row['at'][:16].replace('T', ' ')} → {_owner(row)}, rule "
+            f"{row['rule']}: {row['reason']}")
     for row in found.stages:
         stayed = f", {row['stayed_hours']} h there" if row["stayed_hours"] is not None else ""
-        out.print(f"  stage:   {row['at'][:16].replace('T', ' ')} {row['from'] or '(none)'} → "
-                  f"{row['to']}" + (f" by {row['who']}" if row["who"] else "")
-                  + (f" ({row['crm_status']})" if row["crm_status"] else "") + stayed
-                  + (f": {row['reason']}" if row["reason"] else ""), highlight=False)
+        say(f"  stage:   {row['at'][:16].replace('T', ' ')} {row['from'] or '(none)'} → "
+            f"{row['to']}" + (f" by {row['who']}" if row["who"] else "")
+            + (f" ({row['crm_status']})" if row["crm_status"] else "") + stayed
+            + (f": {row['reason']}" if row["reason"] else ""))
     for clock in found.clocks:
         parts = [f"BREACHED {clock['breached_at'][:16].replace('T', ' ')}"
                  if clock["breached_at"] else "",
                  f"met {clock['met_at'][:16].replace('T', ' ')}" if clock["met_at"] else ""]
         state = ", ".join(p for p in parts if p) or (
             "closed" if clock.get("closed") else "open")  # a late touch: both
-        out.print(f"  sla:     {clock['clock']} due {clock['due_at'][:16].replace('T', ' ')}, "
-                  f"{state}" + (f": {clock['evidence']}" if clock["evidence"] else ""),
-                  highlight=False)
+        say(f"  sla:     {clock['clock']} due {clock['due_at'][:16].replace('T', ' ')}, "
+            f"{state}" + (f": {clock['evidence']}" if clock["evidence"] else ""))
     if found.events:
         out.print("  events:")
     for event in found.events:
-        out.print(f"    {event['at'][:16].replace('T', ' ')} run {event['run']} "
-                  f"{event['kind']}: {event['detail']}", highlight=False)
+        say(f"    {event['at'][:16].replace('T', ' ')} run {event['run']} "
+            f"{event['kind']}: {event['detail']}", 6)
+
+
+def _owner(row: dict[str, Any]) -> str:
+    """An owner of the routing history by name, the CRM id in brackets: a rep's name
+    from [routing.reps], else the name the CRM gave when it was listed, else the id once."""
+    if not row["owner_id"]:
+        return "nobody"
+    if row["owner"] and row["owner"] != row["owner_id"]:
+        return f"{row['owner']} ({row['owner_id']})"
+    return row["owner_id"]
 
 
 @app.command()
@@ -631,7 +793,8 @@ def report(config: ConfigOpt = None,
            fmt: Annotated[str, typer.Option(
                "--format", help="html, json or csv.")] = "html",
            out_path: Annotated[Path | None, typer.Option(
-               "--out", help="Write here [default: leadsync-report.html for html; json and "
+               "--out", help="Write here, - for the terminal [default: leadsync-report.html "
+                             "for html; json and "
                              "csv to the terminal].")] = None) -> None:
     """Funnel figures from the stage history: the cohort handed off in the period
     (followed to today), the steps taken in it, and why leads left sales."""
@@ -650,11 +813,16 @@ def report(config: ConfigOpt = None,
     text = {"csv": as_csv, "html": as_html}.get(fmt, lambda f: json.dumps(f, indent=2))(found)
     if out_path is None and fmt == "html":
         out_path = Path("leadsync-report.html")
-    if out_path is None:
+    if out_path is None or str(out_path) == "-":
         typer.echo(text)
-    else:
+        return
+    try:
         out_path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        out.print(f"report written to {out_path}")
+    except OSError as exc:
+        err.print(f"--out {out_path}: cannot write it: {exc.strerror or exc}", style="red",
+                  highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"report written to {out_path}")
 
 
 @app.command()
@@ -665,16 +833,17 @@ def serve(config: ConfigOpt = None,
                    "is required.", show_default=False)] = None,
           port: Annotated[int | None, typer.Option(
               help="Port [default: [console] port, else 8765; 0 picks a free one].",
-              show_default=False)] = None,
+              show_default=False, min=0, max=65535)] = None,
           log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
     """The console in a browser: the report live, possible duplicates answered with
     buttons, and the dead letters with the CRM's reasons. Runs until Ctrl-C."""
     from connector.console import DEFAULT_PORT
 
     _setup(log_json, verbose)
-    cfg = _load(config)
-    console = _console(cfg, host or cfg.console.host,
-                       port if port is not None else cfg.console.port or DEFAULT_PORT)
+    pipelines = _load_all(config)
+    first = next(iter(pipelines.values()))
+    console = _console(pipelines, host or first.console.host,
+                       port if port is not None else first.console.port or DEFAULT_PORT)
     out.print(f"leadsync console at {console.url}"
               + (" (token required)" if console.guarded else "") + "; Ctrl-C stops it",
               highlight=False)
@@ -686,18 +855,19 @@ def serve(config: ConfigOpt = None,
         console.close()
 
 
-def _console(cfg: configuration.Config, host: str, port: int) -> Any:
+def _console(pipelines: dict[str, configuration.Config], host: str, port: int) -> Any:
     """The console bound to host:port, or a red line saying why it cannot be."""
     from connector.console import Console
 
     try:
-        return Console(cfg, host, port)
+        return Console(pipelines, host, port)
     except ConfigError as exc:
         err.print(str(exc), style="red", highlight=False)
         raise typer.Exit(2) from None
-    except OSError as exc:  # the port is taken, the address is not this machine's
-        err.print(f"console: cannot listen on {host}:{port}: {exc.strerror or exc}",
-                  style="red", highlight=False)
+    except (OSError, ValueError) as exc:  # the port is taken, the address unknown here
+        why = getattr(exc, "strerror", None) or str(exc)
+        err.print(f"console: cannot listen on {host}:{port}: {why}", style="red",
+                  highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -900,17 +1070,42 @@ def rep_list(config: ConfigOpt = None,
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in reps], indent=2))
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("rep", "name", "id", "pools (weight)", "time zone", "today", "week",
-                   "status"):
-        table.add_column(column)
+    out.print(_reps_table(reps, out.width))
+
+
+def _reps_table(reps: list[Any], width: int) -> Table:
+    """The reps, whole within ``width``: who a rep is takes one column (name and key,
+    the CRM id under them), the working hours go under the time zone, the status leaves
+    out the name the row shows. Names, pools and the status wrap between words when the
+    room is short; an id or a time zone is never cut."""
+    headers = ("rep", "pools (weight)", "time zone", "today", "week", "status")
+    rows = []
     for r in reps:
-        table.add_row(r.key, r.name, r.id, ", ".join(f"{p} ({w})" for p, w in r.pools.items()),
-                      r.timezone + (f" {r.hours}" if r.hours else ""),
-                      f"{r.today}/{r.daily_cap}" if r.daily_cap is not None else str(r.today),
-                      f"{r.week}/{r.weekly_cap}" if r.weekly_cap is not None else str(r.week),
-                      r.status)
-    out.print(table)
+        who = r.name if r.name == r.key else f"{r.name} ({r.key})"
+        rows.append((f"{who}\n{r.id}", ", ".join(f"{p} ({w})" for p, w in r.pools.items()),
+                     r.timezone + (f"\n{r.hours}" if r.hours else ""),
+                     f"{r.today}/{r.daily_cap}" if r.daily_cap is not None else str(r.today),
+                     f"{r.week}/{r.weekly_cap}" if r.weekly_cap is not None else str(r.week),
+                     r.status.removeprefix(f"{r.name} ")))
+
+    def widest(index: int, *, words: bool = False) -> int:
+        cells = [headers[index], *(row[index] for row in rows)]
+        return max(len(part) for cell in cells
+                   for part in (cell.split() if words else cell.splitlines()))
+
+    natural = [widest(i) for i in range(len(headers))]
+    room = width - 2 * (len(headers) - 1)  # two spaces between columns
+    fixed = natural[:-1]
+    if room - sum(fixed) < min(natural[-1], max(widest(5, words=True), 16)):
+        fixed[0], fixed[1] = widest(0, words=True), widest(1, words=True)  # names wrap
+    status = max(min(natural[-1], room - sum(fixed)), widest(5, words=True))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for header, size in zip(headers, [*fixed, status], strict=True):
+        table.add_column(header, width=size,
+                         justify="right" if header in ("today", "week") else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 if __name__ == "__main__":

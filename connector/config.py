@@ -13,12 +13,13 @@ Secrets are never values in the file, only names of environment variables.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
 import tomllib
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -44,6 +46,10 @@ from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LEADSYNC_CONFIG"
+DEFAULT_PIPELINE = "default"
+"""The name of the one pipeline of a file without [pipelines.NAME] tables."""
+PIPELINE_ENV = "LEADSYNC_PIPELINE"
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 TEMPLATE = Path(__file__).with_name("config_template.toml")
 
 
@@ -114,12 +120,54 @@ class SyncConfig(Model):
         return timedelta(hours=self.task_due_hours)
 
 
+def _crontab(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone=UTC)
+    except ValueError as exc:
+        raise ValueError(f"not a crontab line of five fields (minute hour day month "
+                         f"weekday), e.g. \"*/15 8-18 * * mon-fri\": {exc}") from None
+    return value
+
+
 class ScheduleConfig(Model):
     every_minutes: Annotated[float, _within(
         1, MINUTES_31_DAYS, f"at least 1 minute and at most 31 days ({MINUTES_31_DAYS} "
         "minutes)")] = 15
     """APScheduler's interval: below a minute runs overlap their own start-up; beyond a
     month the scheduler's date arithmetic is as likely to overflow as to be meant."""
+    cron: Annotated[str, AfterValidator(_crontab)] | None = None
+    """Instead of every_minutes: a crontab line in UTC ("*/15 8-18 * * mon-fri"). Its
+    finest step is a minute, so runs never come closer than that either."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleConfig:
+        if self.cron is not None and "every_minutes" in self.model_fields_set:
+            raise ValueError("give every_minutes or cron, not both")
+        return self
+
+    def trigger(self) -> Any:
+        """The APScheduler trigger: the crontab line, else the interval."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.cron is not None:
+            return CronTrigger.from_crontab(self.cron, timezone=UTC)
+        return IntervalTrigger(minutes=self.every_minutes, timezone=UTC)
+
+    def interval(self, at: datetime) -> timedelta:
+        """How far apart runs are around ``at``: the interval, or the gap between the
+        crontab's next two times (health checks judge a run's age against it)."""
+        if self.cron is None:
+            return timedelta(minutes=self.every_minutes)
+        trigger = self.trigger()
+        first = trigger.get_next_fire_time(None, at)
+        second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+        return second - first
+
+    def describe(self) -> str:
+        return f"cron {self.cron!r} (UTC)" if self.cron else f"every {self.every_minutes:g} min"
 
 
 class ConsoleConfig(Model):
@@ -368,6 +416,12 @@ class Config(Model):
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
+    _pipeline: str = PrivateAttr(default=DEFAULT_PIPELINE)
+
+    @property
+    def pipeline(self) -> str:
+        """This pipeline's name ([pipelines.NAME]; "default" in a file without them)."""
+        return self._pipeline
 
     @property
     def base_dir(self) -> Path:
@@ -476,8 +530,15 @@ def config_path(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load(path: str | Path | None = None) -> Config:
-    """Load and validate config.toml; raise ConfigError listing every problem."""
+def load(path: str | Path | None = None, pipeline: str | None = None) -> Config:
+    """Load and validate config.toml; raise ConfigError listing every problem. A file
+    of several pipelines needs ``pipeline`` (else $LEADSYNC_PIPELINE)."""
+    path = config_path(path)
+    return choose(load_all(path), pipeline or os.environ.get(PIPELINE_ENV) or None, path)
+
+
+def load_all(path: str | Path | None = None) -> dict[str, Config]:
+    """Every pipeline of config.toml by name (one, "default", without [pipelines])."""
     path = config_path(path)
     try:
         data = path.read_bytes()
@@ -498,16 +559,91 @@ def load(path: str | Path | None = None) -> Config:
         line = data[:exc.start].count(b"\n") + 1
         raise SettingError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
                            f"{line}); save it as UTF-8", str(path)) from None
-    return parse(text, path)
+    return parse_all(text, path)
 
 
-def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
+def parse(text: str, path: Path | str = DEFAULT_CONFIG, pipeline: str | None = None
+          ) -> Config:
+    """One pipeline's config: the one the file holds, or ``pipeline`` of its
+    [pipelines.NAME] tables (a file holding several needs the name)."""
+    return choose(parse_all(text, path), pipeline, path)
+
+
+def choose(pipelines: dict[str, Config], name: str | None, path: Path | str) -> Config:
+    if name is None and len(pipelines) == 1:
+        return next(iter(pipelines.values()))
+    if name is None:
+        raise ConfigError(f"it holds the pipelines {', '.join(map(repr, pipelines))}: say "
+                          f"which with --pipeline NAME (or ${PIPELINE_ENV})", str(path))
+    if name not in pipelines:
+        raise ConfigError(f"no pipeline {name!r} (there are "
+                          f"{', '.join(map(repr, pipelines))}){did_you_mean(name, pipelines)}",
+                          str(path))
+    return pipelines[name]
+
+
+def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]:
+    """Every pipeline of the file by name: the file's top-level settings with the
+    sections its [pipelines.NAME] table gives (each replacing that section whole); a
+    file without them is one pipeline, "default"."""
     path = Path(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
     lines = key_lines(text)
+    tables = raw.pop("pipelines", None)
+    if tables is None:
+        return {DEFAULT_PIPELINE: _build(raw, lines, path, DEFAULT_PIPELINE)}
+    where = _where(("pipelines",), lines)
+    if not isinstance(tables, dict) or not tables or not all(
+            isinstance(table, dict) for table in tables.values()):
+        raise ConfigError(f"{where}: one [pipelines.NAME] table per pipeline, each holding "
+                          "what differs from the settings above it (docs/operations.md)",
+                          str(path))
+    built: dict[str, Config] = {}
+    problems: list[str] = []
+    for name, own in tables.items():
+        if not PIPELINE_NAME.fullmatch(name):
+            problems.append(f"{_where(('pipelines', name), lines)}: a pipeline's name is "
+                            "lower-case letters, digits, - and _ (it names its logs, metrics "
+                            "and state)")
+            continue
+        # a section the pipeline gives replaces the shared one whole: its [mapping] is
+        # its mapping, not a blend of two CRMs' field names
+        merged = {**copy.deepcopy(raw), **own}
+        if len(tables) > 1 and "url" not in own.get("state", {}):
+            shared = (merged.setdefault("state", {}) or {}).get("url", StateConfig().url)
+            if not isinstance(shared, str) or not shared.startswith("sqlite:///"):
+                problems.append(f"{_where(('pipelines', name), lines)}: set "
+                                f"[pipelines.{name}.state] url: each pipeline keeps its own "
+                                "state, and leadsync does not split a server database (give "
+                                "each pipeline a database of its own)")
+                continue
+            stem, dot, suffix = shared.rpartition(".")
+            merged["state"]["url"] = (f"{stem}-{name}.{suffix}" if dot and "/" not in suffix
+                                      else f"{shared}-{name}")  # state/leadsync-emea.db
+        inside = {**lines, **{key[2:]: line for key, line in lines.items()
+                              if key[:2] == ("pipelines", name) and len(key) > 2}}
+        try:
+            built[name] = _build(merged, inside, path, name)
+        except ConfigError as exc:
+            problems.extend(f"pipeline {name!r}: {problem}" for problem in exc.problems)
+    seen: dict[str, str] = {}
+    for name, config in built.items():
+        url = config.resolve_url(config.state.url)
+        if url in seen:
+            problems.append(f"{_where(('pipelines', name, 'state', 'url'), lines)}: pipeline "
+                            f"{name!r} has the state database of {seen[url]!r}; each pipeline "
+                            "keeps its own (its cursors, links, reviews and lock)")
+        seen.setdefault(url, name)
+    if problems:
+        raise ConfigError(problems, str(path))
+    return built
+
+
+def _build(raw: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path,
+           name: str) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -518,6 +654,7 @@ def parse(text: str, path: Path | str = DEFAULT_CONFIG) -> Config:
     if problems:
         raise ConfigError([f"{_where(key, lines)}: {msg}" for key, msg in problems], str(path))
     config._base_dir, config._source, config._lines = base, path, lines
+    config._pipeline = name
     return config
 
 

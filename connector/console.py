@@ -1,9 +1,12 @@
 """`leadsync serve`: the report live, the review queue answered with buttons, and the
-dead letters with their reasons — a small Flask site served by waitress.
+dead letters with their reasons — a small Flask site served by waitress; and for
+machines, ``/healthz`` (each pipeline's state, 503 when one failed) and ``/metrics``
+(Prometheus' text format).
 
 Who may reach it: bound to loopback (the default), anyone on this machine; bound to
 any other address, only a request carrying the token named by ``[console] token_env``
-(``Authorization: Bearer …``, or a browser session opened with it at /login). A token
+(``Authorization: Bearer …``, or a browser session opened with it at /login; /healthz
+is open to a load balancer: it tells pipeline names and run times only). A token
 in the environment is asked for on loopback too. Requests that change state need
 Flask-WTF's CSRF token as well (a Bearer request is exempt: browsers never add that
 header on their own), and on loopback only the loopback host names are answered, so a
@@ -34,10 +37,14 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from waitress.server import create_server
 
+from connector import metrics
 from connector.config import Config
 from connector.errors import ConfigError
+from connector.health import StateCollector, health, overall
+from connector.health import as_dict as health_dict
 from connector.reporting import as_csv, as_html, figures, window
 
 log = structlog.get_logger("leadsync.console")
@@ -45,7 +52,9 @@ log = structlog.get_logger("leadsync.console")
 DEFAULT_PORT = 8765
 MIN_TOKEN = 16
 """A shorter token is refused: it would be guessed."""
-LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+"""The Host names a console on loopback answers (werkzeug's TRUSTED_HOSTS cannot hold
+an IPv6 literal: it cuts a name at its first colon)."""
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",  # no page of another site frames the buttons
     "X-Content-Type-Options": "nosniff",
@@ -81,34 +90,61 @@ def token_for(config: Config, host: str) -> str | None:
                           f"token: set the environment variable {name} ([console] "
                           "token_env) to a long random string, e.g. the output of "
                           "`python -c 'import secrets; print(secrets.token_urlsafe())'`")
-    if len(token) < MIN_TOKEN:
-        raise ConfigError(f"console: the token in {name} is {len(token)} characters; "
-                          f"use at least {MIN_TOKEN}")
+    if len(token) < MIN_TOKEN or len(set(token)) < 8 or token != "".join(token.split()):
+        raise ConfigError(f"console: the token in {name} is too easy to guess: use at least "
+                          f"{MIN_TOKEN} characters, without spaces, not a repeated few")
     return token
 
 
-def create_app(config: Config, *, host: str, token: str | None) -> Flask:
-    """The console's site for ``config``; ``token`` from :func:`token_for`."""
+def create_app(pipelines: Config | dict[str, Config], *, host: str,
+               token: str | None) -> Flask:
+    """The console's site for these pipelines (a page shows the one its ``pipeline``
+    query names, else the first); ``token`` from :func:`token_for`."""
+    if isinstance(pipelines, Config):
+        pipelines = {pipelines.pipeline: pipelines}
     app = Flask(__name__, template_folder="templates")
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),  # sessions end with the process
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
         WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
-        TRUSTED_HOSTS=LOOPBACK_NAMES if is_loopback(host) else None,
         MAX_CONTENT_LENGTH=64 * 1024)
     csrf = CSRFProtect(app)
+    registry = CollectorRegistry()
+    registry.register(StateCollector(pipelines))
+    registry.register(metrics.BATCH_SECONDS)
+    registry.register(metrics.API_USED)
+    registry.register(metrics.API_REMAINING)
+
+    def chosen() -> Config:
+        name = request.args.get("pipeline") or next(iter(pipelines))
+        if name not in pipelines:
+            abort(404, f"no pipeline {name!r} (there are {', '.join(pipelines)})")
+        return pipelines[name]
+
+    @app.context_processor
+    def which() -> dict[str, Any]:
+        several = len(pipelines) > 1
+        here = request.args.get("pipeline") or next(iter(pipelines))
+        return {"pipelines": list(pipelines) if several else [], "pipeline": here,
+                "keep": f"?pipeline={here}" if several else ""}
 
     def bearer() -> bool:
-        given = request.headers.get("Authorization", "")
-        return (token is not None and given.startswith("Bearer ")
-                and hmac.compare_digest(given[7:].encode(), token.encode()))
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return (token is not None and scheme.lower() == "bearer"
+                and hmac.compare_digest(given.strip().encode(), token.encode()))
+
+    local = is_loopback(host)
 
     @app.before_request
     def guard() -> Any:
+        if local and _host_name(request.headers.get("Host", "")) not in LOOPBACK_NAMES:
+            abort(400, "this console answers to 127.0.0.1, localhost and [::1] only")
         by_bearer = bearer()
         if token is not None and not by_bearer and not session.get("signed_in") \
-                and request.endpoint not in ("sign_in", "static"):
-            if request.accept_mimetypes.accept_html and request.method == "GET":
+                and request.endpoint not in ("sign_in", "static", "healthz"):
+            # a browser is sent to sign in; a program (or a wrong Bearer token) gets 401
+            if request.method == "GET" and "Authorization" not in request.headers \
+                    and "text/html" in request.headers.get("Accept", ""):
                 return redirect(url_for("sign_in", next=request.full_path))
             return Response("a token is required: Authorization: Bearer <token>\n", 401,
                             {"WWW-Authenticate": 'Bearer realm="leadsync"'},
@@ -148,37 +184,51 @@ def create_app(config: Config, *, host: str, token: str | None) -> Flask:
         return render_template("console/login.html", wrong=wrong, nav=False), \
             401 if wrong else 200
 
+    @app.get("/healthz")
+    def healthz() -> Response:
+        found = [health(config) for config in pipelines.values()]
+        _, code = overall(found)
+        return Response(json.dumps(health_dict(found), indent=2), code,
+                        mimetype="application/json")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
     @app.get("/")
     def overview() -> str:
-        seen = _Seen.of(config)
-        return render_template("console/overview.html", config=config, seen=seen)
+        config = chosen()
+        return render_template("console/overview.html", config=config, seen=_Seen.of(config),
+                               healths=[health(c) for c in pipelines.values()])
 
     @app.get("/report")
     def report() -> Any:
+        config = chosen()
         start, end, by, per = _window()
         page = as_html(figures(config, start, end, by, per),
                        console={"since": f"{start:%Y-%m-%d}", "until": f"{end:%Y-%m-%d}",
                                 "by": by or "", "per": per or "",
-                                "query": request.query_string.decode("ascii", "replace")})
+                                "query": request.query_string.decode("ascii", "replace"),
+                                **which()})
         return Response(page, mimetype="text/html")
 
     @app.get("/report.json")
     def report_json() -> Response:
         start, end, by, per = _window()
-        return Response(json.dumps(figures(config, start, end, by, per), indent=2),
+        return Response(json.dumps(figures(chosen(), start, end, by, per), indent=2),
                         mimetype="application/json")
 
     @app.get("/report.csv")
     def report_csv() -> Response:
         start, end, by, per = _window()
-        return Response(as_csv(figures(config, start, end, by, per)), mimetype="text/csv",
+        return Response(as_csv(figures(chosen(), start, end, by, per)), mimetype="text/csv",
                         headers={"Content-Disposition": "inline; filename=leadsync.csv"})
 
     @app.get("/reviews")
     def reviews() -> str:
         from connector.wiring import open_state
 
-        store = open_state(config)
+        store = open_state(chosen())
         try:
             items = store.reviews.listing(status=None, limit=1000)
         finally:
@@ -194,7 +244,7 @@ def create_app(config: Config, *, host: str, token: str | None) -> Flask:
         choice = request.form.get("choice", "")
         if choice not in ("same", "different"):
             abort(400, "choose same or different")
-        store = open_state(config)
+        store = open_state(chosen())
         try:
             decided = store.reviews.decide(review_id, choice)
         except LookupError:
@@ -209,13 +259,13 @@ def create_app(config: Config, *, host: str, token: str | None) -> Flask:
             return {"review": review_id, "choice": choice, "lead": decided.marketing_id}
         flash(f"Review {review_id}: {choice}. The next run will {action} for lead "
               f"{decided.marketing_id}.")
-        return redirect(url_for("reviews"))
+        return redirect(url_for("reviews", **request.args))
 
     @app.get("/dead-letters")
     def dead_letters() -> str:
         from connector.wiring import open_state
 
-        store = open_state(config)
+        store = open_state(chosen())
         try:
             letters = [letter.as_dict() for letter in store.dead_letters(limit=1000)]
         finally:
@@ -224,11 +274,21 @@ def create_app(config: Config, *, host: str, token: str | None) -> Flask:
 
     @app.errorhandler(400)
     @app.errorhandler(404)
-    def problem(exc: Any) -> tuple[str, int]:
+    def problem(exc: Any) -> Any:
+        if request.path.endswith((".json", ".csv")):  # a program asked: a program's answer
+            return {"error": exc.description}, exc.code
         return render_template("console/message.html", title=exc.name,
                                message=exc.description), exc.code
 
     return app
+
+
+def _host_name(header: str) -> str:
+    """``[::1]:8765`` → ``[::1]``; ``Localhost:8765`` → ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header.partition("]")[0] + "]"
+    return header.partition(":")[0]
 
 
 def _window() -> tuple[Any, Any, str | None, str | None]:
@@ -250,7 +310,8 @@ def _review(row: Any) -> dict[str, Any]:
             "crm_id": row.crm_id, "crm_object": row.crm_object, "score": row.score,
             "reason": row.reason, "status": row.status,
             "fields": [(name, lead.get(name), record.get(name))
-                       for name in dict.fromkeys([*lead, *record])]}
+                       for name in dict.fromkeys([*lead, *record])
+                       if lead.get(name) not in (None, "") or record.get(name) not in (None, "")]}
 
 
 @dataclass(frozen=True)
@@ -278,9 +339,11 @@ class Console:
     """The console served by waitress on a thread of its own (the daemon's), or on the
     caller's (`leadsync serve`)."""
 
-    def __init__(self, config: Config, host: str, port: int) -> None:
-        token = token_for(config, host)
-        self.server = create_server(create_app(config, host=host, token=token),
+    def __init__(self, pipelines: Config | dict[str, Config], host: str, port: int) -> None:
+        if isinstance(pipelines, Config):
+            pipelines = {pipelines.pipeline: pipelines}
+        token = token_for(next(iter(pipelines.values())), host)
+        self.server = create_server(create_app(pipelines, host=host, token=token),
                                     host=host, port=port, threads=4, ident="leadsync")
         self.host, self.port = host, int(self.server.effective_port)  # type: ignore[union-attr]
         self.guarded = token is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -48,8 +49,10 @@ from connector.matching.estimation import current_weights
 from connector.matching.index import CandidateIndex
 from connector.matching.keys import email_key, person_email_key
 from connector.matching.lookup import AccountMatch, Accounts, people
+from connector.metrics import BATCH_SECONDS
 from connector.normalize import normalize
 from connector.outbox import make_owed_tasks
+from connector.progress import SILENT, Meter, Progress
 from connector.records import (
     Candidate,
     Change,
@@ -208,8 +211,11 @@ class Pipeline:
     def __init__(self, config: Config, state: StateStore, marketing: MarketingAdapter,
                  crm: CrmAdapter, *, retry_dead_letters: bool = False,
                  clock: Clock = utcnow, stop: Stop = NEVER,
-                 lock: HeldLock | None = None) -> None:
+                 lock: HeldLock | None = None, progress: Progress = SILENT) -> None:
         self.config = config
+        self.progress = progress
+        """Told of each step and batch: a terminal draws a bar, else nothing does."""
+        self.meter = Meter()
         self.stop = stop
         """Asked between batches: SIGTERM or a first Ctrl-C ends the run after the batch."""
         self.lock = lock
@@ -265,10 +271,13 @@ class Pipeline:
         self.run_id = summary.run_id
         log.info("run started", run=summary.run_id, dry_run=dry_run, crm=self.crm.name)
         try:
+            self.progress.step("reading the CRM's changes")
             self.open_feeds()
             self.feed_back(summary)  # what sales did first: it decides two-way conflicts,
             self.hand_off(summary)   # and a converted or deleted record is not written to
+            self.progress.step("bringing back recycled leads")
             self.bring_back(summary)
+            self.progress.step("looking at the SLA clocks")
             self.keep_time(summary)
             self.judge(summary)
         except RunStopped as exc:
@@ -322,20 +331,24 @@ class Pipeline:
     def hand_off(self, summary: RunSummary) -> None:
         if not summary.dry_run and self.config.sync.handoff_task:
             events: list[Event] = []
+            self.progress.step("making the tasks earlier runs owe")
             self.make_tasks(summary, events)  # what earlier runs still owe
             self.state.record_events(summary.run_id, events)
+        self.progress.step("bringing the candidate index in step")
         self.refresh_index(summary)
         retried: set[str] = set()
         ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
             ids += [d.marketing_id for d in self.state.dead_letters(limit=100_000)
                     if d.crm == self.crm.name and d.crm_object == self.object]
+        start = self.state.cursor(MARKETING_STREAM)
+        self.meter.start(self.expected(start, ids))
+        self.progress.expect(self.meter.expected)
         if ids:
             for batch in batched(self.marketing.leads(list(dict.fromkeys(ids))),
                                  self.batch_size):
                 self.hand_off_batch(batch, summary)
                 retried.update(lead.id for lead in batch)
-        start = self.state.cursor(MARKETING_STREAM)
         cursor = start
         fresh = (lead for lead in self.marketing.read_changes(start.value if start else None)
                  if start is None or not start.seen(lead.updated_at, lead.id))
@@ -346,6 +359,13 @@ class Pipeline:
             if not summary.dry_run and cursor is not None:
                 self.state.set_cursor(MARKETING_STREAM, cursor)
             self.checkpoint(summary)
+
+    def expected(self, start: Cursor | None, ids: list[str]) -> int | None:
+        """About how many leads the hand-off step will read, for a progress display;
+        None when the marketing store cannot count its changes."""
+        count = getattr(self.marketing, "count_changes", None)
+        changed = count(start.value if start else None) if count is not None else None
+        return None if changed is None else changed + len(set(ids))
 
     def checkpoint(self, summary: RunSummary) -> None:
         """Between batches: a sign of life, and a polite stop if one was asked for."""
@@ -365,27 +385,35 @@ class Pipeline:
                            "instance's writes are doubled")
 
     def hand_off_batch(self, batch: list[Lead], summary: RunSummary) -> None:
-        before = dict(summary.counts)
+        before, began = dict(summary.counts), time.monotonic()
         events: list[Event] = []
+        self.progress.step(self.meter.at("qualifying"))
         handoffs = self.qualify_batch(batch, summary, events)
         for handoff in handoffs:  # before routing: a re-created record gets an owner anew
             if handoff.link is not None and handoff.link.deleted_at is not None:
                 self.recreate(handoff, events)
         try:
+            self.progress.step(self.meter.at("matching"))
             handoffs = self.match_batch(handoffs, summary, events)
+            self.progress.step(self.meter.at("routing"))
             self.route_batch(handoffs, summary, events)
             waiting = [h for h in handoffs if h.after is not None]
             if not summary.dry_run:
                 self.still_locked()
+            self.progress.step(self.meter.at("writing"))
             self.write_batch([h for h in handoffs if h.after is None], summary, events)
             if waiting:  # duplicates of leads just written: now updates of their records
                 self.write_batch(self.after_first(waiting, summary), summary, events)
         finally:
             if not summary.dry_run:
                 self.state.record_events(summary.run_id, events)
+        if not summary.dry_run:
+            BATCH_SECONDS.labels(self.config.pipeline).observe(time.monotonic() - began)
+        tally = self.meter.tally(summary.counts)
         log.info("batch handed off", **{k: summary.counts[k] - before[k] for k in
                                          ("read", "qualified", "matched", "held", "created",
-                                          "updated", "unchanged", "refused")})
+                                          "updated", "unchanged", "refused")}, **tally.fields())
+        self.progress.batch(tally)
 
     def qualify_batch(self, batch: list[Lead], summary: RunSummary,
                       events: list[Event]) -> list[Handoff]:

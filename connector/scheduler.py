@@ -1,11 +1,13 @@
-"""APScheduler wiring: run the cycle every N minutes, never two at once."""
+"""APScheduler wiring: each pipeline's cycle on its schedule, never two at once."""
 
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -19,31 +21,64 @@ from connector.wiring import open_crm, run_once
 log = structlog.get_logger("leadsync.scheduler")
 
 
-def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None) -> None:
+STANDING_BY: set[tuple[str, str]] = set()
+"""(pipeline, state database) this process stands by for: another instance holds the
+lock. Each pipeline's ticks run one at a time, so each key has one writer."""
+
+
+def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None,
+         standing_by: set[tuple[str, str]] = STANDING_BY) -> None:
+    """One tick. Another instance holding the pipeline lock is the normal state of a
+    standby: it is said once, at info, and again when this one takes over, not as an
+    error every tick."""
+    from connector.state import RunLocked
+
     if stop.requested:
         return
+    where = (config.pipeline, config.resolve_url(config.state.url))
     try:
-        run_once(config, stop=stop, crm=crm)
+        summary = run_once(config, stop=stop, crm=crm)
+    except RunLocked:
+        if where in standing_by:
+            log.debug("standing by", pipeline=config.pipeline)
+        else:
+            standing_by.add(where)
+            log.info("standing by: another instance holds the pipeline lock; this one "
+                     "runs when the lock is free", pipeline=config.pipeline)
+        return
     except LeadsyncError as exc:  # the next tick tries again; the run record says why
         log.error("sync failed", error=str(exc))
+        return
+    if where in standing_by:
+        standing_by.discard(where)
+        log.info("took over: the pipeline lock was free and this instance ran",
+                 pipeline=config.pipeline, run=summary.run_id, status=summary.status)
 
 
 def schedule(scheduler: BaseScheduler, config: Config, stop: Stop = NEVER,
              crm: CrmAdapter | None = None) -> Job:
-    """One sync job: first run now, then every N minutes; a slow run is never doubled."""
-    return scheduler.add_job(_job, "interval", args=[config, stop, crm],
-                             minutes=config.schedule.every_minutes,
+    """A pipeline's sync job: first run now, then on its interval or crontab line; a
+    slow run is never doubled (and the pipeline lock keeps other instances out)."""
+    return scheduler.add_job(_job, config.schedule.trigger(), args=[config, stop, crm],
                              next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
-                             id="sync", misfire_grace_time=60)
+                             id=f"sync:{config.pipeline}", name=config.pipeline,
+                             misfire_grace_time=60)
 
 
-def run_forever(config: Config, stop: Stop = NEVER) -> None:
-    """Run on the schedule until ``stop`` is asked (SIGTERM, Ctrl-C): the run in
-    progress ends after its batch, no new run starts, and the process exits."""
-    scheduler = BlockingScheduler(timezone=UTC)
-    with open_crm(config) as crm:  # one login and one describe per object, not one a cycle
-        schedule(scheduler, config, stop, crm)
-        log.info("scheduler started", every_minutes=config.schedule.every_minutes)
+def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> None:
+    """Run every pipeline on its schedule until ``stop`` is asked (SIGTERM, Ctrl-C):
+    the runs in progress end after their batch, no new run starts, and the process
+    exits. Pipelines run side by side, each on a worker thread of its own."""
+    if isinstance(pipelines, Config):
+        pipelines = {pipelines.pipeline: pipelines}
+    scheduler = BlockingScheduler(timezone=UTC, executors={
+        "default": ThreadPoolExecutor(max_workers=max(1, len(pipelines)))})
+    with ExitStack() as crms:
+        for config in pipelines.values():
+            # one login and one describe per object per pipeline, not one a cycle
+            schedule(scheduler, config, stop, crms.enter_context(open_crm(config)))
+            log.info("scheduler started", pipeline=config.pipeline,
+                     schedule=config.schedule.describe())
         watcher = threading.Thread(target=_stop_when_asked, args=(scheduler, stop),
                                    daemon=True)
         watcher.start()

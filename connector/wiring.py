@@ -29,6 +29,7 @@ from connector.config import (
     secret,
 )
 from connector.errors import ConfigError, FatalError, LeadsyncError
+from connector.metrics import record_usage
 from connector.migrations import (
     MARKETING,
     STATE,
@@ -141,15 +142,20 @@ def run_once(config: Config, *, dry_run: bool = False, retry_dead_letters: bool 
     ``crm``: an adapter the caller keeps open across runs (the daemon: its login
     and the CRM's metadata are reused, not asked again every cycle).
     ``clock``: the time routing and SLA clocks read (tests move it on)."""
-    state = open_state(config)
-    try:
-        with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
-                (nullcontext(crm) if crm is not None else open_crm(config)) as crm:
-            pipeline = Pipeline(config, state, marketing, crm, retry_dead_letters=
-                                retry_dead_letters, stop=stop, lock=lock, clock=clock)
-            return pipeline.run(dry_run=dry_run)
-    finally:
-        state.close()
+    with structlog.contextvars.bound_contextvars(pipeline=config.pipeline):
+        state = open_state(config)
+        try:
+            with state.run_lock() as lock, open_marketing(config, seed=True) as marketing, \
+                    (nullcontext(crm) if crm is not None else open_crm(config)) as crm:
+                pipeline = Pipeline(config, state, marketing, crm, retry_dead_letters=
+                                    retry_dead_letters, stop=stop, lock=lock, clock=clock,
+                                    progress=progress)
+                try:
+                    return pipeline.run(dry_run=dry_run)
+                finally:
+                    record_usage(config.pipeline, crm)
+        finally:
+            state.close()
 
 
 def reroute_once(config: Config, lead: str, *, why: str = "not followed up in time",

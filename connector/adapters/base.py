@@ -197,6 +197,11 @@ class MarketingAdapter(Protocol):
         """Leads whose profile or activities changed at or after ``since``, oldest first."""
         ...
 
+    def count_changes(self, since: datetime | None) -> int | None:
+        """About how many leads ``read_changes(since)`` yields, for a progress display's
+        total and time left; None when the store cannot tell without reading them."""
+        ...
+
     def leads(self, marketing_ids: Sequence[str]) -> list[Lead]:
         """The current leads with these ids (with activities); unknown ids are left out."""
         ...

@@ -247,6 +247,11 @@ class UsageMeter:
         if "x-hubspot-ratelimit-daily" in values:
             self.daily = int(values["x-hubspot-ratelimit-daily"])
 
+    @property
+    def used(self) -> int | None:
+        return None if self.daily is None or self.remaining is None \
+            else self.daily - self.remaining
+
 
 class HubSpotAdapter:
     name: ClassVar[str] = "hubspot"

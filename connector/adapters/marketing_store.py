@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 import structlog
 from anyascii import anyascii
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, or_, update
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, or_, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -813,6 +813,14 @@ class EmbeddedMarketingStore:
             last = (rows[-1].updated_at, rows[-1].id)  # type: ignore[assignment]
             if len(rows) < page_size:
                 return
+
+    def count_changes(self, since: datetime | None) -> int:
+        """How many leads ``read_changes(since)`` would yield now: one count query."""
+        with Session(self.engine) as session:
+            query = select(func.count()).select_from(MkLead)
+            if since is not None:
+                query = query.where(col(MkLead.updated_at) >= since)
+            return int(session.exec(query).one())
 
     def _with_activities(self, session: Session, rows: list[MkLead]) -> list[Lead]:
         """Leads with their activities, one query for the whole page."""

@@ -241,7 +241,7 @@ def test_the_live_report_takes_the_commands_options(app_of: Any) -> None:
     bad = client.get("/report?since=yesterday")
     assert bad.status_code == 400 and b"since &#39;yesterday&#39;: not a date" in bad.data
     wrong = client.get("/report.json?by=colour")
-    assert wrong.status_code == 400 and b"by &#39;colour&#39;" in wrong.data
+    assert wrong.status_code == 400 and wrong.get_json()["error"].startswith("by 'colour'")
     shown = client.get("/report.json?by=source&period=week")
     assert shown.status_code == 200
     figures = shown.get_json()
@@ -268,7 +268,7 @@ def test_the_token_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         with pytest.raises(ConfigError, match="MY_CONSOLE_TOKEN"):
             token_for(config, host)
     monkeypatch.setenv("MY_CONSOLE_TOKEN", "short")
-    with pytest.raises(ConfigError, match="at least 16"):
+    with pytest.raises(ConfigError, match="too easy to guess"):
         token_for(config, "0.0.0.0")
     monkeypatch.setenv("MY_CONSOLE_TOKEN", TOKEN)
     assert token_for(config, "0.0.0.0") == TOKEN
@@ -306,3 +306,41 @@ def test_the_daemon_serves_the_console_on_its_configured_port(
         output, _ = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, output
     assert "console listening" in output
+
+
+@pytest.mark.parametrize("held", ["salesforce"], indirect=True)
+def test_programs_get_401_and_json_browsers_get_the_sign_in(app_of: Any) -> None:
+    client = app_of("0.0.0.0", TOKEN)
+    for headers in ({}, {"Accept": "*/*"}, {"Authorization": "Bearer wrong-token-wrong"},
+                    {"Accept": "text/html", "Authorization": "Bearer wrong-token-wrong"}):
+        refused = client.get("/report.json", headers=headers)
+        assert refused.status_code == 401, headers
+    browser = client.get("/reviews", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_code == 302 and "/login" in browser.headers["Location"]
+    shown = client.get("/report.json?by=colour", headers={"Authorization": f"bearer {TOKEN}"})
+    assert shown.status_code == 400
+    assert shown.get_json() == {"error": "by 'colour': one of source, campaign, territory, "
+                                         "rep, tier"}
+    assert client.get("/healthz").status_code == 200  # a load balancer's probe: no token
+
+
+@pytest.mark.parametrize("held", ["salesforce"], indirect=True)
+def test_ipv6_loopback_answers_its_own_name(app_of: Any) -> None:
+    client = app_of("::1")
+    assert client.get("/", headers={"Host": "[::1]:8765"}).status_code == 200
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_weak_tokens_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 salesforce_sandbox: Any) -> None:
+    from tests.conftest import config_text
+
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                route_to=salesforce_sandbox.address), encoding="utf-8")
+    config = configuration.load(path)
+    for weak in (" " * 15 + "x", "abababababababababab", "correct horse battery staple"):
+        monkeypatch.setenv("LEADSYNC_CONSOLE_TOKEN", weak)
+        with pytest.raises(ConfigError, match="too easy to guess"):
+            token_for(config, "0.0.0.0")

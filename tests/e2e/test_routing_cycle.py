@@ -166,6 +166,26 @@ def test_a_lead_no_territory_takes_goes_to_the_fallback_with_a_warning(
     assert crm_leads(salesforce_sandbox)["ken@firm.example"]["OwnerId"] == ADMIN
 
 
+def test_explain_names_owners_and_fits_80_columns(config: Config, salesforce_sandbox: Any,
+                                                  tmp_path: Path) -> None:
+    """A rep by name with the id in brackets; an owner outside [routing.reps] (the
+    fallback) by id, once; every line within 80 columns, broken between words."""
+    import_leads(config, tmp_path / "l.csv", us_leads(2) + [
+        lead_row(9, email="ken@firm.example", country="Japan", state="")])
+    sync(config)
+    for lead, owner in (("pat1@firm1.example", f"Jordan Patel ({JORDAN})"),
+                        ("ken@firm.example", f"{ADMIN}, rule fallback")):
+        wide = CliRunner().invoke(app, ["explain", lead, "-c", str(config.source)],
+                                  env={"COLUMNS": "1000"})
+        narrow = CliRunner().invoke(app, ["explain", lead, "-c", str(config.source)],
+                                    env={"COLUMNS": "80"})
+        assert wide.exit_code == narrow.exit_code == 0, narrow.output
+        [routing] = [line for line in wide.output.splitlines() if "routing:" in line]
+        assert f"→ {owner}" in routing and f"{ADMIN} ({ADMIN})" not in routing
+        assert max(len(line) for line in narrow.output.splitlines()) <= 80, narrow.output
+        assert len(routing) > 80 and narrow.output.split() == wide.output.split()
+
+
 def test_explain_prints_every_reason_and_reroute_moves_the_owner(
         config: Config, salesforce_sandbox: Any, tmp_path: Path) -> None:
     import_leads(config, tmp_path / "us.csv", us_leads(2))

@@ -46,6 +46,69 @@ def test_scheduled_job_runs_the_cycle_and_never_overlaps(make_config: Any,
     assert (run.status, run.created) == ("ok", 2)
 
 
+def test_a_standby_says_so_once_then_takes_over(db_url: str, make_config: Any,
+                                                tmp_path: Path) -> None:
+    """Another instance holds the pipeline lock: this one logs that it stands by, once
+    and at info (not an error every tick), and again when it takes over."""
+    from structlog.testing import capture_logs
+
+    from connector.scheduler import _job
+
+    config = make_config(state_url=db_url, marketing_url=db_url)
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2)])
+    other = StateStore(config.resolve_url(config.state.url))  # the active instance
+    memory: set[tuple[str, str]] = set()
+    with capture_logs() as ticks, other.run_lock():
+        for _ in range(3):
+            _job(config, standing_by=memory)
+    said = [(e["log_level"], e["event"]) for e in ticks if e["log_level"] != "debug"]
+    assert said == [("info", "standing by: another instance holds the pipeline lock; "
+                             "this one runs when the lock is free")]  # once, in 3 ticks
+    with capture_logs() as ticks:  # the lock is free: this instance runs, and says so
+        _job(config, standing_by=memory)
+        _job(config, standing_by=memory)
+    took = [e for e in ticks if e["event"].startswith("took over")]
+    assert [(e["log_level"], e["status"]) for e in took] == [("info", "ok")]
+    assert not [e for e in ticks if e["log_level"] == "error"]
+    [second, first] = other.runs()
+    other.close()
+    assert (first.status, first.created, second.status) == ("ok", 2, "ok")
+    assert took[0]["run"] == first.id
+
+
+def test_the_daemon_under_log_json_prints_json_lines_only(make_config: Any,
+                                                          tmp_path: Path) -> None:
+    """`leadsync sync --log-json` as systemd runs it: APScheduler's lines and every other
+    library's (--verbose lets them all through) are JSON objects like leadsync's own."""
+    import json
+
+    config = make_config()
+    import_leads(config, tmp_path / "l.csv", [lead_row(1), lead_row(2)])
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "sync", "--log-json",
+                             "--verbose", "--config", str(config.source)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SF_PASSWORD": "sandbox"})
+    watchdog = threading.Timer(60, proc.kill)  # a daemon that never runs fails, not hangs
+    watchdog.start()
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if '"run finished"' in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        lines += proc.communicate(timeout=30)[1].splitlines()
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 0, "".join(lines)
+    records = [json.loads(line) for line in lines]  # every line on stderr
+    loggers = {r.get("logger", "leadsync").split(".")[0] for r in records}
+    assert {"apscheduler", "leadsync"} <= loggers, loggers
+    assert [r["status"] for r in records if r["event"] == "run finished"] == ["ok"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

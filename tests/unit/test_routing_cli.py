@@ -89,3 +89,24 @@ def test_check_findings_for_the_fallback(tmp_path: Path) -> None:
         "0058d0000000006AAA"}, SANDBOX_USERS)
     assert [(f.severity, f.key) for f in found] == [("error", "routing.fallback_owner")]
     assert "'0058d0000000006AAA' (Casey Brooks) is not active" in str(found[0])
+
+
+def test_rep_list_fits_80_columns_with_ids_and_time_zones_whole(tmp_path: Path) -> None:
+    path = str(write_config(tmp_path, ('timezone = "America/Los_Angeles"',
+                                       'timezone = "America/Los_Angeles"\nhours = "09:00-17:30"')))
+    assert runner.invoke(app, ["rep", "away", "avery", "--until", "2099-01-05", "--reason",
+                               "parental leave", "-c", path]).exit_code == 0
+    for width in (80, 120):
+        listed = runner.invoke(app, ["rep", "list", "-c", path], env={"COLUMNS": str(width)})
+        assert listed.exit_code == 0, listed.output
+        lines = listed.output.splitlines()
+        assert [line for line in lines if len(line) > width or "…" in line] == [], listed.output
+        for rep_id in SANDBOX_USERS.keys() - {"0058d0000000001AAA", "0058d0000000006AAA"}:
+            assert sum(rep_id in line for line in lines) == 1, rep_id  # on a line of its own
+        for zone in ("America/Los_Angeles", "America/Chicago", "Europe/London", "09:00-17:30"):
+            assert zone in listed.output
+        words = listed.output.split()
+        assert {"Avery", "Chen", "(avery)", "2099-01-05", "(parental", "leave)", "0/25",
+                "available"} <= set(words)
+        assert "Avery Chen away" not in listed.output  # the row names the rep already
+    assert "Avery Chen (avery)" in listed.output  # with room, the name stays on one line
