@@ -158,13 +158,27 @@ class ScheduleConfig(Model):
 
     def interval(self, at: datetime) -> timedelta:
         """How far apart runs are around ``at``: the interval, or the gap between the
-        crontab's next two times (health checks judge a run's age against it)."""
+        crontab's next two times."""
         if self.cron is None:
             return timedelta(minutes=self.every_minutes)
         trigger = self.trigger()
         first = trigger.get_next_fire_time(None, at)
         second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
         return second - first
+
+    def due_between(self, start: datetime, end: datetime, most: int = 5) -> int:
+        """How many runs the schedule called for after ``start`` up to ``end`` (at most
+        ``most``): health counts the runs missed since the last that went through, so
+        a crontab's night or weekend is no gap."""
+        if self.cron is None:
+            return min(most, max(0, int((end - start) / timedelta(minutes=self.every_minutes))))
+        trigger, seen, at = self.trigger(), 0, start
+        while seen < most:
+            fire = trigger.get_next_fire_time(None, at + timedelta(seconds=1))
+            if fire is None or fire > end:
+                break
+            seen, at = seen + 1, fire
+        return seen
 
     def describe(self) -> str:
         return f"cron {self.cron!r} (UTC)" if self.cron else f"every {self.every_minutes:g} min"
@@ -612,6 +626,9 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
         # a section the pipeline gives replaces the shared one whole: its [mapping] is
         # its mapping, not a blend of two CRMs' field names
         merged = {**copy.deepcopy(raw), **own}
+        if "console" in own:
+            problems.append(f"{_where(('pipelines', name, 'console'), lines)}: the console "
+                            "serves every pipeline: give [console] at the top level")
         if len(tables) > 1 and "url" not in own.get("state", {}):
             shared = (merged.setdefault("state", {}) or {}).get("url", StateConfig().url)
             if not isinstance(shared, str) or not shared.startswith("sqlite:///"):
@@ -623,6 +640,14 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
             stem, dot, suffix = shared.rpartition(".")
             merged["state"]["url"] = (f"{stem}-{name}.{suffix}" if dot and "/" not in suffix
                                       else f"{shared}-{name}")  # state/leadsync-emea.db
+            claimed = any(isinstance(t.get("state"), dict) and t["state"].get("url") == shared
+                          for t in tables.values())
+            if not claimed and _sqlite_file(shared, path).exists():
+                problems.append(f"{_where(('pipelines', name), lines)}: {shared} holds the "
+                                "state of this file's one pipeline until now: give it to one "
+                                f"pipeline ([pipelines.{name}.state] url = \"{shared}\"), or "
+                                "its cursors, links, reviews and clocks would be left behind")
+                continue
         inside = {**lines, **{key[2:]: line for key, line in lines.items()
                               if key[:2] == ("pipelines", name) and len(key) > 2}}
         try:
@@ -640,6 +665,12 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
     if problems:
         raise ConfigError(problems, str(path))
     return built
+
+
+def _sqlite_file(url: str, config_file: Path) -> Path:
+    """The file of a sqlite:/// URL, a relative one beside config.toml."""
+    file = Path(url.removeprefix("sqlite:///"))
+    return file if file.is_absolute() else config_file.resolve().parent / file
 
 
 def _build(raw: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path,

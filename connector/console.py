@@ -6,7 +6,8 @@ machines, ``/healthz`` (each pipeline's state, 503 when one failed) and ``/metri
 Who may reach it: bound to loopback (the default), anyone on this machine; bound to
 any other address, only a request carrying the token named by ``[console] token_env``
 (``Authorization: Bearer …``, or a browser session opened with it at /login; /healthz
-is open to a load balancer: it tells pipeline names and run times only). A token
+is open to a load balancer: without the token it tells each pipeline's status and last
+success only). A token
 in the environment is asked for on loopback too. Requests that change state need
 Flask-WTF's CSRF token as well (a Bearer request is exempt: browsers never add that
 header on their own), and on loopback only the loopback host names are answered, so a
@@ -21,8 +22,8 @@ import json
 import os
 import secrets
 import threading
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from flask import (
@@ -42,14 +43,16 @@ from waitress.server import create_server
 
 from connector import metrics
 from connector.config import Config
-from connector.errors import ConfigError
-from connector.health import StateCollector, health, overall
+from connector.errors import ConfigError, LeadsyncError
+from connector.health import StateCollector, Stores, figures_of, health, overall
 from connector.health import as_dict as health_dict
 from connector.reporting import as_csv, as_html, figures, window
 
 log = structlog.get_logger("leadsync.console")
 
 DEFAULT_PORT = 8765
+PAGE = 1000
+"""Reviews, answers and dead letters a page lists (the oldest first)."""
 MIN_TOKEN = 16
 """A shorter token is refused: it would be guessed."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -100,9 +103,10 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
                token: str | None) -> Flask:
     """The console's site for these pipelines (a page shows the one its ``pipeline``
     query names, else the first); ``token`` from :func:`token_for`."""
-    if isinstance(pipelines, Config):
-        pipelines = {pipelines.pipeline: pipelines}
+    pipelines = by_name(pipelines)
+    stores = Stores(pipelines)
     app = Flask(__name__, template_folder="templates")
+    app.extensions["leadsync_stores"] = stores  # Console.close closes them
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),  # sessions end with the process
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
@@ -110,23 +114,28 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
         MAX_CONTENT_LENGTH=64 * 1024)
     csrf = CSRFProtect(app)
     registry = CollectorRegistry()
-    registry.register(StateCollector(pipelines))
+    registry.register(StateCollector(stores))
     registry.register(metrics.BATCH_SECONDS)
     registry.register(metrics.API_USED)
     registry.register(metrics.API_REMAINING)
 
+    def here() -> str:
+        """The pipeline the page is of: ``?pipeline=``, else the first."""
+        return request.args.get("pipeline") or next(iter(pipelines))
+
     def chosen() -> Config:
-        name = request.args.get("pipeline") or next(iter(pipelines))
-        if name not in pipelines:
-            abort(404, f"no pipeline {name!r} (there are {', '.join(pipelines)})")
-        return pipelines[name]
+        if here() not in pipelines:
+            abort(404, f"no pipeline {here()!r} (there are {', '.join(pipelines)})")
+        return pipelines[here()]
+
+    def store() -> Any:
+        return stores(chosen().pipeline)
 
     @app.context_processor
     def which() -> dict[str, Any]:
         several = len(pipelines) > 1
-        here = request.args.get("pipeline") or next(iter(pipelines))
-        return {"pipelines": list(pipelines) if several else [], "pipeline": here,
-                "keep": f"?pipeline={here}" if several else ""}
+        return {"pipelines": list(pipelines) if several else [], "pipeline": here(),
+                "keep": f"?pipeline={here()}" if several else ""}
 
     def bearer() -> bool:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -169,16 +178,13 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
         if token is None:
             return redirect(url_for("overview"))
         wrong = False
-        if request.method == "POST":
-            csrf.protect()
+        if request.method == "POST":  # the CSRF token was asked of it by guard()
             given = request.form.get("token", "")
             if hmac.compare_digest(given.encode(), token.encode()):
                 session.clear()
                 session["signed_in"] = True
-                target = request.args.get("next", "")
-                # only a path of this site: never a redirect elsewhere
-                return redirect(target if target.startswith("/")
-                                and not target.startswith("//") else url_for("overview"))
+                return redirect(_own_path(request.args.get("next", ""))
+                                or url_for("overview"))
             wrong = True
             log.warning("console: a wrong token was given", remote=request.remote_addr)
         return render_template("console/login.html", wrong=wrong, nav=False), \
@@ -186,10 +192,16 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
 
     @app.get("/healthz")
     def healthz() -> Response:
-        found = [health(config) for config in pipelines.values()]
-        _, code = overall(found)
-        return Response(json.dumps(health_dict(found), indent=2), code,
-                        mimetype="application/json")
+        found = [health(config, store=_or_none(stores, name))
+                 for name, config in pipelines.items()]
+        worst, code = overall(found)
+        shown = health_dict(found)
+        if token is not None and not bearer() and not session.get("signed_in"):
+            # a load balancer's probe: the states, not the errors (they name hosts)
+            shown = {"status": worst, "pipelines": {
+                h.pipeline: {"status": h.status, "last_success_at": h.last_success_at}
+                for h in found}}
+        return Response(json.dumps(shown, indent=2), code, mimetype="application/json")
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -198,8 +210,11 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
     @app.get("/")
     def overview() -> str:
         config = chosen()
-        return render_template("console/overview.html", config=config, seen=_Seen.of(config),
-                               healths=[health(c) for c in pipelines.values()])
+        counted = figures_of(store().engine, config.crm.adapter)
+        return render_template("console/overview.html", config=config, counted=counted,
+                               runs=[run.as_dict() for run in store().runs(10)],
+                               healths=[health(c, store=_or_none(stores, name))
+                                        for name, c in pipelines.items()])
 
     @app.get("/report")
     def report() -> Any:
@@ -226,31 +241,23 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
 
     @app.get("/reviews")
     def reviews() -> str:
-        from connector.wiring import open_state
-
-        store = open_state(chosen())
-        try:
-            items = store.reviews.listing(status=None, limit=1000)
-        finally:
-            store.close()
-        pending = [_review(r) for r in items if r.status == "pending"]
-        waiting = [_review(r) for r in items if r.status != "pending" and not r.applied_at]
-        return render_template("console/reviews.html", pending=pending, waiting=waiting)
+        held = store().reviews
+        return render_template("console/reviews.html",
+                               pending=[_review(r) for r in held.listing(limit=PAGE)],
+                               waiting=[_review(r) for r in held.answered(limit=PAGE)])
 
     @app.post("/reviews/<int:review_id>")
     def decide(review_id: int) -> Any:
-        from connector.wiring import open_state
-
         choice = request.form.get("choice", "")
         if choice not in ("same", "different"):
             abort(400, "choose same or different")
-        store = open_state(chosen())
-        try:
-            decided = store.reviews.decide(review_id, choice)
-        except LookupError:
+        held = store().reviews
+        known = held.get(review_id)
+        if known is None:
             abort(404, f"no review {review_id}")
-        finally:
-            store.close()
+        if known.status != "pending":  # a stale page, a form sent twice: asked once only
+            abort(409, f"review {review_id} was answered already ({known.status})")
+        decided = held.decide(review_id, choice)
         action = (f"update {decided.kind} {decided.crm_id}" if choice == "same"
                   else "create a new record")
         log.info("review decided in the console", review=review_id, choice=choice,
@@ -263,17 +270,12 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
 
     @app.get("/dead-letters")
     def dead_letters() -> str:
-        from connector.wiring import open_state
-
-        store = open_state(chosen())
-        try:
-            letters = [letter.as_dict() for letter in store.dead_letters(limit=1000)]
-        finally:
-            store.close()
+        letters = [letter.as_dict() for letter in store().dead_letters(limit=PAGE)]
         return render_template("console/letters.html", letters=letters)
 
     @app.errorhandler(400)
     @app.errorhandler(404)
+    @app.errorhandler(409)
     def problem(exc: Any) -> Any:
         if request.path.endswith((".json", ".csv")):  # a program asked: a program's answer
             return {"error": exc.description}, exc.code
@@ -281,6 +283,29 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
                                message=exc.description), exc.code
 
     return app
+
+
+def by_name(pipelines: Config | dict[str, Config]) -> dict[str, Config]:
+    """One pipeline's config as the dict of several that the console takes."""
+    return {pipelines.pipeline: pipelines} if isinstance(pipelines, Config) else pipelines
+
+
+def _or_none(stores: Stores, name: str) -> Any:
+    """The pipeline's store, or None when it cannot be opened (health says why)."""
+    try:
+        return stores(name)
+    except LeadsyncError:
+        return None
+
+
+def _own_path(target: str) -> str | None:
+    """``next=`` when it is a path of this site; None for anything a browser could
+    read as another site (``//host``, ``/\\host``, a scheme, control characters)."""
+    if not target.startswith("/") or any(c in target for c in "\\\t\r\n") \
+            or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
 
 
 def _host_name(header: str) -> str:
@@ -314,36 +339,15 @@ def _review(row: Any) -> dict[str, Any]:
                        if lead.get(name) not in (None, "") or record.get(name) not in (None, "")]}
 
 
-@dataclass(frozen=True)
-class _Seen:
-    """What the overview shows: the last runs and what waits for a person."""
-
-    runs: list[dict[str, Any]]
-    reviews: int
-    letters: int
-
-    @classmethod
-    def of(cls, config: Config) -> _Seen:
-        from connector.wiring import open_state
-
-        store = open_state(config)
-        try:
-            return cls([run.as_dict() for run in store.runs(10)],
-                       len(store.reviews.listing(status="pending", limit=10_000)),
-                       len(store.dead_letters(limit=10_000)))
-        finally:
-            store.close()
-
-
 class Console:
     """The console served by waitress on a thread of its own (the daemon's), or on the
     caller's (`leadsync serve`)."""
 
     def __init__(self, pipelines: Config | dict[str, Config], host: str, port: int) -> None:
-        if isinstance(pipelines, Config):
-            pipelines = {pipelines.pipeline: pipelines}
+        pipelines = by_name(pipelines)
         token = token_for(next(iter(pipelines.values())), host)
-        self.server = create_server(create_app(pipelines, host=host, token=token),
+        self.app = create_app(pipelines, host=host, token=token)
+        self.server = create_server(self.app,
                                     host=host, port=port, threads=4, ident="leadsync")
         self.host, self.port = host, int(self.server.effective_port)  # type: ignore[union-attr]
         self.guarded = token is not None
@@ -364,3 +368,4 @@ class Console:
 
     def close(self) -> None:
         self.server.close()
+        self.app.extensions["leadsync_stores"].close()

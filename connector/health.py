@@ -2,15 +2,17 @@
 the stored half of `/metrics` (``connector.metrics`` holds what only the running
 process sees).
 
-A pipeline is **ok** when its last finished run went through and its last successful
-run is at most two intervals of its schedule old (plus five minutes for the run
-itself); **failed** when no run has gone through for four intervals (or none ever, and
-runs were tried); **degraded** in between: the last run failed or stopped at the API
-reserve, or a run was missed. A pipeline that never ran yet is **starting**.
+Counted in the runs its schedule called for since its last run that went through
+(five minutes after each, for the run itself; a crontab's nights and weekends call
+for none): **ok** when its last finished run went through and fewer than two were
+due since; **degraded** when the last run failed or stopped at the API reserve, or
+two or three were due; **failed** when four were (or none ever went through). A
+pipeline whose first run has not finished is **starting**.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -23,15 +25,18 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from connector.config import Config
 from connector.errors import LeadsyncError
 from connector.sla.store import SlaClock
-from connector.state import RUN_COUNTS, DeadLetter, SyncRun, TaskOwed, utcnow
+from connector.state import RUN_COUNTS, DeadLetter, MatchReview, SyncRun, TaskOwed, utcnow
 
 SLACK = timedelta(minutes=5)
 """A run's own time: a pipeline is not late the moment its interval has passed."""
+DEGRADED_AFTER, FAILED_AFTER, COUNTED = 2, 4, 5
+"""Scheduled runs since the last that went through: degraded, then failed."""
 RUN_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 STALE = timedelta(minutes=15)
 """A "running" run silent this long is a process that died (the next start marks it
@@ -52,47 +57,51 @@ class Health:
     last_success_age_seconds: float | None
 
 
-def health(config: Config, now: datetime | None = None) -> Health:
-    """One pipeline's health from its state database (never raises: a database that
-    cannot be read is a failed pipeline, saying why)."""
+def health(config: Config, now: datetime | None = None, store: Any = None) -> Health:
+    """One pipeline's health from its state database (``store``, else opened here);
+    never raises: a database that cannot be read is a failed pipeline, saying why."""
     from connector.wiring import open_state
 
     now = now or utcnow()
-    interval = config.schedule.interval(now)
-    plan = {"pipeline": config.pipeline, "schedule": config.schedule.describe(),
-            "interval_seconds": interval.total_seconds()}
+    schedule = config.schedule
+    plan = {"pipeline": config.pipeline, "schedule": schedule.describe(),
+            "interval_seconds": schedule.interval(now).total_seconds()}
     try:
-        store = open_state(config)
+        opened = store or open_state(config)
         try:
-            runs = [run for run in store.runs(RECENT_RUNS) if not run.dry_run]
+            runs = [run for run in opened.runs(RECENT_RUNS) if not run.dry_run]
         finally:
-            store.close()
+            if store is None:
+                opened.close()
     except LeadsyncError as exc:
         return Health(**plan, status="failed", why=str(exc), last_run=None,
                       last_success_at=None, last_success_age_seconds=None)
-    if not runs:
-        return Health(**plan, status="starting", why="no run yet", last_run=None,
+    finished = [run for run in runs if run.status != "running"]
+    if not finished:  # none yet, or the first still going (a first backfill takes long)
+        return Health(**plan, status="starting", why="the first run is going" if runs
+                      else "no run yet", last_run=runs[0].as_dict() if runs else None,
                       last_success_at=None, last_success_age_seconds=None)
-    finished = next((run for run in runs if run.status != "running"), None)
     success = next((run for run in runs if run.status == "ok"), None)
     when = (success.finished_at or success.started_at) if success else None
-    age = now - when if when else None
-    if age is None or age > 4 * interval + SLACK:
+    missed = schedule.due_between(when, now - SLACK, COUNTED) if when else None
+    if missed is None or missed >= FAILED_AFTER:
         status = "failed"
-        why = (f"no run went through in the last {len(runs)} runs" if age is None else
-               f"the last run that went through was {_span(age)} ago, four runs' time "
-               f"is {_span(4 * interval)}")
-    elif finished is not None and finished.status != "ok":
-        status, why = "degraded", f"the last run {finished.status}: {finished.error or ''}"
-    elif age > 2 * interval + SLACK:
-        status, why = "degraded", (f"the last run that went through was {_span(age)} ago; "
-                                   f"runs are due every {_span(interval)}")
+        why = (f"no run went through in the last {len(runs)} runs" if missed is None else
+               f"no run went through since {when:%Y-%m-%d %H:%M} UTC: {missed}"
+               f"{' or more' if missed >= COUNTED else ''} scheduled runs since")
+    elif finished[0].status != "ok":
+        status = "degraded"
+        why = f"the last run {finished[0].status}: {finished[0].error or ''}"
+    elif missed >= DEGRADED_AFTER:
+        status = "degraded"
+        why = f"the last run that went through was {missed} scheduled runs ago"
     else:
-        status, why = "ok", f"last run went through {_span(age)} ago"
+        status, why = "ok", f"last run went through {_span(now - when)} ago"
     return Health(**plan, status=status, why=why.strip().rstrip(":"),
                   last_run=runs[0].as_dict(),
                   last_success_at=when.isoformat() if when else None,
-                  last_success_age_seconds=round(age.total_seconds(), 1) if age else None)
+                  last_success_age_seconds=round((now - when).total_seconds(), 1)
+                  if when else None)
 
 
 def overall(found: list[Health]) -> tuple[str, int]:
@@ -117,15 +126,39 @@ def _span(delta: timedelta) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class StateCollector(Collector):
-    """Every pipeline's stored figures at each scrape, labelled with its name."""
+class Stores:
+    """One state store per pipeline, opened on first use and kept for the life of a
+    server: a page view or a scrape does not make an engine (nor check its schema)."""
 
     def __init__(self, pipelines: dict[str, Config]) -> None:
         self.pipelines = pipelines
+        self._open: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
-    def collect(self) -> Iterator[Any]:
+    def __call__(self, name: str) -> Any:
+        """The pipeline's store; LeadsyncError when it cannot be opened (tried again
+        at the next call: a database that comes back is found)."""
         from connector.wiring import open_state
 
+        with self._lock:
+            if name not in self._open:
+                self._open[name] = open_state(self.pipelines[name])
+            return self._open[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._open.values():
+                store.close()
+            self._open.clear()
+
+
+class StateCollector(Collector):
+    """Every pipeline's stored figures at each scrape, labelled with its name."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    def collect(self) -> Iterator[Any]:
         runs = CounterMetricFamily("leadsync_runs", "Sync runs by outcome (dry runs left "
                                    "out).", labels=["pipeline", "outcome"])
         records = CounterMetricFamily("leadsync_records", "Leads by what runs did with "
@@ -144,19 +177,16 @@ class StateCollector(Collector):
                                           "finished run took.", labels=["pipeline"])
         up = GaugeMetricFamily("leadsync_state_readable", "1 when the pipeline's state "
                                "database could be read.", labels=["pipeline"])
-        for name, config in self.pipelines.items():
+        for name, config in self.stores.pipelines.items():
             try:
-                store = open_state(config)
-            except LeadsyncError:
+                figures = figures_of(self.stores(name).engine, config.crm.adapter)
+            except (LeadsyncError, SQLAlchemyError):
                 up.add_metric([name], 0)
                 continue
-            try:
-                figures = _figures(store.engine, config.crm.adapter)
-            finally:
-                store.close()
             up.add_metric([name], 1)
             for outcome, n in figures["runs"].items():
-                runs.add_metric([name, outcome], n)
+                if outcome != "running":  # it falls back when the run ends: no counter
+                    runs.add_metric([name, outcome], n)
             for outcome, n in figures["records"].items():
                 records.add_metric([name, outcome], n)
             letters.add_metric([name], figures["letters"])
@@ -170,7 +200,8 @@ class StateCollector(Collector):
                     up)
 
 
-def _figures(engine: Any, crm: str) -> dict[str, Any]:
+def figures_of(engine: Any, crm: str) -> dict[str, Any]:
+    """A pipeline's stored figures: counts by SQL, not rows read to count them."""
     with Session(engine) as session:
         by_status = dict(session.exec(  # type: ignore[call-overload]
             select(SyncRun.status, func.count()).where(col(SyncRun.dry_run).is_(False))
@@ -180,6 +211,8 @@ def _figures(engine: Any, crm: str) -> dict[str, Any]:
                             .where(col(SyncRun.dry_run).is_(False))).one()
         letters = session.exec(select(func.count()).select_from(DeadLetter).where(
             col(DeadLetter.resolved_at).is_(None))).one()
+        reviews = session.exec(select(func.count()).select_from(MatchReview).where(
+            MatchReview.status == "pending")).one()
         owed = session.exec(select(func.count()).select_from(TaskOwed).where(
             TaskOwed.crm == crm, col(TaskOwed.made_at).is_(None))).one()
         breached = session.exec(select(func.count()).select_from(SlaClock).where(
@@ -195,10 +228,8 @@ def _figures(engine: Any, crm: str) -> dict[str, Any]:
     seconds = [(end - start).total_seconds() for start, end in spans]
     buckets = [(str(bound), sum(1 for s in seconds if s <= bound)) for bound in RUN_BUCKETS]
     buckets.append(("+Inf", len(seconds)))
-    if isinstance(last, str):  # SQLite's max() gives the stored text back
-        last = datetime.fromisoformat(last)
     return {"runs": by_status, "records": dict(zip(RUN_COUNTS, sums, strict=True)),
-            "letters": letters, "owed": owed, "breached": breached,
+            "letters": letters, "reviews": reviews, "owed": owed, "breached": breached,
             "running": int(alive > 0),
             "success": last.timestamp() if last is not None else None,
             "buckets": buckets, "sum": sum(seconds)}

@@ -17,6 +17,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from connector.config import Config
 from connector.funnel import (
+    DIMENSIONS,
+    PERIODS,
     Breach,
     Due,
     Stages,
@@ -53,8 +55,6 @@ def window(since: str | None, until: str | None, by: str | None = None,
            per: str | None = None, *, today: date | None = None) -> tuple[datetime, datetime]:
     """The report's days from its options (YYYY-MM-DD, UTC; --until excluded, by default
     tomorrow); ValueError names the option that is wrong and what it takes."""
-    from connector.funnel import DIMENSIONS, PERIODS
-
     def day(value: str, option: str) -> datetime:
         try:
             parsed = date.fromisoformat(value)
@@ -142,7 +142,8 @@ def gather(config: Config) -> tuple[list[Story], list[Due], list[Breach]]:
 
 
 def figures(config: Config, since: datetime, until: datetime,
-            by: str | None = None, per: str | None = None) -> dict[str, Any]:
+            by: str | None = None, per: str | None = None,
+            now: datetime | None = None) -> dict[str, Any]:
     """The report as one object: the two views (per week, month or quarter when ``per``
     says) and the reasons leads left sales, the flow, times, breaches, targets."""
     found, dues, broken = gather(config)
@@ -172,22 +173,22 @@ def figures(config: Config, since: datetime, until: datetime,
             "sla_by_team": compliance(dues, since, until, by_week=False, of="team"),
             "stage_times": stage_times(found, since, until),
             "breaches": breaches(broken, since, until),
-            **news(config, found, since, until, stages)}
+            **news(config, found, since, until, stages, now or datetime.now(UTC))}
 
 
 def news(config: Config, found: list[Story], since: datetime, until: datetime,
-         stages: Stages) -> dict[str, Any]:
+         stages: Stages, now: datetime) -> dict[str, Any]:
     """Each team against its target ([report]), and the rates that moved sharply against
     the period of the same length before."""
     agreed = config.report
-    [now] = cohort(found, since, until, stages) or [None]
+    [current] = cohort(found, since, until, stages) or [None]
     [before] = cohort(found, since - (until - since), since, stages) or [None]
     follow_up = waited(found, since, until, stages, beyond=agreed.follow_up_p90_hours or 0,
-                       now=datetime.now(UTC))
-    return {"targets": targets(now, since, until, mql_per_quarter=agreed.mql_per_quarter,
+                       now=now)
+    return {"targets": targets(current, since, until, mql_per_quarter=agreed.mql_per_quarter,
                                follow_up_p90_hours=agreed.follow_up_p90_hours,
                                follow_up=follow_up),
-            "warnings": rate_moves(now, before, move=agreed.rate_move,
+            "warnings": rate_moves(current, before, move=agreed.rate_move,
                                    min_leads=agreed.rate_move_min_leads)}
 
 

@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from connector.adapters.base import CrmAdapter
 from connector.config import Config
 from connector.errors import LeadsyncError
+from connector.state import RunLocked
 from connector.stopping import NEVER, Stop
 from connector.wiring import open_crm, run_once
 
@@ -31,8 +32,6 @@ def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None,
     """One tick. Another instance holding the pipeline lock is the normal state of a
     standby: it is said once, at info, and again when this one takes over, not as an
     error every tick."""
-    from connector.state import RunLocked
-
     if stop.requested:
         return
     where = (config.pipeline, config.resolve_url(config.state.url))
@@ -47,7 +46,7 @@ def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None,
                      "runs when the lock is free", pipeline=config.pipeline)
         return
     except LeadsyncError as exc:  # the next tick tries again; the run record says why
-        log.error("sync failed", error=str(exc))
+        log.error("sync failed", pipeline=config.pipeline, error=str(exc))
         return
     if where in standing_by:
         standing_by.discard(where)

@@ -601,6 +601,17 @@ class Reviews:
                 query = query.where(MatchReview.status == status)
             return list(session.exec(query.limit(limit)))
 
+    def get(self, review_id: int) -> MatchReview | None:
+        with Session(self.engine) as session:
+            return session.get(MatchReview, review_id)
+
+    def answered(self, *, limit: int = 100) -> list[MatchReview]:
+        """Answers the next run has yet to act on, the oldest first."""
+        with Session(self.engine) as session:
+            return list(session.exec(select(MatchReview).where(
+                MatchReview.status != "pending", col(MatchReview.applied_at).is_(None))
+                .order_by(col(MatchReview.id)).limit(limit)))
+
     def decide(self, review_id: int, choice: str) -> MatchReview:
         """Remember a person's answer; the next run acts on it."""
         if choice not in ("same", "different"):

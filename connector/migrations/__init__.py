@@ -252,7 +252,7 @@ def upgrade(url: str, schema: Schema, *, sql: bool = False) -> Migrated:
     """
     engine = make_engine(url)
     try:
-        with named_lock(engine, "ddl", wait=True), engine.begin() as connection:
+        with ALEMBIC, named_lock(engine, "ddl", wait=True), engine.begin() as connection:
             have = found(connection, schema)
             if have.revision is not None and not schema.knows(have.revision):
                 newer = out_of_date(schema, url, have)  # a newer leadsync's: never downgraded
@@ -411,7 +411,7 @@ def new_revision(schema: Schema, message: str, metadata: MetaData) -> Path:
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{folder}/scratch.db")
         try:
-            with engine.begin() as connection:
+            with ALEMBIC, engine.begin() as connection:
                 command.upgrade(schema.config(connection=connection), "head")
                 script = command.revision(
                     schema.config(connection=connection, target_metadata=metadata),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -161,7 +162,7 @@ def test_beyond_loopback_every_request_needs_the_token(
             wrong = requests.request(method, local + where, data={"choice": "same"},
                                      headers={"Authorization": "Bearer nope-nope-nope-nope"},
                                      allow_redirects=False, timeout=30)
-            assert wrong.status_code in (302, 401), (where, wrong.status_code)
+            assert wrong.status_code == 401, (where, wrong.status_code)
         assert [r.status for r in pending(config)] == ["pending"]
         assert TOKEN not in requests.get(local + "login", timeout=30).text
         ok = requests.get(local + "report.json", timeout=60,
@@ -208,9 +209,10 @@ def test_a_change_without_the_csrf_token_is_refused(
     page = client.get("/reviews").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf is not None
-    other = app_of().post(f"/reviews/{review.id}",  # another browser's token is no use
-                          data={"choice": "same", "csrf_token": csrf.group(1)})
-    assert other.status_code == 400
+    app = client.application  # another browser of the same console: its token is no use
+    other = app.test_client().post(f"/reviews/{review.id}",
+                                   data={"choice": "same", "csrf_token": csrf.group(1)})
+    assert other.status_code == 400 and b"CSRF" in other.data
     assert [r.status for r in pending(config)] == ["pending"]
     done = client.post(f"/reviews/{review.id}",
                        data={"choice": "maybe", "csrf_token": csrf.group(1)})
@@ -218,6 +220,9 @@ def test_a_change_without_the_csrf_token_is_refused(
     done = client.post(f"/reviews/{review.id}",
                        data={"choice": "different", "csrf_token": csrf.group(1)})
     assert done.status_code == 302 and pending(config) == []
+    again = client.post(f"/reviews/{review.id}",  # a stale page: asked once only
+                        data={"choice": "same", "csrf_token": csrf.group(1)})
+    assert again.status_code == 409 and b"answered already (different)" in again.data
     assert client.post("/reviews/999", data={"choice": "same", "csrf_token": csrf.group(1)}
                        ).status_code == 404
 
@@ -248,7 +253,7 @@ def test_the_live_report_takes_the_commands_options(app_of: Any) -> None:
     assert (figures["by"], figures["per"]) == ("source", "week")
     assert sum(row["mql"] for row in figures["cohort"]) == 1  # Dana handed off; Chris held
     table = client.get("/report.csv").get_data(as_text=True)
-    assert table.splitlines()[0].startswith("view,") or "mql" in table.splitlines()[0]
+    assert table.splitlines()[0].startswith("view,group,mql,sales_accepted,opportunity,")
 
 
 def test_the_token_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -344,3 +349,40 @@ def test_weak_tokens_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("LEADSYNC_CONSOLE_TOKEN", weak)
         with pytest.raises(ConfigError, match="too easy to guess"):
             token_for(config, "0.0.0.0")
+
+
+@pytest.mark.parametrize("held", ["salesforce"], indirect=True)
+def test_a_program_with_the_token_answers_a_review_and_scrapes_metrics(
+        app_of: Any, held: tuple[Path, configuration.Config, Any]) -> None:
+    _, config, _ = held
+    [review] = pending(config)
+    client = app_of("0.0.0.0", TOKEN)
+    assert client.get("/metrics").status_code == 401
+    sign = {"Authorization": f"Bearer {TOKEN}"}
+    scraped = client.get("/metrics", headers=sign)
+    assert scraped.status_code == 200 and b'leadsync_dead_letters{pipeline="default"}' in \
+        scraped.data
+    # a Bearer request needs no CSRF token (browsers never add that header themselves)
+    answered = client.post(f"/reviews/{review.id}", data={"choice": "same"}, headers=sign)
+    assert answered.status_code == 200
+    assert answered.get_json() == {"review": review.id, "choice": "same",
+                                   "lead": review.marketing_id}
+    # /healthz without the token: the states, not the errors (they may name hosts)
+    probe = client.get("/healthz").get_json()
+    assert set(probe["pipelines"]["default"]) == {"status", "last_success_at"}
+    assert "why" in client.get("/healthz", headers=sign).get_json()["pipelines"]["default"]
+
+
+@pytest.mark.parametrize("held", ["salesforce"], indirect=True)
+def test_sign_in_sends_back_to_this_site_only(app_of: Any) -> None:
+    client = app_of("0.0.0.0", TOKEN)
+    for target, lands in (("/reviews", "/reviews"), ("//evil.example/x", "/"),
+                          ("/\\evil.example", "/"), ("/\t/evil.example", "/"),
+                          ("https://evil.example/", "/")):
+        page = client.get("/login").get_data(as_text=True)  # signing in starts anew
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None
+        signed = client.post(f"/login?next={quote(target)}",
+                             data={"token": TOKEN, "csrf_token": csrf.group(1)})
+        assert signed.status_code == 302
+        assert signed.headers["Location"] == lands, target

@@ -145,7 +145,7 @@ def test_health_is_ok_degraded_failed_or_starting_by_the_runs(tmp_path: Path) ->
         'url = "sqlite:///state/leadsync.db"', f'url = "sqlite:///{tmp_path}/s.db"')
     config = configuration.parse(text, tmp_path / "config.toml")  # every 15 minutes
     now = utcnow()
-    assert health(config, now).status == "starting"
+    assert (health(config, now).status, health(config, now).why) == ("starting", "no run yet")
 
     def runs(*made: tuple[str, timedelta]) -> None:
         store = StateStore(config.resolve_url(config.state.url))
@@ -166,3 +166,33 @@ def test_health_is_ok_degraded_failed_or_starting_by_the_runs(tmp_path: Path) ->
     assert health(config, now + timedelta(minutes=50)).status == "failed"
     assert overall([health(config, now), health(config, now + timedelta(minutes=50))]) == (
         "failed", 503)
+
+
+def test_a_first_run_going_is_starting_and_a_crontabs_weekend_is_no_gap(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    text = configuration.TEMPLATE.read_text(encoding="utf-8").replace(
+        'url = "sqlite:///state/leadsync.db"', f'url = "sqlite:///{tmp_path}/s.db"').replace(
+        "every_minutes = 15", 'cron = "*/15 7-19 * * mon-fri"')
+    config = configuration.parse(text, tmp_path / "config.toml")
+    friday = datetime(2027, 3, 5, 19, 45, 30, tzinfo=UTC)  # the week's last run ended
+
+    def run(status: str, started: datetime, finished: datetime | None) -> None:
+        store = StateStore(config.resolve_url(config.state.url))
+        with Session(store.engine) as session:
+            session.add(SyncRun(started_at=started, finished_at=finished, status=status))
+            session.commit()
+        store.close()
+
+    run("running", friday - timedelta(minutes=1), None)  # a first backfill, still going
+    found = health(config, friday + timedelta(hours=3))
+    assert (found.status, found.why) == ("starting", "the first run is going")
+    run("ok", friday - timedelta(seconds=30), friday)
+    # Sunday noon: no run was due since Friday 19:45; Monday 08:10: 07:00 … 08:00 were
+    assert health(config, datetime(2027, 3, 7, 12, 0, tzinfo=UTC)).status == "ok"
+    monday = health(config, datetime(2027, 3, 8, 8, 10, tzinfo=UTC))
+    assert (monday.status, monday.why) == (
+        "failed", "no run went through since 2027-03-05 19:45 UTC: 5 or more scheduled "
+                  "runs since")  # 07:00, 07:15, … : counted up to five
+    assert health(config, datetime(2027, 3, 8, 7, 40, tzinfo=UTC)).status == "degraded"
