@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -36,7 +37,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def make_engine(url: str) -> Engine:
+    """The engine for ``url``: one per database for the life of the process (the
+    daemon's runs, the console's pages), not one per store opened. SQLAlchemy keeps
+    compiled statements per engine's dialect for as long as the process lives: an
+    engine a run made some 1.5 MB more each run (bench/soak.py). Closing a store
+    empties the engine's pool, so no connection outlives it; an in-memory database is
+    its own engine each time (it is gone with its last connection)."""
+    if url.startswith("sqlite://") and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+        return _new_engine(url)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = _new_engine(url)
+        return engine
+
+
+def _new_engine(url: str) -> Engine:
     """An engine for ``url``; creates the folder of a SQLite file if needed."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":

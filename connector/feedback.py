@@ -101,7 +101,10 @@ def path(change: Change, link: Link, steps: list[StatusStep] | None,
             return []
         return [_step(str(status), change.modified_at, None, mapping)]
     out = [_step(s.new, s.at, s.who, mapping) for s in fresh if s.new is not None]
-    if status is not None and (not out or out[-1][0] != str(status)):
+    # where it is now, if the history has not caught up; a status the feed read before
+    # the history's newest step is older news (the history is read after the feed)
+    if status is not None and (not out or (out[-1][0] != str(status)
+                                           and change.modified_at >= out[-1][3])):
         out.append(_step(str(status), change.modified_at, None, mapping))
     if outcome is not None:
         out.append(outcome)

@@ -23,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from connector.db import HeldLock, UTCDateTime, make_engine, named_lock
 from connector.errors import LeadsyncError, RecordError, elide
-from connector.migrations import STATE, drop, prepare
+from connector.migrations import STATE, drop, forget, prepare
 from connector.records import Cursor, utcnow
 
 
@@ -258,6 +258,7 @@ class StateStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        forget(self.engine)  # the file may go before the next open: ask its schema again
 
     @contextmanager
     def run_lock(self, name: str = "pipeline") -> Iterator[HeldLock]:

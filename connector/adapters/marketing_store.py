@@ -41,7 +41,7 @@ from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
 from connector.config import MatchingConfig, SettingError
 from connector.db import UTCDateTime, make_engine
-from connector.migrations import MARKETING, drop, prepare
+from connector.migrations import MARKETING, drop, forget, prepare
 from connector.records import Activity, ActivityKind, Lead, utcnow
 
 if TYPE_CHECKING:
@@ -687,6 +687,7 @@ class EmbeddedMarketingStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        forget(self.engine)  # the file may go before the next open: ask its schema again
 
     def drop_all(self) -> None:
         drop(self.engine, MARKETING, MarketingModel.metadata)

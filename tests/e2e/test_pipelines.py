@@ -20,11 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from bench.configs import as_pipeline
 from connector import config as configuration
 from connector.cli import app
 from connector.health import health, overall
 from connector.state import StateStore, SyncRun, utcnow
-from tests.conftest import HUBSPOT_EXAMPLE, as_pipeline, config_text, import_leads, lead_row
+from tests.conftest import HUBSPOT_EXAMPLE, config_text, import_leads, lead_row
 
 OWN = ("crm", "mapping", "routing", "scoring")
 """The sections of the HubSpot example the HubSpot pipeline gives as its own."""

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.configs import as_pipeline
 from bench.kill import ROOT, drop_schema, import_rows, pg_schema_url, rows, write_config
 from connector import config as configuration
 from connector.sandbox.faults import Faults
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.state import StateStore
-from tests.conftest import as_pipeline, require_postgres
+from tests.conftest import require_postgres
 
 LEADS = 400
 

@@ -92,3 +92,23 @@ def test_won_and_lost_stages_are_configurable_and_can_be_switched_off() -> None:
                          {"00Q1": [link("1", "x")]}, mapping)
     assert (lost.updates, lost.unmapped_by_lead) == ([], {})  # off: not fed back, no warning
     assert [link.marketing_id for link in lost.converted] == ["m1"]
+
+
+def test_a_status_the_feed_read_before_the_historys_newest_step_is_not_fed_back_last() -> None:
+    """The change feed is read at the start of a run, the field history seconds later:
+    a rep who accepted, then disqualified in between, leaves the feed holding the
+    accept. The history's order is the truth; the stale accept is not a third step."""
+    from connector.records import StatusStep
+
+    accepted, recycled = T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)
+    history = [StatusStep("00Q1", accepted, "Open - Not Contacted", "Working - Contacted"),
+               StatusStep("00Q1", recycled, "Working - Contacted", "Closed - Not Converted")]
+    feed = change("1", "Working - Contacted", 2)  # read between the two steps
+    decided = stage_updates([feed], {"00Q1": [link("1", "Open - Not Contacted")]}, MAP,
+                            steps={"00Q1": history})
+    assert [(u.stage, u.at) for u, _ in decided.updates] == [
+        ("sales_accepted", accepted), ("recycle", recycled)]
+    behind = change("1", "Closed - Not Converted", 4)  # the feed newer: where it is now
+    decided = stage_updates([behind], {"00Q1": [link("1", "Open - Not Contacted")]}, MAP,
+                            steps={"00Q1": history[:1]})
+    assert [u.stage for u, _ in decided.updates] == ["sales_accepted", "recycle"]
