@@ -260,6 +260,9 @@ def _sync_once(cfg: configuration.Config, dry_run: bool, retry_dead_letters: boo
               f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
               f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
               f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    if summary.one_field_short:
+        out.print(f"  {summary.one_field_short} leads would qualify but for one required "
+                  "field (`leadsync gaps` lists them)", highlight=False)
     if c["not_written"]:
         out.print(f"  {c['not_written']} changes not written: their CRM records were converted "
                   "or deleted by sales (`leadsync explain` says which)", highlight=False)
@@ -823,6 +826,37 @@ def report(config: ConfigOpt = None,
                   highlight=False)
         raise typer.Exit(2) from None
     out.print(f"report written to {out_path}")
+
+
+@app.command()
+def gaps(config: ConfigOpt = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Leads that would qualify but for one required field, highest score first: the
+    list marketing works through to complete the data."""
+    from connector.gaps import gaps as short_of_one
+
+    cfg = _load(config)
+    try:
+        found = short_of_one(cfg)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps([gap.as_dict() for gap in found], indent=2))
+        return
+    if not found:
+        out.print("no lead is one field short of qualifying")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, justify in (("lead", "left"), ("email", "left"), ("missing", "left"),
+                          ("score", "right"), ("fit", "right"), ("behaviour", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for gap in found:
+        table.add_row(gap.lead, gap.email or "", gap.missing, f"{gap.score:g}",
+                      f"{gap.fit:g}", f"{gap.behaviour:g}")
+    out.print(table)
+    out.print(f"{len(found)} leads one field short; `leadsync explain LEAD` says how each "
+              "scores", highlight=False)
 
 
 @app.command()

@@ -42,6 +42,7 @@ from connector.db import redacted
 from connector.errors import ConfigError
 from connector.matching.config import MatchingConfig
 from connector.process import Duration, ProcessConfig, ReportConfig, SlaConfig
+from connector.records import ACTIVITY_KIND
 from connector.routing.config import RoutingConfig
 
 DEFAULT_CONFIG = "config.toml"
@@ -303,14 +304,112 @@ Points = Annotated[float, _within(-1_000_000, 1_000_000, "from -1000000 to 10000
 sum a number the field (and JSON) can hold."""
 
 
+class FitRule(Model):
+    """Points for one attribute of the lead when its value matches: one of ``values``
+    (any of these, case and outer spaces aside), ``pattern`` (a regular expression
+    found in it, case-insensitive), or a number ``at_least`` and/or ``below`` (a band:
+    200 ≤ employees < 5000). ``exclude``: a lead that matches never qualifies."""
+
+    field: Annotated[str, Field(min_length=1)]
+    values: Annotated[list[str], Field(min_length=1)] | None = None
+    pattern: str | None = None
+    at_least: float | None = None
+    below: float | None = None
+    points: Points = 0
+    exclude: bool = False
+    reason: str | None = None
+    """How a person reads the match ("senior title"); else the rule itself."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_test(self) -> FitRule:
+        band = self.at_least is not None or self.below is not None
+        given = [k for k in ("values", "pattern") if getattr(self, k) is not None]
+        if len(given) + band != 1:
+            raise ValueError("give one of values, pattern, or a band (at_least, below)")
+        if self.at_least is not None and self.below is not None \
+                and self.at_least >= self.below:
+            raise ValueError("at_least must be below below: a band from one to the other")
+        if not self.points and not self.exclude:
+            raise ValueError("give points (negative for a poor fit) or exclude = true")
+        return self
+
+    def matches(self, value: object) -> bool:
+        if value in (None, ""):
+            return False
+        if self.values is not None:
+            return str(value).strip().casefold() in {v.strip().casefold() for v in self.values}
+        if self.pattern is not None:
+            return re.search(self.pattern, str(value), re.IGNORECASE) is not None
+        try:
+            number = float(str(value).replace(",", ""))
+        except ValueError:
+            return False
+        return ((self.at_least is None or number >= self.at_least)
+                and (self.below is None or number < self.below))
+
+    def describe(self) -> str:
+        if self.reason:
+            return self.reason
+        if self.values is not None:
+            return f"{self.field} in {', '.join(self.values)}"
+        if self.pattern is not None:
+            return f"{self.field} ~ {self.pattern}"
+        low, high = ("" if end is None else f"{end:g}" for end in (self.at_least, self.below))
+        return f"{self.field} {low}–{high}"
+
+
+class EntryRule(Model):
+    """Where the buyer is: a lead whose activities hold this signal is handed off at
+    ``status`` (the computed mapping source ``entry_status``). The first rule a lead
+    matches wins: list the strongest signal first."""
+
+    activity: Annotated[str, Field(min_length=1)]
+    detail: str | None = None
+    """Text the activity's detail must contain (e.g. "demo"), case-insensitive."""
+    status: Annotated[str, Field(min_length=1)]
+
+
 class ScoringConfig(Model):
     threshold: Annotated[float, Field(ge=0)] = 40
+    """The score (fit + behaviour) a lead needs to qualify."""
+    fit_threshold: Points | None = None
+    """And, when set, the fit part alone must reach this ..."""
+    behaviour_threshold: Points | None = None
+    """... and the behaviour part this."""
     required_fields: list[str] = ["email", "company"]
     activity_points: dict[str, Points] = {"form_fill": 25, "email_click": 5, "page_visit": 2}
+    """Points per activity of each kind; any kind the marketing store holds (negative
+    for a bad sign: unsubscribe, bounce)."""
+    activity_caps: dict[str, Annotated[float, Field(ge=0)]] = {}
+    """At most this many points from one kind (its page points included)."""
+    decay_half_life_days: Annotated[float, Field(gt=0, le=3650)] | None = None
+    """An activity's points halve every this many days since it happened; unset: no
+    decay (an activity of last year counts as one of today)."""
     page_points: dict[str, Points] = {}
     """Extra points when an activity's detail contains the key (e.g. "/pricing")."""
     profile_points: dict[str, Points] = {}
-    """Points for a filled profile field (e.g. title = 5)."""
+    """Points for a filled profile field (e.g. title = 5), whatever its value."""
+    fit: list[FitRule] = []
+    """Points per attribute value ([[scoring.fit]]): seniority, industry, size ..."""
+    grades: dict[Annotated[str, Field(min_length=1, max_length=2)], Points] = {}
+    """A grade per fit: the best grade whose points the fit reaches (A = 40, B = 25)."""
+    entry: list[EntryRule] = []
+    """[[scoring.entry]]: the CRM status a lead is handed off at, by its strongest signal."""
+
+    def grade(self, fit: float) -> str | None:
+        """The best grade the fit reaches, or None (no grades, or below them all)."""
+        reached = [(points, name) for name, points in self.grades.items() if fit >= points]
+        return max(reached)[1] if reached else None
 
 
 ApiName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]
@@ -708,14 +807,16 @@ Problem = tuple[tuple[str, ...], str]
 
 def _cross_checks(config: Config) -> list[Problem]:
     problems: list[Problem] = []
+    scoring = config.scoring
+    for table, kinds in (("activity_points", scoring.activity_points),
+                         ("activity_caps", scoring.activity_caps)):
+        problems.extend((("scoring", table, kind), f"activity kind {kind!r}: lower-case "
+                         "letters, digits and _ (form_fill, email_open, webinar_attended ...)")
+                        for kind in kinds if not ACTIVITY_KIND.fullmatch(kind))
     if config.crm_settings is None:
         problems.append((("crm", config.crm.adapter),
                          f"crm.adapter is {config.crm.adapter!r} but [crm.{config.crm.adapter}] "
                          "is missing"))
-    for kind in config.scoring.activity_points:
-        if kind not in {"page_visit", "form_fill", "email_click"}:
-            problems.append((("scoring", "activity_points", kind),
-                             "unknown activity kind; use page_visit, form_fill or email_click"))
     problems += _process_checks(config)
     named = config.mapping.value_maps
     for name, entry in config.mapping.fields.items():

@@ -79,7 +79,7 @@ def explain(config: Config, lead: str) -> Explanation:
     if current is not None:
         normalized = normalize(current, config.marketing.default_region).lead
         points = score(normalized, config.scoring)
-        verdict = qualify(normalized, points.value, config.scoring)
+        verdict = qualify(normalized, points, config.scoring)
         score_reason = (f"{points.reason}: {verdict.reason}, "
                         f"{'qualified' if verdict.value else 'not qualified'}")
         qualified = bool(verdict.value)

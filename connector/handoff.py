@@ -155,7 +155,7 @@ def _score_line(reason: str, tier: str | None, threshold: float | None) -> str:
 def _activity(activity: Activity) -> str:
     detail = f" {activity.detail}" if activity.detail else ""
     return (f"{_utc(activity.occurred_at):%Y-%m-%d %H:%M} "
-            f"{LABELS.get(activity.kind.value, activity.kind.value)}{detail}")
+            f"{LABELS.get(activity.kind, activity.kind.replace('_', ' '))}{detail}")
 
 
 def _one_line(text: str) -> str:

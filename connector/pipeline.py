@@ -74,7 +74,7 @@ from connector.routing.config import Expansion
 from connector.routing.router import Assignment, Clock, Router
 from connector.routing.rules import AccountHint, RoutingInput, rank_of, score_tier
 from connector.routing.store import Current, RoutingStore
-from connector.scoring import qualify, score, why_now
+from connector.scoring import entry_status, one_field_short, qualify, score, why_now
 from connector.sla import (
     CLOCK_NAMES,
     FOUND,
@@ -166,6 +166,8 @@ class RunSummary:
     """Links remade from the CRM (the state database was lost or restored)."""
     signal: str | None = None
     """The signal that stopped the run politely (SIGTERM, SIGINT), if one did."""
+    one_field_short: int = 0
+    """Leads that would qualify but for one required field (`leadsync gaps` lists them)."""
 
 
 @dataclass
@@ -484,13 +486,15 @@ class Pipeline:
         if normalized.issues:
             self.poison(raw, "normalize", normalized.issues[0], summary, events)
             return None
-        points = score(lead, self.config.scoring)
-        verdict = qualify(lead, points.value, self.config.scoring)
+        points = score(lead, self.config.scoring, self.clock())
+        verdict = qualify(lead, points, self.config.scoring)
         if not verdict.value:
             events.append(Event(lead.id, "not_qualified", verdict.reason))
+            if one_field_short(lead, points, self.config.scoring):
+                summary.one_field_short += 1
             return None
         summary.counts["qualified"] += 1
-        payload = self.mapper.to_crm(lead, computed=self.computed(points.value))
+        payload = self.mapper.to_crm(lead, computed=self.computed(points.value, lead=lead))
         summary.warnings.extend(f"lead {lead.id} ({lead.get('email')}): {warning}"
                                 for warning in payload.warnings)
         for warning in normalized.warnings:
@@ -739,7 +743,7 @@ class Pipeline:
             for handoff in handoffs:
                 if handoff.routing is not None or handoff.customer is not None:
                     handoff.payload = self.mapper.to_crm(handoff.lead, computed=self.computed(
-                        handoff.score, handoff.routing, handoff.customer))
+                        handoff.score, handoff.routing, handoff.customer, lead=handoff.lead))
 
     def customers(self, todo: list[Handoff], hinted: dict[int, AccountHint | None],
                   expansion: Expansion, summary: RunSummary) -> None:
@@ -1295,11 +1299,13 @@ class Pipeline:
         return len(owed)
 
     def computed(self, points: float | None, routing: str | None = None,
-                 customer: bool | None = None) -> dict[str, Any]:
+                 customer: bool | None = None, *, lead: Lead | None = None
+                 ) -> dict[str, Any]:
         """What the cycle knows of a lead that config.toml may map like a field."""
         tier = score_tier(points, self.tiers)
         return {"score": points, "score_tier": tier, "rank": rank_of(tier, self.tiers),
                 "expansion": customer,
+                "entry_status": entry_status(lead, self.config.scoring) if lead else None,
                 **({"routing_reason": routing} if routing is not None else {})}
 
     def follow_up(self, lead: Lead, crm_id: str, score_reason: str, score: float | None,
@@ -1317,7 +1323,7 @@ class Pipeline:
                             priority=self.config.sla.priority_of(tier, self.tiers),
                             owner_id=owner, matched=matched, history=history, score=score,
                             tier=tier, threshold=self.config.scoring.threshold,
-                            why=why_now(lead, self.config.scoring), due_by=due_by,
+                            why=why_now(lead, self.config.scoring, now), due_by=due_by,
                             expansion=expansion, back=back)
 
     def record_handoffs(self, handed: list[tuple[Handoff, Link, str | None]],
@@ -1468,7 +1474,7 @@ class Pipeline:
             return []
         inputs = []
         for lead, _, owner in todo:
-            points = score(lead, self.config.scoring)
+            points = score(lead, self.config.scoring, self.clock())
             inputs.append((RoutingInput(lead.id, points.value, lead.fields), owner))
         decisions = router.reroute_batch(inputs, self.active_owner_ids(summary), why=why)
         events: list[Event] = []
@@ -1486,8 +1492,8 @@ class Pipeline:
                 continue
             values: dict[str, Any] = {owner_field: new}
             if self.reasons_mapped():
-                payload = self.mapper.to_crm(lead, computed=self.computed(routed.score,
-                                                                          decision.reason))
+                payload = self.mapper.to_crm(lead, computed=self.computed(
+                    routed.score, decision.reason, lead=lead))
                 values.update({f: payload.values[f]
                                for f in self.mapper.writes_from("routing_reason")
                                if f in payload.values})
@@ -1819,9 +1825,9 @@ class Pipeline:
                         or not history:
                     continue
                 normalized = normalize(lead, self.config.marketing.default_region).lead
-                points = score(normalized, self.config.scoring)
+                points = score(normalized, self.config.scoring, self.clock())
                 verdict = due_back(lead, history, process, score_reason=points.reason,
-                                   qualifies=bool(qualify(normalized, points.value,
+                                   qualifies=bool(qualify(normalized, points,
                                                           self.config.scoring).value))
                 if verdict is None:
                     continue
@@ -1869,7 +1875,7 @@ class Pipeline:
             log.info("handed back to sales", lead=lead.id, why=why)
             if self.config.sync.handoff_task:
                 normalized = normalize(lead, self.config.marketing.default_region).lead
-                points = score(normalized, self.config.scoring)
+                points = score(normalized, self.config.scoring, self.clock())
                 task = self.follow_up(lead, link.crm_id, points.reason, points.value, owner,
                                       now, back=why)
                 occasion = f"back-{now:%Y%m%d%H%M}"

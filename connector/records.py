@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -21,15 +21,14 @@ from connector.errors import RecordError
 T = TypeVar("T")
 
 
-class ActivityKind(StrEnum):
-    PAGE_VISIT = "page_visit"
-    FORM_FILL = "form_fill"
-    EMAIL_CLICK = "email_click"
+ACTIVITY_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
+"""An activity's kind: any the marketing store holds (form_fill, page_visit,
+email_open, webinar_attended, unsubscribe …), lower-case letters, digits and _."""
 
 
 @dataclass(frozen=True)
 class Activity:
-    kind: ActivityKind
+    kind: str
     occurred_at: datetime
     detail: str = ""
 

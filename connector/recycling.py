@@ -41,7 +41,7 @@ def due_back(lead: Lead, history: list[StageUpdate], process: ProcessConfig, *,
                        key=lambda a: a.occurred_at)
         if (process.recycle.new_signal and not fresh) or not qualifies:
             return None
-        new = f"; new: {fresh[-1].kind.value} {fresh[-1].detail}".rstrip() if fresh else ""
+        new = f"; new: {fresh[-1].kind} {fresh[-1].detail}".rstrip() if fresh else ""
         return Back("back", f"recycled {since}; cool-off of {process.recycle.cool_off} over, "
                             f"{score_reason}{new}")
     rule = process.could_not_reach

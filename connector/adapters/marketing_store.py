@@ -42,7 +42,7 @@ from connector.adapters.registry import register_marketing
 from connector.config import MatchingConfig, SettingError
 from connector.db import UTCDateTime, make_engine
 from connector.migrations import MARKETING, drop, forget, prepare
-from connector.records import Activity, ActivityKind, Lead, utcnow
+from connector.records import ACTIVITY_KIND, Activity, Lead, utcnow
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -379,11 +379,11 @@ def _activity(item: Any, where: str, undecodable: bool) -> Activity:
         if problem:
             raise _RowError(f"{where}.{part}", problem)
         parts[part] = _clean(value or "", one_line=True)
-    try:
-        kind = ActivityKind(parts["kind"])
-    except ValueError:
-        raise _RowError(f"{where}.kind", f"unknown activity kind {_quoted(parts['kind'])}; "
-                        "expected " + ", ".join(k.value for k in ActivityKind)) from None
+    kind = parts["kind"].strip().lower()
+    if not ACTIVITY_KIND.fullmatch(kind):
+        raise _RowError(f"{where}.kind", f"activity kind {_quoted(parts['kind'])}: a word "
+                        "of letters, digits and _ (form_fill, page_visit, email_open, "
+                        "webinar_attended ...)")
     try:
         occurred = parse_time(parts["occurred_at"])
     except ValueError as exc:
@@ -771,10 +771,10 @@ class EmbeddedMarketingStore:
         known = {(a.kind, a.occurred_at, a.detail) for a in session.exec(
             select(MkActivity).where(MkActivity.lead_id == lead.id))}
         for activity in row.activities:
-            key = (activity.kind.value, activity.occurred_at, activity.detail)
+            key = (activity.kind, activity.occurred_at, activity.detail)
             if key not in known:
                 known.add(key)
-                session.add(MkActivity(lead_id=lead.id, kind=activity.kind.value,
+                session.add(MkActivity(lead_id=lead.id, kind=activity.kind,
                                        occurred_at=activity.occurred_at, detail=activity.detail))
                 report.activities += 1
                 changed = True
@@ -829,7 +829,7 @@ class EmbeddedMarketingStore:
         query = select(MkActivity).where(col(MkActivity.lead_id).in_([r.id for r in rows]))
         for act in session.exec(query.order_by(col(MkActivity.occurred_at))):
             by_lead.setdefault(act.lead_id, []).append(
-                Activity(ActivityKind(act.kind), act.occurred_at, act.detail))
+                Activity(act.kind, act.occurred_at, act.detail))
         return [Lead(id=str(r.id), fields=dict(r.fields), updated_at=r.updated_at, stage=r.stage,
                      activities=by_lead.get(r.id or 0, []),
                      field_times={k: datetime.fromisoformat(v)

@@ -24,13 +24,14 @@ from connector.records import FieldSchema, Lead, ObjectSchema, Write, payload_ha
 from connector.state import value_hash
 
 COMPUTED = {"score": "number", "score_tier": "text", "rank": "number",
-            "routing_reason": "text", "expansion": "boolean"}
+            "routing_reason": "text", "expansion": "boolean", "entry_status": "text"}
 """Sources that are not marketing fields but computed by the cycle: the lead's score,
 its tier ([routing.score_tiers]) and rank (1 for the top tier, 2 for the next …, a
 list view sorted by rank then score is the rep's work queue), the reason routing
 gave for its owner and whether its company is a customer ([routing.expansion]; true or
-false), both known only after the route step. Each with the kind of value it is, which
-the CRM field it is mapped to must hold."""
+false), both known only after the route step, and the status its strongest signal is
+handed off at ([[scoring.entry]]; none when no rule matches: give a default). Each with
+the kind of value it is, which the CRM field it is mapped to must hold."""
 
 TO_CRM: frozenset[SyncRule] = frozenset({"to_crm", "two_way", "prefer_crm_unless_blank",
                                          "prefer_marketing_unless_blank"})

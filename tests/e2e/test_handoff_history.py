@@ -17,7 +17,7 @@ from connector.adapters.hubspot import HubSpotAdapter
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import Config, HubSpotConfig, SalesforceConfig
 from connector.pipeline import Pipeline
-from connector.records import Activity, ActivityKind, Candidate, HandoffTask, Lead
+from connector.records import Activity, Candidate, HandoffTask, Lead
 from connector.state import StateStore
 from tests.conftest import hubspot_example_config
 from tests.e2e.test_dedupe import Leads
@@ -33,12 +33,12 @@ def anna() -> Lead:
     return Lead("anna-1", {"email": "anna.berg@acme.example", "first_name": "Anna",
                            "last_name": "Berg", "company": "Acme GmbH", "title": "CFO",
                            "phone": "+49 30 1234567"}, SEEN, activities=[
-        Activity(ActivityKind.PAGE_VISIT, datetime(2026, 11, 1, 9, 0, tzinfo=UTC), "/blog"),
-        Activity(ActivityKind.EMAIL_CLICK, datetime(2026, 11, 10, 8, 0, tzinfo=UTC),
+        Activity('page_visit', datetime(2026, 11, 1, 9, 0, tzinfo=UTC), "/blog"),
+        Activity('email_click', datetime(2026, 11, 10, 8, 0, tzinfo=UTC),
                  "Webinar invite"),
-        Activity(ActivityKind.PAGE_VISIT, datetime(2026, 12, 5, 13, 58, tzinfo=UTC),
+        Activity('page_visit', datetime(2026, 12, 5, 13, 58, tzinfo=UTC),
                  "/pricing"),
-        Activity(ActivityKind.FORM_FILL, datetime(2026, 12, 5, 14, 2, tzinfo=UTC),
+        Activity('form_fill', datetime(2026, 12, 5, 14, 2, tzinfo=UTC),
                  "/pricing-demo")])
 
 
@@ -136,8 +136,9 @@ def test_salesforce_task_reads_well_for_the_rep(salesforce_sandbox: Any, sf_clie
     assert task["Priority"] == "Normal"
     body = task["Description"]
     lines = body.splitlines()
-    assert lines[1] == ("Score 64 (email_click×1=5, form_fill×1=25, page_visit×2=4, "
-                        "/pricing×2=+20, title=+5, phone=+5); tier warm; qualifies at 40.")
+    assert lines[1] == ("Score 64 = fit 10 + behaviour 54 (title given +5; phone given +5; "
+                        "email_click ×1 +5; form_fill ×1 +35 (with /pricing ×1); page_visit "
+                        "×2 +14 (with /pricing ×1)); tier warm; qualifies at 40.")
     assert lines[2] == "Why now: 2026-12-05 14:02 filled in a form /pricing-demo."
     assert reach_out_by(body).date() == date.fromisoformat(task["ActivityDate"])
     assert earlier_lines(body) == [

@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 def test_import_keeps_every_refused_row_with_line_and_field(db_url: str, tmp_path: Path) -> None:
     rows = [lead_row(1), lead_row(2, email=""), lead_row(3, email="maria.garcia@"),
             lead_row(4, created_at="yesterday"),
-            lead_row(5, activities="webinar|2026-11-02T10:00:00Z|x;"
+            lead_row(5, activities="Webinar Attended|2026-11-02T10:00:00Z|x;"
                                    "form_fill|not-a-time|y;page_visit|2026-11-02T10:00:00Z|/a")]
     store = EmbeddedMarketingStore(db_url)
     report = store.import_file(write_csv(tmp_path / "in.csv", rows), clock=T0)

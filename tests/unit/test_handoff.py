@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connector.handoff import MAX_ACTIVITIES, handoff_task
-from connector.records import Activity, ActivityKind, Lead
+from connector.records import Activity, Lead
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
 
 def test_task_names_the_person_and_lists_recent_activity_newest_first() -> None:
-    visits = [Activity(ActivityKind.PAGE_VISIT, NOW - timedelta(days=d), f"/page{d}")
+    visits = [Activity('page_visit', NOW - timedelta(days=d), f"/page{d}")
               for d in range(MAX_ACTIVITIES + 5)]
     lead = Lead("7", {"first_name": "Zoë", "last_name": "O'Brien", "company": "Initech",
                       "email": "zoe@initech.example"}, NOW, activities=visits)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from connector.config import ScoringConfig
 from connector.normalize import country_code, normalize, phone_e164
-from connector.records import Activity, ActivityKind, Lead
+from connector.records import Activity, Lead
 from connector.scoring import qualify, score
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -72,7 +72,7 @@ MODEL = ScoringConfig(threshold=40, required_fields=["email", "company"],
 
 
 def act(kind: str, detail: str = "") -> Activity:
-    return Activity(ActivityKind(kind), NOW, detail)
+    return Activity(kind, NOW, detail)
 
 
 @pytest.mark.parametrize(("activities", "fields", "expected"), [

@@ -8,7 +8,7 @@ import pytest
 
 from connector.adapters.base import StageUpdate
 from connector.process import CouldNotReachRule, ProcessConfig, RecycleRule
-from connector.records import Activity, ActivityKind, Lead
+from connector.records import Activity, Lead
 from connector.recycling import Back, due_back
 
 AT = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
@@ -22,7 +22,7 @@ def step(stage: str, day: int, reason: str | None = None) -> StageUpdate:
 
 def lead(stage: str, *when: datetime) -> Lead:
     return Lead("7", {"email": "p@acme.example"}, AT, stage=stage,
-                activities=[Activity(ActivityKind.FORM_FILL, w, "Demo") for w in when])
+                activities=[Activity('form_fill', w, "Demo") for w in when])
 
 
 DEFAULT = ProcessConfig()

@@ -1,0 +1,103 @@
+"""The scoring model through the whole cycle on the Salesforce sandbox: activity kinds
+the old model refused (email opens, webinars) imported and scored, decay keeping a
+lead whose only activity is two years old out of sales' hands, the strongest signal
+setting the status a lead is handed off at, and `leadsync gaps` listing the lead one
+field short, as the run summary counts it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connector import config as configuration
+from connector.cli import app
+from tests.conftest import config_text, import_leads, lead_row
+
+SCORING = '''
+[scoring]
+threshold = 40
+behaviour_threshold = 10
+required_fields = ["email", "company", "phone"]
+decay_half_life_days = 60
+
+[scoring.activity_points]
+form_fill = 25
+page_visit = 2
+email_open = 1
+webinar_attended = 20
+
+[scoring.activity_caps]
+email_open = 5
+
+[[scoring.fit]]
+field = "title"
+pattern = "\\\\b(vp|chief|head of|director)\\\\b"
+points = 15
+reason = "senior title"
+
+[[scoring.entry]]
+activity = "form_fill"
+detail = "demo"
+status = "Working - Contacted"
+'''
+
+
+@pytest.fixture
+def config(tmp_path: Path, salesforce_sandbox: Any,
+           monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SF_PASSWORD", "sandbox")
+    text = config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                       marketing_url=f"sqlite:///{tmp_path}/m.db",
+                       route_to=salesforce_sandbox.address)
+    start = text.index("[scoring]")
+    end = text.index("[mapping]")  # the template's scoring sections give way to these
+    text = text[:start] + SCORING.lstrip() + "\n" + text[end:]
+    # the status comes from the strongest signal: the constant gives way to the source
+    text = text.replace('Status = "Open - Not Contacted"\n', "", 1).replace(
+        "[mapping.fields]\n", '[mapping.fields]\nentry_status = { crm = "Status", '
+        'sync = "create_only", default = "Open - Not Contacted" }\n', 1)
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_model_scores_any_kind_decays_and_sets_where_the_buyer_enters(
+        config: Path, tmp_path: Path, sf_client: Any) -> None:
+    loaded = configuration.load(config)
+    recent = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
+    visits = f"page_visit|{recent}|/pricing;page_visit|{recent}|/docs"
+    rows = [  # the title (VP Sales) is 15 points of fit in each
+        lead_row(1, activities=f"form_fill|{recent}|Book a demo;{visits}"),  # a demo
+        lead_row(2, activities=f"webinar_attended|{recent}|RevOps 101;"  # any kind
+                               f"email_open|{recent}|News;form_fill|{recent}|Ebook"),
+        lead_row(3, activities="form_fill|2025-01-15T10:00:00Z|Contact sales;"
+                               "webinar_attended|2025-01-20T10:00:00Z|Old webinar"),
+        lead_row(4, phone="", activities=f"form_fill|{recent}|Contact sales;{visits}"),
+    ]
+    report = import_leads(loaded, tmp_path / "leads.csv", rows)
+    assert report.rejected == []
+    ran = CliRunner().invoke(app, ["sync", "--once", "--config", str(config)])
+    assert ran.exit_code == 0, ran.output
+    assert "1 leads would qualify but for one required field (`leadsync gaps`" in ran.output
+    leads = {r["Email"]: r for r in sf_client.query_all(
+        "SELECT Email, Status FROM Lead")["records"]}
+    assert leads[rows[0]["email"]]["Status"] == "Working - Contacted"  # a demo request
+    assert leads[rows[1]["email"]]["Status"] == "Open - Not Contacted"  # the default
+    # two years old: 45 points decayed to nothing, where the old model handed it over
+    assert rows[2]["email"] not in leads and rows[3]["email"] not in leads
+
+    explained = CliRunner().invoke(app, ["explain", rows[2]["email"], "--config",
+                                         str(config)])
+    assert "behaviour 0.02, decayed from 45" in explained.output, explained.output
+    shown = CliRunner().invoke(app, ["gaps", "--json", "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    [gap] = json.loads(shown.output)
+    assert (gap["email"], gap["missing"]) == (rows[3]["email"], "phone")
+    assert gap["fit"] == 15 and gap["score"] > 40
+    table = CliRunner().invoke(app, ["gaps", "--config", str(config)])
+    assert "phone" in table.output and "1 leads one field short" in table.output
