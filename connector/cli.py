@@ -77,8 +77,9 @@ CHOSEN: dict[str, str | None] = {"pipeline": None}
 @app.callback()
 def _options(pipeline: Annotated[str | None, typer.Option(
         "--pipeline", "-p", envvar=configuration.PIPELINE_ENV, show_default=False,
-        help="The pipeline of config.toml's [pipelines.NAME] to act on; `sync` and "
-             "`check` take every pipeline without it.")] = None) -> None:
+        help="The pipeline of config.toml's [pipelines.NAME] to act on; `sync`, "
+             "`check`, `migrate`, `import` and `serve` take every pipeline (the marketing "
+             "store they share) without it.")] = None) -> None:
     CHOSEN["pipeline"] = pipeline
     err.json = False  # until a command's --log-json says otherwise
 
@@ -135,20 +136,26 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
 
     from connector.checks import run_checks
 
-    cfg = _load(config)
-    findings = run_checks(cfg)
-    for finding in findings:
-        mark, colour = ("✗", "red") if finding.severity == "error" else ("!", "yellow")
-        err.print(Text.assemble((mark, colour), f" {finding}"), highlight=False)
-    errors = sum(f.severity == "error" for f in findings)
-    warnings = len(findings) - errors
-    if errors:
-        err.print(Text.assemble((f"{errors} error(s)", "red"), f", {warnings} warning(s)"),
-                  highlight=False)
+    pipelines = _load_all(config)
+    failed = False
+    for cfg in pipelines.values():
+        named = f" (pipeline {cfg.pipeline})" if len(pipelines) > 1 else ""
+        findings = run_checks(cfg)
+        for finding in findings:
+            mark, colour = ("✗", "red") if finding.severity == "error" else ("!", "yellow")
+            err.print(Text.assemble((mark, colour), f" {finding}{named}"), highlight=False)
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = len(findings) - errors
+        if errors:
+            err.print(Text.assemble((f"{errors} error(s)", "red"),
+                                    f", {warnings} warning(s){named}"), highlight=False)
+            failed = True
+            continue
+        noted = f" ({warnings} warning(s) above)" if warnings else ""
+        out.print(f"✓ {cfg.source}{named}: configuration valid, state store, marketing "
+                  f"store and {cfg.crm.adapter} reachable, mapped fields exist{noted}")
+    if failed:
         raise typer.Exit(1)
-    noted = f" ({warnings} warning(s) above)" if warnings else ""
-    out.print(f"✓ {cfg.source}: configuration valid, state store, marketing store and "
-              f"{cfg.crm.adapter} reachable, mapped fields exist{noted}")
 
 
 @app.command("import")
@@ -159,7 +166,13 @@ def import_(file: Annotated[Path, typer.Argument(help="A .csv or .jsonl file of 
     _setup(log_json)
     from connector.adapters.marketing_store import EmbeddedMarketingStore
 
-    cfg = _load(config)
+    pipelines = _load_all(config)
+    stores = {cfg.resolve_url(cfg.marketing.url) for cfg in pipelines.values()}
+    if len(stores) > 1:
+        err.print(f"the pipelines {', '.join(pipelines)} import into different marketing "
+                  "stores: say which with --pipeline NAME", style="red", highlight=False)
+        raise typer.Exit(2)
+    cfg = next(iter(pipelines.values()))  # one marketing store: any pipeline's
     store = EmbeddedMarketingStore(cfg.resolve_url(cfg.marketing.url),
                                    role_mailboxes=cfg.matching.email.role_mailboxes)
     try:
@@ -764,14 +777,22 @@ def migrate(config: ConfigOpt = None,
             sql: Annotated[bool, typer.Option(
                 "--sql", help="Print the SQL it would run (for a DBA to review or run); "
                               "change nothing.")] = False,
+            only: Annotated[str | None, typer.Option(
+                "--only", help="state or marketing: that store alone (with --sql, the SQL "
+                               "for one database to pipe into it).")] = None,
             log_json: LogJsonOpt = False) -> None:
-    """Upgrade the state database and the embedded marketing store to this version's schema."""
+    """Upgrade the state database and the embedded marketing store to this version's
+    schema: every pipeline's state (or --pipeline's) and the marketing store once."""
     _setup(log_json)
     from connector.wiring import migrate as upgrade_all
 
-    cfg = _load(config)
+    if only not in (None, "state", "marketing"):
+        err.print(f"--only {only!r}: state or marketing", style="red", highlight=False)
+        raise typer.Exit(2)
+    taken: set[str] = set()  # the marketing store the pipelines share: once
     try:
-        for done in upgrade_all(cfg, sql=sql):
+        for done in (step for cfg in _load_all(config).values()
+                     for step in upgrade_all(cfg, sql=sql, only=only, done=taken)):
             if sql:  # stdout stays SQL, to pipe into psql: what was found is a comment
                 typer.echo(f"-- {done}")
                 if done.sql:
@@ -812,7 +833,11 @@ def report(config: ConfigOpt = None,
         err.print(f"--format {fmt!r}: html, json or csv", style="red", highlight=False)
         raise typer.Exit(2)
     cfg = _load(config)
-    found = figures(cfg, start, end, by, per)
+    try:
+        found = figures(cfg, start, end, by, per)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
     text = {"csv": as_csv, "html": as_html}.get(fmt, lambda f: json.dumps(f, indent=2))(found)
     if out_path is None and fmt == "html":
         out_path = Path("leadsync-report.html")
@@ -1022,6 +1047,7 @@ app.add_typer(rep_app, name="rep")
 def _router(cfg: configuration.Config) -> Any:
     from connector.routing import Router, RoutingStore
 
+    _state(cfg).close()  # a state.url that cannot be opened: one line, not a traceback
     return Router(cfg.routing, RoutingStore.from_url(cfg.resolve_url(cfg.state.url)))
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -125,10 +126,13 @@ def _crontab(value: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(value, timezone=UTC)
+        trigger = CronTrigger.from_crontab(value, timezone=UTC)
     except ValueError as exc:
         raise ValueError(f"not a crontab line of five fields (minute hour day month "
                          f"weekday), e.g. \"*/15 8-18 * * mon-fri\": {exc}") from None
+    first = trigger.get_next_fire_time(None, datetime.now(UTC))
+    if first is None or trigger.get_next_fire_time(first, first + timedelta(seconds=1)) is None:
+        raise ValueError("this crontab line never runs (a day that no month has?)")
     return value
 
 
@@ -368,6 +372,32 @@ class FitRule(Model):
         return f"{self.field} {low}–{high}"
 
 
+class Selection(Model):
+    """[select]: the leads a pipeline takes from the marketing store; a lead that does
+    not match is not its (another pipeline's, say another region's). One of ``values``
+    or ``pattern``, as a fit rule tests them; ``other = true`` takes the rest."""
+
+    field: Annotated[str, Field(min_length=1)]
+    values: Annotated[list[str], Field(min_length=1)] | None = None
+    pattern: str | None = None
+    other: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return FitRule._compiles(value)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Selection:
+        if (self.values is None) == (self.pattern is None):
+            raise ValueError("give one of values or pattern")
+        return self
+
+    def takes(self, value: object) -> bool:
+        rule = FitRule(field=self.field, values=self.values, pattern=self.pattern, exclude=True)
+        return rule.matches(value) != self.other
+
+
 class EntryRule(Model):
     """Where the buyer is: a lead whose activities hold this signal is handed off at
     ``status`` (the computed mapping source ``entry_status``). The first rule a lead
@@ -526,6 +556,8 @@ class Config(Model):
     report: ReportConfig = ReportConfig()
     """Targets and warnings of `leadsync report` (docs/report.md)."""
     console: ConsoleConfig = ConsoleConfig()
+    select: Selection | None = None
+    """The leads this pipeline takes (docs/operations.md); unset: every lead."""
     _base_dir: Path = PrivateAttr(default=Path("."))
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str, ...], int] = PrivateAttr(default_factory=dict)
@@ -741,7 +773,7 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
                                       else f"{shared}-{name}")  # state/leadsync-emea.db
             claimed = any(isinstance(t.get("state"), dict) and t["state"].get("url") == shared
                           for t in tables.values())
-            if not claimed and _sqlite_file(shared, path).exists():
+            if not claimed and _holds_runs(_sqlite_file(shared, path)):
                 problems.append(f"{_where(('pipelines', name), lines)}: {shared} holds the "
                                 "state of this file's one pipeline until now: give it to one "
                                 f"pipeline ([pipelines.{name}.state] url = \"{shared}\"), or "
@@ -764,6 +796,20 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
     if problems:
         raise ConfigError(problems, str(path))
     return built
+
+
+def _holds_runs(file: Path) -> bool:
+    """Whether a SQLite state file has seen a run (an empty one, made by `leadsync
+    check`, holds nothing to leave behind). Read-only: loading a config writes nothing."""
+    import sqlite3
+
+    if not file.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return bool(db.execute("select count(*) from sync_run").fetchone()[0])
+    except sqlite3.Error:  # no run table, or not a database: nothing of a pipeline's
+        return False
 
 
 def _sqlite_file(url: str, config_file: Path) -> Path:

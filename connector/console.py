@@ -40,6 +40,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from waitress.server import create_server
+from werkzeug.exceptions import ServiceUnavailable
 
 from connector import metrics
 from connector.config import Config
@@ -273,9 +274,14 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
         letters = [letter.as_dict() for letter in store().dead_letters(limit=PAGE)]
         return render_template("console/letters.html", letters=letters)
 
+    @app.errorhandler(LeadsyncError)
+    def unavailable(exc: LeadsyncError) -> Any:  # a database down: say which, not 500
+        return problem(ServiceUnavailable(str(exc)))
+
     @app.errorhandler(400)
     @app.errorhandler(404)
     @app.errorhandler(409)
+    @app.errorhandler(503)
     def problem(exc: Any) -> Any:
         if request.path.endswith((".json", ".csv")):  # a program asked: a program's answer
             return {"error": exc.description}, exc.code

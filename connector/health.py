@@ -89,7 +89,7 @@ def health(config: Config, now: datetime | None = None, store: Any = None) -> He
         why = (f"no run went through in the last {len(runs)} runs" if missed is None else
                f"no run went through since {when:%Y-%m-%d %H:%M} UTC: {missed}"
                f"{' or more' if missed >= COUNTED else ''} scheduled runs since")
-    elif finished[0].status != "ok":
+    elif finished[0].status != "ok" and not _asked_to_stop(finished[0]):
         status = "degraded"
         why = f"the last run {finished[0].status}: {finished[0].error or ''}"
     elif missed >= DEGRADED_AFTER:
@@ -102,6 +102,12 @@ def health(config: Config, now: datetime | None = None, store: Any = None) -> He
                   last_success_at=when.isoformat() if when else None,
                   last_success_age_seconds=round((now - when).total_seconds(), 1)
                   if when else None)
+
+
+def _asked_to_stop(run: Any) -> bool:
+    """A run a signal stopped after a whole batch (systemctl stop, a restart): nothing
+    went wrong, the next run goes on from there."""
+    return run.status == "stopped" and (run.error or "").startswith("stopped by SIG")
 
 
 def overall(found: list[Health]) -> tuple[str, int]:

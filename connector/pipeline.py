@@ -483,6 +483,9 @@ class Pipeline:
                     events: list[Event]) -> Handoff | None:
         normalized = normalize(raw, self.config.marketing.default_region)
         lead = normalized.lead
+        chosen = self.config.select
+        if chosen is not None and not chosen.takes(lead.get(chosen.field)):
+            return None  # another pipeline's lead: not read as this one's, not counted
         if normalized.issues:
             self.poison(raw, "normalize", normalized.issues[0], summary, events)
             return None

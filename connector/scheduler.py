@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -64,12 +65,28 @@ def schedule(scheduler: BaseScheduler, config: Config, stop: Stop = NEVER,
                              misfire_grace_time=60)
 
 
+class _SlowRunIsNoWarning(logging.Filter):
+    """APScheduler warns on every tick that falls inside a run still going ("skipped:
+    maximum number of running instances reached"): that is the rule (a slow run is
+    never doubled), not a warning. Debug, shown with --verbose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances" not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+QUIET = _SlowRunIsNoWarning()
+
+
 def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> None:
     """Run every pipeline on its schedule until ``stop`` is asked (SIGTERM, Ctrl-C):
     the runs in progress end after their batch, no new run starts, and the process
     exits. Pipelines run side by side, each on a worker thread of its own."""
     if isinstance(pipelines, Config):
         pipelines = {pipelines.pipeline: pipelines}
+    logging.getLogger("apscheduler.scheduler").addFilter(QUIET)  # once however often
     scheduler = BlockingScheduler(timezone=UTC, executors={
         "default": ThreadPoolExecutor(max_workers=max(1, len(pipelines)))})
     with ExitStack() as crms:

@@ -90,14 +90,22 @@ def schema_error(config: Config, exc: SchemaOutOfDate) -> SettingError:
                         key=exc.schema.setting, detail=exc.detail)
 
 
-def migrate(config: Config, *, sql: bool = False) -> Iterator[Migrated]:
+def migrate(config: Config, *, sql: bool = False, only: str | None = None,
+            done: set[str] | None = None) -> Iterator[Migrated]:
     """`leadsync migrate`: the state database, then the embedded marketing store (when
     the config uses it), each taken to its head revision; one result each, as it is done.
-    ``sql``: nothing changes; each result carries the statements instead."""
+    ``sql``: nothing changes; each result carries the statements instead. ``only``:
+    "state" or "marketing". ``done``: stores already taken (pipelines sharing the
+    marketing store), by store and URL: skipped, and those done here are added."""
     stores = [(STATE, config.state.url)]
     if config.marketing.adapter == "embedded":
         stores.append((MARKETING, config.marketing.url))
+    done = set() if done is None else done
     for schema, url in stores:
+        key = f"{schema.name} {config.resolve_url(url)}"  # two stores may share a database
+        if only not in (None, schema.name) or key in done:
+            continue
+        done.add(key)
         try:
             yield upgrade(config.resolve_url(url), schema, sql=sql)
         except DATABASE_ERRORS as exc:

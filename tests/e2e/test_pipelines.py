@@ -197,3 +197,69 @@ def test_a_first_run_going_is_starting_and_a_crontabs_weekend_is_no_gap(
         "failed", "no run went through since 2027-03-05 19:45 UTC: 5 or more scheduled "
                   "runs since")  # 07:00, 07:15, … : counted up to five
     assert health(config, datetime(2027, 3, 8, 7, 40, tzinfo=UTC)).status == "degraded"
+
+
+def test_check_migrate_and_import_take_every_pipeline(two: tuple[Path, Any, Any],
+                                                      tmp_path: Path) -> None:
+    path, _, _ = two
+    checked = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert "(pipeline sf): configuration valid" in checked.output
+    assert "(pipeline hs): configuration valid" in checked.output
+    rows = tmp_path / "leads.csv"
+    from tests.conftest import write_csv
+
+    write_csv(rows, [lead_row(1)])
+    imported = CliRunner().invoke(app, ["import", str(rows), "--config", str(path)])
+    assert imported.exit_code == 0 and "1 new leads" in imported.output, imported.output
+    migrated = CliRunner().invoke(app, ["migrate", "--config", str(path)])
+    assert migrated.exit_code == 0, migrated.output
+    lines = [line for line in migrated.output.splitlines() if "nothing to do" in line]
+    # two state databases and the marketing store they share: three, not four
+    assert len(lines) == 3 and sum("s-sf.db" in line for line in lines) == 1
+    state_sql = CliRunner().invoke(app, ["migrate", "--sql", "--only", "state", "--config",
+                                         str(path)])
+    assert state_sql.exit_code == 0 and "m.db" not in state_sql.output
+
+
+def test_a_stopped_run_is_no_failure_and_a_crontab_that_never_runs_is_refused(
+        tmp_path: Path) -> None:
+    from connector.errors import ConfigError
+
+    text = configuration.TEMPLATE.read_text(encoding="utf-8").replace(
+        'url = "sqlite:///state/leadsync.db"', f'url = "sqlite:///{tmp_path}/s.db"')
+    with pytest.raises(ConfigError, match="this crontab line never runs"):
+        configuration.parse(text.replace("every_minutes = 15", 'cron = "0 0 30 2 *"'),
+                            tmp_path / "config.toml")
+    config = configuration.parse(text, tmp_path / "config.toml")
+    now = utcnow()
+    store = StateStore(config.resolve_url(config.state.url))
+    with Session(store.engine) as session:
+        session.add(SyncRun(started_at=now - timedelta(minutes=20),
+                            finished_at=now - timedelta(minutes=19), status="ok"))
+        session.commit()
+        session.add(SyncRun(started_at=now - timedelta(minutes=2), finished_at=now,
+                            status="stopped", error="stopped by SIGTERM after a whole batch"))
+        session.commit()
+    store.close()
+    assert health(config, now).status == "ok"  # systemctl restart: not degraded
+
+
+def test_each_pipeline_takes_its_own_leads_from_the_shared_store(
+        two: tuple[Path, Any, Any], tmp_path: Path) -> None:
+    """Salesforce for the United States, HubSpot for the rest, from one marketing store:
+    each lead reaches one CRM, and only that CRM's verdicts reach it."""
+    path, sf, hs = two
+    with path.open("a", encoding="utf-8") as more:
+        more.write('\n[pipelines.sf.select]\nfield = "country"\nvalues = ["United States", '
+                   '"US"]\n\n[pipelines.hs.select]\nfield = "country"\nvalues = ["United '
+                   'States", "US"]\nother = true\n')
+    pipelines = configuration.load_all(path)
+    rows = [lead_row(1), lead_row(2), lead_row(3, country="Germany", state="",
+                                                city="Berlin", phone="+49 30 1234567")]
+    import_leads(pipelines["sf"], tmp_path / "leads.csv", rows)
+    ran = CliRunner().invoke(app, ["sync", "--once", "--config", str(path)])
+    assert ran.exit_code == 0, ran.output
+    assert sorted(r["Email"] for r in sf.records("Lead")) == sorted(
+        r["email"] for r in rows[:2])
+    assert [r["properties"]["email"] for r in hs.records("contacts")] == [rows[2]["email"]]

@@ -122,8 +122,15 @@ def test_a_second_pipeline_does_not_leave_the_first_ones_state_behind(tmp_path: 
     """Until now the file held one pipeline, its state in state/leadsync.db: adding
     [pipelines] tables would give each a new file and leave that one's cursors, links,
     reviews and clocks behind. Refused, saying which pipeline to give it to."""
+    import sqlite3
+
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "leadsync.db").write_bytes(b"")
+    shared = tmp_path / "state" / "leadsync.db"
+    with sqlite3.connect(shared) as db:  # an empty one (`leadsync check` made it): fine
+        db.execute("create table sync_run (id integer primary key)")
+    assert set(configuration.parse_all(TWO, tmp_path / "config.toml")) == {"emea", "us"}
+    with sqlite3.connect(shared) as db:  # one that saw a run: refused
+        db.execute("insert into sync_run (id) values (1)")
     with pytest.raises(ConfigError, match=r"holds the state of this file's one pipeline"):
         configuration.parse_all(TWO, tmp_path / "config.toml")
     kept = TWO.replace("[pipelines.emea]\n", '[pipelines.emea]\nstate = { url = '
