@@ -372,7 +372,7 @@ class Pipeline:
     def checkpoint(self, summary: RunSummary) -> None:
         """Between batches: a sign of life, and a polite stop if one was asked for."""
         if not summary.dry_run:
-            self.state.heartbeat(summary.run_id)
+            self.state.heartbeat(summary.run_id, summary.counts)
         if self.stop.requested:
             raise RunStopped(f"stopped by {self.stop.requested} after a whole batch; "
                              "cursors are saved and the next run goes on from there",

@@ -294,11 +294,15 @@ class StateStore:
             assert run.id is not None
             return run.id
 
-    def heartbeat(self, run_id: int) -> None:
+    def heartbeat(self, run_id: int, counts: dict[str, int] | None = None) -> None:
+        """A sign of life after a batch, with the run's counts so far: a run whose
+        process dies keeps what its finished batches did (status, metrics)."""
         with Session(self.engine) as session:
             run = session.get(SyncRun, run_id)
             if run is not None and run.status == "running":
                 run.heartbeat_at = utcnow()
+                for name, value in (counts or {}).items():
+                    setattr(run, name, value)
                 session.add(run)
                 session.commit()
 

@@ -35,11 +35,13 @@ def runs_of(config: configuration.Config) -> list[object]:
         state.close()
 
 
-def wait_for(what: str, check: object, seconds: float) -> None:
+def wait_for(what: str, check: object, seconds: float) -> object:
+    """``check()``'s first true answer, asked every quarter second."""
     deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
+    while not (found := check()):  # type: ignore[operator]
         assert time.monotonic() < deadline, f"waited {seconds:.0f} s for {what}"
         time.sleep(0.25)
+    return found
 
 
 @pytest.mark.postgres
@@ -76,8 +78,7 @@ url = "{schemas['b'][1]}"
                 return next((run for run in runs_of(pipelines[name])
                              if run.status == "running"), None)  # type: ignore[attr-defined]
 
-            wait_for("pipeline a's first run", lambda: running("a"), 60)
-            victim = running("a").pid  # type: ignore[union-attr]
+            victim = wait_for("pipeline a's first run", lambda: running("a"), 60).pid  # type: ignore[attr-defined]
             assert victim in {w.pid for w in workers}
             os.kill(victim, signal.SIGKILL)  # mid-run: its batches are not all written
 

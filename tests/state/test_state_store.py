@@ -150,3 +150,15 @@ def test_two_schemas_of_one_database_each_have_their_own_run_lock() -> None:
             store.close()
         drop_schema(one)
         drop_schema(two)
+
+
+def test_a_runs_counts_are_kept_batch_by_batch(db_url: str) -> None:
+    """A run whose process dies keeps what its finished batches did: its counts are
+    saved with each heartbeat, and the next start marks it abandoned with them."""
+    store = StateStore(db_url)
+    run = store.start_run()
+    store.heartbeat(run, {"read": 20, "qualified": 18, "created": 17})
+    store.start_run()  # the next start finds the dead run (its process is gone)
+    [_, dead] = store.runs(2)
+    assert (dead.status, dead.read, dead.created) == ("abandoned", 20, 17)
+    store.close()
