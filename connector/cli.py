@@ -1047,8 +1047,8 @@ app.add_typer(rep_app, name="rep")
 def _router(cfg: configuration.Config) -> Any:
     from connector.routing import Router, RoutingStore
 
-    _state(cfg).close()  # a state.url that cannot be opened: one line, not a traceback
-    return Router(cfg.routing, RoutingStore.from_url(cfg.resolve_url(cfg.state.url)))
+    # opened once, through _state: a state.url that cannot be opened is one line
+    return Router(cfg.routing, RoutingStore(_state(cfg).engine, owns_engine=True))
 
 
 def _day(value: str | None, option: str) -> Any:

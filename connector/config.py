@@ -308,6 +308,33 @@ Points = Annotated[float, _within(-1_000_000, 1_000_000, "from -1000000 to 10000
 sum a number the field (and JSON) can hold."""
 
 
+def _regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+def value_matches(value: object, *, values: list[str] | None = None,
+                  pattern: str | None = None, at_least: float | None = None,
+                  below: float | None = None) -> bool:
+    """A lead's value against one test of a fit rule or a [select]: one of ``values``
+    (case and outer spaces aside), ``pattern`` found in it, or a number in the band."""
+    if value in (None, ""):
+        return False
+    if values is not None:
+        return str(value).strip().casefold() in {v.strip().casefold() for v in values}
+    if pattern is not None:
+        return re.search(pattern, str(value), re.IGNORECASE) is not None
+    try:
+        number = float(str(value).replace(",", ""))
+    except ValueError:
+        return False
+    return (at_least is None or number >= at_least) and (below is None or number < below)
+
+
 class FitRule(Model):
     """Points for one attribute of the lead when its value matches: one of ``values``
     (any of these, case and outer spaces aside), ``pattern`` (a regular expression
@@ -324,15 +351,7 @@ class FitRule(Model):
     reason: str | None = None
     """How a person reads the match ("senior title"); else the rule itself."""
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return value
+    _compiles = field_validator("pattern")(_regex)
 
     @model_validator(mode="after")
     def _one_test(self) -> FitRule:
@@ -348,18 +367,8 @@ class FitRule(Model):
         return self
 
     def matches(self, value: object) -> bool:
-        if value in (None, ""):
-            return False
-        if self.values is not None:
-            return str(value).strip().casefold() in {v.strip().casefold() for v in self.values}
-        if self.pattern is not None:
-            return re.search(self.pattern, str(value), re.IGNORECASE) is not None
-        try:
-            number = float(str(value).replace(",", ""))
-        except ValueError:
-            return False
-        return ((self.at_least is None or number >= self.at_least)
-                and (self.below is None or number < self.below))
+        return value_matches(value, values=self.values, pattern=self.pattern,
+                             at_least=self.at_least, below=self.below)
 
     def describe(self) -> str:
         if self.reason:
@@ -382,10 +391,7 @@ class Selection(Model):
     pattern: str | None = None
     other: bool = False
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        return FitRule._compiles(value)
+    _compiles = field_validator("pattern")(_regex)
 
     @model_validator(mode="after")
     def _one_test(self) -> Selection:
@@ -394,8 +400,7 @@ class Selection(Model):
         return self
 
     def takes(self, value: object) -> bool:
-        rule = FitRule(field=self.field, values=self.values, pattern=self.pattern, exclude=True)
-        return rule.matches(value) != self.other
+        return value_matches(value, values=self.values, pattern=self.pattern) != self.other
 
 
 class EntryRule(Model):
@@ -712,6 +717,11 @@ def parse(text: str, path: Path | str = DEFAULT_CONFIG, pipeline: str | None = N
     """One pipeline's config: the one the file holds, or ``pipeline`` of its
     [pipelines.NAME] tables (a file holding several needs the name)."""
     return choose(parse_all(text, path), pipeline, path)
+
+
+def by_name(pipelines: Config | dict[str, Config]) -> dict[str, Config]:
+    """One pipeline's config as the dict of several that the daemon and console take."""
+    return {pipelines.pipeline: pipelines} if isinstance(pipelines, Config) else pipelines
 
 
 def choose(pipelines: dict[str, Config], name: str | None, path: Path | str) -> Config:

@@ -43,7 +43,7 @@ from waitress.server import create_server
 from werkzeug.exceptions import ServiceUnavailable
 
 from connector import metrics
-from connector.config import Config
+from connector.config import Config, by_name
 from connector.errors import ConfigError, LeadsyncError
 from connector.health import StateCollector, Stores, figures_of, health, overall
 from connector.health import as_dict as health_dict
@@ -289,11 +289,6 @@ def create_app(pipelines: Config | dict[str, Config], *, host: str,
                                message=exc.description), exc.code
 
     return app
-
-
-def by_name(pipelines: Config | dict[str, Config]) -> dict[str, Config]:
-    """One pipeline's config as the dict of several that the console takes."""
-    return {pipelines.pipeline: pipelines} if isinstance(pipelines, Config) else pipelines
 
 
 def _or_none(stores: Stores, name: str) -> Any:

@@ -14,7 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from connector.adapters.base import CrmAdapter
-from connector.config import Config
+from connector.config import Config, by_name
 from connector.errors import LeadsyncError
 from connector.state import RunLocked
 from connector.stopping import NEVER, Stop
@@ -84,8 +84,7 @@ def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> No
     """Run every pipeline on its schedule until ``stop`` is asked (SIGTERM, Ctrl-C):
     the runs in progress end after their batch, no new run starts, and the process
     exits. Pipelines run side by side, each on a worker thread of its own."""
-    if isinstance(pipelines, Config):
-        pipelines = {pipelines.pipeline: pipelines}
+    pipelines = by_name(pipelines)
     logging.getLogger("apscheduler.scheduler").addFilter(QUIET)  # once however often
     scheduler = BlockingScheduler(timezone=UTC, executors={
         "default": ThreadPoolExecutor(max_workers=max(1, len(pipelines)))})

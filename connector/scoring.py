@@ -139,11 +139,8 @@ def qualify(lead: Lead, points: Scored | float, model: ScoringConfig) -> Decisio
     """
     scored = points if isinstance(points, Scored) else None
     value = scored.value if scored else float(points)  # type: ignore[arg-type]
-    missing = [name for name in model.required_fields if lead.get(name) in (None, "")]
-    short = [f"{part} {got:g} < {need:g}" for part, got, need in (
-        ("fit", scored.fit if scored else None, model.fit_threshold),
-        ("behaviour", scored.behaviour if scored else None, model.behaviour_threshold))
-        if need is not None and got is not None and got < need]
+    missing = _missing(lead, model)
+    short = _short(scored, model)
     enough = value >= model.threshold and not short
     mark = "≥" if value >= model.threshold else "<"
     base = f"score {value:g} {mark} {model.threshold:g}" + (
@@ -162,11 +159,25 @@ def qualify(lead: Lead, points: Scored | float, model: ScoringConfig) -> Decisio
 def one_field_short(lead: Lead, scored: Scored, model: ScoringConfig) -> str | None:
     """The one required field a lead lacks when everything else would qualify it: the
     lead marketing should complete (``leadsync gaps``)."""
-    missing = [name for name in model.required_fields if lead.get(name) in (None, "")]
-    if len(missing) != 1 or scored.excluded:
+    missing = _missing(lead, model)
+    if len(missing) != 1 or scored.excluded or _short(scored, model) \
+            or scored.value < model.threshold:
         return None
-    complete = qualify(lead, scored, model.model_copy(update={"required_fields": []}))
-    return missing[0] if complete.value else None
+    return missing[0]
+
+
+def _missing(lead: Lead, model: ScoringConfig) -> list[str]:
+    return [name for name in model.required_fields if lead.get(name) in (None, "")]
+
+
+def _short(scored: Scored | None, model: ScoringConfig) -> list[str]:
+    """The parts under their own thresholds: "fit -55 < 10"."""
+    if scored is None:
+        return []
+    return [f"{part} {got:g} < {need:g}" for part, got, need in (
+        ("fit", scored.fit, model.fit_threshold),
+        ("behaviour", scored.behaviour, model.behaviour_threshold))
+        if need is not None and got < need]
 
 
 def entry_status(lead: Lead, model: ScoringConfig) -> str | None:
