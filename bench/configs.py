@@ -1,8 +1,17 @@
-"""config.toml text for benchmarks and tests that build files of several pipelines."""
+"""What benchmarks and tests share to set up a run: config.toml text for a file of
+several pipelines, and a free local port."""
 
 from __future__ import annotations
 
 import re
+import socket
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (for a server the run starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def as_pipeline(text: str, name: str, sections: tuple[str, ...]) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import Any
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
+from bench.configs import free_port
 from bench.crm_history import HARD, VARIATIONS, History, generate
 from bench.proxy import CountingProxy
 from bench.results import record
@@ -109,11 +109,6 @@ class Outcome:
         """One look-up and one write per lead read, after one login."""
         return (1 + 2 * self.read) * 1000 / self.read
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -33,7 +33,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from simple_salesforce import Salesforce
 from sqlmodel import Session, col, select
 
-from bench.configs import as_pipeline
+from bench.configs import as_pipeline, free_port
 from connector import config as configuration
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.records import Lead
@@ -381,11 +380,6 @@ class Reps:
 
 
 # --- the daemon, its config and what it says ---------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def replaced(text: str, replacements: dict[str, str]) -> str:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -45,16 +43,22 @@ def require_postgres() -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    from bench.kill import drop_schema, pg_schema_url
+
     require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'drop schema "{schema}" cascade'))
-    admin.dispose()
+    schema, url = pg_schema_url()
+    yield url
+    drop_schema(schema)
+
+
+def console_port(config_file: Path) -> int:
+    """A free port, given to config.toml as [console] port: the daemon serves there."""
+    from bench.configs import free_port
+
+    port = free_port()
+    with config_file.open("a", encoding="utf-8") as more:
+        more.write(f"\n[console]\nport = {port}\n")
+    return port
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

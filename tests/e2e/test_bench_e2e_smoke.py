@@ -7,7 +7,6 @@ wrong; the generator's labels are its ground truth.
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 
 import pytest
@@ -15,18 +14,13 @@ import requests
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
+from bench.configs import free_port
 from bench.crm_history import HARD, VARIATIONS, generate
 from bench.proxy import CountingProxy, category
 from connector.matching.keys import email_key, phone_key
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.transport import make_session
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(("method_path", "expected"), [

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bench.configs import free_port
 from connector import config as configuration
 from connector.cli import app
 from tests.conftest import config_text, lead_row, write_csv
 
 runner = CliRunner()
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from connector.errors import ConfigError
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.state import StateStore
 from connector.wiring import run_once
-from tests.conftest import crm_world, import_leads, lead_row
+from tests.conftest import console_port, crm_world, import_leads, lead_row
 from tests.e2e.test_review_answers import CHRIS, DANA
 
 TOKEN = "console-token-for-the-test-0123456789"
@@ -284,15 +284,10 @@ def test_the_token_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_the_daemon_serves_the_console_on_its_configured_port(
         held: tuple[Path, configuration.Config, Any]) -> None:
     import signal
-    import socket
     import time
 
     path, _, _ = held
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with path.open("a", encoding="utf-8") as more:
-        more.write(f"\n[console]\nport = {port}\n")
+    port = console_port(path)
     daemon = subprocess.Popen([sys.executable, "-m", "connector.cli", "sync", "--config",
                                str(path)], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from connector import config as configuration
 from connector.cli import app
 from connector.health import health, overall
 from connector.state import StateStore, SyncRun, utcnow
-from tests.conftest import HUBSPOT_EXAMPLE, config_text, import_leads, lead_row
+from tests.conftest import HUBSPOT_EXAMPLE, config_text, console_port, import_leads, lead_row
 
 OWN = ("crm", "mapping", "routing", "scoring")
 """The sections of the HubSpot example the HubSpot pipeline gives as its own."""
@@ -83,11 +82,7 @@ def test_sync_once_runs_every_pipeline_into_its_own_crm_and_state(
 def test_the_daemon_serves_health_and_metrics_for_every_pipeline(
         two: tuple[Path, Any, Any], tmp_path: Path) -> None:
     path, _, _ = two
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with path.open("a", encoding="utf-8") as more:
-        more.write(f"\n[console]\nport = {port}\n")
+    port = console_port(path)
     pipelines = configuration.load_all(path)
     import_leads(pipelines["sf"], tmp_path / "leads.csv", [lead_row(n) for n in range(1, 6)])
     daemon = subprocess.Popen([sys.executable, "-m", "connector.cli", "sync", "--log-json",

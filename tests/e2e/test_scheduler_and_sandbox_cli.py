@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
+from bench.configs import free_port
 from connector.scheduler import schedule
 from connector.state import StateStore
 from connector.transport import make_session
@@ -108,11 +108,6 @@ def test_the_daemon_under_log_json_prints_json_lines_only(make_config: Any,
     assert {"apscheduler", "leadsync"} <= loggers, loggers
     assert [r["status"] for r in records if r["event"] == "run finished"] == ["ok"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_sandbox_command_serves_until_terminated_and_keeps_its_org(tmp_path: Path) -> None:

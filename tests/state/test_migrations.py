@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from alembic import command
-from sqlalchemy import Column, MetaData, String, create_engine, inspect, text
+from sqlalchemy import Column, MetaData, String, inspect
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from bench.kill import drop_schema, pg_schema_url
 from connector import migrations
 from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.cli import app
@@ -29,7 +28,6 @@ from connector.db import make_engine, redacted
 from connector.migrations import MARKETING, STATE, Schema, SchemaOutOfDate
 from connector.state import StateStore
 from connector.wiring import models, open_state
-from tests.conftest import PG_URL
 
 FIXTURES = Path(__file__).with_name("fixtures")
 WRITE_ONE = ('.venv/bin/python -c "from connector.wiring import write_revision; '
@@ -44,15 +42,9 @@ def other_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path}/other.db"
         return
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'drop schema "{schema}" cascade'))
-    admin.dispose()
+    schema, url = pg_schema_url()
+    yield url
+    drop_schema(schema)
 
 
 def shape(url: str) -> dict[str, Any]:
