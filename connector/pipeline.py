@@ -46,7 +46,7 @@ from connector.handoff import handoff_task
 from connector.mapping import FROM_CRM, Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.estimation import current_weights
-from connector.matching.index import CandidateIndex
+from connector.matching.index import NAME_KEYS, CandidateIndex
 from connector.matching.keys import email_key, person_email_key
 from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.metrics import BATCH_SECONDS
@@ -534,8 +534,8 @@ class Pipeline:
         prepared = {h.lead.id: self.matcher.prepare(Person(h.lead.id, "incoming", h.lead.fields))
                     for h in fresh}
         assert self.index is not None
-        found, _ = self.index.find({lead_id: self.index.lead_keys(me)
-                                    for lead_id, me in prepared.items()})
+        keys = {lead_id: self.index.lead_keys(me) for lead_id, me in prepared.items()}
+        found, crowded = self.index.find(keys)
         ready: dict[str, Prepared] = {}  # each record prepared once a batch
         for candidate in people([c for found_ in found.values() for c in found_]):
             if candidate.id not in ready:
@@ -558,7 +558,8 @@ class Pipeline:
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
             pool = [c for c in earlier[handoff.lead.id] + self._seen.candidates(me)
                     if answer_for(answers, c) != "different"]
-            decision = self.matcher.decide(me, pool)
+            decision = self.matcher.decide(me, pool, common_name=any(
+                k.startswith(NAME_KEYS) for k in keys[handoff.lead.id] & crowded))
             chosen = next((c.person for c in pool if answer_for(answers, c) == "same"), None)
             if chosen is None:  # the record answered about was not fetched again
                 chosen = self.answered(answers.values())

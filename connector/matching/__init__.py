@@ -303,16 +303,17 @@ class Matcher:
         self._swaps(a, b, sims)
         return {name: self.level(name, self._sim(name, a, b, sims)) for name in self.kinds}
 
-    def score(self, a: Prepared, b: Prepared) -> Scored:
+    def score(self, a: Prepared, b: Prepared, *, alone: bool = False) -> Scored:
         """The best rule these two records satisfy, with the evidence for it; where no
         rule is sure (below ``match_threshold``), the weight of every field decides,
-        within the guards of ``_unsafe``."""
+        within the guards of ``_unsafe``. ``alone``: no other record compared with
+        ``a`` bears its full name (``decide`` knows; a pair alone does not)."""
         sims: dict[str, float | None] = {}
         swapped = self._swaps(a, b, sims)
         ruled = self._ruled(a, b, sims, swapped)
         if self.config.weights == "off" or ruled.score >= self.config.match_threshold:
             return ruled
-        weighed = self._weighed(a, b, sims, swapped)
+        weighed = self._weighed(a, b, sims, swapped, alone)
         return weighed if weighed is not None and weighed.score > ruled.score else ruled
 
     def _swaps(self, a: Prepared, b: Prepared, sims: dict[str, float | None]
@@ -360,7 +361,7 @@ class Matcher:
         return penalised
 
     def _weighed(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
-                 swapped: frozenset[str]) -> Scored | None:
+                 swapped: frozenset[str], alone: bool = False) -> Scored | None:
         """Fellegi-Sunter: the prior odds plus each shared field's weight, as a
         probability. None when a guard says the weights may not speak here."""
         levels = {n: self.level(n, self._sim(n, a, b, sims))
@@ -368,7 +369,7 @@ class Matcher:
         town = [levels[n] for n in PLACE if n in levels]
         if "differ" in town and "agree" not in town:  # Main Street in another town
             levels.update({n: "neutral" for n in HOUSE if levels.get(n) == "agree"})
-        if self._unsafe(levels, a, b):
+        if self._unsafe(levels, a, b, alone):
             return None
         parts = [(n, self.fs_weights[n][0 if level == "agree" else 1])
                  for n, level in levels.items() if level in ("agree", "differ")]
@@ -385,7 +386,13 @@ class Matcher:
         reason = (f"weights ({self.fs_source}): " + ", ".join(shown)
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
+        if self._namesake_guarded(levels) and alone:
+            reason += ("; no other record compared bears this name, and the postcode "
+                       "agrees")
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
+        if levels.get(self.name_pair[0]) != "neutral":
+            near = []  # one given name, a near family name: a typo (relatives differ
+            # in the given name, Xaver and Javier Huber, not in the family name)
         if near and score >= self.config.match_threshold \
                 and any(n in a.values or n in b.values for n in self._own) \
                 and not any(levels.get(n) == "agree" for n in self._own):
@@ -406,13 +413,17 @@ class Matcher:
         return ", ".join(f"{a.person.fields.get(n)!r} vs {b.person.fields.get(n)!r}"
                          for n in names)
 
-    def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared) -> bool:
+    def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared,
+                alone: bool = False) -> bool:
         """Where summed weights would merge two people a CRM holds apart:
 
         - neither name agrees (colleagues share the office's address, company and
           switchboard; a shared info@ mailbox its domain), unless one is missing and
           the other one typo away, with the house below;
-        - nothing agrees but the names and the place (a namesake in the same town);
+        - nothing agrees but the names and the place (a namesake in the same town),
+          unless both names and the postcode agree and no other record compared
+          bears that name (``alone``): a namesake at one postcode is then not in the
+          CRM to be confused with;
         - one name differs (a relative, or a typo beyond recognition) or is missing,
           when both carry an email, a company or an employer domain (what tells a
           relative or a colleague apart in a CRM), or unless the address agrees
@@ -424,9 +435,10 @@ class Matcher:
         names = [levels.get(n) for n in self.name_pair]
         if "agree" not in names and not (None in names and "neutral" in names):
             return True
-        if not any(level == "agree" for n, level in levels.items()
-                   if n not in self.name_pair and n not in PLACE):
-            return True  # names and a town: a namesake
+        if self._namesake_guarded(levels):
+            return not (alone and all(level == "agree" for level in names)
+                        and levels.get("postal_code") == "agree"
+                        and not any(levels.get(n) == "differ" for n in HOUSE))
         if all(level == "agree" for level in names):
             return False
         identity = [levels[n] for n in self._identity_fields if n in levels]
@@ -437,6 +449,11 @@ class Matcher:
                            for group in STRONG_ADDRESS)
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
+
+    def _namesake_guarded(self, levels: Mapping[str, Level]) -> bool:
+        """Nothing agrees but the names and the place."""
+        return not any(level == "agree" for n, level in levels.items()
+                       if n not in self.name_pair and n not in PLACE)
 
     def _shown(self, name: str, b: Prepared) -> str:
         """The record's value of an agreeing field as a rep reads it (names, streets);
@@ -571,12 +588,25 @@ class Matcher:
         return f"rule {rule.name}{count}: " + "; ".join(shown) + note
 
     # -- decide ----------------------------------------------------------------
-    def decide(self, incoming: Prepared, candidates: Iterable[Prepared]) -> MatchDecision:
+    def _same_name(self, a: Prepared, b: Prepared) -> bool:
+        """Both names agree, as they stand or swapped."""
+        if not self._swappable:
+            return False
+        sims, _ = self._names(a, b)
+        return all(sims[n] is not None and sims[n] >= self.agree[n]  # type: ignore[operator]
+                   for n in self.name_pair)
+
+    def decide(self, incoming: Prepared, candidates: Iterable[Prepared], *,
+               common_name: bool = False) -> MatchDecision:
         """The best candidate: by rule score, then by the weight of all the evidence
-        (a closer namesake before a farther one), and only then by record kind."""
-        scored = [(c.person, s) for c in candidates
-                  if c.person.id != incoming.person.id
-                  and (s := self.score(incoming, c)).score >= self.config.review_threshold]
+        (a closer namesake before a farther one), and only then by record kind.
+        ``common_name``: the lead's name is held by more records than were fetched
+        (its name key was crowded), so the candidates cannot tell it is alone."""
+        others = [c for c in candidates if c.person.id != incoming.person.id]
+        alone = not common_name and sum(self._same_name(incoming, c) for c in others) <= 1
+        scored = [(c.person, s) for c in others
+                  if (s := self.score(incoming, c, alone=alone)).score
+                  >= self.config.review_threshold]
         if not scored:
             return MatchDecision("none", 0.0, "no earlier record matches")
         scored.sort(key=lambda ps: (-ps[1].score, -ps[1].weight,

@@ -48,6 +48,8 @@ CHUNK = 500
 """Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
 ACCOUNT_KEYS = ("c:", "w:")
 """Key prefixes only accounts carry (``blocking.account_keys``)."""
+NAME_KEYS = "n:"
+"""A person's name keys (family name sound, initial): one crowded means a common name."""
 KEPT = ("key", "owner_id", "account_id", "account_name", "account_owner_id")
 
 

@@ -855,3 +855,40 @@ def test_a_near_given_name_at_one_house_is_held_when_nothing_personal_agrees() -
         "first_name": "Javier", "last_name": "Huber", "street": "15 Birch Lane",
         "postal_code": "60614"}))
     assert MATCHER.decide(postal, [xaver]).outcome == "match"
+
+
+def test_a_near_family_name_with_the_same_given_name_at_one_house_is_a_typo() -> None:
+    """Relatives differ in the given name, not the family name: Jasmine Ryah and
+    Jasmine Ryan at one house, a mailbox on one side only, are one person."""
+    lead = MATCHER.prepare(Person("in", "incoming", {
+        "first_name": "Jasmine", "last_name": "Ryah", "street": "49 Spofforth Street",
+        "postal_code": "3072", "city": "Daylesford", "email": "jas.r@gmail.com"}))
+    earlier = MATCHER.prepare(Person("c", "contact", {
+        "first_name": "Jasmine", "last_name": "Ryan", "street": "49 Spofforth Street",
+        "postal_code": "3072", "city": "Daylesford"}))
+    decision = MATCHER.decide(lead, [earlier])
+    assert decision.outcome == "match", decision.reason
+    assert "only near" not in decision.reason
+
+
+NAMED = {"first_name": "Aaron", "last_name": "Baohm", "postal_code": "6016",
+         "city": "Upper Coomera", "state": "qld"}
+
+
+def test_names_and_postcode_match_when_no_other_record_bears_the_name() -> None:
+    """Names and a postcode, nothing else on either side: a match when the lead's
+    name is held by no other record compared (and its name key was not crowded),
+    else a namesake may be meant and nothing is decided."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, **NAMED, email="aaron.b@gmail.com")
+    earlier = person("c1", "contact", matcher, **NAMED)
+    decision = matcher.decide(lead, [earlier])
+    assert decision.outcome == "match", decision.reason
+    assert "no other record compared bears this name" in decision.reason
+    assert matcher.decide(lead, [earlier], common_name=True).outcome == "none"
+    other = person("c2", "contact", matcher, **{**NAMED, "postal_code": "4000",
+                                                 "city": "Brisbane"})
+    assert matcher.decide(lead, [earlier, other]).outcome == "none"
+    moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
+    housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street")
+    assert matcher.decide(housed, [moved]).outcome == "none"  # another house: guarded
