@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -145,6 +145,9 @@ class Handoff:
     full. Any other match fills blanks of the record's identity only."""
     expansion: str | None = None
     """The lead's account is a customer, and why ("Type = Customer - Direct")."""
+    unheld: frozenset[str] = frozenset()
+    """"id", "email": what no record in the candidate index carries of this lead's
+    (``Write.unheld_id``, ``Write.unheld_email``)."""
     customer: bool | None = None
     """Whether its company is a customer ([routing.expansion]); None: not known in this
     run (no rule, the accounts unreadable, a lead routed before), so not written."""
@@ -238,6 +241,8 @@ class Pipeline:
         self.index = (CandidateIndex(state.engine, crm.name, self.matcher)
                       if config.matching.enabled else None)
         """The CRM's people and accounts, kept in step each run: asked instead of the CRM."""
+        self._index_fresh = False
+        """The index was brought in step in this run (``refresh_index``)."""
         self._schemas: dict[str, set[str]] = {}
         routing = config.routing
         self.router: Router | None = None
@@ -536,6 +541,7 @@ class Pipeline:
         assert self.index is not None
         keys = {lead_id: self.index.lead_keys(me) for lead_id, me in prepared.items()}
         found, crowded = self.index.find(keys)
+        unheld = self.unheld(prepared, keys)
         ready: dict[str, Prepared] = {}  # each record prepared once a batch
         for candidate in people([c for found_ in found.values() for c in found_]):
             if candidate.id not in ready:
@@ -555,6 +561,7 @@ class Pipeline:
             if me is None:
                 kept.append(handoff)
                 continue
+            handoff.unheld = unheld.get(handoff.lead.id, frozenset())
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
             pool = [c for c in earlier[handoff.lead.id] + self._seen.candidates(me)
                     if answer_for(answers, c) != "different"]
@@ -613,10 +620,27 @@ class Pipeline:
         self.add_history([h for h in kept if h.target or h.account])
         return kept
 
+    def unheld(self, prepared: Mapping[str, Prepared], keys: Mapping[str, set[str]]
+               ) -> dict[str, frozenset[str]]:
+        """Of each lead, "id" when no record of the index carries its id, "email" when
+        none carries its person's mailbox; only when the index was brought in step in
+        this run. A role mailbox (info@) has no key: it is looked up as before."""
+        if not self._index_fresh or self.index is None:
+            return {}
+        mailbox = {lead_id: next((k for k in keys[lead_id] if k.startswith("e:")), None)
+                   for lead_id in prepared}
+        held = self.index.held({f"k:{i}" for i in prepared}
+                               | {k for k in mailbox.values() if k})
+        return {lead_id: frozenset(
+            [*(["id"] if f"k:{lead_id}" not in held else []),
+             *(["email"] if mailbox[lead_id] and mailbox[lead_id] not in held else [])])
+                for lead_id in prepared}
+
     def refresh_index(self, summary: RunSummary) -> None:
         """The candidate index brought in step with the CRM: filled by a bulk read on
         the first run (or after a fill was cut off), else the changes since its
         cursor -- records reps created, edited, merged, converted or deleted."""
+        self._index_fresh = False
         if self.index is None or self._feeds.people is None:
             return
         stream = self.index_stream
@@ -631,6 +655,7 @@ class Pipeline:
         log.info("candidate index", filled=cursor is None, written=written, removed=removed)
         started = self._feeds.started  # a cache of the CRM: kept in a dry run too
         self.state.set_cursor(stream, Cursor(max(started, cursor.value) if cursor else started))
+        self._index_fresh = True
         learned = current_weights(self.index, self.matcher)  # kept; re-estimated as it grows
         self.matcher.use_weights(learned.weights, learned.source, learned.prior)
 
@@ -1067,6 +1092,9 @@ class Pipeline:
                 write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
             if link is None and self.shared_mailbox(lead.get("email")):
                 write = replace(write, email_shared=True)
+            if link is None and handoff.unheld:
+                write = replace(write, unheld_id="id" in handoff.unheld,
+                                unheld_email="email" in handoff.unheld)
             return self.object, write
         fields = self.writable(target.crm_object)
         # what sales keeps up to date is not overwritten on a first match: a prefer-CRM
