@@ -308,6 +308,19 @@ class CandidateIndex:
                  for asker, ids in chosen.items()}
         return found, crowded
 
+    def held(self, keys: Iterable[str]) -> set[str]:
+        """Which of these keys some record carries."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            cursor = conn.connection.cursor()
+            for chunk in _chunks(sorted(set(keys))):
+                marks = ", ".join([self._mark] * len(chunk))
+                cursor.execute(f"SELECT DISTINCT key FROM {KEYS.name} WHERE crm = {self._mark} "
+                               f"AND key IN ({marks})", (self.crm, *chunk))
+                found.update(key for key, in cursor.fetchall())
+            cursor.close()
+        return found
+
     def get(self, refs: Iterable[str]) -> dict[str, Candidate]:
         """Records by reference (``ref``: ``Contact/003...``)."""
         with self.engine.connect() as conn:
