@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import MetaData, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.types import DateTime, TypeDecorator
-from sqlmodel import create_engine
+from sqlmodel import Session, col, create_engine, select
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -35,6 +35,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+IDS_PER_QUERY = 500
+"""Primary keys per ``IN`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
+
+
+def rows_by_id(session: Session, model: Any, ids: Iterable[Any]) -> dict[Any, Any]:
+    """Rows of a table by primary key (``model.id``), a query per 500 ids: a
+    ``session.get`` per row costs a round trip and an autoflush each."""
+    wanted = sorted(set(ids))
+    found: dict[Any, Any] = {}
+    for start in range(0, len(wanted), IDS_PER_QUERY):
+        chunk = wanted[start:start + IDS_PER_QUERY]
+        found.update((row.id, row) for row in session.exec(
+            select(model).where(col(model.id).in_(chunk))))
+    return found
 
 
 _ENGINES: dict[str, Engine] = {}

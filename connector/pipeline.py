@@ -46,7 +46,7 @@ from connector.handoff import handoff_task
 from connector.mapping import FROM_CRM, Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.estimation import current_weights
-from connector.matching.index import NAME_KEYS, CandidateIndex
+from connector.matching.index import ACCOUNT_KEYS, NAME_KEYS, CandidateIndex
 from connector.matching.keys import email_key, person_email_key
 from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.metrics import BATCH_SECONDS
@@ -145,6 +145,9 @@ class Handoff:
     full. Any other match fills blanks of the record's identity only."""
     expansion: str | None = None
     """The lead's account is a customer, and why ("Type = Customer - Direct")."""
+    keys: frozenset[str] | None = None
+    """The lead's own blocking keys, made when it was matched: a record made for it
+    enters the candidate index with them (and our id), not made again."""
     unheld: frozenset[str] = frozenset()
     """"id", "email": what no record in the candidate index carries of this lead's
     (``Write.unheld_id``, ``Write.unheld_email``)."""
@@ -562,6 +565,8 @@ class Pipeline:
                 kept.append(handoff)
                 continue
             handoff.unheld = unheld.get(handoff.lead.id, frozenset())
+            handoff.keys = frozenset(k for k in keys[handoff.lead.id]
+                                     if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
             pool = [c for c in earlier[handoff.lead.id] + self._seen.candidates(me)
                     if answer_for(answers, c) != "different"]
@@ -1215,7 +1220,7 @@ class Pipeline:
         links, written, rebuilt, adopted = [], [], [], []
         handed: list[tuple[Handoff, Link, str | None]] = []
         owed: list[TaskOwed] = []
-        made: list[Candidate] = []
+        made: list[tuple[Candidate, frozenset[str] | None]] = []
         for handoff, write in zip(todo, writes, strict=True):
             lead = handoff.lead
             result = by_key.get(write.key)
@@ -1265,10 +1270,11 @@ class Pipeline:
             kind = "created" if result.created else "updated"
             summary.counts[kind] += 1
             if result.created:  # in the index at once: a later batch of this run finds it
-                made.append(Candidate("lead" if crm_object == self.object else "contact",
-                                      crm_object, link.crm_id, dict(lead.fields),
-                                      key=link.external_id,
-                                      owner_id=body.get(self.crm.owner_field)))
+                made.append((Candidate("lead" if crm_object == self.object else "contact",
+                                       crm_object, link.crm_id, dict(lead.fields),
+                                       key=link.external_id,
+                                       owner_id=body.get(self.crm.owner_field)),
+                             handoff.keys))
             first_match = handoff.matched is not None and handoff.link is None
             # its task may be there already: the CRM had the record (lost state, a cut run)
             again = (bool(rebuilt) and rebuilt[-1] is link) or summary.rebuilt > 0
@@ -1296,7 +1302,9 @@ class Pipeline:
         self.state.save_links(links, owed)  # with what they owe, in one transaction
         self.record_handoffs(handed, events)
         if self.index is not None and made:
-            self.index.put((c, self.index.keys_of(c), utcnow()) for c in made)
+            now = utcnow()
+            self.index.put((c, {*keys, f"k:{c.key}"} if keys is not None and c.key
+                            else self.index.keys_of(c), now) for c, keys in made)
         if rebuilt:
             summary.rebuilt += len(rebuilt)
             self.learn_status(rebuilt, summary, ours=True)

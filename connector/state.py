@@ -21,7 +21,7 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from connector.db import HeldLock, UTCDateTime, make_engine, named_lock
+from connector.db import HeldLock, UTCDateTime, make_engine, named_lock, rows_by_id
 from connector.errors import LeadsyncError, RecordError, elide
 from connector.migrations import STATE, drop, forget, prepare
 from connector.records import Cursor, utcnow
@@ -469,8 +469,9 @@ class StateStore:
             return
         now = utcnow()
         with Session(self.engine) as session:
+            rows = rows_by_id(session, TaskOwed, [*made, *failed, *refused])
             for owed_id in [*made, *failed, *refused]:
-                row = session.get(TaskOwed, owed_id)
+                row = rows.get(owed_id)
                 if row is None:
                     continue
                 if owed_id in made:

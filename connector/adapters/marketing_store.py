@@ -40,7 +40,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
 from connector.config import MatchingConfig, SettingError
-from connector.db import UTCDateTime, make_engine
+from connector.db import UTCDateTime, make_engine, rows_by_id
 from connector.migrations import MARKETING, drop, forget, prepare
 from connector.records import ACTIVITY_KIND, Activity, Lead, utcnow
 
@@ -869,8 +869,9 @@ class EmbeddedMarketingStore:
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         written: set[str] = set()
         with Session(self.engine) as session:
+            leads = rows_by_id(session, MkLead, (int(u.marketing_id) for u in updates))
             for update in updates:
-                lead = session.get(MkLead, int(update.marketing_id))
+                lead = leads.get(int(update.marketing_id))
                 if lead is None:
                     continue
                 written.add(update.marketing_id)
@@ -892,8 +893,9 @@ class EmbeddedMarketingStore:
         written: set[str] = set()
         now = utcnow()
         with Session(self.engine) as session:
+            leads = rows_by_id(session, MkLead, (int(u.marketing_id) for u in updates))
             for update in updates:
-                lead = session.get(MkLead, int(update.marketing_id))
+                lead = leads.get(int(update.marketing_id))
                 if lead is None:
                     continue
                 fields = dict(lead.fields)

@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 from connector.matching.compare import SIMILARITY, blocking_values, prepare
@@ -303,11 +304,13 @@ class Matcher:
         self._swaps(a, b, sims)
         return {name: self.level(name, self._sim(name, a, b, sims)) for name in self.kinds}
 
-    def score(self, a: Prepared, b: Prepared, *, alone: bool = False) -> Scored:
+    def score(self, a: Prepared, b: Prepared, *,
+              alone: Callable[[], bool] = lambda: False) -> Scored:
         """The best rule these two records satisfy, with the evidence for it; where no
         rule is sure (below ``match_threshold``), the weight of every field decides,
         within the guards of ``_unsafe``. ``alone``: no other record compared with
-        ``a`` bears its full name (``decide`` knows; a pair alone does not)."""
+        ``a`` bears its full name (``decide`` knows; a pair alone does not), asked
+        only where it decides."""
         sims: dict[str, float | None] = {}
         swapped = self._swaps(a, b, sims)
         ruled = self._ruled(a, b, sims, swapped)
@@ -361,7 +364,7 @@ class Matcher:
         return penalised
 
     def _weighed(self, a: Prepared, b: Prepared, sims: dict[str, float | None],
-                 swapped: frozenset[str], alone: bool = False) -> Scored | None:
+                 swapped: frozenset[str], alone: Callable[[], bool]) -> Scored | None:
         """Fellegi-Sunter: the prior odds plus each shared field's weight, as a
         probability. None when a guard says the weights may not speak here."""
         levels = {n: self.level(n, self._sim(n, a, b, sims))
@@ -386,7 +389,7 @@ class Matcher:
         reason = (f"weights ({self.fs_source}): " + ", ".join(shown)
                   + f" → {probability:.2f}{note}")
         score = min(probability, WEIGHED_CAP)
-        if self._namesake_guarded(levels) and alone:
+        if self._namesake_guarded(levels):  # and yet not unsafe: alone said so
             reason += ("; no other record compared bears this name, and the postcode "
                        "agrees")
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
@@ -414,7 +417,7 @@ class Matcher:
                          for n in names)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared,
-                alone: bool = False) -> bool:
+                alone: Callable[[], bool]) -> bool:
         """Where summed weights would merge two people a CRM holds apart:
 
         - neither name agrees (colleagues share the office's address, company and
@@ -436,9 +439,10 @@ class Matcher:
         if "agree" not in names and not (None in names and "neutral" in names):
             return True
         if self._namesake_guarded(levels):
-            return not (alone and all(level == "agree" for level in names)
+            return not (all(level == "agree" for level in names)
                         and levels.get("postal_code") == "agree"
-                        and not any(levels.get(n) == "differ" for n in HOUSE))
+                        and not any(levels.get(n) == "differ" for n in HOUSE)
+                        and alone())
         if all(level == "agree" for level in names):
             return False
         identity = [levels[n] for n in self._identity_fields if n in levels]
@@ -603,7 +607,8 @@ class Matcher:
         ``common_name``: the lead's name is held by more records than were fetched
         (its name key was crowded), so the candidates cannot tell it is alone."""
         others = [c for c in candidates if c.person.id != incoming.person.id]
-        alone = not common_name and sum(self._same_name(incoming, c) for c in others) <= 1
+        alone = cache(lambda: not common_name  # asked only where it decides
+                      and sum(self._same_name(incoming, c) for c in others) <= 1)
         scored = [(c.person, s) for c in others
                   if (s := self.score(incoming, c, alone=alone)).score
                   >= self.config.review_threshold]

@@ -187,3 +187,20 @@ def test_rows_stored_by_bare_id_are_written_again_by_reference(index: CandidateI
     assert set(index.get([ref(lead(1))])) == {ref(lead(1))}
     found, _ = index.find({"in": {"k:1"}})
     assert [c.crm_id for c in found["in"]] == [lead(1).crm_id]
+
+
+def test_a_records_keys_are_its_leads_keys_without_the_account_ones(
+        index: CandidateIndex) -> None:
+    """The keys a lead asked with, less the account keys (``ACCOUNT_KEYS``), plus our
+    id, are the keys its new record is indexed by: the pipeline reuses them."""
+    from connector.matching.index import ACCOUNT_KEYS
+
+    people = [lead(1, first_name="Zoë", last_name="Müller", phone="+49 30 1234567",
+                   company="The Halvorsen Maritime AG", website="https://halvorsen.example"),
+              lead(2, email="info@firm2.example"), lead(3, last_name="Smith, John")]
+    for record in people:
+        asked = index.lead_keys(index.matcher.prepare(
+            Person(record.crm_id, "incoming", record.fields)))
+        kept = {k for k in asked if not k.startswith(ACCOUNT_KEYS)} | {f"k:{record.key}"}
+        assert kept == index.keys_of(record)
+        assert any(k.startswith(ACCOUNT_KEYS) for k in asked)  # there were some to drop
