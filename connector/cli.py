@@ -805,25 +805,51 @@ def migrate(config: ConfigOpt = None,
 
 
 @app.command()
-def report(config: ConfigOpt = None,
+def report(what: Annotated[str | None, typer.Argument(
+               help="scoring: the score feedback (per score band and signal, what sales "
+                    "made of the leads; a suggested threshold). Left out: the funnel.",
+               show_default=False)] = None,
+           config: ConfigOpt = None,
            since: Annotated[str | None, typer.Option(
-               help="First day (YYYY-MM-DD, UTC) [default: 28 days before --until].")] = None,
+               help="First day (YYYY-MM-DD, UTC) [default: 28 days before --until; "
+                    "scoring: the first hand-off].")] = None,
            until: Annotated[str | None, typer.Option(
                help="Day after the last (YYYY-MM-DD, UTC) [default: tomorrow].")] = None,
            by: Annotated[str | None, typer.Option(
                help="Break down by source, campaign, territory, rep or tier.")] = None,
            per: Annotated[str | None, typer.Option(
                "--period", help="Figures per week, month or quarter.")] = None,
-           fmt: Annotated[str, typer.Option(
-               "--format", help="html, json or csv.")] = "html",
+           fmt: Annotated[str | None, typer.Option(
+               "--format", help="html, json or csv [default: html].",
+               show_default=False)] = None,
            out_path: Annotated[Path | None, typer.Option(
                "--out", help="Write here, - for the terminal [default: leadsync-report.html "
                              "for html; json and "
-                             "csv to the terminal].")] = None) -> None:
+                             "csv to the terminal].")] = None,
+           as_json: Annotated[bool, typer.Option(
+               "--json", help="Print JSON (the same as --format json).")] = False,
+           keep_wins: Annotated[float, typer.Option(
+               "--keep-wins", min=1, max=100,
+               help="Score feedback: the % of won leads a suggested threshold keeps.")] = 90
+           ) -> None:
     """Funnel figures from the stage history: the cohort handed off in the period
-    (followed to today), the steps taken in it, and why leads left sales."""
+    (followed to today), the steps taken in it, and why leads left sales.
+    `leadsync report scoring`: what sales made of each score band and signal."""
     from connector.reporting import as_csv, as_html, figures, window
 
+    if what not in (None, "scoring"):
+        err.print(f"report {what!r}: `leadsync report` (the funnel) or `leadsync report "
+                  "scoring`", style="red", highlight=False)
+        raise typer.Exit(2)
+    if as_json and fmt not in (None, "json"):
+        err.print(f"--json and --format {fmt}: one or the other", style="red",
+                  highlight=False)
+        raise typer.Exit(2)
+    fmt = "json" if as_json else fmt
+    if what == "scoring":
+        _report_scoring(config, since, until, by, per, fmt, out_path, keep_wins / 100)
+        return
+    fmt = fmt or "html"
     try:
         start, end = window(since, until, by, per)
     except ValueError as exc:
@@ -835,6 +861,10 @@ def report(config: ConfigOpt = None,
     cfg = _load(config)
     try:
         found = figures(cfg, start, end, by, per)
+        if fmt == "html":  # the page has a section for the score feedback of its cohort
+            from connector.score_feedback import feedback
+
+            found["scoring"] = feedback(cfg, start, end, keep_wins / 100)
     except LeadsyncError as exc:
         err.print(str(exc), style="red", highlight=False)
         raise typer.Exit(1) from None
@@ -851,6 +881,91 @@ def report(config: ConfigOpt = None,
                   highlight=False)
         raise typer.Exit(2) from None
     out.print(f"report written to {out_path}")
+
+
+def _report_scoring(config: Path | None, since: str | None, until: str | None,
+                    by: str | None, per: str | None, fmt: str | None, out_path: Path | None,
+                    keep: float) -> None:
+    """`leadsync report scoring`: the score feedback, as text or JSON."""
+    from datetime import UTC, datetime
+
+    from connector.score_feedback import feedback
+
+    given = [name for name, value in (("--by", by), ("--period", per), ("--out", out_path))
+             if value is not None]
+    if fmt not in (None, "json"):
+        given.append(f"--format {fmt}")
+    if given:
+        err.print(f"{', '.join(given)}: the funnel report's; `leadsync report scoring` "
+                  "prints text, or JSON with --json (its figures are in the HTML report's "
+                  "score feedback section too)", style="red", highlight=False)
+        raise typer.Exit(2)
+    first, last = _day(since, "--since"), _day(until, "--until")
+    if first and last and first >= last:
+        err.print("--since must be before --until", style="red", highlight=False)
+        raise typer.Exit(2)
+    cfg = _load(config)
+    try:
+        found = feedback(cfg, *(datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                                if day else None for day in (first, last)), keep)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    if fmt == "json":
+        typer.echo(json.dumps(found, indent=2))
+        return
+    _print_feedback(found)
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _print_feedback(found: dict[str, Any]) -> None:
+    total = found["total"]
+    span = (f"from {found['since'][:10] if found['since'] else 'the first hand-off'} "
+            f"to {found['until'][:10] + ' (excluded)' if found['until'] else 'today'}")
+    out.print(f"score feedback, leads handed to sales {span}: {total['leads']} handed off, "
+              f"{total['accepted']} accepted, {total['recycled']} recycled, "
+              f"{total['trashed']} trashed, {total['converted']} converted, {total['won']} "
+              "won", highlight=False)
+    if not total["leads"]:
+        out.print("no lead was handed off in the period: nothing to learn from yet")
+        return
+    outcomes = ("accepted", "recycled", "trashed", "converted", "won")
+    short = ("acc.", "rec.", "trash", "conv.", "won")
+
+    def table(title: str, first: str, *more: str) -> Table:
+        made = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                     pad_edge=False, padding=(0, 1, 0, 0))
+        made.add_column(first, overflow="fold", ratio=1)
+        for column in more:
+            made.add_column(column, justify="right", no_wrap=True)
+        return made
+
+    bands = table("by score at hand-off (the loaded model's)", "band", "leads", *short,
+                  "won%", "trash%")
+    for row in found["bands"]:
+        bands.add_row(row["band"], str(row["leads"]), *(str(row[k]) for k in outcomes),
+                      _rate(row["win_rate"]), _rate(row["trash_rate"]))
+    out.print(bands)
+    signals = table("signals, strongest first (lift: won% with it / won% without it)",
+                    "signal", "pts", "leads", *short, "won%", "w/o", "won%", "lift")
+    for row in found["signals"]:
+        lifted = ("∞" if row["only_with_it"] else
+                  "–" if row["lift"] is None else f"{row['lift']:.2f}")
+        signals.add_row(f"{row['kind']} {row['signal']}",
+                        "–" if row["points"] is None else f"{row['points']:g}",
+                        str(row["leads"]), *(str(row[k]) for k in outcomes),
+                        _rate(row["win_rate"]), str(row["without"]),
+                        _rate(row["without_win_rate"]), lifted)
+    out.print(signals)
+    out.print("(w/o: the leads without the signal; ∞: won only with it; –: nothing to "
+              "compare, every lead or none has it, or none was won without it)", style="dim")
+    out.print(f"threshold: {found['threshold']['text']}", highlight=False)
+    out.print("nothing was changed: set [scoring] threshold and points in config.toml "
+              "yourself (`leadsync whatif CHANGED.toml` shows what a change would do first)",
+              style="dim")
 
 
 @app.command()
@@ -882,6 +997,135 @@ def gaps(config: ConfigOpt = None,
     out.print(table)
     out.print(f"{len(found)} leads one field short; `leadsync explain LEAD` says how each "
               "scores", highlight=False)
+
+
+CHANGES_SHOWN = 50
+"""`leadsync whatif` lists this many changed leads; --json lists every one."""
+WHATIF_KINDS = {"became_mql": "became MQL", "stopped_mql": "stopped being MQL",
+                "owner": "owner", "match": "match"}
+
+
+@app.command()
+def whatif(changed: Annotated[Path, typer.Argument(
+               help="The changed config.toml: its [scoring], [matching], [routing] and "
+                    "[select] are replayed against the loaded config's.",
+               exists=True, dir_okay=False, show_default=False)],
+           config: ConfigOpt = None,
+           since: Annotated[str | None, typer.Option(
+               help="Only the leads changed on or after this day (YYYY-MM-DD, UTC) "
+                    "[default: every lead].", show_default=False)] = None,
+           as_json: Annotated[bool, typer.Option(
+               "--json", help="Print JSON: every lead that changes, both outcomes.")] = False
+           ) -> None:
+    """What a changed scoring, matching or routing config would do to the stored leads:
+    who becomes or stops being MQL, owners, matches and reviews, per territory and rep.
+    Writes nothing: no CRM call, nothing stored."""
+    from datetime import UTC, datetime
+
+    from connector.whatif import whatif as replayed
+
+    first = _day(since, "--since")
+    cfg = _load(config)
+    other = _changed(changed, cfg)
+    try:
+        found = replayed(cfg, other, since=datetime.combine(
+            first, datetime.min.time(), tzinfo=UTC) if first else None)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(found.as_dict(), indent=2))
+        return
+    _print_whatif(found)
+
+
+def _changed(path: Path, cfg: configuration.Config) -> configuration.Config:
+    """The changed file, refused as `leadsync check` refuses it: every problem with its
+    key and line; and a field its scoring or routing names that no lead has."""
+    from connector.checks import marketing_field_findings
+    from connector.whatif import known_fields
+
+    try:  # a file of several pipelines: the one chosen, else the loaded one's namesake
+        pipelines = configuration.load_all(path)
+        other = configuration.choose(pipelines, None if len(pipelines) == 1 else
+                                     CHOSEN["pipeline"] or cfg.pipeline, path)
+    except ConfigError as exc:
+        err.print(f"{exc}", style="red", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        known = known_fields(cfg)
+    except LeadsyncError as exc:
+        err.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(1) from None
+    findings = [f for f in marketing_field_findings(other, known)
+                if f.key.startswith(("scoring.", "routing."))] if known is not None else []
+    for finding in findings:
+        mark, colour = ("✗", "red") if finding.severity == "error" else ("!", "yellow")
+        err.print(Text.assemble((mark, colour), f" {path}: {finding}"), highlight=False)
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(2)
+    return other
+
+
+def _print_whatif(found: Any) -> None:
+    c = found.counts
+    out.print(f"what-if: {found.current} → {found.changed}: {found.leads} leads replayed, "
+              f"scored as of {found.at:%Y-%m-%d %H:%M} UTC"
+              + (f" ({found.skipped} not replayable)" if found.skipped else ""),
+              highlight=False)
+    out.print(f"  MQL: {c['mql_now']} → {c['mql_changed']} ({c['became_mql']} would become "
+              f"MQL, {c['stopped_mql']} would stop being MQL)", highlight=False)
+    turn = (f" ({c['owner_changes_by_turn']} only by the round-robin's turn in the same pool)"
+            if c["owner_changes_by_turn"] else "")
+    out.print(f"  owners: {c['owner_changes']} leads MQL under both would change owner{turn}",
+              highlight=False)
+    out.print(f"  matches: {c['matches_now']} → {c['matches_changed']}, held for review: "
+              f"{c['reviews_now']} → {c['reviews_changed']} ({c['match_changes']} leads' "
+              "match decision would change)", highlight=False)
+    for title, rows, key in (("per territory", found.territories, "territory"),
+                             ("per rep", found.reps, "rep")):
+        if not rows:
+            continue
+        table = Table(title=f"MQLs {title}", title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        table.add_column(key)
+        for column in ("now", "changed", "gained", "lost"):
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(row[key], str(row["now"]), str(row["changed"]),
+                          f"+{row['gained']}" if row["gained"] else "0",
+                          f"-{row['lost']}" if row["lost"] else "0")
+        out.print(table)
+    turns = [c for c in found.changes if c.kinds == ("owner",) and "round-robin" in c.moved]
+    shown = [c for c in found.changes if c not in turns]
+    if shown:
+        table = Table(title="leads that would change", title_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("lead", no_wrap=True)
+        table.add_column("email", no_wrap=True)  # an address cut in two is misread
+        for column in ("change", "now", "changed"):
+            table.add_column(column, overflow="fold", ratio=1)
+        for change in shown[:CHANGES_SHOWN]:
+            what = ", ".join(WHATIF_KINDS[k] for k in change.kinds)
+            if change.moved:
+                what += f": {change.moved}"
+            table.add_row(change.lead, change.email or "", what, change.now.describe(),
+                          change.changed.describe())
+        out.print(table)
+        if len(shown) > CHANGES_SHOWN:
+            out.print(f"… and {len(shown) - CHANGES_SHOWN} more (--json lists every one)",
+                      highlight=False)
+    elif not turns:
+        out.print("no lead would change")
+    if turns:
+        out.print(f"{len(turns)} {'leads' if len(turns) > 1 else 'lead'} "
+                  f"{'change' if len(turns) > 1 else 'changes'} owner only by the "
+                  "round-robin's turn in the same pool: the pool's share per rep is what "
+                  "counts there (the table per rep; --json lists them)", highlight=False)
+    for note in found.notes:
+        out.print(f"note: {note}", style="dim", highlight=False)
+    out.print("nothing was written; the changed file is not applied: copy what you keep "
+              "into config.toml", style="dim")
 
 
 @app.command()
