@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, update
+from sqlalchemy import Column, Index, UniqueConstraint, insert, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -489,9 +489,10 @@ class StateStore:
         if not events:
             return
         now = utcnow()
-        with Session(self.engine) as session:
-            session.add_all(RecordEvent(run_id=run_id, marketing_id=e.marketing_id, kind=e.kind,
-                                        detail=e.detail, at=now) for e in events)
+        with Session(self.engine) as session:  # one executemany: no object a row
+            session.execute(insert(RecordEvent), [
+                {"run_id": run_id, "marketing_id": e.marketing_id, "kind": e.kind,
+                 "detail": e.detail, "at": now} for e in events])
             session.commit()
 
     def events(self, run_id: int, kind: str | None = None) -> list[RecordEvent]:

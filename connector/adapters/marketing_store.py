@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 import structlog
 from anyascii import anyascii
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, or_, update
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, insert, or_, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -868,6 +868,7 @@ class EmbeddedMarketingStore:
     # closed loop --------------------------------------------------------------
     def write_stages(self, updates: Sequence[StageUpdate]) -> set[str]:
         written: set[str] = set()
+        steps: list[dict[str, Any]] = []
         with Session(self.engine) as session:
             leads = rows_by_id(session, MkLead, (int(u.marketing_id) for u in updates))
             for update in updates:
@@ -877,13 +878,14 @@ class EmbeddedMarketingStore:
                 written.add(update.marketing_id)
                 if update.stage == lead.stage and update.amount is None:
                     continue  # another status meaning the same stage: no step was taken
-                session.add(MkStageChange(lead_id=lead.id, from_stage=lead.stage,
-                                          stage=update.stage, crm_status=update.crm_status,
-                                          amount=update.amount, at=update.at, who=update.who,
-                                          reason=update.reason))
+                steps.append({"lead_id": lead.id, "from_stage": lead.stage, "stage": update.stage,
+                              "crm_status": update.crm_status, "amount": update.amount,
+                              "at": update.at, "who": update.who, "reason": update.reason})
                 lead.stage = update.stage
                 lead.stage_updated_at = update.at
                 session.add(lead)
+            if steps:  # one executemany: no object a row
+                session.execute(insert(MkStageChange), steps)
             session.commit()
         return written
 
