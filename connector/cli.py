@@ -273,6 +273,9 @@ def _sync_once(cfg: configuration.Config, dry_run: bool, retry_dead_letters: boo
               f"{c['qualified']} qualified, {c['created']} {verb}created, {c['updated']} "
               f"{verb}updated, {c['unchanged']} unchanged, {c['refused']} refused, "
               f"{c['fed_back']} statuses {verb}fed back", highlight=False)
+    if summary.rescored:
+        out.print(f"  {summary.rescored} leads never handed off were judged again: "
+                  "[scoring] changed since they were read", highlight=False)
     if summary.one_field_short:
         out.print(f"  {summary.one_field_short} leads would qualify but for one required "
                   "field (`leadsync gaps` lists them)", highlight=False)

@@ -10,6 +10,7 @@ reason to stop the batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -107,6 +108,8 @@ class LockLost(LeadsyncError):
     """The run lock's session died: stop before writing anything more."""
 
 MARKETING_STREAM = "marketing:leads"
+SCORING_MARK = "scoring"
+"""The scoring model the leads not handed off were last judged by (``rescore``)."""
 
 
 def crm_stream(crm: str, crm_object: str) -> str:
@@ -174,6 +177,8 @@ class RunSummary:
     """The signal that stopped the run politely (SIGTERM, SIGINT), if one did."""
     one_field_short: int = 0
     """Leads that would qualify but for one required field (`leadsync gaps` lists them)."""
+    rescored: int = 0
+    """Leads never handed off, judged again because [scoring] changed (``rescore``)."""
 
 
 @dataclass
@@ -359,6 +364,7 @@ class Pipeline:
                                  self.batch_size):
                 self.hand_off_batch(batch, summary)
                 retried.update(lead.id for lead in batch)
+        self.rescore(start, retried, summary)
         cursor = start
         fresh = (lead for lead in self.marketing.read_changes(start.value if start else None)
                  if start is None or not start.seen(lead.updated_at, lead.id))
@@ -369,6 +375,28 @@ class Pipeline:
             if not summary.dry_run and cursor is not None:
                 self.state.set_cursor(MARKETING_STREAM, cursor)
             self.checkpoint(summary)
+
+    def rescore(self, start: Cursor | None, done: set[str], summary: RunSummary) -> None:
+        """After a change of [scoring], every lead never handed off is judged again
+        by the new model, once: leads are otherwise read only when they change, so a
+        lowered threshold or a new signal's points would reach nobody already in the
+        store. Leads handed off keep their hand-off (their score in the CRM is the
+        score they were handed off with). A first run reads every lead anyway."""
+        model = hashlib.sha256(self.config.scoring.model_dump_json().encode()).hexdigest()
+        known = self.state.mark(SCORING_MARK)
+        if start is not None and known is not None and known != model:
+            log.info("scoring changed: the leads never handed off are judged again")
+            for batch in batched(self.marketing.read_changes(None), self.batch_size):
+                linked = self.state.links_any_object(self.crm.name, (lead.id for lead in batch),
+                                                     prefer=self.object)
+                again = [lead for lead in batch if lead.id not in linked and lead.id not in done]
+                if again:
+                    summary.rescored += len(again)
+                    self.hand_off_batch(again, summary)
+                    done.update(lead.id for lead in again)
+                self.checkpoint(summary)
+        if not summary.dry_run and known != model:
+            self.state.set_mark(SCORING_MARK, model)
 
     def expected(self, start: Cursor | None, ids: list[str]) -> int | None:
         """About how many leads the hand-off step will read, for a progress display;

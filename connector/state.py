@@ -342,6 +342,20 @@ class StateStore:
             session.add(row)
             session.commit()
 
+    def mark(self, stream: str) -> str | None:
+        """A value kept under a name beside the cursors (a fingerprint, say)."""
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, f"mark:{stream}")
+            return row.value if row else None
+
+    def set_mark(self, stream: str, value: str) -> None:
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, f"mark:{stream}") or CursorRow(
+                stream=f"mark:{stream}", value="", updated_at=utcnow())
+            row.value, row.updated_at = value, utcnow()
+            session.add(row)
+            session.commit()
+
     def drop_cursor(self, stream: str) -> None:
         with Session(self.engine) as session:
             row = session.get(CursorRow, stream)

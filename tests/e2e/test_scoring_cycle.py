@@ -101,3 +101,39 @@ def test_the_model_scores_any_kind_decays_and_sets_where_the_buyer_enters(
     assert gap["fit"] == 15 and gap["score"] > 40
     table = CliRunner().invoke(app, ["gaps", "--config", str(config)])
     assert "phone" in table.output and "1 leads one field short" in table.output
+
+
+def test_a_changed_model_reaches_the_leads_never_handed_off_once(
+        config: Path, tmp_path: Path, sf_client: Any) -> None:
+    """Leads are read when they change; a lowered threshold must still reach the
+    stored lead that missed the old one (what `leadsync whatif` promised), once,
+    and leave the leads already handed off where they are."""
+    loaded = configuration.load(config)
+    recent = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
+    rows = [lead_row(1, activities=f"form_fill|{recent}|Book a demo;"  # 15 + 25 + 4
+                                   f"page_visit|{recent}|/pricing;page_visit|{recent}|/docs"),
+            lead_row(2, activities=f"webinar_attended|{recent}|RevOps 101")]  # 15 + 20
+    assert import_leads(loaded, tmp_path / "leads.csv", rows).rejected == []
+
+    def sync() -> str:
+        ran = CliRunner().invoke(app, ["sync", "--once", "--config", str(config)])
+        assert ran.exit_code == 0, ran.output
+        return ran.output
+
+    def emails() -> list[str]:
+        return sorted(r["Email"] for r in sf_client.query_all(
+            "SELECT Email FROM Lead")["records"])
+
+    sync()
+    assert emails() == [rows[0]["email"]]  # 35 < 40
+    assert "judged again" not in sync()  # nothing changed: nothing read
+    config.write_text(config.read_text().replace("threshold = 40\n", "threshold = 30\n", 1))
+    dry = CliRunner().invoke(app, ["sync", "--once", "--dry-run", "--config", str(config)])
+    assert "1 leads never handed off were judged again" in dry.output, dry.output
+    assert emails() == [rows[0]["email"]]  # a dry run writes nothing, marks nothing
+    shown = sync()
+    assert "1 leads never handed off were judged again" in shown, shown
+    assert "1 created" in shown and "0 updated" in shown
+    assert emails() == sorted(r["email"] for r in rows)
+    again = sync()  # judged once: the next run reads only what changed
+    assert "judged again" not in again and "0 leads read" in again, again
