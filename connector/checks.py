@@ -47,11 +47,14 @@ def run_checks(config: Config) -> list[Finding]:
     except Exception as exc:  # any driver error is a finding here, not a crash
         found.append(_database(config, "state.url", exc))
     known: set[str] | None = None
+    kinds: set[str] | None = None
     empty: bool | None = None
     try:
         with open_marketing(config) as marketing:
             lister = getattr(marketing, "known_fields", None)
             known = set(lister()) if lister is not None else None
+            kinder = getattr(marketing, "known_kinds", None)
+            kinds = set(kinder()) if kinder is not None else None
             is_empty = getattr(marketing, "is_empty", None)
             empty = is_empty() if is_empty is not None else None
     except Exception as exc:
@@ -59,7 +62,7 @@ def run_checks(config: Config) -> list[Finding]:
     else:
         found.extend(seed_findings(config, empty))
     if known is not None:
-        found.extend(marketing_field_findings(config, known))
+        found.extend(marketing_field_findings(config, known, kinds))
     try:
         with open_crm(config) as crm:
             reached = crm.check()
@@ -94,13 +97,17 @@ def seed_findings(config: Config, empty: bool | None) -> list[Finding]:
                     "fix the path (relative to config.toml's folder) or remove the setting")]
 
 
-def marketing_field_findings(config: Config, known: Iterable[str]) -> list[Finding]:
+def marketing_field_findings(config: Config, known: Iterable[str],
+                             kinds: Iterable[str] | None = None) -> list[Finding]:
     """Every marketing field a scoring, mapping or routing rule names, held against the
     fields the store holds (``known``). Pure: the config and the names in, findings out.
 
     A misspelt name (one close to a known field) is an error with the known one; a name
     no lead has is an error where it makes every lead fail (a required field), and a
     warning where it only never contributes (points, a mapped value, a condition).
+    ``kinds``: the activity kinds the store holds, for the kinds scoring names: a
+    warning, with the kind it may misspell (a kind may not have happened yet); not
+    held against a store without activities.
     """
     names = set(known)
     have = names | PSEUDO_FIELDS
@@ -120,6 +127,21 @@ def marketing_field_findings(config: Config, known: Iterable[str]) -> list[Findi
         check(name, ("scoring", "required_fields"), "no lead can qualify", severe=True)
     for name in scoring.profile_points:
         check(name, ("scoring", "profile_points", name), "it never adds points")
+    for index, rule in enumerate(scoring.fit):
+        check(rule.field, ("scoring", "fit", str(index), "field"),
+              "it never adds points" if not rule.exclude else "it never excludes a lead")
+    held = set(kinds or ())
+    named = [*((kind, ("scoring", "activity_points", kind)) for kind in scoring.activity_points),
+             *((kind, ("scoring", "activity_caps", kind)) for kind in scoring.activity_caps),
+             *((rule.activity, ("scoring", "entry", str(i), "activity"))
+               for i, rule in enumerate(scoring.entry))]
+    for kind, path in named if held else ():
+        if kind not in held:
+            close = closest(kind, held)
+            found.append(Finding(  # a warning: a kind may just not have happened yet
+                "warning", ".".join(path), config.line(*path),
+                f"no activity in the marketing store is a {kind!r}: it counts for nobody "
+                "yet", f"did you mean {close!r}?" if close else None))
     for name, entry in config.mapping.entries().items():
         base = ("mapping", "fields", name)
         if entry.sync in WRITES:

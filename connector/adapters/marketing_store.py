@@ -705,6 +705,11 @@ class EmbeddedMarketingStore:
                 names.update(fields or {})
         return names
 
+    def known_kinds(self) -> set[str]:
+        """Every activity kind some lead's activity has (what scoring rules name)."""
+        with Session(self.engine) as session:
+            return set(session.exec(select(MkActivity.kind).distinct()))
+
     # import ----------------------------------------------------------------
     def import_file(self, path: Path | str, *, clock: datetime | None = None) -> ImportReport:
         """Every record is taken or refused on its own; only a header that cannot be read

@@ -265,3 +265,46 @@ def test_sync_names_a_missing_seed_file(tmp_path: Path, salesforce_sandbox,  # n
     assert result.exit_code == 1, result.output
     assert f"marketing.seed (line {line}): no file {tmp_path}/leads-2026.csv" in result.output
     assert "Traceback" not in result.output
+
+
+SCORING_MISTAKES = [
+    # (old, new, marker, key, words): warnings, for a kind may not have happened yet
+    ("form_fill = 25\n", "form_fil = 25\n", "form_fil = 25",
+     "scoring.activity_points.form_fil",
+     "no activity in the marketing store is a 'form_fil': it counts for nobody yet; "
+     "did you mean 'form_fill'?"),
+    ("page_visit = 2\n", "page_visit = 2\n\n[scoring.activity_caps]\npage_vist = 10\n",
+     "page_vist = 10", "scoring.activity_caps.page_vist", "did you mean 'page_visit'?"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "marker", "key", "words"), SCORING_MISTAKES,
+                         ids=[row[3] for row in SCORING_MISTAKES])
+def test_an_activity_kind_no_activity_has_is_named_with_the_kind_meant(
+        tmp_path: Path, salesforce_sandbox, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+        old: str, new: str, marker: str, key: str, words: str) -> None:
+    text = shipped(tmp_path, salesforce_sandbox, monkeypatch)
+    assert text.count(old) == 1, old
+    text = text.replace(old, new)
+    with_leads(tmp_path, text)
+
+    result = run(tmp_path, text)
+
+    assert f"! {key} (line {line_of(text, marker)}): " in result.output, result.output
+    assert words in result.output
+    assert result.exit_code == 0, result.output
+
+
+def test_a_fit_rule_on_a_field_no_lead_has_is_an_error_when_close(
+        tmp_path: Path, salesforce_sandbox, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+        lists_fields: None) -> None:
+    text = shipped(tmp_path, salesforce_sandbox, monkeypatch).replace(
+        "[scoring.activity_points]", '[[scoring.fit]]\nfield = "industy"\nvalues = ["Software"]'
+        '\npoints = 10\n\n[scoring.activity_points]', 1)
+    with_leads(tmp_path, text)
+
+    result = run(tmp_path, text)
+
+    assert "✗ scoring.fit.0.field" in result.output, result.output
+    assert "'industy': it never adds points; did you mean 'industry'?" in result.output
+    assert result.exit_code == 1
