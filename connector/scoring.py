@@ -143,8 +143,9 @@ def qualify(lead: Lead, points: Scored | float, model: ScoringConfig) -> Decisio
     short = _short(scored, model)
     enough = value >= model.threshold and not short
     mark = "≥" if value >= model.threshold else "<"
+    joint = " but " if value >= model.threshold else " and "  # "but" only where it turns
     base = f"score {value:g} {mark} {model.threshold:g}" + (
-        f" but {' and '.join(short)}" if short else "")
+        f"{joint}{' and '.join(short)}" if short else "")
     if scored and scored.excluded:
         return Decision(False, f"{base}; excluded: {scored.excluded}")
     if enough and not missing:
@@ -194,13 +195,17 @@ def why_now(lead: Lead, model: ScoringConfig, now: datetime | None = None
             ) -> list[Activity] | None:
     """The latest activities without which the lead would not qualify, newest first:
     what made it sales-ready now, for the rep's task. Empty when the profile (and
-    older activity) reaches the threshold whatever happened lately; None when the
-    lead is under it.
+    older activity) reaches the thresholds whatever happened lately (the combined
+    one, and fit's and behaviour's where set); None when the lead is under them.
 
     This takes the newest scoring activities away, one by one, until the score
     (decay and caps as in ``score``) falls below the threshold."""
     now = now or utcnow()
-    if score(lead, model, now).value < model.threshold:
+
+    def reaches(scored: Scored) -> bool:  # the thresholds activity can move
+        return scored.value >= model.threshold and not _short(scored, model)
+
+    if not reaches(score(lead, model, now)):
         return None
     kept = sorted((a for a in lead.activities if activity_points(a, model) > 0),
                   key=lambda a: a.occurred_at)
@@ -210,6 +215,6 @@ def why_now(lead: Lead, model: ScoringConfig, now: datetime | None = None
         taken.append(kept.pop())
         rest = Lead(lead.id, lead.fields, lead.updated_at, lead.stage,
                     activities=[*others, *kept])
-        if score(rest, model, now).value < model.threshold:
+        if not reaches(score(rest, model, now)):
             return taken
     return []

@@ -168,6 +168,15 @@ def test_activity_worth_nothing_is_not_a_reason() -> None:
     assert [a.detail for a in why_now(lead, model)] == ["Contact us"]
 
 
+def test_a_behaviour_threshold_makes_the_latest_activity_the_reason() -> None:
+    """The profile alone reaches the combined threshold, not behaviour's own: the
+    activity that took behaviour over it is why now (the trial's lead 1)."""
+    model = MODEL.model_copy(update={"threshold": 5, "behaviour_threshold": 10})
+    lead = anna(Activity('page_visit', at(30), "/blog"),
+                Activity('form_fill', at(1), "Contact us"), title="CTO")
+    assert [a.detail for a in why_now(lead, model)] == ["Contact us"]
+
+
 def test_a_lead_qualified_by_its_profile_alone_says_so() -> None:
     model = MODEL.model_copy(update={"threshold": 5})
     lead = anna(Activity('page_visit', at(1), "/blog"), title="CTO")

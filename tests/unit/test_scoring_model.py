@@ -106,7 +106,7 @@ def test_the_reason_reads_fit_plus_behaviour_and_what_decayed() -> None:
      [Activity("form_fill", NOW, "/pricing")] * 4, False, "but fit -55 < 10"),
     # fit without behaviour
     ({"title": "Chief of Staff", "industry": "SaaS", "employees": "300"},
-     [Activity("page_visit", NOW, "/blog")], False, "score 42 < 50 but behaviour 2 < 15"),
+     [Activity("page_visit", NOW, "/blog")], False, "score 42 < 50 and behaviour 2 < 15"),
     # a competitor never qualifies, whatever the score
     ({"title": "VP Sales", "email": "spy@rival.example"},
      [Activity("form_fill", NOW, "/pricing")] * 2, False, "excluded: competitor"),
