@@ -29,8 +29,9 @@ class Gap:
 def gaps(config: Config, now: datetime | None = None) -> list[Gap]:
     """Every lead of the marketing store one required field short, highest score
     first (then the lead's id, for a stable order)."""
-    from connector.wiring import open_marketing
+    from connector.wiring import open_marketing, require_marketing_store
 
+    require_marketing_store(config, "no lead to list")
     found = []
     with open_marketing(config) as marketing:
         for raw in marketing.read_changes(None):

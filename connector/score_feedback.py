@@ -250,8 +250,9 @@ def feedback(config: Config, since: datetime | None = None, until: datetime | No
              keep: float = KEEP_WINS) -> dict[str, Any]:
     """The leads handed off in [since, until) (each end optional), from the marketing
     store's leads and stage history: no CRM call, nothing written."""
-    from connector.wiring import open_marketing
+    from connector.wiring import open_marketing, require_marketing_store
 
+    require_marketing_store(config, "no lead was handed off")
     stages = stages_of(config)
     with open_marketing(config) as marketing:
         leads = {lead.id: lead for lead in marketing.read_changes(None)}

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine, make_url
 
-from connector.config import Config, SettingError, database_error
+from connector.config import Config, database_error
 from connector.db import make_engine
 from connector.mapping import Payload
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
@@ -542,13 +542,9 @@ def open_stores(config: Config) -> Iterator[Stores]:
 def no_marketing_store(config: Config) -> None:
     """Refuses (naming ``marketing.url``) a marketing store not made yet: opening it would
     make it, and there is no lead to replay."""
-    url = config.resolve_url(config.marketing.url)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise SettingError(f"{config.where('marketing', 'url')}: no marketing store at "
-                           f"{url.removeprefix('sqlite:///')}: no lead to replay (`leadsync "
-                           "import` or a first `leadsync sync --once` makes it)",
-                           str(config.source) if config.source else None,
-                           key="marketing.url")
+    from connector.wiring import require_marketing_store
+
+    require_marketing_store(config, "no lead to replay")
 
 
 def known_fields(config: Config) -> set[str] | None:

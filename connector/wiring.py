@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -65,6 +66,19 @@ def open_state(config: Config) -> StateStore:
         raise database_error(config, "state.url", exc) from None
     except SchemaOutOfDate as exc:
         raise schema_error(config, exc) from None
+
+
+def require_marketing_store(config: Config, nothing: str) -> None:
+    """Refuses (naming ``marketing.url``) an embedded marketing store not made yet, for
+    commands that only read it: opening it would make it (a database file and its lock
+    in a folder where nothing was synced). ``nothing``: what there is not to do."""
+    url = config.resolve_url(config.marketing.url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise SettingError(f"{config.where('marketing', 'url')}: no marketing store at "
+                           f"{url.removeprefix('sqlite:///')}: {nothing} (`leadsync "
+                           "import` or a first `leadsync sync --once` makes it)",
+                           str(config.source) if config.source else None,
+                           key="marketing.url")
 
 
 @contextmanager

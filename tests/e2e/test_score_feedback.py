@@ -230,3 +230,19 @@ def test_report_scoring_refuses_the_funnel_options(tmp_path: Path) -> None:
         assert said in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["report", "scorign", "--config", str(config)])
     assert result.exit_code == 2 and "`leadsync report scoring`" in result.output
+
+
+@pytest.mark.parametrize("command", [["gaps"], ["report", "scoring"]])
+def test_commands_that_only_read_make_no_marketing_store(tmp_path: Path,
+                                                         command: list[str]) -> None:
+    """In a folder where nothing was synced: a clear refusal naming marketing.url,
+    and no database file or lock left behind (the docs-only trial's finding)."""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
+                                marketing_url=f"sqlite:///{tmp_path}/m.db",
+                                route_to="127.0.0.1:9"), encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    ran = CliRunner().invoke(app, [*command, "--config", str(path)])
+    assert ran.exit_code == 1, ran.output
+    assert "marketing.url" in ran.output and "no marketing store at" in ran.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
