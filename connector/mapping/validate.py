@@ -157,6 +157,10 @@ class _Checker:
         steps = parse(entry.transform)  # refused at load when it cannot parse
         for path, value in self.constants(entry, steps, table, at):
             self.fits(info, path, value)
+        if "entry_status" in entry.sources(name) and table is None and not steps:
+            for index, rule in enumerate(self.config.scoring.entry):  # its values, as written
+                self.fits(info, ("entry", str(index), "status"), rule.status,
+                          section="scoring")
         self.types(name, info, entry, steps, table is not None, short, at("transform"))
 
     def value_map(self, entry: FieldMapping, path: tuple[str, ...]
@@ -209,17 +213,18 @@ class _Checker:
                      'use sync = "to_marketing"' if not info.updateable
                      else 'use sync = "to_crm"')
 
-    def fits(self, info: FieldSchema, path: tuple[str, ...], value: Any) -> None:
+    def fits(self, info: FieldSchema, path: tuple[str, ...], value: Any,
+             section: str = "mapping") -> None:
         """A fixed value must be one a restricted picklist takes, and not too long."""
         if info.restricted and info.picklist and str(value) not in info.picklist:
             close = _close(str(value), {v.lower(): v for v in info.picklist})
             self.add("error", path, f"{value!r} is not an active value of {self.label(info)}, "
                      f"a restricted picklist (allowed: {_quoted(info.picklist)})",
-                     f"did you mean {close!r}?" if close else None)
+                     f"did you mean {close!r}?" if close else None, section=section)
         elif isinstance(value, str) and info.length and len(value) > info.length:
             self.add("error", path, f"{value!r} is {len(value)} characters; "
                      f"{self.label(info)} holds at most {info.length}",
-                     f"shorten it to {info.length} characters")
+                     f"shorten it to {info.length} characters", section=section)
 
     def types(self, name: str, info: FieldSchema, entry: FieldMapping, steps: tuple[Step, ...],
               mapped: bool, short: bool, path: tuple[str, ...]) -> None:

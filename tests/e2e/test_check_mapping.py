@@ -97,3 +97,23 @@ def test_warnings_alone_exit_0_with_the_success_line(
             "but not Unique") in result.output
     assert not [ln for ln in result.output.splitlines() if ln.startswith("✗")]
     assert "✓" in result.output and "warning(s) above" in result.output
+
+
+def test_an_entry_status_the_picklist_lacks_is_an_error_at_its_line(
+        tmp_path: Path, salesforce_sandbox, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """[[scoring.entry]] statuses reach Status through the computed source
+    entry_status: each must be a value the restricted picklist takes (the trial's
+    "Demo Booked" passed check and every lead of the next run was refused)."""
+    text = shipped(tmp_path, salesforce_sandbox, monkeypatch)
+    text = seed(text, 'Status = "Open - Not Contacted"\n', "")
+    text = seed(text, "[mapping.fields]\n", '[mapping.fields]\nentry_status = { crm = "Status", '
+                'sync = "create_only", default = "Open - Not Contacted" }\n')
+    text = seed(text, "[scoring.activity_points]", '[[scoring.entry]]\nactivity = "form_fill"\n'
+                'detail = "demo"\nstatus = "Demo Booked"\n\n[scoring.activity_points]')
+    result = run_check(tmp_path, text)
+    line = line_of(text, 'status = "Demo Booked"')
+    assert f"✗ scoring.entry.0.status (line {line}): 'Demo Booked' is not an active " \
+           "value of" in result.output, result.output
+    assert result.exit_code == 1
+    fixed = run_check(tmp_path, text.replace("Demo Booked", "Working - Contacted"))
+    assert "scoring.entry" not in fixed.output, fixed.output
