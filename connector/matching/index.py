@@ -245,16 +245,33 @@ class CandidateIndex:
         (re)written. Returns (written, removed)."""
         removed: list[str] = []
 
-        def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
+        def present() -> Iterator[PersonChange]:
             for change in changes:
                 if change.removed:
                     removed.append(ref(change.candidate))
                 else:
-                    yield change.candidate, self.keys_of(change.candidate), change.modified_at
+                    yield change
+
+        def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
+            for chunk in _chunks(present(), CHUNK * 4):
+                held = self._held_as(ref(c.candidate) for c in chunk)
+                for change in chunk:  # as held already (our own writes read back): no work
+                    if held.get(ref(change.candidate)) != (change.candidate.kind,
+                                                           _encode(change.candidate)):
+                        yield (change.candidate, self.keys_of(change.candidate),
+                               change.modified_at)
 
         written = self.put(kept())
         self.remove(removed)
         return written, len(removed)
+
+    def _held_as(self, refs: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The kind and stored record of each reference the index holds."""
+        with self.engine.connect() as conn:
+            return {row.crm_id: (row.kind, row.record) for chunk in _chunks(sorted(set(refs)))
+                    for row in conn.execute(select(ROWS.c.crm_id, ROWS.c.kind, ROWS.c.record)
+                                            .where(ROWS.c.crm == self.crm,
+                                                   ROWS.c.crm_id.in_(chunk)))}
 
     def clear(self) -> None:
         with self.engine.begin() as conn:

@@ -204,3 +204,19 @@ def test_a_records_keys_are_its_leads_keys_without_the_account_ones(
         kept = {k for k in asked if not k.startswith(ACCOUNT_KEYS)} | {f"k:{record.key}"}
         assert kept == index.keys_of(record)
         assert any(k.startswith(ACCOUNT_KEYS) for k in asked)  # there were some to drop
+
+
+def test_a_record_read_back_as_the_index_holds_it_is_not_written_again(
+        index: CandidateIndex) -> None:
+    """The run after a load reads its own writes back: records held as they are cost
+    no keys and no writes; one a rep changed is keyed anew."""
+    records = [lead(n) for n in range(1, 4)]
+    assert index.apply([PersonChange(r, NOW) for r in records]) == (3, 0)
+    assert index.apply([PersonChange(r, NOW) for r in records]) == (0, 0)
+    moved = Candidate("lead", "Lead", records[0].crm_id, {
+        **records[0].fields, "last_name": "Okafor"}, key=records[0].key)
+    assert index.apply([PersonChange(moved, NOW), PersonChange(records[1], NOW)]) == (1, 0)
+    asking = index.matcher.prepare(Person("in", "incoming", {
+        "first_name": "Dana", "last_name": "Okafor", "email": "d.okafor@gmail.com"}))
+    found, _ = index.find({"in": index.lead_keys(asking)})
+    assert [c.fields["last_name"] for c in found["in"]] == ["Okafor"]
