@@ -262,3 +262,29 @@ def sla_clocks(config: configuration.Config) -> list[Any]:
         return SlaStore(state.engine).listing(config.crm.adapter, include_closed=True)
     finally:
         state.close()
+
+
+SIGNALS_SCORING = '''
+[scoring]
+threshold = 40
+required_fields = ["email", "company"]
+
+[scoring.activity_points]
+form_fill = 25
+webinar_attended = 20
+email_open = 1
+
+[[scoring.fit]]
+field = "title"
+pattern = "\\\\b(vp|chief|head of|director)\\\\b"
+points = 15
+reason = "senior title"
+'''
+"""A scoring model with a senior-title fit rule and three activity kinds (the what-if
+and score-feedback tests)."""
+
+
+def with_scoring(text: str, scoring: str) -> str:
+    """config.toml's text with its [scoring] sections (up to [mapping]) replaced."""
+    return text[:text.index("[scoring]")] + scoring.lstrip() + "\n" + \
+        text[text.index("[mapping]"):]

@@ -19,24 +19,13 @@ from typer.testing import CliRunner
 
 from connector import config as configuration
 from connector.cli import app
-from tests.conftest import config_text, import_leads, lead_row
-
-SCORING = '''
-[scoring]
-threshold = 40
-required_fields = ["email", "company"]
-
-[scoring.activity_points]
-form_fill = 25
-webinar_attended = 20
-email_open = 1
-
-[[scoring.fit]]
-field = "title"
-pattern = "\\\\b(vp|chief|head of|director)\\\\b"
-points = 15
-reason = "senior title"
-'''
+from tests.conftest import (
+    SIGNALS_SCORING,
+    config_text,
+    import_leads,
+    lead_row,
+    with_scoring,
+)
 
 WEBINAR = set(range(1, 9))
 """Leads 1-8 attended a webinar before their hand-off."""
@@ -71,8 +60,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pat
         text = config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
                            marketing_url=f"sqlite:///{tmp_path}/m.db",
                            route_to=sandbox.address)
-        text = text[:text.index("[scoring]")] + SCORING.lstrip() + "\n" + \
-            text[text.index("[mapping]"):]
+        text = with_scoring(text, SIGNALS_SCORING)
         text = text.replace('"Closed - Not Converted" = "recycle"',
                             '"Closed - Not Converted" = "recycle"\n"Unqualified" = "trash"')
         path = tmp_path / "config.toml"

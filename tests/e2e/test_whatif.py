@@ -17,24 +17,13 @@ from typer.testing import CliRunner
 
 from connector import config as configuration
 from connector.cli import app
-from tests.conftest import config_text, import_leads, lead_row
-
-SCORING = '''
-[scoring]
-threshold = 40
-required_fields = ["email", "company"]
-
-[scoring.activity_points]
-form_fill = 25
-webinar_attended = 20
-email_open = 1
-
-[[scoring.fit]]
-field = "title"
-pattern = "\\\\b(vp|chief|head of|director)\\\\b"
-points = 15
-reason = "senior title"
-'''
+from tests.conftest import (
+    SIGNALS_SCORING,
+    config_text,
+    import_leads,
+    lead_row,
+    with_scoring,
+)
 
 
 def _changed(text: str) -> str:
@@ -61,8 +50,7 @@ def trial(tmp_path: Path, salesforce_sandbox: Any, sf_client: Any,
     text = config_text(tmp_path, state_url=f"sqlite:///{tmp_path}/s.db",
                        marketing_url=f"sqlite:///{tmp_path}/m.db",
                        route_to=salesforce_sandbox.address)
-    text = text[:text.index("[scoring]")] + SCORING.lstrip() + "\n" + \
-        text[text.index("[mapping]"):]
+    text = with_scoring(text, SIGNALS_SCORING)
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     changed = tmp_path / "changed.toml"
@@ -261,8 +249,7 @@ def test_whatif_on_a_postgresql_state_reads_it_in_a_read_only_session(
     monkeypatch.setenv("SF_PASSWORD", "sandbox")
     text = config_text(tmp_path, state_url=pg_url, marketing_url=f"sqlite:///{tmp_path}/m.db",
                        route_to=salesforce_sandbox.address)
-    text = text[:text.index("[scoring]")] + SCORING.lstrip() + "\n" + \
-        text[text.index("[mapping]"):]
+    text = with_scoring(text, SIGNALS_SCORING)
     path, changed = tmp_path / "config.toml", tmp_path / "changed.toml"
     path.write_text(text, encoding="utf-8")
     changed.write_text(_changed(text), encoding="utf-8")
