@@ -381,15 +381,28 @@ class Pipeline:
         by the new model, once: leads are otherwise read only when they change, so a
         lowered threshold or a new signal's points would reach nobody already in the
         store. Leads handed off keep their hand-off (their score in the CRM is the
-        score they were handed off with). A first run reads every lead anyway."""
-        model = hashlib.sha256(self.config.scoring.model_dump_json().encode()).hexdigest()
+        score they were handed off with), and leads the CRM refused wait for
+        ``--retry-dead-letters`` as before. A first run reads every lead anyway; so
+        does nothing the first run after an upgrade that brings this (it only notes
+        the model). The model is what decides who qualifies: [scoring] and [select]."""
+        chosen = self.config.select
+        model = hashlib.sha256(json.dumps({
+            "scoring": self.config.scoring.model_dump(mode="json"),
+            "select": chosen.model_dump(mode="json") if chosen is not None else None},
+            sort_keys=True).encode()).hexdigest()
         known = self.state.mark(SCORING_MARK)
         if start is not None and known is not None and known != model:
             log.info("scoring changed: the leads never handed off are judged again")
+            waiting = {d.marketing_id for d in self.state.dead_letters(limit=10_000_000)
+                       if d.crm == self.crm.name and d.crm_object == self.object}
+            region = self.config.marketing.default_region
             for batch in batched(self.marketing.read_changes(None), self.batch_size):
                 linked = self.state.links_any_object(self.crm.name, (lead.id for lead in batch),
                                                      prefer=self.object)
-                again = [lead for lead in batch if lead.id not in linked and lead.id not in done]
+                again = [lead for lead in batch
+                         if lead.id not in linked and lead.id not in done
+                         and lead.id not in waiting and (chosen is None or chosen.takes(
+                             normalize(lead, region).lead.get(chosen.field)))]
                 if again:
                     summary.rescored += len(again)
                     self.hand_off_batch(again, summary)
@@ -596,10 +609,12 @@ class Pipeline:
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
-            pool = [c for c in earlier[handoff.lead.id] + self._seen.candidates(me)
-                    if answer_for(answers, c) != "different"]
-            decision = self.matcher.decide(me, pool, common_name=any(
-                k.startswith(NAME_KEYS) for k in keys[handoff.lead.id] & crowded))
+            compared = earlier[handoff.lead.id] + self._seen.candidates(me)
+            pool = [c for c in compared if answer_for(answers, c) != "different"]
+            decision = self.matcher.decide(
+                me, pool, common_name=any(k.startswith(NAME_KEYS)
+                                          for k in keys[handoff.lead.id] & crowded),
+                ruled_out=[c for c in compared if answer_for(answers, c) == "different"])
             chosen = next((c.person for c in pool if answer_for(answers, c) == "same"), None)
             if chosen is None:  # the record answered about was not fetched again
                 chosen = self.answered(answers.values())
@@ -657,9 +672,11 @@ class Pipeline:
                ) -> dict[str, frozenset[str]]:
         """Of each lead, "id" when no record of the index carries its id, "email" when
         none carries its person's mailbox; only when the index was brought in step in
-        this run. A role mailbox (info@) has no key: it is looked up as before."""
-        if not self._index_fresh or self.index is None:
-            return {}
+        this run, and when it holds the CRM's people ([matching] search). A role
+        mailbox (info@) has no key: it is looked up as before."""
+        if not self._index_fresh or self.index is None \
+                or not {"leads", "contacts"} & set(self.matching.search):
+            return {}  # the index holds no people of the CRM: it cannot vouch
         mailbox = {lead_id: next((k for k in keys[lead_id] if k.startswith("e:")), None)
                    for lead_id in prepared}
         held = self.index.held({f"k:{i}" for i in prepared}

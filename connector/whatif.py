@@ -387,10 +387,11 @@ def _match(batch: Sequence[tuple[Lead, Outcome]], index: CandidateIndex, matcher
         answered = {r.crm_id: r for r in answers.get(lead.id, ())}
         earlier = [ready[c.crm_id] for c in found.get(lead.id, ())
                    if c.crm_id in ready and c.key != lead.id]
-        pool = [c for c in earlier + seen.candidates(me)
-                if answer_for(answered, c) != "different"]
-        decision = matcher.decide(me, pool, common_name=any(
-            k.startswith(NAME_KEYS) for k in keys[lead.id] & crowded))
+        compared = earlier + seen.candidates(me)
+        pool = [c for c in compared if answer_for(answered, c) != "different"]
+        decision = matcher.decide(
+            me, pool, common_name=any(k.startswith(NAME_KEYS) for k in keys[lead.id] & crowded),
+            ruled_out=[c for c in compared if answer_for(answered, c) == "different"])
         chosen = next((c.person for c in pool if answer_for(answered, c) == "same"), None)
         if chosen is not None:
             decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",

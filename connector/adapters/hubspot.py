@@ -413,8 +413,7 @@ class HubSpotAdapter:
     def _upsert_group(self, object_name: str, key_field: str, group: list[Write],
                       out: dict[str, WriteResult]) -> None:
         asked = [w.key for w in group if not (w.known or w.unheld_id)]
-        found = {r.key for r in self.read_by_keys(object_name, key_field, asked, [])} \
-            if asked else set()
+        found = {r.key for r in self.read_by_keys(object_name, key_field, asked, [])}
         new = [w for w in group if not (w.known or w.key in found)]
         shared: dict[str, Write] = {}
         taken = self._adopt_all(object_name, key_field,

@@ -179,9 +179,9 @@ class Matcher:
         """Each value in its comparable form; phones read in the person's own country
         (a German contact's "030 1234567"), else in the configured region."""
         values: dict[str, Any] = {}
-        cache = self._prepared
-        if len(cache) > PREPARED_CACHE:
-            cache.clear()
+        known = self._prepared
+        if len(known) > PREPARED_CACHE:
+            known.clear()
         fields = person.fields
         region = record_region(fields.get("country"), self.region)
         if self._house and not fields.get("street_number") \
@@ -197,9 +197,9 @@ class Matcher:
                 continue
             if isinstance(raw, str):  # names and companies recur across records
                 key = (kind, f"{region} {raw}" if kind == "phone" else raw)
-                value = cache.get(key, cache)
-                if value is cache:
-                    value = cache[key] = prepare(kind, raw, region=region,
+                value = known.get(key, known)
+                if value is known:
+                    value = known[key] = prepare(kind, raw, region=region,
                                                  email_rules=self.email_rules)
             else:
                 value = prepare(kind, raw, region=region, email_rules=self.email_rules)
@@ -393,7 +393,7 @@ class Matcher:
             reason += ("; no other record compared bears this name, and the postcode "
                        "agrees")
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
-        if levels.get(self.name_pair[0]) != "neutral":
+        if levels.get(self.name_pair[0]) == "agree":
             near = []  # one given name, a near family name: a typo (relatives differ
             # in the given name, Xaver and Javier Huber, not in the family name)
         if near and score >= self.config.match_threshold \
@@ -601,14 +601,23 @@ class Matcher:
                    for n in self.name_pair)
 
     def decide(self, incoming: Prepared, candidates: Iterable[Prepared], *,
-               common_name: bool = False) -> MatchDecision:
+               common_name: bool = False, ruled_out: Sequence[Prepared] = ()
+               ) -> MatchDecision:
         """The best candidate: by rule score, then by the weight of all the evidence
         (a closer namesake before a farther one), and only then by record kind.
         ``common_name``: the lead's name is held by more records than were fetched
-        (its name key was crowded), so the candidates cannot tell it is alone."""
+        (its name key was crowded), so the candidates cannot tell it is alone.
+        ``ruled_out``: records a person said are someone else; not candidates, but a
+        namesake among them still means the name is not the lead's alone. (Only the
+        closest records are compared, ``PER_LEAD``: a namesake beyond them is not
+        seen, unless the name key is crowded.)"""
         others = [c for c in candidates if c.person.id != incoming.person.id]
-        alone = cache(lambda: not common_name  # asked only where it decides
-                      and sum(self._same_name(incoming, c) for c in others) <= 1)
+
+        @cache
+        def alone() -> bool:  # asked only where it decides
+            named = sum(self._same_name(incoming, c) for c in [*others, *ruled_out])
+            return not common_name and named <= 1
+
         scored = [(c.person, s) for c in others
                   if (s := self.score(incoming, c, alone=alone)).score
                   >= self.config.review_threshold]

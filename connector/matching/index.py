@@ -254,6 +254,7 @@ class CandidateIndex:
 
         def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
             for chunk in _chunks(present(), CHUNK * 4):
+                chunk = list({ref(c.candidate): c for c in chunk}.values())  # the last wins
                 held = self._held_as(ref(c.candidate) for c in chunk)
                 for change in chunk:  # as held already (our own writes read back): no work
                     if held.get(ref(change.candidate)) != (change.candidate.kind,

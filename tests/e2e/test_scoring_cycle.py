@@ -112,7 +112,8 @@ def test_a_changed_model_reaches_the_leads_never_handed_off_once(
     recent = f"{datetime.now(UTC) - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
     rows = [lead_row(1, activities=f"form_fill|{recent}|Book a demo;"  # 15 + 25 + 4
                                    f"page_visit|{recent}|/pricing;page_visit|{recent}|/docs"),
-            lead_row(2, activities=f"webinar_attended|{recent}|RevOps 101")]  # 15 + 20
+            lead_row(2, activities=f"webinar_attended|{recent}|RevOps 101"),  # 15 + 20
+            lead_row(3, activities=f"webinar_attended|{recent}|RevOps 101")]  # refused once
     assert import_leads(loaded, tmp_path / "leads.csv", rows).rejected == []
 
     def sync() -> str:
@@ -126,6 +127,14 @@ def test_a_changed_model_reaches_the_leads_never_handed_off_once(
 
     sync()
     assert emails() == [rows[0]["email"]]  # 35 < 40
+    from connector.records import RecordError
+    from connector.state import StateStore
+
+    store = StateStore(loaded.resolve_url(loaded.state.url))  # the CRM refused lead 3 once:
+    store.add_dead_letter(1, marketing_id="3", crm="salesforce", crm_object="Lead",
+                          errors=[RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", "no")],
+                          payload={})  # it waits for --retry-dead-letters, not a rescore
+    store.close()
     assert "judged again" not in sync()  # nothing changed: nothing read
     config.write_text(config.read_text().replace("threshold = 40\n", "threshold = 30\n", 1))
     dry = CliRunner().invoke(app, ["sync", "--once", "--dry-run", "--config", str(config)])
@@ -134,6 +143,6 @@ def test_a_changed_model_reaches_the_leads_never_handed_off_once(
     shown = sync()
     assert "1 leads never handed off were judged again" in shown, shown
     assert "1 created" in shown and "0 updated" in shown
-    assert emails() == sorted(r["email"] for r in rows)
+    assert emails() == sorted(r["email"] for r in rows[:2])
     again = sync()  # judged once: the next run reads only what changed
     assert "judged again" not in again and "0 leads read" in again, again

@@ -892,3 +892,24 @@ def test_names_and_postcode_match_when_no_other_record_bears_the_name() -> None:
     moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
     housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street")
     assert matcher.decide(housed, [moved]).outcome == "none"  # another house: guarded
+
+
+def test_a_near_family_name_without_a_given_name_is_still_held() -> None:
+    """Only an agreeing given name makes a near family name a typo: a lead with no
+    given name at all, one typo from a contact at one house, is for a person."""
+    lead = MATCHER.prepare(Person("in", "incoming", {
+        "last_name": "Ryah", "street": "49 Spofforth Street", "postal_code": "3072",
+        "city": "Daylesford", "email": "ryah@gmail.com"}))
+    earlier = MATCHER.prepare(Person("c", "contact", {
+        "first_name": "Jasmine", "last_name": "Ryan", "street": "49 Spofforth Street",
+        "postal_code": "3072", "city": "Daylesford"}))
+    assert MATCHER.decide(lead, [earlier]).outcome != "match"
+
+
+def test_a_namesake_a_reviewer_ruled_out_still_means_the_name_is_not_alone() -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, **NAMED, email="aaron.b@gmail.com")
+    one = person("c1", "contact", matcher, **NAMED)
+    other = person("c2", "contact", matcher, **{**NAMED, "postal_code": "4000"})
+    assert matcher.decide(lead, [one]).outcome == "match"
+    assert matcher.decide(lead, [one], ruled_out=[other]).outcome == "none"
