@@ -131,17 +131,20 @@ def marketing_field_findings(config: Config, known: Iterable[str],
         check(rule.field, ("scoring", "fit", str(index), "field"),
               "it never adds points" if not rule.exclude else "it never excludes a lead")
     held = set(kinds or ())
-    named = [*((kind, ("scoring", "activity_points", kind)) for kind in scoring.activity_points),
-             *((kind, ("scoring", "activity_caps", kind)) for kind in scoring.activity_caps),
-             *((rule.activity, ("scoring", "entry", str(i), "activity"))
-               for i, rule in enumerate(scoring.entry))]
-    for kind, path in named if held else ():
-        if kind not in held:
-            close = closest(kind, held)
-            found.append(Finding(  # a warning: a kind may just not have happened yet
-                "warning", ".".join(path), config.line(*path),
-                f"no activity in the marketing store is a {kind!r}: it counts for nobody "
-                "yet", f"did you mean {close!r}?" if close else None))
+    named = [(kind, ("scoring", "activity_points", kind), "it counts for nobody yet")
+             for kind in scoring.activity_points]
+    named += [(kind, ("scoring", "activity_caps", kind), "it caps nothing yet")
+              for kind in scoring.activity_caps]
+    named += [(rule.activity, ("scoring", "entry", str(i), "activity"),
+               "it sets no lead's status yet") for i, rule in enumerate(scoring.entry)]
+    if held:  # a store without activities says nothing about kinds
+        for kind, path, effect in named:
+            if kind not in held:
+                close = closest(kind, held)
+                found.append(Finding(  # a warning: a kind may just not have happened yet
+                    "warning", ".".join(path), config.line(*path),
+                    f"no activity in the marketing store is a {kind!r}: {effect}",
+                    f"did you mean {close!r}?" if close else None))
     for name, entry in config.mapping.entries().items():
         base = ("mapping", "fields", name)
         if entry.sync in WRITES:

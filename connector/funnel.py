@@ -17,9 +17,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from connector.adapters.base import StageUpdate
+
+if TYPE_CHECKING:
+    from connector.config import Config
 
 DIMENSIONS = ("source", "campaign", "territory", "rep", "tier")
 """What a figure can be broken down by (``--by``)."""
@@ -60,6 +63,13 @@ class Stages:
             if stage in getattr(self, name):
                 return "sales_accepted" if name == "accepted" else name
         return None
+
+    @classmethod
+    def of(cls, config: Config) -> Stages:
+        """The funnel's steps in a process's stage names ([mapping.status] won / lost)."""
+        status = config.mapping.status
+        return cls(mql=config.process.handoff_stage, won=frozenset({status.won or "won"}),
+                   lost=frozenset({status.lost or "lost"}))
 
 
 FUNNEL_STEPS = ("mql", "sales_accepted", "opportunity", "won", "lost")

@@ -80,13 +80,6 @@ def window(since: str | None, until: str | None, by: str | None = None,
     return start, end
 
 
-def stages_of(config: Config) -> Stages:
-    """The funnel's steps in this process's stage names ([mapping.status] won / lost)."""
-    status = config.mapping.status
-    return Stages(mql=config.process.handoff_stage,
-                  won=frozenset({status.won or "won"}), lost=frozenset({status.lost or "lost"}))
-
-
 def stories(config: Config) -> list[Story]:
     """Every lead that took a step, with its breakdown facts."""
     return gather(config)[0]
@@ -147,7 +140,7 @@ def figures(config: Config, since: datetime, until: datetime,
     """The report as one object: the two views (per week, month or quarter when ``per``
     says) and the reasons leads left sales, the flow, times, breaches, targets."""
     found, dues, broken = gather(config)
-    stages = stages_of(config)
+    stages = Stages.of(config)
     left = [name for name, stage in config.process.stages.items()
             if stage.team == "marketing" and name != stages.mql]
     handed = [s for s in found if (first := next((x.at for x in s.steps

@@ -114,13 +114,6 @@ def handed_off(lead: Lead, steps: Sequence[StageUpdate], config: Config,
                   fate(steps, at, stages, config.process.recycle.stage, trash_stages(config)))
 
 
-def stages_of(config: Config) -> Stages:
-    """The funnel's steps in this process's stage names, as `leadsync report` takes them."""
-    status = config.mapping.status
-    return Stages(mql=config.process.handoff_stage,
-                  won=frozenset({status.won or "won"}), lost=frozenset({status.lost or "lost"}))
-
-
 def trash_stages(config: Config) -> frozenset[str]:
     """The final marketing stages (trash), the one a deleted record leads to aside."""
     deleted = config.mapping.status.deleted
@@ -253,7 +246,7 @@ def feedback(config: Config, since: datetime | None = None, until: datetime | No
     from connector.wiring import open_marketing, require_marketing_store
 
     require_marketing_store(config, "no lead was handed off")
-    stages = stages_of(config)
+    stages = Stages.of(config)
     with open_marketing(config) as marketing:
         leads = {lead.id: lead for lead in marketing.read_changes(None)}
         steps = marketing.stage_histories(list(leads))

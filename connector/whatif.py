@@ -540,20 +540,12 @@ def open_stores(config: Config) -> Iterator[Stores]:
         engine.dispose()
 
 
-def no_marketing_store(config: Config) -> None:
-    """Refuses (naming ``marketing.url``) a marketing store not made yet: opening it would
-    make it, and there is no lead to replay."""
-    from connector.wiring import require_marketing_store
-
-    require_marketing_store(config, "no lead to replay")
-
-
 def known_fields(config: Config) -> set[str] | None:
     """The fields the marketing store's leads hold (None: it cannot say), for `check`'s
     findings on the changed file."""
-    from connector.wiring import open_marketing
+    from connector.wiring import open_marketing, require_marketing_store
 
-    no_marketing_store(config)
+    require_marketing_store(config, "no lead to replay")
     with open_marketing(config) as marketing:
         lister = getattr(marketing, "known_fields", None)
         return set(lister()) if lister is not None else None
@@ -563,10 +555,10 @@ def whatif(current: Config, changed: Config, *, since: datetime | None = None,
            at: datetime | None = None) -> Difference:
     """The stored leads (those changed since ``since``, else all) through both configs,
     compared lead by lead."""
-    from connector.wiring import open_marketing
+    from connector.wiring import open_marketing, require_marketing_store
 
     at = at or utcnow()
-    no_marketing_store(current)
+    require_marketing_store(current, "no lead to replay")
     with open_marketing(current) as marketing:
         leads = list(marketing.read_changes(since))
     region = current.marketing.default_region

@@ -10,6 +10,7 @@ import pytest
 
 from connector import config as configuration
 from connector.adapters.base import StageUpdate
+from connector.funnel import Stages
 from connector.records import Activity, Lead
 from connector.score_feedback import (
     Handed,
@@ -20,7 +21,6 @@ from connector.score_feedback import (
     points_of,
     signals,
     signals_of,
-    stages_of,
     threshold,
     trash_stages,
 )
@@ -59,7 +59,7 @@ pattern = "@rival\\\\.example$"
 exclude = true
 reason = "competitor"
 ''')
-STAGES = stages_of(CONFIG)
+STAGES = Stages.of(CONFIG)
 
 
 def steps(*taken: tuple[str, int]) -> list[StageUpdate]:
