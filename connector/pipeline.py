@@ -151,9 +151,9 @@ class Handoff:
     keys: frozenset[str] | None = None
     """The lead's own blocking keys, made when it was matched: a record made for it
     enters the candidate index with them (and our id), not made again."""
-    unheld: frozenset[str] = frozenset()
+    unindexed: frozenset[str] = frozenset()
     """"id", "email": what no record in the candidate index carries of this lead's
-    (``Write.unheld_id``, ``Write.unheld_email``)."""
+    (``Write.unindexed_id``, ``Write.unindexed_email``)."""
     customer: bool | None = None
     """Whether its company is a customer ([routing.expansion]); None: not known in this
     run (no rule, the accounts unreadable, a lead routed before), so not written."""
@@ -585,7 +585,7 @@ class Pipeline:
         assert self.index is not None
         keys = {lead_id: self.index.lead_keys(me) for lead_id, me in prepared.items()}
         found, crowded = self.index.find(keys)
-        unheld = self.unheld(prepared, keys)
+        unindexed = self.unindexed(prepared, keys)
         ready: dict[str, Prepared] = {}  # each record prepared once a batch
         for candidate in people([c for found_ in found.values() for c in found_]):
             if candidate.id not in ready:
@@ -605,7 +605,7 @@ class Pipeline:
             if me is None:
                 kept.append(handoff)
                 continue
-            handoff.unheld = unheld.get(handoff.lead.id, frozenset())
+            handoff.unindexed = unindexed.get(handoff.lead.id, frozenset())
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
@@ -668,7 +668,7 @@ class Pipeline:
         self.add_history([h for h in kept if h.target or h.account])
         return kept
 
-    def unheld(self, prepared: Mapping[str, Prepared], keys: Mapping[str, set[str]]
+    def unindexed(self, prepared: Mapping[str, Prepared], keys: Mapping[str, set[str]]
                ) -> dict[str, frozenset[str]]:
         """Of each lead, "id" when no record of the index carries its id, "email" when
         none carries its person's mailbox; only when the index was brought in step in
@@ -679,12 +679,17 @@ class Pipeline:
             return {}  # the index holds no people of the CRM: it cannot vouch
         mailbox = {lead_id: next((k for k in keys[lead_id] if k.startswith("e:")), None)
                    for lead_id in prepared}
-        held = self.index.held({f"k:{i}" for i in prepared}
-                               | {k for k in mailbox.values() if k})
-        return {lead_id: frozenset(
-            [*(["id"] if f"k:{lead_id}" not in held else []),
-             *(["email"] if mailbox[lead_id] and mailbox[lead_id] not in held else [])])
-                for lead_id in prepared}
+        carried = self.index.carried({f"k:{i}" for i in prepared}
+                                     | {k for k in mailbox.values() if k})
+        out: dict[str, frozenset[str]] = {}
+        for lead_id in prepared:
+            lacks = set()
+            if f"k:{lead_id}" not in carried:
+                lacks.add("id")
+            if mailbox[lead_id] is not None and mailbox[lead_id] not in carried:
+                lacks.add("email")
+            out[lead_id] = frozenset(lacks)
+        return out
 
     def refresh_index(self, summary: RunSummary) -> None:
         """The candidate index brought in step with the CRM: filled by a bulk read on
@@ -1142,9 +1147,9 @@ class Pipeline:
                 write = replace(write, on_create={**write.on_create, owner: handoff.owner_id})
             if link is None and self.shared_mailbox(lead.get("email")):
                 write = replace(write, email_shared=True)
-            if link is None and handoff.unheld:
-                write = replace(write, unheld_id="id" in handoff.unheld,
-                                unheld_email="email" in handoff.unheld)
+            if link is None and handoff.unindexed:
+                write = replace(write, unindexed_id="id" in handoff.unindexed,
+                                unindexed_email="email" in handoff.unindexed)
             return self.object, write
         fields = self.writable(target.crm_object)
         # what sales keeps up to date is not overwritten on a first match: a prefer-CRM

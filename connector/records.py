@@ -87,10 +87,10 @@ class Write:
     """The email is a team's mailbox (info@, sales@): matching found this lead a
     person of their own, so a CRM that keeps one record per address (HubSpot) makes
     theirs without it rather than hand the lead to whoever holds the address."""
-    unheld_id: bool = False
+    unindexed_id: bool = False
     """The candidate index, brought in step with the CRM at this run's start, holds
     no record with this external id: an adapter need not look it up by the id."""
-    unheld_email: bool = False
+    unindexed_email: bool = False
     """... nor one with this person's mailbox: nor look it up by email before
     creating it (a record made since meets the CRM's own refusal of a taken
     address, which names the record)."""

@@ -412,12 +412,12 @@ class HubSpotAdapter:
 
     def _upsert_group(self, object_name: str, key_field: str, group: list[Write],
                       out: dict[str, WriteResult]) -> None:
-        asked = [w.key for w in group if not (w.known or w.unheld_id)]
+        asked = [w.key for w in group if not (w.known or w.unindexed_id)]
         found = {r.key for r in self.read_by_keys(object_name, key_field, asked, [])}
         new = [w for w in group if not (w.known or w.key in found)]
         shared: dict[str, Write] = {}
         taken = self._adopt_all(object_name, key_field,
-                                [w for w in new if not w.unheld_email], out, shared)
+                                [w for w in new if not w.unindexed_email], out, shared)
         group = [shared.get(w.key, w) for w in group]
         inputs = [(w, w.body(created=not (w.known or w.key in found)))
                   for w in group if w.key not in taken]

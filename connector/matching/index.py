@@ -255,10 +255,10 @@ class CandidateIndex:
         def kept() -> Iterator[tuple[Candidate, set[str], datetime]]:
             for chunk in _chunks(present(), CHUNK * 4):
                 chunk = list({ref(c.candidate): c for c in chunk}.values())  # the last wins
-                held = self._held_as(ref(c.candidate) for c in chunk)
-                for change in chunk:  # as held already (our own writes read back): no work
-                    if held.get(ref(change.candidate)) != (change.candidate.kind,
-                                                           _encode(change.candidate)):
+                stored = self._stored(ref(c.candidate) for c in chunk)
+                for change in chunk:  # as stored already (a look-back re-read): no work
+                    if stored.get(ref(change.candidate)) != (change.candidate.kind,
+                                                             _encode(change.candidate)):
                         yield (change.candidate, self.keys_of(change.candidate),
                                change.modified_at)
 
@@ -266,7 +266,7 @@ class CandidateIndex:
         self.remove(removed)
         return written, len(removed)
 
-    def _held_as(self, refs: Iterable[str]) -> dict[str, tuple[str, str]]:
+    def _stored(self, refs: Iterable[str]) -> dict[str, tuple[str, str]]:
         """The kind and stored record of each reference the index holds."""
         with self.engine.connect() as conn:
             return {row.crm_id: (row.kind, row.record) for chunk in _chunks(sorted(set(refs)))
@@ -326,7 +326,7 @@ class CandidateIndex:
                  for asker, ids in chosen.items()}
         return found, crowded
 
-    def held(self, keys: Iterable[str]) -> set[str]:
+    def carried(self, keys: Iterable[str]) -> set[str]:
         """Which of these keys some record carries."""
         found: set[str] = set()
         with self.engine.connect() as conn:

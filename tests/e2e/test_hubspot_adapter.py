@@ -87,26 +87,26 @@ def test_a_person_sales_already_has_is_adopted_not_duplicated(portal: HubSpotSan
 
 def test_leads_the_index_holds_nothing_of_are_written_without_a_look_up(
         portal: HubSpotSandbox) -> None:
-    """Writes the index vouches for (``unheld_id``, ``unheld_email``) skip both
+    """Writes the index vouches for (``unindexed_id``, ``unindexed_email``) skip both
     searches, by our id and by email: one upsert for three leads. A contact sales
     made with one of the addresses after the index was read still meets HubSpot's
     409, which names it: adopted, its status kept, no second."""
     adapter = adapter_on(portal)
     before = portal.request_count
     results = adapter.upsert("contacts", "leadsync_id", [
-        Write(f"u{i}", {"email": f"u{i}@acme.example", "lastname": "U"}, unheld_id=True,
-              unheld_email=True)
+        Write(f"u{i}", {"email": f"u{i}@acme.example", "lastname": "U"}, unindexed_id=True,
+              unindexed_email=True)
         for i in range(3)])
     assert all(r.ok and r.created for r in results)
     assert portal.request_count - before == 1
     late = portal.create("contacts", {"email": "late@acme.example", "lastname": "Late",
                                       "hs_lead_status": "CONNECTED"})
     results = adapter.upsert("contacts", "leadsync_id", [
-        Write("v1", {"email": "v1@acme.example", "lastname": "V"}, unheld_id=True,
-              unheld_email=True),
+        Write("v1", {"email": "v1@acme.example", "lastname": "V"}, unindexed_id=True,
+              unindexed_email=True),
         Write("v2", {"email": "late@acme.example", "lastname": "Late", "jobtitle": "CFO"},
-              {"hs_lead_status": "NEW"}, unheld_id=True,
-              unheld_email=True)])
+              {"hs_lead_status": "NEW"}, unindexed_id=True,
+              unindexed_email=True)])
     assert [(r.key, r.ok, r.created) for r in results] == [("v1", True, True),
                                                            ("v2", True, False)]
     assert results[1].crm_id == str(late["id"])
