@@ -154,6 +154,16 @@ def check(config: ConfigOpt = None, log_json: LogJsonOpt = False,
         noted = f" ({warnings} warning(s) above)" if warnings else ""
         out.print(f"✓ {cfg.source}{named}: configuration valid, state store, marketing "
                   f"store and {cfg.crm.adapter} reachable, mapped fields exist{noted}")
+    first = next(iter(pipelines.values()))
+    if first.workers.broker is not None:  # the queue the daemon and the workers share
+        try:
+            _sender(first).close()
+        except LeadsyncError as exc:
+            err.print(Text.assemble(("✗", "red"), f" {exc}"), highlight=False)
+            failed = True
+        else:
+            out.print(f"✓ [workers] broker reachable ({first.workers.kind}), queue "
+                      f"{first.workers.queue!r}")
     if failed:
         raise typer.Exit(1)
 
@@ -199,7 +209,8 @@ def sync(config: ConfigOpt = None,
              help="Also send again every lead the CRM refused before (after a fix in the CRM)."
          )] = False,
          log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
-    """Run the sync cycle once (--once) or on the configured schedule."""
+    """Run the sync cycle once (--once) or on the configured schedule (with [workers]
+    broker set, the schedule only: `leadsync worker` runs the cycles)."""
     _setup(log_json, verbose)
     from connector.scheduler import run_forever
     from connector.stopping import Stop, on_signals
@@ -212,15 +223,19 @@ def sync(config: ConfigOpt = None,
             if first.console.port is not None else None
         if console is not None:
             console.start()
+        send = None
         try:
+            send = _sender(first) if first.workers.broker is not None else None
             with on_signals(stop):
-                run_forever(pipelines, stop)
+                run_forever(pipelines, stop, send)
         except LeadsyncError as exc:  # at start: a login refused, a secret not set
             err.print(f"{exc}", style="red", highlight=False)
             raise typer.Exit(1) from None
         finally:
             if console is not None:
                 console.close()
+            if send is not None:
+                send.close()
         return
     codes = []
     with on_signals(stop):
@@ -237,6 +252,65 @@ def sync(config: ConfigOpt = None,
                   if code in codes), 0)
     if worst:
         raise typer.Exit(worst)
+
+
+def _sender(cfg: configuration.Config) -> Any:
+    """[workers] broker set: the daemon sends each tick to the workers' queue, checked now."""
+    from connector.workers import Sender
+
+    _needs_dramatiq()
+    sender = Sender(cfg)
+    sender.check()
+    return sender
+
+
+def _needs_dramatiq() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("dramatiq") is None:
+        err.print("[workers] broker needs Dramatiq: pip install 'leadsync[dramatiq]'",
+                  style="red", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(config: ConfigOpt = None,
+           threads: Annotated[int | None, typer.Option(
+               min=1, max=64, show_default=False,
+               help="Cycles this process runs side by side [default: one per pipeline].")
+           ] = None,
+           log_json: LogJsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Run the cycles `leadsync sync` sends to [workers] broker (RabbitMQ or Redis), on
+    this machine, until SIGTERM or Ctrl-C."""
+    _setup(log_json, verbose)
+    from connector.stopping import Stop, on_signals
+
+    if CHOSEN["pipeline"] is not None:
+        err.print("`leadsync worker` runs every pipeline of the file from one queue; "
+                  "--pipeline does not apply", style="red", highlight=False)
+        raise typer.Exit(2)
+    pipelines = _load_all(config)
+    first = next(iter(pipelines.values()))
+    if first.workers.broker is None:
+        err.print(f"{first.source}: [workers] broker is not set: `leadsync sync` runs the "
+                  "cycles itself (docs/operations.md, \"Beyond one machine\")", style="red",
+                  highlight=False)
+        raise typer.Exit(2)
+    _needs_dramatiq()
+    from connector.workers import work
+
+    stop = Stop()
+    try:
+        with on_signals(stop):
+            work(pipelines, stop, threads=threads or len(pipelines))
+    except KeyboardInterrupt:
+        err.print("stopped at once (a second signal): runs in progress are marked "
+                  "abandoned by the next, and their messages go to another worker",
+                  style="red", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except LeadsyncError as exc:  # at start: the broker out of reach, a secret not set
+        err.print(f"{exc}", style="red", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _sync_once(cfg: configuration.Config, dry_run: bool, retry_dead_letters: bool,

@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError
 from connector.businesstime import CalendarConfig, parse_hours
 from connector.db import redacted
 from connector.errors import ConfigError
+from connector.logs import scrub
 from connector.matching.config import MatchingConfig
 from connector.process import Duration, ProcessConfig, ReportConfig, SlaConfig
 from connector.records import ACTIVITY_KIND
@@ -201,6 +202,79 @@ class ConsoleConfig(Model):
         "LEADSYNC_CONSOLE_TOKEN")
     """The environment variable holding the console's token (never the token itself):
     required when bound beyond loopback, and then asked of every request."""
+
+
+BROKER_SCHEMES = {"amqp": "RabbitMQ", "amqps": "RabbitMQ", "redis": "Redis", "rediss": "Redis"}
+
+
+def _broker_url(value: str) -> str:
+    """A RabbitMQ or Redis URL (the brokers Dramatiq speaks), with a host; the message
+    never repeats the URL, which may hold a password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError:
+        raise ValueError("not a URL; e.g. amqp://leadsync@mq.example:5672/ or "
+                         "redis://127.0.0.1:6379/0") from None
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ValueError(f"{parts.scheme or 'no scheme'!r} is not a broker leadsync speaks; "
+                         "use amqp:// or amqps:// (RabbitMQ), redis:// or rediss:// (Redis)")
+    if not parts.hostname:
+        raise ValueError("names no host; e.g. amqp://leadsync@mq.example:5672/")
+    return value
+
+
+def _queue_name(value: str) -> str:
+    if value.endswith((".DQ", ".XQ")):
+        raise ValueError(".DQ and .XQ end the names of Dramatiq's own delay and dead-letter "
+                         "queues")
+    return value
+
+
+class WorkersConfig(Model):
+    """[workers]: each pipeline's cycle as a task on a queue, run by `leadsync worker`
+    processes on any machine; `leadsync sync` only sends them (docs/operations.md)."""
+
+    broker: Annotated[str, AfterValidator(_broker_url)] | None = None
+    """amqp://user@host:5672/vhost (RabbitMQ) or redis://host:6379/0 (Redis); unset: the
+    daemon runs the cycles itself."""
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """The environment variable holding the broker's password (never the password
+    itself), put into the URL when connecting."""
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"),
+                     AfterValidator(_queue_name)] = "leadsync"
+    """The queue's name: one per deployment (a config.toml and its workers)."""
+    time_limit_minutes: Annotated[float, _within(
+        1, 24 * 60, "from 1 to 1440 minutes (a day)")] = 20
+    """A run still going this long is asked to stop after its batch and its pipeline is
+    sent again, so another worker goes on from there: a message is acknowledged
+    within RabbitMQ's consumer_timeout (30 minutes unless set otherwise)."""
+
+    @model_validator(mode="after")
+    def _password_once(self) -> WorkersConfig:
+        from urllib.parse import urlsplit
+
+        if self.broker is None:
+            if self.password_env is not None:
+                raise ValueError("password_env without broker: set broker too")
+            return self
+        parts = urlsplit(self.broker)
+        if self.password_env is not None and parts.password is not None:
+            raise ValueError("give the broker's password in password_env or in the URL, not "
+                             "both")
+        if self.password_env is not None and not parts.username \
+                and parts.scheme.startswith("amqp"):
+            raise ValueError("password_env needs the user in the URL: "
+                             "amqp://USER@host:5672/")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """RabbitMQ or Redis, by the URL's scheme."""
+        assert self.broker is not None
+        return BROKER_SCHEMES[self.broker.partition(":")[0]]
 
 
 def _region(value: str) -> str:
@@ -561,6 +635,8 @@ class Config(Model):
     report: ReportConfig = ReportConfig()
     """Targets and warnings of `leadsync report` (docs/report.md)."""
     console: ConsoleConfig = ConsoleConfig()
+    workers: WorkersConfig = WorkersConfig()
+    """Cycles on a queue for `leadsync worker` processes ([workers] broker); else in the daemon."""
     select: Selection | None = None
     """The leads this pipeline takes (docs/operations.md); unset: every lead."""
     _base_dir: Path = PrivateAttr(default=Path("."))
@@ -770,6 +846,9 @@ def parse_all(text: str, path: Path | str = DEFAULT_CONFIG) -> dict[str, Config]
         if "console" in own:
             problems.append(f"{_where(('pipelines', name, 'console'), lines)}: the console "
                             "serves every pipeline: give [console] at the top level")
+        if "workers" in own:
+            problems.append(f"{_where(('pipelines', name, 'workers'), lines)}: one queue "
+                            "carries every pipeline's cycles: give [workers] at the top level")
         if len(tables) > 1 and "url" not in own.get("state", {}):
             shared = (merged.setdefault("state", {}) or {}).get("url", StateConfig().url)
             if not isinstance(shared, str) or not shared.startswith("sqlite:///"):
@@ -964,7 +1043,7 @@ def _describe(err: Any, lines: dict[tuple[str, ...], int]) -> list[str]:
     if err["type"] == "missing":
         return [f"{key}{where}: required key is missing"]
     value = err.get("input")
-    shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+    shown = f" (got {_unsecret(loc, value)})" if not isinstance(value, dict | list) else ""
     message = err["msg"].removeprefix("Value error, ")
     hint = ""
     if err["type"] in QUOTED and isinstance(value, str):
@@ -972,6 +1051,16 @@ def _describe(err: Any, lines: dict[tuple[str, ...], int]) -> list[str]:
     elif err["type"] == "bool_type":
         hint = "; write true or false"
     return [f"{key}{where}: {message}{shown}{hint}"]
+
+
+def _unsecret(loc: tuple[str, ...], value: object) -> str:
+    """A value as an error repeats it, without a password: a URL's user and password
+    (a database's, a broker's), whatever stands before its host's @, are blanked."""
+    if loc and loc[-1] in ("url", "broker") and isinstance(value, str) and "@" in value:
+        head, _, host = value.rpartition("@")
+        scheme, sep, _ = head.partition("://")
+        value = f"{scheme}{sep}***@{host}" if sep else f"***@{host}"
+    return scrub(repr(value))
 
 
 def _line_for(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:

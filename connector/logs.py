@@ -22,8 +22,9 @@ SECRET_PAIRS = re.compile(
     rf"|(?P<qkey>[\"']{_NAMED}[\"']\s*:\s*[\"'])(?P<qvalue>[^\"']+)",  # a JSON or dict's repr
     re.I)
 """Secrets inside a library's text: ``?access_token=…``, ``{'password': '…'}``."""
-URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]+:)[^@/\s]+(@)", re.I)
-"""``postgresql://user:password@host``: a database URL in a driver's message."""
+URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^@/\s]+(@)", re.I)
+"""``postgresql://user:password@host``: a database URL in a driver's message; and
+``redis://:password@host``, a password without a user."""
 
 
 def _pair(match: re.Match[str]) -> str:

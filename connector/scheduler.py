@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from connector.adapters.base import CrmAdapter
 from connector.config import Config, by_name
 from connector.errors import LeadsyncError
+from connector.pipeline import RunSummary
 from connector.state import RunLocked
 from connector.stopping import NEVER, Stop
 from connector.wiring import open_crm, run_once
@@ -28,13 +30,17 @@ STANDING_BY: set[tuple[str, str]] = set()
 lock. Each pipeline's ticks run one at a time, so each key has one writer."""
 
 
+Send = Callable[[Config], None]
+"""Hands a pipeline's tick to someone else to run (`leadsync worker`, through [workers])."""
+
+
 def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None,
-         standing_by: set[tuple[str, str]] = STANDING_BY) -> None:
+         standing_by: set[tuple[str, str]] = STANDING_BY) -> RunSummary | None:
     """One tick. Another instance holding the pipeline lock is the normal state of a
     standby: it is said once, at info, and again when this one takes over, not as an
-    error every tick."""
+    error every tick. The run's summary, or None when there was none to finish."""
     if stop.requested:
-        return
+        return None
     where = (config.pipeline, config.resolve_url(config.state.url))
     try:
         summary = run_once(config, stop=stop, crm=crm)
@@ -45,21 +51,24 @@ def _job(config: Config, stop: Stop = NEVER, crm: CrmAdapter | None = None,
             standing_by.add(where)
             log.info("standing by: another instance holds the pipeline lock; this one "
                      "runs when the lock is free", pipeline=config.pipeline)
-        return
+        return None
     except LeadsyncError as exc:  # the next tick tries again; the run record says why
         log.error("sync failed", pipeline=config.pipeline, error=str(exc))
-        return
+        return None
     if where in standing_by:
         standing_by.discard(where)
         log.info("took over: the pipeline lock was free and this instance ran",
                  pipeline=config.pipeline, run=summary.run_id, status=summary.status)
+    return summary
 
 
 def schedule(scheduler: BaseScheduler, config: Config, stop: Stop = NEVER,
-             crm: CrmAdapter | None = None) -> Job:
+             crm: CrmAdapter | None = None, send: Send | None = None) -> Job:
     """A pipeline's sync job: first run now, then on its interval or crontab line; a
-    slow run is never doubled (and the pipeline lock keeps other instances out)."""
-    return scheduler.add_job(_job, config.schedule.trigger(), args=[config, stop, crm],
+    slow run is never doubled (and the pipeline lock keeps other instances out).
+    ``send``: each tick is handed to it instead of run here."""
+    job, args = (_job, [config, stop, crm]) if send is None else (send, [config])
+    return scheduler.add_job(job, config.schedule.trigger(), args=args,
                              next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
                              id=f"sync:{config.pipeline}", name=config.pipeline,
                              misfire_grace_time=60)
@@ -80,10 +89,13 @@ class _SlowRunIsNoWarning(logging.Filter):
 QUIET = _SlowRunIsNoWarning()
 
 
-def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> None:
+def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER,
+                send: Send | None = None) -> None:
     """Run every pipeline on its schedule until ``stop`` is asked (SIGTERM, Ctrl-C):
     the runs in progress end after their batch, no new run starts, and the process
-    exits. Pipelines run side by side, each on a worker thread of its own."""
+    exits. Pipelines run side by side, each on a worker thread of its own.
+    ``send``: the cycles run elsewhere ([workers]: `leadsync worker`); each tick only
+    hands its pipeline to it, and no CRM is opened here."""
     pipelines = by_name(pipelines)
     logging.getLogger("apscheduler.scheduler").addFilter(QUIET)  # once however often
     scheduler = BlockingScheduler(timezone=UTC, executors={
@@ -91,10 +103,13 @@ def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> No
     with ExitStack() as crms:
         for config in pipelines.values():
             # one login and one describe per object per pipeline, not one a cycle
-            schedule(scheduler, config, stop, crms.enter_context(open_crm(config)))
+            crm = crms.enter_context(open_crm(config)) if send is None else None
+            schedule(scheduler, config, stop, crm, send)
             log.info("scheduler started", pipeline=config.pipeline,
-                     schedule=config.schedule.describe())
-        watcher = threading.Thread(target=_stop_when_asked, args=(scheduler, stop),
+                     schedule=config.schedule.describe(),
+                     **({} if send is None else {"runs_on": str(send)}))
+        watcher = threading.Thread(target=_stop_when_asked, args=(scheduler, stop,
+                                                                  send is not None),
                                    daemon=True)
         watcher.start()
         try:
@@ -103,8 +118,9 @@ def run_forever(pipelines: Config | dict[str, Config], stop: Stop = NEVER) -> No
             log.info("scheduler stopped")
 
 
-def _stop_when_asked(scheduler: BaseScheduler, stop: Stop) -> None:
+def _stop_when_asked(scheduler: BaseScheduler, stop: Stop, sends: bool = False) -> None:
     while not stop.wait(1.0):
         pass
-    log.info("stopping: the run in progress ends after its batch", signal=stop.requested)
+    log.info("stopping: no more ticks are sent; the workers' runs go on" if sends else
+             "stopping: the run in progress ends after its batch", signal=stop.requested)
     scheduler.shutdown(wait=True)
