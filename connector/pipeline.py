@@ -306,11 +306,13 @@ class Pipeline:
             else:
                 summary.status, summary.error = "failed", str(exc)
                 log.error("run failed", run=summary.run_id, error=str(exc))
-        except KeyboardInterrupt as exc:  # a second signal: stop now, say so
-            summary.status, summary.error = "interrupted", str(exc) or "interrupted"
-            raise
         except Exception as exc:  # a bug: record the run as failed, then let it surface
             summary.status, summary.error = "failed", f"{exc.__class__.__name__}: {exc}"
+            raise
+        except BaseException as exc:  # a second signal (KeyboardInterrupt), SystemExit, a
+            # task queue's own stop: the run did not end well, whatever stopped it
+            summary.status = "interrupted"
+            summary.error = str(exc) or exc.__class__.__name__
             raise
         finally:
             self.state.finish_run(summary.run_id, summary.counts, status=summary.status,

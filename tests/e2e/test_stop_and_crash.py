@@ -181,3 +181,22 @@ def test_a_postgresql_run_whose_lock_session_died_stops_before_its_next_write(
     assert summary.status == "failed" and "lock was lost" in (summary.error or "")
     assert summary.counts["created"] == 20  # the first batch only
     assert len(slow.records("Lead")) == 20
+
+
+def test_a_run_ended_by_any_other_base_exception_is_recorded_interrupted(
+        tmp_path: Path, salesforce_sandbox: SalesforceSandbox,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SystemExit (or a task queue's own stop) raised inside a run: not "ok"."""
+    from connector.stopping import Stop
+
+    class Exiting(Stop):
+        @property
+        def requested(self) -> str | None:
+            raise SystemExit("worker shutting down")
+
+    monkeypatch.setenv("SF_PASSWORD", "sandbox")
+    path = write_config(tmp_path, salesforce_sandbox)
+    with pytest.raises(SystemExit):
+        run_once(configuration.load(path), stop=Exiting())
+    [run] = runs(path)
+    assert (run.status, run.error) == ("interrupted", "worker shutting down")
