@@ -105,9 +105,11 @@ def health(config: Config, now: datetime | None = None, store: Any = None) -> He
 
 
 def _asked_to_stop(run: Any) -> bool:
-    """A run a signal stopped after a whole batch (systemctl stop, a restart): nothing
-    went wrong, the next run goes on from there."""
-    return run.status == "stopped" and (run.error or "").startswith("stopped by SIG")
+    """A run a signal stopped after a whole batch (systemctl stop, a restart), or a
+    worker's time limit ([workers] time_limit_minutes): nothing went wrong, the next run
+    goes on from there."""
+    return run.status == "stopped" and (run.error or "").startswith(
+        ("stopped by SIG", "stopped by the time limit"))
 
 
 def overall(found: list[Health]) -> tuple[str, int]:

@@ -236,8 +236,12 @@ def test_a_stopped_run_is_no_failure_and_a_crontab_that_never_runs_is_refused(
         session.add(SyncRun(started_at=now - timedelta(minutes=2), finished_at=now,
                             status="stopped", error="stopped by SIGTERM after a whole batch"))
         session.commit()
+        session.add(SyncRun(started_at=now - timedelta(minutes=1), finished_at=now,
+                            status="stopped", error="stopped by the time limit of 20 min "
+                            "([workers] time_limit_minutes) after a whole batch"))
+        session.commit()
     store.close()
-    assert health(config, now).status == "ok"  # systemctl restart: not degraded
+    assert health(config, now).status == "ok"  # a restart, a time limit: not degraded
 
 
 def test_each_pipeline_takes_its_own_leads_from_the_shared_store(
