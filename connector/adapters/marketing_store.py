@@ -40,7 +40,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from connector.adapters.base import FieldUpdate, StageUpdate
 from connector.adapters.registry import register_marketing
 from connector.config import MatchingConfig, SettingError
-from connector.db import UTCDateTime, make_engine, rows_by_id
+from connector.db import UTCDateTime, make_engine, named_lock, rows_by_id
 from connector.migrations import MARKETING, drop, forget, prepare
 from connector.records import ACTIVITY_KIND, Activity, Lead, utcnow
 
@@ -970,7 +970,10 @@ def open_embedded(config: Config, *, seed: bool = False) -> Iterator[EmbeddedMar
             if not path.is_file():
                 raise SettingError(f"{config.where('marketing', 'seed')}: no file {path} to "
                                    "seed the empty marketing store from", key="marketing.seed")
-            seed_store(store, path)
+            # pipelines (or workers) that share the store start together: one seeds it
+            with named_lock(store.engine, "marketing-seed", wait=True):
+                if store.is_empty():
+                    seed_store(store, path)
         yield store
     finally:
         store.close()
