@@ -287,7 +287,8 @@ def worker(config: ConfigOpt = None,
 
     if CHOSEN["pipeline"] is not None:
         err.print("`leadsync worker` runs every pipeline of the file from one queue; "
-                  "--pipeline does not apply", style="red", highlight=False)
+                  "--pipeline (or $LEADSYNC_PIPELINE) does not apply", style="red",
+                  highlight=False)
         raise typer.Exit(2)
     pipelines = _load_all(config)
     first = next(iter(pipelines.values()))

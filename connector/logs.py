@@ -90,6 +90,9 @@ def configure(*, json: bool = False, level: str = "info", stream: Any = None) ->
     root.addHandler(handler)
     root.setLevel(threshold if threshold <= logging.DEBUG else max(threshold, logging.WARNING))
     logging.captureWarnings(True)  # Python's warnings too: a line on stderr like any other
+    # pika (RabbitMQ) logs each failed connection attempt at error with tracebacks, a
+    # score of lines per try; leadsync's own line and Dramatiq's say what went wrong
+    logging.getLogger("pika").setLevel(max(threshold, logging.CRITICAL))
 
 
 def _trimmed(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -256,8 +256,10 @@ def test_the_worker_and_the_daemon_say_what_is_wrong_before_they_start(
         assert result.exit_code == 1, (args, result.output)
         assert f"workers.broker (line {line}): cannot reach RabbitMQ at amqp://guest:***@" \
                in result.output and "hunter2" not in result.output
+        assert "Traceback" not in result.output  # pika's own retries stay quiet
     result = runner.invoke(app, ["--pipeline", "default", "worker", "--config", str(path)])
-    assert result.exit_code == 2 and "--pipeline does not apply" in result.output
+    assert result.exit_code == 2
+    assert "--pipeline (or $LEADSYNC_PIPELINE) does not apply" in result.output
 
 
 def test_check_reaches_the_broker_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
