@@ -1129,6 +1129,9 @@ def _changed(path: Path, cfg: configuration.Config) -> configuration.Config:
                                      CHOSEN["pipeline"] or cfg.pipeline, path)
     except ConfigError as exc:
         err.print(f"{exc}", style="red", highlight=False)
+        if "required key is missing" in str(exc):
+            err.print("the changed file is a whole config.toml: a copy of yours with the "
+                      "changes in it", highlight=False)
         raise typer.Exit(2) from None
     try:
         known = known_fields(cfg)

@@ -226,7 +226,13 @@ def _broker_url(value: str) -> str:
     return value
 
 
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
 def _queue_name(value: str) -> str:
+    if not QUEUE_NAME.fullmatch(value):
+        raise ValueError("a queue name is 1 to 80 letters, digits, _, . and -, starting "
+                         "with a letter or digit")
     if value.endswith((".DQ", ".XQ")):
         raise ValueError(".DQ and .XQ end the names of Dramatiq's own delay and dead-letter "
                          "queues")
@@ -243,8 +249,7 @@ class WorkersConfig(Model):
     password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     """The environment variable holding the broker's password (never the password
     itself), put into the URL when connecting."""
-    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"),
-                     AfterValidator(_queue_name)] = "leadsync"
+    queue: Annotated[str, AfterValidator(_queue_name)] = "leadsync"
     """The queue's name: one per deployment (a config.toml and its workers)."""
     time_limit_minutes: Annotated[float, _within(
         1, 24 * 60, "from 1 to 1440 minutes (a day)")] = 20

@@ -216,6 +216,17 @@ def test_a_wrong_changed_file_is_refused_as_check_refuses_it(
     assert "Traceback" not in result.output
 
 
+def test_a_changed_file_of_one_section_is_told_to_be_a_whole_config(
+        trial: tuple[Path, Path], tmp_path: Path) -> None:
+    path, _ = trial
+    part = tmp_path / "part.toml"
+    part.write_text("[scoring]\nthreshold = 30\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["whatif", str(part), "--config", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "required key is missing" in result.output
+    assert "the changed file is a whole config.toml" in result.output
+
+
 def test_whatif_refuses_a_missing_file_and_a_wrong_date(trial: tuple[Path, Path]) -> None:
     path, changed = trial
     runner = CliRunner()

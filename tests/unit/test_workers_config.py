@@ -42,7 +42,7 @@ def test_the_templates_workers_table_uncommented_is_valid() -> None:
     ('broker = "redis://:hunter2@cache:port/0"', "not a URL"),
     ('broker = 5672', "valid string"),
     ('queue = "leadsync.XQ"', "dead-letter"),
-    ('queue = "lead sync"', "should match pattern"),
+    ('queue = "lead sync"', "a queue name is 1 to 80 letters, digits"),
     ("time_limit_minutes = 0", "from 1 to 1440 minutes"),
 ])
 def test_a_bad_setting_names_the_key_and_line_and_never_the_password(
