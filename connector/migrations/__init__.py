@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import structlog
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
@@ -52,6 +53,7 @@ from connector.config import SettingError
 from connector.db import add_new_columns, make_engine, named_lock, new_column_ddl, redacted
 
 HERE = Path(__file__).resolve().parent
+log = structlog.get_logger("leadsync.migrations")
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,18 @@ def found(connection: Connection, schema: Schema) -> Found:
                  frozenset(present & set(schema.baseline_schema().tables)))
 
 
+def _cut_off(connection: Connection, schema: Schema, have: Found) -> bool:
+    """A new database whose making was cut off (kill -9 at the first start: SQLite's
+    driver runs DDL outside the transaction, so the tables made so far stay): no
+    revision, some of the first revision's tables but not all, and not a row in them.
+    A database from before migrations has them all, and is adopted, never dropped."""
+    if have.revision is not None or not have.tables \
+            or have.tables >= set(schema.baseline_schema().tables):
+        return False
+    return all(connection.exec_driver_sql(f'SELECT 1 FROM "{name}" LIMIT 1').first() is None
+               for name in have.tables)
+
+
 def out_of_date(schema: Schema, url: str, have: Found) -> SchemaOutOfDate | None:
     """Why a store cannot use this database as it is, or None when it can."""
     where = f"the {schema.what} {redacted(url)}"
@@ -187,6 +201,12 @@ def prepare(engine: Engine, schema: Schema) -> None:
         return
     with named_lock(engine, "ddl", wait=True), engine.begin() as connection:
         have = found(connection, schema)
+        if _cut_off(connection, schema, have):  # made again from the start
+            log.warning("a new database's making was cut off; made again", what=schema.what)
+            for name in [t.name for t in reversed(schema.baseline_schema().sorted_tables)
+                         if t.name in have.tables] + [schema.version_table]:
+                connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+            have = found(connection, schema)
         if have.new:
             with ALEMBIC:
                 command.upgrade(schema.config(connection=connection), "head")
