@@ -516,13 +516,14 @@ def index(config: ConfigOpt = None,
                                 "people and accounts again in bulk.")] = False,
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The local candidate index of the CRM's people and accounts that matching asks."""
+    from connector.db import sqlite_file
     from connector.matching import Matcher
     from connector.matching.index import CandidateIndex
 
     cfg = _load(config)
-    url = cfg.resolve_url(cfg.state.url)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        err.print(f"no state database at {url.removeprefix('sqlite:///')} (state.url): "
+    file = sqlite_file(cfg.resolve_url(cfg.state.url))
+    if file is not None and not file.exists():
+        err.print(f"no state database at {file} (state.url): "
                   "nothing has been synced with this config yet", style="red",
                   highlight=False)
         raise typer.Exit(1)

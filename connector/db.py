@@ -95,6 +95,34 @@ def _new_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+def read_only_engine(url: str) -> Engine:
+    """An engine on ``url`` that cannot write: SQLite's ``query_only``, a PostgreSQL
+    session whose transactions are read-only. A write below would refuse with the
+    database's own error, not land. Not kept: the caller disposes it."""
+    engine = _new_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:  # after _pragmas: in order
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA query_only = ON" if sqlite
+                       else "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor.close()
+        if not sqlite:
+            dbapi_conn.commit()
+
+    return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (a resolved one: ``Config.resolve_url``); None for
+    another database or one in memory."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def add_new_columns(metadata: MetaData, connection: Connection) -> list[str]:
     """Columns of ``metadata`` an existing table lacks, added in place; returns them
     as ``table.column``.

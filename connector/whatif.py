@@ -30,14 +30,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from connector.config import Config, database_error
-from connector.db import make_engine
+from connector.db import make_engine, read_only_engine, sqlite_file
 from connector.mapping import Payload
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.estimation import (
@@ -471,29 +470,6 @@ def _route(config: Config, mqls: Sequence[Lead], scored: dict[str, Outcome],
 
 # --- the stores, read-only ---------------------------------------------------------------
 
-def read_only_engine(url: str) -> Engine:
-    """An engine on the state database that cannot write: SQLite's ``query_only``, a
-    PostgreSQL session whose transactions are read-only. A write below would refuse
-    with the database's own error, not land."""
-    parsed = make_url(url)
-    sqlite = parsed.drivername.startswith("sqlite")
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = (create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
-              if sqlite else create_engine(parsed, pool_pre_ping=True))
-
-    @event.listens_for(engine, "connect")
-    def _read_only(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA query_only = ON" if sqlite
-                       else "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        cursor.close()
-        if not sqlite:
-            dbapi_conn.commit()
-
-    return engine
-
-
 def memory_state() -> Engine:
     """An empty state database in memory (its own engine each time), at head."""
     engine = make_engine("sqlite://")
@@ -508,10 +484,10 @@ def open_stores(config: Config) -> Iterator[Stores]:
     from connector.wiring import DATABASE_ERRORS, schema_error
 
     url = config.resolve_url(config.state.url)
-    file = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    file = sqlite_file(url)
     new, routed = True, False
     engine: Engine | None = None
-    if file is None or Path(file).exists():
+    if file is None or file.exists():
         engine = read_only_engine(url)
         try:
             with engine.connect() as conn:

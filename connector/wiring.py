@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,6 +28,7 @@ from connector.config import (
     database_error,
     secret,
 )
+from connector.db import sqlite_file
 from connector.errors import ConfigError, FatalError, LeadsyncError
 from connector.metrics import record_usage
 from connector.migrations import (
@@ -72,10 +72,10 @@ def require_marketing_store(config: Config, nothing: str) -> None:
     """Refuses (naming ``marketing.url``) an embedded marketing store not made yet, for
     commands that only read it: opening it would make it (a database file and its lock
     in a folder where nothing was synced). ``nothing``: what there is not to do."""
-    url = config.resolve_url(config.marketing.url)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    file = sqlite_file(config.resolve_url(config.marketing.url))
+    if file is not None and not file.exists():
         raise SettingError(f"{config.where('marketing', 'url')}: no marketing store at "
-                           f"{url.removeprefix('sqlite:///')}: {nothing} (`leadsync "
+                           f"{file}: {nothing} (`leadsync "
                            "import` or a first `leadsync sync --once` makes it)",
                            str(config.source) if config.source else None,
                            key="marketing.url")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from connector import config as configuration
+from connector.db import read_only_engine
 from connector.matching import Matcher
 from connector.matching.index import CandidateIndex
 from connector.records import Activity, Candidate, Lead
@@ -24,7 +25,6 @@ from connector.whatif import (
     groups,
     memory_state,
     not_replayed,
-    read_only_engine,
     replay,
 )
 
