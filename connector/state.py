@@ -329,29 +329,28 @@ class StateStore:
 
     # cursors --------------------------------------------------------------
     def cursor(self, stream: str) -> Cursor | None:
-        with Session(self.engine) as session:
-            row = session.get(CursorRow, stream)
-            return Cursor.from_json(row.value) if row else None
+        value = self._kept(stream)
+        return Cursor.from_json(value) if value is not None else None
 
     def set_cursor(self, stream: str, cursor: Cursor) -> None:
-        with Session(self.engine) as session:
-            row = session.get(CursorRow, stream) or CursorRow(stream=stream, value="",
-                                                              updated_at=utcnow())
-            row.value = cursor.to_json()
-            row.updated_at = utcnow()
-            session.add(row)
-            session.commit()
+        self._keep(stream, cursor.to_json())
 
     def mark(self, stream: str) -> str | None:
         """A value kept under a name beside the cursors (a fingerprint, say)."""
-        with Session(self.engine) as session:
-            row = session.get(CursorRow, f"mark:{stream}")
-            return row.value if row else None
+        return self._kept(f"mark:{stream}")
 
     def set_mark(self, stream: str, value: str) -> None:
+        self._keep(f"mark:{stream}", value)
+
+    def _kept(self, stream: str) -> str | None:
         with Session(self.engine) as session:
-            row = session.get(CursorRow, f"mark:{stream}") or CursorRow(
-                stream=f"mark:{stream}", value="", updated_at=utcnow())
+            row = session.get(CursorRow, stream)
+            return row.value if row else None
+
+    def _keep(self, stream: str, value: str) -> None:
+        with Session(self.engine) as session:
+            row = session.get(CursorRow, stream) or CursorRow(stream=stream, value="",
+                                                              updated_at=utcnow())
             row.value, row.updated_at = value, utcnow()
             session.add(row)
             session.commit()
