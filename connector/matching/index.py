@@ -33,7 +33,7 @@ from sqlalchemy import Text as SAText
 from sqlalchemy.engine import Engine
 from sqlmodel import Field
 
-from connector.db import UTCDateTime
+from connector.db import IDS_PER_QUERY, UTCDateTime
 from connector.matching import BLOCK_CAP, PER_LEAD, Matcher, Person, Prepared, closest
 from connector.matching.blocking import (
     account_keys,
@@ -44,8 +44,8 @@ from connector.migrations import STATE, prepare
 from connector.records import Candidate, PersonChange
 from connector.state import StateModel
 
-CHUNK = 500
-"""Keys or ids per SQL statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
+CHUNK = IDS_PER_QUERY
+"""Keys or ids per SQL statement."""
 ACCOUNT_KEYS = ("c:", "w:")
 """Key prefixes only accounts carry (``blocking.account_keys``)."""
 NAME_KEYS = "n:"
