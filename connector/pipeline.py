@@ -47,7 +47,7 @@ from connector.handoff import handoff_task
 from connector.mapping import FROM_CRM, Mapper, Payload, predicted_refusals
 from connector.matching import Index, MatchDecision, Matcher, Person, Prepared
 from connector.matching.estimation import current_weights
-from connector.matching.index import ACCOUNT_KEYS, NAME_KEYS, CandidateIndex
+from connector.matching.index import ACCOUNT_KEYS, NAME_KEYS, CandidateIndex, ref
 from connector.matching.keys import email_key, person_email_key
 from connector.matching.lookup import AccountMatch, Accounts, people
 from connector.metrics import BATCH_SECONDS
@@ -59,6 +59,7 @@ from connector.records import (
     Change,
     Cursor,
     Decision,
+    Deletions,
     HandoffTask,
     Lead,
     PersonChange,
@@ -275,6 +276,13 @@ class Pipeline:
         """Records the CRM holds under our key that the state does not know (read on a
         first read-back): the state database was lost or restored. Their leads get
         their links back from these, before anything is matched or written."""
+        self._deletions_at: datetime | None = None
+        """When this run listed the deleted records (``deletions``); None: it did not."""
+        self._again: list[Handoff] = []
+        """Leads matched to a record the CRM had deleted since the candidate index heard
+        of it (HubSpot lists deletions only now and then): matched again in the batch."""
+        self._rematched: set[str] = set()
+        """Leads matched again in this run: a second deleted match is not chased."""
         self._fresh_tasks: set[tuple[str, str]] = set()
         """(lead, record) of tasks owed by this run's own writes: not made before."""
         self._taken: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
@@ -353,6 +361,7 @@ class Pipeline:
             self.state.record_events(summary.run_id, events)
         self.progress.step("bringing the candidate index in step")
         self.refresh_index(summary)
+        self.noted_deletions(summary)  # the removals were followed before (feed_back)
         retried: set[str] = set()
         ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
@@ -388,10 +397,7 @@ class Pipeline:
         does nothing the first run after an upgrade that brings this (it only notes
         the model). The model is what decides who qualifies: [scoring] and [select]."""
         chosen = self.config.select
-        model = hashlib.sha256(json.dumps({
-            "scoring": self.config.scoring.model_dump(mode="json"),
-            "select": chosen.model_dump(mode="json") if chosen is not None else None},
-            sort_keys=True).encode()).hexdigest()
+        model = self.scoring_model()
         known = self.state.mark(SCORING_MARK)
         if start is not None and known is not None and known != model:
             log.info("scoring changed: the leads never handed off are judged again")
@@ -412,6 +418,26 @@ class Pipeline:
                 self.checkpoint(summary)
         if not summary.dry_run and known != model:
             self.state.set_mark(SCORING_MARK, model)
+
+    def scoring_model(self) -> str:
+        """A fingerprint of what decides who qualifies: [scoring] and [select]."""
+        chosen = self.config.select
+        return hashlib.sha256(json.dumps({
+            "scoring": self.config.scoring.model_dump(mode="json"),
+            "select": chosen.model_dump(mode="json") if chosen is not None else None},
+            sort_keys=True).encode()).hexdigest()
+
+    def leads_waiting(self) -> bool:
+        """Whether this run may hand leads off: leads changed since the cursor, reviews
+        decided, dead letters to retry, or a changed [scoring] to judge leads by."""
+        start = self.state.cursor(MARKETING_STREAM)
+        known = self.state.mark(SCORING_MARK)
+        if self.retry_dead_letters or self.state.reviews.to_apply(self.crm.name) or (
+                start is not None and known is not None and known != self.scoring_model()):
+            return True
+        return any(start is None or not start.seen(lead.updated_at, lead.id)
+                   for lead in self.marketing.read_changes(start.value if start else None,
+                                                           page_size=50))
 
     def expected(self, start: Cursor | None, ids: list[str]) -> int | None:
         """About how many leads the hand-off step will read, for a progress display;
@@ -446,17 +472,10 @@ class Pipeline:
             if handoff.link is not None and handoff.link.deleted_at is not None:
                 self.recreate(handoff, events)
         try:
-            self.progress.step(self.meter.at("matching"))
-            handoffs = self.match_batch(handoffs, summary, events)
-            self.progress.step(self.meter.at("routing"))
-            self.route_batch(handoffs, summary, events)
-            waiting = [h for h in handoffs if h.after is not None]
-            if not summary.dry_run:
-                self.still_locked()
-            self.progress.step(self.meter.at("writing"))
-            self.write_batch([h for h in handoffs if h.after is None], summary, events)
-            if waiting:  # duplicates of leads just written: now updates of their records
-                self.write_batch(self.after_first(waiting, summary), summary, events)
+            self.place(handoffs, summary, events)
+            while self._again:  # matched to records deleted meanwhile: now out of the index
+                again, self._again = self._again, []
+                self.place(again, summary, events)
         finally:
             if not summary.dry_run:
                 self.state.record_events(summary.run_id, events)
@@ -467,6 +486,21 @@ class Pipeline:
                                          ("read", "qualified", "matched", "held", "created",
                                           "updated", "unchanged", "refused")}, **tally.fields())
         self.progress.batch(tally)
+
+    def place(self, handoffs: list[Handoff], summary: RunSummary,
+              events: list[Event]) -> None:
+        """Steps 4-6 for qualified leads: matched, routed, written."""
+        self.progress.step(self.meter.at("matching"))
+        handoffs = self.match_batch(handoffs, summary, events)
+        self.progress.step(self.meter.at("routing"))
+        self.route_batch(handoffs, summary, events)
+        waiting = [h for h in handoffs if h.after is not None]
+        if not summary.dry_run:
+            self.still_locked()
+        self.progress.step(self.meter.at("writing"))
+        self.write_batch([h for h in handoffs if h.after is None], summary, events)
+        if waiting:  # duplicates of leads just written: now updates of their records
+            self.write_batch(self.after_first(waiting, summary), summary, events)
 
     def qualify_batch(self, batch: list[Lead], summary: RunSummary,
                       events: list[Event]) -> list[Handoff]:
@@ -611,7 +645,8 @@ class Pipeline:
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
-            compared = earlier[handoff.lead.id] + self._seen.candidates(me)
+            compared = earlier[handoff.lead.id] + [  # a lead matched again is in it already
+                c for c in self._seen.candidates(me) if c.person.id != me.person.id]
             pool = [c for c in compared if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(
                 me, pool, common_name=any(k.startswith(NAME_KEYS)
@@ -741,9 +776,11 @@ class Pipeline:
                   and removed_since is not None and people_since is not None)
         if shared:  # one delta read serves both: removals are its deleted records of ours
             people_since = min(removed_since, people_since)
+        deletions = self.deletions(started)
         changes = self.crm.read_changes(self.object, self.key_field, fields, since(stream))
         people = (self.crm.read_people(self.object, self.key_field, self.matching.search,
-                                       people_since) if self.index is not None else None)
+                                       people_since, deletions)
+                  if self.index is not None else None)
         if shared:
             assert people is not None
             people = list(people)  # a delta: what changed since the last run
@@ -755,10 +792,38 @@ class Pipeline:
                 for p in people if p.deleted and p.candidate.kind in ("lead", "contact")])
             people_iter: Iterator[PersonChange] | None = iter(people)
         else:
-            removed = self.crm.read_removed(self.object, self.key_field, removed_since)
+            removed = self.crm.read_removed(self.object, self.key_field, removed_since,
+                                            deletions)
             people_iter = people
         self._feeds = Feeds(removed=removed, changes=changes, people=people_iter,
                             started=started)
+
+    def deletions(self, now: datetime) -> Deletions | None:
+        """Where this run looks for deleted records, for a CRM that lists them apart at
+        a cost (``CrmAdapter.deleted_every``): from the last look, less the look-back
+        window. A run that may hand leads off always looks (a rep's deletion decides
+        what a lead matches, and that a deleted person is not made again); a run with
+        none looks once the last look is ``deleted_every`` old. A first look starts
+        where each feed's own cursor stands. The look is noted once the removals and
+        the candidate index have taken it (``noted_deletions``)."""
+        self._deletions_at = None
+        every = self.crm.deleted_every
+        if every is None:
+            return None
+        mark = self.state.mark(self.deleted_mark)
+        last = datetime.fromisoformat(mark) if mark else None
+        if last is not None and now - last < every and not self.leads_waiting():
+            return Deletions(None, listed=False)
+        self._deletions_at = now
+        return Deletions(last - self.config.sync.lookback) if last is not None else None
+
+    def noted_deletions(self, summary: RunSummary) -> None:
+        if self._deletions_at is not None and not summary.dry_run:
+            self.state.set_mark(self.deleted_mark, self._deletions_at.isoformat())
+
+    @property
+    def deleted_mark(self) -> str:
+        return f"deleted:{self.crm.name}:{self.object}"
 
     def deleted_person(self, me: Prepared) -> Link | None:
         """A record a rep deleted that belonged to this person (the same mailbox under
@@ -1279,6 +1344,11 @@ class Pipeline:
             if result is None:
                 continue
             body = write.body(created=result.created)
+            if (not result.ok and result.gone == "deleted" and handoff.link is None
+                    and handoff.target is not None and self.index is not None
+                    and lead.id not in self._rematched):
+                self.rematch(handoff, summary, events)
+                continue
             if not result.ok and result.gone and (handoff.link is not None or write.crm_id):
                 now = utcnow()  # a record matched (or answered "same") that is gone since
                 link = handoff.link or Link(
@@ -1455,6 +1525,23 @@ class Pipeline:
         """Clocks of the stages with a ``max`` these leads just entered."""
         return [clock for update, place in entered
                 if (clock := self.clocks.entered(place, update.stage, update.at)) is not None]
+
+    def rematch(self, handoff: Handoff, summary: RunSummary, events: list[Event]) -> None:
+        """A lead matched to an earlier record of the person that a rep deleted since
+        the candidate index last heard of deletions: the record leaves the index and the
+        lead is matched again (to another record of the person, or made anew), as it
+        would have been had the deletion been known. Its own record was never written."""
+        target = handoff.target
+        assert target is not None and self.index is not None
+        self.index.remove([ref(target)])
+        events.append(Event(handoff.lead.id, "rematched",
+                            f"{target.kind} {target.crm_id} it matched was deleted in the "
+                            "CRM since the candidate index heard of deletions; matched again "
+                            "without it"))
+        self._rematched.add(handoff.lead.id)
+        summary.counts["matched"] -= 1  # counted again by the match it gets now
+        self._again.append(Handoff(handoff.lead, handoff.payload, None,
+                                   handoff.score_reason, handoff.score))
 
     def gone(self, link: Link, how: str, summary: RunSummary, events: list[Event]) -> None:
         """The CRM said the record takes no more writes (converted or deleted since the

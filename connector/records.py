@@ -182,6 +182,17 @@ class Removal:
 
 
 @dataclass(frozen=True)
+class Deletions:
+    """Where a run looks for deleted records, for a CRM that lists them apart from its
+    changes and cannot ask for those since a time (HubSpot's archived listing pages
+    through every archived record): ``since`` as a change feed's, and ``listed``
+    False when this run does not list them (an earlier one did, recently)."""
+
+    since: datetime | None
+    listed: bool = True
+
+
+@dataclass(frozen=True)
 class Deal:
     """The sales opportunity a lead became, as far as the closed loop needs it."""
 

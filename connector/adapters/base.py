@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from connector.records import (  # FieldSchema, ObjectSchema: shared nouns, named here too
     Candidate,
     Change,
     CrmRecord,
+    Deletions,
     HandoffTask,
     Lead,
     ObjectSchema,
@@ -63,6 +64,11 @@ class CrmAdapter(Protocol):
     is written there, so the engine never needs to know what the CRM calls it."""
     account_object: ClassVar[str]
     """The object a company is (Salesforce Account, HubSpot companies)."""
+    deleted_every: timedelta | None
+    """None: deleted records come with the changes since a time, cheaply, every run.
+    Else the CRM lists them apart, at a cost that grows with every deletion there is,
+    and the engine lists them once in this long (``Deletions``); a record deleted
+    since meets a write as gone, which the engine follows."""
 
     def check(self) -> list[str]:
         """Problems reaching the CRM (empty when it answers and we may log in)."""
@@ -100,10 +106,11 @@ class CrmAdapter(Protocol):
         Records without history are left out (the record's current value decides)."""
         ...
 
-    def read_removed(self, object_name: str, key_field: str,
-                     since: datetime | None) -> Iterator[Removal]:
+    def read_removed(self, object_name: str, key_field: str, since: datetime | None,
+                     deletions: Deletions | None = None) -> Iterator[Removal]:
         """Records deleted (or merged away, with the survivor's id) at or after
-        ``since``: what the engine must stop writing to, or follow."""
+        ``since``: what the engine must stop writing to, or follow. ``deletions``:
+        where a CRM that lists deleted records apart looks for them (None: ``since``)."""
         ...
 
     def tasks_made(self, tasks: Sequence[HandoffTask]) -> dict[str, str]:
@@ -139,7 +146,8 @@ class CrmAdapter(Protocol):
         ...
 
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
-                    since: datetime | None) -> Iterator[PersonChange]:
+                    since: datetime | None, deletions: Deletions | None = None
+                    ) -> Iterator[PersonChange]:
         """Every lead (``object_name``), contact and account (``kinds``) modified at or
         after ``since`` -- every one there is when ``since`` is None, read in bulk --
         as the candidate index keeps them. Deleted, merged-away and converted

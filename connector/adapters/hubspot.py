@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import structlog
@@ -60,6 +60,7 @@ from connector.records import (
     Change,
     CrmRecord,
     Deal,
+    Deletions,
     FieldSchema,
     HandoffTask,
     ObjectSchema,
@@ -263,6 +264,7 @@ class HubSpotAdapter:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.deleted_every: timedelta | None = timedelta(minutes=settings.deleted_check_minutes)
         self._token = token
         self._retry = retry
         self._wait = wait
@@ -508,16 +510,17 @@ class HubSpotAdapter:
 
     # earlier records of a person ----------------------------------------------
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
-                    since: datetime | None) -> Iterator[PersonChange]:
+                    since: datetime | None, deletions: Deletions | None = None
+                    ) -> Iterator[PersonChange]:
         """Contacts and companies for the candidate index.
 
         A full read lists every record, 100 a page (the list API has no 10,000
         cap, unlike search). A delta takes the records changed since from the
         run's search of changed records (``_later``, paged by change time, see
         ``_changed``), and lists the archived records (the search API never
-        returns them) to take out those archived since. A merge makes a new
-        record whose ``hs_merged_object_ids`` names the records merged away:
-        those leave the index too."""
+        returns them) to take out those archived since (``deletions``: from when, or
+        not in this run). A merge makes a new record whose ``hs_merged_object_ids``
+        names the records merged away: those leave the index too."""
         sources = []
         if "leads" in kinds or "contacts" in kinds:
             sources.append((object_name, [key_field, *CONTACT_FIELDS, "hs_lastmodifieddate"],
@@ -529,34 +532,41 @@ class HubSpotAdapter:
                     for row in self._listed(object_type, props, archived=False))
         feeds = [(object_type, make, self._later(object_type, [*props, MERGED], since))
                  for object_type, props, make in sources]  # opened now, read together
+        deleted = deletions or Deletions(since)
         return (change for object_type, make, rows in feeds
-                for change in self._people_delta(object_type, key_field, make, rows, since))
+                for change in self._people_delta(object_type, key_field, make, rows,
+                                                 deleted))
 
     def _people_delta(self, object_type: str, key_field: str,
                       make: Callable[[dict[str, Any]], Candidate],
-                      rows: Iterator[dict[str, Any]], since: datetime) -> Iterator[PersonChange]:
+                      rows: Iterator[dict[str, Any]], deletions: Deletions
+                      ) -> Iterator[PersonChange]:
         for row in rows:
             candidate = make(row)
             yield PersonChange(candidate, _stamp(row))
             for old in _merged_away(row):
                 yield PersonChange(replace(candidate, crm_id=old, key=None), _stamp(row),
                                    removed=True, deleted=True, merged_into=row["id"])
-        for row in self._archived_rows(object_type, key_field):
-            at = row["archived_at"]
-            if at is not None and at >= since:
-                yield PersonChange(make(row), at, removed=True, deleted=True)
+        for row in self._archived_rows(object_type, key_field, deletions):
+            yield PersonChange(make(row), row["archived_at"], removed=True, deleted=True)
 
-    def _archived_rows(self, object_type: str, key_field: str) -> list[dict[str, Any]]:
-        """The archived records of a type (the list API has no "since"): listed once for
-        the feeds a run opens together -- removals and the candidate index both ask --
-        and again once half a minute has passed (the next run: schedules are a minute or
-        more apart)."""
+    def _archived_rows(self, object_type: str, key_field: str,
+                       deletions: Deletions) -> list[dict[str, Any]]:
+        """The records of a type archived at or after ``deletions.since``; none when this
+        run does not list them. The list API has no "since": every archived record is
+        listed, once for the feeds a run opens together -- removals and the candidate
+        index both ask -- and again once half a minute has passed (the next run:
+        schedules are a minute or more apart)."""
+        if not deletions.listed:
+            return []
         listed = self._archived.get(object_type)
         if listed is None or self._clock() - listed[0] > ARCHIVED_FRESH_S:
             rows = list(self._listed(object_type, [key_field, "hs_lastmodifieddate"],
                                      archived=True))
             listed = self._archived[object_type] = (self._clock(), rows)
-        return listed[1]
+        since = deletions.since
+        return [row for row in listed[1] if row["archived_at"] is not None
+                and (since is None or row["archived_at"] >= since)]
 
     def _listed(self, object_type: str, properties: list[str], *, archived: bool
                 ) -> Iterator[dict[str, Any]]:
@@ -695,8 +705,8 @@ class HubSpotAdapter:
         return {str(owner.user_id): _owner_name(owner) for owner, _ in self._all_owners()
                 if owner.user_id is not None}
 
-    def read_removed(self, object_name: str, key_field: str,
-                     since: datetime | None) -> Iterator[Removal]:
+    def read_removed(self, object_name: str, key_field: str, since: datetime | None,
+                     deletions: Deletions | None = None) -> Iterator[Removal]:
         """Contacts of ours archived (a rep deleted them) at or after ``since``, and
         contacts merged away. Archived ones are listed with ``archived=true`` (the
         search API does not return them); a merge makes a new record listing the old
@@ -705,14 +715,14 @@ class HubSpotAdapter:
         changed contacts (``_later``)."""
         merges = self._later(object_name, [MERGED, key_field, "hs_lastmodifieddate"], since,
                              MERGED)
-        return self._removals(object_name, key_field, since, merges)
+        return self._removals(object_name, key_field, deletions or Deletions(since), merges)
 
-    def _removals(self, object_name: str, key_field: str, since: datetime | None,
+    def _removals(self, object_name: str, key_field: str, deletions: Deletions,
                   merges: Iterator[dict[str, Any]]) -> Iterator[Removal]:
-        for row in self._archived_rows(object_name, key_field):
-            at, key = row["archived_at"], row["properties"].get(key_field)
-            if key and at is not None and (since is None or at >= since):
-                yield Removal(row["id"], key, at)
+        for row in self._archived_rows(object_name, key_field, deletions):
+            key = row["properties"].get(key_field)
+            if key:
+                yield Removal(row["id"], key, row["archived_at"])
         for row in merges:
             for old in _merged_away(row):
                 yield Removal(old, None, _stamp(row), merged_into=row["id"])

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote_plus
 
@@ -49,6 +49,7 @@ from connector.records import (
     Change,
     CrmRecord,
     Deal,
+    Deletions,
     FieldSchema,
     HandoffTask,
     ObjectSchema,
@@ -237,6 +238,7 @@ class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     owner_field: ClassVar[str] = "OwnerId"
     account_object: ClassVar[str] = "Account"
+    deleted_every: ClassVar[timedelta | None] = None  # queryAll reads them with the changes
     reads_together: ClassVar[bool] = True
     """Feeds opened before any is read share composite requests (``_later``), and a
     delta of ``read_people`` carries the deleted and merged records ``read_removed``
@@ -695,8 +697,8 @@ class SalesforceAdapter:
                     (row.get("CreatedBy") or {}).get("Name")))
         return out
 
-    def read_removed(self, object_name: str, key_field: str,
-                     since: datetime | None) -> Iterator[Removal]:
+    def read_removed(self, object_name: str, key_field: str, since: datetime | None,
+                     deletions: Deletions | None = None) -> Iterator[Removal]:
         """Deleted and merged-away records of ours, from ``queryAll``: "queryAll() ...
         includes records that have been deleted because of a merge or delete", with
         IsDeleted and, for a merge loser, MasterRecordId (SOAP API Developer Guide,
@@ -801,7 +803,8 @@ class SalesforceAdapter:
                     yield QueryPage.of(page)
 
     def read_people(self, object_name: str, key_field: str, kinds: Sequence[str],
-                    since: datetime | None) -> Iterator[PersonChange]:
+                    since: datetime | None, deletions: Deletions | None = None
+                    ) -> Iterator[PersonChange]:
         """Leads, contacts and accounts for the candidate index.
 
         A delta (``since``) is one composite request of ``queryAll`` subrequests,

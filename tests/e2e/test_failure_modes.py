@@ -137,6 +137,7 @@ def test_unexpected_error_marks_the_run_failed(config: Any) -> None:
     class Broken:
         name = "salesforce"
         owner_field = "OwnerId"
+        deleted_every = None
 
         def owners(self) -> list[Any]:
             return []

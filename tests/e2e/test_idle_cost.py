@@ -50,16 +50,17 @@ def test_a_hubspot_run_lists_archived_contacts_once(
         request: pytest.FixtureRequest, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Removals and the candidate index both need the archived contacts (the list API
-    has no "since"): one listing serves both feeds of a run."""
+    has no "since"): one listing serves both feeds of a run that hands leads off."""
     from bench.proxy import CountingProxy
 
     path, sandbox, _ = crm_world(request, "hubspot", tmp_path, monkeypatch)
     config = configuration.load(path)
     import_leads(config, tmp_path / "leads.csv", [lead_row(i) for i in range(1, 5)])
     assert run_once(config).status == "ok"
+    import_leads(config, tmp_path / "more.csv", [lead_row(i) for i in range(5, 7)])
     with CountingProxy(sandbox.address) as proxy:
         proxy.reset()
-        assert run_once(routed(config, proxy.address)).status == "ok"
+        assert run_once(routed(config, proxy.address)).counts["created"] == 2
         calls = proxy.reset()
     # archived contacts once, archived companies once
     assert calls.get("GET hubspot list") == 2, calls

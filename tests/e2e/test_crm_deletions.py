@@ -1,0 +1,153 @@
+"""Records reps delete, seen when they are seen: HubSpot lists archived records
+apart (its search never shows them, its listing has no "since"), so an idle run
+lists them only every [hubspot] deleted_check_minutes; and a lead matched to a
+record deleted after the run read the CRM is matched again, not lost.
+
+Through the real clients against the sandboxes; the rep acts through them too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tenacity import wait_none
+
+from bench.proxy import CountingProxy
+from connector import config as configuration
+from connector.adapters.hubspot import HubSpotAdapter
+from connector.adapters.salesforce import SalesforceAdapter
+from connector.config import Config
+from connector.pipeline import Pipeline
+from connector.progress import Progress
+from connector.state import StateStore
+from connector.wiring import run_once
+from tests.conftest import crm_world, import_leads, lead_row, routed
+from tests.e2e.test_dedupe import Leads, qualify_all
+from tests.e2e.test_rep_removals import stages
+
+
+class DeletesOnRouting(Progress):
+    """A rep deleting ``crm_id`` while the run routes: after the candidate index was
+    read and the lead matched, before its write."""
+
+    def __init__(self, delete: Any) -> None:
+        self.delete = delete
+        self.done = False
+
+    def step(self, name: str) -> None:
+        if name.endswith("routing") and not self.done:
+            self.delete()
+            self.done = True
+
+    def expect(self, leads: int | None) -> None: ...
+
+    def batch(self, tally: Any) -> None: ...
+
+
+def adapter(config: Config) -> Any:
+    if config.crm.hubspot is not None:
+        return HubSpotAdapter(config.crm.hubspot, token="sandbox-token", wait=wait_none())
+    assert config.crm.salesforce is not None
+    return SalesforceAdapter(config.crm.salesforce, password="sandbox", security_token="",
+                             wait=wait_none())
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_lead_whose_match_a_rep_deletes_mid_run_is_matched_again(
+        crm: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.e2e.test_candidate_index import index_of, person
+
+    path, sandbox, _ = crm_world(request, crm, tmp_path, monkeypatch)
+    config = qualify_all(configuration.load(path))
+    if crm == "hubspot":
+        owen = sandbox.create("contacts", {"firstname": "Owen", "lastname": "Marsh",
+                                           "company": "Fenland Seeds",
+                                           "email": "owen@fenland.example"})["id"]
+        ref, key = f"contacts/{owen}", "leadsync_id"
+
+        def delete() -> None:
+            sandbox.archive("contacts", owen)
+    else:
+        owen = sandbox.create("Lead", {"FirstName": "Owen", "LastName": "Marsh",
+                                       "Company": "Fenland Seeds",
+                                       "Email": "owen@fenland.example"})["Id"]
+        ref, key = f"Lead/{owen}", "Leadsync_Id__c"
+
+        def delete() -> None:
+            sandbox.delete("Lead", owen)
+    leads = Leads([person(1, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
+    state = StateStore(config.resolve_url(config.state.url))
+    crm_ = adapter(config)
+    rep = DeletesOnRouting(delete)
+    try:
+        summary = Pipeline(config, state, leads, crm_, progress=rep).run()
+        events = [(e.kind, e.detail) for e in state.events_of("1")]
+    finally:
+        crm_.close()
+        state.close()
+    assert rep.done and summary.status == "ok", summary.error
+    assert (summary.counts["matched"], summary.counts["created"],
+            summary.counts["not_written"], summary.counts["refused"]) == (0, 1, 0, 0)
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("matched") < kinds.index("rematched") < kinds.index("created"), events
+    why = next(detail for kind, detail in events if kind == "rematched")
+    assert owen in why and "deleted" in why
+    assert index_of(config, crm).get([ref]) == {}  # out of the candidate index
+    made = [r for r in sandbox.records("contacts" if crm == "hubspot" else "Lead")
+            if (r.get("properties") or r).get(key) == "1"]
+    assert len(made) == 1 and (made[0].get("id") or made[0].get("Id")) != owen
+
+
+def test_an_idle_hubspot_run_lists_deletions_only_every_so_often(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path, sandbox, client = crm_world(request, "hubspot", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    assert config.crm.hubspot is not None and config.crm.hubspot.deleted_check_minutes == 60
+    import_leads(config, tmp_path / "leads.csv", [lead_row(n) for n in (1, 2, 3)])
+    assert run_once(config).counts["created"] == 3
+    gone = next(c for c in sandbox.records("contacts")
+                if c["properties"].get("email") == "person1@acme1.example")["id"]
+    client.crm.contacts.basic_api.archive(gone)  # a rep deletes it in HubSpot
+
+    with CountingProxy(sandbox.address) as proxy:
+        idle = run_once(routed(config, proxy.address))
+        calls = proxy.reset()
+    assert idle.status == "ok" and calls == {"POST hubspot search": 3}, calls
+    assert stages(config)["person1@acme1.example"] != "crm_deleted"  # not heard yet
+
+    state = StateStore(config.resolve_url(config.state.url))
+    mark = f"deleted:hubspot:{config.mapping.object}"
+    try:  # the hour passes: the last look is back-dated, as a clock would move it
+        last = datetime.fromisoformat(state.mark(mark) or "")
+        state.set_mark(mark, (last - timedelta(minutes=61)).isoformat())
+    finally:
+        state.close()
+    with CountingProxy(sandbox.address) as proxy:
+        later = run_once(routed(config, proxy.address))
+        calls = proxy.reset()
+    assert later.status == "ok", later.error
+    assert calls.get("GET hubspot list") == 2, calls  # archived contacts and companies
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
+    with CountingProxy(sandbox.address) as proxy:  # and the look is noted
+        assert run_once(routed(config, proxy.address)).status == "ok"
+        assert "GET hubspot list" not in proxy.reset()
+
+
+def test_deleted_check_minutes_zero_lists_every_run(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path, sandbox, client = crm_world(request, "hubspot", tmp_path, monkeypatch)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "[crm.hubspot]\n", "[crm.hubspot]\ndeleted_check_minutes = 0\n", 1), encoding="utf-8")
+    config = configuration.load(path)
+    assert config.crm.hubspot is not None and config.crm.hubspot.deleted_check_minutes == 0
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config).counts["created"] == 1
+    client.crm.contacts.basic_api.archive(sandbox.records("contacts")[0]["id"])
+    assert run_once(config).status == "ok"
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
