@@ -282,9 +282,13 @@ def run_crm(crm: str, history: History, folder: Path) -> Outcome:
             result.cycle = proxy.reset()
             result.cycle_read = int(re.search(r"(\d+) leads read", second.stdout)[1])
             proxy.dump(folder / "cycle_calls.json")
+            # a run's look-back window starts where the run before it started: once the
+            # second cycle's last write is a window old, the run that reads its writes
+            # back (its window starts at the second cycle) leaves the next one nothing
+            time.sleep(LOOKBACK_S + 1)
+            proxy.reset()
             result.echo_s, _ = leadsync(config, "sync", "--once")
             result.echo = proxy.reset()
-            time.sleep(LOOKBACK_S + 1)  # past the look-back window of the last writes
             result.nochange_s, _ = leadsync(config, "sync", "--once")
             result.nochange = proxy.reset()
         score(result, history, person_ids, folder)
@@ -383,10 +387,12 @@ def report(results: list[Outcome], args: argparse.Namespace) -> tuple[str, dict[
               "halves: the first cycle also fills the candidate index from the CRM (a "
               "one-time read); the second, against an index in step, gives the calls per "
               "1,000 leads. naive = one look-up and one write per lead after one login "
-              "(computed, 2 calls a lead). No-change right after: a third `sync --once` "
-              "at once, which reads back the second cycle's own writes; settled: a fourth, "
-              f"once the look-back window has passed ([sync] lookback_seconds = {LOOKBACK_S} "
-              "in this run, shipped 300). Times are of the whole CLI command, starting "
+              "(computed, 2 calls a lead). No-change right after: a third `sync --once`, "
+              "which reads back the second cycle's own writes (its look-back window starts "
+              "at the second cycle's start); it runs once the second cycle's last write is "
+              f"a window old ([sync] lookback_seconds = {LOOKBACK_S} in this run, shipped "
+              "300), so that settled, a fourth `sync --once` at once after it, has a window "
+              "with no change in it: a no-change cycle. Times are of the whole CLI command, starting "
               "Python included; the run's own time (from the state database) beside it.",
               "", f"Command: `.venv/bin/python -m bench.dedupe_e2e --leads {args.leads} "
               f"--history {args.history}`"]
