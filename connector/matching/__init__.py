@@ -623,7 +623,10 @@ class Matcher:
                   >= self.config.review_threshold]
         if not scored:
             return MatchDecision("none", 0.0, "no earlier record matches")
-        scored.sort(key=lambda ps: (-ps[1].score, -ps[1].weight,
+        threshold = self.config.match_threshold
+        scored.sort(key=lambda ps: (ps[1].score < threshold,  # matches first, and of them
+                                    ps[1].rule == "weights",  # a sure rule's before weights'
+                                    -ps[1].score, -ps[1].weight,
                                     KIND_PREFERENCE.get(ps[0].kind, 9), ps[0].id))
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"

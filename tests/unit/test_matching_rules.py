@@ -913,3 +913,21 @@ def test_a_namesake_a_reviewer_ruled_out_still_means_the_name_is_not_alone() -> 
     other = person("c2", "contact", matcher, **{**NAMED, "postal_code": "4000"})
     assert matcher.decide(lead, [one]).outcome == "match"
     assert matcher.decide(lead, [one], ruled_out=[other]).outcome == "none"
+
+
+def test_a_sure_rule_at_the_same_house_outranks_a_namesake_the_weights_match() -> None:
+    """Mia White at her own house matches by name+address (0.9); a Mia White at
+    number 6 of another street, in another town of the state, by the weights alone
+    (capped at 0.94). The one the rule is sure of is the record written to."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    home = {"first_name": "Mia", "last_name": "White", "street": "6 Theodore Street",
+            "city": "Haddon", "postal_code": "2905", "state": "nsw"}
+    lead = person("in", "incoming", matcher, **home, email="mia.w@gmail.com")
+    same = person("c1", "contact", matcher, **home)
+    namesake = person("c2", "contact", matcher, **{
+        **home, "street": "6 National Circuit", "city": "Narembeen", "postal_code": "2765"})
+    assert matcher.score(lead, namesake).score > matcher.score(lead, same).score
+    decision = matcher.decide(lead, [namesake, same])
+    assert decision.outcome == "match"
+    assert decision.best is not None and decision.best.id == "c1", decision.reason
+    assert decision.reason.startswith("rule name+address")
