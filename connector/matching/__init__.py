@@ -392,6 +392,8 @@ class Matcher:
         if self._namesake_guarded(levels):  # and yet not unsafe: alone said so
             reason += ("; no other record compared bears this name, and the postcode "
                        "agrees")
+            if self._moved(levels):
+                reason += " (another house: moved within it, nothing else to tell)"
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
         if levels.get(self.name_pair[0]) == "agree":
             near = []  # one given name, a near family name: a typo (relatives differ
@@ -424,9 +426,12 @@ class Matcher:
           switchboard; a shared info@ mailbox its domain), unless one is missing and
           the other one typo away, with the house below;
         - nothing agrees but the names and the place (a namesake in the same town),
-          unless both names and the postcode agree and no other record compared
-          bears that name (``alone``): a namesake at one postcode is then not in the
-          CRM to be confused with;
+          unless both names and the postcode agree (or it is one typo off in a town
+          that agrees) and no other record compared bears that name (``alone``): a
+          namesake at one postcode is then not in the CRM to be confused with. At
+          another house too (people move within their town, or give another address
+          of theirs), unless both carry a mailbox, phone or employer, which would
+          tell two namesakes apart, and none of them agrees;
         - one name differs (a relative, or a typo beyond recognition) or is missing,
           when both carry an email, a company or an employer domain (what tells a
           relative or a colleague apart in a CRM), or unless the address agrees
@@ -440,8 +445,8 @@ class Matcher:
             return True
         if self._namesake_guarded(levels):
             return not (all(level == "agree" for level in names)
-                        and levels.get("postal_code") == "agree"
-                        and not any(levels.get(n) == "differ" for n in HOUSE)
+                        and self._same_postcode(levels)
+                        and (not self._moved(levels) or not self._told_apart(levels))
                         and alone())
         if all(level == "agree" for level in names):
             return False
@@ -453,6 +458,23 @@ class Matcher:
                            for group in STRONG_ADDRESS)
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
+
+    @staticmethod
+    def _same_postcode(levels: Mapping[str, Level]) -> bool:
+        """The postcode agrees, or is one typo off (neutral) in a town that agrees."""
+        postcode = levels.get("postal_code")
+        return postcode == "agree" or (postcode == "neutral" and levels.get("city") == "agree")
+
+    @staticmethod
+    def _moved(levels: Mapping[str, Level]) -> bool:
+        """The street, house number or second line differs: another house."""
+        return any(levels.get(n) == "differ" for n in HOUSE)
+
+    def _told_apart(self, levels: Mapping[str, Level]) -> bool:
+        """Both records carry a mailbox, phone or employer (none of which agrees, or
+        the pair would not be a namesake's): what tells two namesakes apart is there
+        to compare, and differs."""
+        return any(n in levels for n in self._own)
 
     def _namesake_guarded(self, levels: Mapping[str, Level]) -> bool:
         """Nothing agrees but the names and the place."""

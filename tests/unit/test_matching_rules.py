@@ -667,8 +667,12 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
     (POSTAL, {**POSTAL, "first_name": "Mary", "street": None}, "", "none"),
     # neither name agrees: the office's other people
     (POSTAL, {**POSTAL, "first_name": "Mary", "last_name": "Brown"}, "", "none"),
-    # a namesake in the same town: the place counts once, not three times
-    ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "", "none"),
+    # a namesake in the same town, each with a line of their own: the place counts
+    # once, not three times
+    ({**POSTAL, "street": "3 Elm Road", "street_number": "3", "phone": "+61 2 6111 2222"},
+     {**POSTAL, "phone": "+61 2 6333 4444"}, "", "none"),
+    # ... with nothing to tell them apart, the one Kayden Zilm compared moved within it
+    ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "weights", "match"),
     # the given name missing on one side, the same house, nothing else to tell
     ({**POSTAL, "first_name": None}, {**POSTAL, "postal_code": "2621"}, "weights", "match"),
     # ... but with an employer on both sides the name is what tells colleagues apart
@@ -891,7 +895,29 @@ def test_names_and_postcode_match_when_no_other_record_bears_the_name() -> None:
     assert matcher.decide(lead, [earlier, other]).outcome == "none"
     moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
     housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street")
-    assert matcher.decide(housed, [moved]).outcome == "none"  # another house: guarded
+    assert matcher.decide(housed, [moved, other]).outcome == "none"  # not alone: guarded
+
+
+def test_the_one_bearer_of_a_name_in_a_postcode_moved_within_it() -> None:
+    """Aaron Baohm at another street of 6016 (or of a postcode one typo off, in the
+    same town), no other Aaron Baohm compared, nothing else on the record to tell two
+    namesakes apart: he moved, or gave another address of his. With a phone on each
+    side and none shared they are two namesakes."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
+    housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street",
+                    email="aaron.b@gmail.com")
+    decision = matcher.decide(housed, [moved])
+    assert decision.outcome == "match", decision.reason
+    assert "another house: moved within it" in decision.reason
+    typo = person("in3", "incoming", matcher, **{**NAMED, "postal_code": "6061"},
+                  street="12 Main Street")
+    assert matcher.decide(typo, [moved]).outcome == "match"
+    phoned = person("c4", "contact", matcher, **NAMED, street="3 Elm Road",
+                    phone="+61 8 9111 2222")
+    caller = person("in4", "incoming", matcher, **NAMED, street="12 Main Street",
+                    phone="+61 8 9333 4444")
+    assert matcher.decide(caller, [phoned]).outcome == "none"
 
 
 def test_a_near_family_name_without_a_given_name_is_still_held() -> None:
