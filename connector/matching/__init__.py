@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal, TypeVar
 
-from connector.matching.compare import SIMILARITY, blocking_values, prepare
+from connector.matching.compare import (
+    SIMILARITY,
+    blocking_values,
+    keystrokes,
+    known_given,
+    prepare,
+)
 from connector.matching.config import MatchingConfig, MatchRule
 from connector.matching.keys import FREE_MAIL, EmailRules, house_number, record_region
 
@@ -398,6 +404,9 @@ class Matcher:
         if levels.get(self.name_pair[0]) == "agree":
             near = []  # one given name, a near family name: a typo (relatives differ
             # in the given name, Xaver and Javier Huber, not in the family name)
+        elif near == [self.name_pair[0]] and self._misspelt(a, b, swapped):
+            near = []  # a misspelt given name: a relative's is another name
+            reason += f"; {self._pair_shown([self.name_pair[0]], a, b)}: a typo"
         if near and score >= self.config.match_threshold \
                 and any(n in a.values or n in b.values for n in self._own) \
                 and not any(levels.get(n) == "agree" for n in self._own):
@@ -412,6 +421,21 @@ class Matcher:
             against, penalty = against
             score, reason = max(0.0, score - penalty), f"{reason}; {against}"
         return Scored(round(score, 6), "weights", reason, total)
+
+    def _misspelt(self, a: Prepared, b: Prepared, swapped: frozenset[str]) -> bool:
+        """The given names are a misspelling of one another: one keystroke apart (a
+        letter wrong, missing or extra, two swapped: Ned and Nec) where neither is a
+        name the nickname table knows, two where one is and the other is not (Lily
+        and Livyl). Two names it knows (Jon and Jan, Paul and Paula) are two people's
+        names however close; Javier and Xaver, two keystrokes and neither known, may
+        be too."""
+        first, last = self.name_pair
+        mine = a.values.get(last if first in swapped else first)
+        theirs = b.values.get(first)
+        if mine is None or theirs is None or self.kinds[first] != "name":
+            return False
+        known = known_given(mine) + known_given(theirs)
+        return known < 2 and keystrokes(mine[0], theirs[0]) <= (2 if known else 1)
 
     @staticmethod
     def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:

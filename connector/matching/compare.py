@@ -82,6 +82,18 @@ def _name(a: NameValue, b: NameValue) -> float:
     return JaroWinkler.normalized_similarity(a[0], b[0])
 
 
+def keystrokes(a: str, b: str) -> int:
+    """Keystrokes between two spellings: a letter wrong, missing or extra, or two
+    neighbours swapped, each one (optimal string alignment distance, capped at 3)."""
+    return OSA.distance(a, b, score_cutoff=3)
+
+
+def known_given(value: NameValue) -> bool:
+    """A given name the nickname table knows (it has nicknames or a formal form):
+    a name people are given, not a misspelling of one."""
+    return len(value[1]) > 1 or len(value[2]) > 1
+
+
 def _surname(a: NameValue, b: NameValue) -> float:
     """Jaro-Winkler on the letters: "Green" is not "Berry", "King" is not "Kingston"
     (the given-name table says both)."""

@@ -957,3 +957,26 @@ def test_a_sure_rule_at_the_same_house_outranks_a_namesake_the_weights_match() -
     assert decision.outcome == "match"
     assert decision.best is not None and decision.best.id == "c1", decision.reason
     assert decision.reason.startswith("rule name+address")
+
+
+@pytest.mark.parametrize(("mine", "theirs", "outcome"), [
+    ("Nec", "Ned", "match"),      # one keystroke, "nec" no name anyone is given
+    ("Livyl", "Lily", "match"),   # two keystrokes from a name the table knows
+    ("Jon", "Jan", "review"),     # two names people are given: a relative's
+    ("Javier", "Xaver", "review"),    # two keystrokes, neither in the table
+])
+def test_a_misspelt_given_name_at_one_house_is_not_held(mine: str, theirs: str,
+                                                        outcome: str) -> None:
+    """The family name and the house agree, the lead carries a mailbox the record
+    cannot share: a given name that is a misspelling of the other is a typo, not a
+    relative, and is not held for a person."""
+    lead = MATCHER.prepare(Person("in", "incoming", {
+        "first_name": mine, "last_name": "Ryan", "street": "3 Carpenter Close",
+        "postal_code": "2010", "city": "Cowell", "email": "n.ryan@gmail.com"}))
+    earlier = MATCHER.prepare(Person("c", "contact", {
+        "first_name": theirs, "last_name": "Ryan", "street": "3 Carpenter Close",
+        "postal_code": "2010", "city": "Cowell"}))
+    decision = MATCHER.decide(lead, [earlier])
+    assert decision.outcome == outcome, decision.reason
+    if outcome == "match":
+        assert f"{mine!r} vs {theirs!r}: a typo" in decision.reason
