@@ -119,6 +119,11 @@ beyond recognition (Febrl's "Jayden" for "Kayden" at the same house), or is miss
 the street with its postcode or town, or the house number and the second address
 line (a house name, a unit) with one of them."""
 
+NUMBER_IN_TOWN = ("street_number", "postal_code", "city")
+"""The house as far as a record whose street line is its number alone ("39") can say:
+that number in the same postcode and town. Vouches for a name that is missing (a
+record with only the family name), never for one that differs (a relative)."""
+
 
 class Matcher:
     def __init__(self, config: MatchingConfig, *, region: str = "US") -> None:
@@ -459,7 +464,8 @@ class Matcher:
         - one name differs (a relative, or a typo beyond recognition) or is missing,
           when both carry an email, a company or an employer domain (what tells a
           relative or a colleague apart in a CRM), or unless the address agrees
-          strongly (``STRONG_ADDRESS``: the house, not the town);
+          strongly (``STRONG_ADDRESS``: the house, not the town; for a missing
+          name, ``NUMBER_IN_TOWN`` when a side has no street name);
         - one name is only near (Seán and Susan: a typo, or a relative's other name)
           when both carry an email, a company or an employer domain and none of
           those nor the phone agrees: a family shares an address, not a job.
@@ -478,8 +484,10 @@ class Matcher:
         if "differ" in names or None in names:
             if identity:
                 return True
-            return not any(all(levels.get(n) == "agree" for n in group)
-                           for group in STRONG_ADDRESS)
+            return not (any(all(levels.get(n) == "agree" for n in group)
+                            for group in STRONG_ADDRESS)
+                        or ("differ" not in names and "street" not in levels
+                            and all(levels.get(n) == "agree" for n in NUMBER_IN_TOWN)))
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
 

@@ -665,6 +665,14 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
      "", "review"),
     # another given name without the street: nothing vouches for her
     (POSTAL, {**POSTAL, "first_name": "Mary", "street": None}, "", "none"),
+    # no given name, a street line that is the number alone: the house number in the
+    # postcode and town is all that record says of the house, and it agrees
+    # (a CRM's one street line: the number is read out of it)
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None}, "weights", "match"),
+    # ... but not where the given name differs: a relative at number 12
+    ({**POSTAL, "street_number": None},
+     {**POSTAL, "first_name": "Mary", "street": "12", "street_number": None}, "", "none"),
     # neither name agrees: the office's other people
     (POSTAL, {**POSTAL, "first_name": "Mary", "last_name": "Brown"}, "", "none"),
     # a namesake in the same town, each with a line of their own: the place counts
