@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from connector.matching.keys import (
+    ADDRESS_WORDS,
     company_key,
     digits,
     email_domain,
@@ -63,6 +64,10 @@ def prepare(kind: str, value: Any, *, region: str, email_rules: Any) -> Any:
         return text or None
     return fold(value) or None
 
+
+PLACE_WORDS = frozenset(ADDRESS_WORDS) | frozenset(ADDRESS_WORDS.values())
+"""Words of an address that say what kind of street it is, not which (Street, Road,
+North): too many records share them to key a block on."""
 
 NameValue = tuple[str, frozenset[str], frozenset[str]]
 """A prepared name: its key, the names one nickname step away, its formal names."""
@@ -203,4 +208,7 @@ def blocking_values(kind: str, prepared: Any) -> list[str]:
         return sorted(prepared[2])
     if isinstance(prepared, frozenset):
         return sorted(prepared)
+    if kind == "text":  # each word that names it: a typo in one leaves the others
+        return sorted({w for w in prepared.split() if len(w) > 1 and w not in PLACE_WORDS}) \
+            or [str(prepared)]
     return [str(prepared)]

@@ -988,3 +988,33 @@ def test_a_misspelt_given_name_at_one_house_is_not_held(mine: str, theirs: str,
     assert decision.outcome == outcome, decision.reason
     if outcome == "match":
         assert f"{mine!r} vs {theirs!r}: a typo" in decision.reason
+
+
+def test_a_street_with_a_typo_in_one_word_still_shares_a_key() -> None:
+    """Berne Cresxent and Berne Crescent, the postcode typed 6539 for 6530, the town
+    glued together and the given name left off: the word that names the street and
+    the house number still bring the two records together; Street, Road and the like
+    key nothing alone."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, last_name="Grubb", street="10 Berne Cresxent",
+                  city="St Hubertscisland", postal_code="6539", state="nsw")
+    earlier = person("c", "contact", matcher, first_name="Luke", last_name="Grubb",
+                     street="10 Berne Crescent", city="St Huberts Island",
+                     postal_code="6530", state="nsw")
+    assert matcher.keys(lead) & matcher.keys(earlier)
+    index = Index(matcher)
+    index.add(earlier)
+    assert [c.person.id for c in index.candidates(lead)] == ["c"]
+    other = person("c2", "contact", matcher, last_name="Grubb", street="10 Main Street",
+                   postal_code="2000")
+    assert not any(k.endswith("|street") or "street|" in k
+                   for k in matcher.keys(other) & matcher.keys(lead))
+
+
+def test_a_postcode_typed_wrong_is_met_by_the_town_and_the_family_name() -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, first_name="Georgia", last_name="Maynard",
+                  street="20 Temperley Street", city="Toowong", postal_code="3715")
+    earlier = person("c", "contact", matcher, first_name="Gina", last_name="Maynerd",
+                     street="10 Temperly Street", city="Toowong", postal_code="3175")
+    assert matcher.keys(lead) & matcher.keys(earlier)
