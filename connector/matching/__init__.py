@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal, TypeVar
 
-from connector.matching.compare import SIMILARITY, blocking_values, prepare
+from connector.matching.compare import (
+    SIMILARITY,
+    blocking_values,
+    keystrokes,
+    known_given,
+    prepare,
+)
 from connector.matching.config import MatchingConfig, MatchRule
 from connector.matching.keys import FREE_MAIL, EmailRules, house_number, record_region
 
@@ -112,6 +118,11 @@ STRONG_ADDRESS = (("street", "postal_code"), ("street", "city"),
 beyond recognition (Febrl's "Jayden" for "Kayden" at the same house), or is missing:
 the street with its postcode or town, or the house number and the second address
 line (a house name, a unit) with one of them."""
+
+NUMBER_IN_TOWN = ("street_number", "postal_code", "city")
+"""The house as far as a record whose street line is its number alone ("39") can say:
+that number in the same postcode and town. Vouches for a name that is missing (a
+record with only the family name), never for one that differs (a relative)."""
 
 
 class Matcher:
@@ -392,10 +403,15 @@ class Matcher:
         if self._namesake_guarded(levels):  # and yet not unsafe: alone said so
             reason += ("; no other record compared bears this name, and the postcode "
                        "agrees")
+            if self._moved(levels):
+                reason += " (another house: moved within it, nothing else to tell)"
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
         if levels.get(self.name_pair[0]) == "agree":
             near = []  # one given name, a near family name: a typo (relatives differ
             # in the given name, Xaver and Javier Huber, not in the family name)
+        elif near == [self.name_pair[0]] and self._misspelt(a, b, swapped):
+            near = []  # a misspelt given name: a relative's is another name
+            reason += f"; {self._pair_shown([self.name_pair[0]], a, b)}: a typo"
         if near and score >= self.config.match_threshold \
                 and any(n in a.values or n in b.values for n in self._own) \
                 and not any(levels.get(n) == "agree" for n in self._own):
@@ -411,6 +427,21 @@ class Matcher:
             score, reason = max(0.0, score - penalty), f"{reason}; {against}"
         return Scored(round(score, 6), "weights", reason, total)
 
+    def _misspelt(self, a: Prepared, b: Prepared, swapped: frozenset[str]) -> bool:
+        """The given names are a misspelling of one another: one keystroke apart (a
+        letter wrong, missing or extra, two swapped: Ned and Nec) where neither is a
+        name the nickname table knows, two where one is and the other is not (Lily
+        and Livyl). Two names it knows (Jon and Jan, Paul and Paula) are two people's
+        names however close; Javier and Xaver, two keystrokes and neither known, may
+        be too."""
+        first, last = self.name_pair
+        mine = a.values.get(last if first in swapped else first)
+        theirs = b.values.get(first)
+        if mine is None or theirs is None or self.kinds[first] != "name":
+            return False
+        known = known_given(mine) + known_given(theirs)
+        return known < 2 and keystrokes(mine[0], theirs[0]) <= (2 if known else 1)
+
     @staticmethod
     def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:
         return ", ".join(f"{a.person.fields.get(n)!r} vs {b.person.fields.get(n)!r}"
@@ -424,13 +455,17 @@ class Matcher:
           switchboard; a shared info@ mailbox its domain), unless one is missing and
           the other one typo away, with the house below;
         - nothing agrees but the names and the place (a namesake in the same town),
-          unless both names and the postcode agree and no other record compared
-          bears that name (``alone``): a namesake at one postcode is then not in the
-          CRM to be confused with;
+          unless both names and the postcode agree (or it is one typo off in a town
+          that agrees) and no other record compared bears that name (``alone``): a
+          namesake at one postcode is then not in the CRM to be confused with. At
+          another house too (people move within their town, or give another address
+          of theirs), unless both carry a mailbox, phone or employer, which would
+          tell two namesakes apart, and none of them agrees;
         - one name differs (a relative, or a typo beyond recognition) or is missing,
           when both carry an email, a company or an employer domain (what tells a
           relative or a colleague apart in a CRM), or unless the address agrees
-          strongly (``STRONG_ADDRESS``: the house, not the town);
+          strongly (``STRONG_ADDRESS``: the house, not the town; for a missing
+          name, ``NUMBER_IN_TOWN`` when a side has no street name);
         - one name is only near (Seán and Susan: a typo, or a relative's other name)
           when both carry an email, a company or an employer domain and none of
           those nor the phone agrees: a family shares an address, not a job.
@@ -440,8 +475,8 @@ class Matcher:
             return True
         if self._namesake_guarded(levels):
             return not (all(level == "agree" for level in names)
-                        and levels.get("postal_code") == "agree"
-                        and not any(levels.get(n) == "differ" for n in HOUSE)
+                        and self._same_postcode(levels)
+                        and (not self._moved(levels) or not self._told_apart(levels))
                         and alone())
         if all(level == "agree" for level in names):
             return False
@@ -449,10 +484,29 @@ class Matcher:
         if "differ" in names or None in names:
             if identity:
                 return True
-            return not any(all(levels.get(n) == "agree" for n in group)
-                           for group in STRONG_ADDRESS)
+            return not (any(all(levels.get(n) == "agree" for n in group)
+                            for group in STRONG_ADDRESS)
+                        or ("differ" not in names and "street" not in levels
+                            and all(levels.get(n) == "agree" for n in NUMBER_IN_TOWN)))
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
+
+    @staticmethod
+    def _same_postcode(levels: Mapping[str, Level]) -> bool:
+        """The postcode agrees, or is one typo off (neutral) in a town that agrees."""
+        postcode = levels.get("postal_code")
+        return postcode == "agree" or (postcode == "neutral" and levels.get("city") == "agree")
+
+    @staticmethod
+    def _moved(levels: Mapping[str, Level]) -> bool:
+        """The street, house number or second line differs: another house."""
+        return any(levels.get(n) == "differ" for n in HOUSE)
+
+    def _told_apart(self, levels: Mapping[str, Level]) -> bool:
+        """Both records carry a mailbox, phone or employer (none of which agrees, or
+        the pair would not be a namesake's): what tells two namesakes apart is there
+        to compare, and differs."""
+        return any(n in levels for n in self._own)
 
     def _namesake_guarded(self, levels: Mapping[str, Level]) -> bool:
         """Nothing agrees but the names and the place."""
@@ -623,7 +677,10 @@ class Matcher:
                   >= self.config.review_threshold]
         if not scored:
             return MatchDecision("none", 0.0, "no earlier record matches")
-        scored.sort(key=lambda ps: (-ps[1].score, -ps[1].weight,
+        threshold = self.config.match_threshold
+        scored.sort(key=lambda ps: (ps[1].score < threshold,  # matches first, and of them
+                                    ps[1].rule == "weights",  # a sure rule's before weights'
+                                    -ps[1].score, -ps[1].weight,
                                     KIND_PREFERENCE.get(ps[0].kind, 9), ps[0].id))
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"

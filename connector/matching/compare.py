@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from connector.matching.keys import (
+    ADDRESS_WORDS,
     company_key,
     digits,
     email_domain,
@@ -64,6 +65,10 @@ def prepare(kind: str, value: Any, *, region: str, email_rules: Any) -> Any:
     return fold(value) or None
 
 
+PLACE_WORDS = frozenset(ADDRESS_WORDS) | frozenset(ADDRESS_WORDS.values())
+"""Words of an address that say what kind of street it is, not which (Street, Road,
+North): too many records share them to key a block on."""
+
 NameValue = tuple[str, frozenset[str], frozenset[str]]
 """A prepared name: its key, the names one nickname step away, its formal names."""
 
@@ -80,6 +85,18 @@ def _name(a: NameValue, b: NameValue) -> float:
     if len(short) == 1:  # an initial
         return 0.9 if long.startswith(short) else 0.0
     return JaroWinkler.normalized_similarity(a[0], b[0])
+
+
+def keystrokes(a: str, b: str) -> int:
+    """Keystrokes between two spellings: a letter wrong, missing or extra, or two
+    neighbours swapped, each one (optimal string alignment distance, capped at 3)."""
+    return OSA.distance(a, b, score_cutoff=3)
+
+
+def known_given(value: NameValue) -> bool:
+    """A given name the nickname table knows (it has nicknames or a formal form):
+    a name people are given, not a misspelling of one."""
+    return len(value[1]) > 1 or len(value[2]) > 1
 
 
 def _surname(a: NameValue, b: NameValue) -> float:
@@ -191,4 +208,7 @@ def blocking_values(kind: str, prepared: Any) -> list[str]:
         return sorted(prepared[2])
     if isinstance(prepared, frozenset):
         return sorted(prepared)
+    if kind == "text":  # each word that names it: a typo in one leaves the others
+        return sorted({w for w in prepared.split() if len(w) > 1 and w not in PLACE_WORDS}) \
+            or [str(prepared)]
     return [str(prepared)]

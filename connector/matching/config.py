@@ -210,7 +210,7 @@ DEFAULT_RULES: list[MatchRule] = [
 DEFAULT_BLOCKING = ["email", "phone", "last_name+first_name:1", "first_name+last_name:1",
                     "company+last_name:1", "domain+last_name:1", "postal_code+last_name:1",
                     "postal_code+first_name:1", "street+postal_code:1", "city+street_number",
-                    "street+street_number"]
+                    "street+street_number", "city+last_name:1"]
 
 
 class MatchingConfig(_Model):

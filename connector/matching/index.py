@@ -84,11 +84,12 @@ class CandidateKeying(StateModel, table=True):
 ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
 KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
 KEYING = CandidateKeying.__table__  # type: ignore[attr-defined]
-KEY_SCHEME = 4
+KEY_SCHEME = 5
 """Raised whenever ``blocking.py`` or ``Matcher.prepare`` make different keys from
 the same record, so indexes keyed the old way are keyed again (2: no acronym on
 accounts; 3: a house number read out of a one-line street; 4: rows stored by
-``ref``, object and id, not the bare id)."""
+``ref``, object and id, not the bare id; 5: a street or town keyed by each word
+that names it)."""
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:

@@ -665,10 +665,22 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
      "", "review"),
     # another given name without the street: nothing vouches for her
     (POSTAL, {**POSTAL, "first_name": "Mary", "street": None}, "", "none"),
+    # no given name, a street line that is the number alone: the house number in the
+    # postcode and town is all that record says of the house, and it agrees
+    # (a CRM's one street line: the number is read out of it)
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None}, "weights", "match"),
+    # ... but not where the given name differs: a relative at number 12
+    ({**POSTAL, "street_number": None},
+     {**POSTAL, "first_name": "Mary", "street": "12", "street_number": None}, "", "none"),
     # neither name agrees: the office's other people
     (POSTAL, {**POSTAL, "first_name": "Mary", "last_name": "Brown"}, "", "none"),
-    # a namesake in the same town: the place counts once, not three times
-    ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "", "none"),
+    # a namesake in the same town, each with a line of their own: the place counts
+    # once, not three times
+    ({**POSTAL, "street": "3 Elm Road", "street_number": "3", "phone": "+61 2 6111 2222"},
+     {**POSTAL, "phone": "+61 2 6333 4444"}, "", "none"),
+    # ... with nothing to tell them apart, the one Kayden Zilm compared moved within it
+    ({**POSTAL, "street": "3 Elm Road", "street_number": "3"}, POSTAL, "weights", "match"),
     # the given name missing on one side, the same house, nothing else to tell
     ({**POSTAL, "first_name": None}, {**POSTAL, "postal_code": "2621"}, "weights", "match"),
     # ... but with an employer on both sides the name is what tells colleagues apart
@@ -891,7 +903,29 @@ def test_names_and_postcode_match_when_no_other_record_bears_the_name() -> None:
     assert matcher.decide(lead, [earlier, other]).outcome == "none"
     moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
     housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street")
-    assert matcher.decide(housed, [moved]).outcome == "none"  # another house: guarded
+    assert matcher.decide(housed, [moved, other]).outcome == "none"  # not alone: guarded
+
+
+def test_the_one_bearer_of_a_name_in_a_postcode_moved_within_it() -> None:
+    """Aaron Baohm at another street of 6016 (or of a postcode one typo off, in the
+    same town), no other Aaron Baohm compared, nothing else on the record to tell two
+    namesakes apart: he moved, or gave another address of his. With a phone on each
+    side and none shared they are two namesakes."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    moved = person("c3", "contact", matcher, **NAMED, street="3 Elm Road")
+    housed = person("in2", "incoming", matcher, **NAMED, street="12 Main Street",
+                    email="aaron.b@gmail.com")
+    decision = matcher.decide(housed, [moved])
+    assert decision.outcome == "match", decision.reason
+    assert "another house: moved within it" in decision.reason
+    typo = person("in3", "incoming", matcher, **{**NAMED, "postal_code": "6061"},
+                  street="12 Main Street")
+    assert matcher.decide(typo, [moved]).outcome == "match"
+    phoned = person("c4", "contact", matcher, **NAMED, street="3 Elm Road",
+                    phone="+61 8 9111 2222")
+    caller = person("in4", "incoming", matcher, **NAMED, street="12 Main Street",
+                    phone="+61 8 9333 4444")
+    assert matcher.decide(caller, [phoned]).outcome == "none"
 
 
 def test_a_near_family_name_without_a_given_name_is_still_held() -> None:
@@ -913,3 +947,74 @@ def test_a_namesake_a_reviewer_ruled_out_still_means_the_name_is_not_alone() -> 
     other = person("c2", "contact", matcher, **{**NAMED, "postal_code": "4000"})
     assert matcher.decide(lead, [one]).outcome == "match"
     assert matcher.decide(lead, [one], ruled_out=[other]).outcome == "none"
+
+
+def test_a_sure_rule_at_the_same_house_outranks_a_namesake_the_weights_match() -> None:
+    """Mia White at her own house matches by name+address (0.9); a Mia White at
+    number 6 of another street, in another town of the state, by the weights alone
+    (capped at 0.94). The one the rule is sure of is the record written to."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    home = {"first_name": "Mia", "last_name": "White", "street": "6 Theodore Street",
+            "city": "Haddon", "postal_code": "2905", "state": "nsw"}
+    lead = person("in", "incoming", matcher, **home, email="mia.w@gmail.com")
+    same = person("c1", "contact", matcher, **home)
+    namesake = person("c2", "contact", matcher, **{
+        **home, "street": "6 National Circuit", "city": "Narembeen", "postal_code": "2765"})
+    assert matcher.score(lead, namesake).score > matcher.score(lead, same).score
+    decision = matcher.decide(lead, [namesake, same])
+    assert decision.outcome == "match"
+    assert decision.best is not None and decision.best.id == "c1", decision.reason
+    assert decision.reason.startswith("rule name+address")
+
+
+@pytest.mark.parametrize(("mine", "theirs", "outcome"), [
+    ("Nec", "Ned", "match"),      # one keystroke, "nec" no name anyone is given
+    ("Livyl", "Lily", "match"),   # two keystrokes from a name the table knows
+    ("Jon", "Jan", "review"),     # two names people are given: a relative's
+    ("Javier", "Xaver", "review"),    # two keystrokes, neither in the table
+])
+def test_a_misspelt_given_name_at_one_house_is_not_held(mine: str, theirs: str,
+                                                        outcome: str) -> None:
+    """The family name and the house agree, the lead carries a mailbox the record
+    cannot share: a given name that is a misspelling of the other is a typo, not a
+    relative, and is not held for a person."""
+    lead = MATCHER.prepare(Person("in", "incoming", {
+        "first_name": mine, "last_name": "Ryan", "street": "3 Carpenter Close",
+        "postal_code": "2010", "city": "Cowell", "email": "n.ryan@gmail.com"}))
+    earlier = MATCHER.prepare(Person("c", "contact", {
+        "first_name": theirs, "last_name": "Ryan", "street": "3 Carpenter Close",
+        "postal_code": "2010", "city": "Cowell"}))
+    decision = MATCHER.decide(lead, [earlier])
+    assert decision.outcome == outcome, decision.reason
+    if outcome == "match":
+        assert f"{mine!r} vs {theirs!r}: a typo" in decision.reason
+
+
+def test_a_street_with_a_typo_in_one_word_still_shares_a_key() -> None:
+    """Berne Cresxent and Berne Crescent, the postcode typed 6539 for 6530, the town
+    glued together and the given name left off: the word that names the street and
+    the house number still bring the two records together; Street, Road and the like
+    key nothing alone."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, last_name="Grubb", street="10 Berne Cresxent",
+                  city="St Hubertscisland", postal_code="6539", state="nsw")
+    earlier = person("c", "contact", matcher, first_name="Luke", last_name="Grubb",
+                     street="10 Berne Crescent", city="St Huberts Island",
+                     postal_code="6530", state="nsw")
+    assert matcher.keys(lead) & matcher.keys(earlier)
+    index = Index(matcher)
+    index.add(earlier)
+    assert [c.person.id for c in index.candidates(lead)] == ["c"]
+    other = person("c2", "contact", matcher, last_name="Grubb", street="10 Main Street",
+                   postal_code="2000")
+    assert not any(k.endswith("|street") or "street|" in k
+                   for k in matcher.keys(other) & matcher.keys(lead))
+
+
+def test_a_postcode_typed_wrong_is_met_by_the_town_and_the_family_name() -> None:
+    matcher = Matcher(MatchingConfig(), region="AU")
+    lead = person("in", "incoming", matcher, first_name="Georgia", last_name="Maynard",
+                  street="20 Temperley Street", city="Toowong", postal_code="3715")
+    earlier = person("c", "contact", matcher, first_name="Gina", last_name="Maynerd",
+                     street="10 Temperly Street", city="Toowong", postal_code="3175")
+    assert matcher.keys(lead) & matcher.keys(earlier)
