@@ -247,6 +247,8 @@ class Pipeline:
         self.matcher = Matcher(config.matching, region=config.marketing.default_region)
         self._seen = Index(self.matcher)
         """The leads of this run, so two records of one person in one run make one."""
+        self._became: dict[str, str] = {}
+        """Leads of this run matched to an earlier CRM record: lead id → the record's id."""
         self.index = (CandidateIndex(state.engine, crm.name, self.matcher)
                       if config.matching.enabled else None)
         """The CRM's people and accounts, kept in step each run: asked instead of the CRM."""
@@ -645,8 +647,12 @@ class Pipeline:
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
-            compared = earlier[handoff.lead.id] + [  # a lead matched again is in it already
-                c for c in self._seen.candidates(me) if c.person.id != me.person.id]
+            mine = earlier[handoff.lead.id]
+            held_here = {c.person.id for c in mine}
+            compared = mine + [  # a lead matched again is in it already; a lead of this
+                # run that became a record compared here is that record, not a namesake
+                c for c in self._seen.candidates(me) if c.person.id != me.person.id
+                and self._became.get(c.person.id) not in held_here]
             pool = [c for c in compared if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(
                 me, pool, common_name=any(k.startswith(NAME_KEYS)
@@ -695,6 +701,8 @@ class Pipeline:
                 continue
             target = handoff.target
             handoff.account = accounts.find(me, target)
+            if target is not None:
+                self._became[handoff.lead.id] = target.crm_id
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
                                            ref=handoff.lead.id), me.values,
                                     self.matcher.keys(me)))
@@ -1539,6 +1547,7 @@ class Pipeline:
                             "CRM since the candidate index heard of deletions; matched again "
                             "without it"))
         self._rematched.add(handoff.lead.id)
+        self._became.pop(handoff.lead.id, None)
         summary.counts["matched"] -= 1  # counted again by the match it gets now
         self._again.append(Handoff(handoff.lead, handoff.payload, None,
                                    handoff.score_reason, handoff.score))

@@ -299,3 +299,30 @@ def test_hubspot_two_new_people_on_one_shared_mailbox_in_one_run_get_two_contact
     contacts = sorted((c["properties"]["firstname"], c["properties"].get("email") or None)
                       for c in hubspot_sandbox.records("contacts"))
     assert contacts == [("Jane", "info@hooli.example"), ("Raj", None)]
+
+
+def test_two_leads_of_one_person_in_a_run_are_not_each_others_namesakes(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Aaron Baohm at 6016 is in the org with nothing but his name and address; two
+    sign-ups of his arrive in one run, each with a mailbox of its own. The first
+    matches him (no other record bears the name); the second is compared with him
+    and with the first, which became his record: one person, not a namesake, so it
+    matches him too instead of being made anew."""
+    sf = salesforce_sandbox
+    aaron = sf.create("Contact", {"FirstName": "Aaron", "LastName": "Baohm",
+                                  "MailingPostalCode": "6016", "MailingCity": "Upper Coomera",
+                                  "MailingState": "QLD"})
+    place = {"postal_code": "6016", "city": "Upper Coomera", "state": "QLD"}
+    summary = sync(config, [
+        person(1, "Aaron", "Baohm", "", "aaron.baohm@gmail.com", **place),
+        person(2, "Aaron", "Baohm", "", "abaohm@yahoo.com", **place)])
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["matched"], summary.counts["created"]) == (2, 0), summary.counts
+    assert [r["Leadsync_Id__c"] for r in sf.records("Lead")] == []
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        assert {link.marketing_id: link.crm_id for link in state.links_any_object(
+            "salesforce", ["1", "2"], prefer="Lead").values()} == \
+            {"1": aaron["Id"], "2": aaron["Id"]}
+    finally:
+        state.close()
