@@ -375,8 +375,8 @@ class HubSpotConfig(Model):
     stops cleanly before its next call and resumes on a later run."""
     deleted_check_minutes: Annotated[float, _within(0, 24 * 60, "from 0 to 1440 minutes "
                                                     "(a day)")] = 60
-    """How often a run with no lead to hand off lists the contacts and companies reps
-    deleted (a run that hands leads off always does). HubSpot's search never shows
+    """How often a run that reads no changed lead lists the contacts and companies reps
+    deleted (a run that reads changed leads always does). HubSpot's search never shows
     archived records, and its archived listing has no "since": it pages through every
     deleted record there is, at each look. So an idle run costs a search per object
     type, and marketing hears of a deletion within this long. 0: every run."""

@@ -18,7 +18,7 @@ from connector.routing import Router, RoutingStore
 from connector.scoring import qualify, score
 from connector.sla.store import SlaStore
 
-MATCH_KINDS = ("matched", "held")
+MATCH_KINDS = ("matched", "held", "rematched")
 """Events that carry the match step's decision."""
 
 

@@ -1546,6 +1546,19 @@ class Pipeline:
                             f"{target.kind} {target.crm_id} it matched was deleted in the "
                             "CRM since the candidate index heard of deletions; matched again "
                             "without it"))
+        owners = [link for link in self.state.links_to_records(
+            self.crm.name, target.crm_object, [target.crm_id]).get(target.crm_id, ())
+            if link.deleted_at is None]
+        if owners:  # other leads' record: they hear of it now, as the listing would say,
+            now = utcnow()  # and this person is not made again under another mailbox
+            for link in owners:
+                link.deleted_at = now
+                events.append(Event(link.marketing_id, "deleted",
+                                    f"a rep deleted {link.crm_object} {link.crm_id} in the CRM "
+                                    "(found when a write met it)"))
+            self.state.save_links(owners)
+            self.hear_deleted(owners, now, summary)
+            self._tombs = None  # the people deleted: built again with these
         self._rematched.add(handoff.lead.id)
         self._became.pop(handoff.lead.id, None)
         summary.counts["matched"] -= 1  # counted again by the match it gets now

@@ -8,6 +8,8 @@ Through the real clients against the sandboxes; the rep acts through them too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,15 @@ class DeletesOnRouting(Progress):
     def expect(self, leads: int | None) -> None: ...
 
     def batch(self, tally: Any) -> None: ...
+
+
+@contextmanager
+def opened(config: Config) -> Iterator[Any]:
+    crm = adapter(config)
+    try:
+        yield crm
+    finally:
+        crm.close()
 
 
 def adapter(config: Config) -> Any:
@@ -142,8 +153,10 @@ def test_deleted_check_minutes_zero_lists_every_run(
         request: pytest.FixtureRequest, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     path, sandbox, client = crm_world(request, "hubspot", tmp_path, monkeypatch)
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "[crm.hubspot]\n", "[crm.hubspot]\ndeleted_check_minutes = 0\n", 1), encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    assert "deleted_check_minutes = 60 " in text  # the example says it, for admins to see
+    path.write_text(text.replace("deleted_check_minutes = 60 ", "deleted_check_minutes = 0 ", 1),
+                    encoding="utf-8")
     config = configuration.load(path)
     assert config.crm.hubspot is not None and config.crm.hubspot.deleted_check_minutes == 0
     import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
@@ -151,3 +164,46 @@ def test_deleted_check_minutes_zero_lists_every_run(
     client.crm.contacts.basic_api.archive(sandbox.records("contacts")[0]["id"])
     assert run_once(config).status == "ok"
     assert stages(config)["person1@acme1.example"] == "crm_deleted"
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_a_deleted_person_met_mid_run_is_not_made_again_under_another_mailbox(
+        crm: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ana's lead made her record; a second sign-up of hers (the same Gmail mailbox,
+    dotted) matches it, and a rep deletes the record while the run routes. Ana's
+    lead hears of the deletion and the sign-up is not made into a record of its
+    own: the deletion is the person's, as when it is known before the run."""
+    from tests.e2e.test_candidate_index import person
+
+    path, sandbox, _ = crm_world(request, crm, tmp_path, monkeypatch)
+    config = qualify_all(configuration.load(path))
+    ana = person(1, "Ana", "Lima", "Lima Foods", "ana.lima@gmail.com")
+    again = person(2, "Ana", "Lima", "Lima Foods", "analima@gmail.com")
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with opened(config) as crm_:
+            assert Pipeline(config, state, Leads([ana]), crm_).run().counts["created"] == 1
+        made = state.links_any_object(crm, ["1"], prefer=config.mapping.object)["1"]
+
+        def delete() -> None:
+            if crm == "hubspot":
+                sandbox.archive("contacts", made.crm_id)
+            else:
+                sandbox.delete(made.crm_object, made.crm_id)
+        with opened(config) as crm_:
+            summary = Pipeline(config, state, Leads([ana, again]), crm_,
+                               progress=DeletesOnRouting(delete)).run()
+        links = state.links_any_object(crm, ["1", "2"], prefer=config.mapping.object)
+        kinds = [e.kind for e in state.events_of("2")]
+        heard = [e.detail for e in state.events_of("1") if e.kind == "deleted"]
+    finally:
+        state.close()
+    assert summary.status == "ok", summary.error
+    assert summary.counts["created"] == 0, summary.counts
+    assert "rematched" in kinds, kinds
+    assert links["1"].deleted_at is not None and heard, heard
+    assert links["2"].deleted_at is not None and links["2"].crm_id == made.crm_id
+    key = "leadsync_id" if crm == "hubspot" else "Leadsync_Id__c"
+    records = sandbox.records("contacts" if crm == "hubspot" else config.mapping.object)
+    assert not [r for r in records if (r.get("properties") or r).get(key) == "2"]
