@@ -8,7 +8,7 @@ Through the real clients against the sandboxes; the rep acts through them too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,6 +49,13 @@ class DeletesOnRouting(Progress):
     def batch(self, tally: Any) -> None: ...
 
 
+def deleter(crm: str, sandbox: Any, crm_object: str, crm_id: str) -> Callable[[], None]:
+    """A rep deleting a record the CRM's way (HubSpot archives it)."""
+    if crm == "hubspot":
+        return lambda: sandbox.archive(crm_object, crm_id)
+    return lambda: sandbox.delete(crm_object, crm_id)
+
+
 @contextmanager
 def opened(config: Config) -> Iterator[Any]:
     crm = adapter(config)
@@ -75,30 +82,23 @@ def test_a_lead_whose_match_a_rep_deletes_mid_run_is_matched_again(
     path, sandbox, _ = crm_world(request, crm, tmp_path, monkeypatch)
     config = qualify_all(configuration.load(path))
     if crm == "hubspot":
-        owen = sandbox.create("contacts", {"firstname": "Owen", "lastname": "Marsh",
+        crm_object, key = "contacts", "leadsync_id"
+        owen = sandbox.create(crm_object, {"firstname": "Owen", "lastname": "Marsh",
                                            "company": "Fenland Seeds",
                                            "email": "owen@fenland.example"})["id"]
-        ref, key = f"contacts/{owen}", "leadsync_id"
-
-        def delete() -> None:
-            sandbox.archive("contacts", owen)
     else:
-        owen = sandbox.create("Lead", {"FirstName": "Owen", "LastName": "Marsh",
-                                       "Company": "Fenland Seeds",
-                                       "Email": "owen@fenland.example"})["Id"]
-        ref, key = f"Lead/{owen}", "Leadsync_Id__c"
-
-        def delete() -> None:
-            sandbox.delete("Lead", owen)
+        crm_object, key = "Lead", "Leadsync_Id__c"
+        owen = sandbox.create(crm_object, {"FirstName": "Owen", "LastName": "Marsh",
+                                           "Company": "Fenland Seeds",
+                                           "Email": "owen@fenland.example"})["Id"]
     leads = Leads([person(1, "Owen", "Marsh", "Fenland Seeds", "owen@fenland.example")])
     state = StateStore(config.resolve_url(config.state.url))
-    crm_ = adapter(config)
-    rep = DeletesOnRouting(delete)
+    rep = DeletesOnRouting(deleter(crm, sandbox, crm_object, owen))
     try:
-        summary = Pipeline(config, state, leads, crm_, progress=rep).run()
+        with opened(config) as crm_:
+            summary = Pipeline(config, state, leads, crm_, progress=rep).run()
         events = [(e.kind, e.detail) for e in state.events_of("1")]
     finally:
-        crm_.close()
         state.close()
     assert rep.done and summary.status == "ok", summary.error
     assert (summary.counts["matched"], summary.counts["created"],
@@ -107,8 +107,8 @@ def test_a_lead_whose_match_a_rep_deletes_mid_run_is_matched_again(
     assert kinds.index("matched") < kinds.index("rematched") < kinds.index("created"), events
     why = next(detail for kind, detail in events if kind == "rematched")
     assert owen in why and "deleted" in why
-    assert index_of(config, crm).get([ref]) == {}  # out of the candidate index
-    made = [r for r in sandbox.records("contacts" if crm == "hubspot" else "Lead")
+    assert index_of(config, crm).get([f"{crm_object}/{owen}"]) == {}  # out of the index
+    made = [r for r in sandbox.records(crm_object)
             if (r.get("properties") or r).get(key) == "1"]
     assert len(made) == 1 and (made[0].get("id") or made[0].get("Id")) != owen
 
@@ -185,12 +185,7 @@ def test_a_deleted_person_met_mid_run_is_not_made_again_under_another_mailbox(
         with opened(config) as crm_:
             assert Pipeline(config, state, Leads([ana]), crm_).run().counts["created"] == 1
         made = state.links_any_object(crm, ["1"], prefer=config.mapping.object)["1"]
-
-        def delete() -> None:
-            if crm == "hubspot":
-                sandbox.archive("contacts", made.crm_id)
-            else:
-                sandbox.delete(made.crm_object, made.crm_id)
+        delete = deleter(crm, sandbox, made.crm_object, made.crm_id)
         with opened(config) as crm_:
             summary = Pipeline(config, state, Leads([ana, again]), crm_,
                                progress=DeletesOnRouting(delete)).run()
