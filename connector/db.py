@@ -88,10 +88,6 @@ def _new_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            # SQLite's advice for WAL: a commit survives the process (kill -9) and is
-            # synced at checkpoints; a power cut may take the last ones, which the
-            # next run rebuilds from the CRM (links by our key, tasks by their token)
-            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
