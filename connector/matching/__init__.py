@@ -657,8 +657,10 @@ class Matcher:
     def decide(self, incoming: Prepared, candidates: Iterable[Prepared], *,
                common_name: bool = False, ruled_out: Sequence[Prepared] = ()
                ) -> MatchDecision:
-        """The best candidate: by rule score, then by the weight of all the evidence
-        (a closer namesake before a farther one), and only then by record kind.
+        """The best candidate: a match before a review, and among matches a rule's
+        before the weights' (a rule is sure of its house; the weights may favour a
+        namesake elsewhere); then by score, by the weight of all the evidence (a
+        closer namesake before a farther one), and only then by record kind.
         ``common_name``: the lead's name is held by more records than were fetched
         (its name key was crowded), so the candidates cannot tell it is alone.
         ``ruled_out``: records a person said are someone else; not candidates, but a
@@ -678,8 +680,9 @@ class Matcher:
         if not scored:
             return MatchDecision("none", 0.0, "no earlier record matches")
         threshold = self.config.match_threshold
-        scored.sort(key=lambda ps: (ps[1].score < threshold,  # matches first, and of them
-                                    ps[1].rule == "weights",  # a sure rule's before weights'
+        scored.sort(key=lambda ps: (below := ps[1].score < threshold,  # matches first;
+                                    # of them a sure rule's before the weights'
+                                    not below and ps[1].rule == "weights",
                                     -ps[1].score, -ps[1].weight,
                                     KIND_PREFERENCE.get(ps[0].kind, 9), ps[0].id))
         best, top = scored[0]

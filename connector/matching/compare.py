@@ -89,7 +89,8 @@ def _name(a: NameValue, b: NameValue) -> float:
 
 def keystrokes(a: str, b: str) -> int:
     """Keystrokes between two spellings: a letter wrong, missing or extra, or two
-    neighbours swapped, each one (optimal string alignment distance, capped at 3)."""
+    neighbours swapped, each one (optimal string alignment distance; 4 stands for
+    anything beyond 3)."""
     return OSA.distance(a, b, score_cutoff=3)
 
 
