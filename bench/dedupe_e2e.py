@@ -392,8 +392,8 @@ def report(results: list[Outcome], args: argparse.Namespace) -> tuple[str, dict[
               "at the second cycle's start); it runs once the second cycle's last write is "
               f"a window old ([sync] lookback_seconds = {LOOKBACK_S} in this run, shipped "
               "300), so that settled, a fourth `sync --once` at once after it, has a window "
-              "with no change in it: a no-change cycle. Times are of the whole CLI command, starting "
-              "Python included; the run's own time (from the state database) beside it.",
+              "with no change in it: a no-change cycle. Times are of the whole CLI command, "
+              "starting Python included; the run's own time (from the state database) beside it.",
               "", f"Command: `.venv/bin/python -m bench.dedupe_e2e --leads {args.leads} "
               f"--history {args.history}`"]
     worst = {name: max(r.share(name) for r in results) for name in

@@ -33,6 +33,7 @@ from connector.adapters.base import (
 )
 from connector.config import Config
 from connector.db import HeldLock
+from connector.deletions import DeletionLooks
 from connector.errors import (
     AdapterError,
     BatchInterrupted,
@@ -59,7 +60,6 @@ from connector.records import (
     Change,
     Cursor,
     Decision,
-    Deletions,
     HandoffTask,
     Lead,
     PersonChange,
@@ -278,11 +278,13 @@ class Pipeline:
         """Records the CRM holds under our key that the state does not know (read on a
         first read-back): the state database was lost or restored. Their leads get
         their links back from these, before anything is matched or written."""
-        self._deletions_at: datetime | None = None
-        """When this run listed the deleted records (``deletions``); None: it did not."""
+        self.deletion_looks = DeletionLooks(state, crm.deleted_every,
+                                            f"{crm.name}:{self.object}", config.sync.lookback)
+        """When this run looks for deleted records, for a CRM that lists them apart."""
         self._again: list[Handoff] = []
         """Leads matched to a record the CRM had deleted since the candidate index heard
-        of it (HubSpot lists deletions only now and then): matched again in the batch."""
+        of it (a deletion after the run's read, or one not looked for in it): matched
+        again in the batch."""
         self._rematched: set[str] = set()
         """Leads matched again in this run: a second deleted match is not chased."""
         self._fresh_tasks: set[tuple[str, str]] = set()
@@ -363,7 +365,7 @@ class Pipeline:
             self.state.record_events(summary.run_id, events)
         self.progress.step("bringing the candidate index in step")
         self.refresh_index(summary)
-        self.noted_deletions(summary)  # the removals were followed before (feed_back)
+        self.deletion_looks.noted(dry_run=summary.dry_run)  # removals: taken in feed_back
         retried: set[str] = set()
         ids = self.state.reviews.to_apply(self.crm.name)  # a person decided: act on it
         if self.retry_dead_letters:
@@ -401,7 +403,7 @@ class Pipeline:
         chosen = self.config.select
         model = self.scoring_model()
         known = self.state.mark(SCORING_MARK)
-        if start is not None and known is not None and known != model:
+        if self.scoring_changed(start):
             log.info("scoring changed: the leads never handed off are judged again")
             waiting = {d.marketing_id for d in self.state.dead_letters(limit=10_000_000)
                        if d.crm == self.crm.name and d.crm_object == self.object}
@@ -429,13 +431,19 @@ class Pipeline:
             "select": chosen.model_dump(mode="json") if chosen is not None else None},
             sort_keys=True).encode()).hexdigest()
 
-    def leads_waiting(self) -> bool:
-        """Whether this run may hand leads off: leads changed since the cursor, reviews
-        decided, dead letters to retry, or a changed [scoring] to judge leads by."""
-        start = self.state.cursor(MARKETING_STREAM)
+    def scoring_changed(self, start: Cursor | None) -> bool:
+        """[scoring] or [select] changed since the model a run last noted (a first run,
+        or the first after an upgrade that brings the note, reads every lead anyway)."""
         known = self.state.mark(SCORING_MARK)
-        if self.retry_dead_letters or self.state.reviews.to_apply(self.crm.name) or (
-                start is not None and known is not None and known != self.scoring_model()):
+        return start is not None and known is not None and known != self.scoring_model()
+
+    def leads_waiting(self) -> bool:
+        """Whether this run reads leads to hand off: changed since the cursor, decided
+        in review, asked for with ``--retry-dead-letters``, or to be judged by a
+        changed [scoring]."""
+        start = self.state.cursor(MARKETING_STREAM)
+        if self.retry_dead_letters or self.state.reviews.to_apply(self.crm.name) \
+                or self.scoring_changed(start):
             return True
         return any(start is None or not start.seen(lead.updated_at, lead.id)
                    for lead in self.marketing.read_changes(start.value if start else None,
@@ -649,10 +657,10 @@ class Pipeline:
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
             mine = earlier[handoff.lead.id]
             held_here = {c.person.id for c in mine}
-            compared = mine + [  # a lead matched again is in it already; a lead of this
-                # run that became a record compared here is that record, not a namesake
-                c for c in self._seen.candidates(me) if c.person.id != me.person.id
-                and self._became.get(c.person.id) not in held_here]
+            compared = mine + [  # a lead of this run that became a record compared
+                # here is that record, not a namesake
+                c for c in self._seen.candidates(me)
+                if self._became.get(c.person.id) not in held_here]
             pool = [c for c in compared if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(
                 me, pool, common_name=any(k.startswith(NAME_KEYS)
@@ -784,7 +792,7 @@ class Pipeline:
                   and removed_since is not None and people_since is not None)
         if shared:  # one delta read serves both: removals are its deleted records of ours
             people_since = min(removed_since, people_since)
-        deletions = self.deletions(started)
+        deletions = self.deletion_looks.where(started, self.leads_waiting)
         changes = self.crm.read_changes(self.object, self.key_field, fields, since(stream))
         people = (self.crm.read_people(self.object, self.key_field, self.matching.search,
                                        people_since, deletions)
@@ -805,33 +813,6 @@ class Pipeline:
             people_iter = people
         self._feeds = Feeds(removed=removed, changes=changes, people=people_iter,
                             started=started)
-
-    def deletions(self, now: datetime) -> Deletions | None:
-        """Where this run looks for deleted records, for a CRM that lists them apart at
-        a cost (``CrmAdapter.deleted_every``): from the last look, less the look-back
-        window. A run that may hand leads off always looks (a rep's deletion decides
-        what a lead matches, and that a deleted person is not made again); a run with
-        none looks once the last look is ``deleted_every`` old. A first look starts
-        where each feed's own cursor stands. The look is noted once the removals and
-        the candidate index have taken it (``noted_deletions``)."""
-        self._deletions_at = None
-        every = self.crm.deleted_every
-        if every is None:
-            return None
-        mark = self.state.mark(self.deleted_mark)
-        last = datetime.fromisoformat(mark) if mark else None
-        if last is not None and now - last < every and not self.leads_waiting():
-            return Deletions(None, listed=False)
-        self._deletions_at = now
-        return Deletions(last - self.config.sync.lookback) if last is not None else None
-
-    def noted_deletions(self, summary: RunSummary) -> None:
-        if self._deletions_at is not None and not summary.dry_run:
-            self.state.set_mark(self.deleted_mark, self._deletions_at.isoformat())
-
-    @property
-    def deleted_mark(self) -> str:
-        return f"deleted:{self.crm.name}:{self.object}"
 
     def deleted_person(self, me: Prepared) -> Link | None:
         """A record a rep deleted that belonged to this person (the same mailbox under
@@ -1561,6 +1542,8 @@ class Pipeline:
             self._tombs = None  # the people deleted: built again with these
         self._rematched.add(handoff.lead.id)
         self._became.pop(handoff.lead.id, None)
+        self._seen.discard(self.matcher.prepare(Person(handoff.lead.id, "link",
+                                                       handoff.lead.fields)))
         summary.counts["matched"] -= 1  # counted again by the match it gets now
         self._again.append(Handoff(handoff.lead, handoff.payload, None,
                                    handoff.score_reason, handoff.score))

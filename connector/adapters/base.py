@@ -66,9 +66,10 @@ class CrmAdapter(Protocol):
     """The object a company is (Salesforce Account, HubSpot companies)."""
     deleted_every: timedelta | None
     """None: deleted records come with the changes since a time, cheaply, every run.
-    Else the CRM lists them apart, at a cost that grows with every deletion there is,
-    and the engine lists them once in this long (``Deletions``); a record deleted
-    since meets a write as gone, which the engine follows."""
+    Else the CRM lists them apart, at a cost that grows with every deletion there is:
+    a run that reads changed leads lists them, an idle run once in this long
+    (``connector.deletions``); a record deleted since meets a write as gone, which
+    the engine follows."""
 
     def check(self) -> list[str]:
         """Problems reaching the CRM (empty when it answers and we may log in)."""

@@ -238,7 +238,7 @@ class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     owner_field: ClassVar[str] = "OwnerId"
     account_object: ClassVar[str] = "Account"
-    deleted_every: ClassVar[timedelta | None] = None  # queryAll reads them with the changes
+    deleted_every: timedelta | None = None  # queryAll reads them with the changes
     reads_together: ClassVar[bool] = True
     """Feeds opened before any is read share composite requests (``_later``), and a
     delta of ``read_people`` carries the deleted and merged records ``read_removed``

@@ -729,6 +729,14 @@ class Index:
         for key in self.matcher.keys(prepared):
             self._by_key[key].append(prepared)
 
+    def discard(self, prepared: Prepared) -> None:
+        """Take out the records of ``prepared``'s person (by id): a lead of the run
+        placed again is no candidate of its own, nor its run-mates' as it was."""
+        for key in self.matcher.keys(prepared):
+            block = self._by_key.get(key)
+            if block:
+                block[:] = [p for p in block if p.person.id != prepared.person.id]
+
     def candidates(self, prepared: Prepared) -> list[Prepared]:
         """The records closest to this one (``closest``) among those sharing a key;
         a key more than ``BLOCK_CAP`` records share is skipped (a run of 3,000 leads

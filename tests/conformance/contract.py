@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connector.adapters.base import CrmAdapter
-from connector.records import HandoffTask, Write
+from connector.records import Deletions, HandoffTask, Write
 
 
 class CrmAdapterContract:
@@ -36,6 +36,7 @@ class CrmAdapterContract:
     #   owner_id -> str                          an active sales user / owner
     #   faults -> Callable[[], None]             make the sandbox drop and fail calls (seeded)
     #   task_subjects -> Callable[[str], list[str]]  subjects of the tasks on a record
+    #   delete -> Callable[[str], None]          a rep deletes a record (by id), through the client
 
     def test_is_a_crm_adapter(self, adapter: CrmAdapter) -> None:
         assert isinstance(adapter, CrmAdapter)
@@ -161,3 +162,20 @@ class CrmAdapterContract:
         assert [(r.key, r.ok) for r in results] == [("t0", True), ("t1", True), ("t2", True)]
         assert all(r.crm_id for r in results)
         assert task_subjects(written[1].crm_id or "") == ["Follow up t1"]
+
+    def test_a_record_a_rep_deleted_is_read_as_removed(
+            self, adapter: CrmAdapter, record: Callable[[int], dict],
+            delete: Callable[[str], None]) -> None:
+        """Deleted since: a removal with its key. An adapter that lists deletions
+        apart from its changes (``deleted_every``) lists none when told this run does
+        not look (``Deletions(listed=False)``); one that reads them with its changes
+        says so with ``deleted_every = None``."""
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        written = adapter.upsert(self.crm_object, self.key_field,
+                                 [Write("gone1", record(1)), Write("kept1", record(2))])
+        delete(written[0].crm_id or "")
+        removed = list(adapter.read_removed(self.crm_object, self.key_field, since))
+        assert [(r.crm_id, r.key) for r in removed] == [(written[0].crm_id, "gone1")]
+        if adapter.deleted_every is not None:
+            assert list(adapter.read_removed(self.crm_object, self.key_field, since,
+                                             Deletions(None, listed=False))) == []

@@ -43,6 +43,10 @@ class TestHubSpot(CrmAdapterContract):
         return {"lastname": "Bad", "email": "bad@acme.example", "hs_lead_status": "LUKEWARM"}
 
     @pytest.fixture
+    def delete(self, hs_client: Any) -> Callable[[str], None]:
+        return lambda crm_id: hs_client.crm.contacts.basic_api.archive(crm_id)
+
+    @pytest.fixture
     def set_status(self, hubspot_sandbox: Any) -> Callable[[str, str], None]:
         return lambda crm_id, status: hubspot_sandbox.update("contacts", crm_id,
                                                              {"hs_lead_status": status})

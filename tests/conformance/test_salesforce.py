@@ -64,6 +64,10 @@ class TestSalesforce(CrmAdapterContract):
         return {"Company": "Acme", "Email": "nolast@acme.example"}
 
     @pytest.fixture
+    def delete(self, sf_client: Any) -> Callable[[str], None]:
+        return lambda crm_id: sf_client.Lead.delete(crm_id)
+
+    @pytest.fixture
     def set_status(self, sf_client: Any) -> Callable[[str, str], None]:
         return lambda crm_id, status: sf_client.Lead.update(crm_id, {"Status": status})
 

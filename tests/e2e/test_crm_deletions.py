@@ -22,6 +22,7 @@ from connector import config as configuration
 from connector.adapters.hubspot import HubSpotAdapter
 from connector.adapters.salesforce import SalesforceAdapter
 from connector.config import Config
+from connector.deletions import DeletionLooks
 from connector.pipeline import Pipeline
 from connector.progress import Progress
 from connector.state import StateStore
@@ -132,7 +133,7 @@ def test_an_idle_hubspot_run_lists_deletions_only_every_so_often(
     assert stages(config)["person1@acme1.example"] != "crm_deleted"  # not heard yet
 
     state = StateStore(config.resolve_url(config.state.url))
-    mark = f"deleted:hubspot:{config.mapping.object}"
+    mark = DeletionLooks(state, None, f"hubspot:{config.mapping.object}", timedelta()).mark
     try:  # the hour passes: the last look is back-dated, as a clock would move it
         last = datetime.fromisoformat(state.mark(mark) or "")
         state.set_mark(mark, (last - timedelta(minutes=61)).isoformat())
@@ -202,3 +203,40 @@ def test_a_deleted_person_met_mid_run_is_not_made_again_under_another_mailbox(
     key = "leadsync_id" if crm == "hubspot" else "Leadsync_Id__c"
     records = sandbox.records("contacts" if crm == "hubspot" else config.mapping.object)
     assert not [r for r in records if (r.get("properties") or r).get(key) == "2"]
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_two_sign_ups_whose_match_is_deleted_mid_run_make_one_record(
+        crm: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sign-ups of Owen (his Gmail mailbox with and without the dot) both match
+    the record a rep made for him, and the rep deletes it while the run routes.
+    Matched again, the first is made anew and the second follows it: one record."""
+    from tests.e2e.test_candidate_index import person
+
+    path, sandbox, _ = crm_world(request, crm, tmp_path, monkeypatch)
+    config = qualify_all(configuration.load(path))
+    if crm == "hubspot":
+        crm_object = "contacts"
+        owen = sandbox.create(crm_object, {"firstname": "Owen", "lastname": "Marsh",
+                                           "email": "owen.marsh@gmail.com"})["id"]
+    else:
+        crm_object = "Lead"
+        owen = sandbox.create(crm_object, {"FirstName": "Owen", "LastName": "Marsh",
+                                           "Company": "Fenland Seeds",
+                                           "Email": "owen.marsh@gmail.com"})["Id"]
+    leads = Leads([person(1, "Owen", "Marsh", "Fenland Seeds", "owen.marsh@gmail.com"),
+                   person(2, "Owen", "Marsh", "Fenland Seeds", "owenmarsh@gmail.com")])
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        with opened(config) as crm_:
+            summary = Pipeline(config, state, leads, crm_, progress=DeletesOnRouting(
+                deleter(crm, sandbox, crm_object, owen))).run()
+        links = state.links_any_object(crm, ["1", "2"], prefer=config.mapping.object)
+    finally:
+        state.close()
+    assert summary.status == "ok", summary.error
+    assert summary.counts["created"] == 1 and summary.counts["refused"] == 0, summary.counts
+    assert links["1"].crm_id == links["2"].crm_id != owen
+    assert len([r for r in sandbox.records(crm_object)
+                if (r.get("id") or r.get("Id")) != owen]) == 1
