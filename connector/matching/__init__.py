@@ -119,6 +119,11 @@ beyond recognition (Febrl's "Jayden" for "Kayden" at the same house), or is miss
 the street with its postcode or town, or the house number and the second address
 line (a house name, a unit) with one of them."""
 
+PLACEHOLDERS = frozenset({"[not provided]"})
+"""What a CRM writes where a required field had no value (Salesforce's Web-to-Lead
+puts "[not provided]" in LastName and Company): no value, not one every such record
+shares. Two web leads of unknown company are not colleagues."""
+
 NUMBER_IN_TOWN = ("street_number", "postal_code", "city")
 """The house as far as a record whose street line is its number alone ("39") can say:
 that number in the same postcode and town. Vouches for a name that is missing (a
@@ -204,7 +209,7 @@ class Matcher:
             raw = fields.get(name)
             if raw is None and kind == "domain":  # an employer domain from the email
                 raw = fields.get("email")
-            if raw is None:
+            if raw is None or (isinstance(raw, str) and raw.strip().casefold() in PLACEHOLDERS):
                 continue
             if isinstance(raw, str):  # names and companies recur across records
                 key = (kind, f"{region} {raw}" if kind == "phone" else raw)

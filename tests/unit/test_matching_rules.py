@@ -1030,3 +1030,17 @@ def test_a_postcode_typed_wrong_is_met_by_the_town_and_the_family_name() -> None
     decision = matcher.decide(lead, [earlier])
     assert (decision.outcome, decision.score) == ("match", 0.94), decision.reason
     assert "first_name differs" in decision.reason
+
+
+def test_a_crms_placeholder_is_no_value() -> None:
+    """Salesforce's Web-to-Lead writes "[not provided]" where a form had no company
+    or last name: two such web leads are not colleagues at one company, nor two
+    people of one family name; the placeholder keys no block either."""
+    matcher = Matcher(MatchingConfig(), region="US")
+    one = person("w1", "lead", matcher, first_name="Sam", last_name="[not provided]",
+                 company="[Not Provided]", phone="+1 415 555 0100")
+    other = person("w2", "incoming", matcher, first_name="Sam", last_name="[not provided]",
+                   company="[not provided]", phone="+1 212 555 0199")
+    assert "company" not in one.values and "last_name" not in one.values
+    assert not any("notprovided" in k for k in matcher.keys(one))
+    assert matcher.decide(other, [one]).outcome == "none"
