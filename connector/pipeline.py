@@ -658,9 +658,10 @@ class Pipeline:
             mine = earlier[handoff.lead.id]
             held_here = {c.person.id for c in mine}
             compared = mine + [  # a lead of this run that became a record compared
-                # here is that record, not a namesake
+                # here, and is this person too, is that record, not a namesake
                 c for c in self._seen.candidates(me)
-                if self._became.get(c.person.id) not in held_here]
+                if self._became.get(c.person.id) not in held_here
+                or self.matcher.score(me, c).score < self.matching.match_threshold]
             pool = [c for c in compared if answer_for(answers, c) != "different"]
             decision = self.matcher.decide(
                 me, pool, common_name=any(k.startswith(NAME_KEYS)

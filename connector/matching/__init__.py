@@ -24,6 +24,7 @@ from connector.matching.compare import (
     blocking_values,
     keystrokes,
     known_given,
+    other_form,
     prepare,
 )
 from connector.matching.config import MatchingConfig, MatchRule
@@ -412,6 +413,8 @@ class Matcher:
                 reason += " (another house: moved within it, nothing else to tell)"
         near = [n for n in self.name_pair if levels.get(n) == "neutral"]
         if levels.get(self.name_pair[0]) == "agree":
+            if near:  # said, or a rep reads a merge whose reason has no family name
+                reason += f"; {self._pair_shown(near, a, b)}: a typo"
             near = []  # one given name, a near family name: a typo (relatives differ
             # in the given name, Xaver and Javier Huber, not in the family name)
         elif near == [self.name_pair[0]] and self._misspelt(a, b, swapped):
@@ -442,7 +445,8 @@ class Matcher:
         first, last = self.name_pair
         mine = a.values.get(last if first in swapped else first)
         theirs = b.values.get(first)
-        if mine is None or theirs is None or self.kinds[first] != "name":
+        if mine is None or theirs is None or self.kinds[first] != "name" \
+                or other_form(mine[0], theirs[0]):  # Jan and Jana: two people's names
             return False
         known = known_given(mine) + known_given(theirs)
         return known < 2 and keystrokes(mine[0], theirs[0]) <= (2 if known else 1)

@@ -303,16 +303,19 @@ def test_hubspot_two_new_people_on_one_shared_mailbox_in_one_run_get_two_contact
 
 def test_two_leads_of_one_person_in_a_run_are_not_each_others_namesakes(
         config: Config, salesforce_sandbox: Any) -> None:
-    """Aaron Baohm at 6016 is in the org with nothing but his name and address; two
-    sign-ups of his arrive in one run, each with a mailbox of its own. The first
-    matches him (no other record bears the name); the second is compared with him
-    and with the first, which became his record: one person, not a namesake, so it
-    matches him too instead of being made anew."""
+    """Aaron Baohm at 6016 is in the org with nothing but his name and postcode; two
+    sign-ups of his arrive in one run from his house, each with a mailbox of its own.
+    The first matches him (no other record bears the name); the second is compared
+    with him and with the first, which became his record and is the second's own
+    person (the same house): not a namesake, so it matches him too instead of being
+    made anew. (Two Omar Haddads with their own houses and employers stay two:
+    ``test_two_namesakes_in_a_run_do_not_both_become_the_one_crm_bearer``.)"""
     sf = salesforce_sandbox
     aaron = sf.create("Contact", {"FirstName": "Aaron", "LastName": "Baohm",
                                   "MailingPostalCode": "6016", "MailingCity": "Upper Coomera",
                                   "MailingState": "QLD"})
-    place = {"postal_code": "6016", "city": "Upper Coomera", "state": "QLD"}
+    place = {"postal_code": "6016", "city": "Upper Coomera", "state": "QLD",
+             "street": "12 Main Street"}
     summary = sync(config, [
         person(1, "Aaron", "Baohm", "", "aaron.baohm@gmail.com", **place),
         person(2, "Aaron", "Baohm", "", "abaohm@yahoo.com", **place)])
@@ -326,3 +329,29 @@ def test_two_leads_of_one_person_in_a_run_are_not_each_others_namesakes(
             {"1": aaron["Id"], "2": aaron["Id"]}
     finally:
         state.close()
+
+
+def test_two_namesakes_in_a_run_do_not_both_become_the_one_crm_bearer(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Omar Haddad is in the org at 3 River Street, 30301, with nothing else. Two
+    Omar Haddads of that postcode sign up in one run, each with a mailbox, an
+    employer and a house of their own: two people, so the CRM's Omar is not
+    "the one bearer of the name" for the second once the first became him."""
+    sf = salesforce_sandbox
+    omar = sf.create("Contact", {"FirstName": "Omar", "LastName": "Haddad",
+                                 "MailingStreet": "3 River Street", "MailingPostalCode": "30301",
+                                 "MailingCity": "Atlanta", "MailingState": "GA"})
+    place = {"postal_code": "30301", "city": "Atlanta", "state": "GA"}
+    summary = sync(config, [
+        person(1, "Omar", "Haddad", "Freelance", "omar.h@gmail.com",
+               street="50 Peachtree Street", **place),
+        person(2, "Omar", "Haddad", "Haddad Bakery", "omarhaddad77@yahoo.com",
+               street="77 Ponce Road", **place)])
+    assert summary.status == "ok", summary.error
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        links = state.links_any_object("salesforce", ["1", "2"], prefer="Lead")
+    finally:
+        state.close()
+    on_omar = [lead for lead, link in links.items() if link.crm_id == omar["Id"]]
+    assert len(on_omar) <= 1, links
