@@ -2326,7 +2326,8 @@ class Pipeline:
         return statuses[0] if statuses else None
 
 
-SHOWN = ("first_name", "last_name", "email", "phone", "company", "title", "city", "country")
+SHOWN = ("first_name", "last_name", "email", "phone", "company", "title", "street",
+         "postal_code", "city", "state", "country")
 """The fields a review shows of the lead and of the record."""
 
 

@@ -172,3 +172,17 @@ def test_a_dry_run_says_a_lead_would_be_held_and_asks_no_one(
     assert "1 would be held for review" in dry.output, dry.output
     listed = runner.invoke(app, ["review", "--config", str(path)])
     assert "no possible duplicates waiting for review" in listed.output
+
+
+def test_a_review_shows_the_address_a_reason_may_cite(world: tuple[Any, Any]) -> None:
+    """A reason weighs the street, postcode and state: the rep answering sees them
+    side by side, not only the city."""
+    config, _ = world
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [pending] = state.reviews.listing()
+    finally:
+        state.close()
+    for side in (json.loads(pending.lead), json.loads(pending.record)):
+        assert (side["postal_code"], side["state"], side["city"]) == \
+            ("94105", "CA", "San Francisco"), side
