@@ -87,11 +87,7 @@ def _name(a: NameValue, b: NameValue) -> float:
         return 0.0
     if other_form(a[0], b[0]):
         return min(NEAR, JaroWinkler.normalized_similarity(a[0], b[0]))
-    if a[0] in b[1] or b[0] in a[1]:  # the table relates them: Bob is Robert, but
-        short, long = sorted((a[0], b[0]), key=len)  # Emma (listed as Emily's) is not
-        if len(long) - len(short) >= 2 or long.startswith(short):
-            return 1.0
-    elif a[2] & b[2]:  # two short forms of one name: Liz and Beth
+    if a[0] in b[1] or b[0] in a[1] or a[2] & b[2]:  # Bob and Robert; Liz and Beth
         return 1.0
     short, long = sorted((a[0], b[0]), key=len)
     if len(short) == 1:  # an initial

@@ -1060,23 +1060,3 @@ def test_a_given_names_other_form_at_one_house_is_not_merged(his: str, hers: str
                   email=f"{hers.lower()}.meyer@gmail.com")
     assert matcher.decide(lead, [contact]).outcome != "match"
     assert matcher.decide(contact, [lead]).outcome != "match"
-
-
-def test_two_names_the_nickname_table_relates_but_people_keep_apart_are_two() -> None:
-    """Emma and Emily Wilson at Contoso share its switchboard; each has her own
-    mailbox there. The nickname table lists Emma among Emily's short forms, but a
-    name one letter longer is not a short form: two colleagues. Bob is still
-    Robert, and Liz still Beth (both Elizabeth)."""
-    matcher = Matcher(MatchingConfig(), region="US")
-    emma = person("c", "lead", matcher, first_name="Emma", last_name="Wilson",
-                  company="Contoso Ltd", email="emma.wilson@contoso.example",
-                  phone="+1 206 555 0100")
-    emily = person("in", "incoming", matcher, first_name="Emily", last_name="Wilson",
-                   company="Contoso Ltd", email="emily.wilson@contoso.example",
-                   phone="+1 206 555 0100")
-    assert matcher.decide(emily, [emma]).outcome == "none"
-    bob = person("in2", "incoming", matcher, first_name="Bob", last_name="Wilson",
-                 company="Contoso Ltd")
-    robert = person("c2", "lead", matcher, first_name="Robert", last_name="Wilson",
-                    company="Contoso Ltd")
-    assert matcher.decide(bob, [robert]).outcome == "match"
