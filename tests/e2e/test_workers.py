@@ -35,6 +35,45 @@ def runs_of(config: configuration.Config) -> list[object]:
         state.close()
 
 
+def two_orgs_config(tmp_path: Path, org_a: SalesforceSandbox, org_b: SalesforceSandbox,
+                    schemas: dict[str, tuple[str, str]], schedule: str,
+                    extra: str = "") -> Path:
+    """bench.kill's config.toml (batches of 20) as pipelines a and b, each with its own
+    org (b's [crm] section) and its own PostgreSQL schema; ``schedule`` in place of
+    the shipped one, ``extra`` (a [workers] table) before the pipelines."""
+    path = write_config(tmp_path, org_a.address, schemas["a"][1], batch_size=20)
+    text = path.read_text(encoding="utf-8").replace("every_minutes = 15", schedule)
+    org_b_crm = as_pipeline(text.replace(org_a.address, org_b.address), "b", ("crm",))
+    path.write_text(text + extra + f'''
+[pipelines.a.state]
+url = "{schemas['a'][1]}"
+
+[pipelines.b.state]
+url = "{schemas['b'][1]}"
+''' + org_b_crm, encoding="utf-8")
+    return path
+
+
+def each_lead_and_task_once(*orgs: SalesforceSandbox) -> None:
+    """Every lead in each org once, with exactly one follow-up task."""
+    for org in orgs:
+        leads = org.records("Lead")
+        keys = Counter(r.get("Leadsync_Id__c") for r in leads)
+        assert len(leads) == LEADS and max(keys.values()) == 1
+        tasks = Counter(t.get("WhoId") for t in org.records("Task"))
+        assert all(tasks[r["Id"]] == 1 for r in leads)
+        assert sum(tasks.values()) == LEADS
+
+
+def calm(lines: list[dict[str, object]], name: str) -> None:
+    """A worker's JSON log: no error, and each pipeline's "standing by" said once, not
+    every tick."""
+    assert not [line for line in lines if line["level"] == "error"], name
+    said = Counter(line["pipeline"] for line in lines
+                   if str(line["event"]).startswith("standing by:"))
+    assert all(times == 1 for times in said.values()), name
+
+
 def wait_for(what: str, check: object, seconds: float) -> object:
     """``check()``'s first true answer, asked every quarter second."""
     deadline = time.monotonic() + seconds
@@ -54,17 +93,7 @@ def test_two_pipelines_over_three_workers_survive_a_killed_worker(tmp_path: Path
                                faults=Faults(latency=0.02)) as org_a, \
                 SalesforceSandbox(state_path=tmp_path / "b.json",
                                   faults=Faults(latency=0.02)) as org_b:
-            path = write_config(tmp_path, org_a.address, schemas["a"][1], batch_size=20)
-            text = path.read_text(encoding="utf-8").replace(
-                "every_minutes = 15", 'cron = "* * * * *"')
-            org_b_crm = as_pipeline(text.replace(org_a.address, org_b.address), "b", ("crm",))
-            path.write_text(text + f'''
-[pipelines.a.state]
-url = "{schemas['a'][1]}"
-
-[pipelines.b.state]
-url = "{schemas['b'][1]}"
-''' + org_b_crm, encoding="utf-8")
+            path = two_orgs_config(tmp_path, org_a, org_b, schemas, 'cron = "* * * * *"')
             pipelines = configuration.load_all(path)
             import_rows(pipelines["a"], tmp_path / "leads.csv", rows(0, LEADS))
             env = {**os.environ, "SF_PASSWORD": "sandbox"}
@@ -90,12 +119,7 @@ url = "{schemas['b'][1]}"
             # the other workers' next tick (a minute at most) takes it over
             wait_for("pipeline a picked up and finished", lambda: finished("a", org_a), 150)
             wait_for("pipeline b finished", lambda: finished("b", org_b), 150)
-            for org in (org_a, org_b):
-                leads = org.records("Lead")
-                keys = Counter(r.get("Leadsync_Id__c") for r in leads)
-                assert len(leads) == LEADS and max(keys.values()) == 1
-                tasks = Counter(t.get("WhoId") for t in org.records("Task"))
-                assert all(tasks[r["Id"]] == 1 for r in leads)
+            each_lead_and_task_once(org_a, org_b)
             history = runs_of(pipelines["a"])
             assert [r.status for r in history if r.pid == victim] == [  # type: ignore[attr-defined]
                 "abandoned"]
@@ -114,9 +138,6 @@ url = "{schemas['b'][1]}"
     for n, worker in enumerate(workers):
         if worker.pid == victim:
             continue
-        lines = [json.loads(line) for line in
-                 (tmp_path / f"worker{n}.log").read_text().splitlines() if line.strip()]
-        assert not [line for line in lines if line["level"] == "error"]
-        said = Counter(line["pipeline"] for line in lines
-                       if line["event"].startswith("standing by:"))
-        assert all(times == 1 for times in said.values())  # once, not every tick
+        calm([json.loads(line) for line in
+              (tmp_path / f"worker{n}.log").read_text().splitlines() if line.strip()],
+             f"worker{n}")
