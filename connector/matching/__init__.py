@@ -210,14 +210,14 @@ class Matcher:
             raw = fields.get(name)
             if raw is None and kind == "domain":  # an employer domain from the email
                 raw = fields.get("email")
-            if raw is None or (isinstance(raw, str) and raw.strip().casefold() in PLACEHOLDERS):
+            if raw is None:
                 continue
             if isinstance(raw, str):  # names and companies recur across records
                 key = (kind, f"{region} {raw}" if kind == "phone" else raw)
                 value = known.get(key, known)
-                if value is known:
-                    value = known[key] = prepare(kind, raw, region=region,
-                                                 email_rules=self.email_rules)
+                if value is known:  # a placeholder is no value, remembered as such
+                    value = known[key] = None if raw.strip().casefold() in PLACEHOLDERS \
+                        else prepare(kind, raw, region=region, email_rules=self.email_rules)
             else:
                 value = prepare(kind, raw, region=region, email_rules=self.email_rules)
             if value is not None:
