@@ -1538,8 +1538,8 @@ class Pipeline:
                 events.append(Event(link.marketing_id, "deleted",
                                     f"a rep deleted {link.crm_object} {link.crm_id} in the CRM "
                                     "(found when a write met it)"))
+            self.hear_deleted(owners, now, summary)  # marketing first (follow_removals)
             self.state.save_links(owners)
-            self.hear_deleted(owners, now, summary)
             self._tombs = None  # the people deleted: built again with these
         self._rematched.add(handoff.lead.id)
         self._became.pop(handoff.lead.id, None)
@@ -1560,9 +1560,9 @@ class Pipeline:
         events.append(Event(link.marketing_id, "not_written",
                             f"{link.crm_object} {link.crm_id} was {how} in the CRM meanwhile; "
                             "the change was not written"))
-        self.state.save_links([link])
-        if how != "converted":
+        if how != "converted":  # marketing first (follow_removals)
             self.hear_deleted([link], link.deleted_at or utcnow(), summary)
+        self.state.save_links([link])
 
     def learn_status(self, links: list[Link], summary: RunSummary, *, ours: bool) -> None:
         """Learn the status of records just linked that leadsync did not create in this
@@ -1862,12 +1862,16 @@ class Pipeline:
             if summary.dry_run:
                 summary.counts["fed_back"] += len(decided.updates)
                 continue
-            self.state.save_links(changed)
-            self.state.record_events(summary.run_id, events)
+            # marketing first, the links after: the state database and the marketing
+            # store are two databases, and a run killed between them must leave the
+            # deletion unmarked, so the next run (which reads it again) tells marketing;
+            # told twice, marketing takes no second step
             if decided.updates:
                 self.write_stages(summary, decided)
             for tomb in tombs:  # found by key only: marketing may not have heard it yet
                 self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
+            self.state.save_links(changed)
+            self.state.record_events(summary.run_id, events)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
         self.settle(stream, cursor, summary)

@@ -313,3 +313,32 @@ def test_a_merge_of_the_contact_a_lead_matched_is_followed_not_taken_for_a_delet
         assert link.deleted_at is None
     finally:
         state.close()
+
+
+class Killed(BaseException):
+    """The process dying where it stands (kill -9): nothing after it runs."""
+
+
+def test_a_deletion_heard_when_the_run_dies_before_marketing_is_told(
+        world: tuple[Any, Rep, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state database and the marketing store are two databases: a run that dies
+    between them must not leave the link marked deleted with marketing never told."""
+    config, rep, _ = world
+    rep.delete(rep.records()["person1@acme1.example"]["id"])
+    edit(config, tmp_path, 1, title="CEO")  # a run with leads to hand off looks at deletions
+    real = EmbeddedMarketingStore.write_stages
+
+    def dies(self: EmbeddedMarketingStore, updates: Any) -> set[str]:
+        if any(u.stage == "crm_deleted" for u in updates):
+            raise Killed
+        return real(self, updates)
+
+    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", dies)
+    with pytest.raises(Killed):
+        run_once(config)
+    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", real)
+    assert stages(config)["person1@acme1.example"] != "crm_deleted"
+    after = run_once(config)
+    assert after.status == "ok", after.error
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
+    assert "person1@acme1.example" not in rep.records()

@@ -138,10 +138,6 @@ KNOWN_BUGS: dict[str, str] = {
         "'duplicate of a lead of this run' on the same address as that lead, is written in "
         "full and overwrites the record's email (same_address is judged against the other "
         "lead, not against the record it writes)"),
-    "deleted_stage_lost_in_kill": (
-        "a run killed after follow_removals saved the link as deleted but before it wrote "
-        "crm_deleted to marketing (two databases, no transaction across them): later runs "
-        "re-read the deletion but skip links already marked, so marketing never hears it"),
 }
 """Invariant name → the product bug behind it (reported; see the module docstring)."""
 
