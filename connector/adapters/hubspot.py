@@ -548,7 +548,11 @@ class HubSpotAdapter:
                 yield PersonChange(replace(candidate, crm_id=old, key=None), _stamp(row),
                                    removed=True, deleted=True, merged_into=row["id"])
         for row in self._archived_rows(object_type, key_field, deletions):
-            yield PersonChange(make(row), row["archived_at"], removed=True, deleted=True)
+            candidate = make(row)
+            for old in _merged_away(row):  # merged, then archived before a search saw it
+                yield PersonChange(replace(candidate, crm_id=old, key=None), row["archived_at"],
+                                   removed=True, deleted=True, merged_into=row["id"])
+            yield PersonChange(candidate, row["archived_at"], removed=True, deleted=True)
 
     def _archived_rows(self, object_type: str, key_field: str,
                        deletions: Deletions) -> list[dict[str, Any]]:
@@ -561,7 +565,7 @@ class HubSpotAdapter:
             return []
         listed = self._archived.get(object_type)
         if listed is None or self._clock() - listed[0] > ARCHIVED_FRESH_S:
-            rows = list(self._listed(object_type, [key_field, "hs_lastmodifieddate"],
+            rows = list(self._listed(object_type, [key_field, "hs_lastmodifieddate", MERGED],
                                      archived=True))
             listed = self._archived[object_type] = (self._clock(), rows)
         since = deletions.since
@@ -720,8 +724,13 @@ class HubSpotAdapter:
     def _removals(self, object_name: str, key_field: str, deletions: Deletions,
                   merges: Iterator[dict[str, Any]]) -> Iterator[Removal]:
         for row in self._archived_rows(object_name, key_field, deletions):
+            # a merge the search never showed (the record was archived first): its
+            # links move to the record, then hear that it was deleted
+            merged = _merged_away(row)
+            for old in merged:
+                yield Removal(old, None, row["archived_at"], merged_into=row["id"])
             key = row["properties"].get(key_field)
-            if key:
+            if key or merged:
                 yield Removal(row["id"], key, row["archived_at"])
         for row in merges:
             for old in _merged_away(row):

@@ -185,6 +185,27 @@ def test_a_merge_is_followed_and_every_linked_lead_hears_the_survivor(
     assert dead_letters(config) == []
 
 
+def test_a_merged_record_deleted_before_the_next_run_is_heard_by_every_lead(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    """The rep merges two of leadsync's records and deletes the survivor before the next
+    run: HubSpot's search never shows an archived record, so the merge is learnt from the
+    archived listing; both leads hear of the deletion, and neither is made again."""
+    config, rep, _ = world
+    records = rep.records()
+    survivor = rep.merge(records["person2@acme2.example"]["id"],
+                         records["person3@acme3.example"]["id"])
+    rep.delete(survivor)
+    edit(config, tmp_path, 1, title="CEO")  # a run with leads to hand off looks at deletions
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    now = stages(config)
+    assert now["person2@acme2.example"] == now["person3@acme3.example"] == "crm_deleted"
+    edit(config, tmp_path, 3, title="COO")
+    later = run_once(config)
+    assert later.counts["created"] == 0 and later.counts["not_written"] == 1, later.counts
+    assert set(rep.records()) == {"person1@acme1.example"}
+
+
 def test_a_change_meeting_a_lead_converted_since_is_news_not_a_dead_letter(
         tmp_path: Path, make_config: Any, salesforce_sandbox: Any, sf_client: Any) -> None:
     config = make_config()

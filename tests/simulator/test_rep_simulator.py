@@ -115,11 +115,6 @@ SETTLE_GAP = 8
 """Steps at least between two settles (a settle is five runs)."""
 
 KNOWN_BUGS: dict[str, str] = {
-    "merged_then_archived_unseen": (
-        "HubSpot: a merged contact archived before the next run hides the merge "
-        "(read_removed finds merges by a search on hs_merged_object_ids, which never returns "
-        "archived contacts): leads of the merged-away contacts stay linked to the old ids "
-        "and never hear crm_deleted"),
     "keyless_survivor_unread": (
         "Salesforce: a rep merges leadsync's lead into the rep's own lead (no "
         "Leadsync_Id__c): the link follows the merge, but read_changes and read_removed "
