@@ -705,8 +705,9 @@ class SalesforceAdapter:
         queryAll()). The Recycle Bin keeps them 15 days: a run at least that often
         sees every one."""
         soql = (f"SELECT Id, {key_field}, MasterRecordId, SystemModstamp FROM {object_name} "
-                f"WHERE IsDeleted = true AND {key_field} != null"
-                + (f" AND SystemModstamp >= {soql_datetime(since)}" if since else "")
+                "WHERE IsDeleted = true"
+                + (f" AND SystemModstamp >= {soql_datetime(since)}" if since
+                   else f" AND {key_field} != null")  # later, keyless too (merge survivors)
                 + " ORDER BY SystemModstamp, Id")
         return (Removal(row["Id"], row.get(key_field), sf_datetime(row["SystemModstamp"]),
                         merged_into=row.get("MasterRecordId") or None)
@@ -959,13 +960,18 @@ class SalesforceAdapter:
         deal = "ConvertedOpportunity" if schema.field("ConvertedOpportunityId") else None
         select = ", ".join(dict.fromkeys(["Id", key_field, *fields, *extra, "SystemModstamp",
                                           *(f"{deal}.{f}" for f in DEAL_FIELDS if deal)]))
-        head = f"SELECT {select} FROM {object_name} WHERE {key_field} != null"
-        after = f" >= {soql_datetime(since)}" if since is not None else ""
-        own = self._changes(self._later(head + (f" AND SystemModstamp{after}" if after else "")
-                                        + " ORDER BY SystemModstamp, Id"), key_field, deal)
-        if deal is None or since is None:
+        head = f"SELECT {select} FROM {object_name} WHERE "
+        if since is None:  # a first read: every record under our key
+            return self._changes(self._later(f"{head}{key_field} != null "
+                                             "ORDER BY SystemModstamp, Id"), key_field, deal)
+        # then every record changed, under our key or not: a rep may merge our record
+        # into their own, which has no key, and its leads follow it
+        after = f" >= {soql_datetime(since)}"
+        own = self._changes(self._later(f"{head}SystemModstamp{after} "
+                                        "ORDER BY SystemModstamp, Id"), key_field, deal)
+        if deal is None:
             return own
-        deals = self._changes(self._later(f"{head} AND {deal}.SystemModstamp{after} "
+        deals = self._changes(self._later(f"{head}{deal}.SystemModstamp{after} "
                                           f"ORDER BY {deal}.SystemModstamp, Id"),
                               key_field, deal, stamp_of=deal)
         return heapq.merge(own, deals, key=lambda change: change.modified_at)

@@ -206,6 +206,26 @@ def test_a_merged_record_deleted_before_the_next_run_is_heard_by_every_lead(
     assert set(rep.records()) == {"person1@acme1.example"}
 
 
+def test_a_record_merged_into_a_reps_own_is_followed_there(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    """The rep merges leadsync's record into one of their own, made by hand without
+    leadsync's key: the lead follows the merge, hears the verdict given there, and
+    hears it when that record is deleted in turn."""
+    config, rep, _ = world
+    mine = rep.create_person(first="Pat", last="Person1", email="pat@own.example",
+                             company="Acme 1")
+    survivor = rep.merge(mine, rep.records()["person1@acme1.example"]["id"])
+    assert run_once(config).status == "ok"
+    rep.set_status(survivor, rep.worked)
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    assert stages(config)["person1@acme1.example"] == "sales_accepted"
+    rep.delete(survivor)
+    edit(config, tmp_path, 2, title="CEO")  # a run with leads to hand off looks at deletions
+    assert run_once(config).status == "ok"
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
+
+
 def test_a_change_meeting_a_lead_converted_since_is_news_not_a_dead_letter(
         tmp_path: Path, make_config: Any, salesforce_sandbox: Any, sf_client: Any) -> None:
     config = make_config()

@@ -115,13 +115,6 @@ SETTLE_GAP = 8
 """Steps at least between two settles (a settle is five runs)."""
 
 KNOWN_BUGS: dict[str, str] = {
-    "keyless_survivor_unread": (
-        "Salesforce: a rep merges leadsync's lead into the rep's own lead (no "
-        "Leadsync_Id__c): the link follows the merge, but read_changes and read_removed "
-        "only read leads WHERE Leadsync_Id__c != null, so the survivor is never read back: "
-        "its status never reaches the lead, its own later merge or deletion is never "
-        "followed, and a rep's edit of its two-way title is not seen, so the lead's older "
-        "title overwrites it"),
     "asked_twice": (
         "a lead held against a lead of the same run ('link' review) and, before anyone "
         "answers, held again against that lead's CRM record: two pending reviews for one "
