@@ -688,7 +688,16 @@ class Pipeline:
                                     f"{pending[0].crm_id})"))
                 continue
             if decision.outcome == "review":
-                held.append(self.review_of(handoff.lead, me, decision, summary.run_id))
+                review = self.review_of(handoff.lead, me, decision, summary.run_id)
+                best = next((c for c in pool if c.person is decision.best), None)
+                asked = asked_about(answers, best) if best is not None else None
+                if asked is not None and asked.crm_id != review.crm_id:
+                    # the pair asked about when the record was a lead of its run: the
+                    # question now names the record, and is asked once
+                    held = [r for r in held if r.id != asked.id]
+                    review = review.model_copy(update={"id": asked.id,
+                                                       "created_at": asked.created_at})
+                held.append(review)
                 summary.counts["held"] += 1
                 events.append(Event(handoff.lead.id, "held",
                                     f"possible duplicate of {decision.best.kind} "  # type: ignore[union-attr]
@@ -2357,13 +2366,19 @@ def unfit_value(lead: Lead) -> RecordError | None:
 
 
 def answer_for(answers: dict[str, MatchReview], candidate: Prepared) -> str | None:
-    """A reviewer's answer about this candidate: asked about by its CRM id, or, for a
-    lead of an earlier run that is in the CRM now, by our key on the record."""
+    """A reviewer's answer about this candidate (``asked_about``), or None."""
+    review = asked_about(answers, candidate)
+    return review.status if review is not None else None
+
+
+def asked_about(answers: dict[str, MatchReview], candidate: Prepared) -> MatchReview | None:
+    """The review of this lead about this candidate: asked about by its CRM id, or, for
+    a lead of an earlier run that is in the CRM now, by our key on the record."""
     review = answers.get(candidate.person.id)
     ref = candidate.person.ref
     if review is None and isinstance(ref, Candidate) and ref.key:
         review = answers.get(ref.key)
-    return review.status if review is not None else None
+    return review
 
 
 def kept_by_record(handoff: Handoff, body: dict[str, Any]) -> dict[str, Any]:

@@ -584,19 +584,24 @@ class Reviews:
         self.engine = engine
 
     def hold(self, reviews: Sequence[MatchReview]) -> None:
-        """Queue these pairs; a pair already queued keeps its first entry and decision."""
+        """Queue these pairs; a pair already queued keeps its first entry and decision.
+        A review with an id is that entry, asked again (perhaps of the record a lead of
+        its run has become: it then names the record)."""
         if not reviews:
             return
         with Session(self.engine) as session:
             for review in reviews:
-                known = session.exec(select(MatchReview).where(
-                    MatchReview.crm == review.crm,
-                    MatchReview.marketing_id == review.marketing_id,
-                    MatchReview.crm_id == review.crm_id)).first()
+                known = session.get(MatchReview, review.id) if review.id is not None else \
+                    session.exec(select(MatchReview).where(
+                        MatchReview.crm == review.crm,
+                        MatchReview.marketing_id == review.marketing_id,
+                        MatchReview.crm_id == review.crm_id)).first()
                 if known is None:
                     review.created_at = review.created_at or utcnow()
                     session.add(review)
                 elif known.status == "pending":  # newer evidence for the same pair
+                    known.crm_object, known.crm_id = review.crm_object, review.crm_id
+                    known.kind = review.kind
                     known.score, known.reason = review.score, review.reason
                     known.lead, known.record = review.lead, review.record
                     session.add(known)

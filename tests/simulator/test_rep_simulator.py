@@ -115,11 +115,6 @@ SETTLE_GAP = 8
 """Steps at least between two settles (a settle is five runs)."""
 
 KNOWN_BUGS: dict[str, str] = {
-    "asked_twice": (
-        "a lead held against a lead of the same run ('link' review) and, before anyone "
-        "answers, held again against that lead's CRM record: two pending reviews for one "
-        "pair; answering one leaves the other to be asked (Reviews.hold keys a pair by "
-        "crm_id, which is a lead id the first time and a record id the second)"),
     "identity_overwritten_by_twin": (
         "two leads of one mailbox in one run (tom.okafor@ and tomokafor@gmail.com) match a "
         "rep's own record by name: the first keeps the record's identity, the second, a "
