@@ -180,6 +180,28 @@ def test_a_nickname_match_to_a_contact_fills_blanks_and_keeps_its_identity(
     assert contact["FirstName"] == "Robert"
 
 
+def test_two_spellings_of_one_mailbox_in_one_run_keep_the_reps_record_identity(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """The rep's own lead for Tom; marketing sends Tom's one Gmail mailbox twice in one
+    run (a dot apart), both matched to it by name and company: the second is a
+    duplicate of the first lead of the run, but the record it writes is the rep's, so
+    the record's email and names stay (found by the rep simulator)."""
+    tom = salesforce_sandbox.create("Lead", {"FirstName": "Tom", "LastName": "Okafor",
+                                             "Company": "Globex",
+                                             "Email": "tom.okafor@globex.example"})
+    summary = sync(config, [
+        lead(20, first_name="Tom", last_name="Okafor", company="Globex",
+             email="tom.okafor@gmail.com", phone="", title="CTO"),
+        lead(21, first_name="Tom", last_name="Okafor", company="Globex",
+             email="tomokafor@gmail.com", phone="", title="CTO")])
+    assert summary.status == "ok", summary.error
+    assert summary.counts["created"] == 0 and summary.counts["matched"] == 2
+    [record] = leads_in(salesforce_sandbox)
+    assert record["Id"] == tom["Id"]
+    assert (record["FirstName"], record["Email"]) == ("Tom", "tom.okafor@globex.example")
+    assert record["Title"] == "CTO"
+
+
 def test_a_customer_contact_is_not_recreated_as_a_lead(config: Config,
                                                       salesforce_sandbox: Any) -> None:
     account = salesforce_sandbox.create("Account", {"Name": "Northwind Traders"},

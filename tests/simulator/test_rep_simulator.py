@@ -115,12 +115,6 @@ SETTLE_GAP = 8
 """Steps at least between two settles (a settle is five runs)."""
 
 KNOWN_BUGS: dict[str, str] = {
-    "identity_overwritten_by_twin": (
-        "two leads of one mailbox in one run (tom.okafor@ and tomokafor@gmail.com) match a "
-        "rep's own record by name: the first keeps the record's identity, the second, a "
-        "'duplicate of a lead of this run' on the same address as that lead, is written in "
-        "full and overwrites the record's email (same_address is judged against the other "
-        "lead, not against the record it writes)"),
 }
 """Invariant name → the product bug behind it (reported; see the module docstring)."""
 
