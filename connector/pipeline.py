@@ -706,7 +706,10 @@ class Pipeline:
                 continue
             if decision.outcome == "match":
                 best = next((c for c in pool if c.person is decision.best), None)
-                handoff.same_address = best is not None and self.matcher.same_address(me, best)
+                # a reviewer's "same" keeps the record's identity, one mailbox or not:
+                # the rules held it because something else (a name) disagreed
+                handoff.same_address = chosen is None and best is not None and \
+                    self.matcher.same_address(me, best)
                 self.take_match(handoff, decision, events)
             elif (tomb := self.deleted_person(me)) is not None:  # the person, deleted by a rep
                 handoff.link = tomb

@@ -143,6 +143,46 @@ def test_a_held_lead_that_now_matches_surely_still_waits(
             answered.counts["held"]) == (0, 1, 0)
 
 
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_same_on_one_mailbox_keeps_the_reps_record_identity(
+        crm: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rep's record says Chris on dananguyen@gmail.com; the lead is Dana on
+    dana.nguyen@gmail.com, one Gmail mailbox. Held (another given name); the reviewer
+    says "same": the record is updated, its name and its spelling of the address stay
+    (a reviewer's "same" protects identity, as a match by name does)."""
+    path, sandbox, _ = crm_world(request, crm, tmp_path, monkeypatch)
+    config = configuration.load(path)
+    if crm == "salesforce":
+        sandbox.create("Lead", {"FirstName": "Chris", "LastName": "Nguyen",
+                                "Company": "Northwind Traders",
+                                "Email": "dananguyen@gmail.com"})
+    else:
+        sandbox.create("contacts", {"firstname": "Chris", "lastname": "Nguyen",
+                                    "company": "Northwind Traders",
+                                    "email": "dananguyen@gmail.com"})
+    import_leads(config, tmp_path / "one.csv", [lead_row(
+        1, first_name="Dana", last_name="Nguyen", company="Northwind Traders",
+        email="dana.nguyen@gmail.com", title="CFO")])
+    first = run_once(config)
+    assert (first.counts["created"], first.counts["held"]) == (0, 1), first.counts
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [pending] = state.reviews.listing()
+        state.reviews.decide(pending.id or 0, "same")
+    finally:
+        state.close()
+    answered = run_once(config)
+    assert (answered.counts["created"], answered.counts["updated"]) == (0, 1)
+    if crm == "salesforce":
+        [row] = sandbox.records("Lead")
+        got = (row["FirstName"], row["Email"], row["Title"])
+    else:
+        [row] = sandbox.records("contacts")
+        got = tuple(row["properties"].get(k) for k in ("firstname", "email", "jobtitle"))
+    assert got == ("Chris", "dananguyen@gmail.com", "CFO")
+
+
 def two_nguyens(request: pytest.FixtureRequest, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> Path:
     """A Salesforce world with Dana and Chris imported, not yet synced: its config.toml."""

@@ -29,6 +29,11 @@ from tests.conftest import import_leads, lead_row
 from tests.simulator.crms import SIDES, CrmSide, Person
 
 DANA = dict(first_name="Dana", last_name="Nguyen", company="Northwind Traders")
+DANA_DESK = dict(DANA, email="dana@northwind.example", phone="+1 415 555 0100")
+CHRIS_DESK = dict(DANA, first_name="Chris", email="info@northwind.example",
+                  phone="+1 415 555 0100")
+"""Colleagues on one desk phone, Chris on the team's mailbox: rules cannot tell them
+apart, so Chris is held for review against Dana."""
 
 
 class World:
@@ -242,9 +247,7 @@ def same_answer_to_deleted_record(crm: str) -> tuple[object, object]:
     record; the reviewer answers 'same'. Expected: no dead letter, no failed run."""
     w = World(crm)
     try:
-        w.imports(lead_row(1, email="dana@northwind.example", phone="", **DANA),
-                  lead_row(2, email="chris@northwind.example", phone="",
-                           **{**DANA, "first_name": "Chris"}))
+        w.imports(lead_row(1, **DANA_DESK), lead_row(2, **CHRIS_DESK))
         w.run()
         w.side.delete(w.record("1"), via_client=True)
         with w.state() as state:
@@ -305,11 +308,9 @@ def review_asked_twice(crm: str) -> tuple[object, object]:
     Expected: nothing left to ask about Chris and Dana."""
     w = World(crm)
     try:
-        chris = dict(email="chris@northwind.example", phone="", **{**DANA, "first_name": "Chris"})
-        w.imports(lead_row(1, email="dana@northwind.example", phone="", **DANA),
-                  lead_row(2, **chris))
+        w.imports(lead_row(1, **DANA_DESK), lead_row(2, **CHRIS_DESK))
         w.run()
-        w.imports(lead_row(2, **{**chris, "title": "CFO"}))
+        w.imports(lead_row(2, **{**CHRIS_DESK, "title": "CFO"}))
         w.run()
         with w.state() as state:
             first, *_ = state.reviews.listing()
@@ -327,11 +328,9 @@ def held_lead_written_unanswered(crm: str) -> tuple[object, object]:
     open."""
     w = World(crm)
     try:
-        chris = dict(email="chris@northwind.example", phone="", **{**DANA, "first_name": "Chris"})
-        w.imports(lead_row(1, email="dana@northwind.example", phone="", **DANA),
-                  lead_row(2, **chris))
+        w.imports(lead_row(1, **DANA_DESK), lead_row(2, **CHRIS_DESK))
         w.run()
-        w.imports(lead_row(2, **{**chris, "title": "CFO"}))
+        w.imports(lead_row(2, **{**CHRIS_DESK, "title": "CFO"}))
         summary = w.run()
         return verdict("created=0", f"created={summary.counts['created']}")
     finally:
