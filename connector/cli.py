@@ -535,15 +535,15 @@ def index(config: ConfigOpt = None,
             held.clear()
             store.drop_cursor(stream)
         cursor = store.cursor(stream)
-        sizes = held.sizes()
+        sizes, objects = held.sizes(), held.sizes(by="crm_object")
     finally:
         store.close()
-    facts = {"crm": cfg.crm.adapter, "records": sizes,
+    facts = {"crm": cfg.crm.adapter, "records": sizes, "objects": objects,
              "read_until": cursor.value.isoformat() if cursor else None}
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
         return
-    counts = ", ".join(f"{n:,} {kind}s" for kind, n in sorted(sizes.items())) or "empty"
+    counts = ", ".join(f"{name} {n:,}" for name, n in sorted(objects.items())) or "empty"
     when = (f"in step with the CRM up to {cursor.value:%Y-%m-%d %H:%M:%S} UTC" if cursor
             else "filled by a bulk read on the next sync")
     out.print(f"candidate index ({cfg.crm.adapter}): {counts}; {when}",

@@ -353,9 +353,13 @@ class CandidateIndex:
                 out[row.crm_id] = _decode(row)
         return out
 
-    def sizes(self) -> dict[str, int]:
-        """Records held, by kind (lead, contact, account)."""
+    def sizes(self, *, by: str = "kind") -> dict[str, int]:
+        """Records held, by kind (lead, contact, account: the pipeline's words, a HubSpot
+        contact being a "lead" where contacts are the mapped object) or, with
+        ``by="crm_object"``, by the CRM's own object names (Lead, Contact, Account;
+        contacts, companies)."""
+        column = ROWS.c[by]
         with self.engine.connect() as conn:
-            return {kind: int(count) for kind, count in conn.execute(
-                select(ROWS.c.kind, func.count()).where(ROWS.c.crm == self.crm)
-                .group_by(ROWS.c.kind))}
+            return {name: int(count) for name, count in conn.execute(
+                select(column, func.count()).where(ROWS.c.crm == self.crm)
+                .group_by(column))}

@@ -189,11 +189,38 @@ def test_the_index_command_shows_the_index_and_rebuilds_it(
     assert runner.invoke(app, ["sync", "--once", "--config", str(path)]).exit_code in (0, 1)
     filled = shown()
     assert filled["records"]["account"] == 1 and filled["records"]["lead"] >= 1
+    assert filled["objects"] == {"Account": 1, "Lead": filled["records"]["lead"]}
     assert filled["read_until"] is not None
+    said = runner.invoke(app, ["index", "--config", str(path)]).output
+    assert said.startswith("candidate index (salesforce): Account 1, Lead "), said
     rebuilt = runner.invoke(app, ["index", "--rebuild", "--config", str(path)])
     assert "empty; filled by a bulk read on the next sync" in rebuilt.output
     runner.invoke(app, ["sync", "--once", "--config", str(path)])
     assert shown()["records"] == filled["records"]
+
+
+def test_the_index_command_names_hubspots_own_objects(
+        request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: Any) -> None:
+    """A HubSpot admin reads "contacts" and "companies", not the pipeline's "leads"."""
+    from typer.testing import CliRunner
+
+    from connector import config as configuration
+    from connector.cli import app
+    from tests.conftest import crm_world, import_leads, lead_row
+
+    path, sandbox, _ = crm_world(request, "hubspot", tmp_path, monkeypatch)
+    sandbox.create("companies", {"name": "Kestrel Optics"})
+    sandbox.create("contacts", {"firstname": "Owen", "lastname": "Marsh",
+                                "email": "owen@fenland.example"})
+    import_leads(configuration.load(path), tmp_path / "one.csv", [lead_row(1)])
+    runner = CliRunner()
+    synced = runner.invoke(app, ["sync", "--once", "--config", str(path)])
+    assert synced.exit_code == 0, synced.output
+    said = runner.invoke(app, ["index", "--config", str(path)])
+    assert said.exit_code == 0, said.output
+    # the lead synced is a contact now, in the index at once
+    assert said.output.startswith("candidate index (hubspot): companies 1, contacts 2;"), \
+        said.output
 
 
 def test_hubspot_a_second_person_on_a_shared_mailbox_gets_a_contact_of_their_own(
