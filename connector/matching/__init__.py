@@ -94,6 +94,8 @@ blocking finds it at all, in the generated CRM data and in Febrl 4."""
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
+RUN_KINDS = ("link", "incoming")
+"""Records of this run's leads (``Person.kind``), not of the CRM."""
 """On equal scores and equal evidence: a contact (a customer's person) before a
 lead, before a lead leadsync handed over in this same run."""
 NAME_KINDS = ("name", "surname")
@@ -680,8 +682,10 @@ class Matcher:
 
         @cache
         def alone() -> bool:  # asked only where it decides
-            named = sum(self._same_name(incoming, c) for c in [*others, *ruled_out])
-            return not common_name and named <= 1
+            if common_name:
+                return False
+            bearers = [c for c in [*others, *ruled_out] if self._same_name(incoming, c)]
+            return len(bearers) - len(self._one_of(incoming, bearers)) <= 1
 
         scored = [(c.person, s) for c in others
                   if (s := self.score(incoming, c, alone=alone)).score
@@ -697,6 +701,29 @@ class Matcher:
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"
         return MatchDecision(outcome, top.score, top.reason, best, scored[1:])
+
+
+    def _one_of(self, incoming: Prepared, bearers: Sequence[Prepared]) -> list[Prepared]:
+        """Leads of this run among the bearers of a name that are one of the CRM's
+        bearers compared (they match it on their own, without the one-bearer rule:
+        its house, its mailbox): one person, counted once. A run-mate told apart
+        from ``incoming`` by a phone or an employer of its own is counted still: if
+        it is that record, ``incoming`` is someone else. (A second mailbox is not
+        enough to tell: one person signs up from two.)"""
+        records = [c for c in bearers if c.person.kind not in RUN_KINDS]
+        if not records:
+            return []
+        same = []
+        for mate in bearers:
+            if mate.person.kind not in RUN_KINDS:
+                continue
+            sims: dict[str, float | None] = {}
+            if any(self.level(n, self._sim(n, incoming, mate, sims)) == "differ"
+                   for n in self._phone_fields + self._employer):
+                continue
+            if any(self.score(mate, r).score >= self.config.match_threshold for r in records):
+                same.append(mate)
+        return same
 
 
 def _shown_phone(side: Prepared, name: str) -> str:
