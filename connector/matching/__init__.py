@@ -721,9 +721,21 @@ class Matcher:
             if any(self.level(n, self._sim(n, incoming, mate, sims)) == "differ"
                    for n in self._phone_fields + self._employer):
                 continue
-            if any(self.score(mate, r).score >= self.config.match_threshold for r in records):
+            if any(self._is(mate, r) for r in records):
                 same.append(mate)
         return same
+
+
+    def _is(self, mate: Prepared, record: Prepared) -> bool:
+        """A run-mate is this CRM record: it matches it on its own, or by the one-bearer
+        rule where nothing on it tells of another house than the record's."""
+        threshold = self.config.match_threshold
+        if self.score(mate, record).score >= threshold:
+            return True
+        sims: dict[str, float | None] = {}
+        if self._moved({n: self.level(n, self._sim(n, mate, record, sims)) for n in HOUSE}):
+            return False
+        return self.score(mate, record, alone=lambda: True).score >= threshold
 
 
 def _shown_phone(side: Prepared, name: str) -> str:

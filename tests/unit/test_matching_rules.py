@@ -953,9 +953,10 @@ def test_a_run_mate_that_is_the_crm_bearer_on_its_own_is_not_a_second_bearer() -
     """Aaron Baohm is in the CRM at 3 Elm Road, 6016. A sign-up of this run from that
     house matches him by name+address: it is him, not another Aaron Baohm, so a
     second sign-up from another street of 6016 (another mailbox) still finds him as
-    the one bearer. A run-mate that matched him only as the one bearer (at another
-    house) may be a namesake, and one told apart from the lead by an employer of
-    its own is someone else if it is him: both still count."""
+    the one bearer; so does a sign-up the one-bearer rule gave him with nothing of
+    another house on it. A run-mate that matched him only as the one bearer at
+    another house may be a namesake, and one told apart from the lead by an
+    employer of its own is someone else if it is him: both still count."""
     matcher = Matcher(MatchingConfig(), region="AU")
     crm = person("c1", "contact", matcher, **NAMED, street="3 Elm Road")
     at_home = person("l1", "link", matcher, **NAMED, street="3 Elm Road",
@@ -964,6 +965,10 @@ def test_a_run_mate_that_is_the_crm_bearer_on_its_own_is_not_a_second_bearer() -
                   email="abaohm@yahoo.com")
     decision = matcher.decide(lead, [crm, at_home])
     assert (decision.outcome, decision.best.id) == ("match", "c1"), decision.reason
+    unhoused = person("l4", "link", matcher, **NAMED, email="aaron.b@gmail.com")
+    decision = matcher.decide(lead, [crm, unhoused])  # the one bearer, no other house
+    assert decision.outcome == "match", decision.reason  # him, or the sign-up that is him
+    assert decision.best.id in ("c1", "l4")
     elsewhere = person("l2", "link", matcher, **NAMED, street="9 Oak Avenue",
                        email="aaron.b@gmail.com")
     assert matcher.decide(lead, [crm, elsewhere]).outcome == "none"
