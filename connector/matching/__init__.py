@@ -495,12 +495,19 @@ class Matcher:
         if "differ" in names or None in names:
             if identity:
                 return True
-            return not (any(all(levels.get(n) == "agree" for n in group)
+            return not (any(all(self._place_agrees(levels, n) for n in group)
                             for group in STRONG_ADDRESS)
                         or ("differ" not in names and "street" not in levels
-                            and all(levels.get(n) == "agree" for n in NUMBER_IN_TOWN)))
+                            and all(self._place_agrees(levels, n) for n in NUMBER_IN_TOWN)))
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
+
+    def _place_agrees(self, levels: Mapping[str, Level], name: str) -> bool:
+        """A field of the address agrees; a postcode one typo off counts in a town that
+        agrees (``_same_postcode``): 2202 for 2220 in Newcastle is the same place."""
+        if name == "postal_code":
+            return self._same_postcode(levels)
+        return levels.get(name) == "agree"
 
     @staticmethod
     def _same_postcode(levels: Mapping[str, Level]) -> bool:

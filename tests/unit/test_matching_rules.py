@@ -670,6 +670,14 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
     # (a CRM's one street line: the number is read out of it)
     ({**POSTAL, "first_name": None, "street_number": None},
      {**POSTAL, "street": "12", "street_number": None}, "weights", "match"),
+    # ... and with the postcode one typo off (two digits swapped) in the same town
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None, "postal_code": "2621"},
+     "weights", "match"),
+    # ... but not in another town: nothing says the house is the same
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None, "postal_code": "2621",
+      "city": "Queanbeyan"}, "", "none"),
     # ... but not where the given name differs: a relative at number 12
     ({**POSTAL, "street_number": None},
      {**POSTAL, "first_name": "Mary", "street": "12", "street_number": None}, "", "none"),
