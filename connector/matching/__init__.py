@@ -94,6 +94,8 @@ blocking finds it at all, in the generated CRM data and in Febrl 4."""
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
+RUN_KINDS = ("link", "incoming")
+"""Records of this run's leads (``Person.kind``), not of the CRM."""
 """On equal scores and equal evidence: a contact (a customer's person) before a
 lead, before a lead leadsync handed over in this same run."""
 NAME_KINDS = ("name", "surname")
@@ -493,12 +495,19 @@ class Matcher:
         if "differ" in names or None in names:
             if identity:
                 return True
-            return not (any(all(levels.get(n) == "agree" for n in group)
+            return not (any(all(self._place_agrees(levels, n) for n in group)
                             for group in STRONG_ADDRESS)
                         or ("differ" not in names and "street" not in levels
-                            and all(levels.get(n) == "agree" for n in NUMBER_IN_TOWN)))
+                            and all(self._place_agrees(levels, n) for n in NUMBER_IN_TOWN)))
         personal = identity + [levels[n] for n in self._phone_fields if n in levels]
         return bool(identity) and "agree" not in personal
+
+    def _place_agrees(self, levels: Mapping[str, Level], name: str) -> bool:
+        """A field of the address agrees; a postcode one typo off counts in a town that
+        agrees (``_same_postcode``): 2202 for 2220 in Newcastle is the same place."""
+        if name == "postal_code":
+            return self._same_postcode(levels)
+        return levels.get(name) == "agree"
 
     @staticmethod
     def _same_postcode(levels: Mapping[str, Level]) -> bool:
@@ -680,8 +689,10 @@ class Matcher:
 
         @cache
         def alone() -> bool:  # asked only where it decides
-            named = sum(self._same_name(incoming, c) for c in [*others, *ruled_out])
-            return not common_name and named <= 1
+            if common_name:
+                return False
+            bearers = [c for c in [*others, *ruled_out] if self._same_name(incoming, c)]
+            return len(bearers) - len(self._one_of(incoming, bearers)) <= 1
 
         scored = [(c.person, s) for c in others
                   if (s := self.score(incoming, c, alone=alone)).score
@@ -697,6 +708,41 @@ class Matcher:
         best, top = scored[0]
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"
         return MatchDecision(outcome, top.score, top.reason, best, scored[1:])
+
+
+    def _one_of(self, incoming: Prepared, bearers: Sequence[Prepared]) -> list[Prepared]:
+        """Leads of this run among the bearers of a name that are one of the CRM's
+        bearers compared (they match it on their own, without the one-bearer rule:
+        its house, its mailbox): one person, counted once. A run-mate told apart
+        from ``incoming`` by a phone or an employer of its own is counted still: if
+        it is that record, ``incoming`` is someone else. (A second mailbox is not
+        enough to tell: one person signs up from two.)"""
+        records = [c for c in bearers if c.person.kind not in RUN_KINDS]
+        if not records:
+            return []
+        same = []
+        for mate in bearers:
+            if mate.person.kind not in RUN_KINDS:
+                continue
+            sims: dict[str, float | None] = {}
+            if any(self.level(n, self._sim(n, incoming, mate, sims)) == "differ"
+                   for n in self._phone_fields + self._employer):
+                continue
+            if any(self._is(mate, r) for r in records):
+                same.append(mate)
+        return same
+
+
+    def _is(self, mate: Prepared, record: Prepared) -> bool:
+        """A run-mate is this CRM record: it matches it on its own, or by the one-bearer
+        rule where nothing on it tells of another house than the record's."""
+        threshold = self.config.match_threshold
+        if self.score(mate, record).score >= threshold:
+            return True
+        sims: dict[str, float | None] = {}
+        if self._moved({n: self.level(n, self._sim(n, mate, record, sims)) for n in HOUSE}):
+            return False
+        return self.score(mate, record, alone=lambda: True).score >= threshold
 
 
 def _shown_phone(side: Prepared, name: str) -> str:

@@ -670,6 +670,14 @@ POSTAL = {"first_name": "Kayden", "last_name": "Zilm", "street": "12 Main Street
     # (a CRM's one street line: the number is read out of it)
     ({**POSTAL, "first_name": None, "street_number": None},
      {**POSTAL, "street": "12", "street_number": None}, "weights", "match"),
+    # ... and with the postcode one typo off (two digits swapped) in the same town
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None, "postal_code": "2621"},
+     "weights", "match"),
+    # ... but not in another town: nothing says the house is the same
+    ({**POSTAL, "first_name": None, "street_number": None},
+     {**POSTAL, "street": "12", "street_number": None, "postal_code": "2621",
+      "city": "Queanbeyan"}, "", "none"),
     # ... but not where the given name differs: a relative at number 12
     ({**POSTAL, "street_number": None},
      {**POSTAL, "first_name": "Mary", "street": "12", "street_number": None}, "", "none"),
@@ -947,6 +955,37 @@ def test_a_namesake_a_reviewer_ruled_out_still_means_the_name_is_not_alone() -> 
     other = person("c2", "contact", matcher, **{**NAMED, "postal_code": "4000"})
     assert matcher.decide(lead, [one]).outcome == "match"
     assert matcher.decide(lead, [one], ruled_out=[other]).outcome == "none"
+
+
+def test_a_run_mate_that_is_the_crm_bearer_on_its_own_is_not_a_second_bearer() -> None:
+    """Aaron Baohm is in the CRM at 3 Elm Road, 6016. A sign-up of this run from that
+    house matches him by name+address: it is him, not another Aaron Baohm, so a
+    second sign-up from another street of 6016 (another mailbox) still finds him as
+    the one bearer; so does a sign-up the one-bearer rule gave him with nothing of
+    another house on it. A run-mate that matched him only as the one bearer at
+    another house may be a namesake, and one told apart from the lead by an
+    employer of its own is someone else if it is him: both still count."""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    crm = person("c1", "contact", matcher, **NAMED, street="3 Elm Road")
+    at_home = person("l1", "link", matcher, **NAMED, street="3 Elm Road",
+                     email="aaron.b@gmail.com")
+    lead = person("in", "incoming", matcher, **NAMED, street="12 Main Street",
+                  email="abaohm@yahoo.com")
+    decision = matcher.decide(lead, [crm, at_home])
+    assert (decision.outcome, decision.best.id) == ("match", "c1"), decision.reason
+    unhoused = person("l4", "link", matcher, **NAMED, email="aaron.b@gmail.com")
+    decision = matcher.decide(lead, [crm, unhoused])  # the one bearer, no other house
+    assert decision.outcome == "match", decision.reason  # him, or the sign-up that is him
+    assert decision.best.id in ("c1", "l4")
+    elsewhere = person("l2", "link", matcher, **NAMED, street="9 Oak Avenue",
+                       email="aaron.b@gmail.com")
+    assert matcher.decide(lead, [crm, elsewhere]).outcome == "none"
+    employed = person("l3", "link", matcher, **NAMED, street="3 Elm Road",
+                      email="aaron@baohm-bakery.example", company="Baohm Bakery")
+    worker = person("in2", "incoming", matcher, **NAMED, street="12 Main Street",
+                    email="abaohm@yahoo.com", company="Freelance")
+    assert matcher.decide(worker, [crm, employed]).outcome == "none"
+    assert matcher.decide(worker, [crm]).outcome == "match"  # alone, he is the bearer
 
 
 def test_a_sure_rule_at_the_same_house_outranks_a_namesake_the_weights_match() -> None:
