@@ -859,25 +859,35 @@ class SalesforceAdapter:
         return sources
 
     def history(self, records: Sequence[Candidate], limit: int) -> dict[str, list[Touch]]:
-        """Tasks on the leads and contacts (WhoId) and on the accounts (WhatId), newest
-        first by when they happened (``_task_time``), with their kind (TaskSubtype,
-        Type), call result and notes. A task on a contact and its account is listed
-        under both, as the same activity (its Id): the engine shows it once."""
+        """Tasks and Events (meetings) on the leads and contacts (WhoId) and on the
+        accounts (WhatId), newest first by when they happened (``_task_time``, an
+        event's start), with their kind (TaskSubtype, Type), call result and notes. A
+        task on a contact and its account is listed under both, as the same activity
+        (its Id): the engine shows it once."""
         out: dict[str, list[Touch]] = {r.crm_id: [] for r in records}
         if limit <= 0 or not records:
             return out
         people = [r.crm_id for r in records if r.kind != "account"]
         accounts = [r.crm_id for r in records if r.kind == "account"]
-        schema = self.describe("Task")  # call fields need Call Center; fields come and go
-        head = (f"SELECT {', '.join(f for f in TASK_FIELDS if schema.field(f))}, Owner.Name "
-                "FROM Task WHERE ")
         terms = [format_soql("WhoId IN {}", chunk) for chunk in batched(people, 100)]
         terms += [format_soql("WhatId IN {}", chunk) for chunk in batched(accounts, 100)]
-        for soql in _or_queries(head, terms):
-            for row in self._rows(soql):
+        self._describe_all(["Task", "Event"])  # together, in one request
+        feeds = []  # every query opened first: their first pages come in one request
+        for sobject, wanted, touch in (("Task", TASK_FIELDS, _task_touch),
+                                       ("Event", EVENT_FIELDS, _event_touch)):
+            # call fields need Call Center, an org may hide Event: fields come and go
+            schema = self.describe(sobject) if sobject == "Task" else \
+                self.describe_or_none(sobject)
+            if schema is None:
+                continue
+            head = (f"SELECT {', '.join(f for f in wanted if schema.field(f))}, Owner.Name "
+                    f"FROM {sobject} WHERE ")
+            feeds += [(touch, self._later(soql)) for soql in _or_queries(head, terms)]
+        for touch, rows in feeds:
+            for row in rows:
                 for crm_id in dict.fromkeys((row.get("WhoId"), row.get("WhatId"))):
                     if crm_id in out:
-                        out[crm_id].append(_task_touch(crm_id, row))
+                        out[crm_id].append(touch(crm_id, row))
         oldest = datetime.min.replace(tzinfo=UTC)
         for touches in out.values():
             touches.sort(key=lambda t: t.at or oldest, reverse=True)
@@ -1046,6 +1056,9 @@ TASK_CHANNELS = {"Call": "call", "Email": "email", "ListEmail": "email",
 """TaskSubtype (how the task was made: Log a Call, an email sent from Salesforce) and
 Type (what the rep picked) → channel; anything else is a task."""
 TASK_PRIORITY = {"high": "High", "normal": "Normal", "low": "Low"}
+EVENT_FIELDS = ("Id", "WhoId", "WhatId", "Subject", "ActivityDateTime", "ActivityDate",
+                "IsAllDayEvent", "Type", "Location", "Description", "OwnerId")
+"""What the rep's task tells of an earlier Event (a meeting the rep logged or booked)."""
 
 
 def _task_touch(crm_id: str, row: dict[str, Any]) -> Touch:
@@ -1055,6 +1068,19 @@ def _task_touch(crm_id: str, row: dict[str, Any]) -> Touch:
                  what=row.get("Subject") or "", outcome=row.get("CallDisposition")
                  or row.get("Status"), channel=channel, notes=row.get("Description") or None,
                  activity_id=row.get("Id"), who_id=row.get("OwnerId"))
+
+
+def _event_touch(crm_id: str, row: dict[str, Any]) -> Touch:
+    """A meeting, at its start (an all-day event at 00:00 UTC of its day): one still to
+    come is only booked, and SLA clocks take no touch dated after their run."""
+    at = sf_datetime(row["ActivityDateTime"]) if row.get("ActivityDateTime") else None
+    if at is None and row.get("ActivityDate"):
+        day = date.fromisoformat(row["ActivityDate"])
+        at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return Touch(crm_id=crm_id, at=at, who=(row.get("Owner") or {}).get("Name"),
+                 what=row.get("Subject") or "", channel="meeting",
+                 notes=row.get("Description") or None, activity_id=row.get("Id"),
+                 who_id=row.get("OwnerId"))
 
 
 def _task_time(row: dict[str, Any]) -> datetime | None:

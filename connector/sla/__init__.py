@@ -239,7 +239,7 @@ class Clocks:
         definition = self.definition(clock)
         if definition is None:
             return Outcome(clock, "met", "the clock is no longer configured")
-        met = self._met(clock, definition, evidence) or self._ended(clock, evidence)
+        met = self._met(clock, definition, evidence, now) or self._ended(clock, evidence)
         if met is not None and met[1] > clock.due_at and clock.breached_at is None \
                 and not met[0].startswith("stopped"):
             return Outcome(clock, "late", f"{met[0]}, after the deadline "
@@ -253,12 +253,13 @@ class Clocks:
             return Outcome(clock, "warn", f"due {_at(clock.due_at)}")
         return Outcome(clock)
 
-    def _met(self, clock: SlaClock, definition: Clock,
-             evidence: Evidence) -> tuple[str, datetime] | None:
-        """(what met the clock, when) by the evidence's own times, if anything did."""
+    def _met(self, clock: SlaClock, definition: Clock, evidence: Evidence,
+             now: datetime) -> tuple[str, datetime] | None:
+        """(what met the clock, when) by the evidence's own times, if anything did; a
+        touch dated after ``now`` (a meeting booked for next week) has not happened."""
         start = clock.started_at
         if clock.clock == "first_touch":
-            touch = next(iter(_touches(evidence.touches, start, None, self.rep_of(clock))), None)
+            touch = next(iter(_touches(evidence.touches, start, now, self.rep_of(clock))), None)
             step = next((s for s in evidence.steps if s.at >= start
                          and s.who not in NOT_SALES), None)
             if touch is not None and touch.at is not None and (step is None
@@ -277,7 +278,8 @@ class Clocks:
                     + f" {_at(step.at)}"), step.at
         if clock.clock == "touches":
             count = definition.count if isinstance(definition, TouchesClock) else 1
-            done = _touches(evidence.touches, start, clock.due_at, self.rep_of(clock))
+            done = _touches(evidence.touches, start, min(clock.due_at, now),
+                            self.rep_of(clock))
             if len(done) < count or done[count - 1].at is None:
                 return None
             return f"{count} touches, the last {_touch(done[count - 1])}", done[count - 1].at

@@ -373,6 +373,34 @@ def test_a_rerouted_leads_clocks_go_with_it(config: configuration.Config, sf_cli
     assert met["first_touch"].met_at == datetime(2027, 12, 6, 10, 0, tzinfo=UTC)
 
 
+def test_a_meeting_the_rep_held_is_a_first_touch_and_one_booked_is_not_yet(
+        config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
+    """Salesforce reps log meetings as Events, not Tasks: a meeting held meets the
+    first-touch clock at its start; one only booked (next week) has not happened, and
+    meets nothing until it has."""
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1), lead_row(2)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    ids = {r["Email"]: r for r in sf_client.query_all("SELECT Id, Email, OwnerId FROM Lead")[
+        "records"]}
+    held, booked = ids[lead_row(1)["email"]], ids[lead_row(2)["email"]]
+    at(datetime(2027, 12, 6, 8, 30, tzinfo=UTC))
+    sf_client.Event.create({"WhoId": held["Id"], "Subject": "Discovery meeting",
+                            "StartDateTime": "2027-12-06T08:00:00.000+0000",
+                            "DurationInMinutes": 45, "OwnerId": held["OwnerId"]})
+    sf_client.Event.create({"WhoId": booked["Id"], "Subject": "Demo next week",
+                            "StartDateTime": "2027-12-13T09:00:00.000+0000",
+                            "DurationInMinutes": 60, "OwnerId": booked["OwnerId"]})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))).status == "ok"
+    clocks = clocks_of(config)
+    met = clocks[("1", "first_touch")]
+    assert met.met_at == datetime(2027, 12, 6, 8, 0, tzinfo=UTC), met.evidence
+    assert "Discovery meeting" in met.evidence
+    assert clocks[("2", "first_touch")].met_at is None  # booked, not held
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 12, 0, tzinfo=UTC))).status == "ok"
+    late = clocks_of(config)[("2", "first_touch")]
+    assert late.breached_at is not None and late.met_at is None
+
+
 def test_explain_a_lead_that_never_took_a_step(config: configuration.Config,
                                                tmp_path: Path) -> None:
     import_leads(config, tmp_path / "leads.csv", [lead_row(1, activities="")])

@@ -104,6 +104,30 @@ def test_opportunity_flags_follow_the_stage(sf: Salesforce, clock: FakeClock) ->
     assert opp["LastModifiedDate"] > opp["CreatedDate"]
 
 
+def test_an_event_keeps_its_times_in_step_and_follows_a_lead_merge(
+    sf: Salesforce, sandbox: SalesforceSandbox
+) -> None:
+    """A meeting a rep logs (Event): the start is ActivityDateTime and StartDateTime
+    alike, the end follows the duration, the date is the start's day; a merge moves
+    the victim's events to the master, as it does tasks."""
+    keep = sf.Lead.create(lead())["id"]
+    lose = sf.Lead.create(lead(Email="ada.2@example.com"))["id"]
+    event_id = sf.Event.create({"Subject": "Intro meeting", "WhoId": lose,
+                                "StartDateTime": "2026-12-07T09:00:00.000+0000",
+                                "DurationInMinutes": 30})["id"]
+    event = sf.Event.get(event_id)
+    assert event["ActivityDateTime"] == event["StartDateTime"] == "2026-12-07T09:00:00.000+0000"
+    assert (event["EndDateTime"], event["ActivityDate"]) == ("2026-12-07T09:30:00.000+0000",
+                                                             "2026-12-07")
+    assert (event["IsAllDayEvent"], event["EventSubtype"]) == (False, "Event")
+    sf.Event.update(event_id, {"EndDateTime": "2026-12-07T10:00:00.000+0000"})
+    assert sf.Event.get(event_id)["DurationInMinutes"] == 60
+    assert "Event" in {o["name"] for o in sf.describe()["sobjects"]}
+    sandbox.merge("Lead", keep, [lose])
+    rows = sf.query(f"SELECT Id, Who.Name FROM Event WHERE WhoId = '{keep}'")["records"]
+    assert [r["Id"] for r in rows] == [event_id]
+
+
 def test_task_links_to_a_lead_and_closes_with_status(
     sf: Salesforce, sandbox: SalesforceSandbox
 ) -> None:

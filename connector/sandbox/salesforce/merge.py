@@ -69,9 +69,10 @@ MAX_VICTIMS = 2
 
 # What merge() reparents from a victim to the master: (child object, its field).
 RELATED: dict[str, tuple[tuple[str, str], ...]] = {
-    "Lead": (("Task", "WhoId"),),
-    "Contact": (("Task", "WhoId"),),
-    "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Task", "WhatId")),
+    "Lead": (("Task", "WhoId"), ("Event", "WhoId")),
+    "Contact": (("Task", "WhoId"), ("Event", "WhoId")),
+    "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Task", "WhatId"),
+                ("Event", "WhatId")),
 }
 
 # The history row a merge adds to the master, where the object keeps history.

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from .schema import (
@@ -54,6 +55,8 @@ from .schema import (
     PicklistValue,
     Schema,
     SObject,
+    format_datetime,
+    parse_datetime,
 )
 
 LEAD_STATUSES = (
@@ -449,6 +452,47 @@ TASK = SObject(
     ),
 )  # fmt: skip
 
+EVENT_TYPES = ("Call", "Email", "Meeting", "Other")
+"""Event.Type's values in a new org (the picklist shared with Task.Type)."""
+
+EVENT = SObject(
+    name="Event",
+    label="Event",
+    label_plural="Events",
+    key_prefix="00U",
+    fields=(
+        *_system_fields("Event"),
+        Field(
+            "WhoId", "Name ID", REFERENCE, 18, reference_to=("Contact", "Lead"),
+            relationship_name="Who", polymorphic=True,
+        ),
+        Field(
+            "WhatId", "Related To ID", REFERENCE, 18, reference_to=("Account", "Opportunity"),
+            relationship_name="What", polymorphic=True,
+        ),
+        Field("Subject", "Subject", STRING, 255, name_field=True),
+        # ActivityDateTime and StartDateTime are one time (the API keeps them equal);
+        # EndDateTime follows from DurationInMinutes, or the reverse; ActivityDate is
+        # the start's day (the only time of an all-day event)
+        Field("ActivityDateTime", "Due Date Time", DATETIME),
+        Field("StartDateTime", "Start", DATETIME),
+        Field("EndDateTime", "End", DATETIME),
+        Field("DurationInMinutes", "Duration", INT, digits=8),
+        Field("ActivityDate", "Due Date Only", DATE),
+        Field("IsAllDayEvent", "All-Day Event", BOOLEAN, nillable=False,
+              defaulted_on_create=True),
+        Field("Location", "Location", STRING, 255),
+        Field("Type", "Type", PICKLIST, 40, picklist=_values(EVENT_TYPES)),
+        _owner(("User",)),
+        _description(),
+        replace(
+            Field("EventSubtype", "Event Subtype", PICKLIST, 40, picklist=_values(("Event",))),
+            updateable=False,
+        ),
+        *_audit_fields(),
+    ),
+)  # fmt: skip
+
 # --- the Lead Status picklist and the LeadStatus object ---------------------------
 
 
@@ -695,7 +739,7 @@ DEFAULT_FIELD_HISTORY: dict[str, tuple[str, ...]] = {
 }
 
 OBJECTS: tuple[SObject, ...] = (
-    LEAD, USER, ACCOUNT, CONTACT, OPPORTUNITY, TASK,
+    LEAD, USER, ACCOUNT, CONTACT, OPPORTUNITY, TASK, EVENT,
     LEAD_STATUS, LEAD_HISTORY, OPPORTUNITY_FIELD_HISTORY,
 )  # fmt: skip
 
@@ -714,11 +758,34 @@ def _derive_task(record: dict[str, Any], changed: set[str]) -> None:
     record["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
 
 
+def _derive_event(record: dict[str, Any], changed: set[str]) -> None:
+    """An event's times agree: the start is ActivityDateTime (whichever of the two the
+    write set), the end follows the duration (or the duration the end), the date is
+    the start's day."""
+    if "StartDateTime" in changed and "ActivityDateTime" not in changed:
+        record["ActivityDateTime"] = record.get("StartDateTime")
+    record["StartDateTime"] = record.get("ActivityDateTime")
+    start = parse_datetime(record["StartDateTime"]) if record.get("StartDateTime") else None
+    if start is None:
+        return
+    record["ActivityDate"] = start.date().isoformat()
+    if record.get("DurationInMinutes") is not None and "EndDateTime" not in changed:
+        end = start + timedelta(minutes=int(record["DurationInMinutes"]))
+        record["EndDateTime"] = format_datetime(end)
+    elif record.get("EndDateTime"):
+        end = parse_datetime(record["EndDateTime"])
+        if end is not None:
+            record["DurationInMinutes"] = int((end - start).total_seconds() // 60)
+    if record.get("EventSubtype") is None:
+        record["EventSubtype"] = "Event"
+
+
 # Per-object rules for fields Salesforce computes on save; the store runs them
 # on every insert and update, whichever API the write came through.
 DERIVED: dict[str, Callable[[dict[str, Any], set[str]], None]] = {
     "Opportunity": _derive_opportunity,
     "Task": _derive_task,
+    "Event": _derive_event,
 }
 
 

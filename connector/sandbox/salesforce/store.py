@@ -97,6 +97,7 @@ LOOKUP_FIELDS: dict[str, tuple[str, ...]] = {
     "Account": ("Name", "Website"),
     "Opportunity": ("AccountId",),
     "Task": ("WhoId", "WhatId"),
+    "Event": ("WhoId", "WhatId"),
     # History rows by parent: ``LeadId IN (...)`` and the rows a delete takes along.
     "LeadHistory": ("LeadId",),
     "OpportunityFieldHistory": ("OpportunityId",),
