@@ -470,8 +470,10 @@ class Matcher:
           that agrees) and no other record compared bears that name (``alone``): a
           namesake at one postcode is then not in the CRM to be confused with. At
           another house too (people move within their town, or give another address
-          of theirs), unless both carry a mailbox, phone or employer, which would
-          tell two namesakes apart, and none of them agrees;
+          of theirs), unless both carry a phone or an employer, which would tell
+          two namesakes apart, and none of them agrees (a second personal mailbox
+          does not: one person signs up from two, and the record holds whichever
+          came first);
         - one name differs (a relative, or a typo beyond recognition) or is missing,
           when both carry an email, a company or an employer domain (what tells a
           relative or a colleague apart in a CRM), or unless the address agrees
@@ -521,10 +523,11 @@ class Matcher:
         return any(levels.get(n) == "differ" for n in HOUSE)
 
     def _told_apart(self, levels: Mapping[str, Level]) -> bool:
-        """Both records carry a mailbox, phone or employer (none of which agrees, or
-        the pair would not be a namesake's): what tells two namesakes apart is there
-        to compare, and differs."""
-        return any(n in levels for n in self._own)
+        """Both records carry a phone or employer (none of which agrees, or the pair
+        would not be a namesake's): what tells two namesakes apart is there to
+        compare, and differs. Not a mailbox: people have two, and which one the
+        record holds depends on which sign-up came first."""
+        return any(n in levels for n in self._phone_fields + self._employer)
 
     def _namesake_guarded(self, levels: Mapping[str, Level]) -> bool:
         """Nothing agrees but the names and the place."""

@@ -936,6 +936,28 @@ def test_the_one_bearer_of_a_name_in_a_postcode_moved_within_it() -> None:
     assert matcher.decide(caller, [phoned]).outcome == "none"
 
 
+def test_the_one_bearer_is_not_told_apart_by_a_second_mailbox_in_one_run_or_two() -> None:
+    """Aaron Baohm's first sign-up (aaron.b@gmail.com, at his house) puts its mailbox on
+    his CRM record; his second (abaohm@yahoo.com, another house of 6016) is still him,
+    whether it comes in a later run, when the record holds the first mailbox, or in
+    the same run as the first, while the record has none: one person signs up from
+    two mailboxes, and no duplicate hangs on the order of the sign-ups. (Later, the
+    weights count the other mailbox against him, and a person is asked; in one run
+    the record has none to count.)"""
+    matcher = Matcher(MatchingConfig(), region="AU")
+    second = person("in", "incoming", matcher, **NAMED, street="12 Main Street",
+                    email="abaohm@yahoo.com")
+    written = person("c1", "contact", matcher, **NAMED, street="3 Elm Road",
+                     email="aaron.b@gmail.com")
+    later = matcher.decide(second, [written])
+    assert (later.outcome, later.best.id) == ("review", "c1"), later.reason
+    bare = person("c1", "contact", matcher, **NAMED, street="3 Elm Road")
+    first = person("l1", "link", matcher, **NAMED, street="3 Elm Road",
+                   email="aaron.b@gmail.com")
+    same_run = matcher.decide(second, [bare, first])
+    assert (same_run.outcome, same_run.best.id) == ("match", "c1"), same_run.reason
+
+
 def test_a_near_family_name_without_a_given_name_is_still_held() -> None:
     """Only an agreeing given name makes a near family name a typo: a lead with no
     given name at all, one typo from a contact at one house, is for a person."""
