@@ -1860,6 +1860,11 @@ class Pipeline:
                                             "follows it"))
                         link.crm_id = removal.merged_into
                         link.protected = True  # the survivor is who the CRM says it is
+                        # the survivor's status history holds the other records' steps
+                        # (HubSpot folds them in): what the lead heard is as of the merge,
+                        # and it hears the survivor's status from there, not their steps
+                        link.crm_status_at = max(link.crm_status_at or removal.removed_at,
+                                                 removal.removed_at)
                         links.setdefault(removal.merged_into, []).append(link)
                     elif link.deleted_at is None:
                         link.deleted_at = removal.removed_at

@@ -185,6 +185,35 @@ def test_a_merge_is_followed_and_every_linked_lead_hears_the_survivor(
     assert dead_letters(config) == []
 
 
+def test_a_merge_tells_no_lead_of_a_step_its_record_never_took(
+        world: tuple[Any, Rep, Path]) -> None:
+    """Lead 2's record is worked; the rep merges it into lead 3's record, which keeps
+    its own status. Lead 2 hears the survivor's status; lead 3 hears nothing: its
+    record never took lead 2's step (HubSpot folds the merged record's status history
+    into the survivor's), so marketing's stage history of lead 3 stays as it was."""
+    config, rep, _ = world
+    records = rep.records()
+    rep.set_status(records["person2@acme2.example"]["id"], rep.worked)
+    assert run_once(config).counts["fed_back"] == 1
+    assert stages(config)["person2@acme2.example"] == "sales_accepted"
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        before = len(store.stage_history("3"))
+    finally:
+        store.close()
+    rep.merge(records["person3@acme3.example"]["id"], records["person2@acme2.example"]["id"])
+    summary = run_once(config)
+    assert summary.status == "ok", summary.error
+    now = stages(config)
+    assert now["person2@acme2.example"] == now["person3@acme3.example"] == "mql"
+    assert summary.counts["fed_back"] == 1  # lead 2, back to the survivor's status
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        assert len(store.stage_history("3")) == before
+    finally:
+        store.close()
+
+
 def test_a_merged_record_deleted_before_the_next_run_is_heard_by_every_lead(
         world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
     """The rep merges two of leadsync's records and deletes the survivor before the next
