@@ -247,6 +247,7 @@ def test_global_describe_and_basic_info(sf: Salesforce) -> None:
         "Contact": "003",
         "Opportunity": "006",
         "Task": "00T",
+        "Event": "00U",
         "LeadStatus": "01J",  # the org's setup and history objects are listed too
         "LeadHistory": "017",
         "OpportunityFieldHistory": "017",

@@ -411,13 +411,10 @@ OPPORTUNITY = SObject(
     ),
 )  # fmt: skip
 
-TASK = SObject(
-    name="Task",
-    label="Task",
-    label_plural="Tasks",
-    key_prefix="00T",
-    fields=(
-        *_system_fields("Task"),
+def _activity_fields() -> tuple[Field, ...]:
+    """Who (a lead or contact), What (an account or opportunity) and the Subject: what
+    a Task and an Event (an activity) share."""
+    return (
         Field(
             "WhoId", "Name ID", REFERENCE, 18, reference_to=("Contact", "Lead"),
             relationship_name="Who", polymorphic=True,
@@ -427,6 +424,17 @@ TASK = SObject(
             relationship_name="What", polymorphic=True,
         ),
         Field("Subject", "Subject", STRING, 255, name_field=True),
+    )  # fmt: skip
+
+
+TASK = SObject(
+    name="Task",
+    label="Task",
+    label_plural="Tasks",
+    key_prefix="00T",
+    fields=(
+        *_system_fields("Task"),
+        *_activity_fields(),
         Field("ActivityDate", "Due Date Only", DATE),
         # Set by the server when the task is saved closed (API 44.0 and later).
         read_only(Field("CompletedDateTime", "Completed Date/Time", DATETIME)),
@@ -462,15 +470,7 @@ EVENT = SObject(
     key_prefix="00U",
     fields=(
         *_system_fields("Event"),
-        Field(
-            "WhoId", "Name ID", REFERENCE, 18, reference_to=("Contact", "Lead"),
-            relationship_name="Who", polymorphic=True,
-        ),
-        Field(
-            "WhatId", "Related To ID", REFERENCE, 18, reference_to=("Account", "Opportunity"),
-            relationship_name="What", polymorphic=True,
-        ),
-        Field("Subject", "Subject", STRING, 255, name_field=True),
+        *_activity_fields(),
         # ActivityDateTime and StartDateTime are one time (the API keeps them equal);
         # EndDateTime follows from DurationInMinutes, or the reverse; ActivityDate is
         # the start's day (the only time of an all-day event)
