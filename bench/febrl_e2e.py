@@ -17,12 +17,14 @@ The records as a CRM holds them (soc_sec_id and date_of_birth dropped):
   employer of 5,000 people; contacts carry none, as Febrl has none.
   FirstName, LastName, MailingStreet, MailingCity, MailingState,
   MailingPostalCode. Salesforce has no street-number field: the street is
-  "street_number address_1" in MailingStreet, as a CRM holds it; address_2
-  (a building or unit name) is dropped, as the brief of issue 18 asks.
+  "street_number address_1" in MailingStreet, as a CRM holds it, and address_2
+  (a building or unit name) is the street's second line there, as Salesforce
+  keeps it (its Street is one text area); only soc_sec_id and date_of_birth are
+  dropped, as the brief of issue 18 asks (a CRM never has them).
   A record with no surname gets LastName "[not provided]", the placeholder
   Salesforce's own Web-to-Lead writes (the org refuses a contact without one).
 - the incoming records are marketing leads with the same fields (street,
-  city, state, postal_code are custom columns of the store, as in
+  address_2, city, state, postal_code are custom columns of the store, as in
   `bench/dedupe_e2e.py`), an address of their own (the store keys leads by
   email: `leadNNNNN.febrl@gmail.com`, a mailbox provider so no employer domain
   is read from it) and a demo request and a pricing visit, so each qualifies
@@ -99,7 +101,7 @@ from bench.scale import AUDIT, Run, last_run, measured
 from connector.sandbox.salesforce.ids import make_id
 from connector.transport import make_session
 
-FIELDS = ("first_name", "last_name", "street", "city", "postal_code", "state")
+FIELDS = ("first_name", "last_name", "street", "address_2", "city", "postal_code", "state")
 """The columns every matcher in this bench sees."""
 CONTACT = {"first_name": "FirstName", "last_name": "LastName", "street": "MailingStreet",
            "city": "MailingCity", "state": "MailingState", "postal_code": "MailingPostalCode"}
@@ -143,15 +145,17 @@ class Case:
 
 
 def crm_fields(row: dict[str, Any]) -> dict[str, str]:
-    """One Febrl record as a CRM holds it: named as leadsync's fields, the street
-    number inside the street, address_2, birth date and social security id gone."""
+    """One Febrl record as marketing holds it: named as leadsync's fields, the street
+    number inside the street, birth date and social security id gone (``as_org``: as
+    the org holds it)."""
     def cell(name: str) -> str:
         value = row.get(name)
         return " ".join(value.split()) if isinstance(value, str) else ""
 
     values = {"first_name": cell("given_name"), "last_name": cell("surname"),
               "street": " ".join(v for v in (cell("street_number"), cell("address_1")) if v),
-              "city": cell("suburb"), "postal_code": cell("postcode"), "state": cell("state")}
+              "address_2": cell("address_2"), "city": cell("suburb"),
+              "postal_code": cell("postcode"), "state": cell("state")}
     return {k: v for k, v in values.items() if v}
 
 
@@ -205,11 +209,21 @@ def febrl3(limit: int | None = None) -> Case:
 # --- the org, the lead file, the config ----------------------------------------------
 
 
+def mailing(fields: dict[str, str]) -> dict[str, str]:
+    """A contact's fields as Salesforce holds them: the second address line is a line
+    of MailingStreet (one text area), not a field of its own."""
+    second = fields.get("address_2")
+    out = {k: v for k, v in fields.items() if k != "address_2"}
+    if second:
+        out["street"] = "\n".join(v for v in (fields.get("street"), second) if v)
+    return out
+
+
 def write_fixture(case: Case, path: Path) -> dict[str, str]:
     """The org as a `leadsync sandbox --seed` fixture of contacts; returns record id →
     Contact Id."""
     ids = {rid: make_id("003", n) for n, rid in enumerate(case.org, 100)}
-    rows = [{"Id": ids[rid], **{CONTACT[k]: v for k, v in fields.items()}} | AUDIT
+    rows = [{"Id": ids[rid], **{CONTACT[k]: v for k, v in mailing(fields).items()}} | AUDIT
             for rid, fields in case.org.items()]
     path.write_text(json.dumps({"Contact": rows}), encoding="utf-8")
     return ids
@@ -490,7 +504,7 @@ def ecm(case: Case) -> Score:
     start = time.perf_counter()
     org, leads = _frames(case)
     compare = recordlinkage.Compare()
-    for name in ("first_name", "last_name", "street", "city"):
+    for name in ("first_name", "last_name", "street", "address_2", "city"):
         compare.string(name, name, method="jarowinkler", threshold=0.85, label=name)
     for name in ("postal_code", "state"):
         compare.exact(name, name, label=name)
@@ -506,7 +520,7 @@ def ecm(case: Case) -> Score:
     model.fit(features)
     probability = model.prob(features)
     scored = [(str(a), str(b), float(p)) for (a, b), p in probability.items() if p >= 0.5]
-    return score(case, "recordlinkage ECMClassifier, 6 binary features",
+    return score(case, "recordlinkage ECMClassifier, 7 binary features",
                  clusters(case, best_partners(case, scored)), time.perf_counter() - start)
 
 
@@ -526,6 +540,7 @@ def splink(case: Case) -> Score:
         comparisons=[cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]),
                      cl.JaroWinklerAtThresholds("last_name", [0.92, 0.8]),
                      cl.JaroWinklerAtThresholds("street", [0.92, 0.8]),
+                     cl.JaroWinklerAtThresholds("address_2", [0.92, 0.8]),
                      cl.JaroWinklerAtThresholds("city", [0.92, 0.8]),
                      cl.LevenshteinAtThresholds("postal_code", 1),
                      cl.ExactMatch("state")],
@@ -586,8 +601,9 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, seconds: float
              "as marketing leads (`leadsync import`), one `leadsync sync --once` as a "
              "subprocess with the shipped config.toml's [matching]; the org and the state "
              "database read back. Columns as a CRM holds them: first and last name, street "
-             "(\"street_number address_1\"), city (suburb), postal code, state; soc_sec_id, "
-             "date_of_birth and address_2 dropped; LastName \"[not provided]\" where Febrl "
+             "(\"street_number address_1\"), address_2 (the lead's own field; the contact's "
+             "MailingStreet second line, as Salesforce keeps it), city (suburb), postal code, "
+             "state; soc_sec_id and date_of_birth dropped; LastName \"[not provided]\" where Febrl "
              "has no surname. Outside [matching] the config differs from the shipped one in "
              "[scoring] required_fields = [\"email\"] and two create-only placeholders "
              "([mapping.on_create] LastName, Company). recordlinkage ECM and splink: same "

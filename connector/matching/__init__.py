@@ -192,6 +192,9 @@ class Matcher:
             and self.kinds.get("street_number") == "code"
         """Both a street and a house number are compared: a record with one address
         line (a CRM's Street) has its number read out of it (``house_number``)."""
+        self._second_line = self.kinds.get("address_2") == "text"
+        """A second address line is compared: a CRM's one Street field with lines in
+        it ("12 Main Street" then "Kingham Place") gives its later lines as that."""
 
     # -- normalise -------------------------------------------------------------
     def prepare(self, person: Person) -> Prepared:
@@ -203,6 +206,9 @@ class Matcher:
             known.clear()
         fields = person.fields
         region = record_region(fields.get("country"), self.region)
+        if self._second_line and not fields.get("address_2") \
+                and (lines := street_lines(fields.get("street"))):
+            fields = {**fields, "street": lines[0], "address_2": lines[1]}
         if self._house and not fields.get("street_number") \
                 and (split := house_number(fields.get("street"))):
             # "41 Handasyde Street" is number 41 of Handasyde Street: a copy with
@@ -455,8 +461,8 @@ class Matcher:
 
     @staticmethod
     def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:
-        return ", ".join(f"{a.person.fields.get(n)!r} vs {b.person.fields.get(n)!r}"
-                         for n in names)
+        return ", ".join(f"{_as_read(a.person.fields.get(n))!r} vs "
+                         f"{_as_read(b.person.fields.get(n))!r}" for n in names)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared,
                 alone: Callable[[], bool]) -> bool:
@@ -539,7 +545,7 @@ class Matcher:
         codes and flags go by their name alone."""
         if self.kinds[name] not in ("name", "surname", "text", "company"):
             return ""
-        return f"{b.person.fields.get(name)!r} "
+        return f"{_as_read(b.person.fields.get(name))!r} "
 
     def evidence(self, a: Prepared, b: Prepared,
                  sims: dict[str, float | None] | None = None) -> float:
@@ -645,7 +651,7 @@ class Matcher:
         agreeing = [n for n in rule.fields if levels[n] == "agree"]
         for name in agreeing:
             mine = self._partner[name] if name in swapped else name  # a's last with b's first
-            left, right = a.person.fields.get(mine), b.person.fields.get(name)
+            left, right = _as_read(a.person.fields.get(mine)), _as_read(b.person.fields.get(name))
             if name == "domain":
                 left = left or a.person.fields.get("email")
                 right = right or b.person.fields.get("email")
@@ -746,6 +752,23 @@ class Matcher:
         if self._moved({n: self.level(n, self._sim(n, mate, record, sims)) for n in HOUSE}):
             return False
         return self.score(mate, record, alone=lambda: True).score >= threshold
+
+
+def _as_read(value: Any) -> Any:
+    """A value as a reason shows it: a street on lines of its own on one line."""
+    if isinstance(value, str) and "\n" in value:
+        return ", ".join(line.strip() for line in value.splitlines() if line.strip())
+    return value
+
+
+def street_lines(street: Any) -> tuple[str, str] | None:
+    """A street written on lines of its own (Salesforce's Street, a textarea: "12 Main
+    Street" then "Suite 400"): the first line, and the others as one second line; None
+    for a one-line street."""
+    if not isinstance(street, str) or "\n" not in street.strip():
+        return None
+    first, *rest = [line.strip() for line in street.strip().splitlines() if line.strip()]
+    return first, ", ".join(rest)
 
 
 def _shown_phone(side: Prepared, name: str) -> str:

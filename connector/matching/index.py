@@ -84,12 +84,13 @@ class CandidateKeying(StateModel, table=True):
 ROWS = CandidateRow.__table__  # type: ignore[attr-defined]
 KEYS = CandidateKey.__table__  # type: ignore[attr-defined]
 KEYING = CandidateKeying.__table__  # type: ignore[attr-defined]
-KEY_SCHEME = 6
+KEY_SCHEME = 7
 """Raised whenever ``blocking.py`` or ``Matcher.prepare`` make different keys from
 the same record, so indexes keyed the old way are keyed again (2: no acronym on
 accounts; 3: a house number read out of a one-line street; 4: rows stored by
 ``ref``, object and id, not the bare id; 5: a street or town keyed by each word
-that names it; 6: a CRM's placeholder, "[not provided]", is no value)."""
+that names it; 6: a CRM's placeholder, "[not provided]", is no value; 7: a street's
+later lines are its second address line)."""
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:

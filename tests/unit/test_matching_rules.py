@@ -279,6 +279,22 @@ def test_address_lines_swapped() -> None:
     assert scored.reason.endswith("address lines swapped")
 
 
+def test_a_street_on_two_lines_is_the_street_and_its_second_line() -> None:
+    """Salesforce keeps the second address line inside Street, on a line of its own:
+    "23 Backler Place" then "Kilburnie" is the street, the house number and the
+    second line a lead gives in fields of their own; the reason reads it on one line."""
+    home = {"first_name": "Imogen", "last_name": "Lamprey", "postal_code": "6083"}
+    record = person("c1", **home, street="23 Backler Place\r\nKilburnie\n")
+    assert (record.values["street"], record.values["street_number"],
+            record.values["address_2"]) == ("backler place", "23", "kilburnie")
+    lead = person("in", "incoming", **home, street="23 Backler Place", address_2="Kilburnie")
+    assert lead.values["address_2"] == record.values["address_2"]
+    scored = MATCHER.score(lead, record)
+    assert scored.rule == "name+address" and scored.score >= 0.9, scored.reason
+    assert "\\n" not in scored.reason and "\n" not in scored.reason
+    assert person("c2", **home, street="23 Backler Place").values.get("address_2") is None
+
+
 def test_one_agreeing_name_is_not_traded_for_two_half_alike_swapped_ones() -> None:
     incoming = person("in", "incoming", first_name="Christian", last_name="Ferris")
     sims, turned = MATCHER._names(incoming, person("c1", first_name="Christian",
