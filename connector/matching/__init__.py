@@ -461,8 +461,8 @@ class Matcher:
 
     @staticmethod
     def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:
-        return ", ".join(f"{_as_read(a.person.fields.get(n))!r} vs "
-                         f"{_as_read(b.person.fields.get(n))!r}" for n in names)
+        return ", ".join(f"{_as_read(a.person.fields, n)!r} vs "
+                         f"{_as_read(b.person.fields, n)!r}" for n in names)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared,
                 alone: Callable[[], bool]) -> bool:
@@ -545,7 +545,7 @@ class Matcher:
         codes and flags go by their name alone."""
         if self.kinds[name] not in ("name", "surname", "text", "company"):
             return ""
-        return f"{_as_read(b.person.fields.get(name))!r} "
+        return f"{_as_read(b.person.fields, name)!r} "
 
     def evidence(self, a: Prepared, b: Prepared,
                  sims: dict[str, float | None] | None = None) -> float:
@@ -651,7 +651,7 @@ class Matcher:
         agreeing = [n for n in rule.fields if levels[n] == "agree"]
         for name in agreeing:
             mine = self._partner[name] if name in swapped else name  # a's last with b's first
-            left, right = _as_read(a.person.fields.get(mine)), _as_read(b.person.fields.get(name))
+            left, right = _as_read(a.person.fields, mine), _as_read(b.person.fields, name)
             if name == "domain":
                 left = left or a.person.fields.get("email")
                 right = right or b.person.fields.get("email")
@@ -754,10 +754,13 @@ class Matcher:
         return self.score(mate, record, alone=lambda: True).score >= threshold
 
 
-def _as_read(value: Any) -> Any:
-    """A value as a reason shows it: a street on lines of its own on one line."""
-    if isinstance(value, str) and "\n" in value:
-        return ", ".join(line.strip() for line in value.splitlines() if line.strip())
+def _as_read(fields: Mapping[str, Any], name: str) -> Any:
+    """A record's value as a reason shows it: of a street on lines of its own, the
+    line compared as the street or as the second line (``Matcher.prepare``)."""
+    value = fields.get(name)
+    if name in ADDRESS_LINES and not fields.get("address_2") \
+            and (lines := street_lines(fields.get("street"))):
+        return lines[0] if name == "street" else lines[1]
     return value
 
 

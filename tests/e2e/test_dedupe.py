@@ -202,6 +202,25 @@ def test_two_spellings_of_one_mailbox_in_one_run_keep_the_reps_record_identity(
     assert record["Title"] == "CTO"
 
 
+def test_a_contacts_second_street_line_is_its_address_2(
+        config: Config, salesforce_sandbox: Any) -> None:
+    """Salesforce holds the house name on MailingStreet's second line. The lead, with
+    no given name and its street mistyped beyond recognition, gives the house name in
+    a field of its own: the house number, that line and the postcode vouch for the
+    house, so the contact is found through the candidate index and updated."""
+    contact = salesforce_sandbox.create("Contact", {
+        "FirstName": "Imogen", "LastName": "Lamprey", "MailingPostalCode": "6083",
+        "MailingStreet": "23 Backler Place\nKilburnie", "MailingCity": "Morley"})
+    summary = sync(config, [lead(30, first_name="", last_name="Lamprey",
+                                 email="il@gmail.com", phone="", company="",
+                                 street="23 Bcklr Plc", address_2="Kilburnie",
+                                 postal_code="6083", city="Morley", title="Owner")])
+    assert summary.status == "ok", summary.error
+    assert (summary.counts["matched"], summary.counts["created"]) == (1, 0), summary.counts
+    [updated] = salesforce_sandbox.records("Contact")
+    assert updated["Id"] == contact["Id"] and updated["Title"] == "Owner"
+
+
 def test_a_customer_contact_is_not_recreated_as_a_lead(config: Config,
                                                       salesforce_sandbox: Any) -> None:
     account = salesforce_sandbox.create("Account", {"Name": "Northwind Traders"},

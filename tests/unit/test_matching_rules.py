@@ -293,6 +293,13 @@ def test_a_street_on_two_lines_is_the_street_and_its_second_line() -> None:
     assert scored.rule == "name+address" and scored.score >= 0.9, scored.reason
     assert "\\n" not in scored.reason and "\n" not in scored.reason
     assert person("c2", **home, street="23 Backler Place").values.get("address_2") is None
+    # no given name and the street mistyped: the number, that line and the postcode
+    # vouch for the house, and the reason names the line as the record holds it
+    unnamed = person("in2", "incoming", last_name="Lamprey", postal_code="6083",
+                     street="23 Bcklr Plc", address_2="Kilburnie", email="il@gmail.com")
+    decision = MATCHER.decide(unnamed, [record])
+    assert decision.outcome == "match", decision.reason
+    assert "address_2 'Kilburnie'" in decision.reason, decision.reason
 
 
 def test_one_agreeing_name_is_not_traded_for_two_half_alike_swapped_ones() -> None:
