@@ -79,6 +79,7 @@ from connector.routing.store import Current, RoutingStore
 from connector.scoring import entry_status, one_field_short, qualify, score, why_now
 from connector.sla import (
     CLOCK_NAMES,
+    CRM_DELETED,
     FOUND,
     LEADSYNC,
     TOUCH_CLOCKS,
@@ -1873,7 +1874,7 @@ class Pipeline:
                                             "in the CRM"))
                         if stage:
                             decided.updates.append((StageUpdate(
-                                link.marketing_id, stage, "deleted in the CRM",
+                                link.marketing_id, stage, CRM_DELETED,
                                 removal.removed_at), link))
                     changed.append(link)
             if summary.dry_run:
@@ -1999,7 +2000,7 @@ class Pipeline:
         stage = self.config.mapping.status.deleted
         if not stage or not links or summary.dry_run:
             return
-        decided = Decided(updates=[(StageUpdate(link.marketing_id, stage, "deleted in the CRM",
+        decided = Decided(updates=[(StageUpdate(link.marketing_id, stage, CRM_DELETED,
                                                 at), link) for link in links])
         self.write_stages(summary, decided)
 
@@ -2192,7 +2193,8 @@ class Pipeline:
         """Each lead's steps (marketing's stage history) and, for clocks that count
         touches, its record's activities: one history read per 100 records."""
         ids = sorted({clock.marketing_id for clock in clocks})
-        steps = {lead: [StageStep(u.at, u.stage, u.who) for u in updates]
+        steps = {lead: [StageStep(u.at, u.stage, CRM_DELETED if u.crm_status == CRM_DELETED
+                                  else u.who) for u in updates]
                  for lead, updates in self.marketing.stage_histories(ids).items()}
         wanted = {(clock.crm_object, clock.crm_id) for clock in clocks
                   if clock.clock in TOUCH_CLOCKS}

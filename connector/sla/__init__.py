@@ -37,8 +37,12 @@ LEADSYNC = "leadsync"
 FOUND = "as found in the CRM"
 """Who a step is by when it is the status an earlier record of the person already had
 when leadsync linked the lead to it: where the lead is, not anything done since."""
-NOT_SALES = frozenset({LEADSYNC, "marketing", FOUND})
-"""Steps that meet no clock: leadsync's own, marketing's, and statuses found."""
+CRM_DELETED = "deleted in the CRM"
+"""The CRM status of the step a lead takes when a rep deleted its record, and who a
+clock takes that step to be by: no touch and no decision, it stops the clocks (the
+deleted stage is a final one)."""
+NOT_SALES = frozenset({LEADSYNC, "marketing", FOUND, CRM_DELETED})
+"""Steps that meet no clock: leadsync's own, marketing's, statuses found, deletions."""
 CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": "touches"}
 
 
@@ -271,7 +275,8 @@ class Clocks:
             return None
         if clock.clock == "decision":
             step = next((s for s in evidence.steps if s.at >= start and s.who not in
-                         (LEADSYNC, FOUND) and s.stage != self.process.handoff_stage), None)
+                         (LEADSYNC, FOUND, CRM_DELETED)
+                         and s.stage != self.process.handoff_stage), None)
             if step is None:  # leadsync recycling the lead is no decision of sales'
                 return None
             return (f"decided: {step.stage}" + (f" by {step.who}" if step.who else "")

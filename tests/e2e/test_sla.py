@@ -401,6 +401,24 @@ def test_a_meeting_the_rep_held_is_a_first_touch_and_one_booked_is_not_yet(
     assert late.breached_at is not None and late.met_at is None
 
 
+def test_a_deleted_record_stops_the_clocks_and_is_no_touch(
+        config: configuration.Config, sf_client: Any, tmp_path: Path) -> None:
+    """A rep deletes the record before anyone reached out: the lead hears crm_deleted,
+    a final stage, so its clocks stop; the deletion is not the owner's first touch
+    (nor a decision) in anyone's compliance."""
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    [record] = sf_client.query_all("SELECT Id FROM Lead")["records"]
+    at(datetime(2027, 12, 6, 8, 30, tzinfo=UTC))
+    sf_client.Lead.delete(record["Id"])
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))).status == "ok"
+    clocks = clocks_of(config)
+    for name in ("first_touch", "decision"):
+        clock = clocks[("1", name)]
+        assert clock.evidence.startswith("stopped: the lead went to crm_deleted"), clock.evidence
+        assert clock.breached_at is None
+
+
 def test_explain_a_lead_that_never_took_a_step(config: configuration.Config,
                                                tmp_path: Path) -> None:
     import_leads(config, tmp_path / "leads.csv", [lead_row(1, activities="")])
