@@ -1827,6 +1827,7 @@ class Pipeline:
                 links.update(self.state.links_to_records(self.crm.name, crm_object, ids))
             events: list[Event] = []
             changed: list[Link] = []
+            moved: dict[tuple[str, str], str] = {}  # (lead, merged-away record) → survivor
             decided = Decided()
             stage = self.config.mapping.status.deleted
             tombs: list[Link] = []
@@ -1859,6 +1860,7 @@ class Pipeline:
                                             f"{link.crm_object} {link.crm_id} was merged into "
                                             f"{removal.merged_into} in the CRM; the lead "
                                             "follows it"))
+                        moved[link.marketing_id, link.crm_id] = removal.merged_into
                         link.crm_id = removal.merged_into
                         link.protected = True  # the survivor is who the CRM says it is
                         # the survivor's status history holds the other records' steps
@@ -1889,10 +1891,22 @@ class Pipeline:
             for tomb in tombs:  # found by key only: marketing may not have heard it yet
                 self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
             self.state.save_links(changed)
+            self.follow_clocks(moved)
             self.state.record_events(summary.run_id, events)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
         self.settle(stream, cursor, summary)
+
+    def follow_clocks(self, moved: dict[tuple[str, str], str]) -> None:
+        """Open SLA clocks of leads whose record was merged away go to the survivor:
+        the owner's touches are looked for where the rep works now."""
+        if not moved or self.sla_store is None:
+            return
+        clocks = [clock for clock in self.sla_store.of_leads({lead for lead, _ in moved})
+                  if not clock.closed and (clock.marketing_id, clock.crm_id) in moved]
+        for clock in clocks:
+            clock.crm_id = moved[clock.marketing_id, clock.crm_id]
+        self.sla_store.save(clocks)
 
     def settle(self, stream: str, cursor: Cursor | None, summary: RunSummary) -> None:
         """A feed read to its end: its cursor moves to when it was opened if no change

@@ -419,6 +419,29 @@ def test_a_deleted_record_stops_the_clocks_and_is_no_touch(
         assert clock.breached_at is None
 
 
+def test_a_clock_follows_its_record_merged_into_the_reps_own(
+        config: configuration.Config, sf_client: Any, salesforce_sandbox: SalesforceSandbox,
+        tmp_path: Path) -> None:
+    """The rep merges leadsync's lead into a lead of their own: the clock goes with the
+    lead to the survivor, and the owner's call logged there meets it."""
+    import_leads(config, tmp_path / "leads.csv", [lead_row(1)])
+    assert run_once(config, clock=at(HANDOFF)).status == "ok"
+    [ours] = sf_client.query_all("SELECT Id, OwnerId FROM Lead")["records"]
+    at(datetime(2027, 12, 6, 8, 0, tzinfo=UTC))
+    own = sf_client.Lead.create({"LastName": "Person1", "FirstName": "Pat",
+                                 "Company": "Acme 1", "OwnerId": ours["OwnerId"]})["id"]
+    salesforce_sandbox.merge("Lead", own, [ours["Id"]])
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 8, 30, tzinfo=UTC))).status == "ok"
+    assert clocks_of(config)[("1", "first_touch")].crm_id == own
+    at(datetime(2027, 12, 6, 9, 0, tzinfo=UTC))
+    sf_client.Task.create({"WhoId": own, "Subject": "Intro call", "Status": "Completed",
+                           "TaskSubtype": "Call", "ActivityDate": "2027-12-06",
+                           "OwnerId": ours["OwnerId"]})
+    assert run_once(config, clock=at(datetime(2027, 12, 6, 9, 30, tzinfo=UTC))).status == "ok"
+    met = clocks_of(config)[("1", "first_touch")]
+    assert met.met_at is not None and "Intro call" in met.evidence, met.evidence
+
+
 def test_explain_a_lead_that_never_took_a_step(config: configuration.Config,
                                                tmp_path: Path) -> None:
     import_leads(config, tmp_path / "leads.csv", [lead_row(1, activities="")])
