@@ -1863,6 +1863,9 @@ class Pipeline:
                         moved[link.marketing_id, link.crm_id] = removal.merged_into
                         link.crm_id = removal.merged_into
                         link.protected = True  # the survivor is who the CRM says it is
+                        # what was written went to the other record: the next write
+                        # carries the lead's fields in full (its identity kept)
+                        link.payload_hash, link.field_hashes = None, "{}"
                         # the survivor's status history holds the other records' steps
                         # (HubSpot folds them in): what the lead heard is as of the merge,
                         # and it hears the survivor's status from there, not their steps

@@ -31,6 +31,7 @@ class Rep:
     def delete(self, crm_id: str) -> None: ...
     def merge(self, survivor: str, loser: str) -> str: ...  # the surviving record's id
     def set_status(self, crm_id: str, status: str) -> None: ...
+    def phone(self, crm_id: str) -> str | None: ...
 
 
 @pytest.fixture(params=["salesforce", "hubspot"])
@@ -64,6 +65,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
             def set_status(self, crm_id: str, status: str) -> None:
                 client.Lead.update(crm_id, {"Status": status})
 
+            def phone(self, crm_id: str) -> str | None:
+                return client.Lead.get(crm_id).get("Phone")
+
         rep: Rep = SalesforceRep()
     else:
         from hubspot.crm.contacts import PublicMergeInput, SimplePublicObjectInput
@@ -95,6 +99,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
                 merged = client.crm.contacts.basic_api.merge(PublicMergeInput(
                     primary_object_id=survivor, object_id_to_merge=loser))
                 return str(merged.id)
+
+            def phone(self, crm_id: str) -> str | None:
+                contact = client.crm.contacts.basic_api.get_by_id(crm_id, properties=["phone"])
+                return (contact.properties or {}).get("phone")
 
             def set_status(self, crm_id: str, status: str) -> None:
                 client.crm.contacts.basic_api.update(
@@ -253,6 +261,24 @@ def test_a_record_merged_into_a_reps_own_is_followed_there(
     edit(config, tmp_path, 2, title="CEO")  # a run with leads to hand off looks at deletions
     assert run_once(config).status == "ok"
     assert stages(config)["person1@acme1.example"] == "crm_deleted"
+
+
+def test_after_a_merge_into_a_sparse_record_the_next_write_carries_the_lead_in_full(
+        world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
+    """The rep's own record has a name and a company only; leadsync's record of lead 1 is
+    merged into it. What leadsync wrote went to the other record, so marketing's next
+    change writes the lead's fields in full to the survivor (a phone, not only the
+    field that changed), its identity kept."""
+    config, rep, _ = world
+    mine = rep.create_person(first="Pat", last="Person1", email="pat@own.example",
+                             company="Acme 1")
+    survivor = rep.merge(mine, rep.records()["person1@acme1.example"]["id"])
+    assert run_once(config).status == "ok"
+    edit(config, tmp_path, 1, title="CEO")
+    summary = run_once(config)
+    assert summary.status == "ok" and summary.counts["updated"] == 1, summary.counts
+    assert rep.phone(survivor) == "+14155550101"
+    assert "pat@own.example" in rep.records()  # its own address, kept
 
 
 def test_a_change_meeting_a_lead_converted_since_is_news_not_a_dead_letter(
