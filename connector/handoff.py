@@ -89,10 +89,14 @@ def handoff_task(lead: Lead, *, crm_id: str, score_reason: str, now: datetime,
 
 def earlier(history: Iterable[Touch]) -> list[Touch]:
     """Each activity once, newest first, undated ones last: the CRM lists an activity
-    under every record it is linked to (the contact and its account)."""
+    under every record it is linked to (the contact and its account). leadsync's own
+    follow-up tasks still open are no contact (their date is when they are due); one
+    its owner completed is."""
     seen: set[Hashable] = set()
     unique: list[Touch] = []
     for touch in history:
+        if OWN_TASK in (touch.notes or "") and touch.pending:
+            continue
         key = touch.activity_id or (touch.at, touch.who, touch.what, touch.channel,
                                     touch.outcome, touch.notes)
         if key not in seen:

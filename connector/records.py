@@ -270,6 +270,20 @@ class Touch:
     """The owner's CRM id (user or owner), where the CRM gives it: SLA clocks count
     the record owner's own touches."""
 
+    @property
+    def pending(self) -> bool:
+        """Not the rep reaching out (yet): its outcome is one of ``NOT_A_TOUCH``."""
+        return (self.outcome or "").strip().lower().replace("_", " ") in NOT_A_TOUCH
+
+
+NOT_A_TOUCH = {
+    "not started", "in progress", "waiting on someone else", "deferred", "waiting",
+    "received", "bounced", "failed", "scheduled", "rescheduled", "canceled", "cancelled",
+    "queued", "ringing", "connecting"}
+"""Outcomes that are not the rep reaching out (yet): an open task (Salesforce's Status
+picklist, HubSpot's hs_task_status), an email received or not delivered, a meeting only
+booked, a call that never went out. A call nobody answered is a touch: the rep tried."""
+
 
 @dataclass(frozen=True)
 class StatusStep:

@@ -51,15 +51,6 @@ def clock_name(clock: str) -> str:
     return CLOCK_NAMES.get(clock, clock.replace("stage:", "in "))
 TOUCH_CLOCKS = ("first_touch", "touches")
 """Clocks met by the record's activities (read from the CRM while they run)."""
-NOT_A_TOUCH = {
-    "not started", "in progress", "waiting on someone else", "deferred", "waiting",
-    "received", "bounced", "failed", "scheduled", "rescheduled", "canceled", "cancelled",
-    "queued", "ringing", "connecting"}
-"""Outcomes that are not the rep reaching out (yet): an open task (Salesforce's Status
-picklist, HubSpot's hs_task_status), an email received or not delivered, a meeting only
-booked, a call that never went out. A call nobody answered is a touch: the rep tried."""
-
-
 class Period(Protocol):
     """Days away, both inclusive: [routing.reps] ``away``, or `leadsync rep away`'s."""
 
@@ -327,7 +318,7 @@ def _touches(touches: Iterable[Touch], start: datetime, end: datetime | None,
     done = [t for t in touches if t.at is not None and t.at >= start
             and (end is None or t.at <= end) and t.channel != "note"
             and (owner is None or t.who_id is None or t.who_id == owner)
-            and (t.outcome or "").strip().lower().replace("_", " ") not in NOT_A_TOUCH]
+            and not t.pending]
     return sorted(done, key=lambda t: t.at or start)
 
 

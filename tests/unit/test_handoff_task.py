@@ -70,6 +70,21 @@ def test_touches_without_an_id_are_listed_once_when_they_are_the_same() -> None:
     assert earlier([same, Touch(**{**same.__dict__, "crm_id": "001A"})]) == [same]
 
 
+def test_leadsyncs_own_open_task_is_no_earlier_contact_until_completed() -> None:
+    """The follow-up task leadsync made last time, still open, is dated by when it is
+    due: listed, it read as if the rep had reached out then (docs-only trial). Once its
+    owner completes it, it is contact."""
+    ours = dict(channel="task", notes="Handed over ... leadsync-task:7:00Q1")
+    open_ = touch(datetime(2026, 11, 8, tzinfo=UTC), "Follow up new lead", outcome="Not Started",
+                  activity_id="00T9", **ours)
+    done = touch(datetime(2026, 11, 8, tzinfo=UTC), "Follow up new lead", outcome="Completed",
+                 activity_id="00T9", **ours)
+    rep_todo = touch(datetime(2026, 11, 9, tzinfo=UTC), "Send deck", outcome="Not Started",
+                     activity_id="00T8", channel="task")
+    assert earlier([open_, rep_todo]) == [rep_todo]
+    assert earlier([done]) == [done]
+
+
 def test_earlier_contact_is_newest_first_by_its_own_time_undated_last() -> None:
     berlin = timezone(timedelta(hours=1))
     history = [touch(None, "Undated"),
