@@ -23,6 +23,7 @@ from bench.febrl_e2e import (
     clusters,
     crm_fields,
     crm_path,
+    mailing,
     score,
     write_fixture,
 )
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
       "address_1": "stanley street", "address_2": "miami", "suburb": "winston hills",
       "postcode": "4223", "state": "nsw", "date_of_birth": "19151111", "soc_sec_id": "5304218"},
      {"first_name": "michaela", "last_name": "neumann", "street": "8 stanley street",
-      "city": "winston hills", "postal_code": "4223", "state": "nsw"}),
+      "address_2": "miami", "city": "winston hills", "postal_code": "4223", "state": "nsw"}),
     ({"given_name": " zac ", "surname": float("nan"), "street_number": float("nan"),
       "address_1": "sturt  avenue", "postcode": "6024"},
      {"first_name": "zac", "street": "sturt avenue", "postal_code": "6024"}),
@@ -46,6 +47,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ])
 def test_a_febrl_record_is_held_as_a_crm_holds_it(febrl: dict, expected: dict) -> None:
     assert crm_fields(febrl) == expected
+
+
+def test_a_contact_holds_the_second_address_line_in_its_mailing_street() -> None:
+    assert mailing({"street": "8 stanley street", "address_2": "miami", "city": "x"}) == \
+        {"street": "8 stanley street\nmiami", "city": "x"}
+    assert mailing({"street": "8 stanley street"}) == {"street": "8 stanley street"}
+    assert mailing({"address_2": "miami"}) == {"street": "miami"}
 
 
 def test_the_org_puts_a_placeholder_where_salesforce_requires_a_surname() -> None:
