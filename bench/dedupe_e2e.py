@@ -264,6 +264,10 @@ def run_crm(crm: str, history: History, folder: Path) -> Outcome:
         address = addresses[crm]
         seed = seed_salesforce if crm == "salesforce" else seed_hubspot
         person_ids = seed(address, history)
+        # an org's history is not written seconds before a sync: once the seeding is a
+        # look-back window old, the second cycle's window (from the first cycle's start,
+        # less the look-back) holds the first cycle's writes, not the seeding's
+        time.sleep(LOOKBACK_S + 1)
         with CountingProxy(address, latency=LATENCY_S) as proxy:
             config = write_config(crm, folder, proxy.address)
             result = Outcome(crm, len(history.leads))
