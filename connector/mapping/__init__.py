@@ -244,6 +244,9 @@ class Mapper:
             mine = lead.get(item.sources[0]) if lead else None
             if item.sync == "prefer_crm_unless_blank" and blank:
                 continue
+            if item.sync == "two_way" and blank and item.crm not in crm_holds \
+                    and mine not in (None, ""):
+                continue  # a blank never known to hold anything: no rep cleared it
             if item.sync == "prefer_marketing_unless_blank" and mine not in (None, ""):
                 continue
             ctx = Context(record=dict(crm_values), default_region=self.default_region)
