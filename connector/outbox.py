@@ -10,7 +10,7 @@ CRM refuses is settled with the reason as a warning (the lead stays handed off).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Set
 
 from connector.adapters.base import CrmAdapter
 from connector.errors import AdapterError, QuotaReserved
@@ -18,19 +18,20 @@ from connector.records import HandoffTask
 from connector.state import Event, StateStore, TaskOwed
 
 
-def make_owed_tasks(state: StateStore, crm: CrmAdapter, *, fresh: Iterable[tuple[str, str]],
+def make_owed_tasks(state: StateStore, crm: CrmAdapter, *, fresh: Set[tuple[str, str]],
                     warnings: list[str]) -> list[Event]:
     """Make what ``crm`` is owed; ``fresh``: (lead, record) of tasks owed by this run's
-    own writes, which cannot exist yet. Returns the events; appends warnings."""
+    own writes, which cannot exist yet (asked as it is: a run's set grows by a batch a
+    call, and a copy each call is quadratic in the run). Returns the events; appends
+    warnings."""
     rows = state.tasks_owed(crm.name)
     if not rows:
         return []
-    recent = set(fresh)
     tasks = {row.id or 0: HandoffTask.from_json(row.task) for row in rows}
     made: dict[int, str] = {}
     failed: dict[int, str] = {}
     refused: dict[int, str] = {}
-    unsure = [row for row in rows if row.verify or (row.marketing_id, row.crm_id) not in recent]
+    unsure = [row for row in rows if row.verify or (row.marketing_id, row.crm_id) not in fresh]
     try:
         if unsure:
             there = crm.tasks_made([tasks[row.id or 0] for row in unsure])

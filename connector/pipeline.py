@@ -725,9 +725,10 @@ class Pipeline:
             handoff.account = accounts.find(me, target)
             if target is not None:
                 self._became[handoff.lead.id] = target.crm_id
+            # kept to the run's end: without a copy of its keys (the index holds them)
             self._seen.add(Prepared(Person(handoff.lead.id, "link", me.person.fields,
-                                           ref=handoff.lead.id), me.values,
-                                    self.matcher.keys(me)))
+                                           ref=handoff.lead.id), me.values),
+                           self.matcher.keys(me))
             kept.append(handoff)
         if held and not summary.dry_run:
             self.state.reviews.hold(held)

@@ -446,12 +446,19 @@ class StateStore:
             new = [link for link in links if link.id is None]
             if new:  # saved before in this run (merge leaves the caller's copy id-less)
                 known: dict[tuple[str, str, str], int] = {}
-                for start in range(0, len(new), 500):
-                    chunk = new[start:start + 500]
-                    rows = session.exec(select(Link.id, Link.crm, Link.crm_object,
-                                               Link.marketing_id).where(
-                        col(Link.marketing_id).in_([link.marketing_id for link in chunk])))
-                    known.update({(crm, obj, mid): id_ for id_, crm, obj, mid in rows})
+                groups: dict[tuple[str, str], list[str]] = {}
+                for link in new:
+                    groups.setdefault((link.crm, link.crm_object), []).append(
+                        link.marketing_id)
+                # by the whole unique key (crm, object, lead): its index answers each
+                # lead; by the lead alone, no index does and every link is read, each
+                # batch of a run of 100,000 leads again (issue 18)
+                for (crm, crm_object), ids in groups.items():
+                    for start in range(0, len(ids), 500):
+                        rows = session.exec(select(Link.id, Link.marketing_id).where(
+                            Link.crm == crm, Link.crm_object == crm_object,
+                            col(Link.marketing_id).in_(ids[start:start + 500])))
+                        known.update({(crm, crm_object, mid): id_ for id_, mid in rows})
                 for link in new:
                     link.id = known.get((link.crm, link.crm_object, link.marketing_id))
             rows = []  # known links: one bulk UPDATE by primary key, not a merge a link

@@ -13,7 +13,6 @@ step with the CRM by the adapters' ``read_people`` feeds, by the keys of
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -803,23 +802,46 @@ def closest(blocks: Iterable[Sequence[T]], best: int = PER_LEAD,
 
 
 class Index:
-    """Records by blocking key, for the link table and the leads of one run."""
+    """Records by blocking key, for the link table and the leads of one run.
+
+    The leads of a run stay here until its end, so it holds little for each: a key
+    only one record carries (most of a lead's twenty-odd: its mailbox, its phone,
+    its street and number) names that record alone, not a list of one; a list is
+    made once a second record shares the key (issue 18: 100,000 leads)."""
 
     def __init__(self, matcher: Matcher) -> None:
         self.matcher = matcher
-        self._by_key: dict[str, list[Prepared]] = defaultdict(list)
+        self._by_key: dict[str, Prepared | list[Prepared]] = {}
 
-    def add(self, prepared: Prepared) -> None:
-        for key in self.matcher.keys(prepared):
-            self._by_key[key].append(prepared)
+    def add(self, prepared: Prepared, keys: Iterable[str] | None = None) -> None:
+        """``keys``: the record's blocking keys when the caller made them already, so
+        ``prepared`` need not carry its own set of them (each is a string the index
+        holds already)."""
+        by_key = self._by_key
+        for key in self.matcher.keys(prepared) if keys is None else keys:
+            held = by_key.get(key)
+            if held is None:
+                by_key[key] = prepared
+            elif isinstance(held, list):
+                held.append(prepared)
+            else:
+                by_key[key] = [held, prepared]
+
+    def _block(self, key: str) -> Sequence[Prepared]:
+        held = self._by_key.get(key)
+        return () if held is None else held if isinstance(held, list) else (held,)
 
     def discard(self, prepared: Prepared) -> None:
         """Take out the records of ``prepared``'s person (by id): a lead of the run
         placed again is no candidate of its own, nor its run-mates' as it was."""
         for key in self.matcher.keys(prepared):
-            block = self._by_key.get(key)
-            if block:
-                block[:] = [p for p in block if p.person.id != prepared.person.id]
+            if key not in self._by_key:
+                continue
+            block = [p for p in self._block(key) if p.person.id != prepared.person.id]
+            if not block:
+                del self._by_key[key]
+            else:
+                self._by_key[key] = block[0] if len(block) == 1 else block
 
     def candidates(self, prepared: Prepared) -> list[Prepared]:
         """The records closest to this one (``closest``) among those sharing a key;
@@ -829,7 +851,7 @@ class Index:
         by_id: dict[int, Prepared] = {}
         blocks = []
         for key in sorted(self.matcher.keys(prepared)):
-            block = self._by_key.get(key, ())
+            block = self._block(key)
             if block and len(block) <= BLOCK_CAP:
                 blocks.append([id(other) for other in block])
                 by_id.update((id(other), other) for other in block)
