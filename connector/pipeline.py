@@ -688,9 +688,9 @@ class Pipeline:
                                     f"(possible duplicate of {pending[0].kind} "
                                     f"{pending[0].crm_id})"))
                 continue
+            best = next((c for c in pool if c.person is decision.best), None)
             if decision.outcome == "review":
                 review = self.review_of(handoff.lead, me, decision, summary.run_id)
-                best = next((c for c in pool if c.person is decision.best), None)
                 asked = asked_about(answers, best) if best is not None else None
                 if asked is not None and asked.crm_id != review.crm_id:
                     # the pair asked about when the record was a lead of its run: the
@@ -706,7 +706,6 @@ class Pipeline:
                                     f"{decision.reason}); waiting for `leadsync review`"))
                 continue
             if decision.outcome == "match":
-                best = next((c for c in pool if c.person is decision.best), None)
                 # a reviewer's "same" keeps the record's identity, one mailbox or not:
                 # the rules held it because something else (a name) disagreed
                 handoff.same_address = chosen is None and best is not None and \
@@ -1867,9 +1866,9 @@ class Pipeline:
                         # what was written went to the other record: the next write
                         # carries the lead's fields in full (its identity kept)
                         link.payload_hash, link.field_hashes = None, "{}"
-                        # the survivor's status history holds the other records' steps
-                        # (HubSpot folds them in): what the lead heard is as of the merge,
-                        # and it hears the survivor's status from there, not their steps
+                        # a survivor's status history may hold the merged records' steps
+                        # (a CRM that folds them in): what the lead heard is as of the
+                        # merge, and it hears the survivor's status from there on
                         link.crm_status_at = max(link.crm_status_at or removal.removed_at,
                                                  removal.removed_at)
                         links.setdefault(removal.merged_into, []).append(link)
@@ -1894,8 +1893,8 @@ class Pipeline:
                 self.write_stages(summary, decided)
             for tomb in tombs:  # found by key only: marketing may not have heard it yet
                 self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
-            self.state.save_links(changed)
-            self.follow_clocks(moved)
+            self.follow_clocks(moved)  # before the links: a run cut off between the two
+            self.state.save_links(changed)  # reads the merge again, and moves the clocks
             self.state.record_events(summary.run_id, events)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)

@@ -260,6 +260,8 @@ class SalesforceAdapter:
         self._client: Salesforce | None = None
         self._describes: dict[str, ObjectSchema] = {}
         self._described_at: dict[str, float] = {}
+        self._absent: dict[str, float] = {}
+        """Objects the org has not got (a describe answered 404), and when that was seen."""
         self._pending: dict[tuple[str, bool], None] = {}
         """Queries registered by ``_later`` whose first page is not fetched yet."""
         self._pages: dict[tuple[str, bool], QueryPage] = {}
@@ -353,11 +355,16 @@ class SalesforceAdapter:
         return []
 
     def describe_or_none(self, object_name: str) -> ObjectSchema | None:
-        """The object's describe, or None where the org has no such object (404)."""
+        """The object's describe, or None where the org has no such object (404, not
+        asked again for the hour a describe is kept)."""
+        absent = self._absent.get(object_name)
+        if absent is not None and self._clock() - absent <= DESCRIBE_TTL_S:
+            return None
         try:
             return self.describe(object_name)
         except FatalError as exc:
             if exc.code in ("NOT_FOUND", "INVALID_TYPE"):
+                self._absent[object_name] = self._clock()
                 return None
             raise
 
@@ -699,11 +706,13 @@ class SalesforceAdapter:
 
     def read_removed(self, object_name: str, key_field: str, since: datetime | None,
                      deletions: Deletions | None = None) -> Iterator[Removal]:
-        """Deleted and merged-away records of ours, from ``queryAll``: "queryAll() ...
+        """Deleted and merged-away records, from ``queryAll``: "queryAll() ...
         includes records that have been deleted because of a merge or delete", with
         IsDeleted and, for a merge loser, MasterRecordId (SOAP API Developer Guide,
         queryAll()). The Recycle Bin keeps them 15 days: a run at least that often
-        sees every one."""
+        sees every one. A first read takes ours (our key); later ones every record
+        deleted since, with a key or without: a rep's own record that leads followed
+        through a merge is ours too, and the pipeline keeps only the linked ones."""
         soql = (f"SELECT Id, {key_field}, MasterRecordId, SystemModstamp FROM {object_name} "
                 "WHERE IsDeleted = true"
                 + (f" AND SystemModstamp >= {soql_datetime(since)}" if since

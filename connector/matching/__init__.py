@@ -93,10 +93,10 @@ blocking finds it at all, in the generated CRM data and in Febrl 4."""
 PREPARED_CACHE = 200_000
 """Distinct (kind, text) values kept prepared before the cache starts again."""
 KIND_PREFERENCE = {"contact": 0, "lead": 1, "link": 2, "incoming": 3}
-RUN_KINDS = ("link", "incoming")
-"""Records of this run's leads (``Person.kind``), not of the CRM."""
 """On equal scores and equal evidence: a contact (a customer's person) before a
 lead, before a lead leadsync handed over in this same run."""
+RUN_KINDS = ("link", "incoming")
+"""Records of this run's leads (``Person.kind``), not of the CRM."""
 NAME_KINDS = ("name", "surname")
 WEIGHED_CAP = 0.94
 """Highest score a decision by weights earns: a match, yet below the rules that are
@@ -458,10 +458,9 @@ class Matcher:
         known = known_given(mine) + known_given(theirs)
         return known < 2 and keystrokes(mine[0], theirs[0]) <= (2 if known else 1)
 
-    @staticmethod
-    def _pair_shown(names: Iterable[str], a: Prepared, b: Prepared) -> str:
-        return ", ".join(f"{_as_read(a.person.fields, n)!r} vs "
-                         f"{_as_read(b.person.fields, n)!r}" for n in names)
+    def _pair_shown(self, names: Iterable[str], a: Prepared, b: Prepared) -> str:
+        return ", ".join(f"{self._as_read(a.person.fields, n)!r} vs "
+                         f"{self._as_read(b.person.fields, n)!r}" for n in names)
 
     def _unsafe(self, levels: Mapping[str, Level], a: Prepared, b: Prepared,
                 alone: Callable[[], bool]) -> bool:
@@ -539,12 +538,22 @@ class Matcher:
         return not any(level == "agree" for n, level in levels.items()
                        if n not in self.name_pair and n not in PLACE)
 
+    def _as_read(self, fields: Mapping[str, Any], name: str) -> Any:
+        """A record's value as a reason shows it: of a street on lines of its own, the
+        line compared as the street or as the second line (where ``prepare`` splits
+        it: ``address_2`` compared, the record without one of its own)."""
+        value = fields.get(name)
+        if self._second_line and name in ADDRESS_LINES and not fields.get("address_2") \
+                and (lines := street_lines(fields.get("street"))):
+            return lines[0] if name == "street" else lines[1]
+        return value
+
     def _shown(self, name: str, b: Prepared) -> str:
         """The record's value of an agreeing field as a rep reads it (names, streets);
         codes and flags go by their name alone."""
         if self.kinds[name] not in ("name", "surname", "text", "company"):
             return ""
-        return f"{_as_read(b.person.fields, name)!r} "
+        return f"{self._as_read(b.person.fields, name)!r} "
 
     def evidence(self, a: Prepared, b: Prepared,
                  sims: dict[str, float | None] | None = None) -> float:
@@ -650,7 +659,7 @@ class Matcher:
         agreeing = [n for n in rule.fields if levels[n] == "agree"]
         for name in agreeing:
             mine = self._partner[name] if name in swapped else name  # a's last with b's first
-            left, right = _as_read(a.person.fields, mine), _as_read(b.person.fields, name)
+            left, right = self._as_read(a.person.fields, mine), self._as_read(b.person.fields, name)
             if name == "domain":
                 left = left or a.person.fields.get("email")
                 right = right or b.person.fields.get("email")
@@ -753,14 +762,6 @@ class Matcher:
         return self.score(mate, record, alone=lambda: True).score >= threshold
 
 
-def _as_read(fields: Mapping[str, Any], name: str) -> Any:
-    """A record's value as a reason shows it: of a street on lines of its own, the
-    line compared as the street or as the second line (``Matcher.prepare``)."""
-    value = fields.get(name)
-    if name in ADDRESS_LINES and not fields.get("address_2") \
-            and (lines := street_lines(fields.get("street"))):
-        return lines[0] if name == "street" else lines[1]
-    return value
 
 
 def street_lines(street: Any) -> tuple[str, str] | None:
