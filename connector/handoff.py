@@ -91,7 +91,8 @@ def earlier(history: Iterable[Touch]) -> list[Touch]:
     """Each activity once, newest first, undated ones last: the CRM lists an activity
     under every record it is linked to (the contact and its account). leadsync's own
     follow-up tasks still open are no contact (their date is when they are due); one
-    its owner completed is."""
+    its owner completed is. A rep's own open to-do stays: it says what the rep has
+    planned for this person, which the next rep should see."""
     seen: set[Hashable] = set()
     unique: list[Touch] = []
     for touch in history:

@@ -592,8 +592,9 @@ class Reviews:
 
     def hold(self, reviews: Sequence[MatchReview]) -> None:
         """Queue these pairs; a pair already queued keeps its first entry and decision.
-        A review with an id is that entry, asked again (perhaps of the record a lead of
-        its run has become: it then names the record)."""
+        A review with an id is that entry, asked again: its evidence, the lead as it is
+        now, and what it asks about (the record a lead of its run has become, when it
+        was asked about that lead) are the new ones."""
         if not reviews:
             return
         with Session(self.engine) as session:
