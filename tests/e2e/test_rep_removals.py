@@ -172,6 +172,36 @@ def test_the_admin_may_recreate_a_deleted_record_on_new_activity_in_full(
     assert record["first"] == "Pat1" and record["status"]  # every field, create-time status
 
 
+def test_a_deletion_met_by_a_write_is_heard_when_the_run_dies_before_marketing_is_told(
+        world: tuple[Any, Rep, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rep deletes lead 1's record while a run routes its change: the write meets
+    the CRM's refusal (deleted), and the run dies as it tells marketing. The link is
+    not marked deleted first, so a later run still tells marketing."""
+    from tests.e2e.test_crm_deletions import DeletesOnRouting
+
+    config, rep, _ = world
+    doomed = rep.records()["person1@acme1.example"]["id"]
+    edit(config, tmp_path, 1, title="CEO")
+    real = EmbeddedMarketingStore.write_stages
+
+    def dies(self: EmbeddedMarketingStore, updates: Any) -> set[str]:
+        if any(u.stage == "crm_deleted" for u in updates):
+            raise Killed
+        return real(self, updates)
+
+    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", dies)
+    deleting = DeletesOnRouting(lambda: rep.delete(doomed))
+    with pytest.raises(Killed):
+        run_once(config, progress=deleting)
+    assert deleting.done
+    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", real)
+    edit(config, tmp_path, 2, title="CFO")  # a run with leads to hand off looks at deletions
+    after = run_once(config)
+    assert after.status == "ok", after.error
+    assert stages(config)["person1@acme1.example"] == "crm_deleted"
+    assert "person1@acme1.example" not in rep.records()
+
+
 def test_a_merge_is_followed_and_every_linked_lead_hears_the_survivor(
         world: tuple[Any, Rep, Path], tmp_path: Path) -> None:
     config, rep, _ = world
