@@ -1893,23 +1893,14 @@ class Pipeline:
                 self.write_stages(summary, decided)
             for tomb in tombs:  # found by key only: marketing may not have heard it yet
                 self.hear_deleted([tomb], tomb.deleted_at or utcnow(), summary)
-            self.follow_clocks(moved)  # before the links: a run cut off between the two
-            self.state.save_links(changed)  # reads the merge again, and moves the clocks
+            if self.sla_store is not None:  # before the links: a run cut off between
+                self.sla_store.follow(moved)  # the two reads the merge again
+            self.state.save_links(changed)
             self.state.record_events(summary.run_id, events)
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
         self.settle(stream, cursor, summary)
 
-    def follow_clocks(self, moved: dict[tuple[str, str], str]) -> None:
-        """Open SLA clocks of leads whose record was merged away go to the survivor:
-        the owner's touches are looked for where the rep works now."""
-        if not moved or self.sla_store is None:
-            return
-        clocks = [clock for clock in self.sla_store.of_leads({lead for lead, _ in moved})
-                  if not clock.closed and (clock.marketing_id, clock.crm_id) in moved]
-        for clock in clocks:
-            clock.crm_id = moved[clock.marketing_id, clock.crm_id]
-        self.sla_store.save(clocks)
 
     def settle(self, stream: str, cursor: Cursor | None, summary: RunSummary) -> None:
         """A feed read to its end: its cursor moves to when it was opened if no change

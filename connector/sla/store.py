@@ -10,7 +10,7 @@ cut off between two actions does the rest, not the first again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Column, Index, UniqueConstraint, or_
@@ -93,6 +93,18 @@ class SlaStore:
                 query = query.where(shown)
             query = query.order_by(col(SlaClock.due_at))
             return list(session.exec(query if limit is None else query.limit(limit)))
+
+    def follow(self, moved: Mapping[tuple[str, str], str]) -> None:
+        """Open clocks of leads whose record was merged away go to the survivor
+        (``moved``: (lead, merged-away record) → survivor): the owner's touches are
+        looked for where the rep works now."""
+        if not moved:
+            return
+        clocks = [clock for clock in self.of_leads({lead for lead, _ in moved})
+                  if not clock.closed and (clock.marketing_id, clock.crm_id) in moved]
+        for clock in clocks:
+            clock.crm_id = moved[clock.marketing_id, clock.crm_id]
+        self.save(clocks)
 
     def save(self, clocks: Sequence[SlaClock]) -> list[SlaClock]:
         """Insert new clocks (a clock already started at that time is kept as it is)
