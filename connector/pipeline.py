@@ -645,6 +645,10 @@ class Pipeline:
             {c.crm_id: c for found_ in found.values() for c in found_
              if c.kind == "account"}.values(), key=lambda c: c.crm_id))
         decided = self.state.reviews.of_leads(self.crm.name, prepared)
+        # a review about a lead of an earlier run is about the record that lead became
+        became = self.state.links_any_object(self.crm.name, {
+            r.crm_id for reviews in decided.values() for r in reviews if r.kind == "link"},
+            prefer=self.object)
         held: list[MatchReview] = []
         kept: list[Handoff] = []
         for handoff in handoffs:
@@ -656,6 +660,9 @@ class Pipeline:
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
+            answers.update({became[r.crm_id].crm_id: r for r in answers.values()
+                            if r.kind == "link" and r.crm_id in became
+                            and became[r.crm_id].crm_id not in answers})
             mine = earlier[handoff.lead.id]
             held_here = {c.person.id for c in mine}
             compared = mine + [  # a lead of this run that became a record compared
@@ -674,7 +681,7 @@ class Pipeline:
             if chosen is not None:  # a person said so
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
-            pending = [r for r in answers.values() if r.status == "pending"]
+            pending = list({id(r): r for r in answers.values() if r.status == "pending"}.values())
             if pending:  # a person sees the lead as it is now, not as it was when held
                 shown = lead_shown(handoff.lead)
                 held.extend(r.model_copy(update={"lead": shown}) for r in pending

@@ -183,6 +183,37 @@ def test_same_on_one_mailbox_keeps_the_reps_record_identity(
     assert got == ("Chris", "dananguyen@gmail.com", "CFO")
 
 
+def test_a_link_review_is_asked_once_when_the_record_holds_another_leads_key(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dana's lead goes to a record already carrying another lead's key (it keeps that
+    key); Chris, held against Dana's lead of the same run, changes before anyone
+    answers. The question about Dana now names her record, found through her link
+    (not the record's key): one question, not two (the STYLE review's case)."""
+    path, _, client = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    client.Lead.create({"FirstName": "Dana", "LastName": "Nguyen",
+                        "Company": "Northwind Traders", "Email": "dana@northwind.example",
+                        "Phone": "+1 415 555 0100", "Leadsync_Id__c": "99"})
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    first = run_once(config)
+    assert first.status == "ok", first.error
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        kinds = [(r.kind, r.crm_id) for r in state.reviews.listing()]
+    finally:
+        state.close()
+    assert kinds == [("link", "1")] and first.counts["matched"] == 1, kinds
+    import_leads(config, tmp_path / "edit.csv", [lead_row(2, **{**CHRIS, "title": "CFO"})])
+    assert run_once(config).status == "ok"
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        pending = [(r.kind, r.crm_id) for r in state.reviews.listing()]
+    finally:
+        state.close()
+    assert len(pending) == 1 and pending[0][0] == "lead", pending
+
+
 def two_nguyens(request: pytest.FixtureRequest, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> Path:
     """A Salesforce world with Dana and Chris imported, not yet synced: its config.toml."""
