@@ -5,6 +5,8 @@ meeting a converted lead is news, never a dead letter (docs/sync-semantics.md)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,19 +184,10 @@ def test_a_deletion_met_by_a_write_is_heard_when_the_run_dies_before_marketing_i
     config, rep, _ = world
     doomed = rep.records()["person1@acme1.example"]["id"]
     edit(config, tmp_path, 1, title="CEO")
-    real = EmbeddedMarketingStore.write_stages
-
-    def dies(self: EmbeddedMarketingStore, updates: Any) -> set[str]:
-        if any(u.stage == "crm_deleted" for u in updates):
-            raise Killed
-        return real(self, updates)
-
-    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", dies)
     deleting = DeletesOnRouting(lambda: rep.delete(doomed))
-    with pytest.raises(Killed):
+    with pytest.raises(Killed), dying_as_marketing_hears_a_deletion(monkeypatch):
         run_once(config, progress=deleting)
     assert deleting.done
-    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", real)
     edit(config, tmp_path, 2, title="CFO")  # a run with leads to hand off looks at deletions
     after = run_once(config)
     assert after.status == "ok", after.error
@@ -448,13 +441,10 @@ class Killed(BaseException):
     """The process dying where it stands (kill -9): nothing after it runs."""
 
 
-def test_a_deletion_heard_when_the_run_dies_before_marketing_is_told(
-        world: tuple[Any, Rep, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The state database and the marketing store are two databases: a run that dies
-    between them must not leave the link marked deleted with marketing never told."""
-    config, rep, _ = world
-    rep.delete(rep.records()["person1@acme1.example"]["id"])
-    edit(config, tmp_path, 1, title="CEO")  # a run with leads to hand off looks at deletions
+@contextmanager
+def dying_as_marketing_hears_a_deletion(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The run dies (``Killed``) as it tells marketing of a deletion: the state database
+    holds what it saved before, the marketing store nothing of the deletion."""
     real = EmbeddedMarketingStore.write_stages
 
     def dies(self: EmbeddedMarketingStore, updates: Any) -> set[str]:
@@ -463,9 +453,21 @@ def test_a_deletion_heard_when_the_run_dies_before_marketing_is_told(
         return real(self, updates)
 
     monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", dies)
-    with pytest.raises(Killed):
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", real)
+
+
+def test_a_deletion_heard_when_the_run_dies_before_marketing_is_told(
+        world: tuple[Any, Rep, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state database and the marketing store are two databases: a run that dies
+    between them must not leave the link marked deleted with marketing never told."""
+    config, rep, _ = world
+    rep.delete(rep.records()["person1@acme1.example"]["id"])
+    edit(config, tmp_path, 1, title="CEO")  # a run with leads to hand off looks at deletions
+    with pytest.raises(Killed), dying_as_marketing_hears_a_deletion(monkeypatch):
         run_once(config)
-    monkeypatch.setattr(EmbeddedMarketingStore, "write_stages", real)
     assert stages(config)["person1@acme1.example"] != "crm_deleted"
     after = run_once(config)
     assert after.status == "ok", after.error
