@@ -1367,6 +1367,10 @@ class Pipeline:
                                                             else None) or write.crm_id or "",
                     protected=True, created_at=now, updated_at=now)
                 self.gone(link, result.gone, summary, events)
+                if handoff.link is None and result.gone == "converted" and link.external_id:
+                    # linked late to a record sales converted since: its verdict (won,
+                    # lost) is heard now, as the lead it was heard by heard it
+                    self.learn_status([link], summary, ours=False)
                 self.state.reviews.applied(self.crm.name, [lead.id])
                 continue
             if not result.ok:
@@ -1596,19 +1600,20 @@ class Pipeline:
         created_with = (self.config.mapping.on_create.get(self.status_field)
                         if ours else None)
         by_key = {link.external_id: link for link in links}
-        held = self.crm.read_by_keys(self.object, self.key_field, list(by_key),
-                                     [self.status_field])
+        held = self.crm.read_verdicts(self.object, self.key_field, list(by_key),
+                                      [self.status_field])
         now = utcnow()
         changes, by_record = [], {}
-        for record in held:
+        for record in held:  # its status, and a converted record's won or lost
             link = by_key.get(record.key or "")
             if link is None:
                 continue
             link.crm_status = str(created_with) if created_with is not None else None
             by_record[record.crm_id] = [link]
-            changes.append(Change(crm_id=record.crm_id, key=record.key, fields=record.fields,
-                                  modified_at=now))
+            changes.append(replace(record, modified_at=now))
         decided = stage_updates(changes, by_record, self.config.status_mapping)
+        for link in decided.converted:  # no write goes to it any more
+            link.converted = True
         if not ours:  # where the earlier record already was: no rep acted since the hand-off
             decided.updates = [(replace(update, who=FOUND), link)
                                for update, link in decided.updates]

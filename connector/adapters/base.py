@@ -131,6 +131,13 @@ class CrmAdapter(Protocol):
         """The records whose ``key_field`` is one of ``keys``, in as few calls as the CRM allows."""
         ...
 
+    def read_verdicts(self, object_name: str, key_field: str, keys: Sequence[str],
+                      fields: Sequence[str]) -> list[Change]:
+        """The records under ``keys`` as the read-back sees them (``read_changes``):
+        their fields, owner, conversion and latest deal, so a lead linked to one late
+        hears its whole verdict, won or lost included."""
+        ...
+
     def account_values(self, account_ids: Sequence[str],
                        fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Account (Salesforce Account, HubSpot company) id → the values of ``fields``:

@@ -900,6 +900,15 @@ class HubSpotAdapter:
                                        row["properties"]))
         return found
 
+    def read_verdicts(self, object_name: str, key_field: str, keys: Sequence[str],
+                      fields: Sequence[str]) -> list[Change]:
+        """A search per 500 keys, each contact with its latest deal (``_with_deals``)."""
+        select = list(dict.fromkeys([key_field, *fields, "hubspot_owner_id",
+                                     "lifecyclestage", "hs_lastmodifieddate"]))
+        rows = [{"id": record.crm_id, "properties": record.fields}
+                for record in self.read_by_keys(object_name, key_field, keys, select)]
+        return list(self._with_deals(object_name, key_field, rows))
+
     def account_values(self, account_ids: Sequence[str],
                        fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """A batch read of companies per 100 ids."""

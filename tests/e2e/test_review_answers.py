@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from connector import config as configuration
+from connector.adapters.marketing_store import EmbeddedMarketingStore
 from connector.state import StateStore
 from connector.wiring import run_once
 from tests.conftest import crm_world, import_leads, lead_row
@@ -212,6 +213,37 @@ def test_a_link_review_is_asked_once_when_the_record_holds_another_leads_key(
     finally:
         state.close()
     assert len(pending) == 1 and pending[0][0] == "lead", pending
+
+
+def test_same_to_a_lead_converted_and_lost_since_hears_lost(
+        request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chris is held against Dana, a lead of the same run; before anyone answers, the
+    rep converts Dana's record and loses the opportunity. The reviewer says "same":
+    Chris is linked to the converted record and hears its verdict, lost, as Dana did
+    (found by the soak: late_link_converted_no_outcome)."""
+    path, sandbox, client = crm_world(request, "salesforce", tmp_path, monkeypatch)
+    config = configuration.load(path)
+    import_leads(config, tmp_path / "two.csv", [lead_row(1, **DANA), lead_row(2, **CHRIS)])
+    assert run_once(config).counts["held"] == 1
+    [dana] = client.query_all("SELECT Id FROM Lead")["records"]
+    sandbox.convert_lead(dana["Id"], stage="Closed Lost")
+    assert run_once(config).status == "ok"
+    state = StateStore(config.resolve_url(config.state.url))
+    try:
+        [pending] = state.reviews.listing()
+        state.reviews.decide(pending.id or 0, "same")
+    finally:
+        state.close()
+    answered = run_once(config)
+    assert answered.status == "ok", answered.error
+    store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
+    try:
+        stages = {lead.id: lead.stage for lead in store.read_changes(None)}
+    finally:
+        store.close()
+    assert stages == {"1": "lost", "2": "lost"}, stages
+    assert answered.counts["created"] == 0
 
 
 def two_nguyens(request: pytest.FixtureRequest, tmp_path: Path,

@@ -115,12 +115,6 @@ SETTLE_GAP = 8
 """Steps at least between two settles (a settle is five runs)."""
 
 KNOWN_BUGS: dict[str, str] = {
-    "late_link_converted_no_outcome": (
-        "Salesforce: a lead linked late (a reviewer's 'same', after a review held it) to a "
-        "record a rep has since converted with a closed opportunity: learn_status reads "
-        "the record's status by key (read_by_keys), not its conversion and opportunity, "
-        "so the lead never hears won/lost; its siblings on the record did, from the "
-        "read-back (found by the soak, LEADSYNC_SOAK_SEED=2981994598)"),
 }
 """Invariant name → the product bug behind it (reported; see the module docstring)."""
 
