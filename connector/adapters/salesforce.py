@@ -974,8 +974,8 @@ class SalesforceAdapter:
         ordered streams are merged, keeping the feed ordered by change time.
         """
         self._describe_all([object_name, *PERSON_OBJECTS])  # read_people needs them too
-        select, deal = self._verdict_select(object_name, key_field, fields)
-        head = f"SELECT {select} FROM {object_name} WHERE "
+        columns, deal = self._verdict_columns(object_name, key_field, fields)
+        head = f"SELECT {', '.join(columns)} FROM {object_name} WHERE "
         if since is None:  # a first read: every record under our key
             return self._changes(self._later(f"{head}{key_field} != null "
                                              "ORDER BY SystemModstamp, Id"), key_field, deal)
@@ -991,24 +991,23 @@ class SalesforceAdapter:
                               key_field, deal, stamp_of=deal)
         return heapq.merge(own, deals, key=lambda change: change.modified_at)
 
-    def _verdict_select(self, object_name: str, key_field: str, fields: Sequence[str]
-                        ) -> tuple[str, str | None]:
+    def _verdict_columns(self, object_name: str, key_field: str, fields: Sequence[str]
+                         ) -> tuple[list[str], str | None]:
         """The columns a verdict is read from, and the converted opportunity's
         relationship (None where the object converts into none)."""
         schema = self.describe(object_name)
         extra = [f for f in CLOSED_LOOP_FIELDS if schema.field(f)]
         deal = "ConvertedOpportunity" if schema.field("ConvertedOpportunityId") else None
-        return ", ".join(dict.fromkeys(["Id", key_field, *fields, *extra, "SystemModstamp",
-                                        *(f"{deal}.{f}" for f in DEAL_FIELDS if deal)])), deal
+        return list(dict.fromkeys(["Id", key_field, *fields, *extra, "SystemModstamp",
+                                   *(f"{deal}.{f}" for f in DEAL_FIELDS if deal)])), deal
 
     def read_verdicts(self, object_name: str, key_field: str, keys: Sequence[str],
                       fields: Sequence[str]) -> list[Change]:
-        """One query per 200 keys, with the columns ``read_changes`` reads."""
-        select, deal = self._verdict_select(object_name, key_field, fields)
-        rows = (row for chunk in batched(sorted(set(keys)), 200)
-                for row in self._rows(format_soql(
-                    f"SELECT {select} FROM {object_name} WHERE {key_field} IN {{}}", chunk)))
-        return list(self._changes(rows, key_field, deal))
+        """``read_by_keys`` (as few queries as the URL allows) with the columns
+        ``read_changes`` reads."""
+        columns, deal = self._verdict_columns(object_name, key_field, fields)
+        records = self.read_by_keys(object_name, key_field, keys, columns)
+        return list(self._changes((record.fields for record in records), key_field, deal))
 
     def _changes(self, rows: Iterator[dict[str, Any]], key_field: str, deal: str | None, *,
                  stamp_of: str | None = None) -> Iterator[Change]:
