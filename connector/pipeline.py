@@ -660,9 +660,9 @@ class Pipeline:
             handoff.keys = frozenset(k for k in keys[handoff.lead.id]
                                      if not k.startswith(ACCOUNT_KEYS))
             answers = {r.crm_id: r for r in decided.get(handoff.lead.id, ())}
-            answers.update({became[r.crm_id].crm_id: r for r in answers.values()
-                            if r.kind == "link" and r.crm_id in became
-                            and became[r.crm_id].crm_id not in answers})
+            asked = {**{became[r.crm_id].crm_id: r for r in answers.values()  # and by the
+                        if r.kind == "link" and r.crm_id in became},  # record a lead became
+                     **answers}
             mine = earlier[handoff.lead.id]
             held_here = {c.person.id for c in mine}
             compared = mine + [  # a lead of this run that became a record compared
@@ -670,18 +670,18 @@ class Pipeline:
                 c for c in self._seen.candidates(me)
                 if self._became.get(c.person.id) not in held_here
                 or self.matcher.score(me, c).score < self.matching.match_threshold]
-            pool = [c for c in compared if answer_for(answers, c) != "different"]
+            pool = [c for c in compared if answer_for(asked, c) != "different"]
             decision = self.matcher.decide(
                 me, pool, common_name=any(k.startswith(NAME_KEYS)
                                           for k in keys[handoff.lead.id] & crowded),
-                ruled_out=[c for c in compared if answer_for(answers, c) == "different"])
-            chosen = next((c.person for c in pool if answer_for(answers, c) == "same"), None)
+                ruled_out=[c for c in compared if answer_for(asked, c) == "different"])
+            chosen = next((c.person for c in pool if answer_for(asked, c) == "same"), None)
             if chosen is None:  # the record answered about was not fetched again
-                chosen = self.answered(answers.values())
+                chosen = self.answered(answers.values(), became)
             if chosen is not None:  # a person said so
                 decision = MatchDecision("match", 1.0, "a reviewer said it is the same person",
                                          chosen)
-            pending = list({id(r): r for r in answers.values() if r.status == "pending"}.values())
+            pending = [r for r in answers.values() if r.status == "pending"]
             if pending:  # a person sees the lead as it is now, not as it was when held
                 shown = lead_shown(handoff.lead)
                 held.extend(r.model_copy(update={"lead": shown}) for r in pending
@@ -698,13 +698,13 @@ class Pipeline:
             best = next((c for c in pool if c.person is decision.best), None)
             if decision.outcome == "review":
                 review = self.review_of(handoff.lead, me, decision, summary.run_id)
-                asked = asked_about(answers, best) if best is not None else None
-                if asked is not None and asked.crm_id != review.crm_id:
+                before = asked_about(asked, best) if best is not None else None
+                if before is not None and before.crm_id != review.crm_id:
                     # the pair asked about when the record was a lead of its run: the
                     # question now names the record, and is asked once
-                    held = [r for r in held if r.id != asked.id]
-                    review = review.model_copy(update={"id": asked.id,
-                                                       "created_at": asked.created_at})
+                    held = [r for r in held if r.id != before.id]
+                    review = review.model_copy(update={"id": before.id,
+                                                       "created_at": before.created_at})
                 held.append(review)
                 summary.counts["held"] += 1
                 events.append(Event(handoff.lead.id, "held",
@@ -996,15 +996,16 @@ class Pipeline:
         handoff.matched = what
         events.append(Event(handoff.lead.id, "matched", what))
 
-    def answered(self, reviews: Iterable[MatchReview]) -> Person | None:
+    def answered(self, reviews: Iterable[MatchReview],
+                 became: Mapping[str, Link]) -> Person | None:
         """The record a reviewer called the same person, from the review alone: a
-        lead of an earlier run is found through its link, a CRM record by its id."""
+        lead of an earlier run is found through its link (``became``: lead → link, read
+        once a batch), a CRM record by its id."""
         same = next((r for r in reviews if r.status == "same"), None)
         if same is None:
             return None
         if same.kind == "link":
-            link = self.state.links_any_object(self.crm.name, [same.crm_id],
-                                               prefer=self.object).get(same.crm_id)
+            link = became.get(same.crm_id)
             if link is None:  # that lead was never written: it will be matched again
                 return None
             kind = "lead" if link.crm_object == self.object else "contact"
@@ -1912,7 +1913,6 @@ class Pipeline:
             if cursor is not None:
                 self.state.set_cursor(stream, cursor)
         self.settle(stream, cursor, summary)
-
 
     def settle(self, stream: str, cursor: Cursor | None, summary: RunSummary) -> None:
         """A feed read to its end: its cursor moves to when it was opened if no change

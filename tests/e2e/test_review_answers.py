@@ -48,12 +48,14 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
     return config, people
 
 
-def answer(config: Any, choice: str) -> None:
+def answer(config: Any, choice: str, kind: str | None = "link") -> None:
+    """A reviewer answers the one pending review (of ``kind``, when named: ``link``, a
+    lead of the same run, not in the CRM then)."""
     state = StateStore(config.resolve_url(config.state.url))
     try:
         [pending] = state.reviews.listing()
-        assert pending.kind == "link"  # a lead of the same run, not in the CRM then
-        state.reviews.decide(pending.id, choice)
+        assert kind is None or pending.kind == kind, pending
+        state.reviews.decide(pending.id or 0, choice)
     finally:
         state.close()
 
@@ -167,12 +169,7 @@ def test_same_on_one_mailbox_keeps_the_reps_record_identity(
         email="dana.nguyen@gmail.com", title="CFO")])
     first = run_once(config)
     assert (first.counts["created"], first.counts["held"]) == (0, 1), first.counts
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        [pending] = state.reviews.listing()
-        state.reviews.decide(pending.id or 0, "same")
-    finally:
-        state.close()
+    answer(config, "same", kind=None)
     answered = run_once(config)
     assert (answered.counts["created"], answered.counts["updated"]) == (0, 1)
     if crm == "salesforce":
@@ -229,12 +226,7 @@ def test_same_to_a_lead_converted_and_lost_since_hears_lost(
     [dana] = client.query_all("SELECT Id FROM Lead")["records"]
     sandbox.convert_lead(dana["Id"], stage="Closed Lost")
     assert run_once(config).status == "ok"
-    state = StateStore(config.resolve_url(config.state.url))
-    try:
-        [pending] = state.reviews.listing()
-        state.reviews.decide(pending.id or 0, "same")
-    finally:
-        state.close()
+    answer(config, "same", kind=None)
     answered = run_once(config)
     assert answered.status == "ok", answered.error
     store = EmbeddedMarketingStore(config.resolve_url(config.marketing.url))
