@@ -357,8 +357,7 @@ class SalesforceAdapter:
     def describe_or_none(self, object_name: str) -> ObjectSchema | None:
         """The object's describe, or None where the org has no such object (404, not
         asked again for the hour a describe is kept)."""
-        absent = self._absent.get(object_name)
-        if absent is not None and self._clock() - absent <= DESCRIBE_TTL_S:
+        if self._absent_now(object_name):
             return None
         try:
             return self.describe(object_name)
@@ -367,6 +366,11 @@ class SalesforceAdapter:
                 self._absent[object_name] = self._clock()
                 return None
             raise
+
+    def _absent_now(self, object_name: str) -> bool:
+        """The org answered 404 for this object within the hour a describe is kept."""
+        seen = self._absent.get(object_name)
+        return seen is not None and self._clock() - seen <= DESCRIBE_TTL_S
 
     def describe(self, object_name: str) -> ObjectSchema:
         """An object's fields, asked once an hour at most: a daemon keeps one adapter
@@ -383,7 +387,8 @@ class SalesforceAdapter:
 
     def _describe_all(self, names: Sequence[str]) -> None:
         """Describe what is not cached of these objects, together in one request."""
-        wanted = [n for n in dict.fromkeys(names) if n not in self._describes]
+        wanted = [n for n in dict.fromkeys(names)
+                  if n not in self._describes and not self._absent_now(n)]
         if not wanted:
             return
         for name, raw in zip(wanted, self._describe_raw(wanted), strict=True):
@@ -882,11 +887,11 @@ class SalesforceAdapter:
         terms += [format_soql("WhatId IN {}", chunk) for chunk in batched(accounts, 100)]
         self._describe_all(["Task", "Event"])  # together, in one request
         feeds = []  # every query opened first: their first pages come in one request
-        for sobject, wanted, touch in (("Task", TASK_FIELDS, _task_touch),
-                                       ("Event", EVENT_FIELDS, _event_touch)):
-            # call fields need Call Center, an org may hide Event: fields come and go
-            schema = self.describe(sobject) if sobject == "Task" else \
-                self.describe_or_none(sobject)
+        # call fields need Call Center, an org may hide Event: fields come and go
+        for sobject, wanted, touch, described in (
+                ("Task", TASK_FIELDS, _task_touch, self.describe),
+                ("Event", EVENT_FIELDS, _event_touch, self.describe_or_none)):
+            schema = described(sobject)
             if schema is None:
                 continue
             head = (f"SELECT {', '.join(f for f in wanted if schema.field(f))}, Owner.Name "

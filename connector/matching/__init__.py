@@ -171,6 +171,9 @@ class Matcher:
         self._phone_fields = [n for n, kind in self.kinds.items() if kind == "phone"]
         self._employer = [n for n, kind in self.kinds.items() if kind in ("company", "domain")]
         self._own = self._email_fields + self._phone_fields + self._employer
+        self._namesakes_apart = self._phone_fields + self._employer
+        """What tells two namesakes apart where both carry it and it differs: a phone, an
+        employer; not a mailbox (people have two)."""
         """A person's own contact details: mailbox, number, employer."""
         self._identity_fields = [n for n, kind in self.kinds.items()
                                  if kind in ("email", "company", "domain")]
@@ -300,6 +303,7 @@ class Matcher:
         # by the names that agree, then those that do not differ, then by the sum: one
         # name agreeing (or near) as it stands (Christian Ferris/Christian Walch,
         # Bradley/Giaan Sribar) is not traded for two half-alike swapped ones
+
         def fit(sims: dict[str, float]) -> tuple[int, int, float]:
             return (sum(sims[n] >= self.agree[n] for n in self.name_pair),
                     sum(sims[n] >= self.differ[n] for n in self.name_pair), sum(sims.values()))
@@ -531,7 +535,7 @@ class Matcher:
         would not be a namesake's): what tells two namesakes apart is there to
         compare, and differs. Not a mailbox: people have two, and which one the
         record holds depends on which sign-up came first."""
-        return any(n in levels for n in self._phone_fields + self._employer)
+        return any(n in levels for n in self._namesakes_apart)
 
     def _namesake_guarded(self, levels: Mapping[str, Level]) -> bool:
         """Nothing agrees but the names and the place."""
@@ -726,7 +730,6 @@ class Matcher:
         outcome: Outcome = "match" if top.score >= self.config.match_threshold else "review"
         return MatchDecision(outcome, top.score, top.reason, best, scored[1:])
 
-
     def _one_of(self, incoming: Prepared, bearers: Sequence[Prepared]) -> list[Prepared]:
         """Leads of this run among the bearers of a name that are one of the CRM's
         bearers compared (they match it on their own, without the one-bearer rule:
@@ -743,12 +746,11 @@ class Matcher:
                 continue
             sims: dict[str, float | None] = {}
             if any(self.level(n, self._sim(n, incoming, mate, sims)) == "differ"
-                   for n in self._phone_fields + self._employer):
+                   for n in self._namesakes_apart):
                 continue
             if any(self._is(mate, r) for r in records):
                 same.append(mate)
         return same
-
 
     def _is(self, mate: Prepared, record: Prepared) -> bool:
         """A run-mate is this CRM record: it matches it on its own, or by the one-bearer
@@ -760,8 +762,6 @@ class Matcher:
         if self._moved({n: self.level(n, self._sim(n, mate, record, sims)) for n in HOUSE}):
             return False
         return self.score(mate, record, alone=lambda: True).score >= threshold
-
-
 
 
 def street_lines(street: Any) -> tuple[str, str] | None:

@@ -49,8 +49,12 @@ CLOCK_NAMES = {"first_touch": "first touch", "decision": "decision", "touches": 
 def clock_name(clock: str) -> str:
     """A clock as a person reads it: "first touch", "in sales_accepted"."""
     return CLOCK_NAMES.get(clock, clock.replace("stage:", "in "))
+
+
 TOUCH_CLOCKS = ("first_touch", "touches")
 """Clocks met by the record's activities (read from the CRM while they run)."""
+
+
 class Period(Protocol):
     """Days away, both inclusive: [routing.reps] ``away``, or `leadsync rep away`'s."""
 

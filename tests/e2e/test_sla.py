@@ -281,7 +281,6 @@ def test_process_prints_the_stages_and_clocks(config: configuration.Config) -> N
         ("decision", "2 business days", None)]
 
 
-
 HOT = ENGAGED + ";form_fill|2026-12-03T10:00:00Z|Demo request;page_visit|2026-12-03T09:58:00Z|/demo"
 """Two form fills and the demo page: 52 + 25 + 2 + 15 = score 94, tier hot."""
 

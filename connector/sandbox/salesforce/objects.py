@@ -411,6 +411,7 @@ OPPORTUNITY = SObject(
     ),
 )  # fmt: skip
 
+
 def _activity_fields() -> tuple[Field, ...]:
     """Who (a lead or contact), What (an account or opportunity) and the Subject: what
     a Task and an Event (an activity) share."""
